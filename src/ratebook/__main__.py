@@ -1,0 +1,5 @@
+"""``python -m ratebook`` runs the CLI."""
+
+from ratebook.cli import main
+
+main()

@@ -1,0 +1,424 @@
+"""The ``ratebook`` command line: parses options, calls one workflow, prints the result.
+
+Errors a user can act on print as ``file:line: field: CODE message`` on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import Engine
+
+from ratebook.errors import RatebookError
+from ratebook.money import AMOUNT_SCALE, format_fixed
+from ratebook.render.listing import OutputFormat, render
+from ratebook.settings import Settings
+from ratebook.store.engine import open_store
+from ratebook.workflows import report_usage
+from ratebook.workflows.import_customers import import_customers
+from ratebook.workflows.import_feed import ImportSummary, import_feed
+from ratebook.workflows.import_rates import import_rates
+from ratebook.workflows.init_entity import init_entity
+
+app = typer.Typer(
+    help="Ratebook: ingest usage records, rate them, and bill them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+customers_app = typer.Typer(help="Customers and their numbers.", no_args_is_help=True)
+rates_app = typer.Typer(help="Rate tables.", no_args_is_help=True)
+exceptions_app = typer.Typer(help="The exception queue.", no_args_is_help=True)
+app.add_typer(customers_app, name="customers")
+app.add_typer(rates_app, name="rates")
+app.add_typer(exceptions_app, name="exceptions")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _State:
+    settings: Settings
+    engine: Engine | None = None
+
+    def store(self) -> Engine:
+        if self.engine is None:
+            self.engine = open_store(self.settings.database_url)
+        return self.engine
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: $RATEBOOK_DATABASE_URL or ./ratebook.db)."),
+]
+EntityOption = Annotated[
+    str | None, typer.Option("--entity", help="Entity code (default: the only entity).")
+]
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", help="Output format.", case_sensitive=False)
+]
+PeriodOption = Annotated[str, typer.Option("--period", help="Calendar month, YYYY-MM.")]
+
+
+def _state(ctx: typer.Context) -> _State:
+    state = ctx.obj
+    if not isinstance(state, _State):
+        raise RuntimeError("CLI state missing")
+    return state
+
+
+def _fail(error: RatebookError) -> None:
+    err.print(f"error: {error.render()}", markup=False)
+    raise typer.Exit(code=1)
+
+
+def _run(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except RatebookError as error:
+        _fail(error)
+        raise  # unreachable; _fail exits
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    db: DbOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each stage.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings()
+    if db:
+        settings = settings.model_copy(update={"database_url": db})
+    ctx.obj = _State(settings=settings)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    entity: Annotated[str, typer.Option("--entity", help="Short code of the entity.")] = "MAIN",
+    name: Annotated[str, typer.Option(help="Legal name.")] = "Ratebook Sdn Bhd",
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency.")] = "MYR",
+    tz: Annotated[str, typer.Option("--tz", help="IANA time zone.")] = "Asia/Kuala_Lumpur",
+    region: Annotated[str, typer.Option(help="Region for national numbers.")] = "MY",
+    floor: Annotated[str, typer.Option(help="Invoicing floor.")] = "1.00",
+    places: Annotated[int, typer.Option(help="Decimal places of charges.")] = 4,
+    rounding: Annotated[str, typer.Option(help="half-up|half-even|up|down")] = "half-up",
+) -> None:
+    """Create the database and an entity (harmless if they exist)."""
+    state = _state(ctx)
+    engine = _run(state.store)
+    result = _run(
+        lambda: init_entity(
+            engine,
+            code=entity,
+            name=name,
+            currency=currency,
+            timezone=tz,
+            region=region,
+            floor=floor,
+            charge_places=places,
+            rounding=rounding,
+        )
+    )
+    e = result.entity
+    if result.created:
+        out.print(
+            f"created entity {e.code} ({e.name}, {e.currency}, {e.timezone}, region "
+            f"{e.region}, floor {format_fixed(e.invoicing_floor, AMOUNT_SCALE, 2)})"
+        )
+    else:
+        out.print(f"entity {e.code} already exists; nothing changed")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Usage files to import.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="Feed format: generic|asterisk.")
+    ] = "generic",
+    origin: Annotated[str | None, typer.Option(help="Feed name (default: the format).")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="Zone of times without offset.")] = None,
+    entity: EntityOption = None,
+) -> None:
+    """Import usage files: each file in one transaction, each row accounted for."""
+    from ratebook.sources.formats import get_format
+
+    state = _state(ctx)
+    _run(lambda: get_format(fmt))
+    engine = _run(state.store)
+    failed = False
+    summaries: list[ImportSummary] = []
+    for path in files:
+        try:
+            with _progress(path.name) as advance:
+                summary = import_feed(
+                    engine,
+                    path,
+                    format_name=fmt,
+                    entity_code=entity,
+                    origin=origin,
+                    feed_zone=tz,
+                    settings=state.settings,
+                    progress=advance,
+                )
+        except RatebookError as error:
+            err.print(f"error: {error.render()}", markup=False)
+            failed = True
+            continue
+        summaries.append(summary)
+        if summary.already_imported:
+            out.print(f"{path}: already imported (batch {summary.batch_id}); nothing changed")
+    if summaries:
+        _print_import_table(summaries)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def _print_import_table(summaries: list[ImportSummary]) -> None:
+    table = Table(title="Import summary", header_style="bold")
+    for name in ("file", "read", "rated", "duplicates", "exceptions", "charge", "seconds"):
+        table.add_column(name, justify="left" if name == "file" else "right")
+    for s in summaries:
+        table.add_row(
+            s.path,
+            str(s.rows_read),
+            str(s.rated),
+            str(s.duplicates),
+            str(s.exceptions),
+            format_fixed(s.charge, AMOUNT_SCALE) if not s.already_imported else "(earlier)",
+            f"{s.seconds:.2f}",
+        )
+    out.print(table)
+    codes: dict[str, int] = {}
+    for s in summaries:
+        for code, count in s.by_code.items():
+            codes[code] = codes.get(code, 0) + count
+    if codes:
+        out.print("exceptions by code: " + ", ".join(f"{c} {n}" for c, n in sorted(codes.items())))
+    for s in summaries:
+        if not s.already_imported:
+            out.print(
+                f"{s.path}: read {s.rows_read} = rated {s.rated} + duplicates {s.duplicates}"
+                f" + exceptions {s.exceptions}"
+            )
+
+
+@customers_app.command("import")
+def customers_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="CSV: account,name,rate_table,numbers[,valid_from,valid_to]")
+    ],
+    entity: EntityOption = None,
+) -> None:
+    """Import or update customers, their numbers and rate tables."""
+    engine = _run(_state(ctx).store)
+    result = _run(lambda: import_customers(engine, file, entity_code=entity))
+    out.print(
+        f"{file}: {result.rows} rows; {result.customers_created} customers created,"
+        f" {result.identifiers_added} numbers added, {result.assignments_added} rate"
+        " assignments added"
+    )
+
+
+@rates_app.command("import")
+def rates_import(
+    ctx: typer.Context,
+    deck: Annotated[Path, typer.Argument(help="CSV deck: prefix,destination,rate[,...]")],
+    name: Annotated[str, typer.Option(help="Rate table name.")],
+    effective_from: Annotated[str, typer.Option(help="First day in force, YYYY-MM-DD.")],
+    increment: Annotated[
+        str, typer.Option(help="Default increments initial/subsequent.")
+    ] = "60/60",
+    places: Annotated[int | None, typer.Option(help="Places of each charge.")] = None,
+    rounding: Annotated[str | None, typer.Option(help="half-up|half-even|up|down")] = None,
+    entity: EntityOption = None,
+) -> None:
+    """Import a rate deck as a new version of a rate table."""
+    engine = _run(_state(ctx).store)
+    result = _run(
+        lambda: import_rates(
+            engine,
+            deck,
+            name=name,
+            effective_from=effective_from,
+            entity_code=entity,
+            increment=increment,
+            places=places,
+            rounding=rounding,
+        )
+    )
+    if result.created:
+        out.print(
+            f"{deck}: rate table {result.table}, version {result.version_id} from"
+            f" {effective_from}, {result.rows} rows"
+        )
+    else:
+        out.print(f"{deck}: already imported as version {result.version_id}; nothing changed")
+
+
+@app.command()
+def balances(
+    ctx: typer.Context,
+    period: PeriodOption,
+    fmt: FormatOption = OutputFormat.TABLE,
+    entity: EntityOption = None,
+) -> None:
+    """Per-customer usage and charges for a month."""
+    engine = _run(_state(ctx).store)
+    lines = _run(lambda: report_usage.balances(engine, period, entity_code=entity))
+    rows = [
+        {
+            "account": b.account,
+            "records": b.records,
+            "billed_quantity": b.billed_quantity,
+            "charge": b.charge,
+            "currency": b.currency,
+        }
+        for b in lines
+    ]
+    render(
+        rows,
+        ["account", "records", "billed_quantity", "charge", "currency"],
+        fmt,
+        out,
+        title=f"Balances {period}",
+        right=["records", "billed_quantity", "charge"],
+    )
+
+
+@app.command()
+def statement(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Option(help="Customer account.")],
+    period: PeriodOption,
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    entity: EntityOption = None,
+) -> None:
+    """Write a customer's monthly usage statement (CSV)."""
+    engine = _run(_state(ctx).store)
+    result = _run(
+        lambda: report_usage.write_statement(
+            engine, account=customer, period=period, out=out_file, entity_code=entity
+        )
+    )
+    out.print(f"{result.path}: {result.lines} records, total {result.total} {result.currency}")
+
+
+@app.command()
+def statements(
+    ctx: typer.Context,
+    period: PeriodOption,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write into.")],
+    entity: EntityOption = None,
+) -> None:
+    """Write the statement of every customer with usage in the month."""
+    engine = _run(_state(ctx).store)
+    results = _run(
+        lambda: report_usage.write_statements(
+            engine, period=period, out_dir=out_dir, entity_code=entity
+        )
+    )
+    out.print(f"{len(results)} statements written to {out_dir}")
+
+
+@exceptions_app.command("list")
+def exceptions_list(
+    ctx: typer.Context,
+    code: Annotated[str | None, typer.Option(help="Only this code, e.g. NO_RATE.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status, e.g. open.")] = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+    entity: EntityOption = None,
+) -> None:
+    """The exceptions: code, reason, and the source file and line."""
+    engine = _run(_state(ctx).store)
+    frame = _run(
+        lambda: report_usage.exception_log(
+            engine, entity_code=entity, code=code.upper() if code else None, status=status
+        )
+    )
+    rows: list[dict[str, Any]] = [
+        {
+            "id": r["id"],
+            "code": r["code"] + (f"/{r['sub_code']}" if r["sub_code"] else ""),
+            "field": r["field"],
+            "source": f"{r['source_name']}:{r['source_line']}",
+            "record_id": r["record_id"],
+            "status": r["status"],
+            "reason": r["reason"],
+        }
+        for r in frame.iter_rows(named=True)
+    ]
+    render(
+        rows,
+        ["id", "code", "field", "source", "record_id", "status", "reason"],
+        fmt,
+        out,
+        title="Exceptions",
+    )
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    records: Annotated[int, typer.Option(help="CDRs to generate.")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 2026,
+) -> None:
+    """Generate a realistic month in this directory and run the whole pipeline on it."""
+    from ratebook.workflows.run_demo import run_demo
+
+    state = _state(ctx)
+    _run(
+        lambda: run_demo(
+            state.settings, Path.cwd(), out, records=records, seed=seed, progress=_progress
+        )
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("POLARS_MAX_THREADS", str(os.cpu_count() or 2))
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted; nothing of the unfinished file was committed")
+        sys.exit(130)

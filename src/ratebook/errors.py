@@ -1,0 +1,76 @@
+"""The error tree for failures that stop a command, each with a stable UPPER_SNAKE code.
+
+Bad data inside a feed is not an error: it becomes an exception record (see
+``ratebook.model.rejections``). These classes are for what stops a whole command::
+
+    RatebookError                 code, message
+    ├── InputError                a user file is unusable: ``file:line: field: CODE message``
+    ├── NotFoundError             a named entity, customer, rate table, ... does not exist
+    ├── ConfigError               settings or set-up that cannot work (no entity, two entities, ...)
+    └── StoreError                the database cannot be reached or migrated
+
+A code is never renamed or reused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RatebookError(Exception):
+    """Base of every error a Ratebook command reports to its user.
+
+    Attributes:
+        code: stable UPPER_SNAKE code.
+        message: a sentence the user can act on.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+
+    def render(self) -> str:
+        """The one-line form printed by the CLI."""
+        return f"{self.code} {self.message}"
+
+
+class InputError(RatebookError):
+    """A file given by the user cannot be used, located as precisely as is known.
+
+    Attributes:
+        path: the file, as the user named it.
+        line: 1-based physical line, or None when the problem is the whole file.
+        field: the column at fault, or None.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        path: Path | str,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(code, message)
+        self.path = str(path)
+        self.line = line
+        self.field = field
+
+    def render(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        field = f" {self.field}:" if self.field else ""
+        return f"{where}:{field} {self.code} {self.message}"
+
+
+class NotFoundError(RatebookError):
+    """A named object does not exist in the entity."""
+
+
+class ConfigError(RatebookError):
+    """Settings or set-up that cannot work as given."""
+
+
+class StoreError(RatebookError):
+    """The database cannot be reached, opened or migrated."""

@@ -1,0 +1,1 @@
+"""Pure, frozen domain records and the schemas of the frames the pipeline passes along."""

@@ -1,0 +1,42 @@
+"""Entities (legal entities billing in one deployment) and their settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from ratebook.money import RoundingMode
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entity:
+    """A legal entity that bills its own customers.
+
+    Attributes:
+        id: store key.
+        code: short unique code used on the command line (``--entity``).
+        name: legal name printed on statements.
+        currency: ISO 4217 code.
+        timezone: IANA zone in which cycles are calendar months.
+        region: ISO 3166 region used to read national numbers.
+        invoicing_floor: AMOUNT_SCALE integer; payable totals under it are carried forward.
+        charge_places: decimal places shown for charges and balances.
+        rounding_mode: default rounding for rate tables that do not name one.
+        mask_digits: trailing digits of destinations hidden on statements.
+    """
+
+    id: int
+    code: str
+    name: str
+    currency: str
+    timezone: str
+    region: str
+    invoicing_floor: int
+    charge_places: int
+    rounding_mode: RoundingMode
+    mask_digits: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The entity's time zone."""
+        return ZoneInfo(self.timezone)

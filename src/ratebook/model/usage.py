@@ -1,0 +1,48 @@
+"""The canonical usage record: its columns as the pipeline carries them, units and dispositions."""
+
+from __future__ import annotations
+
+import polars as pl
+
+#: Units a record's quantity may be in. Quantities are integers at QUANTITY_SCALE of the unit.
+UNITS: frozenset[str] = frozenset({"s", "msg", "B", "kWh", "m3", "call", "req"})
+
+#: Dispositions that are charged. Any other disposition, or a zero quantity, is rated at zero
+#: (kept, never dropped).
+CHARGED_DISPOSITIONS: frozenset[str] = frozenset({"ANSWERED"})
+
+#: Text columns a feed format produces, before parsing. ``row_idx`` points into the chunk's rows.
+RAW_COLUMNS: dict[str, pl.DataType] = {
+    "row_idx": pl.Int64(),
+    "line": pl.Int64(),
+    "record_id": pl.String(),
+    "start_time": pl.String(),
+    "quantity": pl.String(),
+    "unit": pl.String(),
+    "service": pl.String(),
+    "account": pl.String(),
+    "caller": pl.String(),
+    "destination": pl.String(),
+    "disposition": pl.String(),
+    "direction": pl.String(),
+    "attributes": pl.String(),  # JSON object text, or null
+}
+
+#: The canonical record after ``normalise``: typed, E.164 numbers, UTC instant.
+RECORD_COLUMNS: dict[str, pl.DataType] = {
+    "row_idx": pl.Int64(),
+    "line": pl.Int64(),
+    "record_id": pl.String(),
+    "start_time": pl.Datetime("us", "UTC"),
+    "quantity": pl.Int64(),
+    "unit": pl.String(),
+    "service": pl.String(),
+    "account": pl.String(),
+    "caller": pl.String(),
+    "destination": pl.String(),
+    "disposition": pl.String(),
+    "direction": pl.String(),
+    "attributes": pl.String(),
+    "content_sha256": pl.String(),
+    "period": pl.String(),
+}

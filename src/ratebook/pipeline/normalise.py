@@ -1,0 +1,124 @@
+"""Stage 1: feed text to canonical typed columns (UTC instants, fixed-scale quantities, E.164).
+
+Nothing is rejected here: what cannot be parsed is left null with a ``*_problem`` column that
+``validate`` turns into a located rejection.
+
+Time rule: a start time with an offset (``Z``, ``+08:00``) is that instant. A time without one
+is local to the feed's zone; in a daylight-saving overlap the earlier instant is taken, and a
+time in a daylight-saving gap does not exist and is rejected (``NONEXISTENT_LOCAL_TIME``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import polars as pl
+
+from ratebook.model.rejections import SubCode
+from ratebook.money import QUANTITY_SCALE, parse_fixed_expr
+from ratebook.pipeline.numbers import NumberPlan, e164
+
+_ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
+_ISO_AWARE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$"
+
+
+def _parse_start(text: pl.Expr, layout: str, feed_zone: str) -> tuple[pl.Expr, pl.Expr]:
+    """(UTC instant, problem sub-code) expressions for start-time text."""
+    if layout == "iso8601":
+        t = text.str.replace(" ", "T", literal=True)
+        aware = text.str.contains(_ISO_AWARE)
+        naive = text.str.contains(_ISO_NAIVE)
+        offset_text = t.str.replace(r"Z$", "+00:00")
+        aware_value = offset_text.str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_unit="us", time_zone="UTC"
+        )
+        naive_value = t.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+        local_ok = naive_value.is_not_null()
+    else:
+        aware = pl.lit(False)
+        naive = pl.lit(True)
+        aware_value = pl.lit(None, pl.Datetime("us", "UTC"))
+        naive_value = text.str.strip_chars().str.to_datetime(layout, strict=False, time_unit="us")
+        local_ok = naive_value.is_not_null()
+    localised = naive_value.dt.replace_time_zone(
+        feed_zone, ambiguous="earliest", non_existent="null"
+    ).dt.convert_time_zone("UTC")
+    value = pl.when(aware).then(aware_value).when(naive).then(localised)
+    problem = (
+        pl.when(text.is_null())
+        .then(pl.lit(SubCode.MISSING_VALUE.value))
+        .when(aware & aware_value.is_null())
+        .then(pl.lit(SubCode.BAD_TIMESTAMP.value))
+        .when(aware)
+        .then(pl.lit(None, pl.String))
+        .when(~naive | ~local_ok)
+        .then(pl.lit(SubCode.BAD_TIMESTAMP.value))
+        .when(localised.is_null())
+        .then(pl.lit(SubCode.NONEXISTENT_LOCAL_TIME.value))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    return value, problem
+
+
+def content_digests(frame: pl.DataFrame) -> pl.Series:
+    """SHA-256 (hex) of each record's canonical content, for telling repeats from conflicts.
+
+    The content is every canonical field but the lineage, joined by U+001F with null as
+    U+0000, the instant as epoch microseconds and the quantity as its fixed-scale integer.
+    """
+    text = frame.select(
+        pl.concat_str(
+            [
+                pl.col("record_id"),
+                pl.col("start_time").dt.epoch("us").cast(pl.String),
+                pl.col("quantity").cast(pl.String),
+                *[
+                    pl.col(c).fill_null("\x00")
+                    for c in (
+                        "unit",
+                        "service",
+                        "account",
+                        "caller",
+                        "destination",
+                        "disposition",
+                        "direction",
+                        "attributes",
+                    )
+                ],
+            ],
+            separator="\x1f",
+        )
+    ).to_series()
+    return pl.Series(
+        "content_sha256",
+        [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in text],
+        dtype=pl.String,
+    )
+
+
+def normalise(
+    raw: pl.DataFrame, *, time_layout: str, feed_zone: str, plan: NumberPlan
+) -> pl.DataFrame:
+    """Parse a frame of ``RAW_COLUMNS`` text.
+
+    Returns:
+        The frame with ``start_time`` (UTC), ``quantity`` (Int64 at QUANTITY_SCALE) typed,
+        ``caller``/``destination`` in E.164 where they can be, and the helper columns
+        ``start_time_text``, ``start_time_problem``, ``quantity_text``, ``quantity_problem``.
+    """
+    start, start_problem = _parse_start(pl.col("start_time"), time_layout, feed_zone)
+    quantity, quantity_problem = parse_fixed_expr(pl.col("quantity"), QUANTITY_SCALE)
+    return raw.with_columns(
+        pl.col("start_time").alias("start_time_text"),
+        start_problem.alias("start_time_problem"),
+        pl.col("quantity").alias("quantity_text"),
+        pl.when(pl.col("quantity").is_null())
+        .then(pl.lit(SubCode.MISSING_VALUE.value))
+        .otherwise(quantity_problem)
+        .alias("quantity_problem"),
+    ).with_columns(
+        start.alias("start_time"),
+        quantity.alias("quantity"),
+        e164(raw["caller"], plan).alias("caller"),
+        e164(raw["destination"], plan).alias("destination"),
+    )

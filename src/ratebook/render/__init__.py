@@ -1,0 +1,1 @@
+"""Output adapters: listings for the terminal, JSON and CSV; statements."""

@@ -1,0 +1,55 @@
+"""A listing (rows of text values) shown as a Rich table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+class OutputFormat(StrEnum):
+    """How a listing is printed."""
+
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+def render(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: OutputFormat,
+    console: Console,
+    *,
+    title: str | None = None,
+    right: Sequence[str] = (),
+) -> None:
+    """Print ``rows`` (dicts with ``columns`` keys) in ``fmt``.
+
+    JSON is a list of objects keeping each value's type (amounts are already decimal text);
+    CSV has a header row; the table right-aligns the ``right`` columns.
+    """
+    if fmt is OutputFormat.JSON:
+        console.file.write(json.dumps([{c: r[c] for c in columns} for r in rows], indent=2))
+        console.file.write("\n")
+        return
+    if fmt is OutputFormat.CSV:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(["" if r[c] is None else r[c] for c in columns])
+        console.file.write(buffer.getvalue())
+        return
+    table = Table(title=title, header_style="bold", show_lines=False)
+    for c in columns:
+        table.add_column(c, justify="right" if c in right else "left", overflow="fold")
+    for r in rows:
+        table.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Input adapters: feed formats and the readers that stream them in bounded chunks."""

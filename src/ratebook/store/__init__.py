@@ -1,0 +1,1 @@
+"""Persistence: the schema, its migrations, and typed repository functions (SQLite, PostgreSQL)."""

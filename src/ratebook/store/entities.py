@@ -1,0 +1,95 @@
+"""Entities: create, find by code (or the only one), list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from ratebook.errors import ConfigError, NotFoundError
+from ratebook.model.parties import Entity
+from ratebook.money import RoundingMode
+from ratebook.store.tables import entities
+
+
+def _entity(row: Any) -> Entity:
+    return Entity(
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        currency=row.currency,
+        timezone=row.timezone,
+        region=row.region,
+        invoicing_floor=row.invoicing_floor,
+        charge_places=row.charge_places,
+        rounding_mode=RoundingMode(row.rounding_mode),
+        mask_digits=row.mask_digits,
+    )
+
+
+def find_entity(conn: Connection, code: str) -> Entity | None:
+    """The entity with ``code``, or None."""
+    row = conn.execute(select(entities).where(entities.c.code == code)).first()
+    return _entity(row) if row else None
+
+
+def get_entity(conn: Connection, code: str | None) -> Entity:
+    """The entity named by ``code``, or the only entity when ``code`` is None.
+
+    Raises:
+        NotFoundError: ``ENTITY_NOT_FOUND``.
+        ConfigError: ``NO_ENTITY`` (run ``ratebook init``) or ``ENTITY_REQUIRED`` (several).
+    """
+    if code is not None:
+        found = find_entity(conn, code)
+        if found is None:
+            raise NotFoundError("ENTITY_NOT_FOUND", f"no entity {code!r}")
+        return found
+    rows = conn.execute(select(entities).order_by(entities.c.id).limit(2)).all()
+    if not rows:
+        raise ConfigError("NO_ENTITY", "no entity yet: run 'ratebook init' first")
+    if len(rows) > 1:
+        count = conn.execute(select(func.count()).select_from(entities)).scalar_one()
+        raise ConfigError(
+            "ENTITY_REQUIRED", f"there are {count} entities: name one with --entity CODE"
+        )
+    return _entity(rows[0])
+
+
+def create_entity(
+    conn: Connection,
+    *,
+    code: str,
+    name: str,
+    currency: str,
+    timezone: str,
+    region: str,
+    invoicing_floor: int,
+    charge_places: int = 4,
+    rounding_mode: RoundingMode = RoundingMode.HALF_UP,
+    mask_digits: int = 3,
+) -> Entity:
+    """Insert a new entity and return it."""
+    result = conn.execute(
+        insert(entities).values(
+            code=code,
+            name=name,
+            currency=currency,
+            timezone=timezone,
+            region=region,
+            invoicing_floor=invoicing_floor,
+            charge_places=charge_places,
+            rounding_mode=rounding_mode.value,
+            mask_digits=mask_digits,
+            created_at=datetime.now(UTC),
+        )
+    )
+    entity_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+    row = conn.execute(select(entities).where(entities.c.id == entity_id)).one()
+    return _entity(row)
+
+
+def list_entities(conn: Connection) -> list[Entity]:
+    """All entities, by code."""
+    return [_entity(r) for r in conn.execute(select(entities).order_by(entities.c.code))]

@@ -1,0 +1,188 @@
+"""Customers, their effective-dated identifiers and rate-table assignments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+from sqlalchemy import Connection, and_, insert, select, update
+
+from ratebook.pipeline.match import IDENTIFIER_SCHEMA
+from ratebook.pipeline.rate import ASSIGNMENT_SCHEMA
+from ratebook.store.frames import query_frame
+from ratebook.store.tables import customer_identifiers, customers, rate_assignments
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identifier:
+    """A way usage is tied to a customer, in force over ``[valid_from, valid_to)``.
+
+    Attributes:
+        kind: ``account``, ``number`` (an exact E.164 number) or ``prefix`` (a number prefix).
+        value: the account code, or the E.164 number or prefix (with ``+``).
+        valid_from: first instant in force, or None for always.
+        valid_to: first instant no longer in force, or None for open-ended.
+    """
+
+    kind: str
+    value: str
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+
+def upsert_customer(conn: Connection, entity_id: int, account: str, name: str) -> tuple[int, bool]:
+    """The id of the customer with ``account``, created (with its account identifier) if new.
+
+    Returns:
+        ``(customer_id, created)``.
+    """
+    row = conn.execute(
+        select(customers.c.id, customers.c.name).where(
+            customers.c.entity_id == entity_id, customers.c.account == account
+        )
+    ).first()
+    if row is not None:
+        if row.name != name:
+            conn.execute(update(customers).where(customers.c.id == row.id).values(name=name))
+        return int(row.id), False
+    now = datetime.now(UTC)
+    result = conn.execute(
+        insert(customers).values(
+            entity_id=entity_id, account=account, name=name, status="active", created_at=now
+        )
+    )
+    customer_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    add_identifier(
+        conn,
+        entity_id,
+        customer_id,
+        Identifier(kind="account", value=account, valid_from=None, valid_to=None),
+    )
+    return customer_id, True
+
+
+def add_identifier(
+    conn: Connection, entity_id: int, customer_id: int, identifier: Identifier
+) -> bool:
+    """Add an identifier unless the customer already has exactly it. Returns whether added."""
+    c = customer_identifiers.c
+    same = conn.execute(
+        select(c.id).where(
+            c.entity_id == entity_id,
+            c.customer_id == customer_id,
+            c.kind == identifier.kind,
+            c.value == identifier.value,
+            c.valid_from.is_(None)
+            if identifier.valid_from is None
+            else c.valid_from == identifier.valid_from,
+            c.valid_to.is_(None)
+            if identifier.valid_to is None
+            else c.valid_to == identifier.valid_to,
+        )
+    ).first()
+    if same is not None:
+        return False
+    conn.execute(
+        insert(customer_identifiers).values(
+            entity_id=entity_id,
+            customer_id=customer_id,
+            kind=identifier.kind,
+            value=identifier.value,
+            valid_from=identifier.valid_from,
+            valid_to=identifier.valid_to,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return True
+
+
+def overlapping_owner(
+    conn: Connection, entity_id: int, customer_id: int, identifier: Identifier
+) -> str | None:
+    """The account of another customer holding the same identifier over an overlapping time."""
+    c = customer_identifiers.c
+    conditions = [
+        c.entity_id == entity_id,
+        c.kind == identifier.kind,
+        c.value == identifier.value,
+        c.customer_id != customer_id,
+    ]
+    if identifier.valid_to is not None:
+        conditions.append((c.valid_from.is_(None)) | (c.valid_from < identifier.valid_to))
+    if identifier.valid_from is not None:
+        conditions.append((c.valid_to.is_(None)) | (c.valid_to > identifier.valid_from))
+    row = conn.execute(
+        select(customers.c.account)
+        .select_from(customer_identifiers.join(customers, customers.c.id == c.customer_id))
+        .where(and_(*conditions))
+        .limit(1)
+    ).first()
+    return None if row is None else str(row.account)
+
+
+def add_assignment(
+    conn: Connection,
+    entity_id: int,
+    customer_id: int,
+    rate_table_id: int,
+    valid_from: datetime | None,
+    valid_to: datetime | None,
+) -> bool:
+    """Assign a base rate table over ``[valid_from, valid_to)`` unless already so assigned."""
+    c = rate_assignments.c
+    same = conn.execute(
+        select(c.id).where(
+            c.entity_id == entity_id,
+            c.customer_id == customer_id,
+            c.rate_table_id == rate_table_id,
+            c.role == "base",
+            c.valid_from.is_(None) if valid_from is None else c.valid_from == valid_from,
+            c.valid_to.is_(None) if valid_to is None else c.valid_to == valid_to,
+        )
+    ).first()
+    if same is not None:
+        return False
+    conn.execute(
+        insert(rate_assignments).values(
+            entity_id=entity_id,
+            customer_id=customer_id,
+            rate_table_id=rate_table_id,
+            role="base",
+            discount_ppm=0,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return True
+
+
+def load_identifiers(conn: Connection, entity_id: int) -> pl.DataFrame:
+    """Every identifier of the entity, as the matcher wants them."""
+    c = customer_identifiers.c
+    statement = (
+        select(c.customer_id, customers.c.account, c.kind, c.value, c.valid_from, c.valid_to)
+        .select_from(customer_identifiers.join(customers, customers.c.id == c.customer_id))
+        .where(c.entity_id == entity_id)
+    )
+    return query_frame(conn, statement, IDENTIFIER_SCHEMA)
+
+
+def load_assignments(conn: Connection, entity_id: int) -> pl.DataFrame:
+    """Every base rate-table assignment of the entity."""
+    c = rate_assignments.c
+    statement = select(c.customer_id, c.rate_table_id, c.valid_from, c.valid_to).where(
+        c.entity_id == entity_id, c.role == "base"
+    )
+    return query_frame(conn, statement, ASSIGNMENT_SCHEMA)
+
+
+def customer_by_account(conn: Connection, entity_id: int, account: str) -> tuple[int, str] | None:
+    """``(id, name)`` of the customer with ``account``, or None."""
+    row = conn.execute(
+        select(customers.c.id, customers.c.name).where(
+            customers.c.entity_id == entity_id, customers.c.account == account
+        )
+    ).first()
+    return None if row is None else (int(row.id), str(row.name))

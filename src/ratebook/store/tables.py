@@ -1,0 +1,336 @@
+"""The relational schema, as SQLAlchemy Core tables; Alembic migrations create exactly this.
+
+Conventions: every table has ``entity_id``; money and quantities are BIGINT at the scales of
+``ratebook.money``; instants are UTC (``UtcDateTime``); rows that record what happened (usage
+records, rated charges, ledger postings, import batches) are only ever inserted, except for the
+few status columns named in their comments.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC instant: TIMESTAMPTZ on PostgreSQL, naive-UTC text on SQLite.
+
+    Binding a naive datetime is a bug and raises; results are always aware UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime bound to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQLite text from a bulk path
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def _id() -> Column[int]:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def _big_id() -> Column[int]:
+    # BIGINT on PostgreSQL; plain INTEGER on SQLite so it is the rowid alias.
+    return Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+def _entity() -> Column[int]:
+    return Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False)
+
+
+def _created() -> Column[datetime]:
+    return Column("created_at", UtcDateTime, nullable=False)
+
+
+entities = Table(
+    "entities",
+    metadata,
+    _id(),
+    Column("code", String(32), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("region", String(2), nullable=False),
+    # invoicing floor at AMOUNT_SCALE: a payable total under it is carried forward
+    Column("invoicing_floor", BigInteger, nullable=False),
+    # places shown for charges and balances; no rate table may round finer than this
+    Column("charge_places", Integer, nullable=False),
+    Column("rounding_mode", String(16), nullable=False),
+    # trailing digits of a destination number hidden on statements
+    Column("mask_digits", Integer, nullable=False),
+    _created(),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    _id(),
+    _entity(),
+    Column("account", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # active | closed (status may change)
+    Column("invoicing_floor", BigInteger, nullable=True),  # overrides the entity's
+    _created(),
+    Column("closed_at", UtcDateTime, nullable=True),
+    UniqueConstraint("entity_id", "account"),
+)
+
+customer_identifiers = Table(
+    "customer_identifiers",
+    metadata,
+    _id(),
+    _entity(),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    # account | number | prefix | meter | subject
+    Column("kind", String(16), nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("valid_from", UtcDateTime, nullable=True),  # null: since always
+    Column("valid_to", UtcDateTime, nullable=True),  # null: open-ended; half-open [from, to)
+    _created(),
+    Index("ix_customer_identifiers_lookup", "entity_id", "kind", "value"),
+)
+
+rate_tables = Table(
+    "rate_tables",
+    metadata,
+    _id(),
+    _entity(),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=True),
+    _created(),
+    UniqueConstraint("entity_id", "name"),
+)
+
+rate_table_versions = Table(
+    "rate_table_versions",
+    metadata,
+    _id(),
+    _entity(),
+    Column("rate_table_id", Integer, ForeignKey("rate_tables.id"), nullable=False),
+    # in force from this instant until the next version's; given as a local date in `timezone`
+    Column("effective_from", UtcDateTime, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("rounding_mode", String(16), nullable=False),
+    Column("rounding_places", Integer, nullable=False),
+    Column("rounding_point", String(16), nullable=False),  # record | line
+    # bands, holidays and policy limits as JSON text (the rating issue gives them behaviour)
+    Column("spec", Text, nullable=False),
+    Column("source_name", String(500), nullable=True),
+    Column("source_sha256", String(64), nullable=True),
+    _created(),
+    UniqueConstraint("rate_table_id", "effective_from"),
+)
+
+rate_rows = Table(
+    "rate_rows",
+    metadata,
+    _id(),
+    _entity(),
+    Column("version_id", Integer, ForeignKey("rate_table_versions.id"), nullable=False),
+    Column("service", String(32), nullable=False),
+    Column("prefix", String(32), nullable=False),  # digits; '*' matches any destination
+    Column("destination_name", String(200), nullable=False),
+    Column("band", String(32), nullable=False),  # '*' in every band
+    Column("price", BigInteger, nullable=False),  # per rate unit, PRICE_SCALE
+    Column("rate_unit", BigInteger, nullable=False),  # QUANTITY_SCALE, e.g. 60 s = 60000
+    Column("connect_fee", BigInteger, nullable=False),  # AMOUNT_SCALE
+    Column("increment_initial", BigInteger, nullable=False),  # QUANTITY_SCALE
+    Column("increment_subsequent", BigInteger, nullable=False),  # QUANTITY_SCALE
+    Column("minimum_charge", BigInteger, nullable=False),  # AMOUNT_SCALE
+    Column("tier_kind", String(16), nullable=True),  # graduated | volume
+    Column("tiers", Text, nullable=True),  # JSON: [{"from": qty, "price": price}, ...]
+    UniqueConstraint("version_id", "service", "prefix", "band"),
+)
+
+rate_assignments = Table(
+    "rate_assignments",
+    metadata,
+    _id(),
+    _entity(),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("rate_table_id", Integer, ForeignKey("rate_tables.id"), nullable=False),
+    Column("role", String(16), nullable=False),  # base | override
+    Column("discount_ppm", Integer, nullable=False),  # percentage discount, parts per million
+    Column("valid_from", UtcDateTime, nullable=True),
+    Column("valid_to", UtcDateTime, nullable=True),
+    _created(),
+    Index("ix_rate_assignments_customer", "entity_id", "customer_id"),
+)
+
+import_batches = Table(
+    "import_batches",
+    metadata,
+    _id(),
+    _entity(),
+    Column("origin", String(64), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("source_kind", String(16), nullable=False),  # file | api | kafka | feed
+    Column("source_name", String(500), nullable=False),
+    Column("source_sha256", String(64), nullable=True),  # the file manifest key
+    Column("size_bytes", BigInteger, nullable=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("rows_read", BigInteger, nullable=False),
+    Column("rated", BigInteger, nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("exceptions", BigInteger, nullable=False),
+    UniqueConstraint("entity_id", "source_sha256"),
+)
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("origin", String(64), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("service", String(32), nullable=False),
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("quantity", BigInteger, nullable=False),  # QUANTITY_SCALE
+    Column("unit", String(16), nullable=False),
+    Column("account", String(64), nullable=True),
+    Column("caller", String(64), nullable=True),
+    Column("destination", String(64), nullable=True),
+    Column("disposition", String(32), nullable=True),
+    Column("direction", String(16), nullable=True),
+    Column("attributes", Text, nullable=True),  # JSON object of the feed's other fields
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=True),
+    Column("status", String(16), nullable=False),  # rated | exception (status may change)
+    # lineage
+    Column("batch_id", Integer, ForeignKey("import_batches.id"), nullable=False),
+    Column("source_sha256", String(64), nullable=True),
+    Column("source_line", BigInteger, nullable=True),
+    UniqueConstraint("entity_id", "origin", "record_id"),
+    Index("ix_usage_records_batch", "batch_id", "source_line"),
+)
+
+rated_charges = Table(
+    "rated_charges",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("record_pk", BigInteger, ForeignKey("usage_records.id"), nullable=False),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("period", String(7), nullable=False),  # billing cycle, YYYY-MM in the entity's zone
+    Column("rate_table_id", Integer, ForeignKey("rate_tables.id"), nullable=True),
+    Column("version_id", Integer, ForeignKey("rate_table_versions.id"), nullable=True),
+    Column("rate_row_id", Integer, ForeignKey("rate_rows.id"), nullable=True),
+    Column("prefix", String(32), nullable=True),
+    Column("band", String(32), nullable=True),
+    Column("tier", Integer, nullable=True),
+    Column("billed_quantity", BigInteger, nullable=False),  # after increments, QUANTITY_SCALE
+    Column("unit_price", BigInteger, nullable=False),  # PRICE_SCALE per rate unit
+    Column("rate_unit", BigInteger, nullable=False),
+    Column("connect_fee", BigInteger, nullable=False),
+    Column("charge", BigInteger, nullable=False),  # AMOUNT_SCALE, after rounding
+    Column("rounding_mode", String(16), nullable=False),
+    Column("rounding_places", Integer, nullable=False),
+    Column("batch_id", Integer, ForeignKey("import_batches.id"), nullable=False),
+    Column("rated_at", UtcDateTime, nullable=False),
+    # set once, when a re-rating replaces this charge; earlier ratings stay visible
+    Column("superseded_by", BigInteger, nullable=True),
+    Index("ix_rated_charges_customer_period", "entity_id", "customer_id", "period"),
+    Index("ix_rated_charges_record", "record_pk"),
+)
+
+billing_cycles = Table(
+    "billing_cycles",
+    metadata,
+    _id(),
+    _entity(),
+    Column("period", String(7), nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),  # half-open [starts_at, ends_at)
+    Column("status", String(16), nullable=False),  # open | closing | closed
+    Column("closed_at", UtcDateTime, nullable=True),
+    UniqueConstraint("entity_id", "period"),
+)
+
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    # usage | reversal | recurring | brought_forward | carried | credit | tax | adjustment
+    Column("kind", String(24), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # AMOUNT_SCALE, signed
+    Column("quantity", BigInteger, nullable=True),
+    Column("records", BigInteger, nullable=False),
+    Column("batch_id", Integer, ForeignKey("import_batches.id"), nullable=True),
+    Column("reverses_id", BigInteger, nullable=True),
+    Column("memo", String(500), nullable=True),
+    Column("posted_at", UtcDateTime, nullable=False),
+    Index("ix_ledger_postings_customer_period", "entity_id", "customer_id", "period"),
+)
+
+exceptions = Table(
+    "exceptions",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("batch_id", Integer, ForeignKey("import_batches.id"), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("sub_code", String(32), nullable=True),
+    Column("field", String(64), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | in_review | resolved | rejected
+    Column("assignee", String(100), nullable=True),
+    Column("origin", String(64), nullable=False),
+    Column("record_id", String(255), nullable=True),
+    Column("record_pk", BigInteger, ForeignKey("usage_records.id"), nullable=True),
+    Column("content_sha256", String(64), nullable=True),
+    Column("period", String(7), nullable=True),
+    Column("source_sha256", String(64), nullable=True),
+    Column("source_line", BigInteger, nullable=True),
+    Column("raw", Text, nullable=True),  # the row's fields, re-serialised as one CSV line
+    Column("payload", Text, nullable=True),  # JSON: the normalised values that were understood
+    _created(),
+    Index("ix_exceptions_entity_code", "entity_id", "code", "status"),
+    Index("ix_exceptions_batch", "batch_id"),
+)

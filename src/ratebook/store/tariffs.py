@@ -1,0 +1,119 @@
+"""Rate tables, their effective-dated versions and rate rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+from sqlalchemy import Connection, insert, select
+
+from ratebook.pipeline.rate import ROW_SCHEMA, VERSION_SCHEMA
+from ratebook.store.bulk import insert_frame
+from ratebook.store.frames import query_frame
+from ratebook.store.tables import rate_rows, rate_table_versions, rate_tables
+
+
+def rate_table_id(conn: Connection, entity_id: int, name: str) -> int | None:
+    """The id of the rate table called ``name``, or None."""
+    row = conn.execute(
+        select(rate_tables.c.id).where(
+            rate_tables.c.entity_id == entity_id, rate_tables.c.name == name
+        )
+    ).first()
+    return None if row is None else int(row.id)
+
+
+def ensure_rate_table(conn: Connection, entity_id: int, name: str) -> int:
+    """The id of the rate table called ``name``, created if need be."""
+    found = rate_table_id(conn, entity_id, name)
+    if found is not None:
+        return found
+    result = conn.execute(
+        insert(rate_tables).values(entity_id=entity_id, name=name, created_at=datetime.now(UTC))
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def version_at(
+    conn: Connection, table_id: int, effective_from: datetime
+) -> tuple[int, str | None] | None:
+    """``(version_id, source_sha256)`` of the version starting exactly at ``effective_from``."""
+    c = rate_table_versions.c
+    row = conn.execute(
+        select(c.id, c.source_sha256).where(
+            c.rate_table_id == table_id, c.effective_from == effective_from
+        )
+    ).first()
+    return None if row is None else (int(row.id), row.source_sha256)
+
+
+def add_version(
+    conn: Connection,
+    *,
+    entity_id: int,
+    table_id: int,
+    effective_from: datetime,
+    currency: str,
+    timezone: str,
+    rounding_mode: str,
+    rounding_places: int,
+    spec: str,
+    source_name: str,
+    source_sha256: str,
+    rows: pl.DataFrame,
+) -> int:
+    """Insert a version with its rows (``ROW_SCHEMA`` less the ids). Returns the version id."""
+    result = conn.execute(
+        insert(rate_table_versions).values(
+            entity_id=entity_id,
+            rate_table_id=table_id,
+            effective_from=effective_from,
+            currency=currency,
+            timezone=timezone,
+            rounding_mode=rounding_mode,
+            rounding_places=rounding_places,
+            rounding_point="record",
+            spec=spec,
+            source_name=source_name,
+            source_sha256=source_sha256,
+            created_at=datetime.now(UTC),
+        )
+    )
+    version_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    insert_frame(
+        conn,
+        rate_rows,
+        rows.with_columns(
+            pl.lit(entity_id).alias("entity_id"), pl.lit(version_id).alias("version_id")
+        ),
+    )
+    return version_id
+
+
+def load_versions(conn: Connection, entity_id: int) -> pl.DataFrame:
+    """Every version of every rate table of the entity."""
+    c = rate_table_versions.c
+    statement = select(
+        c.id, c.rate_table_id, c.effective_from, c.rounding_mode, c.rounding_places
+    ).where(c.entity_id == entity_id)
+    return query_frame(conn, statement, VERSION_SCHEMA)
+
+
+def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
+    """Every rate row of the entity."""
+    c = rate_rows.c
+    statement = select(
+        c.id,
+        c.version_id,
+        c.service,
+        c.prefix,
+        c.destination_name,
+        c.band,
+        c.price,
+        c.rate_unit,
+        c.connect_fee,
+        c.increment_initial,
+        c.increment_subsequent,
+        c.minimum_charge,
+    ).where(c.entity_id == entity_id)
+    return query_frame(conn, statement, ROW_SCHEMA)

@@ -1,0 +1,344 @@
+"""Import batches (the file manifest), usage records, rated charges, ledger postings and
+exceptions: writes for the importer, and the read queries behind balances, statements and the
+exception log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+
+from ratebook.pipeline.dedupe import KNOWN_SCHEMA
+from ratebook.store.tables import (
+    customers,
+    exceptions,
+    import_batches,
+    ledger_postings,
+    rate_rows,
+    rated_charges,
+    usage_records,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """An import batch as recorded in the manifest.
+
+    Attributes:
+        id: batch id.
+        source_name: the file as the user named it.
+        source_sha256: the file's digest.
+        started_at: when the import started.
+        rows_read, rated, duplicates, exceptions: the row identity's terms.
+    """
+
+    id: int
+    source_name: str
+    source_sha256: str | None
+    started_at: datetime
+    rows_read: int
+    rated: int
+    duplicates: int
+    exceptions: int
+
+
+def find_batch_by_sha(conn: Connection, entity_id: int, sha256: str) -> Batch | None:
+    """The batch that imported a file with this digest, if any."""
+    c = import_batches.c
+    row = conn.execute(
+        select(
+            c.id,
+            c.source_name,
+            c.source_sha256,
+            c.started_at,
+            c.rows_read,
+            c.rated,
+            c.duplicates,
+            c.exceptions,
+        ).where(c.entity_id == entity_id, c.source_sha256 == sha256)
+    ).first()
+    if row is None:
+        return None
+    return Batch(
+        id=row.id,
+        source_name=row.source_name,
+        source_sha256=row.source_sha256,
+        started_at=row.started_at,
+        rows_read=row.rows_read,
+        rated=row.rated,
+        duplicates=row.duplicates,
+        exceptions=row.exceptions,
+    )
+
+
+def start_batch(
+    conn: Connection,
+    *,
+    entity_id: int,
+    origin: str,
+    fmt: str,
+    source_name: str,
+    source_sha256: str,
+    size_bytes: int,
+) -> int:
+    """Insert the batch's manifest row (counts filled in by :func:`finish_batch`)."""
+    now = datetime.now(UTC)
+    result = conn.execute(
+        insert(import_batches).values(
+            entity_id=entity_id,
+            origin=origin,
+            format=fmt,
+            source_kind="file",
+            source_name=source_name,
+            source_sha256=source_sha256,
+            size_bytes=size_bytes,
+            started_at=now,
+            finished_at=now,
+            rows_read=0,
+            rated=0,
+            duplicates=0,
+            exceptions=0,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def finish_batch(
+    conn: Connection,
+    batch_id: int,
+    *,
+    rows_read: int,
+    rated: int,
+    duplicates: int,
+    exceptions_count: int,
+) -> None:
+    """Record the batch's final counts (same transaction as its rows)."""
+    conn.execute(
+        update(import_batches)
+        .where(import_batches.c.id == batch_id)
+        .values(
+            finished_at=datetime.now(UTC),
+            rows_read=rows_read,
+            rated=rated,
+            duplicates=duplicates,
+            exceptions=exceptions_count,
+        )
+    )
+
+
+def known_versions(
+    conn: Connection, entity_id: int, origin: str, record_ids: list[str]
+) -> pl.DataFrame:
+    """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies."""
+    if not record_ids:
+        return pl.DataFrame(schema=KNOWN_SCHEMA)
+    if conn.dialect.name == "postgresql":
+        ids_clause = "= ANY(:ids)"
+        ids_param: object = record_ids
+    else:
+        ids_clause = "IN (SELECT value FROM json_each(:ids))"
+        ids_param = json.dumps(record_ids)
+    statement = text(
+        f"""
+        SELECT r.record_id, r.content_sha256, b.source_name || ':' || r.source_line
+        FROM usage_records r JOIN import_batches b ON b.id = r.batch_id
+        WHERE r.entity_id = :entity AND r.origin = :origin AND r.record_id {ids_clause}
+        UNION ALL
+        SELECT x.record_id, x.content_sha256, b.source_name || ':' || x.source_line
+        FROM exceptions x JOIN import_batches b ON b.id = x.batch_id
+        WHERE x.entity_id = :entity AND x.origin = :origin AND x.code = 'ID_CONFLICT'
+          AND x.record_id {ids_clause}
+        """
+    )
+    rows = conn.execute(statement, {"entity": entity_id, "origin": origin, "ids": ids_param})
+    return pl.DataFrame([tuple(r) for r in rows], schema=KNOWN_SCHEMA, orient="row")
+
+
+def record_ids_by_line(conn: Connection, batch_id: int, first: int, last: int) -> pl.DataFrame:
+    """``(record_pk, line)`` of a batch's records whose source line is in ``[first, last]``."""
+    c = usage_records.c
+    rows = conn.execute(
+        select(c.id, c.source_line).where(
+            c.batch_id == batch_id, c.source_line.between(first, last)
+        )
+    )
+    return pl.DataFrame(
+        [tuple(r) for r in rows], schema={"record_pk": pl.Int64, "line": pl.Int64}, orient="row"
+    )
+
+
+def add_postings(conn: Connection, postings: list[dict[str, object]]) -> None:
+    """Append ledger postings (never updated, never deleted)."""
+    if postings:
+        conn.execute(insert(ledger_postings), postings)
+
+
+# ----------------------------------------------------------------------------- read side
+
+
+def balances(conn: Connection, entity_id: int, period: str) -> pl.DataFrame:
+    """Per customer with usage in ``period``: records, billed quantity and charge (current
+    ratings only), ordered by account."""
+    c = rated_charges.c
+    statement = (
+        select(
+            customers.c.account,
+            customers.c.name,
+            func.count().label("records"),
+            func.coalesce(func.sum(c.billed_quantity), 0).label("billed_quantity"),
+            func.coalesce(func.sum(c.charge), 0).label("charge"),
+        )
+        .select_from(rated_charges.join(customers, customers.c.id == c.customer_id))
+        .where(c.entity_id == entity_id, c.period == period, c.superseded_by.is_(None))
+        .group_by(customers.c.account, customers.c.name)
+        .order_by(customers.c.account)
+    )
+    rows = conn.execute(statement).all()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema={
+            "account": pl.String,
+            "name": pl.String,
+            "records": pl.Int64,
+            "billed_quantity": pl.Int64,
+            "charge": pl.Int64,
+        },
+        orient="row",
+    )
+
+
+def ledger_totals(conn: Connection, entity_id: int, period: str) -> dict[str, int]:
+    """Sum of ledger postings per customer account in ``period``."""
+    p = ledger_postings.c
+    rows = conn.execute(
+        select(customers.c.account, func.sum(p.amount))
+        .select_from(ledger_postings.join(customers, customers.c.id == p.customer_id))
+        .where(p.entity_id == entity_id, p.period == period)
+        .group_by(customers.c.account)
+    )
+    return {str(account): int(total) for account, total in rows}
+
+
+def statement_lines(
+    conn: Connection, entity_id: int, customer_id: int, period: str
+) -> pl.DataFrame:
+    """One row per current rated record of a customer in a period, by start time."""
+    r = usage_records.c
+    c = rated_charges.c
+    statement = (
+        select(
+            r.record_id,
+            r.start_time,
+            r.caller,
+            r.destination,
+            rate_rows.c.destination_name,
+            r.quantity,
+            c.billed_quantity,
+            c.unit_price,
+            c.rate_unit,
+            c.charge,
+            r.disposition,
+        )
+        .select_from(
+            rated_charges.join(usage_records, usage_records.c.id == c.record_pk).outerjoin(
+                rate_rows, rate_rows.c.id == c.rate_row_id
+            )
+        )
+        .where(
+            c.entity_id == entity_id,
+            c.customer_id == customer_id,
+            c.period == period,
+            c.superseded_by.is_(None),
+        )
+        .order_by(r.start_time, r.record_id)
+    )
+    rows = conn.execute(statement).all()
+    return pl.DataFrame(
+        [tuple(x) for x in rows],
+        schema={
+            "record_id": pl.String,
+            "start_time": pl.Datetime("us", "UTC"),
+            "caller": pl.String,
+            "destination": pl.String,
+            "destination_name": pl.String,
+            "quantity": pl.Int64,
+            "billed_quantity": pl.Int64,
+            "unit_price": pl.Int64,
+            "rate_unit": pl.Int64,
+            "charge": pl.Int64,
+            "disposition": pl.String,
+        },
+        orient="row",
+    )
+
+
+def customers_with_usage(conn: Connection, entity_id: int, period: str) -> list[tuple[int, str]]:
+    """``(customer_id, account)`` of every customer with rated usage in ``period``."""
+    c = rated_charges.c
+    rows = conn.execute(
+        select(customers.c.id, customers.c.account)
+        .select_from(rated_charges.join(customers, customers.c.id == c.customer_id))
+        .where(c.entity_id == entity_id, c.period == period, c.superseded_by.is_(None))
+        .distinct()
+        .order_by(customers.c.account)
+    )
+    return [(int(i), str(a)) for i, a in rows]
+
+
+def list_exceptions(
+    conn: Connection,
+    entity_id: int,
+    *,
+    code: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """Exceptions with their source file and line, newest batch first, then by line."""
+    x = exceptions.c
+    statement = (
+        select(
+            x.id,
+            x.code,
+            x.sub_code,
+            x.field,
+            x.reason,
+            x.status,
+            x.origin,
+            x.record_id,
+            import_batches.c.source_name,
+            x.source_line,
+            x.source_sha256,
+            x.raw,
+        )
+        .select_from(exceptions.join(import_batches, import_batches.c.id == x.batch_id))
+        .where(x.entity_id == entity_id)
+        .order_by(x.batch_id, x.source_line, x.id)
+    )
+    if code is not None:
+        statement = statement.where(x.code == code)
+    if status is not None:
+        statement = statement.where(x.status == status)
+    if limit is not None:
+        statement = statement.limit(bindparam("limit", limit))
+    rows = conn.execute(statement).all()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema={
+            "id": pl.Int64,
+            "code": pl.String,
+            "sub_code": pl.String,
+            "field": pl.String,
+            "reason": pl.String,
+            "status": pl.String,
+            "origin": pl.String,
+            "record_id": pl.String,
+            "source_name": pl.String,
+            "source_line": pl.Int64,
+            "source_sha256": pl.String,
+            "raw": pl.String,
+        },
+        orient="row",
+    )

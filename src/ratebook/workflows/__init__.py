@@ -1,0 +1,1 @@
+"""Use cases, one a module: each opens the transaction, calls pure code and the store."""

@@ -1,0 +1,190 @@
+"""Import customers, their numbers and rate-table assignments from a CSV file.
+
+Columns: ``account,name,rate_table,numbers`` and optionally ``valid_from,valid_to``. ``numbers``
+is a ``;``-separated list of numbers, or prefixes ending in ``*``. The file is imported whole or
+not at all; importing it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ratebook.errors import InputError
+from ratebook.pipeline.numbers import e164_one, e164_prefix, number_plan
+from ratebook.sources.csvread import inspect_file
+from ratebook.sources.dates import parse_local_start
+from ratebook.store import parties, tariffs
+from ratebook.store.entities import get_entity
+
+REQUIRED = ("account", "name", "rate_table", "numbers")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomersResult:
+    """Counts of what an import added."""
+
+    rows: int
+    customers_created: int
+    identifiers_added: int
+    assignments_added: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Row:
+    line: int
+    account: str
+    name: str
+    rate_table: str | None
+    numbers: list[parties.Identifier]
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+
+def _read(path: Path, zone: str, region: str) -> list[_Row]:
+    facts = inspect_file(path)
+    if not facts.valid_utf8:
+        raise InputError("INVALID_UTF8", "the file is not UTF-8", path=path)
+    plan = number_plan(region)
+    out: list[_Row] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None:
+            raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
+        names = [n.strip().lower() for n in reader.fieldnames]
+        reader.fieldnames = names
+        for column in REQUIRED:
+            if column not in names:
+                raise InputError(
+                    "MISSING_COLUMN",
+                    f"required column {column!r} is missing",
+                    path=path,
+                    line=1,
+                    field=column,
+                )
+        last = 1
+        for row in reader:
+            line, last = last + 1, reader.line_num
+            if None in row or any(v is None for v in row.values()):
+                raise InputError(
+                    "FIELD_COUNT", f"expected {len(names)} fields", path=path, line=line
+                )
+            account = row["account"].strip()
+            if not account:
+                raise InputError(
+                    "MISSING_VALUE", "account is empty", path=path, line=line, field="account"
+                )
+            bounds: dict[str, datetime | None] = {}
+            for key in ("valid_from", "valid_to"):
+                text = (row.get(key) or "").strip()
+                try:
+                    bounds[key] = parse_local_start(text, zone) if text else None
+                except ValueError:
+                    raise InputError(
+                        "BAD_DATE",
+                        f"{text!r} is not a date (YYYY-MM-DD)",
+                        path=path,
+                        line=line,
+                        field=key,
+                    ) from None
+            start, end = bounds["valid_from"], bounds["valid_to"]
+            if start and end and end <= start:
+                raise InputError(
+                    "BAD_RANGE",
+                    "valid_to must be after valid_from",
+                    path=path,
+                    line=line,
+                    field="valid_to",
+                )
+            identifiers: list[parties.Identifier] = []
+            for item in (x.strip() for x in row["numbers"].split(";")):
+                if not item:
+                    continue
+                try:
+                    if item.endswith("*"):
+                        identifiers.append(
+                            parties.Identifier(
+                                kind="prefix",
+                                value=e164_prefix(item[:-1], plan),
+                                valid_from=start,
+                                valid_to=end,
+                            )
+                        )
+                    else:
+                        identifiers.append(
+                            parties.Identifier(
+                                kind="number",
+                                value=e164_one(item, plan),
+                                valid_from=start,
+                                valid_to=end,
+                            )
+                        )
+                except ValueError as exc:
+                    raise InputError(
+                        "BAD_NUMBER", str(exc), path=path, line=line, field="numbers"
+                    ) from None
+            out.append(
+                _Row(
+                    line=line,
+                    account=account,
+                    name=row["name"].strip() or account,
+                    rate_table=row["rate_table"].strip() or None,
+                    numbers=identifiers,
+                    valid_from=start,
+                    valid_to=end,
+                )
+            )
+    return out
+
+
+def import_customers(
+    engine: Engine, path: Path, *, entity_code: str | None = None
+) -> CustomersResult:
+    """Import a customers file in one transaction.
+
+    Raises:
+        InputError: located problems; nothing is imported then.
+    """
+    created = identifiers = assignments = 0
+    with engine.begin() as conn:
+        entity = get_entity(conn, entity_code)
+        rows = _read(path, entity.timezone, entity.region)
+        for row in rows:
+            customer_id, new = parties.upsert_customer(conn, entity.id, row.account, row.name)
+            created += new
+            for identifier in row.numbers:
+                owner = parties.overlapping_owner(conn, entity.id, customer_id, identifier)
+                if owner is not None:
+                    raise InputError(
+                        "NUMBER_TAKEN",
+                        f"{identifier.value} already belongs to customer {owner} over an"
+                        " overlapping period",
+                        path=path,
+                        line=row.line,
+                        field="numbers",
+                    )
+                identifiers += parties.add_identifier(conn, entity.id, customer_id, identifier)
+            if row.rate_table is not None:
+                table_id = tariffs.rate_table_id(conn, entity.id, row.rate_table)
+                if table_id is None:
+                    raise InputError(
+                        "UNKNOWN_RATE_TABLE",
+                        f"no rate table {row.rate_table!r}: import it first with"
+                        " 'ratebook rates import'",
+                        path=path,
+                        line=row.line,
+                        field="rate_table",
+                    )
+                assignments += parties.add_assignment(
+                    conn, entity.id, customer_id, table_id, row.valid_from, row.valid_to
+                )
+    return CustomersResult(
+        rows=len(rows),
+        customers_created=created,
+        identifiers_added=identifiers,
+        assignments_added=assignments,
+    )

@@ -1,0 +1,451 @@
+"""Import a usage file: read, normalise, validate, dedupe, match, rate, post — one transaction.
+
+Every data row ends as exactly one of: a rated record, a counted duplicate, or an exception
+with a reason; the import checks ``read == rated + duplicates + exceptions`` before it
+commits. A file already imported (same SHA-256 for the entity) changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Connection, Engine
+
+from ratebook.errors import InputError
+from ratebook.model.parties import Entity
+from ratebook.pipeline.dedupe import dedupe
+from ratebook.pipeline.match import match_customers
+from ratebook.pipeline.normalise import normalise
+from ratebook.pipeline.numbers import number_plan
+from ratebook.pipeline.rate import rate
+from ratebook.pipeline.validate import validate
+from ratebook.settings import Settings
+from ratebook.sources.csvread import RawChunk, inspect_file, read_rows, to_csv_line
+from ratebook.sources.formats import FeedFormat, get_format
+from ratebook.store import parties, tariffs, usage
+from ratebook.store.bulk import insert_frame
+from ratebook.store.entities import get_entity
+from ratebook.store.tables import exceptions, rated_charges, usage_records
+
+log = logging.getLogger(__name__)
+
+#: progress callback: (bytes read so far, file size)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True, kw_only=True)
+class ImportSummary:
+    """What an import did.
+
+    Attributes:
+        path: the file as named.
+        batch_id: the manifest entry (the earlier one when ``already_imported``).
+        already_imported: the file's digest was already in the manifest; nothing changed.
+        rows_read: data rows (blank lines and the header are not rows).
+        rated: rows that became rated records (zero-charge ones included).
+        duplicates: exact repeats of a known record.
+        exceptions: rows in the exception queue, by code in ``by_code``.
+        charge: total of the rated charges, AMOUNT_SCALE.
+    """
+
+    path: str
+    batch_id: int
+    already_imported: bool = False
+    rows_read: int = 0
+    rated: int = 0
+    duplicates: int = 0
+    exceptions: int = 0
+    charge: int = 0
+    by_code: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Reference:
+    identifiers: pl.DataFrame
+    assignments: pl.DataFrame
+    versions: pl.DataFrame
+    rows: pl.DataFrame
+
+
+def import_feed(
+    engine: Engine,
+    path: Path,
+    *,
+    format_name: str,
+    entity_code: str | None = None,
+    origin: str | None = None,
+    feed_zone: str | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import one file in one transaction.
+
+    Args:
+        engine: the store.
+        path: the file.
+        format_name: a key of ``sources.formats.FORMATS``.
+        entity_code: the entity; None for the only one.
+        origin: the feed's name, part of each record's identity; defaults to the format name.
+        feed_zone: IANA zone of times without an offset; defaults to the entity's zone.
+        settings: chunk size and field limits.
+        progress: called after each chunk.
+
+    Raises:
+        InputError: the file cannot be imported at all (missing, empty, bad header, ...).
+    """
+    settings = settings or Settings()
+    fmt = get_format(format_name)
+    facts = inspect_file(path)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        entity = get_entity(conn, entity_code)
+        zone = feed_zone or entity.timezone
+        _check_zone(zone)
+        source_origin = origin or fmt.name
+        earlier = usage.find_batch_by_sha(conn, entity.id, facts.sha256)
+        if earlier is not None:
+            return ImportSummary(
+                path=str(path),
+                batch_id=earlier.id,
+                already_imported=True,
+                rows_read=earlier.rows_read,
+                rated=earlier.rated,
+                duplicates=earlier.duplicates,
+                exceptions=earlier.exceptions,
+            )
+        header, chunks = read_rows(
+            path, facts, chunk_rows=settings.chunk_rows, skip_header=fmt.has_header
+        )
+        columns = fmt.bind_header(header, path)
+        batch_id = usage.start_batch(
+            conn,
+            entity_id=entity.id,
+            origin=source_origin,
+            fmt=fmt.name,
+            source_name=str(path),
+            source_sha256=facts.sha256,
+            size_bytes=facts.size,
+        )
+        reference = _Reference(
+            identifiers=parties.load_identifiers(conn, entity.id),
+            assignments=parties.load_assignments(conn, entity.id),
+            versions=tariffs.load_versions(conn, entity.id),
+            rows=tariffs.load_rows(conn, entity.id),
+        )
+        summary = ImportSummary(path=str(path), batch_id=batch_id)
+        postings: Counter[tuple[int, str, str]] = Counter()
+        quantities: Counter[tuple[int, str, str]] = Counter()
+        amounts: Counter[tuple[int, str, str]] = Counter()
+        for chunk in chunks:
+            _import_chunk(
+                conn,
+                chunk,
+                fmt=fmt,
+                columns=columns,
+                entity=entity,
+                zone=zone,
+                origin=source_origin,
+                batch_id=batch_id,
+                source_sha256=facts.sha256,
+                reference=reference,
+                settings=settings,
+                summary=summary,
+                postings=postings,
+                quantities=quantities,
+                amounts=amounts,
+            )
+            if progress is not None:
+                progress(chunk.bytes_read, facts.size)
+        now = datetime.now(UTC)
+        usage.add_postings(
+            conn,
+            [
+                {
+                    "entity_id": entity.id,
+                    "customer_id": customer_id,
+                    "period": period,
+                    "kind": "usage",
+                    "amount": amounts[key],
+                    "quantity": quantities[key],
+                    "records": count,
+                    "batch_id": batch_id,
+                    "memo": f"usage ({unit}) from {path.name}",
+                    "posted_at": now,
+                }
+                for key, count in sorted(postings.items())
+                for customer_id, period, unit in [key]
+            ],
+        )
+        accounted = summary.rated + summary.duplicates + summary.exceptions
+        if accounted != summary.rows_read:
+            raise RuntimeError(
+                f"row identity broken for {path}: read {summary.rows_read}, accounted {accounted}"
+            )
+        usage.finish_batch(
+            conn,
+            batch_id,
+            rows_read=summary.rows_read,
+            rated=summary.rated,
+            duplicates=summary.duplicates,
+            exceptions_count=summary.exceptions,
+        )
+    summary.seconds = time.perf_counter() - started
+    log.info(
+        "imported %s: read=%d rated=%d duplicates=%d exceptions=%d in %.2fs",
+        path,
+        summary.rows_read,
+        summary.rated,
+        summary.duplicates,
+        summary.exceptions,
+        summary.seconds,
+    )
+    return summary
+
+
+def _check_zone(zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InputError(
+            "UNKNOWN_TIME_ZONE", f"{zone!r} is not an IANA time zone", path="--tz"
+        ) from None
+
+
+def _import_chunk(
+    conn: Connection,
+    chunk: RawChunk,
+    *,
+    fmt: FeedFormat,
+    columns: list[str],
+    entity: Entity,
+    zone: str,
+    origin: str,
+    batch_id: int,
+    source_sha256: str,
+    reference: _Reference,
+    settings: Settings,
+    summary: ImportSummary,
+    postings: Counter[tuple[int, str, str]],
+    quantities: Counter[tuple[int, str, str]],
+    amounts: Counter[tuple[int, str, str]],
+) -> None:
+    summary.rows_read += len(chunk.rows)
+    raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
+    normal = normalise(
+        raw, time_layout=fmt.time_layout, feed_zone=zone, plan=number_plan(entity.region)
+    )
+    records, invalid = validate(normal, entity_zone=entity.timezone)
+    known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
+    new, duplicates, conflicts = dedupe(records, known)
+    matched, unmatched = match_customers(new, reference.identifiers, zone=entity.timezone)
+    rated, unrated = rate(
+        matched,
+        assignments=reference.assignments,
+        versions=reference.versions,
+        rows=reference.rows,
+        zone=entity.timezone,
+    )
+
+    # every new record is kept, billed or not, so its id is known from now on
+    stored = new.join(
+        matched.select("row_idx", "customer_id"), on="row_idx", how="left"
+    ).with_columns(
+        pl.when(pl.col("row_idx").is_in(rated["row_idx"].implode()))
+        .then(pl.lit("rated"))
+        .otherwise(pl.lit("exception"))
+        .alias("status")
+    )
+    insert_frame(
+        conn,
+        usage_records,
+        stored.select(
+            pl.lit(entity.id).alias("entity_id"),
+            pl.lit(origin).alias("origin"),
+            "record_id",
+            "content_sha256",
+            "service",
+            "start_time",
+            "quantity",
+            "unit",
+            "account",
+            "caller",
+            "destination",
+            "disposition",
+            "direction",
+            "attributes",
+            "customer_id",
+            "status",
+            pl.lit(batch_id).alias("batch_id"),
+            pl.lit(source_sha256).alias("source_sha256"),
+            pl.col("line").alias("source_line"),
+        ),
+    )
+    pks = (
+        usage.record_ids_by_line(conn, batch_id, chunk.lines[0], chunk.lines[-1])
+        if not stored.is_empty()
+        else pl.DataFrame(schema={"record_pk": pl.Int64, "line": pl.Int64})
+    )
+    rated = rated.join(pks, on="line", how="left")
+    now = datetime.now(UTC)
+    insert_frame(
+        conn,
+        rated_charges,
+        rated.select(
+            pl.lit(entity.id).alias("entity_id"),
+            "record_pk",
+            "customer_id",
+            "period",
+            "rate_table_id",
+            "version_id",
+            "rate_row_id",
+            "prefix",
+            "band",
+            "billed_quantity",
+            "unit_price",
+            "rate_unit",
+            "connect_fee",
+            "charge",
+            "rounding_mode",
+            "rounding_places",
+            pl.lit(batch_id).alias("batch_id"),
+            pl.lit(now).alias("rated_at"),
+        ),
+    )
+    for row in (
+        rated.group_by("customer_id", "period", "unit")
+        .agg(pl.len().alias("n"), pl.col("billed_quantity").sum(), pl.col("charge").sum())
+        .iter_rows(named=True)
+    ):
+        key = (int(row["customer_id"]), str(row["period"]), str(row["unit"]))
+        postings[key] += int(row["n"])
+        quantities[key] += int(row["billed_quantity"])
+        amounts[key] += int(row["charge"])
+
+    _store_exceptions(
+        conn,
+        chunk,
+        entity_id=entity.id,
+        origin=origin,
+        batch_id=batch_id,
+        source_sha256=source_sha256,
+        unparsed=pl.concat([shape_rejects, invalid]),
+        conflicts=conflicts.join(
+            records.select(
+                "row_idx", "record_id", "content_sha256", "period", _payload().alias("payload")
+            ),
+            on="row_idx",
+            how="left",
+        ),
+        unbilled=pl.concat(
+            [unmatched.select(shape_rejects.columns), unrated.select(shape_rejects.columns)]
+        )
+        .join(
+            new.select("row_idx", "record_id", "content_sha256", "period", "line"),
+            on="row_idx",
+            how="left",
+        )
+        .join(pks, on="line", how="left")
+        .drop("line"),
+        summary=summary,
+    )
+    summary.rated += rated.height
+    summary.duplicates += duplicates.height
+    summary.charge += int(rated["charge"].sum() or 0)
+
+
+def _payload() -> pl.Expr:
+    """The canonical content of a record as JSON (kept with an ID_CONFLICT exception)."""
+    return pl.struct(
+        "record_id",
+        pl.col("start_time").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ"),
+        "quantity",
+        "unit",
+        "service",
+        "account",
+        "caller",
+        "destination",
+        "disposition",
+        "direction",
+        "attributes",
+    ).struct.json_encode()
+
+
+def _store_exceptions(
+    conn: Connection,
+    chunk: RawChunk,
+    *,
+    entity_id: int,
+    origin: str,
+    batch_id: int,
+    source_sha256: str,
+    unparsed: pl.DataFrame,
+    conflicts: pl.DataFrame,
+    unbilled: pl.DataFrame,
+    summary: ImportSummary,
+) -> None:
+    parts: list[pl.DataFrame] = []
+    for frame in (unparsed, conflicts, unbilled):
+        if frame.is_empty():
+            continue
+        for name in ("record_id", "content_sha256", "period", "payload"):
+            if name not in frame.columns:
+                frame = frame.with_columns(pl.lit(None, pl.String).alias(name))
+        if "record_pk" not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.Int64).alias("record_pk"))
+        parts.append(
+            frame.select(
+                "row_idx",
+                "code",
+                "sub_code",
+                "field",
+                "reason",
+                "record_id",
+                "content_sha256",
+                "period",
+                "payload",
+                "record_pk",
+            )
+        )
+    if not parts:
+        return
+    found = pl.concat(parts).sort("row_idx")
+    indexes = found["row_idx"].to_list()
+    now = datetime.now(UTC)
+    insert_frame(
+        conn,
+        exceptions,
+        found.with_columns(
+            pl.Series("source_line", [chunk.lines[i] for i in indexes], dtype=pl.Int64),
+            pl.Series("raw", [to_csv_line(chunk.rows[i]) for i in indexes], dtype=pl.String),
+        ).select(
+            pl.lit(entity_id).alias("entity_id"),
+            pl.lit(batch_id).alias("batch_id"),
+            "code",
+            "sub_code",
+            "field",
+            "reason",
+            pl.lit("open").alias("status"),
+            pl.lit(origin).alias("origin"),
+            "record_id",
+            "record_pk",
+            "content_sha256",
+            "period",
+            pl.lit(source_sha256).alias("source_sha256"),
+            "source_line",
+            "raw",
+            "payload",
+            pl.lit(now).alias("created_at"),
+        ),
+    )
+    summary.exceptions += found.height
+    summary.by_code.update(found["code"].to_list())

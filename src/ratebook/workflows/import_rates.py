@@ -1,0 +1,228 @@
+"""Import a carrier-style CSV rate deck as a new effective-dated version of a rate table.
+
+Columns: ``prefix,destination,rate`` (price per rate unit, a minute by default), and optionally
+``connect_fee``, ``increment`` (``initial/subsequent`` seconds, e.g. ``30/6``),
+``minimum_charge`` and ``service`` (default ``voice``). A version is never edited: importing
+the same deck at the same date again changes nothing, and a different deck at an existing
+date is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Engine
+
+from ratebook.errors import InputError
+from ratebook.money import (
+    AMOUNT_SCALE,
+    PRICE_SCALE,
+    QUANTITY_SCALE,
+    AmountError,
+    RoundingMode,
+    parse_fixed,
+)
+from ratebook.sources.csvread import inspect_file
+from ratebook.sources.dates import parse_local_start
+from ratebook.store import tariffs
+from ratebook.store.entities import get_entity
+
+REQUIRED = ("prefix", "destination", "rate")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Increment:
+    """Billing increments in whole units: the first ``initial``, then steps of ``subsequent``."""
+
+    initial: int
+    subsequent: int
+
+    @classmethod
+    def parse(cls, text: str) -> Increment:
+        """``"60/60"`` → Increment(60, 60). Raises ValueError."""
+        parts = text.strip().split("/")
+        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"{text!r} is not initial/subsequent, e.g. 60/60 or 30/6")
+        initial, subsequent = (int(p) for p in parts)
+        if initial < 1 or subsequent < 1:
+            raise ValueError(f"{text!r}: increments must be at least 1")
+        return cls(initial=initial, subsequent=subsequent)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RatesResult:
+    """What a deck import did."""
+
+    table: str
+    version_id: int
+    rows: int
+    created: bool
+
+
+def _read_deck(path: Path, default_increment: Increment) -> pl.DataFrame:
+    facts = inspect_file(path)
+    if not facts.valid_utf8:
+        raise InputError("INVALID_UTF8", "the file is not UTF-8", path=path)
+    records: list[dict[str, object]] = []
+    seen: dict[tuple[str, str], int] = {}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None:
+            raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
+        reader.fieldnames = [n.strip().lower() for n in reader.fieldnames]
+        for column in REQUIRED:
+            if column not in reader.fieldnames:
+                raise InputError(
+                    "MISSING_COLUMN",
+                    f"required column {column!r} is missing",
+                    path=path,
+                    line=1,
+                    field=column,
+                )
+        last = 1
+        for row in reader:
+            line, last = last + 1, reader.line_num
+            if None in row or any(v is None for v in row.values()):
+                raise InputError(
+                    "FIELD_COUNT", f"expected {len(reader.fieldnames)} fields", path=path, line=line
+                )
+
+            def amount(
+                field: str, scale: int, default: str, *, at: int = line, row: dict[str, str] = row
+            ) -> int:
+                text = (row.get(field) or "").strip() or default
+                try:
+                    return parse_fixed(text, scale)
+                except AmountError as exc:
+                    raise InputError(exc.code, str(exc), path=path, line=at, field=field) from None
+
+            prefix = row["prefix"].strip().lstrip("+")
+            if prefix != "*" and not (prefix.isdigit() and len(prefix) <= 15):
+                raise InputError(
+                    "BAD_PREFIX",
+                    f"{row['prefix']!r} is not digits or '*'",
+                    path=path,
+                    line=line,
+                    field="prefix",
+                )
+            service = (row.get("service") or "").strip().lower() or "voice"
+            if (service, prefix) in seen:
+                raise InputError(
+                    "DUPLICATE_PREFIX",
+                    f"prefix {prefix} is already on line {seen[service, prefix]}",
+                    path=path,
+                    line=line,
+                    field="prefix",
+                )
+            seen[service, prefix] = line
+            increment_text = (row.get("increment") or "").strip()
+            try:
+                increment = Increment.parse(increment_text) if increment_text else default_increment
+            except ValueError as exc:
+                raise InputError(
+                    "BAD_INCREMENT", str(exc), path=path, line=line, field="increment"
+                ) from None
+            records.append(
+                {
+                    "service": service,
+                    "prefix": prefix,
+                    "destination_name": row["destination"].strip(),
+                    "band": "*",
+                    "price": amount("rate", PRICE_SCALE, ""),
+                    "rate_unit": 60 * 10**QUANTITY_SCALE,
+                    "connect_fee": amount("connect_fee", AMOUNT_SCALE, "0"),
+                    "increment_initial": increment.initial * 10**QUANTITY_SCALE,
+                    "increment_subsequent": increment.subsequent * 10**QUANTITY_SCALE,
+                    "minimum_charge": amount("minimum_charge", AMOUNT_SCALE, "0"),
+                }
+            )
+    if not records:
+        raise InputError("EMPTY_FILE", "the deck has no rate rows", path=path, line=1)
+    return pl.DataFrame(records)
+
+
+def import_rates(
+    engine: Engine,
+    path: Path,
+    *,
+    name: str,
+    effective_from: str,
+    entity_code: str | None = None,
+    increment: str = "60/60",
+    places: int | None = None,
+    rounding: str | None = None,
+) -> RatesResult:
+    """Import ``path`` as the version of table ``name`` in force from ``effective_from``.
+
+    Args:
+        effective_from: a date (midnight in the entity's zone) or an ISO instant.
+        increment: default ``initial/subsequent`` seconds for rows without their own.
+        places: decimal places each record's charge is rounded to (entity's by default).
+        rounding: rounding mode name (entity's by default).
+
+    Raises:
+        InputError: a located problem in the deck or an option; nothing is imported.
+    """
+    try:
+        default_increment = Increment.parse(increment)
+    except ValueError as exc:
+        raise InputError("BAD_INCREMENT", str(exc), path="--increment") from None
+    with engine.begin() as conn:
+        entity = get_entity(conn, entity_code)
+        try:
+            start = parse_local_start(effective_from, entity.timezone)
+        except ValueError:
+            raise InputError(
+                "BAD_DATE",
+                f"{effective_from!r} is not a date (YYYY-MM-DD)",
+                path="--effective-from",
+            ) from None
+        places = entity.charge_places if places is None else places
+        if not 0 <= places <= entity.charge_places:
+            raise InputError(
+                "BAD_PLACES",
+                f"places must be 0 to {entity.charge_places} (the entity's charge places)",
+                path="--places",
+            )
+        try:
+            mode = RoundingMode(rounding) if rounding else entity.rounding_mode
+        except ValueError:
+            modes = ", ".join(m.value for m in RoundingMode)
+            raise InputError(
+                "BAD_ROUNDING", f"rounding must be one of {modes}", path="--rounding"
+            ) from None
+        rows = _read_deck(path, default_increment)
+        digest = inspect_file(path).sha256
+        table_id = tariffs.ensure_rate_table(conn, entity.id, name)
+        existing = tariffs.version_at(conn, table_id, start)
+        if existing is not None:
+            if existing[1] == digest:
+                return RatesResult(
+                    table=name, version_id=existing[0], rows=rows.height, created=False
+                )
+            raise InputError(
+                "VERSION_EXISTS",
+                f"rate table {name!r} already has a different version from {effective_from};"
+                " versions are never edited: import the correction with a later"
+                " --effective-from",
+                path=path,
+            )
+        version_id = tariffs.add_version(
+            conn,
+            entity_id=entity.id,
+            table_id=table_id,
+            effective_from=start,
+            currency=entity.currency,
+            timezone=entity.timezone,
+            rounding_mode=mode.value,
+            rounding_places=places,
+            spec=json.dumps({"bands": [], "holidays": [], "policy": {}}),
+            source_name=str(path),
+            source_sha256=digest,
+            rows=rows,
+        )
+    return RatesResult(table=name, version_id=version_id, rows=rows.height, created=True)

@@ -1,0 +1,183 @@
+"""Balances per customer, monthly usage statements and the exception log, for one entity."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Engine
+
+from ratebook.errors import InputError, NotFoundError
+from ratebook.model.parties import Entity
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.store import parties, usage
+from ratebook.store.entities import get_entity
+
+_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+STATEMENT_HEADER = (
+    "date_time",
+    "caller",
+    "destination",
+    "destination_name",
+    "duration",
+    "billed",
+    "rate",
+    "rate_unit",
+    "charge",
+)
+
+
+def check_period(period: str) -> str:
+    """``YYYY-MM`` or an InputError."""
+    if not _PERIOD.match(period):
+        raise InputError("BAD_PERIOD", f"{period!r} is not a month as YYYY-MM", path="--period")
+    return period
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceLine:
+    """One customer's usage in a period. Amounts and quantities are exact decimal text."""
+
+    account: str
+    name: str
+    records: int
+    billed_quantity: str
+    charge: str
+    currency: str
+
+
+def balances(engine: Engine, period: str, *, entity_code: str | None = None) -> list[BalanceLine]:
+    """Per-customer records, billed quantity and charge for a calendar month (entity's zone)."""
+    check_period(period)
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        frame = usage.balances(conn, entity.id, period)
+    return [
+        BalanceLine(
+            account=row["account"],
+            name=row["name"],
+            records=row["records"],
+            billed_quantity=format_fixed(row["billed_quantity"], QUANTITY_SCALE),
+            charge=format_fixed(row["charge"], AMOUNT_SCALE, entity.charge_places),
+            currency=entity.currency,
+        )
+        for row in frame.iter_rows(named=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatementResult:
+    """A statement written: its file, line count and total charge (exact text)."""
+
+    path: Path
+    account: str
+    lines: int
+    total: str
+    currency: str
+
+
+def _statement_rows(entity: Entity, lines: pl.DataFrame) -> list[list[str]]:
+    local = lines.with_columns(
+        pl.col("start_time")
+        .dt.convert_time_zone(entity.timezone)
+        .dt.strftime("%Y-%m-%d %H:%M:%S")
+        .alias("local")
+    )
+    out: list[list[str]] = []
+    for row in local.iter_rows(named=True):
+        out.append(
+            [
+                row["local"],
+                row["caller"] or "",
+                row["destination"] or "",
+                row["destination_name"] or "",
+                format_fixed(row["quantity"], QUANTITY_SCALE),
+                format_fixed(row["billed_quantity"], QUANTITY_SCALE),
+                format_fixed(row["unit_price"], PRICE_SCALE, min_places=entity.charge_places),
+                format_fixed(row["rate_unit"], QUANTITY_SCALE) + "s",
+                format_fixed(row["charge"], AMOUNT_SCALE, entity.charge_places),
+            ]
+        )
+    return out
+
+
+def write_statement(
+    engine: Engine, *, account: str, period: str, out: Path, entity_code: str | None = None
+) -> StatementResult:
+    """Write one customer's monthly usage statement as CSV: a line per record in start-time
+    order (local time of the entity), then a ``TOTAL`` line.
+
+    Raises:
+        NotFoundError: ``CUSTOMER_NOT_FOUND``.
+    """
+    check_period(period)
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        customer = parties.customer_by_account(conn, entity.id, account)
+        if customer is None:
+            raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer with account {account!r}")
+        lines = usage.statement_lines(conn, entity.id, customer[0], period)
+    return _write(entity, account, lines, out)
+
+
+def write_statements(
+    engine: Engine, *, period: str, out_dir: Path, entity_code: str | None = None
+) -> list[StatementResult]:
+    """Write the statement of every customer with usage in ``period`` into ``out_dir``."""
+    check_period(period)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[StatementResult] = []
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        for customer_id, account in usage.customers_with_usage(conn, entity.id, period):
+            lines = usage.statement_lines(conn, entity.id, customer_id, period)
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", account)
+            results.append(_write(entity, account, lines, out_dir / f"{safe}-{period}.csv"))
+    return results
+
+
+def _write(entity: Entity, account: str, lines: pl.DataFrame, out: Path) -> StatementResult:
+    total = int(lines["charge"].sum() or 0)
+    rows = _statement_rows(entity, lines)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(STATEMENT_HEADER)
+        writer.writerows(rows)
+        writer.writerow(
+            [
+                "TOTAL",
+                "",
+                "",
+                f"{len(rows)} records",
+                format_fixed(int(lines["quantity"].sum() or 0), QUANTITY_SCALE),
+                format_fixed(int(lines["billed_quantity"].sum() or 0), QUANTITY_SCALE),
+                "",
+                "",
+                format_fixed(total, AMOUNT_SCALE, entity.charge_places),
+            ]
+        )
+    return StatementResult(
+        path=out,
+        account=account,
+        lines=len(rows),
+        total=format_fixed(total, AMOUNT_SCALE, entity.charge_places),
+        currency=entity.currency,
+    )
+
+
+def exception_log(
+    engine: Engine,
+    *,
+    entity_code: str | None = None,
+    code: str | None = None,
+    status: str | None = None,
+) -> pl.DataFrame:
+    """The exception queue with source file and line."""
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        return usage.list_exceptions(conn, entity.id, code=code, status=status)

@@ -1,0 +1,103 @@
+"""``ratebook demo``: generate a month in a directory, then init, import rates, customers and
+CDRs, and print balances, exceptions and where the statements went."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ratebook.demodata import generate
+from ratebook.money import AMOUNT_SCALE, format_fixed, parse_fixed
+from ratebook.settings import Settings
+from ratebook.store.engine import open_store
+from ratebook.workflows import report_usage
+from ratebook.workflows.import_customers import import_customers
+from ratebook.workflows.import_feed import import_feed
+from ratebook.workflows.import_rates import import_rates
+from ratebook.workflows.init_entity import init_entity
+
+ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int], None]]]
+
+
+def run_demo(
+    settings: Settings,
+    directory: Path,
+    console: Console,
+    *,
+    records: int,
+    seed: int,
+    progress: ProgressFactory,
+) -> None:
+    """Run the demo month end to end in ``directory`` (database per ``settings``)."""
+    began = time.perf_counter()
+    console.print(f"[bold]Generating[/] {records:,} Asterisk CDRs, 200 customers and a rate deck")
+    files = generate(directory / "demo-input", records=records, seed=seed)
+    engine = open_store(settings.database_url)
+    init_entity(
+        engine,
+        code="DEMO",
+        name="Demo Telekom Sdn Bhd",
+        currency="MYR",
+        timezone="Asia/Kuala_Lumpur",
+        region="MY",
+        floor="1.00",
+    )
+    deck = import_rates(
+        engine, files.deck, name="standard", effective_from="2026-01-01", entity_code="DEMO"
+    )
+    console.print(f"rate table standard: {deck.rows} prefixes")
+    people = import_customers(engine, files.customers, entity_code="DEMO")
+    console.print(f"customers: {people.rows}")
+    summary_table = Table(title="Imports", header_style="bold")
+    for name in ("file", "read", "rated", "duplicates", "exceptions", "seconds"):
+        summary_table.add_column(name, justify="left" if name == "file" else "right")
+    by_code: dict[str, int] = {}
+    for path in files.cdr_files:
+        with progress(path.name) as advance:
+            s = import_feed(
+                engine,
+                path,
+                format_name="asterisk",
+                entity_code="DEMO",
+                settings=settings,
+                progress=advance,
+            )
+        summary_table.add_row(
+            path.name,
+            f"{s.rows_read:,}",
+            f"{s.rated:,}",
+            f"{s.duplicates:,}",
+            f"{s.exceptions:,}",
+            "earlier" if s.already_imported else f"{s.seconds:.1f}",
+        )
+        for code, count in s.by_code.items():
+            by_code[code] = by_code.get(code, 0) + count
+    console.print(summary_table)
+    if by_code:
+        console.print(
+            "exceptions by code: " + ", ".join(f"{c} {n:,}" for c, n in sorted(by_code.items()))
+        )
+
+    lines = report_usage.balances(engine, "2026-10", entity_code="DEMO")
+    top = sorted(lines, key=lambda b: parse_fixed(b.charge, AMOUNT_SCALE), reverse=True)[:10]
+    table = Table(title="October 2026: top 10 customers by charge", header_style="bold")
+    for name in ("account", "name", "records", "billed seconds", "charge (MYR)"):
+        table.add_column(name, justify="left" if name in ("account", "name") else "right")
+    for b in top:
+        table.add_row(b.account, b.name, f"{b.records:,}", b.billed_quantity, b.charge)
+    total = sum(parse_fixed(b.charge, AMOUNT_SCALE) for b in lines)
+    console.print(table)
+    console.print(
+        f"{len(lines)} customers billed, total {format_fixed(total, AMOUNT_SCALE, 4)} MYR"
+    )
+    written = report_usage.write_statements(
+        engine, period="2026-10", out_dir=directory / "statements", entity_code="DEMO"
+    )
+    console.print(f"{len(written)} statements written to {directory / 'statements'}")
+    console.print("Try: ratebook exceptions list --code UNMATCHED_CUSTOMER | head -20")
+    console.print(f"[bold green]Demo finished[/] in {time.perf_counter() - began:.1f}s")
