@@ -1,0 +1,73 @@
+"""Shared fixtures: a migrated store on SQLite and on PostgreSQL, and file helpers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+
+from ratebook.store.engine import open_store
+from ratebook.workflows.init_entity import init_entity
+
+POSTGRES_ENV = "RATEBOOK_TEST_POSTGRES_URL"
+
+
+def _postgres_base() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is not set: the PostgreSQL half of this test is skipped")
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL is unreachable: {exc}")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL for an empty database, on each backend in turn."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ratebook.db'}"
+        return
+    base = _postgres_base()
+    schema = f"rb_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    joiner = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated, empty store."""
+    store = open_store(db_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def my_engine(engine: Engine) -> Engine:
+    """A store with one entity: MYR, Asia/Kuala_Lumpur, region MY, 4 charge places."""
+    init_entity(engine, code="MY1", name="Test Telco Sdn Bhd", currency="MYR",
+                timezone="Asia/Kuala_Lumpur", region="MY", floor="1.00")
+    return engine
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    """Write a test file (text as UTF-8, exactly as given) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, str):
+        path.write_bytes(text.encode("utf-8"))
+    else:
+        path.write_bytes(text)
+    return path
