@@ -58,8 +58,15 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def my_engine(engine: Engine) -> Engine:
     """A store with one entity: MYR, Asia/Kuala_Lumpur, region MY, 4 charge places."""
-    init_entity(engine, code="MY1", name="Test Telco Sdn Bhd", currency="MYR",
-                timezone="Asia/Kuala_Lumpur", region="MY", floor="1.00")
+    init_entity(
+        engine,
+        code="MY1",
+        name="Test Telco Sdn Bhd",
+        currency="MYR",
+        timezone="Asia/Kuala_Lumpur",
+        region="MY",
+        floor="1.00",
+    )
     return engine
 
 

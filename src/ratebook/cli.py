@@ -60,6 +60,11 @@ class _State:
             self.engine = open_store(self.settings.database_url)
         return self.engine
 
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
 
 DbOption = Annotated[
     str | None,
@@ -107,7 +112,9 @@ def _main(
     settings = Settings()
     if db:
         settings = settings.model_copy(update={"database_url": db})
-    ctx.obj = _State(settings=settings)
+    state = _State(settings=settings)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
 
 
 @app.command()
@@ -407,9 +414,16 @@ def demo(
     from ratebook.workflows.run_demo import run_demo
 
     state = _state(ctx)
+    engine = _run(state.store)
     _run(
         lambda: run_demo(
-            state.settings, Path.cwd(), out, records=records, seed=seed, progress=_progress
+            engine,
+            state.settings,
+            Path.cwd(),
+            out,
+            records=records,
+            seed=seed,
+            progress=_progress,
         )
     )
 

@@ -29,15 +29,37 @@ BETA,Beta Trading,standard,03-2112 0000
 """
 
 
-def _cdr(src: str, dst: str, start: str, billsec: int, disposition: str = "ANSWERED",
-         uniqueid: str | None = None) -> str:
-    fields = ["", src, dst, "from-internal", f'"x" <{src}>', "SIP/a-1", "SIP/b-1", "Dial",
-              "SIP/trunk", start, start, start, str(billsec + 5), str(billsec), disposition,
-              "DOCUMENTATION"]
+def _cdr(
+    src: str,
+    dst: str,
+    start: str,
+    billsec: int,
+    disposition: str = "ANSWERED",
+    uniqueid: str | None = None,
+) -> str:
+    fields = [
+        "",
+        src,
+        dst,
+        "from-internal",
+        f'"x" <{src}>',
+        "SIP/a-1",
+        "SIP/b-1",
+        "Dial",
+        "SIP/trunk",
+        start,
+        start,
+        start,
+        str(billsec + 5),
+        str(billsec),
+        disposition,
+        "DOCUMENTATION",
+    ]
     if uniqueid is not None:
         fields += [uniqueid, ""]
-    return ",".join(f'"{f}"' if '"' not in f else f'"{f.replace(chr(34), chr(34) * 2)}"'
-                    for f in fields)
+    return ",".join(
+        f'"{f}"' if '"' not in f else f'"{f.replace(chr(34), chr(34) * 2)}"' for f in fields
+    )
 
 
 ASTERISK_ROWS = [
@@ -70,15 +92,18 @@ g-2,2026-10-10T12:01:00+08:00,1,BETA,+60123456789,sms,msg,no sms rates
 
 
 def _setup(engine: Engine, tmp: Path) -> Path:
-    import_rates(engine, write(tmp / "deck.csv", DECK), name="standard",
-                 effective_from="2026-10-01")
+    import_rates(
+        engine, write(tmp / "deck.csv", DECK), name="standard", effective_from="2026-10-01"
+    )
     import_customers(engine, write(tmp / "customers.csv", CUSTOMERS))
     return write(tmp / "Master.csv", "\n".join(ASTERISK_ROWS) + "\n")
 
 
 def _balances(engine: Engine, period: str) -> dict[str, tuple[int, str, str]]:
-    return {b.account: (b.records, b.billed_quantity, b.charge)
-            for b in report_usage.balances(engine, period)}
+    return {
+        b.account: (b.records, b.billed_quantity, b.charge)
+        for b in report_usage.balances(engine, period)
+    }
 
 
 def test_october_balances_statement_and_ledger(my_engine: Engine, tmp_path: Path) -> None:
@@ -90,7 +115,12 @@ def test_october_balances_statement_and_ledger(my_engine: Engine, tmp_path: Path
 
     generic = import_feed(my_engine, write(tmp_path / "feed.csv", GENERIC), format_name="generic")
     # g-1: BETA by account, 90 s bills 120 s at 0.10 = 0.2000; g-2: no sms rate
-    assert (generic.rows_read, generic.rated, generic.duplicates, generic.exceptions) == (2, 1, 0, 1)
+    assert (generic.rows_read, generic.rated, generic.duplicates, generic.exceptions) == (
+        2,
+        1,
+        0,
+        1,
+    )
 
     # ACME: 0.2000 + 0.2000 + 0.0500 + 0.0500 over 120+60+60+60 s
     # BETA: 0.1500 + 0 + 0.2000 over 180+0+120 s
@@ -102,20 +132,39 @@ def test_october_balances_statement_and_ledger(my_engine: Engine, tmp_path: Path
 
     with my_engine.connect() as conn:
         entity = get_entity(conn, None)
-        assert usage.ledger_totals(conn, entity.id, "2026-10") == {
-            "ACME": 500_000, "BETA": 350_000}
+        assert usage.ledger_totals(conn, entity.id, "2026-10") == {"ACME": 500_000, "BETA": 350_000}
 
-    out = report_usage.write_statement(my_engine, account="ACME", period="2026-10",
-                                       out=tmp_path / "acme.csv")
+    out = report_usage.write_statement(
+        my_engine, account="ACME", period="2026-10", out=tmp_path / "acme.csv"
+    )
     assert (out.lines, out.total) == (4, "0.5000")
     with (tmp_path / "acme.csv").open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == list(report_usage.STATEMENT_HEADER)
-    assert rows[1] == ["2026-10-01 00:00:00", "+60321110001", "+60312345678", "Malaysia",
-                       "60", "60", "0.0500", "60s", "0.0500"]
-    assert rows[2] == ["2026-10-03 09:00:00", "+60321110001", "+60123456789",
-                       "Malaysia Mobile (Maxis)", "61", "120", "0.1000", "60s", "0.2000"]
-    assert rows[-1][0] == "TOTAL" and rows[-1][-1] == "0.5000"
+    assert rows[1] == [
+        "2026-10-01 00:00:00",
+        "+60321110001",
+        "+60312345678",
+        "Malaysia",
+        "60",
+        "60",
+        "0.0500",
+        "60s",
+        "0.0500",
+    ]
+    assert rows[2] == [
+        "2026-10-03 09:00:00",
+        "+60321110001",
+        "+60123456789",
+        "Malaysia Mobile (Maxis)",
+        "61",
+        "120",
+        "0.1000",
+        "60s",
+        "0.2000",
+    ]
+    assert rows[-1][0] == "TOTAL"
+    assert rows[-1][-1] == "0.5000"
     assert sum(int(r[-1].replace(".", "")) for r in rows[1:-1]) == 5000
 
 
@@ -132,10 +181,16 @@ def test_reimport_renamed_copy_and_redelivery_change_nothing(
     assert import_feed(my_engine, Path(copy), format_name="asterisk").already_imported
 
     # a new file repeating record 1 exactly and record 2 with a corrected billsec
-    redelivery = write(tmp_path / "Master-2.csv", "\n".join([
-        ASTERISK_ROWS[0],
-        _cdr("+60198887777", "006591234567", "2026-10-04 10:00:00", 31, uniqueid="1001.2"),
-    ]) + "\n")
+    redelivery = write(
+        tmp_path / "Master-2.csv",
+        "\n".join(
+            [
+                ASTERISK_ROWS[0],
+                _cdr("+60198887777", "006591234567", "2026-10-04 10:00:00", 31, uniqueid="1001.2"),
+            ]
+        )
+        + "\n",
+    )
     result = import_feed(my_engine, redelivery, format_name="asterisk")
     assert (result.rows_read, result.rated, result.duplicates, result.exceptions) == (2, 0, 1, 1)
     assert dict(result.by_code) == {"ID_CONFLICT": 1}
@@ -152,23 +207,37 @@ def test_reimport_renamed_copy_and_redelivery_change_nothing(
     assert (repeat.rated, repeat.duplicates, repeat.exceptions) == (0, 2, 0)
 
 
-def test_batches_in_another_order_give_the_same_balances(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_batches_in_another_order_give_the_same_balances(engine: Engine, tmp_path: Path) -> None:
     from ratebook.workflows.init_entity import init_entity
 
     halves = (ASTERISK_ROWS[:5], ASTERISK_ROWS[5:])
     results = []
     for code, order in (("FORWARD", (0, 1)), ("BACKWARD", (1, 0))):
-        init_entity(engine, code=code, name=code, currency="MYR",
-                    timezone="Asia/Kuala_Lumpur", region="MY", floor="1.00")
-        import_rates(engine, write(tmp_path / "deck.csv", DECK), name="standard",
-                     effective_from="2026-10-01", entity_code=code)
+        init_entity(
+            engine,
+            code=code,
+            name=code,
+            currency="MYR",
+            timezone="Asia/Kuala_Lumpur",
+            region="MY",
+            floor="1.00",
+        )
+        import_rates(
+            engine,
+            write(tmp_path / "deck.csv", DECK),
+            name="standard",
+            effective_from="2026-10-01",
+            entity_code=code,
+        )
         import_customers(engine, write(tmp_path / "customers.csv", CUSTOMERS), entity_code=code)
         for index in order:
             path = write(tmp_path / f"{code}-{index}.csv", "\n".join(halves[index]) + "\n")
             import_feed(engine, path, format_name="asterisk", entity_code=code)
-        results.append({b.account: (b.records, b.charge)
-                        for b in report_usage.balances(engine, "2026-10", entity_code=code)})
+        results.append(
+            {
+                b.account: (b.records, b.charge)
+                for b in report_usage.balances(engine, "2026-10", entity_code=code)
+            }
+        )
     # first half: ACME 1,2 (0.4000), BETA 3,4 (0.1500); second half adds ACME 8,10 (0.1000)
     assert results[0] == results[1] == {"ACME": (4, "0.5000"), "BETA": (2, "0.1500")}

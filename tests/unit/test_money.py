@@ -30,8 +30,15 @@ DECIMAL_MODES = {
 
 @pytest.mark.parametrize(
     ("text", "scale", "expected"),
-    [("0.0250", 9, 25_000_000), ("12", 3, 12_000), (".5", 2, 50), ("1.", 2, 100),
-     (" 7.10 ", 2, 710), ("0.000000001", 9, 1), ("1.2300", 2, 123)],
+    [
+        ("0.0250", 9, 25_000_000),
+        ("12", 3, 12_000),
+        (".5", 2, 50),
+        ("1.", 2, 100),
+        (" 7.10 ", 2, 710),
+        ("0.000000001", 9, 1),
+        ("1.2300", 2, 123),
+    ],
 )
 def test_parse_fixed_is_exact(text: str, scale: int, expected: int) -> None:
     assert parse_fixed(text, scale) == expected
@@ -39,9 +46,15 @@ def test_parse_fixed_is_exact(text: str, scale: int, expected: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "code"),
-    [("abc", "NOT_A_NUMBER"), ("1e3", "NOT_A_NUMBER"), ("", "NOT_A_NUMBER"),
-     ("1.0001", "TOO_PRECISE"), ("-1", "NEGATIVE"), ("-0", "NEGATIVE"),
-     ("1" * 20, "TOO_LARGE")],
+    [
+        ("abc", "NOT_A_NUMBER"),
+        ("1e3", "NOT_A_NUMBER"),
+        ("", "NOT_A_NUMBER"),
+        ("1.0001", "TOO_PRECISE"),
+        ("-1", "NEGATIVE"),
+        ("-0", "NEGATIVE"),
+        ("1" * 20, "TOO_LARGE"),
+    ],
 )
 def test_parse_fixed_refuses(text: str, code: str) -> None:
     with pytest.raises(AmountError) as caught:
@@ -86,15 +99,24 @@ def test_round_to_places_keeps_scale() -> None:
     st.integers(min_value=1, max_value=10**12),
     st.sampled_from(list(RoundingMode)),
 )
-def test_round_div_agrees_with_decimal(numerator: int, denominator: int, mode: RoundingMode) -> None:
-    expected = int(
-        (Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1), rounding=DECIMAL_MODES[mode])
-    ) if abs(numerator) < 10**25 else None
+def test_round_div_agrees_with_decimal(
+    numerator: int, denominator: int, mode: RoundingMode
+) -> None:
+    expected = (
+        int(
+            (Decimal(numerator) / Decimal(denominator)).quantize(
+                Decimal(1), rounding=DECIMAL_MODES[mode]
+            )
+        )
+        if abs(numerator) < 10**25
+        else None
+    )
     got = round_div(numerator, denominator, mode)
     if expected is not None:
         assert got == expected
-    frame = pl.DataFrame({"n": [numerator], "d": [denominator]},
-                         schema={"n": pl.Int128, "d": pl.Int128})
+    frame = pl.DataFrame(
+        {"n": [numerator], "d": [denominator]}, schema={"n": pl.Int128, "d": pl.Int128}
+    )
     assert frame.select(round_div_expr(pl.col("n"), pl.col("d"), mode))["n"][0] == got
 
 

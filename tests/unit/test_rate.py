@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import polars as pl
@@ -14,18 +15,36 @@ T0 = datetime(2026, 10, 5, 2, 0, tzinfo=UTC)  # 10:00 in Kuala Lumpur
 
 
 def _rows(*rows: dict[str, object]) -> pl.DataFrame:
-    base = {"version_id": 1, "service": "voice", "band": "*", "destination_name": "X",
-            "rate_unit": 60_000, "connect_fee": 0, "increment_initial": 60_000,
-            "increment_subsequent": 60_000, "minimum_charge": 0}
+    base = {
+        "version_id": 1,
+        "service": "voice",
+        "band": "*",
+        "destination_name": "X",
+        "rate_unit": 60_000,
+        "connect_fee": 0,
+        "increment_initial": 60_000,
+        "increment_subsequent": 60_000,
+        "minimum_charge": 0,
+    }
     return pl.DataFrame(
         [{**base, "rate_row_id": i + 1, **r} for i, r in enumerate(rows)], schema=ROW_SCHEMA
     )
 
 
-def _versions(*versions: tuple[int, datetime], places: int = 4, mode: str = "half-up") -> pl.DataFrame:
+def _versions(
+    *versions: tuple[int, datetime], places: int = 4, mode: str = "half-up"
+) -> pl.DataFrame:
     return pl.DataFrame(
-        [{"version_id": v, "rate_table_id": 1, "effective_from": start,
-          "rounding_mode": mode, "rounding_places": places} for v, start in versions],
+        [
+            {
+                "version_id": v,
+                "rate_table_id": 1,
+                "effective_from": start,
+                "rounding_mode": mode,
+                "rounding_places": places,
+            }
+            for v, start in versions
+        ],
         schema=VERSION_SCHEMA,
     )
 
@@ -36,23 +55,46 @@ ASSIGNED = pl.DataFrame(
 )
 
 
-def _records(*records: dict[str, object]) -> pl.DataFrame:
-    base = {"customer_id": 7, "customer_account": "ACME", "start_time": T0, "service": "voice",
-            "destination": "+60312345678", "disposition": "ANSWERED", "unit": "s"}
+def _records(*records: Mapping[str, object]) -> pl.DataFrame:
+    base = {
+        "customer_id": 7,
+        "customer_account": "ACME",
+        "start_time": T0,
+        "service": "voice",
+        "destination": "+60312345678",
+        "disposition": "ANSWERED",
+        "unit": "s",
+    }
     return pl.DataFrame(
         [{**base, "row_idx": i, "line": i + 1, **r} for i, r in enumerate(records)],
-        schema={"row_idx": pl.Int64, "line": pl.Int64, "customer_id": pl.Int64,
-                "customer_account": pl.String, "start_time": pl.Datetime("us", "UTC"),
-                "service": pl.String, "destination": pl.String, "disposition": pl.String,
-                "unit": pl.String, "quantity": pl.Int64},
+        schema={
+            "row_idx": pl.Int64,
+            "line": pl.Int64,
+            "customer_id": pl.Int64,
+            "customer_account": pl.String,
+            "start_time": pl.Datetime("us", "UTC"),
+            "service": pl.String,
+            "destination": pl.String,
+            "disposition": pl.String,
+            "unit": pl.String,
+            "quantity": pl.Int64,
+        },
     )
 
 
-def _charges(records: pl.DataFrame, rows: pl.DataFrame, versions: pl.DataFrame | None = None,
-             assignments: pl.DataFrame = ASSIGNED) -> list[tuple[int, int]]:
-    rated, rejected = rate(records, assignments=assignments,
-                           versions=versions if versions is not None else _versions((1, T0)),
-                           rows=rows, zone="Asia/Kuala_Lumpur")
+def _charges(
+    records: pl.DataFrame,
+    rows: pl.DataFrame,
+    versions: pl.DataFrame | None = None,
+    assignments: pl.DataFrame = ASSIGNED,
+) -> list[tuple[int, int]]:
+    rated, rejected = rate(
+        records,
+        assignments=assignments,
+        versions=versions if versions is not None else _versions((1, T0)),
+        rows=rows,
+        zone="Asia/Kuala_Lumpur",
+    )
     assert rejected.is_empty(), rejected
     return list(zip(rated["billed_quantity"].to_list(), rated["charge"].to_list(), strict=True))
 
@@ -70,11 +112,17 @@ def test_increments_60_60() -> None:
 
 def test_increments_30_6() -> None:
     # RM0.0300 a minute = RM0.0005 a second; first 30 s, then 6 s steps.
-    rows = _rows({"prefix": "60", "price": 30_000_000, "increment_initial": 30_000,
-                  "increment_subsequent": 6_000})
+    rows = _rows(
+        {
+            "prefix": "60",
+            "price": 30_000_000,
+            "increment_initial": 30_000,
+            "increment_subsequent": 6_000,
+        }
+    )
     got = _charges(_records(*[{"quantity": s * 1000} for s in SECONDS]), rows)
     assert got == [
-        (0, 0),            # 0 s: nothing
+        (0, 0),  # 0 s: nothing
         (30_000, 15_000),  # 1 s -> 30 s -> 0.0150
         (30_000, 15_000),  # 29 s -> 30 s
         (30_000, 15_000),  # 30 s -> 30 s
@@ -90,11 +138,21 @@ def test_connect_fee_and_minimum_charge() -> None:
         # connect RM0.0500 + 61 s at 60/60 (2 min x 0.03) = RM0.1100
         {"prefix": "603", "price": 30_000_000, "connect_fee": 50_000},
         # 1 s at 1/1 = 0.0005, raised to the RM0.0500 minimum
-        {"prefix": "6012", "price": 30_000_000, "increment_initial": 1_000,
-         "increment_subsequent": 1_000, "minimum_charge": 50_000},
+        {
+            "prefix": "6012",
+            "price": 30_000_000,
+            "increment_initial": 1_000,
+            "increment_subsequent": 1_000,
+            "minimum_charge": 50_000,
+        },
     )
-    got = _charges(_records({"quantity": 61_000, "destination": "+60312345678"},
-                            {"quantity": 1_000, "destination": "+60123456789"}), rows)
+    got = _charges(
+        _records(
+            {"quantity": 61_000, "destination": "+60312345678"},
+            {"quantity": 1_000, "destination": "+60123456789"},
+        ),
+        rows,
+    )
     assert got == [(120_000, 110_000), (1_000, 50_000)]
 
 
@@ -105,58 +163,97 @@ def test_connect_fee_and_minimum_charge() -> None:
 )
 def test_rounding_modes_at_half(mode: str, expected: list[int]) -> None:
     rows = _rows(
-        {"prefix": "603", "price": 12_500_000, "increment_initial": 1_000,
-         "increment_subsequent": 1_000},
-        {"prefix": "6012", "price": 17_500_000, "increment_initial": 1_000,
-         "increment_subsequent": 1_000},
+        {
+            "prefix": "603",
+            "price": 12_500_000,
+            "increment_initial": 1_000,
+            "increment_subsequent": 1_000,
+        },
+        {
+            "prefix": "6012",
+            "price": 17_500_000,
+            "increment_initial": 1_000,
+            "increment_subsequent": 1_000,
+        },
     )
     got = _charges(
-        _records({"quantity": 30_000, "destination": "+60312345678"},
-                 {"quantity": 30_000, "destination": "+60123456789"}),
-        rows, _versions((1, T0), mode=mode),
+        _records(
+            {"quantity": 30_000, "destination": "+60312345678"},
+            {"quantity": 30_000, "destination": "+60123456789"},
+        ),
+        rows,
+        _versions((1, T0), mode=mode),
     )
     assert [charge // 100 for _, charge in got] == expected  # in units of 0.0001
 
 
 def test_longest_prefix_wins() -> None:
-    rows = _rows({"prefix": "60", "price": 100_000_000}, {"prefix": "601", "price": 150_000_000},
-                 {"prefix": "6012", "price": 200_000_000}, {"prefix": "*", "price": 900_000_000})
-    got = _charges(_records({"quantity": 60_000, "destination": "+60123456789"},
-                            {"quantity": 60_000, "destination": "+60198765432"},
-                            {"quantity": 60_000, "destination": "+60312345678"},
-                            {"quantity": 60_000, "destination": "+6591234567"}), rows)
+    rows = _rows(
+        {"prefix": "60", "price": 100_000_000},
+        {"prefix": "601", "price": 150_000_000},
+        {"prefix": "6012", "price": 200_000_000},
+        {"prefix": "*", "price": 900_000_000},
+    )
+    got = _charges(
+        _records(
+            {"quantity": 60_000, "destination": "+60123456789"},
+            {"quantity": 60_000, "destination": "+60198765432"},
+            {"quantity": 60_000, "destination": "+60312345678"},
+            {"quantity": 60_000, "destination": "+6591234567"},
+        ),
+        rows,
+    )
     assert [c for _, c in got] == [200_000, 150_000, 100_000, 900_000]
 
 
 def test_version_in_force_at_start_time() -> None:
     # version 2 starts at 2026-10-15 00:00 in Kuala Lumpur = 2026-10-14 16:00 UTC
     switch = datetime(2026, 10, 14, 16, 0, tzinfo=UTC)
-    rows = pl.concat([
-        _rows({"prefix": "60", "price": 30_000_000}),
-        _rows({"prefix": "60", "price": 50_000_000}).with_columns(
-            pl.lit(2, pl.Int64).alias("version_id"), pl.lit(2, pl.Int64).alias("rate_row_id")),
-    ])
+    rows = pl.concat(
+        [
+            _rows({"prefix": "60", "price": 30_000_000}),
+            _rows({"prefix": "60", "price": 50_000_000}).with_columns(
+                pl.lit(2, pl.Int64).alias("version_id"), pl.lit(2, pl.Int64).alias("rate_row_id")
+            ),
+        ]
+    )
     versions = _versions((1, datetime(2026, 10, 1, tzinfo=UTC)), (2, switch))
     before = datetime(2026, 10, 14, 15, 59, 59, tzinfo=UTC)
-    got = _charges(_records({"quantity": 60_000, "start_time": before},
-                            {"quantity": 60_000, "start_time": switch}), rows, versions)
+    got = _charges(
+        _records(
+            {"quantity": 60_000, "start_time": before}, {"quantity": 60_000, "start_time": switch}
+        ),
+        rows,
+        versions,
+    )
     assert [c for _, c in got] == [30_000, 50_000]
 
 
 def test_unanswered_calls_are_kept_at_zero() -> None:
     rows = _rows({"prefix": "60", "price": 30_000_000, "connect_fee": 50_000})
-    got = _charges(_records({"quantity": 30_000, "disposition": "NO ANSWER"},
-                            {"quantity": 0, "destination": "s"}), rows)
+    got = _charges(
+        _records(
+            {"quantity": 30_000, "disposition": "NO ANSWER"}, {"quantity": 0, "destination": "s"}
+        ),
+        rows,
+    )
     assert got == [(0, 0), (0, 0)]
 
 
 def test_no_rate_reasons() -> None:
     rows = _rows({"prefix": "60", "price": 30_000_000})
-    records = _records({"quantity": 60_000, "destination": "+88112345678"},
-                       {"quantity": 60_000, "customer_id": 8, "customer_account": "NOPE"},
-                       {"quantity": 60_000, "start_time": datetime(2020, 1, 1, tzinfo=UTC)})
-    rated, rejected = rate(records, assignments=ASSIGNED, versions=_versions((1, T0)),
-                           rows=rows, zone="Asia/Kuala_Lumpur")
+    records = _records(
+        {"quantity": 60_000, "destination": "+88112345678"},
+        {"quantity": 60_000, "customer_id": 8, "customer_account": "NOPE"},
+        {"quantity": 60_000, "start_time": datetime(2020, 1, 1, tzinfo=UTC)},
+    )
+    rated, rejected = rate(
+        records,
+        assignments=ASSIGNED,
+        versions=_versions((1, T0)),
+        rows=rows,
+        zone="Asia/Kuala_Lumpur",
+    )
     assert rated.is_empty()
     assert rejected["code"].to_list() == [Code.NO_RATE] * 3
     assert rejected["reason"].to_list() == [

@@ -133,10 +133,9 @@ def to_csv_line(fields: list[str]) -> str:
     return buffer.getvalue()
 
 
-def read_rows(
-    path: Path, facts: FileFacts, *, chunk_rows: int, skip_header: bool
-) -> tuple[list[str] | None, Iterator[RawChunk]]:
-    """Open ``path`` and return its header (if asked) and an iterator of row chunks.
+class CsvRows:
+    """An open CSV file read as a header (if asked) and chunks of rows; close it when done
+    (it is a context manager).
 
     A UTF-8 byte-order mark is dropped; blank lines are not rows.
 
@@ -144,69 +143,81 @@ def read_rows(
         InputError: ``EMPTY_FILE`` when there is nothing but blanks; ``CSV_SYNTAX`` (with the
             line) when the tokenizer cannot go on, such as a field over ``CSV_FIELD_LIMIT``.
     """
-    csv.field_size_limit(CSV_FIELD_LIMIT)
-    errors = "strict" if facts.valid_utf8 else "surrogateescape"
-    counter = _CountingReader(path.open("rb"))
-    handle = io.TextIOWrapper(
-        io.BufferedReader(counter), encoding="utf-8-sig", errors=errors, newline=""
-    )
-    reader = csv.reader(handle, strict=False)
-    state = {"last": 0}
 
-    def next_row() -> tuple[int, list[str]] | None:
+    def __init__(self, path: Path, facts: FileFacts, *, chunk_rows: int, skip_header: bool):
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+        self._path = path
+        self._facts = facts
+        self._chunk_rows = chunk_rows
+        self._last_line = 0
+        errors = "strict" if facts.valid_utf8 else "surrogateescape"
+        self._counter = _CountingReader(path.open("rb"))
+        self._handle = io.TextIOWrapper(
+            io.BufferedReader(self._counter), encoding="utf-8-sig", errors=errors, newline=""
+        )
+        self._reader = csv.reader(self._handle, strict=False)
+        self.header: list[str] | None = None
+        try:
+            first = self._next_row()
+        except BaseException:
+            self.close()
+            raise
+        if first is None:
+            self.close()
+            raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
+        self._pending: tuple[int, list[str]] | None = first
+        if skip_header:
+            self.header = first[1]
+            self._pending = None
+
+    def __enter__(self) -> CsvRows:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
+
+    def _next_row(self) -> tuple[int, list[str]] | None:
         while True:
             try:
-                row = next(reader)
+                row = next(self._reader)
             except StopIteration:
                 return None
             except csv.Error as exc:
-                handle.close()
                 raise InputError(
-                    "CSV_SYNTAX", str(exc), path=path, line=state["last"] + 1
+                    "CSV_SYNTAX", str(exc), path=self._path, line=self._last_line + 1
                 ) from None
-            start = state["last"] + 1
-            state["last"] = reader.line_num
+            start = self._last_line + 1
+            self._last_line = self._reader.line_num
             if row and any(field.strip() for field in row):
                 return start, row
 
-    header: list[str] | None = None
-    first = next_row()
-    if first is None:
-        handle.close()
-        raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
-    pending: tuple[int, list[str]] | None = first
-    if skip_header:
-        header = first[1]
-        pending = None
-
-    def chunks() -> Iterator[RawChunk]:
-        nonlocal pending
-        try:
-            lines: list[int] = []
-            rows: list[list[str]] = []
-            if pending is not None:
-                lines.append(pending[0])
-                rows.append(pending[1])
-                pending = None
-            while True:
-                item = next_row()
-                if item is None:
-                    break
-                lines.append(item[0])
-                rows.append(item[1])
-                if len(rows) >= chunk_rows:
-                    yield RawChunk(
-                        lines=lines,
-                        rows=rows,
-                        utf8_checked=facts.valid_utf8,
-                        bytes_read=counter.consumed,
-                    )
-                    lines, rows = [], []
-            if rows:
+    def chunks(self) -> Iterator[RawChunk]:
+        """The data rows, at most ``chunk_rows`` at a time."""
+        lines: list[int] = []
+        rows: list[list[str]] = []
+        if self._pending is not None:
+            lines.append(self._pending[0])
+            rows.append(self._pending[1])
+            self._pending = None
+        while (item := self._next_row()) is not None:
+            lines.append(item[0])
+            rows.append(item[1])
+            if len(rows) >= self._chunk_rows:
                 yield RawChunk(
-                    lines=lines, rows=rows, utf8_checked=facts.valid_utf8, bytes_read=facts.size
+                    lines=lines,
+                    rows=rows,
+                    utf8_checked=self._facts.valid_utf8,
+                    bytes_read=self._counter.consumed,
                 )
-        finally:
-            handle.close()
-
-    return header, chunks()
+                lines, rows = [], []
+        if rows:
+            yield RawChunk(
+                lines=lines,
+                rows=rows,
+                utf8_checked=self._facts.valid_utf8,
+                bytes_read=self._facts.size,
+            )

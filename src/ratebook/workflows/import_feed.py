@@ -27,7 +27,7 @@ from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.rate import rate
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
-from ratebook.sources.csvread import RawChunk, inspect_file, read_rows, to_csv_line
+from ratebook.sources.csvread import CsvRows, RawChunk, inspect_file, to_csv_line
 from ratebook.sources.formats import FeedFormat, get_format
 from ratebook.store import parties, tariffs, usage
 from ratebook.store.bulk import insert_frame
@@ -121,49 +121,49 @@ def import_feed(
                 duplicates=earlier.duplicates,
                 exceptions=earlier.exceptions,
             )
-        header, chunks = read_rows(
+        with CsvRows(
             path, facts, chunk_rows=settings.chunk_rows, skip_header=fmt.has_header
-        )
-        columns = fmt.bind_header(header, path)
-        batch_id = usage.start_batch(
-            conn,
-            entity_id=entity.id,
-            origin=source_origin,
-            fmt=fmt.name,
-            source_name=str(path),
-            source_sha256=facts.sha256,
-            size_bytes=facts.size,
-        )
-        reference = _Reference(
-            identifiers=parties.load_identifiers(conn, entity.id),
-            assignments=parties.load_assignments(conn, entity.id),
-            versions=tariffs.load_versions(conn, entity.id),
-            rows=tariffs.load_rows(conn, entity.id),
-        )
-        summary = ImportSummary(path=str(path), batch_id=batch_id)
-        postings: Counter[tuple[int, str, str]] = Counter()
-        quantities: Counter[tuple[int, str, str]] = Counter()
-        amounts: Counter[tuple[int, str, str]] = Counter()
-        for chunk in chunks:
-            _import_chunk(
+        ) as source:
+            columns = fmt.bind_header(source.header, path)
+            batch_id = usage.start_batch(
                 conn,
-                chunk,
-                fmt=fmt,
-                columns=columns,
-                entity=entity,
-                zone=zone,
+                entity_id=entity.id,
                 origin=source_origin,
-                batch_id=batch_id,
+                fmt=fmt.name,
+                source_name=str(path),
                 source_sha256=facts.sha256,
-                reference=reference,
-                settings=settings,
-                summary=summary,
-                postings=postings,
-                quantities=quantities,
-                amounts=amounts,
+                size_bytes=facts.size,
             )
-            if progress is not None:
-                progress(chunk.bytes_read, facts.size)
+            reference = _Reference(
+                identifiers=parties.load_identifiers(conn, entity.id),
+                assignments=parties.load_assignments(conn, entity.id),
+                versions=tariffs.load_versions(conn, entity.id),
+                rows=tariffs.load_rows(conn, entity.id),
+            )
+            summary = ImportSummary(path=str(path), batch_id=batch_id)
+            postings: Counter[tuple[int, str, str]] = Counter()
+            quantities: Counter[tuple[int, str, str]] = Counter()
+            amounts: Counter[tuple[int, str, str]] = Counter()
+            for chunk in source.chunks():
+                _import_chunk(
+                    conn,
+                    chunk,
+                    fmt=fmt,
+                    columns=columns,
+                    entity=entity,
+                    zone=zone,
+                    origin=source_origin,
+                    batch_id=batch_id,
+                    source_sha256=facts.sha256,
+                    reference=reference,
+                    settings=settings,
+                    summary=summary,
+                    postings=postings,
+                    quantities=quantities,
+                    amounts=amounts,
+                )
+                if progress is not None:
+                    progress(chunk.bytes_read, facts.size)
         now = datetime.now(UTC)
         usage.add_postings(
             conn,

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from ratebook.demodata import generate
 from ratebook.money import AMOUNT_SCALE, format_fixed, parse_fixed
 from ratebook.settings import Settings
-from ratebook.store.engine import open_store
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
@@ -25,6 +25,7 @@ ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int], No
 
 
 def run_demo(
+    engine: Engine,
     settings: Settings,
     directory: Path,
     console: Console,
@@ -33,11 +34,10 @@ def run_demo(
     seed: int,
     progress: ProgressFactory,
 ) -> None:
-    """Run the demo month end to end in ``directory`` (database per ``settings``)."""
+    """Run the demo month end to end, with its files in ``directory``."""
     began = time.perf_counter()
     console.print(f"[bold]Generating[/] {records:,} Asterisk CDRs, 200 customers and a rate deck")
     files = generate(directory / "demo-input", records=records, seed=seed)
-    engine = open_store(settings.database_url)
     init_entity(
         engine,
         code="DEMO",

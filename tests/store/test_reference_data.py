@@ -1,0 +1,132 @@
+"""Customers and rate decks: effective dating, idempotent re-import, located refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from ratebook.errors import InputError
+from ratebook.workflows import report_usage
+from ratebook.workflows.import_customers import import_customers
+from ratebook.workflows.import_feed import import_feed
+from ratebook.workflows.import_rates import import_rates
+from tests.conftest import write
+
+DECK = "prefix,destination,rate\n60,Malaysia,0.0300\n"
+FEED_HEADER = "record_id,start_time,quantity,caller,destination\n"
+
+
+def _deck(
+    engine: Engine, tmp: Path, text: str = DECK, date: str = "2026-01-01", name: str = "standard"
+) -> None:
+    import_rates(engine, write(tmp / f"deck-{date}.csv", text), name=name, effective_from=date)
+
+
+def test_reassigned_number_bills_each_owner_for_their_days(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    _deck(my_engine, tmp_path)
+    customers = (
+        "account,name,rate_table,numbers,valid_from,valid_to\n"
+        "OLD,Old Owner,standard,+60321110000,,2026-10-15\n"
+        "NEW,New Owner,standard,+60321110000,2026-10-15,\n"
+    )
+    result = import_customers(my_engine, write(tmp_path / "c.csv", customers))
+    assert (result.customers_created, result.identifiers_added) == (2, 2)
+    feed = (
+        FEED_HEADER
+        + "a,2026-10-14T23:59:59+08:00,60,+60321110000,+60312345678\n"
+        + "b,2026-10-15T00:00:00+08:00,60,+60321110000,+60312345678\n"
+    )
+    import_feed(my_engine, write(tmp_path / "f.csv", feed), format_name="generic")
+    balances = {b.account: b.charge for b in report_usage.balances(my_engine, "2026-10")}
+    assert balances == {"OLD": "0.0300", "NEW": "0.0300"}
+
+
+def test_customers_reimport_changes_nothing(my_engine: Engine, tmp_path: Path) -> None:
+    _deck(my_engine, tmp_path)
+    path = write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,+6031*\n")
+    import_customers(my_engine, path)
+    again = import_customers(my_engine, path)
+    assert (again.customers_created, again.identifiers_added, again.assignments_added) == (0, 0, 0)
+
+
+def test_number_owned_by_two_customers_at_once_is_refused(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    text = "account,name,rate_table,numbers\nA,A,,+60321110000\nB,B,,0321110000\n"
+    with pytest.raises(InputError) as caught:
+        import_customers(my_engine, write(tmp_path / "c.csv", text))
+    assert (caught.value.code, caught.value.line, caught.value.field) == (
+        "NUMBER_TAKEN",
+        3,
+        "numbers",
+    )
+    assert report_usage.balances(my_engine, "2026-10") == []  # nothing was imported
+
+
+def test_unknown_rate_table_is_located(my_engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        import_customers(
+            my_engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,gold,\n")
+        )
+    assert (caught.value.code, caught.value.line, caught.value.field) == (
+        "UNKNOWN_RATE_TABLE",
+        2,
+        "rate_table",
+    )
+
+
+def test_new_version_prices_calls_from_its_date(my_engine: Engine, tmp_path: Path) -> None:
+    _deck(my_engine, tmp_path, date="2026-10-01")
+    _deck(my_engine, tmp_path, "prefix,destination,rate\n60,Malaysia,0.0500\n", "2026-10-15")
+    import_customers(
+        my_engine,
+        write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,+6032*\n"),
+    )
+    feed = (
+        FEED_HEADER
+        + "a,2026-10-14T23:59:59+08:00,60,+60321110000,+60312345678\n"
+        + "b,2026-10-15T00:00:00+08:00,60,+60321110000,+60312345678\n"
+    )
+    import_feed(my_engine, write(tmp_path / "f.csv", feed), format_name="generic")
+    # 0.0300 under the first version + 0.0500 under the second
+    assert [b.charge for b in report_usage.balances(my_engine, "2026-10")] == ["0.0800"]
+
+
+def test_a_version_is_never_edited(my_engine: Engine, tmp_path: Path) -> None:
+    _deck(my_engine, tmp_path, date="2026-10-01")
+    same = import_rates(
+        my_engine, tmp_path / "deck-2026-10-01.csv", name="standard", effective_from="2026-10-01"
+    )
+    assert not same.created
+    with pytest.raises(InputError) as caught:
+        import_rates(
+            my_engine,
+            write(tmp_path / "other.csv", "prefix,destination,rate\n60,M,0.9\n"),
+            name="standard",
+            effective_from="2026-10-01",
+        )
+    assert caught.value.code == "VERSION_EXISTS"
+
+
+@pytest.mark.parametrize(
+    ("deck", "code", "line", "field"),
+    [
+        ("prefix,destination,rate\n60,M,abc\n", "NOT_A_NUMBER", 2, "rate"),
+        ("prefix,destination,rate\n6x,M,0.1\n", "BAD_PREFIX", 2, "prefix"),
+        ("prefix,destination,rate\n60,M,0.1\n60,N,0.2\n", "DUPLICATE_PREFIX", 3, "prefix"),
+        ("prefix,destination\n60,M\n", "MISSING_COLUMN", 1, "rate"),
+        ("prefix,destination,rate,increment\n60,M,0.1,60\n", "BAD_INCREMENT", 2, "increment"),
+    ],
+)
+def test_deck_errors_are_located(
+    my_engine: Engine, tmp_path: Path, deck: str, code: str, line: int, field: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        import_rates(
+            my_engine, write(tmp_path / "d.csv", deck), name="t", effective_from="2026-10-01"
+        )
+    assert (caught.value.code, caught.value.line, caught.value.field) == (code, line, field)

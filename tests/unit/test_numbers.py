@@ -1,0 +1,69 @@
+"""E.164 normalisation: the documented rules, and agreement with phonenumbers on real numbers."""
+
+from __future__ import annotations
+
+import phonenumbers
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ratebook.pipeline.numbers import e164, e164_prefix, number_plan
+
+MY = number_plan("MY")
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("+60123456789", "+60123456789"),  # rule 1
+        ("0060123456789", "+60123456789"),  # rule 2: international prefix
+        ("012-345 6789", "+60123456789"),  # rule 3: national, with separators
+        ("(03) 2111.0000", "+60321110000"),
+        ("60312345678", "+60312345678"),  # rule 4: own country code without +
+        ("1001", "1001"),  # rule 6: an extension stays as written
+        ("s", "s"),
+        ("anonymous", "anonymous"),
+    ],
+)
+def test_rules(written: str, expected: str) -> None:
+    assert e164(pl.Series([written]), MY).to_list() == [expected]
+
+
+def test_nulls_stay_null() -> None:
+    assert e164(pl.Series([None, "0123456789"], dtype=pl.String), MY).to_list() == [
+        None,
+        "+60123456789",
+    ]
+
+
+def test_north_american_numbers_use_the_library_for_ambiguous_digits() -> None:
+    us = number_plan("US")
+    assert e164(pl.Series(["2125551234", "12125551234", "011442071234567"]), us).to_list() == [
+        "+12125551234",
+        "+12125551234",
+        "+442071234567",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [("+603", "+603"), ("00603", "+603"), ("03", "+603"), ("6012", "+6012")],
+)
+def test_prefixes(written: str, expected: str) -> None:
+    assert e164_prefix(written, MY) == expected
+
+
+# Malaysian national significant numbers: mobile 1x + 7-8 digits, Kuala Lumpur 3 + 8 digits
+_national = st.one_of(
+    st.builds(lambda a, b: f"1{a}{b:07d}", st.sampled_from("0236789"), st.integers(0, 9_999_999)),
+    st.builds(lambda b: f"3{b:08d}", st.integers(10_000_000, 99_999_999)),
+)
+
+
+@given(_national, st.sampled_from(["0{n}", "+60{n}", "0060{n}", "60{n}"]))
+def test_agrees_with_phonenumbers_on_valid_malaysian_numbers(national: str, form: str) -> None:
+    written = form.format(n=national)
+    parsed = phonenumbers.parse(written if not written.startswith("60") else "+" + written, "MY")
+    expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    assert e164(pl.Series([written]), MY).to_list() == [expected]
