@@ -14,6 +14,8 @@ from pathlib import Path
 import phonenumbers
 from phonenumbers import geocoder
 
+ASTERISK_FIELDS = range(18)  # written with uniqueid and userfield
+
 _MY_AREAS = {
     "3": "Kuala Lumpur & Selangor",
     "4": "Penang & Kedah",
@@ -254,6 +256,8 @@ def generate(
         rows.append(twin)
     for _ in range(max(6, int(records * 0.003))):  # broken lines
         row = list(rng.choice(rows))
+        while len(row) < len(ASTERISK_FIELDS):  # a row broken earlier is no template
+            row = list(rng.choice(rows))
         row[16] = f"bad.{malformed}"
         kind = rng.randrange(3)
         if kind == 0:

@@ -1,0 +1,136 @@
+"""Throughput figures for the ingest path (``make bench``): prints figures and ratios, asserts
+nothing. ``--rows N`` sets the file size (default 1,000,000); PostgreSQL is measured too when
+``RATEBOOK_BENCH_POSTGRES_URL`` or ``RATEBOOK_TEST_POSTGRES_URL`` is set."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import polars as pl
+import psycopg
+
+from ratebook.demodata import generate
+from ratebook.pipeline.dedupe import KNOWN_SCHEMA, dedupe
+from ratebook.pipeline.match import match_customers
+from ratebook.pipeline.normalise import normalise
+from ratebook.pipeline.numbers import number_plan
+from ratebook.pipeline.rate import rate
+from ratebook.pipeline.validate import validate
+from ratebook.settings import Settings
+from ratebook.sources.csvread import CsvRows, inspect_file
+from ratebook.sources.formats import FORMATS
+from ratebook.store import parties, tariffs
+from ratebook.store.engine import open_store
+from ratebook.store.entities import get_entity
+
+ZONE = "Asia/Kuala_Lumpur"
+
+
+def _ratebook(db: str, *args: str) -> float:
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ratebook", "--db", db, *args], check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def _setup(db: str, files_dir: Path, deck: Path, customers: Path) -> None:
+    _ratebook(db, "init", "--entity", "BENCH")
+    _ratebook(db, "rates", "import", str(deck), "--name", "standard",
+              "--effective-from", "2026-01-01")
+    _ratebook(db, "customers", "import", str(customers))
+
+
+def _stages(db: str, path: Path) -> tuple[float, float, int]:
+    """Seconds to parse the file into frames, seconds for the pure stages, rows."""
+    settings = Settings()
+    fmt = FORMATS["asterisk"]
+    facts = inspect_file(path)
+    began = time.perf_counter()
+    frames = []
+    with CsvRows(path, facts, chunk_rows=settings.chunk_rows, skip_header=False) as source:
+        columns = fmt.bind_header(None, path)
+        for chunk in source.chunks():
+            frames.append(fmt.to_frame(chunk, columns, settings.max_field_chars)[0])
+    parse = time.perf_counter() - began
+    engine = open_store(db)
+    with engine.connect() as conn:
+        entity = get_entity(conn, None)
+        identifiers = parties.load_identifiers(conn, entity.id)
+        assignments = parties.load_assignments(conn, entity.id)
+        versions = tariffs.load_versions(conn, entity.id)
+        rows = tariffs.load_rows(conn, entity.id)
+    engine.dispose()
+    plan = number_plan("MY")
+    began = time.perf_counter()
+    total = 0
+    for raw in frames:
+        normal = normalise(raw, time_layout=fmt.time_layout, feed_zone=ZONE, plan=plan)
+        records, _ = validate(normal, entity_zone=ZONE)
+        new, _, _ = dedupe(records, pl.DataFrame(schema=KNOWN_SCHEMA))
+        matched, _ = match_customers(new, identifiers, zone=ZONE)
+        rate(matched, assignments=assignments, versions=versions, rows=rows, zone=ZONE)
+        total += raw.height
+    return parse, time.perf_counter() - began, total
+
+
+def _postgres_url() -> str | None:
+    base = os.environ.get("RATEBOOK_BENCH_POSTGRES_URL") or os.environ.get(
+        "RATEBOOK_TEST_POSTGRES_URL")
+    if not base:
+        return None
+    schema = f"rb_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ratebook-bench-"))
+    began = time.perf_counter()
+    files = generate(work / "input", records=args.rows, customers=2_000)
+    print(f"generated {files.rows:,} rows in {time.perf_counter() - began:.1f}s ({work})")
+    # one file: join the two demo halves
+    cdr = work / "input" / "Master.csv"
+    with cdr.open("wb") as out:
+        for part in files.cdr_files:
+            out.write(part.read_bytes())
+    size_mb = cdr.stat().st_size / 1e6
+
+    began = time.perf_counter()
+    baseline = pl.scan_csv(cdr, has_header=False, infer_schema=False).collect().height
+    polars_s = time.perf_counter() - began
+    print(f"file: {files.rows:,} rows, {size_mb:.0f} MB; polars.scan_csv().collect():"
+          f" {baseline / polars_s:,.0f} rows/s")
+
+    targets = [("sqlite", f"sqlite:///{work / 'bench.db'}")]
+    pg = _postgres_url()
+    if pg:
+        targets.append(("postgresql", pg))
+    for name, db in targets:
+        _setup(db, work, files.deck, files.customers)
+        if name == "sqlite":
+            parse_s, stages_s, rows = _stages(db, cdr)
+            print(f"parse (csv tokenizer + format):   {rows / parse_s:>12,.0f} rows/s")
+            print(f"rating core (normalise..rate):    {rows / stages_s:>12,.0f} rows/s")
+        seconds = _ratebook(db, "ingest", "--format", "asterisk", str(cdr))
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"end to end into {name:<10}        {files.rows / seconds:>12,.0f} rows/s"
+              f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed)"
+              f"  peak RSS so far {peak_mb:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
