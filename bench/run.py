@@ -37,15 +37,17 @@ ZONE = "Asia/Kuala_Lumpur"
 
 def _ratebook(db: str, *args: str) -> float:
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ratebook", "--db", db, *args], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "ratebook", "--db", db, *args], check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - began
 
 
 def _setup(db: str, files_dir: Path, deck: Path, customers: Path) -> None:
     _ratebook(db, "init", "--entity", "BENCH")
-    _ratebook(db, "rates", "import", str(deck), "--name", "standard",
-              "--effective-from", "2026-01-01")
+    _ratebook(
+        db, "rates", "import", str(deck), "--name", "standard", "--effective-from", "2026-01-01"
+    )
     _ratebook(db, "customers", "import", str(customers))
 
 
@@ -84,7 +86,8 @@ def _stages(db: str, path: Path) -> tuple[float, float, int]:
 
 def _postgres_url() -> str | None:
     base = os.environ.get("RATEBOOK_BENCH_POSTGRES_URL") or os.environ.get(
-        "RATEBOOK_TEST_POSTGRES_URL")
+        "RATEBOOK_TEST_POSTGRES_URL"
+    )
     if not base:
         return None
     schema = f"rb_bench_{uuid.uuid4().hex[:8]}"
@@ -112,8 +115,10 @@ def main() -> None:
     began = time.perf_counter()
     baseline = pl.scan_csv(cdr, has_header=False, infer_schema=False).collect().height
     polars_s = time.perf_counter() - began
-    print(f"file: {files.rows:,} rows, {size_mb:.0f} MB; polars.scan_csv().collect():"
-          f" {baseline / polars_s:,.0f} rows/s")
+    print(
+        f"file: {files.rows:,} rows, {size_mb:.0f} MB; polars.scan_csv().collect():"
+        f" {baseline / polars_s:,.0f} rows/s"
+    )
 
     targets = [("sqlite", f"sqlite:///{work / 'bench.db'}")]
     pg = _postgres_url()
@@ -127,9 +132,11 @@ def main() -> None:
             print(f"rating core (normalise..rate):    {rows / stages_s:>12,.0f} rows/s")
         seconds = _ratebook(db, "ingest", "--format", "asterisk", str(cdr))
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"end to end into {name:<10}        {files.rows / seconds:>12,.0f} rows/s"
-              f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed)"
-              f"  peak RSS so far {peak_mb:,.0f} MB")
+        print(
+            f"end to end into {name:<10}        {files.rows / seconds:>12,.0f} rows/s"
+            f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed)"
+            f"  peak RSS so far {peak_mb:,.0f} MB"
+        )
 
 
 if __name__ == "__main__":
