@@ -225,13 +225,18 @@ def _print_import_table(summaries: list[ImportSummary]) -> None:
     for name in ("file", "read", "rated", "duplicates", "exceptions", "charge", "seconds"):
         table.add_column(name, justify="left" if name == "file" else "right")
     for s in summaries:
+        charge = (
+            "(earlier)"
+            if s.already_imported
+            else f"{format_fixed(s.charge, AMOUNT_SCALE, s.charge_places)} {s.currency}"
+        )
         table.add_row(
             s.path,
-            str(s.rows_read),
-            str(s.rated),
-            str(s.duplicates),
-            str(s.exceptions),
-            format_fixed(s.charge, AMOUNT_SCALE) if not s.already_imported else "(earlier)",
+            f"{s.rows_read:,}",
+            f"{s.rated:,}",
+            f"{s.duplicates:,}",
+            f"{s.exceptions:,}",
+            charge,
             f"{s.seconds:.2f}",
         )
     out.print(table)

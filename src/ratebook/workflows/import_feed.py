@@ -53,6 +53,8 @@ class ImportSummary:
         duplicates: exact repeats of a known record.
         exceptions: rows in the exception queue, by code in ``by_code``.
         charge: total of the rated charges, AMOUNT_SCALE.
+        currency: the entity's currency.
+        charge_places: the entity's charge places, for showing ``charge``.
     """
 
     path: str
@@ -63,6 +65,8 @@ class ImportSummary:
     duplicates: int = 0
     exceptions: int = 0
     charge: int = 0
+    currency: str = ""
+    charge_places: int = 4
     by_code: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -140,7 +144,12 @@ def import_feed(
                 versions=tariffs.load_versions(conn, entity.id),
                 rows=tariffs.load_rows(conn, entity.id),
             )
-            summary = ImportSummary(path=str(path), batch_id=batch_id)
+            summary = ImportSummary(
+                path=str(path),
+                batch_id=batch_id,
+                currency=entity.currency,
+                charge_places=entity.charge_places,
+            )
             postings: Counter[tuple[int, str, str]] = Counter()
             quantities: Counter[tuple[int, str, str]] = Counter()
             amounts: Counter[tuple[int, str, str]] = Counter()
