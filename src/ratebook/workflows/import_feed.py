@@ -124,6 +124,8 @@ def import_feed(
                 rated=earlier.rated,
                 duplicates=earlier.duplicates,
                 exceptions=earlier.exceptions,
+                currency=entity.currency,
+                charge_places=entity.charge_places,
             )
         with CsvRows(
             path, facts, chunk_rows=settings.chunk_rows, skip_header=fmt.has_header
