@@ -40,9 +40,11 @@ app = typer.Typer(
 customers_app = typer.Typer(help="Customers and their numbers.", no_args_is_help=True)
 rates_app = typer.Typer(help="Rate tables.", no_args_is_help=True)
 exceptions_app = typer.Typer(help="The exception queue.", no_args_is_help=True)
+feeds_app = typer.Typer(help="Scheduled imports: folders, SFTP and S3.", no_args_is_help=True)
 app.add_typer(customers_app, name="customers")
 app.add_typer(rates_app, name="rates")
 app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(feeds_app, name="feeds")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -431,6 +433,179 @@ def demo(
             progress=_progress,
         )
     )
+
+
+FeedsOption = Annotated[
+    Path | None,
+    typer.Option("--feeds", help="Feeds file (default: $RATEBOOK_FEEDS_FILE or ./feeds.yaml)."),
+]
+
+
+def _feeds(state: _State, path: Path | None) -> list[Any]:
+    from ratebook.sources.feeds_config import load_feeds
+
+    return _run(lambda: load_feeds(path or state.settings.feeds_file))
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    feed: Annotated[str | None, typer.Argument(help="Feed name.")] = None,
+    all_feeds: Annotated[bool, typer.Option("--all", help="Every feed.")] = False,
+    feeds_file: FeedsOption = None,
+) -> None:
+    """Pull feeds once: import new files exactly once, then leave, move or delete them."""
+    from datetime import UTC, datetime
+
+    from ratebook.workflows.pull_feeds import pull_all
+
+    state = _state(ctx)
+    feeds = _feeds(state, feeds_file)
+    if all_feeds == (feed is not None):
+        err.print("error: name one feed, or give --all")
+        raise typer.Exit(code=2)
+    chosen = feeds if all_feeds else [f for f in feeds if f.name == feed]
+    if not chosen:
+        err.print(f"error: FEED_NOT_FOUND no feed {feed!r} in the feeds file", markup=False)
+        raise typer.Exit(code=1)
+    engine = _run(state.store)
+    results = pull_all(engine, chosen, settings=state.settings, now=datetime.now(UTC))
+    for r in results:
+        fresh = [s for s in r.imported if not s.already_imported]
+        line = f"{r.feed}: {r.status}, {r.files_seen} files seen, {len(fresh)} imported"
+        if r.status == "failed":
+            err.print(f"{line}: {r.error}", markup=False)
+            continue
+        out.print(line, markup=False)
+        for s in r.imported:
+            note = (
+                "content already imported"
+                if s.already_imported
+                else (
+                    f"read {s.rows_read:,} = rated {s.rated:,} + duplicates {s.duplicates:,}"
+                    f" + exceptions {s.exceptions:,}"
+                )
+            )
+            out.print(f"  {s.path}: {note}", markup=False)
+        for name, why in r.waiting:
+            out.print(f"  {name}: waiting ({why})", markup=False)
+        for name, why in r.refused:
+            err.print(f"  {name!r}: refused ({why})", markup=False)
+        for name, why in r.rejected:
+            err.print(f"  {name}: not imported: {why}", markup=False)
+    if any(r.status == "failed" or r.rejected for r in results):
+        raise typer.Exit(code=1)
+
+
+@feeds_app.command("list")
+def feeds_list(
+    ctx: typer.Context, feeds_file: FeedsOption = None, fmt: FormatOption = OutputFormat.TABLE
+) -> None:
+    """The feeds in the feeds file (credentials are named, never shown)."""
+    feeds = _feeds(_state(ctx), feeds_file)
+    rows = []
+    for f in feeds:
+        if f.kind == "folder":
+            where = str(f.path)
+        elif f.kind == "sftp":
+            where = f"sftp://{f.host}:{f.port}/{f.path}"
+        else:
+            where = f"s3://{f.bucket}/{f.prefix}"
+        rows.append(
+            {
+                "feed": f.name,
+                "kind": f.kind,
+                "location": where,
+                "pattern": f.pattern,
+                "format": f.format,
+                "schedule": f"{f.schedule} ({f.zone})",
+                "after_import": f.after_import,
+            }
+        )
+    render(
+        rows,
+        ["feed", "kind", "location", "pattern", "format", "schedule", "after_import"],
+        fmt,
+        out,
+        title="Feeds",
+    )
+
+
+@feeds_app.command("status")
+def feeds_status(
+    ctx: typer.Context, feeds_file: FeedsOption = None, fmt: FormatOption = OutputFormat.TABLE
+) -> None:
+    """Each feed's last run, files imported, last error and next run."""
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from ratebook.store import feeds as manifest
+    from ratebook.store.entities import get_entity
+    from ratebook.workflows.schedule_feeds import next_run
+
+    state = _state(ctx)
+    feeds = _feeds(state, feeds_file)
+    engine = _run(state.store)
+    now = datetime.now(UTC)
+    rows = []
+    with engine.connect() as conn:
+        for f in feeds:
+            entity = _run(partial(get_entity, conn, f.entity))
+            h = manifest.history(conn, entity.id, f.name)
+            rows.append(
+                {
+                    "feed": f.name,
+                    "last_run": h.last_started.isoformat(timespec="seconds")
+                    if h.last_started
+                    else None,
+                    "status": h.last_status,
+                    "files_imported": h.files_imported,
+                    "failures_in_a_row": h.failures_in_a_row,
+                    "last_error": h.last_error,
+                    "next_run": next_run(f, h, now).isoformat(timespec="seconds"),
+                }
+            )
+    render(
+        rows,
+        [
+            "feed",
+            "last_run",
+            "status",
+            "files_imported",
+            "failures_in_a_row",
+            "last_error",
+            "next_run",
+        ],
+        fmt,
+        out,
+        title="Feed status",
+        right=["files_imported", "failures_in_a_row"],
+    )
+
+
+@app.command()
+def serve(ctx: typer.Context, feeds_file: FeedsOption = None) -> None:
+    """Run the feeds on their schedules until interrupted."""
+    import time
+    from datetime import UTC, datetime
+
+    from ratebook.workflows.schedule_feeds import Scheduler
+
+    state = _state(ctx)
+    feeds = _feeds(state, feeds_file)
+    engine = _run(state.store)
+    out.print(f"scheduling {len(feeds)} feeds; Ctrl-C to stop")
+    scheduler = Scheduler(
+        engine=engine,
+        feeds=feeds,
+        settings=state.settings,
+        clock=lambda: datetime.now(UTC),
+        sleep=time.sleep,
+    )
+    try:
+        scheduler.run(stop=lambda: False)
+    except KeyboardInterrupt:
+        out.print("stopped")
 
 
 def main() -> None:

@@ -17,9 +17,13 @@ from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rates
 from tests.conftest import write
 
-FEED = "record_id,start_time,quantity,caller,destination\n" + "".join(
-    f"r{n},2026-10-05T10:{n:02d}:00+08:00,60,+60321110000,+60312345678\n" for n in range(7)
-) + "bad,not a time,60,+60321110000,+60312345678\n"
+FEED = (
+    "record_id,start_time,quantity,caller,destination\n"
+    + "".join(
+        f"r{n},2026-10-05T10:{n:02d}:00+08:00,60,+60321110000,+60312345678\n" for n in range(7)
+    )
+    + "bad,not a time,60,+60321110000,+60312345678\n"
+)
 
 
 def _counts(engine: Engine) -> tuple[int, ...]:
@@ -33,10 +37,16 @@ def _counts(engine: Engine) -> tuple[int, ...]:
 def test_crash_mid_file_then_rerun(
     my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import_rates(my_engine, write(tmp_path / "d.csv", "prefix,destination,rate\n60,M,0.0300\n"),
-                 name="standard", effective_from="2026-10-01")
-    import_customers(my_engine, write(tmp_path / "c.csv",
-                                      "account,name,rate_table,numbers\nA,A,standard,+6032*\n"))
+    import_rates(
+        my_engine,
+        write(tmp_path / "d.csv", "prefix,destination,rate\n60,M,0.0300\n"),
+        name="standard",
+        effective_from="2026-10-01",
+    )
+    import_customers(
+        my_engine,
+        write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,+6032*\n"),
+    )
     feed = write(tmp_path / "feed.csv", FEED)
     small = Settings(chunk_rows=3)  # three chunks: the crash comes after one has been written
     real = import_feed_module._import_chunk

@@ -334,3 +334,39 @@ exceptions = Table(
     Index("ix_exceptions_entity_code", "entity_id", "code", "status"),
     Index("ix_exceptions_batch", "batch_id"),
 )
+
+feed_files = Table(
+    "feed_files",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("feed", String(100), nullable=False),
+    Column("name", String(1000), nullable=False),  # relative to the feed's location
+    # the last observation of the remote file; a change means a new delivery or a file in writing
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", UtcDateTime, nullable=True),
+    Column("etag", String(200), nullable=True),
+    # seen | imported | done | refused | failed (state changes as the file moves along)
+    Column("state", String(16), nullable=False),
+    Column("sha256", String(64), nullable=True),
+    Column("batch_id", Integer, ForeignKey("import_batches.id"), nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("first_seen_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("entity_id", "feed", "name"),
+)
+
+feed_runs = Table(
+    "feed_runs",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("feed", String(100), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # ok | failed
+    Column("files_seen", Integer, nullable=False),
+    Column("files_imported", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_feed_runs_feed", "entity_id", "feed", "started_at"),
+)

@@ -74,6 +74,13 @@ def find_batch_by_sha(conn: Connection, entity_id: int, sha256: str) -> Batch | 
     )
 
 
+def batch_sha256(conn: Connection, batch_id: int) -> str | None:
+    """The file digest a batch was imported from."""
+    return conn.execute(
+        select(import_batches.c.source_sha256).where(import_batches.c.id == batch_id)
+    ).scalar_one_or_none()
+
+
 def start_batch(
     conn: Connection,
     *,

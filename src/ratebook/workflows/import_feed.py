@@ -89,6 +89,7 @@ def import_feed(
     feed_zone: str | None = None,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    source_name: str | None = None,
 ) -> ImportSummary:
     """Import one file in one transaction.
 
@@ -101,6 +102,8 @@ def import_feed(
         feed_zone: IANA zone of times without an offset; defaults to the entity's zone.
         settings: chunk size and field limits.
         progress: called after each chunk.
+        source_name: the file's name in lineage and messages (default: ``path``), e.g. the
+            remote URL of a file pulled to a temporary path.
 
     Raises:
         InputError: the file cannot be imported at all (missing, empty, bad header, ...).
@@ -109,6 +112,7 @@ def import_feed(
     fmt = get_format(format_name)
     facts = inspect_file(path)
     started = time.perf_counter()
+    name = source_name or str(path)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         zone = feed_zone or entity.timezone
@@ -117,7 +121,7 @@ def import_feed(
         earlier = usage.find_batch_by_sha(conn, entity.id, facts.sha256)
         if earlier is not None:
             return ImportSummary(
-                path=str(path),
+                path=name,
                 batch_id=earlier.id,
                 already_imported=True,
                 rows_read=earlier.rows_read,
@@ -136,7 +140,7 @@ def import_feed(
                 entity_id=entity.id,
                 origin=source_origin,
                 fmt=fmt.name,
-                source_name=str(path),
+                source_name=name,
                 source_sha256=facts.sha256,
                 size_bytes=facts.size,
             )
@@ -147,7 +151,7 @@ def import_feed(
                 rows=tariffs.load_rows(conn, entity.id),
             )
             summary = ImportSummary(
-                path=str(path),
+                path=name,
                 batch_id=batch_id,
                 currency=entity.currency,
                 charge_places=entity.charge_places,
@@ -188,7 +192,7 @@ def import_feed(
                     "quantity": quantities[key],
                     "records": count,
                     "batch_id": batch_id,
-                    "memo": f"usage ({unit}) from {path.name}",
+                    "memo": f"usage ({unit}) from {Path(name).name}",
                     "posted_at": now,
                 }
                 for key, count in sorted(postings.items())

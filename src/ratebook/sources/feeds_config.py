@@ -1,0 +1,198 @@
+"""The feeds file (YAML): where scheduled imports come from, and what to do with each file.
+
+Credentials are only ever named here (an environment variable, a key file path), never
+written: the values are read when connecting and are never stored or printed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from cronsim import CronSim, CronSimError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ratebook.errors import InputError
+from ratebook.sources.formats import FORMATS
+
+
+class _FeedBase(BaseModel):
+    """Settings every feed has.
+
+    Attributes:
+        name: unique feed name (letters, digits, ``.``, ``_``, ``-``).
+        entity: entity code; the only entity when omitted.
+        format: a feed format (``generic``, ``asterisk``).
+        origin: the records' origin; the feed name when omitted.
+        timezone: zone of times without an offset in the files, and of the schedule.
+        pattern: glob that file names must match, e.g. ``Master-*.csv``.
+        schedule: cron expression (5 fields) in ``timezone`` (UTC when not set).
+        after_import: ``leave`` the file, ``move`` it to ``archive_path``, or ``delete`` it.
+        archive_path: where ``move`` puts files (a folder, remote directory or key prefix).
+        min_age_seconds: a file modified more recently than this is left for a later run.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
+    entity: str | None = None
+    format: str
+    origin: str | None = None
+    timezone: str | None = None
+    pattern: str = "*"
+    schedule: str = "*/15 * * * *"
+    after_import: Literal["leave", "move", "delete"] = "leave"
+    archive_path: str | None = None
+    min_age_seconds: Annotated[int, Field(ge=0)] = 60
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in FORMATS:
+            raise ValueError(f"unknown format {value!r} (known: {', '.join(sorted(FORMATS))})")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not an IANA time zone") from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            CronSim(value, datetime.now(UTC))
+        except CronSimError as exc:
+            raise ValueError(f"{value!r} is not a cron expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _archive(self) -> _FeedBase:
+        if self.after_import == "move" and not self.archive_path:
+            raise ValueError("after_import: move needs archive_path")
+        return self
+
+    @property
+    def record_origin(self) -> str:
+        """The origin given to the feed's records."""
+        return self.origin or self.name
+
+    @property
+    def zone(self) -> str:
+        """The zone the schedule runs in."""
+        return self.timezone or "UTC"
+
+
+class FolderFeed(_FeedBase):
+    """Files dropped into a local folder (``path``)."""
+
+    kind: Literal["folder"]
+    path: Path
+
+
+class SftpFeed(_FeedBase):
+    """Files on an SFTP server. The server's host key must be in ``known_hosts``.
+
+    Attributes:
+        key_file: private key for key authentication.
+        password_env: environment variable holding a password (instead of a key).
+    """
+
+    kind: Literal["sftp"]
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    username: str
+    path: str = "."
+    key_file: Path | None = None
+    password_env: str | None = None
+    known_hosts: Path
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SftpFeed:
+        if (self.key_file is None) == (self.password_env is None):
+            raise ValueError("give exactly one of key_file and password_env")
+        return self
+
+
+class S3Feed(_FeedBase):
+    """Objects in an S3 bucket under ``prefix``.
+
+    Attributes:
+        endpoint_url: for S3-compatible stores; AWS when omitted.
+        access_key_env, secret_key_env: environment variables holding the credentials.
+    """
+
+    kind: Literal["s3"]
+    bucket: str
+    prefix: str = ""
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    access_key_env: str = "AWS_ACCESS_KEY_ID"
+    secret_key_env: str = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 (a variable name)
+
+
+Feed = Annotated[FolderFeed | SftpFeed | S3Feed, Field(discriminator="kind")]
+
+
+class FeedsFile(BaseModel):
+    """The whole feeds file: ``feeds:`` followed by a list of feeds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    feeds: list[Feed]
+
+    @model_validator(mode="after")
+    def _unique(self) -> FeedsFile:
+        names = [f.name for f in self.feeds]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"feed name {name!r} is used twice")
+        return self
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in ("folder", "sftp", "s3"):
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_feeds(path: Path) -> list[FolderFeed | SftpFeed | S3Feed]:
+    """Read and check a feeds file.
+
+    Raises:
+        InputError: ``FILE_NOT_FOUND``, ``BAD_YAML`` (with the line) or ``BAD_FEED`` naming the
+            setting at fault, e.g. ``feeds[1].host``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("FILE_NOT_FOUND", "no such feeds file", path=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise InputError(
+            "BAD_YAML", str(getattr(exc, "problem", exc)), path=path, line=line
+        ) from None
+    try:
+        return list(FeedsFile.model_validate(data).feeds)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = re.sub(r"^Value error, ", "", first["msg"])
+        raise InputError(
+            "BAD_FEED", message, path=path, field=_where(tuple(first["loc"])) or None
+        ) from None

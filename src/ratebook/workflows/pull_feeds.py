@@ -1,0 +1,267 @@
+"""Pull a feed once: list its files, take the new and settled ones, import each exactly once,
+then leave, move or delete it.
+
+Exactly once rests on the import's own guarantee: a file is known by its SHA-256, committed
+with its batch. A file is streamed to a temporary path, its size checked against the listing,
+then imported; only after that commit is it moved or deleted. A crash at any point is followed
+by a re-run that downloads the file again, finds its digest already imported, and finishes the
+move or delete. The same content under another name or in another feed is recognised the same
+way. A file the listing shows with another size or time than last run is still being written and
+waits; so does one modified less than ``min_age_seconds`` ago.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ratebook.errors import InputError, RatebookError
+from ratebook.settings import Settings
+from ratebook.sources.feeds_config import FolderFeed, S3Feed, SftpFeed
+from ratebook.sources.remote import (
+    FeedError,
+    RemoteFile,
+    RemoteStore,
+    connect,
+    matches,
+    unsafe_name,
+)
+from ratebook.store import feeds as manifest
+from ratebook.store import usage
+from ratebook.store.entities import get_entity
+from ratebook.workflows.import_feed import ImportSummary, import_feed
+
+log = logging.getLogger(__name__)
+
+AnyFeed = FolderFeed | SftpFeed | S3Feed
+
+
+@dataclass(slots=True, kw_only=True)
+class PullResult:
+    """One run of one feed.
+
+    Attributes:
+        status: ``ok`` or ``failed`` (the feed could not be reached or a transfer broke).
+        imported: files imported by this run (already-known content included, flagged).
+        waiting: ``(name, why)`` of files left for a later run.
+        refused: ``(name, why)`` of names refused as unsafe.
+        rejected: ``(name, message)`` of files that cannot be imported as they are.
+    """
+
+    feed: str
+    status: str = "ok"
+    files_seen: int = 0
+    imported: list[ImportSummary] = field(default_factory=list)
+    waiting: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+
+
+def _same(known: manifest.ManifestEntry, file: RemoteFile) -> bool:
+    return (known.size, known.mtime, known.etag) == (file.size, file.mtime, file.etag)
+
+
+def pull_feed(
+    engine: Engine,
+    feed: AnyFeed,
+    *,
+    settings: Settings,
+    now: datetime,
+    opener: Callable[[AnyFeed], RemoteStore] = connect,
+) -> PullResult:
+    """Run ``feed`` once at ``now`` and record the run; never raises for feed problems."""
+    result = PullResult(feed=feed.name)
+    with engine.connect() as conn:
+        entity = get_entity(conn, feed.entity)
+    store: RemoteStore | None = None
+    try:
+        store = opener(feed)
+        with tempfile.TemporaryDirectory(prefix="ratebook-pull-") as staging:
+            for file in sorted(store.files(), key=lambda f: f.name):
+                _consider(
+                    engine, feed, store, file, entity.id, Path(staging), settings, now, result
+                )
+    except FeedError as error:
+        result.status = "failed"
+        result.error = error.render()
+        log.warning("feed %s failed: %s", feed.name, result.error)
+    finally:
+        if store is not None:
+            store.close()
+    with engine.begin() as conn:
+        manifest.add_run(
+            conn,
+            entity.id,
+            feed.name,
+            started_at=now,
+            finished_at=now,
+            status=result.status,
+            files_seen=result.files_seen,
+            files_imported=sum(1 for s in result.imported if not s.already_imported),
+            error=result.error,
+        )
+    return result
+
+
+def _consider(
+    engine: Engine,
+    feed: AnyFeed,
+    store: RemoteStore,
+    file: RemoteFile,
+    entity_id: int,
+    staging: Path,
+    settings: Settings,
+    now: datetime,
+    result: PullResult,
+) -> None:
+    why = unsafe_name(file.name)
+    if why is not None:
+        log.warning("feed %s: refused remote name %r: %s", feed.name, file.name, why)
+        result.refused.append((file.name, why))
+        return
+    if not matches(file.name, feed.pattern):
+        return
+    result.files_seen += 1
+    with engine.begin() as conn:
+        known = manifest.entry(conn, entity_id, feed.name, file.name)
+        if known is not None and _same(known, file):
+            if known.state == "done":
+                return
+            if known.state == "failed":
+                result.rejected.append((file.name, "rejected earlier; deliver a corrected file"))
+                return
+            if known.state == "imported":
+                pass  # committed earlier; the move or delete did not happen yet
+        elif known is not None and known.state == "seen":
+            manifest.observe(
+                conn,
+                entity_id,
+                feed.name,
+                file.name,
+                size=file.size,
+                mtime=file.mtime,
+                etag=file.etag,
+                state="seen",
+                now=now,
+            )
+            result.waiting.append((file.name, "still changing since the last run"))
+            return
+        else:  # new, or a new delivery under a name already done
+            manifest.observe(
+                conn,
+                entity_id,
+                feed.name,
+                file.name,
+                size=file.size,
+                mtime=file.mtime,
+                etag=file.etag,
+                state="seen",
+                now=now,
+            )
+            known = None
+    if known is None or known.state == "seen":
+        if file.mtime is not None and now - file.mtime < timedelta(seconds=feed.min_age_seconds):
+            result.waiting.append((file.name, f"modified less than {feed.min_age_seconds}s ago"))
+            return
+        summary = _take(engine, feed, store, file, entity_id, staging, settings, now, result)
+        if summary is None:
+            return
+        result.imported.append(summary)
+    _finish(engine, feed, store, file, entity_id, now)
+
+
+def _take(
+    engine: Engine,
+    feed: AnyFeed,
+    store: RemoteStore,
+    file: RemoteFile,
+    entity_id: int,
+    staging: Path,
+    settings: Settings,
+    now: datetime,
+    result: PullResult,
+) -> ImportSummary | None:
+    local = staging / "download"
+    try:
+        with local.open("wb") as out:
+            store.download(file, out)
+        got = local.stat().st_size
+        if got != file.size:
+            raise FeedError(
+                "TRANSFER_FAILED", f"{store.describe(file.name)}: got {got} of {file.size} bytes"
+            )
+        try:
+            summary = import_feed(
+                engine,
+                local,
+                format_name=feed.format,
+                entity_code=feed.entity,
+                origin=feed.record_origin,
+                feed_zone=feed.timezone,
+                settings=settings,
+                source_name=store.describe(file.name),
+            )
+        except InputError as error:
+            message = error.render().replace(str(local), store.describe(file.name))
+            with engine.begin() as conn:
+                manifest.mark(
+                    conn, entity_id, feed.name, file.name, state="failed", now=now, detail=message
+                )
+            result.rejected.append((file.name, message))
+            return None
+    finally:
+        local.unlink(missing_ok=True)
+    with engine.begin() as conn:
+        batch_sha = usage.batch_sha256(conn, summary.batch_id)
+        manifest.mark(
+            conn,
+            entity_id,
+            feed.name,
+            file.name,
+            state="imported",
+            now=now,
+            sha256=batch_sha,
+            batch_id=summary.batch_id,
+        )
+    return summary
+
+
+def _finish(
+    engine: Engine,
+    feed: AnyFeed,
+    store: RemoteStore,
+    file: RemoteFile,
+    entity_id: int,
+    now: datetime,
+) -> None:
+    if feed.after_import == "move":
+        store.archive(file, feed.archive_path or "")  # validated: move has a path
+    elif feed.after_import == "delete":
+        store.delete(file)
+    with engine.begin() as conn:
+        manifest.mark(conn, entity_id, feed.name, file.name, state="done", now=now)
+
+
+def pull_all(
+    engine: Engine,
+    feeds: list[AnyFeed],
+    *,
+    settings: Settings,
+    now: datetime,
+    opener: Callable[[AnyFeed], RemoteStore] = connect,
+) -> list[PullResult]:
+    """Run every feed once; a failing feed does not stop the others."""
+    results: list[PullResult] = []
+    for feed in feeds:
+        try:
+            results.append(pull_feed(engine, feed, settings=settings, now=now, opener=opener))
+        except RatebookError as error:  # e.g. the feed names an entity that does not exist
+            results.append(PullResult(feed=feed.name, status="failed", error=error.render()))
+    return results

@@ -1,0 +1,83 @@
+"""Run feeds on their cron schedules, with exponential backoff after a failed run.
+
+A feed is due at the first fire time of its schedule after its last run (or after the
+scheduler started, for a feed never run). After a failed run it is retried sooner: 1, 2, 4, ...
+minutes after the failure (at most an hour), but never later than its schedule. The clock and
+the sleep are handed in, so tests drive time instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from cronsim import CronSim
+from sqlalchemy import Engine
+
+from ratebook.settings import Settings
+from ratebook.store import feeds as manifest
+from ratebook.store.entities import get_entity
+from ratebook.workflows.pull_feeds import AnyFeed, PullResult, pull_feed
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+
+
+def next_run(feed: AnyFeed, history: manifest.RunHistory, started: datetime) -> datetime:
+    """When ``feed`` is next due, given its run history and when the scheduler started."""
+    anchor = history.last_started or started
+    cron_next = next(iter(CronSim(feed.schedule, anchor.astimezone(ZoneInfo(feed.zone)))))
+    due = cron_next.astimezone(started.tzinfo)
+    if history.failures_in_a_row and history.last_finished is not None:
+        backoff = min(BACKOFF_FIRST * 2 ** (history.failures_in_a_row - 1), BACKOFF_MAX)
+        due = min(due, history.last_finished + backoff)
+    return due
+
+
+@dataclass(slots=True)
+class Scheduler:
+    """Runs due feeds; ``tick`` once, or ``run`` until ``stop`` says so."""
+
+    engine: Engine
+    feeds: list[AnyFeed]
+    settings: Settings
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    started: datetime | None = None
+
+    def due(self) -> list[tuple[AnyFeed, datetime]]:
+        """Every feed with the time it is next due."""
+        now = self.clock()
+        started = self.started or now
+        self.started = started
+        out: list[tuple[AnyFeed, datetime]] = []
+        with self.engine.connect() as conn:
+            for feed in self.feeds:
+                entity = get_entity(conn, feed.entity)
+                out.append(
+                    (feed, next_run(feed, manifest.history(conn, entity.id, feed.name), started))
+                )
+        return out
+
+    def tick(self) -> list[PullResult]:
+        """Run the feeds that are due now."""
+        now = self.clock()
+        results = []
+        for feed, when in self.due():
+            if when <= now:
+                log.info("feed %s due at %s: pulling", feed.name, when.isoformat())
+                results.append(pull_feed(self.engine, feed, settings=self.settings, now=now))
+        return results
+
+    def run(self, stop: Callable[[], bool]) -> None:
+        """Tick and sleep until the next feed is due, until ``stop()`` is true."""
+        while not stop():
+            self.tick()
+            upcoming = min((when for _, when in self.due()), default=None)
+            wait = 60.0 if upcoming is None else (upcoming - self.clock()).total_seconds()
+            self.sleep(min(max(wait, 1.0), 60.0))
