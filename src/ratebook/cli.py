@@ -46,7 +46,8 @@ app.add_typer(rates_app, name="rates")
 app.add_typer(exceptions_app, name="exceptions")
 app.add_typer(feeds_app, name="feeds")
 
-out = Console(highlight=False, soft_wrap=True)
+# piped output (files, pagers) gets wide tables instead of Rich's 80-column default
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
@@ -555,14 +556,12 @@ def feeds_status(
             rows.append(
                 {
                     "feed": f.name,
-                    "last_run": h.last_started.isoformat(timespec="seconds")
-                    if h.last_started
-                    else None,
+                    "last_run": f"{h.last_started:%Y-%m-%d %H:%M:%S}Z" if h.last_started else None,
                     "status": h.last_status,
                     "files_imported": h.files_imported,
                     "failures_in_a_row": h.failures_in_a_row,
                     "last_error": h.last_error,
-                    "next_run": next_run(f, h, now).isoformat(timespec="seconds"),
+                    "next_run": f"{next_run(f, h, now):%Y-%m-%d %H:%M:%S}Z",
                 }
             )
     render(

@@ -215,7 +215,7 @@ def import_feed(
     summary.seconds = time.perf_counter() - started
     log.info(
         "imported %s: read=%d rated=%d duplicates=%d exceptions=%d in %.2fs",
-        path,
+        name,
         summary.rows_read,
         summary.rated,
         summary.duplicates,
