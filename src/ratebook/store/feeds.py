@@ -58,19 +58,17 @@ def observe(
     size: int,
     mtime: datetime | None,
     etag: str | None,
-    state: str,
     now: datetime,
-    detail: str | None = None,
 ) -> None:
-    """Record a listing of a file (inserting its row, or resetting it to a new observation)."""
+    """Record a new observation of a file: its row is (re)set to ``seen`` with what was listed."""
     c = feed_files.c
     found = entry(conn, entity_id, feed, name)
     values = {
         "size": size,
         "mtime": mtime,
         "etag": etag,
-        "state": state,
-        "detail": detail,
+        "state": "seen",
+        "detail": None,
         "updated_at": now,
     }
     if found is None:

@@ -131,15 +131,8 @@ def _consider(
     result.files_seen += 1
     with engine.begin() as conn:
         known = manifest.entry(conn, entity_id, feed.name, file.name)
-        if known is not None and _same(known, file):
-            if known.state == "done":
-                return
-            if known.state == "failed":
-                result.rejected.append((file.name, "rejected earlier; deliver a corrected file"))
-                return
-            if known.state == "imported":
-                pass  # committed earlier; the move or delete did not happen yet
-        elif known is not None and known.state == "seen":
+        changed = known is None or not _same(known, file)
+        if changed:
             manifest.observe(
                 conn,
                 entity_id,
@@ -148,25 +141,19 @@ def _consider(
                 size=file.size,
                 mtime=file.mtime,
                 etag=file.etag,
-                state="seen",
                 now=now,
             )
-            result.waiting.append((file.name, "still changing since the last run"))
-            return
-        else:  # new, or a new delivery under a name already done
-            manifest.observe(
-                conn,
-                entity_id,
-                feed.name,
-                file.name,
-                size=file.size,
-                mtime=file.mtime,
-                etag=file.etag,
-                state="seen",
-                now=now,
-            )
-            known = None
-    if known is None or known.state == "seen":
+    if changed and known is not None and known.state == "seen":
+        result.waiting.append((file.name, "still changing since the last run"))
+        return
+    # a changed file is a new delivery, even under a name already done
+    state = "seen" if changed or known is None else known.state
+    if state == "done":
+        return
+    if state == "failed":
+        result.rejected.append((file.name, "rejected earlier; deliver a corrected file"))
+        return
+    if state == "seen":
         if file.mtime is not None and now - file.mtime < timedelta(seconds=feed.min_age_seconds):
             result.waiting.append((file.name, f"modified less than {feed.min_age_seconds}s ago"))
             return
@@ -174,6 +161,7 @@ def _consider(
         if summary is None:
             return
         result.imported.append(summary)
+    # state "imported": committed earlier, but the move or delete did not happen yet
     _finish(engine, feed, store, file, entity_id, now)
 
 
