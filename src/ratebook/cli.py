@@ -28,7 +28,7 @@ from ratebook.store.engine import open_store
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import ImportSummary, import_feed
-from ratebook.workflows.import_rates import import_rates
+from ratebook.workflows.import_rates import import_rate_table, import_rates
 from ratebook.workflows.init_entity import init_entity
 
 app = typer.Typer(
@@ -278,22 +278,38 @@ def customers_import(
 @rates_app.command("import")
 def rates_import(
     ctx: typer.Context,
-    deck: Annotated[Path, typer.Argument(help="CSV deck: prefix,destination,rate[,...]")],
-    name: Annotated[str, typer.Option(help="Rate table name.")],
-    effective_from: Annotated[str, typer.Option(help="First day in force, YYYY-MM-DD.")],
-    increment: Annotated[
-        str, typer.Option(help="Default increments initial/subsequent.")
-    ] = "60/60",
+    file: Annotated[Path, typer.Argument(help="A rate-table YAML file, or a CSV deck.")],
+    name: Annotated[str | None, typer.Option(help="Rate table name (CSV deck).")] = None,
+    effective_from: Annotated[
+        str | None, typer.Option(help="First day in force, YYYY-MM-DD (CSV deck).")
+    ] = None,
+    increment: Annotated[str, typer.Option(help="Default increments, e.g. 30/6.")] = "60/60",
     places: Annotated[int | None, typer.Option(help="Places of each charge.")] = None,
     rounding: Annotated[str | None, typer.Option(help="half-up|half-even|up|down")] = None,
     entity: EntityOption = None,
 ) -> None:
-    """Import a rate deck as a new version of a rate table."""
+    """Import a rate table: a YAML file with its versions, or a CSV deck as one version."""
     engine = _run(_state(ctx).store)
+    if file.suffix.lower() in (".yaml", ".yml"):
+        if name or effective_from:
+            err.print(
+                "error: a YAML rate table names itself and its versions; drop --name"
+                " and --effective-from"
+            )
+            raise typer.Exit(code=2)
+        table = _run(lambda: import_rate_table(engine, file, entity_code=entity))
+        for label in table.added:
+            out.print(f"{file}: rate table {table.table}, version from {label} added")
+        for label in table.unchanged:
+            out.print(f"{file}: rate table {table.table}, version from {label} unchanged")
+        return
+    if not name or not effective_from:
+        err.print("error: a CSV deck needs --name and --effective-from")
+        raise typer.Exit(code=2)
     result = _run(
         lambda: import_rates(
             engine,
-            deck,
+            file,
             name=name,
             effective_from=effective_from,
             entity_code=entity,
@@ -304,11 +320,11 @@ def rates_import(
     )
     if result.created:
         out.print(
-            f"{deck}: rate table {result.table}, version {result.version_id} from"
+            f"{file}: rate table {result.table}, version {result.version_id} from"
             f" {effective_from}, {result.rows} rows"
         )
     else:
-        out.print(f"{deck}: already imported as version {result.version_id}; nothing changed")
+        out.print(f"{file}: already imported as version {result.version_id}; nothing changed")
 
 
 @app.command()

@@ -20,6 +20,7 @@ def _rows(*rows: dict[str, object]) -> pl.DataFrame:
         "service": "voice",
         "band": "*",
         "destination_name": "X",
+        "unit": "s",
         "rate_unit": 60_000,
         "connect_fee": 0,
         "increment_initial": 60_000,
@@ -42,6 +43,8 @@ def _versions(
                 "effective_from": start,
                 "rounding_mode": mode,
                 "rounding_places": places,
+                "timezone": "Asia/Kuala_Lumpur",
+                "spec": "{}",
             }
             for v, start in versions
         ],

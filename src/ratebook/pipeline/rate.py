@@ -17,11 +17,22 @@ All arithmetic is integer (Int128 for the products): see ``ratebook.money`` for 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import polars as pl
 
 from ratebook.model.rejections import Code, reject_where
+from ratebook.model.tariffs import time_bands
 from ratebook.model.usage import CHARGED_DISPOSITIONS
-from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, round_div_expr
+from ratebook.money import (
+    AMOUNT_SCALE,
+    PRICE_SCALE,
+    QUANTITY_SCALE,
+    RoundingMode,
+    format_fixed,
+    round_div_expr,
+)
 
 ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.Int64(),
@@ -36,6 +47,8 @@ VERSION_SCHEMA: dict[str, pl.DataType] = {
     "effective_from": pl.Datetime("us", "UTC"),
     "rounding_mode": pl.String(),
     "rounding_places": pl.Int64(),
+    "timezone": pl.String(),
+    "spec": pl.String(),  # JSON: bands, default_band, holidays, policy
 }
 
 ROW_SCHEMA: dict[str, pl.DataType] = {
@@ -46,6 +59,7 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "destination_name": pl.String(),
     "band": pl.String(),
     "price": pl.Int64(),
+    "unit": pl.String(),
     "rate_unit": pl.Int64(),
     "connect_fee": pl.Int64(),
     "increment_initial": pl.Int64(),
@@ -119,14 +133,43 @@ def charge_expr(
     return pl.when(charged).then(result).otherwise(pl.lit(0, wide)).cast(pl.Int64)
 
 
+def _bands(records: pl.DataFrame, versions: pl.DataFrame) -> pl.Series:
+    """The band each record (with ``version_id``) falls in, by its version's time bands."""
+    out = records.select("version_id", "start_time").with_columns(
+        pl.lit(None, pl.String).alias("band")
+    )
+    if records.is_empty():
+        return out["band"]
+    low, high = records.select(
+        pl.col("start_time").dt.year().min().alias("low"),
+        pl.col("start_time").dt.year().max().alias("high"),
+    ).row(0)
+    years = range(int(low) - 1, int(high) + 2)
+    for version_id, zone, spec in versions.select("version_id", "timezone", "spec").iter_rows():
+        if not (out["version_id"] == version_id).any():
+            continue
+        bands = time_bands(json.loads(spec or "{}"), zone)
+        out = out.with_columns(
+            pl.when(pl.col("version_id") == version_id)
+            .then(bands.classify(pl.col("start_time"), years))
+            .otherwise(pl.col("band"))
+            .alias("band")
+        )
+    return out["band"]
+
+
 def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
-    """For each record (with ``version_id``), the rate row whose prefix matches longest."""
+    """For each record (with ``version_id`` and ``record_band``), the rate row of its service
+    and unit whose prefix matches longest; at equal length a row for the record's band beats
+    one for every band (``*``)."""
     digits = (
         pl.when(pl.col("destination").str.starts_with("+"))
         .then(pl.col("destination").str.slice(1))
         .otherwise(pl.lit(None, pl.String))
     )
-    keys = records.select("row_idx", "version_id", "service", digits.alias("_digits"))
+    keys = records.select(
+        "row_idx", "version_id", "service", "unit", "record_band", digits.alias("_digits")
+    )
     candidates: list[pl.DataFrame] = []
     with_len = rows.with_columns(
         pl.when(pl.col("prefix") == "*")
@@ -138,11 +181,15 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         of_length = with_len.filter(pl.col("_len") == length)
         key = pl.lit("*") if length == 0 else pl.col("_digits").str.slice(0, length)
         probe = keys if length == 0 else keys.filter(pl.col("_digits").str.len_chars() >= length)
-        hit = probe.with_columns(key.alias("_key")).join(
-            of_length,
-            left_on=["version_id", "service", "_key"],
-            right_on=["version_id", "service", "prefix"],
-            how="inner",
+        hit = (
+            probe.with_columns(key.alias("_key"))
+            .join(
+                of_length,
+                left_on=["version_id", "service", "unit", "_key"],
+                right_on=["version_id", "service", "unit", "prefix"],
+                how="inner",
+            )
+            .filter((pl.col("band") == pl.col("record_band")) | (pl.col("band") == "*"))
         )
         candidates.append(
             hit.select(
@@ -150,6 +197,7 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
                 "rate_row_id",
                 pl.col("_key").alias("prefix"),
                 "_len",
+                (pl.col("band") != "*").alias("_specific"),
             )
         )
     if not candidates:
@@ -158,9 +206,9 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         )
     return (
         pl.concat(candidates)
-        .sort(["row_idx", "_len"], descending=[False, True])
+        .sort(["row_idx", "_len", "_specific"], descending=[False, True, True])
         .unique("row_idx", keep="first")
-        .drop("_len")
+        .drop("_len", "_specific")
     )
 
 
@@ -210,9 +258,10 @@ def rate(
         .select("row_idx", "version_id", "rounding_mode", "rounding_places")
     )
     with_version = with_table.join(in_force, on="row_idx", how="left", maintain_order="left")
+    with_version = with_version.with_columns(_bands(with_version, versions).alias("record_band"))
     best = _longest_prefix(with_version.filter(pl.col("version_id").is_not_null()), rows)
     priced = with_version.join(best, on="row_idx", how="left", maintain_order="left").join(
-        rows.drop("version_id", "service", "prefix"),
+        rows.drop("version_id", "service", "prefix", "unit"),
         on="rate_row_id",
         how="left",
         maintain_order="left",
@@ -247,7 +296,7 @@ def rate(
     )
     on_row = pl.col("rate_row_id").is_not_null()
     rated = kept.with_columns(
-        pl.when(on_row).then(pl.col("band")).otherwise(None).alias("band"),
+        pl.when(on_row).then(pl.col("record_band")).otherwise(None).alias("band"),
         billed_quantity_expr(
             pl.col("quantity"),
             pl.col("increment_initial"),
@@ -271,4 +320,92 @@ def rate(
         pl.col("rounding_mode").fill_null(RoundingMode.HALF_UP.value),
         pl.col("rounding_places").fill_null(0),
     )
-    return rated.select([*records.columns, *RATING_COLUMNS]), rejected
+    rated = rated.select([*records.columns, *RATING_COLUMNS])
+    rated, breaches = _enforce_policy(rated, versions)
+    return rated, pl.concat([rejected, breaches])
+
+
+def _policies(versions: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(per version: max_charge, max_price), (per version and service: max_quantity)."""
+    limits: list[dict[str, Any]] = []
+    quantities: list[dict[str, Any]] = []
+    for version_id, spec_text in versions.select("version_id", "spec").iter_rows():
+        policy = json.loads(spec_text or "{}").get("policy") or {}
+        limits.append(
+            {
+                "version_id": version_id,
+                "max_charge": policy.get("max_charge"),
+                "max_price": policy.get("max_price"),
+            }
+        )
+        for service, amount in (policy.get("max_quantity") or {}).items():
+            quantities.append(
+                {"version_id": version_id, "service": service, "max_quantity": amount}
+            )
+    return (
+        pl.DataFrame(
+            limits, schema={"version_id": pl.Int64, "max_charge": pl.Int64, "max_price": pl.Int64}
+        ),
+        pl.DataFrame(
+            quantities,
+            schema={"version_id": pl.Int64, "service": pl.String, "max_quantity": pl.Int64},
+        ),
+    )
+
+
+def _fixed_text(column: str, scale: int) -> pl.Expr:
+    """Exact decimal text of a fixed-scale integer column (for messages)."""
+
+    def render(values: pl.Series) -> pl.Series:
+        return pl.Series(
+            [None if v is None else format_fixed(v, scale) for v in values], dtype=pl.String
+        )
+
+    return pl.col(column).map_batches(render, return_dtype=pl.String)
+
+
+def _enforce_policy(
+    rated: pl.DataFrame, versions: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Move records beyond their version's policy limits to ``OUT_OF_POLICY`` rejections."""
+    limits, quantities = _policies(versions)
+    checked = rated.join(limits, on="version_id", how="left", maintain_order="left").join(
+        quantities, on=["version_id", "service"], how="left", maintain_order="left"
+    )
+    rules = [
+        (
+            "quantity",
+            pl.col("quantity") > pl.col("max_quantity"),
+            pl.lit("quantity ")
+            + _fixed_text("quantity", QUANTITY_SCALE)
+            + pl.lit(" ")
+            + pl.col("unit")
+            + pl.lit(" is over the rate table's max_quantity of ")
+            + _fixed_text("max_quantity", QUANTITY_SCALE)
+            + pl.lit(" ")
+            + pl.col("unit"),
+        ),
+        (
+            "charge",
+            pl.col("charge") > pl.col("max_charge"),
+            pl.lit("charge ")
+            + _fixed_text("charge", AMOUNT_SCALE)
+            + pl.lit(" is over the rate table's max_charge of ")
+            + _fixed_text("max_charge", AMOUNT_SCALE),
+        ),
+        (
+            "price",
+            pl.col("unit_price") > pl.col("max_price"),
+            pl.lit("price ")
+            + _fixed_text("unit_price", PRICE_SCALE)
+            + pl.lit(" is over the rate table's max_price of ")
+            + _fixed_text("max_price", PRICE_SCALE),
+        ),
+    ]
+    found: list[pl.DataFrame] = []
+    for field, condition, reason in rules:
+        checked, hit = reject_where(
+            checked, condition.fill_null(False), code=Code.OUT_OF_POLICY, reason=reason, field=field
+        )
+        found.append(hit)
+    return checked.select(rated.columns), pl.concat(found)

@@ -175,6 +175,8 @@ rate_rows = Table(
     Column("destination_name", String(200), nullable=False),
     Column("band", String(32), nullable=False),  # '*' in every band
     Column("price", BigInteger, nullable=False),  # per rate unit, PRICE_SCALE
+    # the base unit quantities are measured in (s, msg, B, kWh, m3, call, req)
+    Column("unit", String(16), nullable=False, server_default="s"),
     Column("rate_unit", BigInteger, nullable=False),  # QUANTITY_SCALE, e.g. 60 s = 60000
     Column("connect_fee", BigInteger, nullable=False),  # AMOUNT_SCALE
     Column("increment_initial", BigInteger, nullable=False),  # QUANTITY_SCALE

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, insert, select
@@ -45,6 +47,20 @@ def version_at(
         )
     ).first()
     return None if row is None else (int(row.id), row.source_sha256)
+
+
+def version_spec_at(
+    conn: Connection, table_id: int, effective_from: datetime
+) -> dict[str, Any] | None:
+    """The stored spec of the version starting exactly at ``effective_from``, or None."""
+    c = rate_table_versions.c
+    spec = conn.execute(
+        select(c.spec).where(c.rate_table_id == table_id, c.effective_from == effective_from)
+    ).scalar_one_or_none()
+    if spec is None:
+        return None
+    loaded: dict[str, Any] = json.loads(spec)
+    return loaded
 
 
 def add_version(
@@ -94,7 +110,13 @@ def load_versions(conn: Connection, entity_id: int) -> pl.DataFrame:
     """Every version of every rate table of the entity."""
     c = rate_table_versions.c
     statement = select(
-        c.id, c.rate_table_id, c.effective_from, c.rounding_mode, c.rounding_places
+        c.id,
+        c.rate_table_id,
+        c.effective_from,
+        c.rounding_mode,
+        c.rounding_places,
+        c.timezone,
+        c.spec,
     ).where(c.entity_id == entity_id)
     return query_frame(conn, statement, VERSION_SCHEMA)
 
@@ -110,6 +132,7 @@ def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
         c.destination_name,
         c.band,
         c.price,
+        c.unit,
         c.rate_unit,
         c.connect_fee,
         c.increment_initial,

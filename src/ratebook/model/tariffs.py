@@ -1,0 +1,255 @@
+"""Rate-table definitions: rate units and increments with exact unit conversion, time bands,
+holiday calendars and policy limits. Pure: parsing and classification, no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from ratebook.money import QUANTITY_SCALE, parse_fixed
+
+#: Written unit → (base unit, how many base units it is, as an exact decimal string).
+#: Data units are decimal (1 MB = 1,000,000 B), as carriers bill them; KiB/MiB/GiB are binary.
+UNIT_ALIASES: dict[str, tuple[str, str]] = {
+    "s": ("s", "1"),
+    "sec": ("s", "1"),
+    "min": ("s", "60"),
+    "h": ("s", "3600"),
+    "msg": ("msg", "1"),
+    "sms": ("msg", "1"),
+    "B": ("B", "1"),
+    "KB": ("B", "1000"),
+    "MB": ("B", "1000000"),
+    "GB": ("B", "1000000000"),
+    "KiB": ("B", "1024"),
+    "MiB": ("B", "1048576"),
+    "GiB": ("B", "1073741824"),
+    "Wh": ("kWh", "0.001"),
+    "kWh": ("kWh", "1"),
+    "MWh": ("kWh", "1000"),
+    "L": ("m3", "0.001"),
+    "m3": ("m3", "1"),
+    "call": ("call", "1"),
+    "req": ("req", "1"),
+}
+
+_AMOUNT_UNIT = re.compile(r"^\s*(\d+(?:\.\d+)?)?\s*([A-Za-z][A-Za-z0-9]*)?\s*$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measure:
+    """A quantity of a base unit, exactly.
+
+    Attributes:
+        unit: the base unit (``s``, ``msg``, ``B``, ``kWh``, ``m3``, ``call``, ``req``).
+        amount: the quantity at QUANTITY_SCALE (60 s is ``60_000``).
+    """
+
+    unit: str
+    amount: int
+
+
+def parse_measure(text: str, default_unit: str | None = None) -> Measure:
+    """``"60s"``, ``"1 GB"``, ``"min"`` (one minute), ``"30"`` (with ``default_unit``) to a
+    :class:`Measure`.
+
+    Raises:
+        ValueError: unknown unit, a missing unit without a default, a zero or inexact amount.
+    """
+    match = _AMOUNT_UNIT.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not an amount and unit such as 60s or 1GB")
+    number, unit = match.group(1) or "1", match.group(2) or default_unit
+    if unit is None:
+        raise ValueError(f"{text!r} has no unit (such as s, msg, MB, kWh)")
+    if unit not in UNIT_ALIASES:
+        known = ", ".join(UNIT_ALIASES)
+        raise ValueError(f"unknown unit {unit!r} in {text!r} (known: {known})")
+    base, factor = UNIT_ALIASES[unit]
+    scaled = parse_fixed(number, QUANTITY_SCALE) * parse_fixed(factor, QUANTITY_SCALE)
+    amount, rest = divmod(scaled, 10**QUANTITY_SCALE)
+    if rest or amount <= 0:
+        raise ValueError(f"{text!r} is zero or finer than 0.001 {base}")
+    return Measure(unit=base, amount=amount)
+
+
+def parse_increment(text: str, default_unit: str) -> tuple[Measure, Measure]:
+    """``"30/6"`` (in ``default_unit``) or ``"1MB/100KB"`` to (initial, subsequent).
+
+    Raises:
+        ValueError: not two measures of the same base unit.
+    """
+    parts = text.split("/")
+    if len(parts) != 2:
+        raise ValueError(f"{text!r} is not initial/subsequent, e.g. 60/60 or 30/6")
+    first, then = (parse_measure(p, default_unit) for p in parts)
+    if first.unit != then.unit:
+        raise ValueError(f"{text!r} mixes {first.unit} and {then.unit}")
+    return first, then
+
+
+def _clock(text: str) -> int:
+    """``"08:00"`` or ``"24:00"`` to seconds since midnight."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a time of day such as 08:00")
+    hours, minutes, seconds = int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    total = hours * 3600 + minutes * 60 + seconds
+    if minutes > 59 or seconds > 59 or total > 24 * 3600:
+        raise ValueError(f"{text!r} is not a time of day")
+    return total
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Band:
+    """A named band: some weekdays, from a local time (inclusive) to another (exclusive).
+
+    A range whose end is before its start crosses midnight (``22:00`` to ``06:00``); the
+    weekday is the one on which the range starts.
+
+    Attributes:
+        days: ISO weekdays, 1 (Monday) to 7 (Sunday).
+        start, end: seconds since local midnight; ``0`` to ``86400`` is the whole day.
+    """
+
+    name: str
+    days: frozenset[int]
+    start: int = 0
+    end: int = 24 * 3600
+
+    @classmethod
+    def parse(cls, name: str, spec: dict[str, object]) -> Band:
+        """From ``{days: [mon, ...], from: "08:00", to: "18:00"}`` (all keys optional)."""
+        unknown = set(spec) - {"days", "from", "to"}
+        if unknown:
+            raise ValueError(f"band {name!r}: unknown keys {sorted(unknown)}")
+        raw_days = spec.get("days", list(WEEKDAYS))
+        if not isinstance(raw_days, list) or not raw_days:
+            raise ValueError(f"band {name!r}: days must be a list such as [mon, tue]")
+        days: set[int] = set()
+        for day in raw_days:
+            key = str(day).strip().lower()[:3]
+            if key not in WEEKDAYS:
+                raise ValueError(f"band {name!r}: {day!r} is not a weekday")
+            days.add(WEEKDAYS.index(key) + 1)
+        start = _clock(str(spec.get("from", "00:00")))
+        end = _clock(str(spec.get("to", "24:00")))
+        if start == end:
+            raise ValueError(f"band {name!r}: from and to are the same time")
+        return cls(name=name, days=frozenset(days), start=start, end=end)
+
+    def expr(self, weekday: pl.Expr, seconds: pl.Expr) -> pl.Expr:
+        """Whether a local (weekday, seconds since midnight) falls in the band."""
+        days = sorted(self.days)
+        if self.start < self.end:
+            return weekday.is_in(days) & (seconds >= self.start) & (seconds < self.end)
+        before_midnight = weekday.is_in(days) & (seconds >= self.start)
+        previous = sorted({d % 7 + 1 for d in self.days})  # the day after each start day
+        after_midnight = weekday.is_in(previous) & (seconds < self.end)
+        return before_midnight | after_midnight
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calendar:
+    """Public holidays, priced as ``band``.
+
+    Attributes:
+        country, subdivision: a calendar of the ``holidays`` library (e.g. ``MY``, ``14``).
+        dates: explicit extra dates.
+        band: the band holidays are priced as.
+    """
+
+    band: str
+    country: str | None = None
+    subdivision: str | None = None
+    dates: frozenset[date] = field(default_factory=frozenset)
+
+    def days(self, years: range) -> list[date]:
+        """Every holiday date in ``years``."""
+        out = set(self.dates)
+        if self.country:
+            import holidays
+
+            calendar = holidays.country_holidays(
+                self.country, subdiv=self.subdivision, years=list(years)
+            )
+            out.update(calendar.keys())
+        return sorted(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimeBands:
+    """How a version classifies a start time: holidays first, then bands in order, then the
+    default band. Decided by the local wall-clock time of the start instant in ``timezone``."""
+
+    timezone: str
+    bands: tuple[Band, ...] = ()
+    default: str = "standard"
+    calendar: Calendar | None = None
+
+    def classify(self, start_utc: pl.Expr, years: range) -> pl.Expr:
+        """The band name of each UTC start time."""
+        local = start_utc.dt.convert_time_zone(self.timezone)
+        weekday = local.dt.weekday()
+        seconds = (
+            local.dt.hour().cast(pl.Int32) * 3600
+            + local.dt.minute().cast(pl.Int32) * 60
+            + local.dt.second().cast(pl.Int32)
+        )
+        result: pl.Expr = pl.lit(self.default)
+        for band in reversed(self.bands):
+            result = pl.when(band.expr(weekday, seconds)).then(pl.lit(band.name)).otherwise(result)
+        if self.calendar is not None:
+            holidays = self.calendar.days(years)
+            result = (
+                pl.when(local.dt.date().is_in(holidays))
+                .then(pl.lit(self.calendar.band))
+                .otherwise(result)
+            )
+        return result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """Limits a record must keep to be charged; beyond them it is ``OUT_OF_POLICY``.
+
+    Attributes:
+        max_quantity: per base unit, at QUANTITY_SCALE (e.g. ``{"s": 14_400_000}``: 4 hours).
+        max_charge: largest charge of one record, AMOUNT_SCALE.
+        max_price: largest price per rate unit, PRICE_SCALE.
+    """
+
+    max_quantity: dict[str, int] = field(default_factory=dict)
+    max_charge: int | None = None
+    max_price: int | None = None
+
+
+def calendar_of(spec: dict[str, Any]) -> Calendar | None:
+    """The holiday calendar in a stored version spec, or None."""
+    holidays = spec.get("holidays")
+    if not holidays:
+        return None
+    return Calendar(
+        band=holidays["band"],
+        country=holidays.get("country"),
+        subdivision=holidays.get("subdivision"),
+        dates=frozenset(date.fromisoformat(d) for d in holidays.get("dates", [])),
+    )
+
+
+def time_bands(spec: dict[str, Any], zone: str) -> TimeBands:
+    """The :class:`TimeBands` of a stored version spec (no bands: everything is ``standard``)."""
+    return TimeBands(
+        timezone=spec.get("timezone", zone),
+        bands=tuple(
+            Band(name=b["name"], days=frozenset(b["days"]), start=b["start"], end=b["end"])
+            for b in spec.get("bands", [])
+        ),
+        default=spec.get("default_band", "standard"),
+        calendar=calendar_of(spec),
+    )

@@ -1,0 +1,283 @@
+"""Rate-table files (YAML, with optional CSV decks for the rows) into versions ready to store.
+
+The format is documented, with a complete example, in ``docs/formats.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ratebook.errors import InputError
+from ratebook.model.tariffs import Band, parse_increment, parse_measure
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, AmountError, parse_fixed
+from ratebook.sources.dates import parse_local_start
+
+#: default rate unit of each service when a row does not say
+DEFAULT_PER = {
+    "voice": "60s",
+    "sms": "1msg",
+    "data": "1MB",
+    "kwh": "1kWh",
+    "water": "1m3",
+    "api": "1req",
+    "calls": "1call",
+}
+
+Decimal = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*$")]
+
+
+class RowSpec(BaseModel):
+    """One rate row as written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    service: str = "voice"
+    prefix: str = "*"
+    destination: str = ""
+    band: str = "*"
+    price: Decimal
+    per: str | None = None
+    connect_fee: Decimal = "0"
+    increment: str | None = None
+    minimum_charge: Decimal = "0"
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip().lstrip("+")
+        if value != "*" and not re.fullmatch(r"\d{1,15}", value):
+            raise ValueError(f"{value!r} is not digits or '*'")
+        return value
+
+
+class HolidaySpec(BaseModel):
+    """Holidays: a country calendar and/or dates, priced as ``band``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    band: str
+    country: str | None = None
+    subdivision: str | None = None
+    dates: list[date] = []
+
+
+class PolicySpec(BaseModel):
+    """Policy limits; ``max_quantity`` maps a service to a measure such as ``4h``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    max_quantity: dict[str, str] = {}
+    max_charge: Decimal | None = None
+    max_price: Decimal | None = None
+
+
+class VersionSpec(BaseModel):
+    """One version of a table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    effective_from: date | datetime
+    bands: dict[str, dict[str, Any]] = {}
+    default_band: str = "standard"
+    holidays: HolidaySpec | None = None
+    policy: PolicySpec = PolicySpec()
+    deck: Path | None = None
+    rows: list[RowSpec] = []
+
+
+class TableSpec(BaseModel):
+    """A whole rate-table file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    description: str | None = None
+    currency: str | None = None
+    timezone: str | None = None
+    rounding: dict[Literal["places", "mode"], Any] = {}
+    versions: Annotated[list[VersionSpec], Field(min_length=1)]
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not an IANA time zone") from None
+        return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedVersion:
+    """A version ready to store: its start, spec JSON (bands, holidays, policy) and rows."""
+
+    effective_from: datetime
+    spec: str
+    rows: pl.DataFrame
+
+
+def service_unit(service: str) -> str:
+    """The base unit a service is measured in (``s`` for voice, ``B`` for data, ...)."""
+    return parse_measure(DEFAULT_PER.get(service, "1call")).unit
+
+
+def _row(spec: RowSpec) -> dict[str, Any]:
+    per = parse_measure(spec.per or DEFAULT_PER.get(spec.service, "1call"))
+    if spec.increment:
+        first, then = parse_increment(spec.increment, per.unit)
+        if first.unit != per.unit:
+            raise ValueError(
+                f"increment {spec.increment!r} is in {first.unit}, the rate in {per.unit}"
+            )
+        initial, subsequent = first.amount, then.amount
+    elif per.unit == "s":  # time: whole rate units, as 60/60 for a per-minute price
+        initial = subsequent = per.amount
+    else:  # anything else: the exact quantity
+        initial = subsequent = 1
+    return {
+        "service": spec.service.lower(),
+        "prefix": spec.prefix,
+        "destination_name": spec.destination,
+        "band": spec.band,
+        "price": parse_fixed(spec.price, PRICE_SCALE),
+        "unit": per.unit,
+        "rate_unit": per.amount,
+        "connect_fee": parse_fixed(spec.connect_fee, AMOUNT_SCALE),
+        "increment_initial": initial,
+        "increment_subsequent": subsequent,
+        "minimum_charge": parse_fixed(spec.minimum_charge, AMOUNT_SCALE),
+    }
+
+
+def _deck_rows(path: Path) -> list[RowSpec]:
+    """Rows from a CSV deck: columns named as the YAML row keys (``rate`` for ``price``)."""
+    out: list[RowSpec] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        last = 1
+        for record in reader:
+            line, last = last + 1, reader.line_num
+            values = {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}
+            if "rate" in values:
+                values["price"] = values.pop("rate")
+            try:
+                out.append(RowSpec.model_validate({k: v for k, v in values.items() if v}))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise InputError(
+                    "BAD_RATE_ROW",
+                    str(first["msg"]),
+                    path=path,
+                    line=line,
+                    field=".".join(str(p) for p in first["loc"]),
+                ) from None
+    return out
+
+
+def load_rate_table(path: Path, *, entity_zone: str) -> tuple[TableSpec, list[LoadedVersion]]:
+    """Read a rate-table YAML file (and the decks it names).
+
+    Raises:
+        InputError: ``BAD_YAML`` with the line, or ``BAD_RATE_TABLE`` naming the setting, e.g.
+            ``versions[0].rows[2].price``; deck problems name the deck's line.
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("FILE_NOT_FOUND", "no such file", path=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(
+            "BAD_YAML",
+            str(getattr(exc, "problem", exc)),
+            path=path,
+            line=mark.line + 1 if mark else None,
+        ) from None
+    try:
+        table = TableSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
+        raise InputError(
+            "BAD_RATE_TABLE",
+            re.sub(r"^Value error, ", "", first["msg"]),
+            path=path,
+            field=where.lstrip(".") or None,
+        ) from None
+    zone = table.timezone or entity_zone
+    versions: list[LoadedVersion] = []
+    for index, version in enumerate(table.versions):
+        where = f"versions[{index}]"
+        try:
+            bands = [Band.parse(name, spec) for name, spec in version.bands.items()]
+            rows = list(version.rows)
+            if version.deck is not None:
+                rows += _deck_rows(path.parent / version.deck)
+            if not rows:
+                raise ValueError("a version needs rows (rows: or deck:)")
+            parsed = [_row(r) for r in rows]
+            keys = [(r["service"], r["prefix"], r["band"]) for r in parsed]
+            for key in keys:
+                if keys.count(key) > 1:
+                    raise ValueError(
+                        f"two rows for service {key[0]}, prefix {key[1]}, band {key[2]}"
+                    )
+            named = {b.name for b in bands} | {version.default_band}
+            if version.holidays is not None:
+                named.add(version.holidays.band)
+            for r in parsed:
+                if r["band"] != "*" and r["band"] not in named:
+                    raise ValueError(f"row band {r['band']!r} is not a band of this version")
+            policy = {
+                "max_quantity": {
+                    service: parse_measure(text, service_unit(service)).amount
+                    for service, text in version.policy.max_quantity.items()
+                },
+                "max_charge": parse_fixed(version.policy.max_charge, AMOUNT_SCALE)
+                if version.policy.max_charge
+                else None,
+                "max_price": parse_fixed(version.policy.max_price, PRICE_SCALE)
+                if version.policy.max_price
+                else None,
+            }
+        except (ValueError, AmountError) as exc:
+            raise InputError("BAD_RATE_TABLE", str(exc), path=path, field=where) from None
+        start = version.effective_from
+        start_text = start.isoformat()
+        spec = {
+            "timezone": zone,
+            "bands": [
+                {"name": b.name, "days": sorted(b.days), "start": b.start, "end": b.end}
+                for b in bands
+            ],
+            "default_band": version.default_band,
+            "holidays": None
+            if version.holidays is None
+            else {
+                "band": version.holidays.band,
+                "country": version.holidays.country,
+                "subdivision": version.holidays.subdivision,
+                "dates": [d.isoformat() for d in version.holidays.dates],
+            },
+            "policy": policy,
+        }
+        versions.append(
+            LoadedVersion(
+                effective_from=parse_local_start(start_text, zone),
+                spec=json.dumps(spec, sort_keys=True),
+                rows=pl.DataFrame(parsed),
+            )
+        )
+    return table, versions
