@@ -53,7 +53,16 @@ def _versions(
 
 
 ASSIGNED = pl.DataFrame(
-    [{"customer_id": 7, "rate_table_id": 1, "valid_from": None, "valid_to": None}],
+    [
+        {
+            "customer_id": 7,
+            "rate_table_id": 1,
+            "role": "base",
+            "discount_ppm": 0,
+            "valid_from": None,
+            "valid_to": None,
+        }
+    ],
     schema=ASSIGNMENT_SCHEMA,
 )
 
@@ -264,3 +273,28 @@ def test_no_rate_reasons() -> None:
         "customer NOPE has no rate table on 2026-10-05",
         "the customer's rate table has no version in force on 2020-01-01",
     ]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    # 30 s at 1/1 of RM0.0125/min = 0.00625; less 10% = 0.005625 (4 places)
+    [("half-up", 56), ("half-even", 56), ("up", 57), ("down", 56)],
+)
+def test_discount_scales_the_exact_charge_then_rounds_once(mode: str, expected: int) -> None:
+    rows = _rows(
+        {
+            "prefix": "60",
+            "price": 12_500_000,
+            "increment_initial": 1_000,
+            "increment_subsequent": 1_000,
+        }
+    )
+    ten_percent = ASSIGNED.with_columns(pl.lit(100_000, pl.Int64).alias("discount_ppm"))
+    rated, _ = rate(
+        _records({"quantity": 30_000}),
+        assignments=ten_percent,
+        versions=_versions((1, T0), mode=mode),
+        rows=rows,
+        zone="Asia/Kuala_Lumpur",
+    )
+    assert rated["charge"].to_list() == [expected * 100]

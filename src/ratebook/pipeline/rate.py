@@ -1,6 +1,7 @@
 """Stage 5: price each matched record with the rate table in force, exactly.
 
-For each record: the customer's rate-table assignment in force at the start time; the table's
+For each record: the customer's override table, then base table, in force at the start time
+(an override row wins wherever the override table has a row for the record); the table's
 version in force then (the latest ``effective_from`` at or before it); the rate row of the
 record's service whose destination prefix is the longest match (``*`` matches any). Then:
 
@@ -8,7 +9,8 @@ record's service whose destination prefix is the longest match (``*`` matches an
   other than answered); otherwise the ``initial`` increment for the first part and whole
   ``subsequent`` increments after it (60/60 bills 61 s as 120 s; 30/6 bills 31 s as 36 s);
 * **charge** = connect fee + billed quantity x price / rate unit, raised to the minimum charge,
-  rounded once to the version's places with its named mode. A record that is not charged costs
+  less the customer's percentage discount, rounded once to the version's places with its named
+  mode. A record that is not charged costs
   exactly zero (no connect fee, no minimum).
 
 A chargeable record with no table, version or row is a ``NO_RATE`` rejection.
@@ -37,6 +39,8 @@ from ratebook.money import (
 ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.Int64(),
     "rate_table_id": pl.Int64(),
+    "role": pl.String(),  # base | override
+    "discount_ppm": pl.Int64(),  # percentage discount in parts per million (base role)
     "valid_from": pl.Datetime("us", "UTC"),
     "valid_to": pl.Datetime("us", "UTC"),
 }
@@ -87,6 +91,7 @@ RATING_COLUMNS = (
 # precise charge, as a fraction of AMOUNT_SCALE units: numerator / (rate_unit * _PRICE_TO_AMOUNT)
 _PRICE_TO_AMOUNT = 10 ** (PRICE_SCALE - AMOUNT_SCALE)
 _MAX_PLACES = AMOUNT_SCALE
+_MILLION = 1_000_000
 
 
 def billed_quantity_expr(
@@ -113,6 +118,7 @@ def charge_expr(
     charged: pl.Expr,
     places: pl.Expr,
     mode: pl.Expr,
+    discount_ppm: pl.Expr,
 ) -> pl.Expr:
     """The rounded charge at AMOUNT_SCALE; see the module docstring for the formula."""
     wide = pl.Int128
@@ -120,6 +126,9 @@ def charge_expr(
     numerator = connect_fee.cast(wide) * denominator + billed.cast(wide) * price.cast(wide)
     floor = minimum.cast(wide) * denominator
     numerator = pl.when(numerator < floor).then(floor).otherwise(numerator)
+    # a discount scales the exact charge; it is still rounded once
+    numerator = numerator * (_MILLION - discount_ppm.cast(wide))
+    denominator = denominator * _MILLION
     result: pl.Expr = pl.lit(None, wide)
     for digits in range(_MAX_PLACES + 1):
         step = 10 ** (_MAX_PLACES - digits)
@@ -212,6 +221,61 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: What choosing a rate gives each record.
+_CHOICE = (
+    "rate_table_id",
+    "version_id",
+    "rounding_mode",
+    "rounding_places",
+    "record_band",
+    "rate_row_id",
+    "prefix",
+)
+
+
+def _choose(
+    records: pl.DataFrame,
+    assignments: pl.DataFrame,
+    versions: pl.DataFrame,
+    rows: pl.DataFrame,
+) -> pl.DataFrame:
+    """For each record: the assignment in force (latest ``valid_from`` first), its table's
+    version in force, the record's band in it, and the best row (null where none)."""
+    keys = records.select("row_idx", "customer_id", "start_time", "service", "unit", "destination")
+    assigned = (
+        keys.select("row_idx", "customer_id", "start_time")
+        .join(assignments, on="customer_id", how="inner")
+        .filter(
+            (pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col("start_time")))
+            & (pl.col("valid_to").is_null() | (pl.col("start_time") < pl.col("valid_to")))
+        )
+        .sort(["row_idx", "valid_from"], descending=[False, True], nulls_last=True)
+        .unique("row_idx", keep="first")
+        .select("row_idx", "rate_table_id", "discount_ppm")
+    )
+    with_table = keys.join(assigned, on="row_idx", how="left", maintain_order="left")
+    in_force = (
+        with_table.filter(pl.col("rate_table_id").is_not_null())
+        .select("row_idx", "rate_table_id", "start_time")
+        .sort("start_time")
+        .join_asof(
+            versions.sort("effective_from"),
+            left_on="start_time",
+            right_on="effective_from",
+            by="rate_table_id",
+            strategy="backward",
+            check_sortedness=False,  # sorted just above; Polars cannot check within groups
+        )
+        .select("row_idx", "version_id", "rounding_mode", "rounding_places")
+    )
+    with_version = with_table.join(in_force, on="row_idx", how="left", maintain_order="left")
+    with_version = with_version.with_columns(_bands(with_version, versions).alias("record_band"))
+    best = _longest_prefix(with_version.filter(pl.col("version_id").is_not_null()), rows)
+    return with_version.join(best, on="row_idx", how="left", maintain_order="left").select(
+        "row_idx", *_CHOICE, "discount_ppm"
+    )
+
+
 def rate(
     records: pl.DataFrame,
     *,
@@ -230,37 +294,20 @@ def rate(
     )
     base = records.with_columns(charged.alias("_charged"))
 
-    assigned = (
-        base.select("row_idx", "customer_id", "start_time")
-        .join(assignments, on="customer_id", how="inner")
-        .filter(
-            (pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col("start_time")))
-            & (pl.col("valid_to").is_null() | (pl.col("start_time") < pl.col("valid_to")))
+    chosen = _choose(base, assignments.filter(pl.col("role") == "base"), versions, rows)
+    overrides = assignments.filter(pl.col("role") == "override")
+    if not overrides.is_empty():
+        # an override table's row wins wherever it matches; the base table prices the rest
+        mine = _choose(base, overrides, versions, rows).drop("discount_ppm")
+        chosen = chosen.join(
+            mine, on="row_idx", how="left", suffix="_override", maintain_order="left"
         )
-        .sort(["row_idx", "valid_from"], descending=[False, True], nulls_last=True)
-        .unique("row_idx", keep="first")
-        .select("row_idx", "rate_table_id")
-    )
-    with_table = base.join(assigned, on="row_idx", how="left", maintain_order="left")
-
-    in_force = (
-        with_table.filter(pl.col("rate_table_id").is_not_null())
-        .select("row_idx", "rate_table_id", "start_time")
-        .sort("start_time")
-        .join_asof(
-            versions.sort("effective_from"),
-            left_on="start_time",
-            right_on="effective_from",
-            by="rate_table_id",
-            strategy="backward",
-            check_sortedness=False,  # sorted just above; Polars cannot check within groups
-        )
-        .select("row_idx", "version_id", "rounding_mode", "rounding_places")
-    )
-    with_version = with_table.join(in_force, on="row_idx", how="left", maintain_order="left")
-    with_version = with_version.with_columns(_bands(with_version, versions).alias("record_band"))
-    best = _longest_prefix(with_version.filter(pl.col("version_id").is_not_null()), rows)
-    priced = with_version.join(best, on="row_idx", how="left", maintain_order="left").join(
+        hit = pl.col("rate_row_id_override").is_not_null()
+        chosen = chosen.with_columns(
+            pl.when(hit).then(pl.col(f"{c}_override")).otherwise(pl.col(c)).alias(c)
+            for c in _CHOICE
+        ).select("row_idx", *_CHOICE, "discount_ppm")
+    priced = base.join(chosen, on="row_idx", how="left", maintain_order="left").join(
         rows.drop("version_id", "service", "prefix", "unit"),
         on="rate_row_id",
         how="left",
@@ -313,6 +360,7 @@ def rate(
             pl.col("_charged"),
             pl.col("rounding_places"),
             pl.col("rounding_mode"),
+            pl.col("discount_ppm").fill_null(0),
         ).alias("charge"),
         pl.col("price").fill_null(0).alias("unit_price"),
         pl.col("rate_unit").fill_null(60 * 10**QUANTITY_SCALE),

@@ -128,15 +128,20 @@ def add_assignment(
     rate_table_id: int,
     valid_from: datetime | None,
     valid_to: datetime | None,
+    *,
+    role: str = "base",
+    discount_ppm: int = 0,
 ) -> bool:
-    """Assign a base rate table over ``[valid_from, valid_to)`` unless already so assigned."""
+    """Assign a rate table (``base``, or an ``override`` whose rows win where they match) over
+    ``[valid_from, valid_to)`` unless already so assigned. Returns whether it was added."""
     c = rate_assignments.c
     same = conn.execute(
         select(c.id).where(
             c.entity_id == entity_id,
             c.customer_id == customer_id,
             c.rate_table_id == rate_table_id,
-            c.role == "base",
+            c.role == role,
+            c.discount_ppm == discount_ppm,
             c.valid_from.is_(None) if valid_from is None else c.valid_from == valid_from,
             c.valid_to.is_(None) if valid_to is None else c.valid_to == valid_to,
         )
@@ -148,8 +153,8 @@ def add_assignment(
             entity_id=entity_id,
             customer_id=customer_id,
             rate_table_id=rate_table_id,
-            role="base",
-            discount_ppm=0,
+            role=role,
+            discount_ppm=discount_ppm,
             valid_from=valid_from,
             valid_to=valid_to,
             created_at=datetime.now(UTC),
@@ -170,11 +175,11 @@ def load_identifiers(conn: Connection, entity_id: int) -> pl.DataFrame:
 
 
 def load_assignments(conn: Connection, entity_id: int) -> pl.DataFrame:
-    """Every base rate-table assignment of the entity."""
+    """Every rate-table assignment of the entity, base and override."""
     c = rate_assignments.c
-    statement = select(c.customer_id, c.rate_table_id, c.valid_from, c.valid_to).where(
-        c.entity_id == entity_id, c.role == "base"
-    )
+    statement = select(
+        c.customer_id, c.rate_table_id, c.role, c.discount_ppm, c.valid_from, c.valid_to
+    ).where(c.entity_id == entity_id)
     return query_frame(conn, statement, ASSIGNMENT_SCHEMA)
 
 

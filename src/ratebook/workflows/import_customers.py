@@ -1,7 +1,9 @@
 """Import customers, their numbers and rate-table assignments from a CSV file.
 
-Columns: ``account,name,rate_table,numbers`` and optionally ``valid_from,valid_to``. ``numbers``
-is a ``;``-separated list of numbers, or prefixes ending in ``*``. The file is imported whole or
+Columns: ``account,name,rate_table,numbers`` and optionally ``valid_from,valid_to``,
+``override_table`` (a per-customer table whose rows win where they match) and ``discount`` (a
+percentage off every charge). ``numbers`` is a ``;``-separated list of numbers, or prefixes
+ending in ``*``. The file is imported whole or
 not at all; importing it again changes nothing.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ratebook.errors import InputError
+from ratebook.money import AmountError, parse_fixed
 from ratebook.pipeline.numbers import e164_one, e164_prefix, number_plan
 from ratebook.sources.csvread import inspect_file
 from ratebook.sources.dates import parse_local_start
@@ -40,6 +43,8 @@ class _Row:
     account: str
     name: str
     rate_table: str | None
+    override_table: str | None
+    discount_ppm: int
     numbers: list[parties.Identifier]
     valid_from: datetime | None
     valid_to: datetime | None
@@ -127,12 +132,29 @@ def _read(path: Path, zone: str, region: str) -> list[_Row]:
                     raise InputError(
                         "BAD_NUMBER", str(exc), path=path, line=line, field="numbers"
                     ) from None
+            discount_text = (row.get("discount") or "").strip().rstrip("%") or "0"
+            try:
+                discount_ppm = parse_fixed(discount_text, 4)  # percent to parts per million
+            except AmountError as exc:
+                raise InputError(
+                    exc.code, str(exc), path=path, line=line, field="discount"
+                ) from None
+            if discount_ppm > 1_000_000:
+                raise InputError(
+                    "BAD_DISCOUNT",
+                    "a discount is at most 100%",
+                    path=path,
+                    line=line,
+                    field="discount",
+                )
             out.append(
                 _Row(
                     line=line,
                     account=account,
                     name=row["name"].strip() or account,
                     rate_table=row["rate_table"].strip() or None,
+                    override_table=(row.get("override_table") or "").strip() or None,
+                    discount_ppm=discount_ppm,
                     numbers=identifiers,
                     valid_from=start,
                     valid_to=end,
@@ -168,19 +190,30 @@ def import_customers(
                         field="numbers",
                     )
                 identifiers += parties.add_identifier(conn, entity.id, customer_id, identifier)
-            if row.rate_table is not None:
-                table_id = tariffs.rate_table_id(conn, entity.id, row.rate_table)
+            for role, name, column in (
+                ("base", row.rate_table, "rate_table"),
+                ("override", row.override_table, "override_table"),
+            ):
+                if name is None:
+                    continue
+                table_id = tariffs.rate_table_id(conn, entity.id, name)
                 if table_id is None:
                     raise InputError(
                         "UNKNOWN_RATE_TABLE",
-                        f"no rate table {row.rate_table!r}: import it first with"
-                        " 'ratebook rates import'",
+                        f"no rate table {name!r}: import it first with 'ratebook rates import'",
                         path=path,
                         line=row.line,
-                        field="rate_table",
+                        field=column,
                     )
                 assignments += parties.add_assignment(
-                    conn, entity.id, customer_id, table_id, row.valid_from, row.valid_to
+                    conn,
+                    entity.id,
+                    customer_id,
+                    table_id,
+                    row.valid_from,
+                    row.valid_to,
+                    role=role,
+                    discount_ppm=row.discount_ppm if role == "base" else 0,
                 )
     return CustomersResult(
         rows=len(rows),
