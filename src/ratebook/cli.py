@@ -429,6 +429,21 @@ def exceptions_list(
 
 
 @app.command()
+def explain(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(help="The record's id (call-id / event-id).")],
+    origin: Annotated[str | None, typer.Option(help="Only from this origin.")] = None,
+    entity: EntityOption = None,
+) -> None:
+    """Explain a record: its source, customer, rate, and the arithmetic of its charge."""
+    from ratebook.workflows.explain_record import explain as explain_record
+
+    engine = _run(_state(ctx).store)
+    for line in _run(lambda: explain_record(engine, record_id, origin=origin, entity_code=entity)):
+        out.print(line, markup=False)
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     records: Annotated[int, typer.Option(help="CDRs to generate.")] = 200_000,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
 from ratebook.workflows import report_usage
@@ -61,3 +62,37 @@ def test_override_rows_win_where_they_match_and_discount_applies(
     ]
     balances = {b.account: b.charge for b in report_usage.balances(my_engine, "2026-10")}
     assert balances == {"ACME": "0.3960", "BETA": "0.0500"}  # BETA: the base's 60123 row
+
+
+def test_explain_shows_the_rate_and_the_arithmetic(my_engine: Engine, tmp_path: Path) -> None:
+    from ratebook.errors import NotFoundError
+    from ratebook.workflows.explain_record import explain
+
+    import_rates(
+        my_engine,
+        write(tmp_path / "b.csv", "prefix,destination,rate\n60,MY,0.0300\n"),
+        name="standard",
+        effective_from="2026-01-01",
+    )
+    import_customers(
+        my_engine,
+        write(
+            tmp_path / "c.csv",
+            ("account,name,rate_table,numbers,discount\nACME,Acme,standard,,10\n"),
+        ),
+    )
+    import_feed(my_engine, write(tmp_path / "f.csv", FEED), format_name="generic")
+    lines = explain(my_engine, "f1")
+    assert lines[0] == "record f1 (origin generic)"
+    assert lines[1].startswith(f"  from {tmp_path / 'f.csv'} line 3 (file sha256 ")
+    assert "  customer ACME (Acme)" in lines
+    assert "  charge: connect fee 0; 60 s x 0.0300 / 60 s = 0.03; less 10% discount" in lines
+    assert lines[-1] == "  = 0.027, rounded half-up to 4 places: 0.0270 MYR"
+    # a record that could not be billed says why
+    unbilled = explain(my_engine, "i1")
+    assert unbilled[-1].startswith("  exception ")
+    assert unbilled[-1].endswith(
+        " NO_RATE (open): no voice rate for destination +6591234567 on 2026-10-05"
+    )
+    with pytest.raises(NotFoundError):
+        explain(my_engine, "nope")

@@ -83,6 +83,7 @@ RATING_COLUMNS = (
     "unit_price",
     "rate_unit",
     "connect_fee",
+    "discount_ppm",
     "charge",
     "rounding_mode",
     "rounding_places",
@@ -365,6 +366,7 @@ def rate(
         pl.col("price").fill_null(0).alias("unit_price"),
         pl.col("rate_unit").fill_null(60 * 10**QUANTITY_SCALE),
         pl.col("connect_fee").fill_null(0),
+        pl.col("discount_ppm").fill_null(0),
         pl.col("rounding_mode").fill_null(RoundingMode.HALF_UP.value),
         pl.col("rounding_places").fill_null(0),
     )

@@ -268,6 +268,7 @@ rated_charges = Table(
     Column("unit_price", BigInteger, nullable=False),  # PRICE_SCALE per rate unit
     Column("rate_unit", BigInteger, nullable=False),
     Column("connect_fee", BigInteger, nullable=False),
+    Column("discount_ppm", Integer, nullable=False, server_default="0"),  # customer discount
     Column("charge", BigInteger, nullable=False),  # AMOUNT_SCALE, after rounding
     Column("rounding_mode", String(16), nullable=False),
     Column("rounding_places", Integer, nullable=False),

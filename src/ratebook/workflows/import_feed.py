@@ -329,6 +329,7 @@ def _import_chunk(
             "unit_price",
             "rate_unit",
             "connect_fee",
+            "discount_ppm",
             "charge",
             "rounding_mode",
             "rounding_places",

@@ -1,0 +1,188 @@
+"""Explain a record in words: where it came from, who it was billed to, which rate priced it,
+and the arithmetic from quantity to charge (or why it was not billed)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from ratebook.errors import NotFoundError
+from ratebook.model.parties import Entity
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.store.entities import get_entity
+from ratebook.store.tables import (
+    customers,
+    exceptions,
+    import_batches,
+    rate_rows,
+    rate_table_versions,
+    rate_tables,
+    rated_charges,
+    usage_records,
+)
+
+
+def _qty(value: int, unit: str) -> str:
+    return f"{format_fixed(value, QUANTITY_SCALE)} {unit}"
+
+
+def _exact(value: Fraction, places: int = 9) -> str:
+    """A fraction of AMOUNT_SCALE units as decimal text, marked when it does not terminate."""
+    scaled = value * 10**places / 10**AMOUNT_SCALE
+    whole = scaled.numerator // scaled.denominator
+    text = format_fixed(whole, places)
+    return text if scaled.denominator == 1 else text + "..."
+
+
+def explain(
+    engine: Engine, record_id: str, *, origin: str | None = None, entity_code: str | None = None
+) -> list[str]:
+    """Sentences explaining each record with this id (one per origin when several).
+
+    Raises:
+        NotFoundError: ``RECORD_NOT_FOUND``.
+    """
+    out: list[str] = []
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        r = usage_records.c
+        query = (
+            select(usage_records, import_batches.c.source_name)
+            .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
+            .where(r.entity_id == entity.id, r.record_id == record_id)
+            .order_by(r.origin)
+        )
+        if origin is not None:
+            query = query.where(r.origin == origin)
+        records = conn.execute(query).mappings().all()
+        if not records:
+            raise NotFoundError(
+                "RECORD_NOT_FOUND",
+                f"no record {record_id!r}" + (f" from origin {origin!r}" if origin else ""),
+            )
+        for record in records:
+            out.extend(_explain_one(conn, entity, record))
+            out.append("")
+    return out[:-1]
+
+
+def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
+    local = record["start_time"].astimezone(entity.zone)
+    lines = [
+        f"record {record['record_id']} (origin {record['origin']})",
+        f"  from {record['source_name']} line {record['source_line']}"
+        f" (file sha256 {record['source_sha256'][:16]}..., batch {record['batch_id']})",
+        f"  {record['service']} at {local:%Y-%m-%d %H:%M:%S} {entity.timezone}"
+        f" from {record['caller'] or '-'} to {record['destination'] or '-'},"
+        f" {_qty(record['quantity'], record['unit'])}"
+        + (f", {record['disposition']}" if record["disposition"] else ""),
+    ]
+    if record["customer_id"] is not None:
+        account, name = conn.execute(
+            select(customers.c.account, customers.c.name).where(
+                customers.c.id == record["customer_id"]
+            )
+        ).one()
+        lines.append(f"  customer {account} ({name})")
+    c = rated_charges.c
+    charges = (
+        conn.execute(
+            select(
+                rated_charges,
+                rate_tables.c.name.label("table_name"),
+                rate_table_versions.c.effective_from,
+                rate_rows.c.destination_name,
+                rate_rows.c.increment_initial,
+                rate_rows.c.increment_subsequent,
+                rate_rows.c.minimum_charge,
+            )
+            .select_from(
+                rated_charges.outerjoin(rate_tables, rate_tables.c.id == c.rate_table_id)
+                .outerjoin(rate_table_versions, rate_table_versions.c.id == c.version_id)
+                .outerjoin(rate_rows, rate_rows.c.id == c.rate_row_id)
+            )
+            .where(c.record_pk == record["id"])
+            .order_by(c.id)
+        )
+        .mappings()
+        .all()
+    )
+    for charge in charges:
+        lines.extend(_explain_charge(entity, record, charge))
+    problems = conn.execute(
+        select(
+            exceptions.c.id,
+            exceptions.c.code,
+            exceptions.c.sub_code,
+            exceptions.c.reason,
+            exceptions.c.status,
+        )
+        .where(
+            exceptions.c.entity_id == entity.id,
+            (exceptions.c.record_pk == record["id"])
+            | (
+                (exceptions.c.record_id == record["record_id"])
+                & (exceptions.c.origin == record["origin"])
+            ),
+        )
+        .order_by(exceptions.c.id)
+    ).all()
+    for problem in problems:
+        code = problem.code + (f"/{problem.sub_code}" if problem.sub_code else "")
+        lines.append(f"  exception {problem.id} {code} ({problem.status}): {problem.reason}")
+    if not charges and not problems:
+        lines.append("  not rated")
+    return lines
+
+
+def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
+    unit = record["unit"]
+    state = "superseded" if charge["superseded_by"] is not None else "current"
+    lines = [
+        f"  rated {charge['rated_at']:%Y-%m-%d %H:%M:%S}Z ({state}), period {charge['period']}"
+    ]
+    if charge["rate_row_id"] is None:
+        lines.append("  not charged (zero quantity or not answered): charge 0")
+        return lines
+    start = charge["effective_from"].astimezone(entity.zone)
+    lines.append(
+        f"  rate table {charge['table_name']}, version from {start:%Y-%m-%d %H:%M}"
+        f" (id {charge['version_id']}), band {charge['band']}"
+    )
+    price = format_fixed(charge["unit_price"], PRICE_SCALE, min_places=entity.charge_places)
+    per = _qty(charge["rate_unit"], unit)
+    lines.append(
+        f"  row {charge['rate_row_id']}: prefix {charge['prefix']}"
+        f" ({charge['destination_name'] or 'unnamed'}), {price} per {per},"
+        f" increments {_qty(charge['increment_initial'], unit)}/"
+        f"{_qty(charge['increment_subsequent'], unit)}"
+    )
+    lines.append(
+        f"  billed {_qty(charge['billed_quantity'], unit)} for {_qty(record['quantity'], unit)}"
+    )
+    usage = Fraction(
+        charge["billed_quantity"] * charge["unit_price"],
+        charge["rate_unit"] * 10 ** (PRICE_SCALE - AMOUNT_SCALE),
+    )
+    exact = Fraction(charge["connect_fee"]) + usage
+    parts = [
+        f"connect fee {format_fixed(charge['connect_fee'], AMOUNT_SCALE)}",
+        f"{_qty(charge['billed_quantity'], unit)} x {price} / {per} = {_exact(usage)}",
+    ]
+    minimum = charge["minimum_charge"] or 0
+    if exact < minimum:
+        parts.append(f"raised to the minimum {format_fixed(minimum, AMOUNT_SCALE)}")
+        exact = Fraction(minimum)
+    if charge["discount_ppm"]:
+        percent = format_fixed(charge["discount_ppm"], 4)
+        exact = exact * (1_000_000 - charge["discount_ppm"]) / 1_000_000
+        parts.append(f"less {percent}% discount")
+    lines.append("  charge: " + "; ".join(parts))
+    lines.append(
+        f"  = {_exact(exact)}, rounded {charge['rounding_mode']} to"
+        f" {charge['rounding_places']} places: "
+        f"{format_fixed(charge['charge'], AMOUNT_SCALE, entity.charge_places)} {entity.currency}"
+    )
+    return lines
