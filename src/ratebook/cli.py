@@ -429,6 +429,42 @@ def exceptions_list(
 
 
 @app.command()
+def quote(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option(help="Start time, ISO 8601 (local if no offset).")],
+    quantity: Annotated[str, typer.Option(help="Quantity in --unit.")],
+    account: Annotated[str | None, typer.Option(help="Customer account.")] = None,
+    caller: Annotated[str | None, typer.Option(help="Calling number.")] = None,
+    destination: Annotated[str | None, typer.Option(help="Called number.")] = None,
+    service: Annotated[str, typer.Option(help="voice, sms, data, ...")] = "voice",
+    unit: Annotated[str, typer.Option(help="s, msg, B, kWh, m3, call, req")] = "s",
+    entity: EntityOption = None,
+) -> None:
+    """Price a hypothetical event with the rates in force; nothing is stored."""
+    from ratebook.workflows.quote_event import Event, quote_event
+
+    engine = _run(_state(ctx).store)
+    event = Event(
+        start_time=start,
+        quantity=quantity,
+        unit=unit,
+        service=service,
+        account=account,
+        caller=caller,
+        destination=destination,
+    )
+    result = _run(lambda: quote_event(engine, event, entity_code=entity))
+    if result.charge is None:
+        err.print(f"{result.code}: {result.reason}", markup=False)
+        raise typer.Exit(code=1)
+    out.print(
+        f"{result.charge} {result.currency}: {result.billed_quantity} {unit} billed at"
+        f" {result.unit_price} (prefix {result.prefix}, band {result.band})",
+        markup=False,
+    )
+
+
+@app.command()
 def explain(
     ctx: typer.Context,
     record_id: Annotated[str, typer.Argument(help="The record's id (call-id / event-id).")],

@@ -21,17 +21,17 @@ from sqlalchemy import Connection, Engine
 from ratebook.errors import InputError
 from ratebook.model.parties import Entity
 from ratebook.pipeline.dedupe import dedupe
-from ratebook.pipeline.match import match_customers
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
-from ratebook.pipeline.rate import rate
+from ratebook.pipeline.price import Reference, price
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
 from ratebook.sources.csvread import CsvRows, RawChunk, inspect_file, to_csv_line
 from ratebook.sources.formats import FeedFormat, get_format
-from ratebook.store import parties, tariffs, usage
+from ratebook.store import usage
 from ratebook.store.bulk import insert_frame
 from ratebook.store.entities import get_entity
+from ratebook.store.reference import load_reference
 from ratebook.store.tables import exceptions, rated_charges, usage_records
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,6 @@ class ImportSummary:
     charge_places: int = 4
     by_code: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Reference:
-    identifiers: pl.DataFrame
-    assignments: pl.DataFrame
-    versions: pl.DataFrame
-    rows: pl.DataFrame
 
 
 def import_feed(
@@ -144,12 +136,7 @@ def import_feed(
                 source_sha256=facts.sha256,
                 size_bytes=facts.size,
             )
-            reference = _Reference(
-                identifiers=parties.load_identifiers(conn, entity.id),
-                assignments=parties.load_assignments(conn, entity.id),
-                versions=tariffs.load_versions(conn, entity.id),
-                rows=tariffs.load_rows(conn, entity.id),
-            )
+            reference = load_reference(conn, entity.id)
             summary = ImportSummary(
                 path=name,
                 batch_id=batch_id,
@@ -247,7 +234,7 @@ def _import_chunk(
     origin: str,
     batch_id: int,
     source_sha256: str,
-    reference: _Reference,
+    reference: Reference,
     settings: Settings,
     summary: ImportSummary,
     postings: Counter[tuple[int, str, str]],
@@ -262,14 +249,9 @@ def _import_chunk(
     records, invalid = validate(normal, entity_zone=entity.timezone)
     known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
     new, duplicates, conflicts = dedupe(records, known)
-    matched, unmatched = match_customers(new, reference.identifiers, zone=entity.timezone)
-    rated, unrated = rate(
-        matched,
-        assignments=reference.assignments,
-        versions=reference.versions,
-        rows=reference.rows,
-        zone=entity.timezone,
-    )
+    priced = price(new, reference, zone=entity.timezone)
+    matched, rated = priced.matched, priced.rated
+    unmatched, unrated = priced.unmatched, priced.unrated
 
     # every new record is kept, billed or not, so its id is known from now on
     stored = new.join(

@@ -1,0 +1,133 @@
+"""Price one hypothetical event with the rate tables in force, storing nothing.
+
+The event goes through the same normalise, validate, match and rate stages as an imported
+record, so a quote is the charge the batch path would give it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+from sqlalchemy import Engine
+
+from ratebook.model.usage import RAW_COLUMNS
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.pipeline.normalise import normalise
+from ratebook.pipeline.numbers import number_plan
+from ratebook.pipeline.price import Reference, price
+from ratebook.pipeline.validate import validate
+from ratebook.store.entities import get_entity
+from ratebook.store.reference import load_reference
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """A usage event as text, as a feed or an API would give it.
+
+    Attributes:
+        start_time: ISO 8601, with an offset or local to the entity's zone.
+        quantity: decimal text in ``unit``.
+    """
+
+    start_time: str
+    quantity: str
+    unit: str = "s"
+    service: str = "voice"
+    account: str | None = None
+    caller: str | None = None
+    destination: str | None = None
+    disposition: str | None = None
+    record_id: str = "quote"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quote:
+    """A price, or why there is none.
+
+    Attributes:
+        charge: exact decimal text in ``currency`` (None when not priced).
+        code, reason: the exception the event would become (None when priced).
+    """
+
+    charge: str | None
+    currency: str
+    billed_quantity: str | None = None
+    unit_price: str | None = None
+    band: str | None = None
+    prefix: str | None = None
+    code: str | None = None
+    reason: str | None = None
+
+
+def events_frame(events: list[Event]) -> pl.DataFrame:
+    """Events as the text columns a feed format produces (``RAW_COLUMNS``)."""
+    return pl.DataFrame(
+        [
+            {
+                "row_idx": i,
+                "line": i + 1,
+                "record_id": e.record_id,
+                "start_time": e.start_time,
+                "quantity": e.quantity,
+                "unit": e.unit,
+                "service": e.service.lower(),
+                "account": e.account,
+                "caller": e.caller,
+                "destination": e.destination,
+                "disposition": e.disposition,
+                "direction": None,
+                "attributes": None,
+            }
+            for i, e in enumerate(events)
+        ],
+        schema=RAW_COLUMNS,
+    )
+
+
+def quote_events(
+    events: list[Event],
+    reference: Reference,
+    *,
+    zone: str,
+    region: str,
+    currency: str,
+    places: int,
+) -> list[Quote]:
+    """Price events against reference data (pure: no store)."""
+    normal = normalise(
+        events_frame(events), time_layout="iso8601", feed_zone=zone, plan=number_plan(region)
+    )
+    records, invalid = validate(normal, entity_zone=zone)
+    priced = price(records, reference, zone=zone)
+    quotes: dict[int, Quote] = {}
+    for row in priced.rated.iter_rows(named=True):
+        quotes[row["row_idx"]] = Quote(
+            charge=format_fixed(row["charge"], AMOUNT_SCALE, places),
+            currency=currency,
+            billed_quantity=format_fixed(row["billed_quantity"], QUANTITY_SCALE),
+            unit_price=format_fixed(row["unit_price"], PRICE_SCALE, min_places=places),
+            band=row["band"],
+            prefix=row["prefix"],
+        )
+    for rejected in (invalid, priced.unmatched, priced.unrated):
+        for row in rejected.iter_rows(named=True):
+            quotes[row["row_idx"]] = Quote(
+                charge=None, currency=currency, code=row["code"], reason=row["reason"]
+            )
+    return [quotes[i] for i in range(len(events))]
+
+
+def quote_event(engine: Engine, event: Event, *, entity_code: str | None = None) -> Quote:
+    """Price one event with the entity's reference data in force; nothing is stored."""
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        reference = load_reference(conn, entity.id)
+    return quote_events(
+        [event],
+        reference,
+        zone=entity.timezone,
+        region=entity.region,
+        currency=entity.currency,
+        places=entity.charge_places,
+    )[0]
