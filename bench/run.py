@@ -20,17 +20,16 @@ import psycopg
 
 from ratebook.demodata import generate
 from ratebook.pipeline.dedupe import KNOWN_SCHEMA, dedupe
-from ratebook.pipeline.match import match_customers
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
-from ratebook.pipeline.rate import rate
+from ratebook.pipeline.price import price
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
 from ratebook.sources.csvread import CsvRows, inspect_file
 from ratebook.sources.formats import FORMATS
-from ratebook.store import parties, tariffs
 from ratebook.store.engine import open_store
 from ratebook.store.entities import get_entity
+from ratebook.store.reference import load_reference
 
 ZONE = "Asia/Kuala_Lumpur"
 
@@ -65,11 +64,7 @@ def _stages(db: str, path: Path) -> tuple[float, float, int]:
     parse = time.perf_counter() - began
     engine = open_store(db)
     with engine.connect() as conn:
-        entity = get_entity(conn, None)
-        identifiers = parties.load_identifiers(conn, entity.id)
-        assignments = parties.load_assignments(conn, entity.id)
-        versions = tariffs.load_versions(conn, entity.id)
-        rows = tariffs.load_rows(conn, entity.id)
+        reference = load_reference(conn, get_entity(conn, None).id)
     engine.dispose()
     plan = number_plan("MY")
     began = time.perf_counter()
@@ -78,8 +73,7 @@ def _stages(db: str, path: Path) -> tuple[float, float, int]:
         normal = normalise(raw, time_layout=fmt.time_layout, feed_zone=ZONE, plan=plan)
         records, _ = validate(normal, entity_zone=ZONE)
         new, _, _ = dedupe(records, pl.DataFrame(schema=KNOWN_SCHEMA))
-        matched, _ = match_customers(new, identifiers, zone=ZONE)
-        rate(matched, assignments=assignments, versions=versions, rows=rows, zone=ZONE)
+        price(new, reference, zone=ZONE)
         total += raw.height
     return parse, time.perf_counter() - began, total
 
