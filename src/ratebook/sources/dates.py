@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def parse_local_start(text: str, zone: str) -> datetime:
@@ -23,3 +23,12 @@ def parse_local_start(text: str, zone: str) -> datetime:
             moment = moment.replace(tzinfo=ZoneInfo(zone))
         return moment.astimezone(UTC)
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def is_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

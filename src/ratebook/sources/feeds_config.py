@@ -6,18 +6,16 @@ written: the values are read when connecting and are never stored or printed.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from cronsim import CronSim, CronSimError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ratebook.errors import InputError
+from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FORMATS
+from ratebook.sources.yamlfile import load_model
 
 
 class _FeedBase(BaseModel):
@@ -59,11 +57,8 @@ class _FeedBase(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"{value!r} is not an IANA time zone") from None
+        if value is not None and not is_zone(value):
+            raise ValueError(f"{value!r} is not an IANA time zone")
         return value
 
     @field_validator("schedule")
@@ -159,16 +154,6 @@ class FeedsFile(BaseModel):
         return self
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part not in ("folder", "sftp", "s3"):
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def load_feeds(path: Path) -> list[FolderFeed | SftpFeed | S3Feed]:
     """Read and check a feeds file.
 
@@ -176,23 +161,4 @@ def load_feeds(path: Path) -> list[FolderFeed | SftpFeed | S3Feed]:
         InputError: ``FILE_NOT_FOUND``, ``BAD_YAML`` (with the line) or ``BAD_FEED`` naming the
             setting at fault, e.g. ``feeds[1].host``.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("FILE_NOT_FOUND", "no such feeds file", path=path) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise InputError(
-            "BAD_YAML", str(getattr(exc, "problem", exc)), path=path, line=line
-        ) from None
-    try:
-        return list(FeedsFile.model_validate(data).feeds)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = re.sub(r"^Value error, ", "", first["msg"])
-        raise InputError(
-            "BAD_FEED", message, path=path, field=_where(tuple(first["loc"])) or None
-        ) from None
+    return list(load_model(path, FeedsFile, "BAD_FEED").feeds)

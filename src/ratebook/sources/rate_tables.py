@@ -12,16 +12,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ratebook.errors import InputError
 from ratebook.model.tariffs import Band, parse_increment, parse_measure
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, AmountError, parse_fixed
-from ratebook.sources.dates import parse_local_start
+from ratebook.sources.dates import is_zone, parse_local_start
+from ratebook.sources.yamlfile import load_model
 
 #: default rate unit of each service when a row does not say
 DEFAULT_PER = {
@@ -111,11 +110,8 @@ class TableSpec(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"{value!r} is not an IANA time zone") from None
+        if value is not None and not is_zone(value):
+            raise ValueError(f"{value!r} is not an IANA time zone")
         return value
 
 
@@ -193,29 +189,7 @@ def load_rate_table(path: Path, *, entity_zone: str) -> tuple[TableSpec, list[Lo
         InputError: ``BAD_YAML`` with the line, or ``BAD_RATE_TABLE`` naming the setting, e.g.
             ``versions[0].rows[2].price``; deck problems name the deck's line.
     """
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("FILE_NOT_FOUND", "no such file", path=path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputError(
-            "BAD_YAML",
-            str(getattr(exc, "problem", exc)),
-            path=path,
-            line=mark.line + 1 if mark else None,
-        ) from None
-    try:
-        table = TableSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise InputError(
-            "BAD_RATE_TABLE",
-            re.sub(r"^Value error, ", "", first["msg"]),
-            path=path,
-            field=where.lstrip(".") or None,
-        ) from None
+    table = load_model(path, TableSpec, "BAD_RATE_TABLE")
     zone = table.timezone or entity_zone
     versions: list[LoadedVersion] = []
     for index, version in enumerate(table.versions):

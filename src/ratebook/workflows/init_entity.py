@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
 
@@ -11,6 +10,7 @@ from ratebook.errors import ConfigError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, AmountError, RoundingMode, parse_fixed
 from ratebook.pipeline.numbers import number_plan
+from ratebook.sources.dates import is_zone
 from ratebook.store.entities import create_entity, find_entity
 
 
@@ -39,10 +39,8 @@ def init_entity(
     Raises:
         ConfigError: a setting that cannot work (unknown zone, region, rounding; bad floor).
     """
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("UNKNOWN_TIME_ZONE", f"{timezone!r} is not an IANA time zone") from None
+    if not is_zone(timezone):
+        raise ConfigError("UNKNOWN_TIME_ZONE", f"{timezone!r} is not an IANA time zone")
     try:
         number_plan(region)
     except ValueError:
