@@ -336,6 +336,7 @@ exceptions = Table(
     _created(),
     Index("ix_exceptions_entity_code", "entity_id", "code", "status"),
     Index("ix_exceptions_batch", "batch_id"),
+    Index("ix_exceptions_record", "entity_id", "origin", "record_id"),
 )
 
 feed_files = Table(

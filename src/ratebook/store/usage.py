@@ -142,23 +142,38 @@ def known_versions(
     """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies."""
     if not record_ids:
         return pl.DataFrame(schema=KNOWN_SCHEMA)
+    # One index probe per id, so the cost follows the batch, not the table. On PostgreSQL a
+    # LATERAL lookup forces that whatever the statistics (a table just filled by COPY has
+    # none, and "= ANY(array)" then scans every id of the origin); SQLite probes its index for
+    # "IN (SELECT ... json_each)" by itself.
     if conn.dialect.name == "postgresql":
-        ids_clause = "= ANY(:ids)"
         ids_param: object = record_ids
+
+        def lookup(table: str, extra: str) -> str:
+            return (
+                "unnest(CAST(:ids AS text[])) AS k(record_id) CROSS JOIN LATERAL ("
+                f" SELECT t.record_id, t.content_sha256, t.source_line, t.batch_id FROM {table} t"
+                " WHERE t.entity_id = :entity AND t.origin = :origin"
+                # OFFSET 0 keeps the planner from flattening this into one big hash join
+                f" AND t.record_id = k.record_id {extra} OFFSET 0) AS found"
+            )
     else:
-        ids_clause = "IN (SELECT value FROM json_each(:ids))"
         ids_param = json.dumps(record_ids)
+
+        def lookup(table: str, extra: str) -> str:
+            return (
+                f"(SELECT t.record_id, t.content_sha256, t.source_line, t.batch_id FROM {table} t"
+                " WHERE t.entity_id = :entity AND t.origin = :origin"
+                f" AND t.record_id IN (SELECT value FROM json_each(:ids)) {extra}) AS found"
+            )
+
+    pick = "found.record_id, found.content_sha256, b.source_name || ':' || found.source_line"
+    conflicts = lookup("exceptions", "AND t.code = 'ID_CONFLICT'")
     statement = text(
-        f"""
-        SELECT r.record_id, r.content_sha256, b.source_name || ':' || r.source_line
-        FROM usage_records r JOIN import_batches b ON b.id = r.batch_id
-        WHERE r.entity_id = :entity AND r.origin = :origin AND r.record_id {ids_clause}
-        UNION ALL
-        SELECT x.record_id, x.content_sha256, b.source_name || ':' || x.source_line
-        FROM exceptions x JOIN import_batches b ON b.id = x.batch_id
-        WHERE x.entity_id = :entity AND x.origin = :origin AND x.code = 'ID_CONFLICT'
-          AND x.record_id {ids_clause}
-        """
+        f"SELECT {pick} FROM {lookup('usage_records', '')}"
+        " JOIN import_batches b ON b.id = found.batch_id"
+        f" UNION ALL SELECT {pick} FROM {conflicts}"
+        " JOIN import_batches b ON b.id = found.batch_id"
     )
     rows = conn.execute(statement, {"entity": entity_id, "origin": origin, "ids": ids_param})
     return pl.DataFrame([tuple(r) for r in rows], schema=KNOWN_SCHEMA, orient="row")
