@@ -15,7 +15,6 @@ its :class:`RoundingMode`.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from enum import StrEnum
 
 import polars as pl
@@ -150,24 +149,12 @@ def round_div_expr(numerator: pl.Expr, denominator: pl.Expr | int, mode: Roundin
     return quotient + bump.cast(pl.Int64)
 
 
-def rescale(value: int, from_scale: int, to_scale: int, mode: RoundingMode) -> int:
-    """Bring a fixed-scale integer to another scale, rounding with ``mode`` when coarser."""
-    if to_scale >= from_scale:
-        return value * _pow10(to_scale - from_scale)
-    return round_div(value, _pow10(from_scale - to_scale), mode)
-
-
 def round_to_places(value: int, scale: int, places: int, mode: RoundingMode) -> int:
     """Round a fixed-scale integer to ``places`` decimals, keeping it at ``scale``."""
     if places >= scale:
         return value
     step = _pow10(scale - places)
     return round_div(value, step, mode) * step
-
-
-def to_decimal(value: int, scale: int) -> Decimal:
-    """The exact :class:`~decimal.Decimal` of a fixed-scale integer."""
-    return Decimal(value).scaleb(-scale)
 
 
 def format_fixed(value: int, scale: int, places: int | None = None, *, min_places: int = 0) -> str:
