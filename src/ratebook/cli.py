@@ -255,6 +255,12 @@ def _print_import_table(summaries: list[ImportSummary]) -> None:
                 f"{s.path}: read {s.rows_read} = rated {s.rated} + duplicates {s.duplicates}"
                 f" + exceptions {s.exceptions}"
             )
+        if s.rerated:
+            change = format_fixed(s.rerated_change, AMOUNT_SCALE, s.charge_places)
+            out.print(
+                f"{s.path}: re-rated {s.rerated} earlier charge(s) whose tier place it changed:"
+                f" {change} {s.currency} (reversal and new posting in the ledger)"
+            )
 
 
 @customers_app.command("import")

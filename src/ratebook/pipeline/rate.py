@@ -3,15 +3,13 @@
 For each record: the customer's override table, then base table, in force at the start time
 (an override row wins wherever the override table has a row for the record); the table's
 version in force then (the latest ``effective_from`` at or before it); the rate row of the
-record's service whose destination prefix is the longest match (``*`` matches any). Then:
+record's service whose destination prefix is the longest match (``*`` matches any). The
+billed quantity and charge are worked out by ``pipeline.charges``; a row with tiers is priced
+by ``pipeline.tiers`` at the record's place in its customer's cycle.
 
-* **billed quantity**: zero for a record that is not charged (zero quantity, or a disposition
-  other than answered); otherwise the ``initial`` increment for the first part and whole
-  ``subsequent`` increments after it (60/60 bills 61 s as 120 s; 30/6 bills 31 s as 36 s);
-* **charge** = connect fee + billed quantity x price / rate unit, raised to the minimum charge,
-  less the customer's percentage discount, rounded once to the version's places with its named
-  mode. A record that is not charged costs
-  exactly zero (no connect fee, no minimum).
+Policy limits are checked on the record alone, so that whether a record is billed never
+depends on other records: its quantity, its row's price, and its charge at the row's own
+(first-tier) price.
 
 A chargeable record with no table, version or row is a ``NO_RATE`` rejection.
 All arithmetic is integer (Int128 for the products): see ``ratebook.money`` for the scales.
@@ -27,14 +25,9 @@ import polars as pl
 from ratebook.model.rejections import Code, reject_where
 from ratebook.model.tariffs import time_bands
 from ratebook.model.usage import CHARGED_DISPOSITIONS
-from ratebook.money import (
-    AMOUNT_SCALE,
-    PRICE_SCALE,
-    QUANTITY_SCALE,
-    RoundingMode,
-    format_fixed,
-    round_div_expr,
-)
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, format_fixed
+from ratebook.pipeline.charges import billed_quantity_expr, charge_expr
+from ratebook.pipeline.tiers import price_in_cycle
 
 ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.Int64(),
@@ -69,6 +62,8 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "increment_initial": pl.Int64(),
     "increment_subsequent": pl.Int64(),
     "minimum_charge": pl.Int64(),
+    "tier_kind": pl.String(),  # graduated | volume | null
+    "tiers": pl.String(),  # JSON ladder, see ``pipeline.tiers``
 }
 
 #: Columns a rated record gains.
@@ -87,60 +82,10 @@ RATING_COLUMNS = (
     "charge",
     "rounding_mode",
     "rounding_places",
+    "usage_before",  # the customer-cycle's usage of the service before this record
+    "tier",  # tiered rows: the tier the record starts in (volume: the tier reached)
+    "tier_split",  # graduated rows: JSON parts [{tier, quantity, price}, ...]
 )
-
-# precise charge, as a fraction of AMOUNT_SCALE units: numerator / (rate_unit * _PRICE_TO_AMOUNT)
-_PRICE_TO_AMOUNT = 10 ** (PRICE_SCALE - AMOUNT_SCALE)
-_MAX_PLACES = AMOUNT_SCALE
-_MILLION = 1_000_000
-
-
-def billed_quantity_expr(
-    quantity: pl.Expr, initial: pl.Expr, subsequent: pl.Expr, charged: pl.Expr
-) -> pl.Expr:
-    """Quantity after billing increments (all at QUANTITY_SCALE)."""
-    beyond = quantity - initial
-    steps = (beyond + subsequent - 1) // subsequent
-    return (
-        pl.when(~charged)
-        .then(pl.lit(0, pl.Int64))
-        .when(quantity <= initial)
-        .then(initial)
-        .otherwise(initial + steps * subsequent)
-    )
-
-
-def charge_expr(
-    billed: pl.Expr,
-    price: pl.Expr,
-    rate_unit: pl.Expr,
-    connect_fee: pl.Expr,
-    minimum: pl.Expr,
-    charged: pl.Expr,
-    places: pl.Expr,
-    mode: pl.Expr,
-    discount_ppm: pl.Expr,
-) -> pl.Expr:
-    """The rounded charge at AMOUNT_SCALE; see the module docstring for the formula."""
-    wide = pl.Int128
-    denominator = rate_unit.cast(wide) * _PRICE_TO_AMOUNT
-    numerator = connect_fee.cast(wide) * denominator + billed.cast(wide) * price.cast(wide)
-    floor = minimum.cast(wide) * denominator
-    numerator = pl.when(numerator < floor).then(floor).otherwise(numerator)
-    # a discount scales the exact charge; it is still rounded once
-    numerator = numerator * (_MILLION - discount_ppm.cast(wide))
-    denominator = denominator * _MILLION
-    result: pl.Expr = pl.lit(None, wide)
-    for digits in range(_MAX_PLACES + 1):
-        step = 10 ** (_MAX_PLACES - digits)
-        for rounding in RoundingMode:
-            rounded = round_div_expr(numerator, denominator * step, rounding) * step
-            result = (
-                pl.when((places == digits) & (mode == rounding.value))
-                .then(rounded)
-                .otherwise(result)
-            )
-    return pl.when(charged).then(result).otherwise(pl.lit(0, wide)).cast(pl.Int64)
 
 
 def _bands(records: pl.DataFrame, versions: pl.DataFrame) -> pl.Series:
@@ -284,8 +229,13 @@ def rate(
     versions: pl.DataFrame,
     rows: pl.DataFrame,
     zone: str,
+    before: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Price matched records (``customer_id`` set); ``zone`` dates the rejection messages.
+
+    ``before`` gives each customer-cycle's usage ahead of these records (``tiers.place``);
+    without it the records are taken as the first of their cycles. Records need an
+    ``origin`` column for their order in the cycle (the empty origin if absent).
 
     Returns:
         ``(rated, rejections)``: ``rated`` is ``records`` plus ``RATING_COLUMNS``.
@@ -353,15 +303,14 @@ def rate(
         ).alias("billed_quantity"),
     ).with_columns(
         charge_expr(
-            pl.col("billed_quantity"),
-            pl.col("price"),
-            pl.col("rate_unit"),
-            pl.col("connect_fee"),
-            pl.col("minimum_charge"),
-            pl.col("_charged"),
-            pl.col("rounding_places"),
-            pl.col("rounding_mode"),
-            pl.col("discount_ppm").fill_null(0),
+            pl.col("billed_quantity").cast(pl.Int128) * pl.col("price").cast(pl.Int128),
+            rate_unit=pl.col("rate_unit"),
+            connect_fee=pl.col("connect_fee"),
+            minimum=pl.col("minimum_charge"),
+            charged=pl.col("_charged"),
+            places=pl.col("rounding_places"),
+            mode=pl.col("rounding_mode"),
+            discount_ppm=pl.col("discount_ppm").fill_null(0),
         ).alias("charge"),
         pl.col("price").fill_null(0).alias("unit_price"),
         pl.col("rate_unit").fill_null(60 * 10**QUANTITY_SCALE),
@@ -369,10 +318,16 @@ def rate(
         pl.col("discount_ppm").fill_null(0),
         pl.col("rounding_mode").fill_null(RoundingMode.HALF_UP.value),
         pl.col("rounding_places").fill_null(0),
+        pl.lit(0, pl.Int64).alias("usage_before"),
+        pl.lit(None, pl.Int64).alias("tier"),
+        pl.lit(None, pl.String).alias("tier_split"),
     )
     rated = rated.select([*records.columns, *RATING_COLUMNS])
     rated, breaches = _enforce_policy(rated, versions)
-    return rated, pl.concat([rejected, breaches])
+    if "origin" not in rated.columns:
+        rated = rated.with_columns(pl.lit("").alias("origin"))
+    rated = price_in_cycle(rated, rows, before)
+    return rated.select([*records.columns, *RATING_COLUMNS]), pl.concat([rejected, breaches])
 
 
 def _policies(versions: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

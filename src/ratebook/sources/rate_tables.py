@@ -36,6 +36,38 @@ DEFAULT_PER = {
 Decimal = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*$")]
 
 
+class TierStep(BaseModel):
+    """From ``after`` units of the cycle's usage on, ``price`` applies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    after: str
+    price: Decimal
+
+
+class TierSpec(BaseModel):
+    """A row's tiers: ``graduated`` (each unit at the price of the tier it falls in) or
+    ``volume`` (the tier the cycle reaches prices all its units)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["graduated", "volume"]
+    steps: Annotated[list[TierStep], Field(min_length=1)]
+
+    @classmethod
+    def parse(cls, text: str) -> TierSpec:
+        """The one-cell form of a deck: ``graduated 100min=0.05 1000min=0.03``."""
+        kind, *steps = text.split()
+        pairs = [step.partition("=") for step in steps]
+        if any(not sep for _, sep, _ in pairs):
+            raise ValueError(
+                f"{text!r}: write tiers as KIND AFTER=PRICE ..., e.g. 'graduated 100min=0.05'"
+            )
+        return cls.model_validate(
+            {"kind": kind, "steps": [{"after": a, "price": p} for a, _, p in pairs]}
+        )
+
+
 class RowSpec(BaseModel):
     """One rate row as written."""
 
@@ -50,6 +82,12 @@ class RowSpec(BaseModel):
     connect_fee: Decimal = "0"
     increment: str | None = None
     minimum_charge: Decimal = "0"
+    tiers: TierSpec | None = None
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tiers(cls, value: object) -> object:
+        return TierSpec.parse(value) if isinstance(value, str) else value
 
     @field_validator("prefix")
     @classmethod
@@ -142,19 +180,36 @@ def _row(spec: RowSpec) -> dict[str, Any]:
         initial = subsequent = per.amount
     else:  # anything else: the exact quantity
         initial = subsequent = 1
+    price = parse_fixed(spec.price, PRICE_SCALE)
     return {
         "service": spec.service.lower(),
         "prefix": spec.prefix,
         "destination_name": spec.destination,
         "band": spec.band,
-        "price": parse_fixed(spec.price, PRICE_SCALE),
+        "price": price,
         "unit": per.unit,
         "rate_unit": per.amount,
         "connect_fee": parse_fixed(spec.connect_fee, AMOUNT_SCALE),
         "increment_initial": initial,
         "increment_subsequent": subsequent,
         "minimum_charge": parse_fixed(spec.minimum_charge, AMOUNT_SCALE),
+        "tier_kind": None if spec.tiers is None else spec.tiers.kind,
+        "tiers": None if spec.tiers is None else _ladder(spec.tiers, price, per.unit),
     }
+
+
+def _ladder(tiers: TierSpec, price: int, unit: str) -> str:
+    """The tiers as stored: JSON ``[{"from": 0, "price": row price}, {"from": q1, ...}]``,
+    ``from`` in the row's base unit at QUANTITY_SCALE, strictly rising."""
+    ladder = [{"from": 0, "price": price}]
+    for step in tiers.steps:
+        after = parse_measure(step.after, unit)
+        if after.unit != unit:
+            raise ValueError(f"tier after {step.after!r} is in {after.unit}, the rate in {unit}")
+        if after.amount <= ladder[-1]["from"]:
+            raise ValueError(f"tier after {step.after!r} does not rise above the tier before it")
+        ladder.append({"from": after.amount, "price": parse_fixed(step.price, PRICE_SCALE)})
+    return json.dumps(ladder)
 
 
 def _deck_rows(path: Path) -> list[RowSpec]:
@@ -251,7 +306,9 @@ def load_rate_table(path: Path, *, entity_zone: str) -> tuple[TableSpec, list[Lo
             LoadedVersion(
                 effective_from=parse_local_start(start_text, zone),
                 spec=json.dumps(spec, sort_keys=True),
-                rows=pl.DataFrame(parsed),
+                rows=pl.DataFrame(
+                    parsed, schema_overrides={"tier_kind": pl.String, "tiers": pl.String}
+                ),
             )
         )
     return table, versions

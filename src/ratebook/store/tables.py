@@ -263,7 +263,11 @@ rated_charges = Table(
     Column("rate_row_id", Integer, ForeignKey("rate_rows.id"), nullable=True),
     Column("prefix", String(32), nullable=True),
     Column("band", String(32), nullable=True),
+    # tiered rows only: the tier, the cycle's usage of the service before this record, and
+    # (graduated) the parts of the record in each tier as JSON [{tier, quantity, price}]
     Column("tier", Integer, nullable=True),
+    Column("usage_before", BigInteger, nullable=True),
+    Column("tier_split", Text, nullable=True),
     Column("billed_quantity", BigInteger, nullable=False),  # after increments, QUANTITY_SCALE
     Column("unit_price", BigInteger, nullable=False),  # PRICE_SCALE per rate unit
     Column("rate_unit", BigInteger, nullable=False),

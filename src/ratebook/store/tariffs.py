@@ -138,5 +138,7 @@ def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
         c.increment_initial,
         c.increment_subsequent,
         c.minimum_charge,
+        c.tier_kind,
+        c.tiers,
     ).where(c.entity_id == entity_id)
     return query_frame(conn, statement, ROW_SCHEMA)

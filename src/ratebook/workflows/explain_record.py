@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from ratebook.errors import NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.pipeline.tiers import split_text
 from ratebook.store.entities import get_entity
 from ratebook.store.tables import (
     customers,
@@ -97,6 +98,7 @@ def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
                 rate_rows.c.increment_initial,
                 rate_rows.c.increment_subsequent,
                 rate_rows.c.minimum_charge,
+                rate_rows.c.tier_kind,
             )
             .select_from(
                 rated_charges.outerjoin(rate_tables, rate_tables.c.id == c.rate_table_id)
@@ -162,15 +164,25 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
     lines.append(
         f"  billed {_qty(charge['billed_quantity'], unit)} for {_qty(record['quantity'], unit)}"
     )
-    usage = Fraction(
-        charge["billed_quantity"] * charge["unit_price"],
-        charge["rate_unit"] * 10 ** (PRICE_SCALE - AMOUNT_SCALE),
-    )
-    exact = Fraction(charge["connect_fee"]) + usage
-    parts = [
-        f"connect fee {format_fixed(charge['connect_fee'], AMOUNT_SCALE)}",
-        f"{_qty(charge['billed_quantity'], unit)} x {price} / {per} = {_exact(usage)}",
+    to_amount = charge["rate_unit"] * 10 ** (PRICE_SCALE - AMOUNT_SCALE)
+    pieces = split_text(charge["tier_split"]) or [
+        (charge["tier"] or 0, charge["billed_quantity"], charge["unit_price"])
     ]
+    if charge["tier"] is not None:
+        lines.append(
+            f"  {charge['tier_kind']} tiers: the cycle's {record['service']} usage before this"
+            f" record was {_qty(charge['usage_before'] or 0, unit)}; tier {charge['tier']}"
+            + (" (provisional until the cycle closes)" if charge["tier_kind"] == "volume" else "")
+        )
+    parts = [f"connect fee {format_fixed(charge['connect_fee'], AMOUNT_SCALE)}"]
+    usage = Fraction(0)
+    for tier, quantity, tier_price in pieces:
+        part = Fraction(quantity * tier_price, to_amount)
+        usage += part
+        shown = format_fixed(tier_price, PRICE_SCALE, min_places=entity.charge_places)
+        label = f"tier {tier}: " if len(pieces) > 1 else ""
+        parts.append(f"{label}{_qty(quantity, unit)} x {shown} / {per} = {_exact(part)}")
+    exact = Fraction(charge["connect_fee"]) + usage
     minimum = charge["minimum_charge"] or 0
     if exact < minimum:
         parts.append(f"raised to the minimum {format_fixed(minimum, AMOUNT_SCALE)}")

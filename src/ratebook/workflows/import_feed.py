@@ -29,11 +29,12 @@ from ratebook.settings import Settings
 from ratebook.sources.csvread import CsvRows, RawChunk, inspect_file, to_csv_line
 from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FeedFormat, get_format
-from ratebook.store import usage
+from ratebook.store import cycles, usage
 from ratebook.store.bulk import insert_frame
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
 from ratebook.store.tables import exceptions, rated_charges, usage_records
+from ratebook.workflows.cycle_usage import CycleUsage, reposting
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class ImportSummary:
         duplicates: exact repeats of a known record.
         exceptions: rows in the exception queue, by code in ``by_code``.
         charge: total of the rated charges, AMOUNT_SCALE.
+        rerated: earlier charges re-rated because a record of this file came before them in a
+            cycle with tiers.
+        rerated_change: what those re-ratings changed in total, AMOUNT_SCALE.
         currency: the entity's currency.
         charge_places: the entity's charge places, for showing ``charge``.
     """
@@ -66,6 +70,8 @@ class ImportSummary:
     duplicates: int = 0
     exceptions: int = 0
     charge: int = 0
+    rerated: int = 0
+    rerated_change: int = 0
     currency: str = ""
     charge_places: int = 4
     by_code: Counter[str] = field(default_factory=Counter)
@@ -144,6 +150,8 @@ def import_feed(
                 currency=entity.currency,
                 charge_places=entity.charge_places,
             )
+            cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
+            reposts: list[dict[str, object]] = []
             postings: Counter[tuple[int, str, str]] = Counter()
             quantities: Counter[tuple[int, str, str]] = Counter()
             amounts: Counter[tuple[int, str, str]] = Counter()
@@ -159,6 +167,8 @@ def import_feed(
                     batch_id=batch_id,
                     source_sha256=facts.sha256,
                     reference=reference,
+                    cycle=cycle,
+                    reposts=reposts,
                     settings=settings,
                     summary=summary,
                     postings=postings,
@@ -185,7 +195,8 @@ def import_feed(
                 }
                 for key, count in sorted(postings.items())
                 for customer_id, period, unit in [key]
-            ],
+            ]
+            + reposts,
         )
         accounted = summary.rated + summary.duplicates + summary.exceptions
         if accounted != summary.rows_read:
@@ -230,6 +241,8 @@ def _import_chunk(
     batch_id: int,
     source_sha256: str,
     reference: Reference,
+    cycle: CycleUsage,
+    reposts: list[dict[str, object]],
     settings: Settings,
     summary: ImportSummary,
     postings: Counter[tuple[int, str, str]],
@@ -244,8 +257,10 @@ def _import_chunk(
     records, invalid = validate(normal, entity_zone=entity.timezone)
     known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
     new, duplicates, conflicts = dedupe(records, known)
+    new = new.with_columns(pl.lit(origin).alias("origin"))
     priced = price(new, reference, zone=entity.timezone)
-    matched, rated = priced.matched, priced.rated
+    placed = cycle.place(priced.rated)
+    matched, rated = priced.matched, placed.rated
     unmatched, unrated = priced.unmatched, priced.unrated
 
     # every new record is kept, billed or not, so its id is known from now on
@@ -310,9 +325,28 @@ def _import_chunk(
             "charge",
             "rounding_mode",
             "rounding_places",
+            pl.when(pl.col("tier").is_not_null())
+            .then(pl.col("usage_before"))
+            .alias("usage_before"),
+            "tier",
+            "tier_split",
             pl.lit(batch_id).alias("batch_id"),
             pl.lit(now).alias("rated_at"),
         ),
+    )
+    summary.rerated += placed.replacements.height
+    summary.rerated_change += int(placed.replacements["charge"].sum() or 0) - int(
+        placed.replaced["charge"].sum() or 0
+    )
+    cycles.replace_charges(
+        conn, placed.replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now
+    )
+    reposts += reposting(
+        placed.replaced,
+        placed.replacements,
+        entity_id=entity.id,
+        batch_id=batch_id,
+        memo="re-rated: a late record changed tier places",
     )
     for row in (
         rated.group_by("customer_id", "period", "unit")

@@ -1,0 +1,189 @@
+"""Current rated charges by customer-cycle: the usage a cycle holds, the charges from an
+instant on (to re-place them after a late record), and replacing charges (re-rating).
+
+"Current" means not superseded: a re-rating inserts a new charge and marks the old one's
+``superseded_by``, so every earlier rating stays readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
+
+from ratebook.store.frames import query_frame
+from ratebook.store.tables import rated_charges, usage_records
+
+#: What a cycle holds, per customer, period, service and unit.
+USAGE_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.Int64(),
+    "period": pl.String(),
+    "service": pl.String(),
+    "unit": pl.String(),
+    "used": pl.Int64(),  # billed quantity of its current charges
+    "last_start": pl.Datetime("us", "UTC"),  # the latest start among them
+    "last_tiered": pl.Datetime("us", "UTC"),  # the latest start of one on a tiered row
+}
+
+#: A current charge, with what re-pricing it needs.
+CHARGE_SCHEMA: dict[str, pl.DataType] = {
+    "charge_id": pl.Int64(),
+    "record_pk": pl.Int64(),
+    "customer_id": pl.Int64(),
+    "period": pl.String(),
+    "service": pl.String(),
+    "unit": pl.String(),
+    "start_time": pl.Datetime("us", "UTC"),
+    "origin": pl.String(),
+    "record_id": pl.String(),
+    "rate_table_id": pl.Int64(),
+    "version_id": pl.Int64(),
+    "rate_row_id": pl.Int64(),
+    "prefix": pl.String(),
+    "band": pl.String(),
+    "billed_quantity": pl.Int64(),
+    "unit_price": pl.Int64(),
+    "rate_unit": pl.Int64(),
+    "connect_fee": pl.Int64(),
+    "discount_ppm": pl.Int64(),
+    "charge": pl.Int64(),
+    "rounding_mode": pl.String(),
+    "rounding_places": pl.Int64(),
+    "usage_before": pl.Int64(),
+    "tier": pl.Int64(),
+    "tier_split": pl.String(),
+}
+
+_BATCH = 500  # customers per query
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), _BATCH):
+        yield values[start : start + _BATCH]
+
+
+def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.DataFrame:
+    """``USAGE_SCHEMA`` for the cycles of ``keys`` (``customer_id``, ``period``) with charges."""
+    c, r = rated_charges.c, usage_records.c
+    periods = sorted(keys["period"].unique().to_list())
+    found: list[pl.DataFrame] = []
+    for customers in _chunks(sorted(keys["customer_id"].unique().to_list())):
+        statement = (
+            select(
+                c.customer_id,
+                c.period,
+                r.service,
+                r.unit,
+                func.sum(c.billed_quantity),
+                func.max(r.start_time),
+                func.max(_when_tiered(r.start_time)),
+            )
+            .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
+            .where(
+                c.entity_id == entity_id,
+                c.superseded_by.is_(None),
+                c.customer_id.in_(customers),
+                c.period.in_(periods),
+            )
+            .group_by(c.customer_id, c.period, r.service, r.unit)
+        )
+        found.append(query_frame(conn, statement, USAGE_SCHEMA))
+    return pl.concat(found) if found else pl.DataFrame(schema=USAGE_SCHEMA)
+
+
+def _when_tiered(start: Any) -> Any:
+    return case((rated_charges.c.tier.is_not(None), start), else_=None)
+
+
+def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.DataFrame:
+    """Current charges (``CHARGE_SCHEMA``) of the groups in ``since`` (``customer_id``,
+    ``period``, ``service``, ``unit``, ``since``) whose record starts at ``since`` or later."""
+    c, r = rated_charges.c, usage_records.c
+    found: list[pl.DataFrame] = []
+    groups = since.rows(named=True)
+    for part in _chunks(groups):
+        match = or_(
+            *(
+                and_(
+                    c.customer_id == g["customer_id"],
+                    c.period == g["period"],
+                    r.service == g["service"],
+                    r.unit == g["unit"],
+                    r.start_time >= g["since"],
+                )
+                for g in part
+            )
+        )
+        statement = (
+            select(
+                c.id,
+                c.record_pk,
+                c.customer_id,
+                c.period,
+                r.service,
+                r.unit,
+                r.start_time,
+                r.origin,
+                r.record_id,
+                c.rate_table_id,
+                c.version_id,
+                c.rate_row_id,
+                c.prefix,
+                c.band,
+                c.billed_quantity,
+                c.unit_price,
+                c.rate_unit,
+                c.connect_fee,
+                c.discount_ppm,
+                c.charge,
+                c.rounding_mode,
+                c.rounding_places,
+                c.usage_before,
+                c.tier,
+                c.tier_split,
+            )
+            .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
+            .where(c.entity_id == entity_id, c.superseded_by.is_(None), match)
+        )
+        found.append(query_frame(conn, statement, CHARGE_SCHEMA))
+    return pl.concat(found) if found else pl.DataFrame(schema=CHARGE_SCHEMA)
+
+
+def replace_charges(
+    conn: Connection,
+    replacements: pl.DataFrame,
+    *,
+    entity_id: int,
+    batch_id: int,
+    rated_at: datetime,
+) -> None:
+    """Insert the new ratings of ``replacements`` (``CHARGE_SCHEMA``; ``charge_id`` is the
+    charge each replaces) and mark the old ones superseded by them."""
+    if replacements.is_empty():
+        return
+    columns = [name for name in CHARGE_SCHEMA if name in rated_charges.c]
+    rows = [
+        {
+            **{name: row[name] for name in columns if name != "charge_id"},
+            "entity_id": entity_id,
+            "batch_id": batch_id,
+            "rated_at": rated_at,
+        }
+        for row in replacements.iter_rows(named=True)
+    ]
+    new_ids = conn.execute(
+        insert(rated_charges).returning(rated_charges.c.id, sort_by_parameter_order=True), rows
+    ).scalars()
+    pairs = [
+        {"old": old, "new": new}
+        for old, new in zip(replacements["charge_id"].to_list(), new_ids, strict=True)
+    ]
+    conn.execute(
+        update(rated_charges)
+        .where(rated_charges.c.id == bindparam("old"))
+        .values(superseded_by=bindparam("new")),
+        pairs,
+    )

@@ -1,0 +1,201 @@
+"""Placing newly rated records in their customer-cycles, against what the store holds.
+
+``pipeline.tiers`` prices a tiered record at its place in its customer-cycle. A batch of new
+records usually comes after everything the cycle holds: each group then starts from the usage
+already stored. When a new record comes *before* a stored charge on a tiered row (a late
+record), the stored charges from that instant on are placed again with the new records among
+them; those whose price changes are re-rated: a new charge supersedes the old one and the
+ledger gets a reversal and a new posting, never an update.
+
+Used by one import (across its chunks, inside its transaction) and by ``rerate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+from sqlalchemy import Connection
+
+from ratebook.pipeline.tiers import GROUP, on_tiers, price_in_cycle
+from ratebook.store import cycles
+from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
+
+#: What decides a charge's place-dependent part; a change in any is a re-rating.
+_PLACED = ("charge", "unit_price", "usage_before", "tier", "tier_split")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placed:
+    """What placing a batch gave.
+
+    Attributes:
+        rated: the new records, priced at their places.
+        replaced: earlier charges whose price changed (``CHARGE_SCHEMA``, as they were).
+        replacements: their new ratings (``CHARGE_SCHEMA``, ``charge_id`` of the old one).
+    """
+
+    rated: pl.DataFrame
+    replaced: pl.DataFrame
+    replacements: pl.DataFrame
+
+
+class CycleUsage:
+    """The usage of each customer-cycle this run has touched: loaded from the store on first
+    touch, then kept up to date as batches are placed."""
+
+    def __init__(self, conn: Connection, *, entity_id: int, rows: pl.DataFrame) -> None:
+        self._conn = conn
+        self._entity_id = entity_id
+        self._rows = rows
+        self._held = pl.DataFrame(schema=USAGE_SCHEMA)
+
+    def place(self, rated: pl.DataFrame) -> Placed:
+        """Price ``rated`` (new records with ``origin``) at their places in their cycles.
+
+        The records must not be in the store yet; their charges must be stored before the next
+        call, which counts them as held.
+        """
+        empty = pl.DataFrame(schema=CHARGE_SCHEMA)
+        if rated.is_empty():
+            return Placed(rated=rated, replaced=empty, replacements=empty)
+        held = self._load(rated)
+        tiered = on_tiers(rated, self._rows)
+        firsts = (
+            rated.with_columns(tiered.alias("_tiered"))
+            .group_by(GROUP)
+            .agg(pl.col("start_time").min().alias("since"), pl.col("_tiered").any())
+            .join(held, on=list(GROUP), how="left")
+        )
+        # a group is late where a new record starts at or before a held charge that its
+        # place could change: any held charge if a new one is tiered, else a tiered one
+        late = firsts.filter(
+            (pl.col("_tiered") & (pl.col("since") <= pl.col("last_start")))
+            | (pl.col("since") <= pl.col("last_tiered"))
+        ).select(*GROUP, "since")
+        flagged = rated.join(
+            late.select(*GROUP, pl.lit(True).alias("_late")), on=list(GROUP), how="left"
+        ).with_columns(pl.col("_late").fill_null(False))
+        on_time = flagged.filter(~pl.col("_late")).drop("_late")
+        placed = price_in_cycle(on_time, self._rows, held)
+        replaced, replacements = empty, empty
+        if not late.is_empty():
+            late_new, replaced, replacements = self._place_late(
+                flagged.filter(pl.col("_late")).drop("_late"), late
+            )
+            placed = pl.concat([placed, late_new.select(placed.columns)])
+        self._count(rated.with_columns(tiered.alias("_tiered")))
+        return Placed(
+            rated=placed.sort("row_idx") if "row_idx" in placed.columns else placed,
+            replaced=replaced,
+            replacements=replacements,
+        )
+
+    def _load(self, rated: pl.DataFrame) -> pl.DataFrame:
+        fresh = rated.select(GROUP).unique().join(self._held, on=list(GROUP), how="anti")
+        if not fresh.is_empty():
+            keys = fresh.select("customer_id", "period").unique()
+            found = cycles.cycle_usage(self._conn, self._entity_id, keys)
+            fresh = (
+                fresh.join(found, on=list(GROUP), how="left")
+                .with_columns(pl.col("used").fill_null(0))
+                .select(list(USAGE_SCHEMA))
+            )
+            self._held = pl.concat([self._held, fresh])
+        return self._held
+
+    def _count(self, rated: pl.DataFrame) -> None:
+        added = rated.group_by(GROUP).agg(
+            pl.col("billed_quantity").sum().alias("used"),
+            pl.col("start_time").max().alias("last_start"),
+            pl.col("start_time").filter(pl.col("_tiered")).max().alias("last_tiered"),
+        )
+        self._held = (
+            pl.concat([self._held, added.select(list(USAGE_SCHEMA))])
+            .group_by(GROUP, maintain_order=True)
+            .agg(
+                pl.col("used").sum(),
+                pl.col("last_start").max(),
+                pl.col("last_tiered").max(),
+            )
+            .select(list(USAGE_SCHEMA))
+        )
+
+    def _place_late(
+        self, new: pl.DataFrame, late: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        stored = cycles.charges_since(self._conn, self._entity_id, late)
+        held = self._held.join(late, on=list(GROUP), how="semi")
+        before = held.join(
+            stored.group_by(GROUP).agg(pl.col("billed_quantity").sum().alias("_tail")),
+            on=list(GROUP),
+            how="left",
+        ).select(*GROUP, (pl.col("used") - pl.col("_tail").fill_null(0)).alias("used"))
+        columns = [c for c in CHARGE_SCHEMA if c in new.columns]
+        together = pl.concat(
+            [
+                new.select(columns).with_columns(
+                    pl.lit(None, pl.Int64).alias("charge_id"), pl.int_range(pl.len()).alias("_n")
+                ),
+                stored.with_columns(pl.lit(None, pl.Int64).alias("_n")),
+            ],
+            how="diagonal",
+        )
+        placed = price_in_cycle(together, self._rows, before)
+        fresh = placed.filter(pl.col("charge_id").is_null()).sort("_n")
+        again = placed.filter(pl.col("charge_id").is_not_null()).select(list(CHARGE_SCHEMA))
+        was = stored.select(list(CHARGE_SCHEMA))
+        changed = again.join(
+            was.select("charge_id", *_PLACED), on="charge_id", how="inner", suffix="_was"
+        ).filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in _PLACED))
+        replacements = changed.select(list(CHARGE_SCHEMA))
+        replaced = was.join(replacements.select("charge_id"), on="charge_id", how="semi")
+        # the new records keep every column they came with, now placed
+        new_placed = (
+            new.drop(*(c for c in _PLACED if c in new.columns))
+            .with_columns(pl.int_range(pl.len()).alias("_n"))
+            .join(fresh.select("_n", *_PLACED), on="_n", how="left")
+            .drop("_n")
+        )
+        return new_placed.select(new.columns), replaced, replacements
+
+
+def reposting(
+    replaced: pl.DataFrame,
+    replacements: pl.DataFrame,
+    *,
+    entity_id: int,
+    batch_id: int | None,
+    memo: str,
+) -> list[dict[str, object]]:
+    """Ledger postings for re-rated charges: per customer, period and unit, a reversal of the
+    old charges and a posting of the new ones."""
+    now = datetime.now(UTC)
+    out: list[dict[str, object]] = []
+    for frame, kind, sign in ((replaced, "reversal", -1), (replacements, "usage", 1)):
+        totals = (
+            frame.group_by("customer_id", "period", "unit")
+            .agg(
+                pl.len().alias("n"),
+                pl.col("billed_quantity").sum(),
+                pl.col("charge").sum(),
+            )
+            .sort("customer_id", "period", "unit")
+        )
+        for row in totals.iter_rows(named=True):
+            out.append(
+                {
+                    "entity_id": entity_id,
+                    "customer_id": row["customer_id"],
+                    "period": row["period"],
+                    "kind": kind,
+                    "amount": sign * int(row["charge"]),
+                    "quantity": sign * int(row["billed_quantity"]),
+                    "records": sign * int(row["n"]),
+                    "batch_id": batch_id,
+                    "memo": f"{memo} ({row['unit']})",
+                    "posted_at": now,
+                }
+            )
+    return out
