@@ -292,6 +292,14 @@ def rates_import(
     increment: Annotated[str, typer.Option(help="Default increments, e.g. 30/6.")] = "60/60",
     places: Annotated[int | None, typer.Option(help="Places of each charge.")] = None,
     rounding: Annotated[str | None, typer.Option(help="half-up|half-even|up|down")] = None,
+    correct: Annotated[
+        bool,
+        typer.Option(
+            "--correct",
+            help="A version that differs from the stored one at the same date is a correction:"
+            " store it as a new revision (then run 'ratebook rerate').",
+        ),
+    ] = False,
     entity: EntityOption = None,
 ) -> None:
     """Import a rate table: a YAML file with its versions, or a CSV deck as one version."""
@@ -303,9 +311,14 @@ def rates_import(
                 " and --effective-from"
             )
             raise typer.Exit(code=2)
-        table = _run(lambda: import_rate_table(engine, file, entity_code=entity))
+        table = _run(lambda: import_rate_table(engine, file, entity_code=entity, correct=correct))
         for label in table.added:
             out.print(f"{file}: rate table {table.table}, version from {label} added")
+        for label in table.corrected:
+            out.print(
+                f"{file}: rate table {table.table}, version from {label} corrected (new"
+                " revision); run 'ratebook rerate' to re-rate usage already rated"
+            )
         for label in table.unchanged:
             out.print(f"{file}: rate table {table.table}, version from {label} unchanged")
         return
@@ -322,11 +335,13 @@ def rates_import(
             increment=increment,
             places=places,
             rounding=rounding,
+            correct=correct,
         )
     )
     if result.created:
+        revision = f" (revision {result.revision})" if result.revision > 1 else ""
         out.print(
-            f"{file}: rate table {result.table}, version {result.version_id} from"
+            f"{file}: rate table {result.table}, version {result.version_id}{revision} from"
             f" {effective_from}, {result.rows} rows"
         )
     else:
@@ -468,6 +483,50 @@ def quote(
         f" {result.unit_price} (prefix {result.prefix}, band {result.band})",
         markup=False,
     )
+
+
+@app.command()
+def rerate(
+    ctx: typer.Context,
+    period: PeriodOption,
+    customer: Annotated[str | None, typer.Option(help="Only this customer account.")] = None,
+    fmt: FormatOption = OutputFormat.TABLE,
+    entity: EntityOption = None,
+) -> None:
+    """Re-rate a month with the rates in force now (after 'rates import --correct')."""
+    from ratebook.workflows.rerate import rerate as rerate_period
+
+    engine = _run(_state(ctx).store)
+    result = _run(lambda: rerate_period(engine, period, account=customer, entity_code=entity))
+
+    def money(value: int) -> str:
+        return format_fixed(value, AMOUNT_SCALE, result.charge_places)
+
+    rows = [
+        {
+            "account": account,
+            "re-rated": n,
+            "before": money(before),
+            "after": money(after),
+            "change": money(after - before),
+            "currency": result.currency,
+        }
+        for account, (n, before, after) in result.by_account.items()
+    ]
+    render(
+        rows,
+        ["account", "re-rated", "before", "after", "change", "currency"],
+        fmt,
+        out,
+        title=f"Re-rated {period}",
+        right=["re-rated", "before", "after", "change"],
+    )
+    if fmt is OutputFormat.TABLE:
+        out.print(
+            f"{period}: {result.examined} current charges priced again, {result.rerated}"
+            f" re-rated ({money(result.after - result.before)} {result.currency})"
+            + ("" if result.rerated else "; nothing changed")
+        )
 
 
 @app.command()

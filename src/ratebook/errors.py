@@ -74,3 +74,8 @@ class ConfigError(RatebookError):
 
 class StoreError(RatebookError):
     """The database cannot be reached, opened or migrated."""
+
+
+class ConflictError(RatebookError):
+    """What was asked conflicts with what the store holds (a closed cycle, a change that
+    would leave records unbilled)."""

@@ -200,3 +200,36 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     )
     assert again.returncode == 0
     assert again.stdout.count("earlier") == 2
+
+
+def test_a_corrected_deck_and_rerate_from_the_command_line(loaded: str, tmp_path: Path) -> None:
+    assert _cli(loaded, "ingest", str(write(tmp_path / "f.csv", FEED)))[0] == 0
+    fixed = write(tmp_path / "fixed.csv", DECK.replace("0.1000", "0.0800"))
+    rates = ["rates", "import", str(fixed), "--name", "standard", "--effective-from", "2026-10-01"]
+    code, _, error = _cli(loaded, *rates)
+    assert code != 0
+    assert "VERSION_EXISTS" in error
+    assert "--correct" in error
+    code, output, _ = _cli(loaded, *rates, "--correct")
+    assert code == 0
+    assert "(revision 2)" in output
+    # r1 bills 120 s: at 0.10 a minute 0.2000, at the corrected 0.08 0.1600
+    code, output, _ = _cli(loaded, "rerate", "--period", "2026-10", "--format", "json")
+    assert code == 0
+    assert json.loads(output) == [
+        {
+            "account": "ACME",
+            "re-rated": 1,
+            "before": "0.2000",
+            "after": "0.1600",
+            "change": "-0.0400",
+            "currency": "MYR",
+        }
+    ]
+    code, output, _ = _cli(loaded, "rerate", "--period", "2026-10")
+    assert code == 0
+    assert "0 re-rated" in output
+    assert "nothing changed" in output
+    code, _, error = _cli(loaded, "rerate", "--period", "2026-13")
+    assert code != 0
+    assert "BAD_PERIOD" in error

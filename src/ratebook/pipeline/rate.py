@@ -318,7 +318,7 @@ def rate(
         pl.col("discount_ppm").fill_null(0),
         pl.col("rounding_mode").fill_null(RoundingMode.HALF_UP.value),
         pl.col("rounding_places").fill_null(0),
-        pl.lit(0, pl.Int64).alias("usage_before"),
+        pl.lit(None, pl.Int64).alias("usage_before"),
         pl.lit(None, pl.Int64).alias("tier"),
         pl.lit(None, pl.String).alias("tier_split"),
     )

@@ -50,7 +50,11 @@ def price_in_cycle(
     """``place`` then ``apply_tiers``: records on no tiered row are returned as they are."""
     if not on_tiers(records, rows).any():
         return records
-    return apply_tiers(place(records, before), rows)
+    placed = apply_tiers(place(records, before), rows)
+    # a place is kept only where it priced something
+    return placed.with_columns(
+        pl.when(pl.col("tier").is_not_null()).then(pl.col("usage_before")).alias("usage_before")
+    )
 
 
 def place(records: pl.DataFrame, before: pl.DataFrame | None = None) -> pl.DataFrame:

@@ -15,7 +15,7 @@ import polars as pl
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
 
 from ratebook.store.frames import query_frame
-from ratebook.store.tables import rated_charges, usage_records
+from ratebook.store.tables import billing_cycles, customers, rated_charges, usage_records
 
 #: What a cycle holds, per customer, period, service and unit.
 USAGE_SCHEMA: dict[str, pl.DataType] = {
@@ -57,6 +57,15 @@ CHARGE_SCHEMA: dict[str, pl.DataType] = {
     "tier_split": pl.String(),
 }
 
+#: A current charge with its record, as the rate stage takes it (``CHARGE_SCHEMA`` too).
+RECORD_SCHEMA: dict[str, pl.DataType] = {
+    **CHARGE_SCHEMA,
+    "customer_account": pl.String(),
+    "quantity": pl.Int64(),
+    "destination": pl.String(),
+    "disposition": pl.String(),
+}
+
 _BATCH = 500  # customers per query
 
 
@@ -70,7 +79,7 @@ def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.Data
     c, r = rated_charges.c, usage_records.c
     periods = sorted(keys["period"].unique().to_list())
     found: list[pl.DataFrame] = []
-    for customers in _chunks(sorted(keys["customer_id"].unique().to_list())):
+    for some in _chunks(sorted(keys["customer_id"].unique().to_list())):
         statement = (
             select(
                 c.customer_id,
@@ -85,7 +94,7 @@ def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.Data
             .where(
                 c.entity_id == entity_id,
                 c.superseded_by.is_(None),
-                c.customer_id.in_(customers),
+                c.customer_id.in_(some),
                 c.period.in_(periods),
             )
             .group_by(c.customer_id, c.period, r.service, r.unit)
@@ -187,3 +196,63 @@ def replace_charges(
         .values(superseded_by=bindparam("new")),
         pairs,
     )
+
+
+def period_charges(
+    conn: Connection, entity_id: int, period: str, customer_id: int | None = None
+) -> pl.DataFrame:
+    """Every current charge of ``period`` (of one customer, or all), with its record
+    (``RECORD_SCHEMA``), in record order."""
+    c, r = rated_charges.c, usage_records.c
+    statement = (
+        select(
+            c.id,
+            c.record_pk,
+            c.customer_id,
+            c.period,
+            r.service,
+            r.unit,
+            r.start_time,
+            r.origin,
+            r.record_id,
+            c.rate_table_id,
+            c.version_id,
+            c.rate_row_id,
+            c.prefix,
+            c.band,
+            c.billed_quantity,
+            c.unit_price,
+            c.rate_unit,
+            c.connect_fee,
+            c.discount_ppm,
+            c.charge,
+            c.rounding_mode,
+            c.rounding_places,
+            c.usage_before,
+            c.tier,
+            c.tier_split,
+            customers.c.account,
+            r.quantity,
+            r.destination,
+            r.disposition,
+        )
+        .select_from(
+            rated_charges.join(usage_records, r.id == c.record_pk).join(
+                customers, customers.c.id == c.customer_id
+            )
+        )
+        .where(c.entity_id == entity_id, c.period == period, c.superseded_by.is_(None))
+        .order_by(c.customer_id, r.start_time, r.origin, r.record_id)
+    )
+    if customer_id is not None:
+        statement = statement.where(c.customer_id == customer_id)
+    return query_frame(conn, statement, RECORD_SCHEMA)
+
+
+def cycle_status(conn: Connection, entity_id: int, period: str) -> str | None:
+    """The billing cycle's status (open | closing | closed), or None if it has no row yet."""
+    c = billing_cycles.c
+    status = conn.execute(
+        select(c.status).where(c.entity_id == entity_id, c.period == period)
+    ).scalar_one_or_none()
+    return None if status is None else str(status)

@@ -160,8 +160,11 @@ rate_table_versions = Table(
     Column("spec", Text, nullable=False),
     Column("source_name", String(500), nullable=True),
     Column("source_sha256", String(64), nullable=True),
+    # a correction of the version at the same effective_from is a new revision; the newest
+    # revision prices, and every charge keeps the version (revision) that priced it
+    Column("revision", Integer, nullable=False, server_default="1"),
     _created(),
-    UniqueConstraint("rate_table_id", "effective_from"),
+    UniqueConstraint("rate_table_id", "effective_from", "revision"),
 )
 
 rate_rows = Table(
@@ -209,7 +212,7 @@ import_batches = Table(
     _entity(),
     Column("origin", String(64), nullable=False),
     Column("format", String(32), nullable=False),
-    Column("source_kind", String(16), nullable=False),  # file | api | kafka | feed
+    Column("source_kind", String(16), nullable=False),  # file | api | kafka | feed | rerate
     Column("source_name", String(500), nullable=False),
     Column("source_sha256", String(64), nullable=True),  # the file manifest key
     Column("size_bytes", BigInteger, nullable=True),

@@ -38,29 +38,34 @@ def ensure_rate_table(conn: Connection, entity_id: int, name: str) -> int:
 
 def version_at(
     conn: Connection, table_id: int, effective_from: datetime
-) -> tuple[int, str | None] | None:
-    """``(version_id, source_sha256)`` of the version starting exactly at ``effective_from``."""
+) -> tuple[int, str | None, int] | None:
+    """``(version_id, source_sha256, revision)`` of the newest revision of the version
+    starting exactly at ``effective_from``, or None."""
     c = rate_table_versions.c
     row = conn.execute(
-        select(c.id, c.source_sha256).where(
-            c.rate_table_id == table_id, c.effective_from == effective_from
-        )
+        select(c.id, c.source_sha256, c.revision)
+        .where(c.rate_table_id == table_id, c.effective_from == effective_from)
+        .order_by(c.revision.desc())
+        .limit(1)
     ).first()
-    return None if row is None else (int(row.id), row.source_sha256)
+    return None if row is None else (int(row.id), row.source_sha256, int(row.revision))
 
 
 def version_spec_at(
     conn: Connection, table_id: int, effective_from: datetime
-) -> dict[str, Any] | None:
-    """The stored spec of the version starting exactly at ``effective_from``, or None."""
+) -> tuple[dict[str, Any], int] | None:
+    """The stored spec and revision of the newest revision starting at ``effective_from``."""
     c = rate_table_versions.c
-    spec = conn.execute(
-        select(c.spec).where(c.rate_table_id == table_id, c.effective_from == effective_from)
-    ).scalar_one_or_none()
-    if spec is None:
+    row = conn.execute(
+        select(c.spec, c.revision)
+        .where(c.rate_table_id == table_id, c.effective_from == effective_from)
+        .order_by(c.revision.desc())
+        .limit(1)
+    ).first()
+    if row is None:
         return None
-    loaded: dict[str, Any] = json.loads(spec)
-    return loaded
+    loaded: dict[str, Any] = json.loads(row.spec)
+    return loaded, int(row.revision)
 
 
 def add_version(
@@ -77,6 +82,7 @@ def add_version(
     source_name: str,
     source_sha256: str,
     rows: pl.DataFrame,
+    revision: int = 1,
 ) -> int:
     """Insert a version with its rows (``ROW_SCHEMA`` less the ids). Returns the version id."""
     result = conn.execute(
@@ -92,6 +98,7 @@ def add_version(
             spec=spec,
             source_name=source_name,
             source_sha256=source_sha256,
+            revision=revision,
             created_at=datetime.now(UTC),
         )
     )
@@ -107,7 +114,7 @@ def add_version(
 
 
 def load_versions(conn: Connection, entity_id: int) -> pl.DataFrame:
-    """Every version of every rate table of the entity."""
+    """Every version of every rate table of the entity, in its newest revision."""
     c = rate_table_versions.c
     statement = select(
         c.id,
@@ -117,8 +124,15 @@ def load_versions(conn: Connection, entity_id: int) -> pl.DataFrame:
         c.rounding_places,
         c.timezone,
         c.spec,
+        c.revision,
     ).where(c.entity_id == entity_id)
-    return query_frame(conn, statement, VERSION_SCHEMA)
+    every = query_frame(conn, statement, {**VERSION_SCHEMA, "revision": pl.Int64()})
+    return (
+        every.sort("revision", descending=True)
+        .unique(["rate_table_id", "effective_from"], keep="first")
+        .sort("version_id")
+        .select(list(VERSION_SCHEMA))
+    )
 
 
 def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:

@@ -88,17 +88,20 @@ def start_batch(
     origin: str,
     fmt: str,
     source_name: str,
-    source_sha256: str,
-    size_bytes: int,
+    source_sha256: str | None,
+    size_bytes: int | None,
+    source_kind: str = "file",
 ) -> int:
-    """Insert the batch's manifest row (counts filled in by :func:`finish_batch`)."""
+    """Insert the batch's manifest row (counts filled in by :func:`finish_batch`).
+
+    ``source_kind`` is ``file`` for an import, ``rerate`` for a re-rating run."""
     now = datetime.now(UTC)
     result = conn.execute(
         insert(import_batches).values(
             entity_id=entity_id,
             origin=origin,
             format=fmt,
-            source_kind="file",
+            source_kind=source_kind,
             source_name=source_name,
             source_sha256=source_sha256,
             size_bytes=size_bytes,

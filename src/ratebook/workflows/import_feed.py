@@ -325,9 +325,7 @@ def _import_chunk(
             "charge",
             "rounding_mode",
             "rounding_places",
-            pl.when(pl.col("tier").is_not_null())
-            .then(pl.col("usage_before"))
-            .alias("usage_before"),
+            "usage_before",
             "tier",
             "tier_split",
             pl.lit(batch_id).alias("batch_id"),

@@ -66,6 +66,7 @@ class RatesResult:
     version_id: int
     rows: int
     created: bool
+    revision: int = 1
 
 
 def _read_deck(path: Path, default_increment: Increment) -> pl.DataFrame:
@@ -160,6 +161,7 @@ def import_rates(
     increment: str = "60/60",
     places: int | None = None,
     rounding: str | None = None,
+    correct: bool = False,
 ) -> RatesResult:
     """Import ``path`` as the version of table ``name`` in force from ``effective_from``.
 
@@ -168,6 +170,8 @@ def import_rates(
         increment: default ``initial/subsequent`` seconds for rows without their own.
         places: decimal places each record's charge is rounded to (entity's by default).
         rounding: rounding mode name (entity's by default).
+        correct: a different deck at the same ``effective_from`` is a correction: it is
+            stored as the version's next revision, which prices from then on (see ``rerate``).
 
     Raises:
         InputError: a located problem in the deck or an option; nothing is imported.
@@ -204,18 +208,21 @@ def import_rates(
         digest = inspect_file(path).sha256
         table_id = tariffs.ensure_rate_table(conn, entity.id, name)
         existing = tariffs.version_at(conn, table_id, start)
+        revision = 1
         if existing is not None:
             if existing[1] == digest:
                 return RatesResult(
                     table=name, version_id=existing[0], rows=rows.height, created=False
                 )
-            raise InputError(
-                "VERSION_EXISTS",
-                f"rate table {name!r} already has a different version from {effective_from};"
-                " versions are never edited: import the correction with a later"
-                " --effective-from",
-                path=path,
-            )
+            if not correct:
+                raise InputError(
+                    "VERSION_EXISTS",
+                    f"rate table {name!r} already has a different version from"
+                    f" {effective_from}; versions are never edited: give the new rates a later"
+                    " --effective-from, or import them with --correct as a correction",
+                    path=path,
+                )
+            revision = existing[2] + 1
         version_id = tariffs.add_version(
             conn,
             entity_id=entity.id,
@@ -229,8 +236,11 @@ def import_rates(
             source_name=str(path),
             source_sha256=digest,
             rows=rows,
+            revision=revision,
         )
-    return RatesResult(table=name, version_id=version_id, rows=rows.height, created=True)
+    return RatesResult(
+        table=name, version_id=version_id, rows=rows.height, created=True, revision=revision
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,6 +250,7 @@ class TableResult:
     table: str
     added: list[str]
     unchanged: list[str]
+    corrected: list[str]
 
 
 def _content_digest(spec: str, rows: pl.DataFrame) -> str:
@@ -247,17 +258,22 @@ def _content_digest(spec: str, rows: pl.DataFrame) -> str:
     return hashlib.sha256((spec + "\n" + ordered).encode()).hexdigest()
 
 
-def import_rate_table(engine: Engine, path: Path, *, entity_code: str | None = None) -> TableResult:
+def import_rate_table(
+    engine: Engine, path: Path, *, entity_code: str | None = None, correct: bool = False
+) -> TableResult:
     """Import a YAML rate-table file: each version not yet stored is added.
 
-    A version already stored with the same content is left as it is; one stored with other
-    content at the same ``effective_from`` is refused (versions are never edited).
+    A version already stored with the same content is left as it is. One stored with other
+    content at the same ``effective_from`` is refused (versions are never edited), unless
+    ``correct``: then the file's version is stored as the next revision, which prices from
+    then on; ``rerate`` applies it to usage already rated.
 
     Raises:
         InputError: a located problem in the file; nothing is imported then.
     """
     added: list[str] = []
     unchanged: list[str] = []
+    corrected: list[str] = []
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         table, versions = load_rate_table(path, entity_zone=entity.timezone)
@@ -294,16 +310,20 @@ def import_rate_table(engine: Engine, path: Path, *, entity_code: str | None = N
             spec["content_digest"] = _content_digest(json.dumps(spec, sort_keys=True), version.rows)
             label = version.effective_from.isoformat()
             existing = tariffs.version_spec_at(conn, table_id, version.effective_from)
+            revision = 1
             if existing is not None:
-                if existing.get("content_digest") == spec["content_digest"]:
+                if existing[0].get("content_digest") == spec["content_digest"]:
                     unchanged.append(label)
                     continue
-                raise InputError(
-                    "VERSION_EXISTS",
-                    f"rate table {table.name!r} already has a different version from {label};"
-                    " versions are never edited: give the correction a later effective_from",
-                    path=path,
-                )
+                if not correct:
+                    raise InputError(
+                        "VERSION_EXISTS",
+                        f"rate table {table.name!r} already has a different version from"
+                        f" {label}; versions are never edited: give the new rates a later"
+                        " effective_from, or import the file with --correct as a correction",
+                        path=path,
+                    )
+                revision = existing[1] + 1
             tariffs.add_version(
                 conn,
                 entity_id=entity.id,
@@ -317,6 +337,7 @@ def import_rate_table(engine: Engine, path: Path, *, entity_code: str | None = N
                 source_name=str(path),
                 source_sha256=digest,
                 rows=version.rows,
+                revision=revision,
             )
-            added.append(label)
-    return TableResult(table=table.name, added=added, unchanged=unchanged)
+            (corrected if revision > 1 else added).append(label)
+    return TableResult(table=table.name, added=added, unchanged=unchanged, corrected=corrected)

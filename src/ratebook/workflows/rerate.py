@@ -1,0 +1,215 @@
+"""Re-rate a billing period after a rate correction: reversal plus re-post.
+
+Every current charge of the period (of one customer, or all) is priced again from its record
+with the reference data in force now (the newest revision of each version, today's
+assignments, overrides and discounts), each customer-cycle as a whole, so tier places are
+worked out afresh. A charge whose amount or what its statement line shows (prefix, band,
+quantity, price, tier) changes is superseded by a new one (the old stays
+readable, ``ratebook explain`` shows both) and the ledger gets a reversal of the old charges
+and a posting of the new, per customer and unit. Nothing else changes: running it again
+changes nothing.
+
+A record stays with the customer it was matched to; records in the exception queue are not
+touched (their review re-processes them). A closed cycle is never re-rated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import polars as pl
+from sqlalchemy import Engine
+
+from ratebook.errors import ConflictError, NotFoundError
+from ratebook.pipeline.rate import rate
+from ratebook.store import cycles, parties, usage
+from ratebook.store.cycles import CHARGE_SCHEMA
+from ratebook.store.entities import get_entity
+from ratebook.store.reference import load_reference
+from ratebook.workflows.cycle_usage import reposting
+from ratebook.workflows.report_usage import check_period
+
+#: What a new rating carries.
+_PRICING = (
+    "rate_table_id",
+    "version_id",
+    "rate_row_id",
+    "prefix",
+    "band",
+    "billed_quantity",
+    "unit_price",
+    "rate_unit",
+    "connect_fee",
+    "discount_ppm",
+    "charge",
+    "rounding_mode",
+    "rounding_places",
+    "usage_before",
+    "tier",
+    "tier_split",
+)
+#: What, if it changes, makes a new rating: what the customer is charged and is shown. A
+#: charge priced the same by a corrected revision keeps its rating (and its lineage).
+_COMPARED = _PRICING[3:]
+
+#: Record columns a replacement carries over from the record it re-rates.
+_ORDER_KEYS = ("customer_id", "period", "service", "unit", "start_time", "origin", "record_id")
+
+
+@dataclass(slots=True, kw_only=True)
+class RerateSummary:
+    """What a re-rating did.
+
+    Attributes:
+        period: the billing period.
+        examined: current charges priced again.
+        rerated: of those, charges superseded by a new rating.
+        before, after: total of the re-rated charges before and after, AMOUNT_SCALE.
+        by_account: per account: (re-rated, before, after).
+        batch_id: the run's batch (None when nothing changed).
+    """
+
+    period: str
+    examined: int = 0
+    rerated: int = 0
+    before: int = 0
+    after: int = 0
+    by_account: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    batch_id: int | None = None
+    currency: str = ""
+    charge_places: int = 4
+
+
+def rerate(
+    engine: Engine, period: str, *, account: str | None = None, entity_code: str | None = None
+) -> RerateSummary:
+    """Re-rate ``period`` (YYYY-MM), for one customer or all, in one transaction.
+
+    Raises:
+        InputError: ``BAD_PERIOD``.
+        NotFoundError: ``UNKNOWN_CUSTOMER``.
+        ConflictError: ``CYCLE_CLOSED``; ``RERATE_WOULD_UNRATE`` when the rates in force now
+            would leave records without a charge (nothing is changed then).
+    """
+    check_period(period)
+    with engine.begin() as conn:
+        entity = get_entity(conn, entity_code)
+        summary = RerateSummary(
+            period=period, currency=entity.currency, charge_places=entity.charge_places
+        )
+        if cycles.cycle_status(conn, entity.id, period) == "closed":
+            raise ConflictError(
+                "CYCLE_CLOSED",
+                f"{period} is closed; a correction goes on the next invoice, not into it",
+            )
+        customer_id = None
+        if account is not None:
+            found = parties.customer_by_account(conn, entity.id, account)
+            if found is None:
+                raise NotFoundError("UNKNOWN_CUSTOMER", f"no customer with account {account!r}")
+            customer_id = found[0]
+        current = cycles.period_charges(conn, entity.id, period, customer_id)
+        summary.examined = current.height
+        if current.is_empty():
+            return summary
+        reference = load_reference(conn, entity.id)
+        records = current.with_row_index("row_idx").with_columns(pl.col("row_idx").cast(pl.Int64))
+        inputs = records.select(
+            "row_idx",
+            "customer_id",
+            "customer_account",
+            "start_time",
+            "service",
+            "destination",
+            "disposition",
+            "unit",
+            "quantity",
+            "period",
+            "origin",
+            "record_id",
+        )
+        rated, rejected = rate(
+            inputs,
+            assignments=reference.assignments,
+            versions=reference.versions,
+            rows=reference.rows,
+            zone=entity.timezone,
+        )
+        if not rejected.is_empty():
+            named = rejected.join(inputs.select("row_idx", "record_id"), on="row_idx")
+            shown = ", ".join(
+                f"{rid} ({code}: {reason})"
+                for rid, code, reason in named.select("record_id", "code", "reason").head(5).rows()
+            )
+            raise ConflictError(
+                "RERATE_WOULD_UNRATE",
+                f"the rates in force now leave {rejected.height} record(s) of {period} without"
+                f" a charge, e.g. {shown}; nothing was re-rated",
+            )
+        again = records.select("row_idx", "charge_id", "record_pk", *_ORDER_KEYS).join(
+            rated.select("row_idx", *_PRICING), on="row_idx", how="left"
+        )
+        was = records.select("row_idx", *_PRICING)
+        changed_rows = (
+            again.join(was, on="row_idx", suffix="_was")
+            .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in _COMPARED))
+            .select("row_idx")
+        )
+        if changed_rows.is_empty():
+            return summary
+        replacements = again.join(changed_rows, on="row_idx", how="semi").select(
+            list(CHARGE_SCHEMA)
+        )
+        replaced = current.join(replacements.select("charge_id"), on="charge_id", how="semi")
+        batch_id = usage.start_batch(
+            conn,
+            entity_id=entity.id,
+            origin="rerate",
+            fmt="rerate",
+            source_kind="rerate",
+            source_name=f"rerate {period}" + (f" {account}" if account else ""),
+            source_sha256=None,
+            size_bytes=None,
+        )
+        now = datetime.now(UTC)
+        cycles.replace_charges(
+            conn, replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now
+        )
+        usage.add_postings(
+            conn,
+            reposting(
+                replaced,
+                replacements,
+                entity_id=entity.id,
+                batch_id=batch_id,
+                memo=f"re-rated {period} after a rate correction",
+            ),
+        )
+        usage.finish_batch(
+            conn,
+            batch_id,
+            rows_read=summary.examined,
+            rated=replacements.height,
+            duplicates=0,
+            exceptions_count=0,
+        )
+        summary.batch_id = batch_id
+        summary.rerated = replacements.height
+        summary.before = int(replaced["charge"].sum())
+        summary.after = int(replacements["charge"].sum())
+        old = replaced.group_by("customer_account").agg(
+            pl.len().alias("n"), pl.col("charge").sum().alias("before")
+        )
+        new = (
+            replacements.join(
+                current.select("charge_id", "customer_account"), on="charge_id", how="left"
+            )
+            .group_by("customer_account")
+            .agg(pl.col("charge").sum().alias("after"))
+        )
+        for name, n, before, after in (
+            old.join(new, on="customer_account").sort("customer_account").iter_rows()
+        ):
+            summary.by_account[str(name)] = (int(n), int(before), int(after))
+    return summary
