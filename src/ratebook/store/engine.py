@@ -31,6 +31,9 @@ def normalise_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # the driver's own transaction handling would run DDL outside any transaction; SQLAlchemy
+    # emits BEGIN instead (below), so a migration is all or nothing like any other change
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -39,12 +42,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with Ratebook's connection settings (no migration)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -63,12 +71,33 @@ def is_current(engine: Engine) -> bool:
         return MigrationContext.configure(conn).get_current_revision() == head
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration; harmless when it already is."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (the newest by default); harmless when it already is.
+
+    On SQLite, foreign keys are off while migrating: a migration that changes a constraint
+    rebuilds the table (Alembic's batch mode), dropping a table others refer to. The keys are
+    checked before the migration commits.
+
+    Raises:
+        StoreError: ``DB_MIGRATION_FAILED`` when the migrated data break a foreign key.
+    """
     config = alembic_config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, or it has no effect
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        with conn.begin():
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+            if sqlite:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise StoreError(
+                        "DB_MIGRATION_FAILED",
+                        f"migrating {engine.url!r} would break foreign keys: {broken[:5]}",
+                    )
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def open_store(url: str) -> Engine:
