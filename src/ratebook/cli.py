@@ -483,6 +483,9 @@ def quote(
         f" {result.unit_price} (prefix {result.prefix}, band {result.band})",
         markup=False,
     )
+    if len(result.tiers) > 1:
+        parts = ", ".join(f"tier {t}: {q} {unit} at {p}" for t, q, p in result.tiers)
+        out.print(f"  split as the first usage of the cycle: {parts}", markup=False)
 
 
 @app.command()

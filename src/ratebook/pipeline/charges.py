@@ -13,6 +13,8 @@ All arithmetic is integer (Int128 for the products): see ``ratebook.money`` for 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, RoundingMode, round_div_expr
@@ -48,12 +50,15 @@ def charge_expr(
     places: pl.Expr,
     mode: pl.Expr,
     discount_ppm: pl.Expr,
+    roundings: Iterable[tuple[int, str]] | None = None,
 ) -> pl.Expr:
     """The rounded charge at AMOUNT_SCALE.
 
     Args:
         usage: billed quantity (QUANTITY_SCALE) x price (PRICE_SCALE), summed over a
             graduated record's parts.
+        roundings: the ``(places, mode)`` pairs that can occur (default: every one); the
+            expression has one branch per pair, so naming the few in use keeps it small.
     """
     wide = pl.Int128
     denominator = rate_unit.cast(wide) * _PRICE_TO_AMOUNT
@@ -63,14 +68,13 @@ def charge_expr(
     # a discount scales the exact charge; it is still rounded once
     numerator = numerator * (_MILLION - discount_ppm.cast(wide))
     denominator = denominator * _MILLION
+    if roundings is None:
+        roundings = [(d, m.value) for d in range(_MAX_PLACES + 1) for m in RoundingMode]
     result: pl.Expr = pl.lit(None, wide)
-    for digits in range(_MAX_PLACES + 1):
+    for digits, name in sorted(set(roundings)):
+        if not 0 <= digits <= _MAX_PLACES:
+            continue  # never stored: places are checked on import
         step = 10 ** (_MAX_PLACES - digits)
-        for rounding in RoundingMode:
-            rounded = round_div_expr(numerator, denominator * step, rounding) * step
-            result = (
-                pl.when((places == digits) & (mode == rounding.value))
-                .then(rounded)
-                .otherwise(result)
-            )
+        rounded = round_div_expr(numerator, denominator * step, RoundingMode(name)) * step
+        result = pl.when((places == digits) & (mode == name)).then(rounded).otherwise(result)
     return pl.when(charged).then(result).otherwise(pl.lit(0, wide)).cast(pl.Int64)

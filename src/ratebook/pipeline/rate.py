@@ -311,6 +311,7 @@ def rate(
             places=pl.col("rounding_places"),
             mode=pl.col("rounding_mode"),
             discount_ppm=pl.col("discount_ppm").fill_null(0),
+            roundings=versions.select("rounding_places", "rounding_mode").unique().rows(),
         ).alias("charge"),
         pl.col("price").fill_null(0).alias("unit_price"),
         pl.col("rate_unit").fill_null(60 * 10**QUANTITY_SCALE),

@@ -153,6 +153,7 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         places=pl.col("rounding_places"),
         mode=pl.col("rounding_mode"),
         discount_ppm=pl.col("discount_ppm"),
+        roundings=records.select("rounding_places", "rounding_mode").unique().rows(),
     )
     hit = pl.col("_minimum").is_not_null()
     return (

@@ -16,6 +16,7 @@ from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fix
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import Reference, price
+from ratebook.pipeline.tiers import split_text
 from ratebook.pipeline.validate import validate
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
@@ -47,6 +48,8 @@ class Quote:
 
     Attributes:
         charge: exact decimal text in ``currency`` (None when not priced).
+        tiers: on a tiered row, ``(tier, quantity, price)`` text of each part; the quote takes
+            the event as the first of its customer's cycle.
         code, reason: the exception the event would become (None when priced).
     """
 
@@ -56,6 +59,7 @@ class Quote:
     unit_price: str | None = None
     band: str | None = None
     prefix: str | None = None
+    tiers: tuple[tuple[int, str, str], ...] = ()
     code: str | None = None
     reason: str | None = None
 
@@ -109,6 +113,14 @@ def quote_events(
             unit_price=format_fixed(row["unit_price"], PRICE_SCALE, min_places=places),
             band=row["band"],
             prefix=row["prefix"],
+            tiers=tuple(
+                (
+                    tier,
+                    format_fixed(quantity, QUANTITY_SCALE),
+                    format_fixed(tier_price, PRICE_SCALE, min_places=places),
+                )
+                for tier, quantity, tier_price in split_text(row["tier_split"])
+            ),
         )
     for rejected in (invalid, priced.unmatched, priced.unrated):
         for row in rejected.iter_rows(named=True):
