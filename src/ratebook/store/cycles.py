@@ -74,6 +74,16 @@ def _chunks(values: list[Any]) -> Iterator[list[Any]]:
         yield values[start : start + _BATCH]
 
 
+def _charge_columns() -> list[Any]:
+    """The columns of ``CHARGE_SCHEMA``, in its order."""
+    c, r = rated_charges.c, usage_records.c
+    on_record = {"service", "unit", "start_time", "origin", "record_id"}
+    return [
+        c.id if name == "charge_id" else (r[name] if name in on_record else c[name])
+        for name in CHARGE_SCHEMA
+    ]
+
+
 def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.DataFrame:
     """``USAGE_SCHEMA`` for the cycles of ``keys`` (``customer_id``, ``period``) with charges."""
     c, r = rated_charges.c, usage_records.c
@@ -127,33 +137,7 @@ def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.D
             )
         )
         statement = (
-            select(
-                c.id,
-                c.record_pk,
-                c.customer_id,
-                c.period,
-                r.service,
-                r.unit,
-                r.start_time,
-                r.origin,
-                r.record_id,
-                c.rate_table_id,
-                c.version_id,
-                c.rate_row_id,
-                c.prefix,
-                c.band,
-                c.billed_quantity,
-                c.unit_price,
-                c.rate_unit,
-                c.connect_fee,
-                c.discount_ppm,
-                c.charge,
-                c.rounding_mode,
-                c.rounding_places,
-                c.usage_before,
-                c.tier,
-                c.tier_split,
-            )
+            select(*_charge_columns())
             .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
             .where(c.entity_id == entity_id, c.superseded_by.is_(None), match)
         )
@@ -206,31 +190,7 @@ def period_charges(
     c, r = rated_charges.c, usage_records.c
     statement = (
         select(
-            c.id,
-            c.record_pk,
-            c.customer_id,
-            c.period,
-            r.service,
-            r.unit,
-            r.start_time,
-            r.origin,
-            r.record_id,
-            c.rate_table_id,
-            c.version_id,
-            c.rate_row_id,
-            c.prefix,
-            c.band,
-            c.billed_quantity,
-            c.unit_price,
-            c.rate_unit,
-            c.connect_fee,
-            c.discount_ppm,
-            c.charge,
-            c.rounding_mode,
-            c.rounding_places,
-            c.usage_before,
-            c.tier,
-            c.tier_split,
+            *_charge_columns(),
             customers.c.account,
             r.quantity,
             r.destination,

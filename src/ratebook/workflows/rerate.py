@@ -22,7 +22,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from ratebook.errors import ConflictError, NotFoundError
-from ratebook.pipeline.rate import rate
+from ratebook.pipeline.rate import RATING_COLUMNS, rate
 from ratebook.store import cycles, parties, usage
 from ratebook.store.cycles import CHARGE_SCHEMA
 from ratebook.store.entities import get_entity
@@ -30,28 +30,11 @@ from ratebook.store.reference import load_reference
 from ratebook.workflows.cycle_usage import reposting
 from ratebook.workflows.report_usage import check_period
 
-#: What a new rating carries.
-_PRICING = (
-    "rate_table_id",
-    "version_id",
-    "rate_row_id",
-    "prefix",
-    "band",
-    "billed_quantity",
-    "unit_price",
-    "rate_unit",
-    "connect_fee",
-    "discount_ppm",
-    "charge",
-    "rounding_mode",
-    "rounding_places",
-    "usage_before",
-    "tier",
-    "tier_split",
-)
+#: What a new rating carries (a rated record's columns, less the row's destination name).
+_PRICING = tuple(c for c in RATING_COLUMNS if c != "destination_name")
 #: What, if it changes, makes a new rating: what the customer is charged and is shown. A
 #: charge priced the same by a corrected revision keeps its rating (and its lineage).
-_COMPARED = _PRICING[3:]
+_COMPARED = tuple(c for c in _PRICING if c not in ("rate_table_id", "version_id", "rate_row_id"))
 
 #: Record columns a replacement carries over from the record it re-rates.
 _ORDER_KEYS = ("customer_id", "period", "service", "unit", "start_time", "origin", "record_id")
