@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 
+from ratebook.errors import InputError
 from ratebook.store.entities import get_entity
 from ratebook.store.tables import ledger_postings
 from ratebook.store.usage import ledger_totals
@@ -135,3 +137,48 @@ def test_a_call_straddling_the_boundary_is_split_in_the_explanation(
     assert "tier 0: 120 s x 0.1000 / 60 s = 0.2" in story
     assert "tier 1: 120 s x 0.0500 / 60 s = 0.1" in story
     assert "= 0.3, rounded half-up to 4 places: 0.3000 MYR" in story
+
+
+def test_a_deck_beside_the_table_can_carry_tiers(my_engine: Engine, tmp_path: Path) -> None:
+    write(
+        tmp_path / "deck.csv",
+        "prefix,destination,rate,tiers\n60,Malaysia,0.1000,graduated 10min=0.0500\n",
+    )
+    table = (
+        "name: tiered\nversions:\n  - effective_from: 2026-10-01\n    deck: deck.csv\n"
+        "rounding: {places: 4, mode: half-up}\n"
+    )
+    import_rate_table(my_engine, write(tmp_path / "tiered.yaml", table))
+    import_customers(
+        my_engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nACME,Acme,tiered,\n")
+    )
+    calls = [line for line in (FIRST + LATE[len(HEADER) :]).splitlines() if ",voice," in line]
+    import_feed(my_engine, write(tmp_path / "calls.csv", HEADER + "\n".join(calls) + "\n"),
+                format_name="generic")  # fmt: skip
+    # the same ladder as TABLE's: c1 0.80, c2 (from minute 8) 0.30, c3 (from minute 12) 0.15
+    assert _lines(my_engine, tmp_path) == {
+        "2026-10-05 480": "0.8000",
+        "2026-10-10 240": "0.3000",
+        "2026-10-20 180": "0.1500",
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ('"volume 3msg=0.0200"', '"volume 3s=0.0200"'),  # a step in another unit than the row
+        ('"volume 3msg=0.0200"', '"volume 3msg"'),  # a step without a price
+        (  # steps that do not rise
+            '[{after: 10min, price: "0.0500"}]',
+            '[{after: 10min, price: "0.0500"}, {after: 5min, price: "0.0100"}]',
+        ),
+    ],
+)
+def test_tier_mistakes_are_refused_naming_the_version(
+    my_engine: Engine, tmp_path: Path, change: tuple[str, str]
+) -> None:
+    assert change[0] in TABLE
+    with pytest.raises(InputError) as caught:
+        import_rate_table(my_engine, write(tmp_path / "t.yaml", TABLE.replace(*change)))
+    assert caught.value.code == "BAD_RATE_TABLE"
+    assert str(caught.value.field).startswith("versions[0]")

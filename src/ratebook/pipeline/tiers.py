@@ -14,7 +14,7 @@ units after ``from_i`` up to ``from_{i+1}`` (QUANTITY_SCALE, the row's base unit
   straddles a boundary is split between the tiers (``tier_split`` lists the parts).
 * **volume**: the tier the cycle reaches prices all of its units. Until the cycle closes a
   record carries the *provisional* price: that of the tier reached by the usage up to and
-  including it. ``volume_settlement`` works out the adjustment at close.
+  including it. ``billing.volume.settle_volume`` works out the adjustment at close.
 
 The rest of the charge (connect fee, minimum, discount, one rounding) is as for any row.
 """
@@ -33,9 +33,6 @@ GROUP = ("customer_id", "period", "service", "unit")
 ORDER = ("start_time", "origin", "record_id")
 
 LADDER = pl.List(pl.Struct({"from": pl.Int64, "price": pl.Int64}))
-
-#: Columns ``apply_tiers`` sets on a tiered record.
-TIER_COLUMNS = ("usage_before", "tier", "tier_split", "unit_price", "charge")
 
 
 def on_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.Series:
@@ -91,7 +88,8 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     Args:
         records: rated records with ``usage_before``, ``rate_row_id``, ``billed_quantity``,
             ``rate_unit``, ``connect_fee``, ``discount_ppm``, ``rounding_places`` and
-            ``rounding_mode``, and the ``TIER_COLUMNS``.
+            ``rounding_mode``, and the columns it sets on a tiered record: ``tier``,
+            ``tier_split``, ``unit_price`` and ``charge``.
         rows: the rate rows (``rate.ROW_SCHEMA``).
     """
     tiered_rows = rows.filter(pl.col("tier_kind").is_not_null()).select(
@@ -100,13 +98,13 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     if tiered_rows.is_empty() or records.is_empty():
         return records
     frame = records.with_row_index("_at")
-    on_tiers = frame.select("_at", "rate_row_id", "usage_before", "billed_quantity").join(
+    tiered = frame.select("_at", "rate_row_id", "usage_before", "billed_quantity").join(
         tiered_rows, on="rate_row_id", how="inner"
     )
-    if on_tiers.is_empty():
+    if tiered.is_empty():
         return records
     steps = (
-        on_tiers.with_columns(pl.col("tiers").str.json_decode(LADDER))
+        tiered.with_columns(pl.col("tiers").str.json_decode(LADDER))
         .explode("tiers")
         .unnest("tiers")
         .with_columns(pl.col("from").cum_count().over("_at").sub(1).cast(pl.Int64).alias("tier"))
@@ -141,7 +139,7 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         .with_columns(("[" + pl.col("_split") + "]").alias("_split"))
     )
     # an uncharged record (nothing billed) stays at tier 0 with a zero charge
-    placed = on_tiers.select("_at", pl.col("minimum_charge").alias("_minimum")).join(
+    placed = tiered.select("_at", pl.col("minimum_charge").alias("_minimum")).join(
         summary, on="_at", how="left"
     )
     charge = charge_expr(
