@@ -750,3 +750,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; nothing of the unfinished file was committed")
         sys.exit(130)
+
+
+# billing commands register themselves on ``app``
+from ratebook import cli_billing  # noqa: E402,F401

@@ -23,6 +23,15 @@ AMOUNT_SCALE = 6
 PRICE_SCALE = 9
 QUANTITY_SCALE = 3
 
+#: ISO 4217 currencies whose minor unit is not the cent (2 places): 0 or 3 places.
+_MINOR_PLACES: dict[str, int] = {
+    **dict.fromkeys(
+        ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"), 0
+    ),
+    **dict.fromkeys(("VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+
 _FIXED_RE = re.compile(r"^([+-]?)(\d+)(?:\.(\d*))?$|^([+-]?)\.(\d+)$")
 
 
@@ -88,6 +97,11 @@ def parse_fixed(text: str, scale: int, *, allow_negative: bool = False) -> int:
             raise AmountError("NEGATIVE", f"{text!r} is negative")
         value = -value
     return value
+
+
+def minor_places(currency: str) -> int:
+    """Decimal places of ``currency``'s minor unit (ISO 4217): 2 unless listed otherwise."""
+    return _MINOR_PLACES.get(currency.upper(), 2)
 
 
 def _pow10(exponent: int) -> int:

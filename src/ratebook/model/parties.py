@@ -23,6 +23,10 @@ class Entity:
         charge_places: decimal places shown for charges and balances.
         rounding_mode: default rounding for rate tables that do not name one.
         mask_digits: trailing digits of destinations hidden on statements.
+        max_carry_cycles: a balance under the floor is carried at most this many cycles in a
+            row; the close that would carry it once more issues an invoice (None: no limit).
+        fiscal_year_end_month: the month (1-12) whose close invoices every non-zero balance,
+            floor or not (None: no fiscal-year rule).
     """
 
     id: int
@@ -35,6 +39,8 @@ class Entity:
     charge_places: int
     rounding_mode: RoundingMode
     mask_digits: int
+    max_carry_cycles: int | None = None
+    fiscal_year_end_month: int | None = None
 
     @property
     def zone(self) -> ZoneInfo:

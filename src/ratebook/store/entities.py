@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
 from ratebook.errors import ConfigError, NotFoundError
 from ratebook.model.parties import Entity
@@ -25,6 +25,8 @@ def _entity(row: Any) -> Entity:
         charge_places=row.charge_places,
         rounding_mode=RoundingMode(row.rounding_mode),
         mask_digits=row.mask_digits,
+        max_carry_cycles=row.max_carry_cycles,
+        fiscal_year_end_month=row.fiscal_year_end_month,
     )
 
 
@@ -93,3 +95,25 @@ def create_entity(
 def list_entities(conn: Connection) -> list[Entity]:
     """All entities, by code."""
     return [_entity(r) for r in conn.execute(select(entities).order_by(entities.c.code))]
+
+
+def update_billing_policy(
+    conn: Connection,
+    entity_id: int,
+    *,
+    invoicing_floor: int | None = None,
+    max_carry_cycles: int | None = None,
+    fiscal_year_end_month: int | None = None,
+    clear_max_carry_cycles: bool = False,
+    clear_fiscal_year_end: bool = False,
+) -> None:
+    """Change an entity's carry-forward policy; None leaves a setting as it is."""
+    values: dict[str, Any] = {}
+    if invoicing_floor is not None:
+        values["invoicing_floor"] = invoicing_floor
+    if max_carry_cycles is not None or clear_max_carry_cycles:
+        values["max_carry_cycles"] = max_carry_cycles
+    if fiscal_year_end_month is not None or clear_fiscal_year_end:
+        values["fiscal_year_end_month"] = fiscal_year_end_month
+    if values:
+        conn.execute(update(entities).where(entities.c.id == entity_id).values(**values))

@@ -191,3 +191,12 @@ def customer_by_account(conn: Connection, entity_id: int, account: str) -> tuple
         )
     ).first()
     return None if row is None else (int(row.id), str(row.name))
+
+
+def close_customer(conn: Connection, customer_id: int, closed_at: datetime) -> None:
+    """Mark an account closed from ``closed_at`` (its next close issues a final invoice)."""
+    conn.execute(
+        update(customers)
+        .where(customers.c.id == customer_id)
+        .values(status="closed", closed_at=closed_at)
+    )

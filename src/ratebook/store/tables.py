@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -101,6 +102,24 @@ entities = Table(
     # trailing digits of a destination number hidden on statements
     Column("mask_digits", Integer, nullable=False),
     _created(),
+    # a balance may be carried at most this many cycles in a row (null: no limit)
+    Column("max_carry_cycles", Integer, nullable=True),
+    # the month (1-12) whose close ends the fiscal year: every balance is invoiced then
+    Column("fiscal_year_end_month", Integer, nullable=True),
+)
+
+tax_rates = Table(
+    "tax_rates",
+    metadata,
+    _id(),
+    _entity(),
+    # an invoice line category (a service such as voice, or a plan's category); '*' for any
+    Column("category", String(32), nullable=False),
+    Column("treatment", String(16), nullable=False),  # standard | zero | exempt
+    Column("rate_ppm", Integer, nullable=False),  # 8% is 80_000
+    Column("label", String(64), nullable=False),  # printed on invoices, e.g. SST
+    _created(),
+    UniqueConstraint("entity_id", "category"),
 )
 
 customers = Table(
@@ -283,8 +302,11 @@ rated_charges = Table(
     Column("rated_at", UtcDateTime, nullable=False),
     # set once, when a re-rating replaces this charge; earlier ratings stay visible
     Column("superseded_by", BigInteger, nullable=True),
+    # set once, when an invoice bills this charge: the line it is part of
+    Column("invoice_line_id", BigInteger, nullable=True),
     Index("ix_rated_charges_customer_period", "entity_id", "customer_id", "period"),
     Index("ix_rated_charges_record", "record_pk"),
+    Index("ix_rated_charges_invoice_line", "invoice_line_id"),
 )
 
 billing_cycles = Table(
@@ -315,6 +337,10 @@ ledger_postings = Table(
     Column("batch_id", Integer, ForeignKey("import_batches.id"), nullable=True),
     Column("reverses_id", BigInteger, nullable=True),
     Column("memo", String(500), nullable=True),
+    # the invoice line category (service, plan category, 'rounding'); the period an amount
+    # brought forward or billed late came from
+    Column("category", String(32), nullable=True),
+    Column("source_period", String(7), nullable=True),
     Column("posted_at", UtcDateTime, nullable=False),
     Index("ix_ledger_postings_customer_period", "entity_id", "customer_id", "period"),
 )
@@ -380,4 +406,121 @@ feed_runs = Table(
     Column("files_imported", Integer, nullable=False),
     Column("error", Text, nullable=True),
     Index("ix_feed_runs_feed", "entity_id", "feed", "started_at"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    _id(),
+    _entity(),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("reference", String(100), nullable=False),  # the operator's id for it
+    Column("plan", String(200), nullable=False),
+    Column("fee", BigInteger, nullable=False),  # AMOUNT_SCALE, per interval
+    Column("interval", String(8), nullable=False),  # monthly | annual
+    Column("billing", String(8), nullable=False),  # advance | arrears
+    Column("starts_on", Date, nullable=False),  # first day of service
+    Column("ends_on", Date, nullable=True),  # last day of service (status may change)
+    Column("category", String(32), nullable=False),  # the invoice line category, for tax
+    _created(),
+    UniqueConstraint("entity_id", "reference"),
+)
+
+subscription_charges = Table(
+    "subscription_charges",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("subscription_id", Integer, ForeignKey("subscriptions.id"), nullable=False),
+    Column("service_from", Date, nullable=False),  # the service interval billed, inclusive
+    Column("service_to", Date, nullable=False),
+    Column("days", Integer, nullable=False),  # days of service in it
+    Column("interval_days", Integer, nullable=False),  # days of the whole month or year
+    Column("amount", BigInteger, nullable=False),  # AMOUNT_SCALE, prorated and rounded
+    Column("period", String(7), nullable=False),  # the cycle that billed it
+    Column("invoice_line_id", BigInteger, nullable=True),  # set once, when invoiced
+    Column("posted_at", UtcDateTime, nullable=False),
+    UniqueConstraint("subscription_id", "service_from"),
+)
+
+cycle_results = Table(
+    "cycle_results",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("outcome", String(16), nullable=False),  # invoiced | carried
+    Column("net", BigInteger, nullable=False),  # AMOUNT_SCALE, exact, before tax
+    Column("tax", BigInteger, nullable=False),  # what tax would be / is
+    Column("payable", BigInteger, nullable=False),  # net + tax, exact
+    Column("carried", BigInteger, nullable=False),  # into the next cycle
+    Column("streak", Integer, nullable=False),  # consecutive cycles carried, this one included
+    Column("reason", String(32), nullable=True),  # why an invoice was forced, if it was
+    Column("invoice_id", Integer, nullable=True),
+    UniqueConstraint("entity_id", "customer_id", "period"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    _id(),
+    _entity(),
+    Column("number", Integer, nullable=False),  # gapless per entity
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("net", BigInteger, nullable=False),  # AMOUNT_SCALE, exact sum of lines
+    Column("tax", BigInteger, nullable=False),  # rounded to the minor unit
+    Column("total", BigInteger, nullable=False),  # net + tax rounded to the minor unit
+    Column("rounding", BigInteger, nullable=False),  # net + tax - total, carried forward
+    Column("reason", String(32), nullable=False),  # floor | closure | max_cycles | fiscal_year_end
+    # the hand-off document (canonical JSON), frozen at issue: every export is these bytes
+    Column("document", Text, nullable=False),
+    Column("document_sha256", String(64), nullable=False),
+    UniqueConstraint("entity_id", "number"),
+    UniqueConstraint("entity_id", "customer_id", "period"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    # recurring | usage | volume_settlement | late_usage | brought_forward | credit | adjustment
+    Column("kind", String(24), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("service", String(32), nullable=True),
+    Column("destination", String(200), nullable=True),
+    Column("band", String(32), nullable=True),
+    Column("unit", String(16), nullable=True),
+    Column("quantity", BigInteger, nullable=True),  # QUANTITY_SCALE
+    Column("unit_price", BigInteger, nullable=True),  # PRICE_SCALE per rate unit
+    Column("rate_unit", BigInteger, nullable=True),  # QUANTITY_SCALE
+    Column("records", BigInteger, nullable=False),
+    Column("source_period", String(7), nullable=True),
+    Column("amount", BigInteger, nullable=False),  # AMOUNT_SCALE, exact
+    Column("tax_treatment", String(16), nullable=False),  # standard | zero | exempt | none
+    Column("tax_rate_ppm", Integer, nullable=False),
+    UniqueConstraint("invoice_id", "line_no"),
+)
+
+invoice_deliveries = Table(
+    "invoice_deliveries",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=False),
+    Column("url", String(1000), nullable=False),
+    Column("idempotency_key", String(100), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("outcome", String(16), nullable=False),  # delivered | failed
+    Column("error", Text, nullable=True),
+    Column("attempted_at", UtcDateTime, nullable=False),
+    Index("ix_invoice_deliveries_invoice", "invoice_id"),
 )

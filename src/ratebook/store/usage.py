@@ -195,10 +195,15 @@ def record_ids_by_line(conn: Connection, batch_id: int, first: int, last: int) -
     )
 
 
+_OPTIONAL_POSTING = ("quantity", "batch_id", "reverses_id", "memo", "category", "source_period")
+
+
 def add_postings(conn: Connection, postings: list[dict[str, object]]) -> None:
-    """Append ledger postings (never updated, never deleted)."""
+    """Append ledger postings (never updated, never deleted); optional columns may be left
+    out of any posting."""
     if postings:
-        conn.execute(insert(ledger_postings), postings)
+        blank = dict.fromkeys(_OPTIONAL_POSTING)
+        conn.execute(insert(ledger_postings), [{**blank, **p} for p in postings])
 
 
 # ----------------------------------------------------------------------------- read side

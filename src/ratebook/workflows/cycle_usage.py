@@ -7,6 +7,9 @@ record), the stored charges from that instant on are placed again with the new r
 them; those whose price changes are re-rated: a new charge supersedes the old one and the
 ledger gets a reversal and a new posting, never an update.
 
+A closed cycle is never re-placed: a record arriving after its cycle closed is priced after
+everything the cycle held, and its posting goes to the first open cycle as late usage.
+
 Used by one import (across its chunks, inside its transaction) and by ``rerate``.
 """
 
@@ -18,8 +21,9 @@ from datetime import UTC, datetime
 import polars as pl
 from sqlalchemy import Connection
 
+from ratebook.billing.recurring import next_period
 from ratebook.pipeline.tiers import GROUP, on_tiers, price_in_cycle
-from ratebook.store import cycles
+from ratebook.store import billing, cycles
 from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
 
 #: What decides a charge's place-dependent part; a change in any is a re-rating.
@@ -50,6 +54,18 @@ class CycleUsage:
         self._entity_id = entity_id
         self._rows = rows
         self._held = pl.DataFrame(schema=USAGE_SCHEMA)
+        self._closed = billing.closed_periods(conn, entity_id)
+
+    def posting_period(self, period: str) -> dict[str, object]:
+        """Where usage of ``period`` is posted: the period itself while it is open, else the
+        first open cycle (cycles close in order), as late usage."""
+        if period not in self._closed:
+            return {"period": period, "kind": "usage", "source_period": None}
+        return {
+            "period": next_period(max(self._closed)),
+            "kind": "late_usage",
+            "source_period": period,
+        }
 
     def place(self, rated: pl.DataFrame) -> Placed:
         """Price ``rated`` (new records with ``origin``) at their places in their cycles.
@@ -71,8 +87,11 @@ class CycleUsage:
         # a group is late where a new record starts at or before a held charge that its
         # place could change: any held charge if a new one is tiered, else a tiered one
         late = firsts.filter(
-            (pl.col("_tiered") & (pl.col("since") <= pl.col("last_start")))
-            | (pl.col("since") <= pl.col("last_tiered"))
+            (
+                (pl.col("_tiered") & (pl.col("since") <= pl.col("last_start")))
+                | (pl.col("since") <= pl.col("last_tiered"))
+            )
+            & ~pl.col("period").is_in(sorted(self._closed))
         ).select(*GROUP, "since")
         flagged = rated.join(
             late.select(*GROUP, pl.lit(True).alias("_late")), on=list(GROUP), how="left"

@@ -29,7 +29,7 @@ from ratebook.settings import Settings
 from ratebook.sources.csvread import CsvRows, RawChunk, inspect_file, to_csv_line
 from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FeedFormat, get_format
-from ratebook.store import cycles, usage
+from ratebook.store import billing, cycles, usage
 from ratebook.store.bulk import insert_frame
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
@@ -114,6 +114,7 @@ def import_feed(
     name = source_name or str(path)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
+        billing.lock_entity(conn, entity.id, shared=True)
         zone = feed_zone or entity.timezone
         _check_zone(zone)
         source_origin = origin or fmt.name
@@ -184,14 +185,13 @@ def import_feed(
                 {
                     "entity_id": entity.id,
                     "customer_id": customer_id,
-                    "period": period,
-                    "kind": "usage",
                     "amount": amounts[key],
                     "quantity": quantities[key],
                     "records": count,
                     "batch_id": batch_id,
                     "memo": f"usage ({unit}) from {Path(name).name}",
                     "posted_at": now,
+                    **cycle.posting_period(period),
                 }
                 for key, count in sorted(postings.items())
                 for customer_id, period, unit in [key]

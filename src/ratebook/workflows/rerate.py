@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from ratebook.errors import ConflictError, NotFoundError
 from ratebook.pipeline.rate import RATING_COLUMNS, rate
-from ratebook.store import cycles, parties, usage
+from ratebook.store import billing, cycles, parties, usage
 from ratebook.store.cycles import CHARGE_SCHEMA
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
@@ -78,6 +78,7 @@ def rerate(
     check_period(period)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
+        billing.lock_entity(conn, entity.id, shared=True)
         summary = RerateSummary(
             period=period, currency=entity.currency, charge_places=entity.charge_places
         )

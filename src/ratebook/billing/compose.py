@@ -1,0 +1,193 @@
+"""Composing an invoice: its lines in a fixed order, the tax, the totals, and the hand-off
+document (the JSON described by ``docs/invoice.schema.json``).
+
+Amounts are integers at AMOUNT_SCALE. Line amounts are exact (sums of rated charges, prorated
+fees, carried amounts); only tax and the invoice total are rounded to the currency's minor
+unit, and what the total's rounding leaves is carried to the next cycle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ratebook.billing.close import round_total
+from ratebook.billing.tax import TaxLine, TaxRate, rate_for, tax_lines
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, format_fixed
+
+SCHEMA_ID = "https://ratebook.dev/schemas/invoice-1.json"
+
+#: The order of line kinds on an invoice.
+KINDS = (
+    "recurring",
+    "usage",
+    "volume_settlement",
+    "late_usage",
+    "brought_forward",
+    "credit",
+    "adjustment",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Line:
+    """One invoice line before tax. ``key`` ties it to what it bills (not in the document)."""
+
+    kind: str
+    category: str
+    description: str
+    amount: int
+    service: str | None = None
+    destination: str | None = None
+    band: str | None = None
+    unit: str | None = None
+    quantity: int | None = None
+    unit_price: int | None = None
+    rate_unit: int | None = None
+    records: int = 0
+    source_period: str | None = None
+    key: tuple[Any, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Totals:
+    """``net`` (lines) + ``tax`` = ``exact``; ``total`` is it at the minor unit and
+    ``rounding`` = ``exact - total`` is carried forward."""
+
+    net: int
+    tax: int
+    exact: int
+    total: int
+    rounding: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Composed:
+    """An invoice's ordered lines, tax lines and totals."""
+
+    lines: list[Line]
+    tax: list[TaxLine]
+    totals: Totals
+
+
+def compose(
+    lines: Sequence[Line],
+    rates: Mapping[str, TaxRate],
+    *,
+    minor_places: int,
+    mode: RoundingMode,
+) -> Composed:
+    """Order the lines (by kind, then as given), compute tax and the totals."""
+    ordered = sorted(lines, key=lambda line: KINDS.index(line.kind))
+    taxes = tax_lines(
+        ((line.category, line.amount) for line in ordered),
+        rates,
+        minor_places=minor_places,
+        mode=mode,
+    )
+    net = sum(line.amount for line in ordered)
+    tax = sum(t.amount for t in taxes)
+    total, rounding = round_total(net + tax, minor_places=minor_places, mode=mode)
+    return Composed(
+        lines=ordered,
+        tax=taxes,
+        totals=Totals(net=net, tax=tax, exact=net + tax, total=total, rounding=rounding),
+    )
+
+
+def money_text(value: int, minor_places: int) -> str:
+    """An AMOUNT_SCALE integer as exact decimal text with at least the minor unit's places."""
+    return format_fixed(value, AMOUNT_SCALE, None, min_places=minor_places)
+
+
+def percent_text(rate_ppm: int) -> str:
+    """Parts per million as a percentage: 80,000 is ``"8"``."""
+    return format_fixed(rate_ppm, 4)
+
+
+def document(
+    *,
+    number: int,
+    display_number: str,
+    period: str,
+    issued_at: datetime,
+    reason: str,
+    seller: Mapping[str, str],
+    customer: Mapping[str, str],
+    currency: str,
+    minor_places: int,
+    composed: Composed,
+    rates: Mapping[str, TaxRate],
+) -> dict[str, Any]:
+    """The hand-off document of an invoice (``docs/invoice.schema.json``)."""
+
+    def money(value: int) -> str:
+        return money_text(value, minor_places)
+
+    lines = []
+    for n, line in enumerate(composed.lines, start=1):
+        rate = rate_for(line.category, rates)
+        item: dict[str, Any] = {
+            "line": n,
+            "kind": line.kind,
+            "category": line.category,
+            "description": line.description,
+            "records": line.records,
+            "amount": money(line.amount),
+            "tax": {"treatment": rate.treatment.value, "rate": percent_text(rate.rate_ppm)},
+        }
+        if line.service is not None:
+            item["service"] = line.service
+        if line.destination is not None:
+            item["destination"] = line.destination
+        if line.band is not None:
+            item["band"] = line.band
+        if line.quantity is not None and line.unit is not None:
+            item["quantity"] = format_fixed(line.quantity, QUANTITY_SCALE)
+            item["unit"] = line.unit
+        if line.unit_price is not None and line.rate_unit is not None:
+            item["unit_price"] = format_fixed(line.unit_price, PRICE_SCALE)
+            item["per"] = format_fixed(line.rate_unit, QUANTITY_SCALE)
+        if line.source_period is not None:
+            item["source_period"] = line.source_period
+        lines.append(item)
+    totals = composed.totals
+    return {
+        "$schema": SCHEMA_ID,
+        "invoice": {
+            "number": number,
+            "id": display_number,
+            "period": period,
+            "issued_at": issued_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "currency": currency,
+            "reason": reason,
+        },
+        "seller": dict(seller),
+        "customer": dict(customer),
+        "lines": lines,
+        "tax": [
+            {
+                "label": t.label,
+                "treatment": t.treatment.value,
+                "rate": percent_text(t.rate_ppm),
+                "base": money(t.base),
+                "amount": money(t.amount),
+            }
+            for t in composed.tax
+        ],
+        "totals": {
+            "net": money(totals.net),
+            "tax": money(totals.tax),
+            "exact": money(totals.exact),
+            "rounding_carried": money(totals.rounding),
+            "total": money(totals.total),
+        },
+    }
+
+
+def canonical_json(doc: Mapping[str, Any]) -> str:
+    """The one byte-stable encoding of a document: sorted keys, no spaces, UTF-8 text."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,146 @@
+"""Invoices: issued once, numbered gaplessly per entity, never changed; their lines and the
+delivery log of their hand-off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from ratebook.store.tables import customers, invoice_deliveries, invoice_lines, invoices
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoiceRow:
+    """An issued invoice as stored. Amounts at AMOUNT_SCALE."""
+
+    id: int
+    number: int
+    account: str
+    customer_name: str
+    period: str
+    issued_at: datetime
+    currency: str
+    net: int
+    tax: int
+    total: int
+    rounding: int
+    reason: str
+    document: str
+    document_sha256: str
+
+
+def next_number(conn: Connection, entity_id: int) -> int:
+    """The next invoice number of the entity (the close's lock keeps it gapless)."""
+    i = invoices.c
+    last = conn.execute(select(func.max(i.number)).where(i.entity_id == entity_id)).scalar()
+    return int(last or 0) + 1
+
+
+def add_invoice(
+    conn: Connection, values: dict[str, Any], lines: list[dict[str, Any]]
+) -> tuple[int, list[int]]:
+    """Insert an invoice and its lines; returns its id and the lines' ids in line order."""
+    result = conn.execute(insert(invoices).values(**values))
+    invoice_id = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
+    ids = []
+    for line in lines:
+        inserted = conn.execute(
+            insert(invoice_lines).values(
+                entity_id=values["entity_id"], invoice_id=invoice_id, **line
+            )
+        )
+        ids.append(int(inserted.inserted_primary_key[0]) if inserted.inserted_primary_key else 0)
+    return invoice_id, ids
+
+
+def _columns() -> list[Any]:
+    i = invoices.c
+    return [
+        i.id,
+        i.number,
+        customers.c.account,
+        customers.c.name.label("customer_name"),
+        i.period,
+        i.issued_at,
+        i.currency,
+        i.net,
+        i.tax,
+        i.total,
+        i.rounding,
+        i.reason,
+        i.document,
+        i.document_sha256,
+    ]
+
+
+def _row(row: Any) -> InvoiceRow:
+    return InvoiceRow(**row._mapping)
+
+
+def list_invoices(
+    conn: Connection,
+    entity_id: int,
+    *,
+    period: str | None = None,
+    account: str | None = None,
+) -> list[InvoiceRow]:
+    """Issued invoices by number."""
+    i = invoices.c
+    statement = (
+        select(*_columns())
+        .select_from(invoices.join(customers, customers.c.id == i.customer_id))
+        .where(i.entity_id == entity_id)
+        .order_by(i.number)
+    )
+    if period is not None:
+        statement = statement.where(i.period == period)
+    if account is not None:
+        statement = statement.where(customers.c.account == account)
+    return [_row(r) for r in conn.execute(statement)]
+
+
+def get_invoice(conn: Connection, entity_id: int, number: int) -> InvoiceRow | None:
+    """The invoice with ``number`` in the entity, or None."""
+    i = invoices.c
+    row = conn.execute(
+        select(*_columns())
+        .select_from(invoices.join(customers, customers.c.id == i.customer_id))
+        .where(i.entity_id == entity_id, i.number == number)
+    ).first()
+    return None if row is None else _row(row)
+
+
+def invoice_for(conn: Connection, entity_id: int, account: str, period: str) -> InvoiceRow | None:
+    """The customer's invoice of ``period``, or None."""
+    found = list_invoices(conn, entity_id, period=period, account=account)
+    return found[0] if found else None
+
+
+def add_delivery(conn: Connection, values: dict[str, Any]) -> None:
+    """Log one delivery attempt."""
+    conn.execute(insert(invoice_deliveries).values(**values))
+
+
+def delivered(conn: Connection, invoice_id: int, url: str) -> bool:
+    """Whether the invoice was delivered to ``url`` already."""
+    d = invoice_deliveries.c
+    found = conn.execute(
+        select(d.id).where(d.invoice_id == invoice_id, d.url == url, d.outcome == "delivered")
+    ).first()
+    return found is not None
+
+
+def deliveries(conn: Connection, invoice_id: int) -> list[dict[str, Any]]:
+    """The delivery log of an invoice, oldest first."""
+    d = invoice_deliveries.c
+    rows = conn.execute(
+        select(
+            d.url, d.idempotency_key, d.attempt, d.status_code, d.outcome, d.error, d.attempted_at
+        )
+        .where(d.invoice_id == invoice_id)
+        .order_by(d.id)
+    )
+    return [dict(r._mapping) for r in rows]

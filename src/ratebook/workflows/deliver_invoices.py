@@ -1,0 +1,121 @@
+"""Delivering invoices to the invoice generator's webhook: signed, idempotent, retried, logged.
+
+Each request POSTs the invoice's frozen JSON document with:
+
+* ``Ratebook-Timestamp``: Unix seconds when the request was signed;
+* ``Ratebook-Signature``: ``v1=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``, so a
+  receiver can check both the body and its age (and refuse replays);
+* ``Idempotency-Key``: ``<entity>-<invoice number>``, the same on every attempt, so a receiver
+  that saw a request whose answer was lost keeps one copy.
+
+A 2xx answer delivers the invoice; anything else (or no answer) is retried after
+``base_delay × 2^(attempt-1)`` seconds, up to ``attempts`` tries. Every attempt is logged in
+``invoice_deliveries``; an invoice delivered to a URL is not sent there again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import Engine
+
+from ratebook.store import invoices
+from ratebook.store.entities import get_entity
+from ratebook.workflows.close_cycle import invoice_id_text
+from ratebook.workflows.report_usage import check_period
+
+
+@dataclass(slots=True)
+class DeliverySummary:
+    """Counts of a delivery run."""
+
+    delivered: int = 0
+    already: int = 0
+    failed: int = 0
+
+
+def signature(secret: bytes, timestamp: int, body: bytes) -> str:
+    """The ``Ratebook-Signature`` header value of a body signed at ``timestamp``."""
+    mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
+
+
+def deliver_invoices(
+    engine: Engine,
+    url: str,
+    secret: bytes,
+    *,
+    period: str | None = None,
+    attempts: int = 5,
+    base_delay: float = 1.0,
+    timeout: float = 10.0,
+    entity_code: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeliverySummary:
+    """POST every invoice (of ``period``, or all) not yet delivered to ``url``."""
+    if period is not None:
+        check_period(period)
+    summary = DeliverySummary()
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        rows = invoices.list_invoices(conn, entity.id, period=period)
+    with httpx.Client(timeout=timeout) as client:
+        for row in rows:
+            with engine.connect() as conn:
+                if invoices.delivered(conn, row.id, url):
+                    summary.already += 1
+                    continue
+            key = invoice_id_text(entity.code, row.number)
+            body = row.document.encode()
+            ok = False
+            for attempt in range(1, attempts + 1):
+                stamp = int(time.time())
+                status: int | None = None
+                error: str | None = None
+                try:
+                    answer = client.post(
+                        url,
+                        content=body,
+                        headers={
+                            "Content-Type": "application/json",
+                            "Idempotency-Key": key,
+                            "Ratebook-Timestamp": str(stamp),
+                            "Ratebook-Signature": signature(secret, stamp, body),
+                        },
+                    )
+                    status = answer.status_code
+                    ok = answer.is_success
+                    if not ok:
+                        error = answer.text[:500]
+                except httpx.HTTPError as exc:
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+                with engine.begin() as conn:
+                    invoices.add_delivery(
+                        conn,
+                        {
+                            "entity_id": entity.id,
+                            "invoice_id": row.id,
+                            "url": url,
+                            "idempotency_key": key,
+                            "attempt": attempt,
+                            "status_code": status,
+                            "outcome": "delivered" if ok else "failed",
+                            "error": error,
+                            "attempted_at": datetime.now(UTC),
+                        },
+                    )
+                if ok:
+                    break
+                if attempt < attempts:
+                    sleep(base_delay * 2 ** (attempt - 1))
+            if ok:
+                summary.delivered += 1
+            else:
+                summary.failed += 1
+    return summary
