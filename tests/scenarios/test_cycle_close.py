@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from ratebook.billing.recurring import Billing, Interval
+from ratebook.billing.tax import Treatment
 from ratebook.errors import ConflictError
 from ratebook.store.tables import invoices, ledger_postings
 from ratebook.workflows.billing_setup import (
@@ -21,8 +23,6 @@ from ratebook.workflows.billing_setup import (
     set_policy,
     set_tax,
 )
-from ratebook.billing.recurring import Billing, Interval
-from ratebook.billing.tax import Treatment
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
@@ -95,7 +95,8 @@ def test_small_balances_are_carried_until_they_cross_the_floor(
     }
     lines = [(x["kind"], x["amount"], x.get("source_period")) for x in doc["lines"]]
     assert lines == [("usage", "0.30", None), ("brought_forward", "0.75", "2026-08")]
-    assert doc["lines"][0]["quantity"] == "180" and doc["lines"][0]["unit"] == "s"
+    assert doc["lines"][0]["quantity"] == "180"
+    assert doc["lines"][0]["unit"] == "s"
     # the ledger: July and August net to zero (carried out), September holds the invoice
     assert [_postings(my_engine, p) for p in ("2026-07", "2026-08", "2026-09")] == [
         0,
