@@ -175,7 +175,8 @@ def test_ubl_has_the_mandatory_structure_and_adds_up(billed: Engine, tmp_path: P
     assert _text(root, legal + "PayableAmount") == "13.82"
     for line in lines:
         amount = line.find("cbc:LineExtensionAmount", NS)
-        assert amount is not None and amount.get("currencyID") == "MYR"
+        assert amount is not None
+        assert amount.get("currencyID") == "MYR"
         assert line.find("cac:Item/cbc:Name", NS) is not None
         assert line.find("cac:Item/cac:ClassifiedTaxCategory/cbc:ID", NS) is not None
     codes = [_text(x, "cac:Item/cac:ClassifiedTaxCategory/cbc:ID") for x in lines]
