@@ -383,11 +383,25 @@ def statement(
     ctx: typer.Context,
     customer: Annotated[str, typer.Option(help="Customer account.")],
     period: PeriodOption,
-    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    out_file: Annotated[Path, typer.Option("--out", help="CSV (or PDF) file to write.")],
+    pdf: Annotated[bool, typer.Option("--pdf", help="The itemised PDF statement.")] = False,
     entity: EntityOption = None,
 ) -> None:
-    """Write a customer's monthly usage statement (CSV)."""
+    """Write a customer's monthly statement: usage CSV, or the itemised PDF with --pdf."""
     engine = _run(_state(ctx).store)
+    if pdf:
+        from ratebook.workflows.statement_pdf import write_statement_pdf
+
+        made = _run(
+            lambda: write_statement_pdf(
+                engine, account=customer, period=period, out=out_file, entity_code=entity
+            )
+        )
+        out.print(
+            f"{made.path}: statement {made.number}, {made.items} records, "
+            f"{made.total} {made.currency}"
+        )
+        return
     result = _run(
         lambda: report_usage.write_statement(
             engine, account=customer, period=period, out=out_file, entity_code=entity

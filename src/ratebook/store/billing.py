@@ -276,3 +276,29 @@ def set_tax_rate(conn: Connection, entity_id: int, rate: TaxRate) -> None:
             created_at=datetime.now(UTC),
         )
     )
+
+
+def customer_postings(
+    conn: Connection, entity_id: int, customer_id: int, period: str
+) -> pl.DataFrame:
+    """One customer's postings of a period (``POSTING_SCHEMA``)."""
+    p = ledger_postings.c
+    statement = (
+        select(p.customer_id, p.kind, p.category, p.source_period, p.memo, p.amount)
+        .where(p.entity_id == entity_id, p.customer_id == customer_id, p.period == period)
+        .order_by(p.id)
+    )
+    return query_frame(conn, statement, POSTING_SCHEMA)
+
+
+def cycle_result(
+    conn: Connection, entity_id: int, customer_id: int, period: str
+) -> dict[str, object] | None:
+    """The customer's close outcome of ``period``, or None (not closed, or no activity)."""
+    r = cycle_results.c
+    row = conn.execute(
+        select(cycle_results).where(
+            r.entity_id == entity_id, r.customer_id == customer_id, r.period == period
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)

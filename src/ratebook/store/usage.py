@@ -271,6 +271,9 @@ def statement_lines(
             c.rate_unit,
             c.charge,
             r.disposition,
+            r.service,
+            r.unit,
+            c.band,
         )
         .select_from(
             rated_charges.join(usage_records, usage_records.c.id == c.record_pk).outerjoin(
@@ -300,6 +303,9 @@ def statement_lines(
             "rate_unit": pl.Int64,
             "charge": pl.Int64,
             "disposition": pl.String,
+            "service": pl.String,
+            "unit": pl.String,
+            "band": pl.String,
         },
         orient="row",
     )
