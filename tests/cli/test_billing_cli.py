@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from tests.cli.test_cli import FEED, _cli, loaded  # noqa: F401 (the fixture)
+from tests.cli.test_cli import FEED, _cli
 from tests.conftest import write
 
 SUBSCRIPTIONS = (
