@@ -1,6 +1,7 @@
-"""Throughput figures for the ingest path (``make bench``): prints figures and ratios, asserts
-nothing. ``--rows N`` sets the file size (default 1,000,000); PostgreSQL is measured too when
-``RATEBOOK_BENCH_POSTGRES_URL`` or ``RATEBOOK_TEST_POSTGRES_URL`` is set."""
+"""Figures for ``make bench``: ingest throughput and the itemised PDF statement. Prints figures
+and ratios, asserts nothing. ``--rows N`` sets the ingest file size (default 1,000,000);
+PostgreSQL is measured too when ``RATEBOOK_BENCH_POSTGRES_URL`` or ``RATEBOOK_TEST_POSTGRES_URL``
+is set. ``--only ingest|statement`` runs one part."""
 
 from __future__ import annotations
 
@@ -91,11 +92,73 @@ def _postgres_url() -> str | None:
     return f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
 
 
+STATEMENT_TABLE = """
+name: flat
+currency: MYR
+timezone: Asia/Kuala_Lumpur
+rounding: {places: 4, mode: half-up}
+versions:
+  - effective_from: 2026-01-01
+    rows:
+      - {prefix: "60", destination: Malaysia, price: "0.1000", increment: 1s/1s}
+"""
+
+
+def statement_bench(work: Path, lines: int = 10_000) -> None:
+    """Seconds to render one customer's itemised PDF statement of ``lines`` calls."""
+    from ratebook.workflows.close_cycle import close_cycle
+    from ratebook.workflows.import_customers import import_customers
+    from ratebook.workflows.import_feed import import_feed
+    from ratebook.workflows.import_rates import import_rate_table
+    from ratebook.workflows.init_entity import init_entity
+    from ratebook.workflows.statement_pdf import write_statement_pdf
+
+    work.mkdir(parents=True, exist_ok=True)
+    engine = open_store(f"sqlite:///{work / 'statement.db'}")
+    init_entity(
+        engine,
+        code="ST",
+        name="Bench Telco",
+        currency="MYR",
+        timezone=ZONE,
+        region="MY",
+        floor="1.00",
+    )
+    (work / "flat.yaml").write_text(STATEMENT_TABLE)
+    import_rate_table(engine, work / "flat.yaml")
+    (work / "c.csv").write_text("account,name,rate_table,numbers\nBIG,Big Customer Bhd,flat,\n")
+    import_customers(engine, work / "c.csv")
+    calls = work / "calls.csv"
+    with calls.open("w") as out:
+        out.write("record_id,start_time,quantity,account,caller,destination,service,unit\n")
+        for i in range(lines):
+            day, minute = 1 + i % 28, i % 1440
+            out.write(
+                f"b{i},2026-07-{day:02d}T{minute // 60:02d}:{minute % 60:02d}:00+08:00,"
+                f"{30 + i % 600},BIG,+60355550000,+6031{i:07d},voice,s\n"
+            )
+    import_feed(engine, calls, format_name="generic")
+    close_cycle(engine, "2026-07")
+    began = time.perf_counter()
+    result = write_statement_pdf(engine, account="BIG", period="2026-07", out=work / "big.pdf")
+    seconds = time.perf_counter() - began
+    engine.dispose()
+    print(
+        f"PDF statement, {result.items:,} itemised lines: {seconds:.1f}s"
+        f" ({result.items / seconds:,.0f} lines/s; target about 5 s)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=["ingest", "statement"], default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ratebook-bench-"))
+    if args.only != "ingest":
+        statement_bench(work / "statement")
+    if args.only == "statement":
+        return
     began = time.perf_counter()
     files = generate(work / "input", records=args.rows, customers=2_000)
     print(f"generated {files.rows:,} rows in {time.perf_counter() - began:.1f}s ({work})")
