@@ -423,3 +423,22 @@ def customers_close(
     assert day is not None
     _run(lambda: billing_setup.close_account(engine, account, day, entity_code=entity))
     out.print(f"{account} closes on {day}; the close of {day:%Y-%m} issues its final invoice")
+
+
+@customers_app.command("floor")
+def customers_floor(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="Customer account.")],
+    floor: Annotated[str | None, typer.Option(help="Its own invoicing floor, e.g. 0.50.")] = None,
+    entity_default: Annotated[
+        bool, typer.Option("--entity-default", help="Use the entity's floor again.")
+    ] = False,
+    entity: EntityOption = None,
+) -> None:
+    """Give a customer its own invoicing floor."""
+    if (floor is None) == (not entity_default):
+        err.print("error: FLOOR_REQUIRED give --floor AMOUNT or --entity-default", markup=False)
+        raise typer.Exit(code=1)
+    engine = _run(_state(ctx).store)
+    _run(lambda: billing_setup.set_customer_floor(engine, account, floor, entity_code=entity))
+    out.print(f"{account}: " + (f"invoicing floor {floor}" if floor else "the entity's floor"))

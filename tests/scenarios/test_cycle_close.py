@@ -20,6 +20,7 @@ from ratebook.workflows.billing_setup import (
     SubscriptionSpec,
     add_subscription,
     close_account,
+    set_customer_floor,
     set_policy,
     set_tax,
 )
@@ -300,3 +301,13 @@ def test_numbers_are_gapless_per_entity(engine: Engine, tmp_path: Path) -> None:
     _, doc = get_invoice(engine, 2, entity_code="BBB")
     assert doc["invoice"]["id"] == "BBB-000002"
     assert json.loads(json.dumps(doc)) == doc
+
+
+def test_a_customer_floor_overrides_the_entity_floor(my_engine: Engine, tmp_path: Path) -> None:
+    _setup(my_engine, tmp_path)
+    set_customer_floor(my_engine, "ACME", "0.10")
+    _calls(my_engine, tmp_path, "jul.csv", ("j1", "2026-07-10T10:00:00", 60))  # 0.10
+    july = close_cycle(my_engine, "2026-07")  # 0.10 >= ACME's own 0.10 floor (entity: 1.00)
+    assert (july.invoiced, july.carried) == (1, 0)
+    row, _ = get_invoice(my_engine, 1)
+    assert (row.reason, row.total) == ("floor", 100_000)

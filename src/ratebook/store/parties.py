@@ -200,3 +200,10 @@ def close_customer(conn: Connection, customer_id: int, closed_at: datetime) -> N
         .where(customers.c.id == customer_id)
         .values(status="closed", closed_at=closed_at)
     )
+
+
+def set_customer_floor(conn: Connection, customer_id: int, floor: int | None) -> None:
+    """Override the entity's invoicing floor for one customer (None: use the entity's)."""
+    conn.execute(
+        update(customers).where(customers.c.id == customer_id).values(invoicing_floor=floor)
+    )

@@ -329,3 +329,26 @@ def close_account(
         closed_at = datetime.combine(closed_on, time(), tzinfo=entity.zone).astimezone(UTC)
         parties.close_customer(conn, customer[0], closed_at)
     return closed_at
+
+
+def set_customer_floor(
+    engine: Engine, account: str, floor: str | None, *, entity_code: str | None = None
+) -> int | None:
+    """Give one customer its own invoicing floor (``None`` returns it to the entity's).
+
+    Raises:
+        NotFoundError: ``CUSTOMER_NOT_FOUND``.
+    """
+    units = None
+    if floor is not None:
+        try:
+            units = parse_fixed(floor, AMOUNT_SCALE)
+        except AmountError as exc:
+            raise InputError(exc.code, str(exc), path="--floor", field="floor") from None
+    with engine.begin() as conn:
+        entity = get_entity(conn, entity_code)
+        customer = parties.customer_by_account(conn, entity.id, account)
+        if customer is None:
+            raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer {account!r}")
+        parties.set_customer_floor(conn, customer[0], units)
+    return units
