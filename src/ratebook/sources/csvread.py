@@ -221,3 +221,38 @@ class CsvRows:
                 utf8_checked=self._facts.valid_utf8,
                 bytes_read=self._facts.size,
             )
+
+
+def reference_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows of a small reference file (customers, decks, subscriptions) as
+    ``(line, {column: text})``, columns lower-cased, ``line`` the physical line a row starts on.
+
+    Raises:
+        InputError: ``INVALID_UTF8``, ``EMPTY_FILE``, ``MISSING_COLUMN`` (line 1) or
+            ``FIELD_COUNT`` (the row's line).
+    """
+    if not inspect_file(path).valid_utf8:
+        raise InputError("INVALID_UTF8", "the file is not UTF-8", path=path)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None:
+            raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
+        names = [n.strip().lower() for n in reader.fieldnames]
+        reader.fieldnames = names
+        for column in required:
+            if column not in names:
+                raise InputError(
+                    "MISSING_COLUMN",
+                    f"required column {column!r} is missing",
+                    path=path,
+                    line=1,
+                    field=column,
+                )
+        last = 1
+        for row in reader:
+            line, last = last + 1, reader.line_num
+            if None in row or any(v is None for v in row.values()):
+                raise InputError(
+                    "FIELD_COUNT", f"expected {len(names)} fields", path=path, line=line
+                )
+            yield line, row

@@ -10,7 +10,6 @@ The file is imported whole or not at all; importing it again changes nothing, an
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -23,7 +22,7 @@ from ratebook.billing.tax import PPM, TaxRate, Treatment
 from ratebook.errors import ConfigError, ConflictError, InputError, NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, AmountError, parse_fixed
-from ratebook.sources.csvread import inspect_file
+from ratebook.sources.csvread import reference_rows
 from ratebook.store import billing, parties, subscriptions
 from ratebook.store.entities import get_entity, update_billing_policy
 
@@ -110,31 +109,10 @@ def parse_spec(
 
 
 def _read(path: Path) -> list[tuple[int, SubscriptionSpec]]:
-    facts = inspect_file(path)
-    if not facts.valid_utf8:
-        raise InputError("INVALID_UTF8", "the file is not UTF-8", path=path)
-    found = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
-        reader.fieldnames = [n.strip().lower() for n in reader.fieldnames]
-        for column in REQUIRED:
-            if column not in reader.fieldnames:
-                raise InputError(
-                    "MISSING_COLUMN",
-                    f"required column {column!r} is missing",
-                    path=path,
-                    line=1,
-                    field=column,
-                )
-        last = 1
-        for row in reader:
-            line, last = last + 1, reader.line_num
-            if None in row or any(v is None for v in row.values()):
-                raise InputError("FIELD_COUNT", "wrong number of fields", path=path, line=line)
-            found.append((line, parse_spec(row, path=path, line=line)))
-    return found
+    return [
+        (line, parse_spec(row, path=path, line=line))
+        for line, row in reference_rows(path, REQUIRED)
+    ]
 
 
 def _store(

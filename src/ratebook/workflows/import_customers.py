@@ -9,7 +9,6 @@ not at all; importing it again changes nothing.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from sqlalchemy import Engine
 from ratebook.errors import InputError
 from ratebook.money import AmountError, parse_fixed
 from ratebook.pipeline.numbers import e164_one, e164_prefix, number_plan
-from ratebook.sources.csvread import inspect_file
+from ratebook.sources.csvread import reference_rows
 from ratebook.sources.dates import parse_local_start
 from ratebook.store import parties, tariffs
 from ratebook.store.entities import get_entity
@@ -51,115 +50,89 @@ class _Row:
 
 
 def _read(path: Path, zone: str, region: str) -> list[_Row]:
-    facts = inspect_file(path)
-    if not facts.valid_utf8:
-        raise InputError("INVALID_UTF8", "the file is not UTF-8", path=path)
     plan = number_plan(region)
     out: list[_Row] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
-        names = [n.strip().lower() for n in reader.fieldnames]
-        reader.fieldnames = names
-        for column in REQUIRED:
-            if column not in names:
-                raise InputError(
-                    "MISSING_COLUMN",
-                    f"required column {column!r} is missing",
-                    path=path,
-                    line=1,
-                    field=column,
-                )
-        last = 1
-        for row in reader:
-            line, last = last + 1, reader.line_num
-            if None in row or any(v is None for v in row.values()):
-                raise InputError(
-                    "FIELD_COUNT", f"expected {len(names)} fields", path=path, line=line
-                )
-            account = row["account"].strip()
-            if not account:
-                raise InputError(
-                    "MISSING_VALUE", "account is empty", path=path, line=line, field="account"
-                )
-            bounds: dict[str, datetime | None] = {}
-            for key in ("valid_from", "valid_to"):
-                text = (row.get(key) or "").strip()
-                try:
-                    bounds[key] = parse_local_start(text, zone) if text else None
-                except ValueError:
-                    raise InputError(
-                        "BAD_DATE",
-                        f"{text!r} is not a date (YYYY-MM-DD)",
-                        path=path,
-                        line=line,
-                        field=key,
-                    ) from None
-            start, end = bounds["valid_from"], bounds["valid_to"]
-            if start and end and end <= start:
-                raise InputError(
-                    "BAD_RANGE",
-                    "valid_to must be after valid_from",
-                    path=path,
-                    line=line,
-                    field="valid_to",
-                )
-            identifiers: list[parties.Identifier] = []
-            for item in (x.strip() for x in row["numbers"].split(";")):
-                if not item:
-                    continue
-                try:
-                    if item.endswith("*"):
-                        identifiers.append(
-                            parties.Identifier(
-                                kind="prefix",
-                                value=e164_prefix(item[:-1], plan),
-                                valid_from=start,
-                                valid_to=end,
-                            )
-                        )
-                    else:
-                        identifiers.append(
-                            parties.Identifier(
-                                kind="number",
-                                value=e164_one(item, plan),
-                                valid_from=start,
-                                valid_to=end,
-                            )
-                        )
-                except ValueError as exc:
-                    raise InputError(
-                        "BAD_NUMBER", str(exc), path=path, line=line, field="numbers"
-                    ) from None
-            discount_text = (row.get("discount") or "").strip().rstrip("%") or "0"
-            try:
-                discount_ppm = parse_fixed(discount_text, 4)  # percent to parts per million
-            except AmountError as exc:
-                raise InputError(
-                    exc.code, str(exc), path=path, line=line, field="discount"
-                ) from None
-            if discount_ppm > 1_000_000:
-                raise InputError(
-                    "BAD_DISCOUNT",
-                    "a discount is at most 100%",
-                    path=path,
-                    line=line,
-                    field="discount",
-                )
-            out.append(
-                _Row(
-                    line=line,
-                    account=account,
-                    name=row["name"].strip() or account,
-                    rate_table=row["rate_table"].strip() or None,
-                    override_table=(row.get("override_table") or "").strip() or None,
-                    discount_ppm=discount_ppm,
-                    numbers=identifiers,
-                    valid_from=start,
-                    valid_to=end,
-                )
+    for line, row in reference_rows(path, REQUIRED):
+        account = row["account"].strip()
+        if not account:
+            raise InputError(
+                "MISSING_VALUE", "account is empty", path=path, line=line, field="account"
             )
+        bounds: dict[str, datetime | None] = {}
+        for key in ("valid_from", "valid_to"):
+            text = (row.get(key) or "").strip()
+            try:
+                bounds[key] = parse_local_start(text, zone) if text else None
+            except ValueError:
+                raise InputError(
+                    "BAD_DATE",
+                    f"{text!r} is not a date (YYYY-MM-DD)",
+                    path=path,
+                    line=line,
+                    field=key,
+                ) from None
+        start, end = bounds["valid_from"], bounds["valid_to"]
+        if start and end and end <= start:
+            raise InputError(
+                "BAD_RANGE",
+                "valid_to must be after valid_from",
+                path=path,
+                line=line,
+                field="valid_to",
+            )
+        identifiers: list[parties.Identifier] = []
+        for item in (x.strip() for x in row["numbers"].split(";")):
+            if not item:
+                continue
+            try:
+                if item.endswith("*"):
+                    identifiers.append(
+                        parties.Identifier(
+                            kind="prefix",
+                            value=e164_prefix(item[:-1], plan),
+                            valid_from=start,
+                            valid_to=end,
+                        )
+                    )
+                else:
+                    identifiers.append(
+                        parties.Identifier(
+                            kind="number",
+                            value=e164_one(item, plan),
+                            valid_from=start,
+                            valid_to=end,
+                        )
+                    )
+            except ValueError as exc:
+                raise InputError(
+                    "BAD_NUMBER", str(exc), path=path, line=line, field="numbers"
+                ) from None
+        discount_text = (row.get("discount") or "").strip().rstrip("%") or "0"
+        try:
+            discount_ppm = parse_fixed(discount_text, 4)  # percent to parts per million
+        except AmountError as exc:
+            raise InputError(exc.code, str(exc), path=path, line=line, field="discount") from None
+        if discount_ppm > 1_000_000:
+            raise InputError(
+                "BAD_DISCOUNT",
+                "a discount is at most 100%",
+                path=path,
+                line=line,
+                field="discount",
+            )
+        out.append(
+            _Row(
+                line=line,
+                account=account,
+                name=row["name"].strip() or account,
+                rate_table=row["rate_table"].strip() or None,
+                override_table=(row.get("override_table") or "").strip() or None,
+                discount_ppm=discount_ppm,
+                numbers=identifiers,
+                valid_from=start,
+                valid_to=end,
+            )
+        )
     return out
 
 

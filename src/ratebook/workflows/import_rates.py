@@ -12,7 +12,6 @@ date is refused.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from ratebook.money import (
     RoundingMode,
     parse_fixed,
 )
-from ratebook.sources.csvread import inspect_file
+from ratebook.sources.csvread import inspect_file, reference_rows
 from ratebook.sources.dates import parse_local_start
 from ratebook.sources.rate_tables import load_rate_table
 from ratebook.store import tariffs
@@ -70,82 +69,59 @@ class RatesResult:
 
 
 def _read_deck(path: Path, default_increment: Increment) -> pl.DataFrame:
-    facts = inspect_file(path)
-    if not facts.valid_utf8:
-        raise InputError("INVALID_UTF8", "the file is not UTF-8", path=path)
     records: list[dict[str, object]] = []
     seen: dict[tuple[str, str], int] = {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None:
-            raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
-        reader.fieldnames = [n.strip().lower() for n in reader.fieldnames]
-        for column in REQUIRED:
-            if column not in reader.fieldnames:
-                raise InputError(
-                    "MISSING_COLUMN",
-                    f"required column {column!r} is missing",
-                    path=path,
-                    line=1,
-                    field=column,
-                )
-        last = 1
-        for row in reader:
-            line, last = last + 1, reader.line_num
-            if None in row or any(v is None for v in row.values()):
-                raise InputError(
-                    "FIELD_COUNT", f"expected {len(reader.fieldnames)} fields", path=path, line=line
-                )
+    for line, row in reference_rows(path, REQUIRED):
 
-            def amount(
-                field: str, scale: int, default: str, *, at: int = line, row: dict[str, str] = row
-            ) -> int:
-                text = (row.get(field) or "").strip() or default
-                try:
-                    return parse_fixed(text, scale)
-                except AmountError as exc:
-                    raise InputError(exc.code, str(exc), path=path, line=at, field=field) from None
-
-            prefix = row["prefix"].strip().lstrip("+")
-            if prefix != "*" and not (prefix.isdigit() and len(prefix) <= 15):
-                raise InputError(
-                    "BAD_PREFIX",
-                    f"{row['prefix']!r} is not digits or '*'",
-                    path=path,
-                    line=line,
-                    field="prefix",
-                )
-            service = (row.get("service") or "").strip().lower() or "voice"
-            if (service, prefix) in seen:
-                raise InputError(
-                    "DUPLICATE_PREFIX",
-                    f"prefix {prefix} is already on line {seen[service, prefix]}",
-                    path=path,
-                    line=line,
-                    field="prefix",
-                )
-            seen[service, prefix] = line
-            increment_text = (row.get("increment") or "").strip()
+        def amount(
+            field: str, scale: int, default: str, *, at: int = line, row: dict[str, str] = row
+        ) -> int:
+            text = (row.get(field) or "").strip() or default
             try:
-                increment = Increment.parse(increment_text) if increment_text else default_increment
-            except ValueError as exc:
-                raise InputError(
-                    "BAD_INCREMENT", str(exc), path=path, line=line, field="increment"
-                ) from None
-            records.append(
-                {
-                    "service": service,
-                    "prefix": prefix,
-                    "destination_name": row["destination"].strip(),
-                    "band": "*",
-                    "price": amount("rate", PRICE_SCALE, ""),
-                    "rate_unit": 60 * 10**QUANTITY_SCALE,
-                    "connect_fee": amount("connect_fee", AMOUNT_SCALE, "0"),
-                    "increment_initial": increment.initial * 10**QUANTITY_SCALE,
-                    "increment_subsequent": increment.subsequent * 10**QUANTITY_SCALE,
-                    "minimum_charge": amount("minimum_charge", AMOUNT_SCALE, "0"),
-                }
+                return parse_fixed(text, scale)
+            except AmountError as exc:
+                raise InputError(exc.code, str(exc), path=path, line=at, field=field) from None
+
+        prefix = row["prefix"].strip().lstrip("+")
+        if prefix != "*" and not (prefix.isdigit() and len(prefix) <= 15):
+            raise InputError(
+                "BAD_PREFIX",
+                f"{row['prefix']!r} is not digits or '*'",
+                path=path,
+                line=line,
+                field="prefix",
             )
+        service = (row.get("service") or "").strip().lower() or "voice"
+        if (service, prefix) in seen:
+            raise InputError(
+                "DUPLICATE_PREFIX",
+                f"prefix {prefix} is already on line {seen[service, prefix]}",
+                path=path,
+                line=line,
+                field="prefix",
+            )
+        seen[service, prefix] = line
+        increment_text = (row.get("increment") or "").strip()
+        try:
+            increment = Increment.parse(increment_text) if increment_text else default_increment
+        except ValueError as exc:
+            raise InputError(
+                "BAD_INCREMENT", str(exc), path=path, line=line, field="increment"
+            ) from None
+        records.append(
+            {
+                "service": service,
+                "prefix": prefix,
+                "destination_name": row["destination"].strip(),
+                "band": "*",
+                "price": amount("rate", PRICE_SCALE, ""),
+                "rate_unit": 60 * 10**QUANTITY_SCALE,
+                "connect_fee": amount("connect_fee", AMOUNT_SCALE, "0"),
+                "increment_initial": increment.initial * 10**QUANTITY_SCALE,
+                "increment_subsequent": increment.subsequent * 10**QUANTITY_SCALE,
+                "minimum_charge": amount("minimum_charge", AMOUNT_SCALE, "0"),
+            }
+        )
     if not records:
         raise InputError("EMPTY_FILE", "the deck has no rate rows", path=path, line=1)
     return pl.DataFrame(records)
