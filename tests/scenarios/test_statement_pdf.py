@@ -17,17 +17,8 @@ from ratebook.workflows.import_rates import import_rate_table
 from ratebook.workflows.invoices import get_invoice
 from ratebook.workflows.statement_pdf import write_statement_pdf
 from tests.conftest import write
+from tests.scenarios.test_cycle_close import TABLE
 
-TABLE = """
-name: flat
-currency: MYR
-timezone: Asia/Kuala_Lumpur
-rounding: {places: 4, mode: half-up}
-versions:
-  - effective_from: 2026-01-01
-    rows:
-      - {prefix: "60", destination: Malaysia, price: "0.1000", increment: 1s/1s}
-"""
 HEADER = "record_id,start_time,quantity,account,caller,destination,service,unit\n"
 
 

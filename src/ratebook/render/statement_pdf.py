@@ -89,7 +89,7 @@ def _table(
     header: bool = True,
     right_from: int = 99,
     total_row: bool = False,
-    font_size: float = 8,
+    font_size: float = 8,  # float-ok: points
 ) -> Table:
     table = Table([list(r) for r in rows], colWidths=list(widths), repeatRows=1 if header else 0)
     style: list[tuple[Any, ...]] = [

@@ -134,14 +134,19 @@ def unclosed_periods_before(conn: Connection, entity_id: int, period: str) -> li
     return [str(r) for r in rows]
 
 
-def period_postings(conn: Connection, entity_id: int, period: str) -> pl.DataFrame:
-    """Every ledger posting of the period (``POSTING_SCHEMA``), in posting order."""
+def period_postings(
+    conn: Connection, entity_id: int, period: str, customer_id: int | None = None
+) -> pl.DataFrame:
+    """The ledger postings of the period (of one customer, or all; ``POSTING_SCHEMA``), in
+    posting order."""
     p = ledger_postings.c
     statement = (
         select(p.customer_id, p.kind, p.category, p.source_period, p.memo, p.amount)
         .where(p.entity_id == entity_id, p.period == period)
         .order_by(p.id)
     )
+    if customer_id is not None:
+        statement = statement.where(p.customer_id == customer_id)
     return query_frame(conn, statement, POSTING_SCHEMA)
 
 
@@ -276,19 +281,6 @@ def set_tax_rate(conn: Connection, entity_id: int, rate: TaxRate) -> None:
             created_at=datetime.now(UTC),
         )
     )
-
-
-def customer_postings(
-    conn: Connection, entity_id: int, customer_id: int, period: str
-) -> pl.DataFrame:
-    """One customer's postings of a period (``POSTING_SCHEMA``)."""
-    p = ledger_postings.c
-    statement = (
-        select(p.customer_id, p.kind, p.category, p.source_period, p.memo, p.amount)
-        .where(p.entity_id == entity_id, p.customer_id == customer_id, p.period == period)
-        .order_by(p.id)
-    )
-    return query_frame(conn, statement, POSTING_SCHEMA)
 
 
 def cycle_result(

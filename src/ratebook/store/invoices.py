@@ -124,13 +124,13 @@ def add_delivery(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(invoice_deliveries).values(**values))
 
 
-def delivered(conn: Connection, invoice_id: int, url: str) -> bool:
-    """Whether the invoice was delivered to ``url`` already."""
+def delivered_to(conn: Connection, entity_id: int, url: str) -> set[int]:
+    """Ids of the entity's invoices delivered to ``url`` already."""
     d = invoice_deliveries.c
-    found = conn.execute(
-        select(d.id).where(d.invoice_id == invoice_id, d.url == url, d.outcome == "delivered")
-    ).first()
-    return found is not None
+    rows = conn.execute(
+        select(d.invoice_id).where(d.entity_id == entity_id, d.url == url, d.outcome == "delivered")
+    ).scalars()
+    return {int(i) for i in rows}
 
 
 def deliveries(conn: Connection, invoice_id: int) -> list[dict[str, Any]]:

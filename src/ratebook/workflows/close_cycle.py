@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ratebook.billing import recurring
 from ratebook.billing.close import Decision, Outcome, decide, forced_reason
@@ -116,7 +116,7 @@ def close_cycle(
     return summary
 
 
-def _bill_recurring(conn: Any, entity: Entity, period: str, now: datetime) -> int:
+def _bill_recurring(conn: Connection, entity: Entity, period: str, now: datetime) -> int:
     billed = subscriptions.billed_intervals(conn, entity.id)
     postings: list[dict[str, object]] = []
     count = 0
@@ -148,7 +148,7 @@ def _bill_recurring(conn: Any, entity: Entity, period: str, now: datetime) -> in
     return count
 
 
-def _settle_volume(conn: Any, entity: Entity, period: str, now: datetime) -> None:
+def _settle_volume(conn: Connection, entity: Entity, period: str, now: datetime) -> None:
     charges = period_charges(conn, entity.id, period)
     if charges.is_empty():
         return
@@ -226,7 +226,7 @@ class _Closer:
     """Closes each customer of one cycle (inside the close's transaction)."""
 
     def __init__(
-        self, conn: Any, entity: Entity, period: str, now: datetime, ends_at: datetime
+        self, conn: Connection, entity: Entity, period: str, now: datetime, ends_at: datetime
     ) -> None:
         self.conn = conn
         self.entity = entity

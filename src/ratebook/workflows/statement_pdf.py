@@ -125,7 +125,7 @@ def _page(
             )
     else:
         number = f"ST-{entity.code}-{period}-{account}"
-        postings = billing.customer_postings(conn, entity.id, customer_id, period)
+        postings = billing.period_postings(conn, entity.id, period, customer_id)
         summary = _ledger_summary(postings, money)
         if result is not None:
             status = "Carried forward: under the invoicing floor"
