@@ -27,6 +27,8 @@ class Entity:
             row; the close that would carry it once more issues an invoice (None: no limit).
         fiscal_year_end_month: the month (1-12) whose close invoices every non-zero balance,
             floor or not (None: no fiscal-year rule).
+        late_usage: what an import does with usage of a closed cycle: ``bill`` it as late
+            usage in the first open cycle, or ``reject`` it as ``LATE_FOR_CLOSED_CYCLE``.
     """
 
     id: int
@@ -41,6 +43,7 @@ class Entity:
     mask_digits: int
     max_carry_cycles: int | None = None
     fiscal_year_end_month: int | None = None
+    late_usage: str = "bill"
 
     @property
     def zone(self) -> ZoneInfo:

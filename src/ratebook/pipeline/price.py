@@ -45,8 +45,13 @@ class Priced:
     unrated: pl.DataFrame
 
 
-def price(records: pl.DataFrame, reference: Reference, *, zone: str) -> Priced:
-    """Match canonical records to customers and rate them; ``zone`` dates messages."""
+def price(
+    records: pl.DataFrame, reference: Reference, *, zone: str, enforce_policy: bool = True
+) -> Priced:
+    """Match canonical records to customers and rate them; ``zone`` dates messages.
+
+    ``enforce_policy=False`` prices records beyond the policy limits (an accepted exception).
+    """
     matched, unmatched = match_customers(records, reference.identifiers, zone=zone)
     rated, unrated = rate(
         matched,
@@ -54,5 +59,6 @@ def price(records: pl.DataFrame, reference: Reference, *, zone: str) -> Priced:
         versions=reference.versions,
         rows=reference.rows,
         zone=zone,
+        enforce_policy=enforce_policy,
     )
     return Priced(matched=matched, rated=rated, unmatched=unmatched, unrated=unrated)

@@ -230,8 +230,12 @@ def rate(
     rows: pl.DataFrame,
     zone: str,
     before: pl.DataFrame | None = None,
+    enforce_policy: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Price matched records (``customer_id`` set); ``zone`` dates the rejection messages.
+
+    ``enforce_policy=False`` prices records beyond their table's policy limits instead of
+    rejecting them (a clerk accepting an ``OUT_OF_POLICY`` record as it is).
 
     ``before`` gives each customer-cycle's usage ahead of these records (``tiers.place``);
     without it the records are taken as the first of their cycles. Records need an
@@ -324,7 +328,9 @@ def rate(
         pl.lit(None, pl.String).alias("tier_split"),
     )
     rated = rated.select([*records.columns, *RATING_COLUMNS])
-    rated, breaches = _enforce_policy(rated, versions)
+    rated, breaches = (
+        _enforce_policy(rated, versions) if enforce_policy else (rated, rejected.clear())
+    )
     if "origin" not in rated.columns:
         rated = rated.with_columns(pl.lit("").alias("origin"))
     rated = price_in_cycle(rated, rows, before)

@@ -27,6 +27,7 @@ def _entity(row: Any) -> Entity:
         mask_digits=row.mask_digits,
         max_carry_cycles=row.max_carry_cycles,
         fiscal_year_end_month=row.fiscal_year_end_month,
+        late_usage=row.late_usage,
     )
 
 
@@ -106,6 +107,7 @@ def update_billing_policy(
     fiscal_year_end_month: int | None = None,
     clear_max_carry_cycles: bool = False,
     clear_fiscal_year_end: bool = False,
+    late_usage: str | None = None,
 ) -> None:
     """Change an entity's carry-forward policy; None leaves a setting as it is."""
     values: dict[str, Any] = {}
@@ -115,5 +117,7 @@ def update_billing_policy(
         values["max_carry_cycles"] = max_carry_cycles
     if fiscal_year_end_month is not None or clear_fiscal_year_end:
         values["fiscal_year_end_month"] = fiscal_year_end_month
+    if late_usage is not None:
+        values["late_usage"] = late_usage
     if values:
         conn.execute(update(entities).where(entities.c.id == entity_id).values(**values))

@@ -106,6 +106,9 @@ entities = Table(
     Column("max_carry_cycles", Integer, nullable=True),
     # the month (1-12) whose close ends the fiscal year: every balance is invoiced then
     Column("fiscal_year_end_month", Integer, nullable=True),
+    # usage of a closed cycle: 'bill' it as late usage in the first open cycle, or 'reject' it
+    # as a LATE_FOR_CLOSED_CYCLE exception
+    Column("late_usage", String(8), nullable=False, server_default="bill"),
 )
 
 tax_rates = Table(
@@ -367,6 +370,12 @@ exceptions = Table(
     Column("raw", Text, nullable=True),  # the row's fields, re-serialised as one CSV line
     Column("payload", Text, nullable=True),  # JSON: the normalised values that were understood
     _created(),
+    # review: how it was resolved (reprocessed | corrected | accepted | written_off), why, by
+    # whom and when
+    Column("resolution", String(16), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("resolved_by", String(100), nullable=True),
+    Column("resolved_at", UtcDateTime, nullable=True),
     Index("ix_exceptions_entity_code", "entity_id", "code", "status"),
     Index("ix_exceptions_batch", "batch_id"),
     Index("ix_exceptions_record", "entity_id", "origin", "record_id"),
@@ -523,4 +532,81 @@ invoice_deliveries = Table(
     Column("error", Text, nullable=True),
     Column("attempted_at", UtcDateTime, nullable=False),
     Index("ix_invoice_deliveries_invoice", "invoice_id"),
+)
+
+corrections = Table(
+    "corrections",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("exception_id", BigInteger, ForeignKey("exceptions.id"), nullable=False),
+    # the record the corrected copy became (a new one, or the exception's own record)
+    Column("record_pk", BigInteger, ForeignKey("usage_records.id"), nullable=False),
+    Column("changes", Text, nullable=False),  # JSON {field: [before, after]} of the raw row
+    Column("raw", Text, nullable=False),  # the corrected row, as one CSV line
+    Column("original", Text, nullable=True),  # JSON: the stored record before the correction
+    Column("original_sha256", String(64), nullable=True),  # its content digest (a known version)
+    Column("author", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    _created(),
+    Index("ix_corrections_exception", "exception_id"),
+    Index("ix_corrections_record", "record_pk"),
+)
+
+disputes = Table(
+    "disputes",
+    metadata,
+    _id(),
+    _entity(),
+    Column("number", Integer, nullable=False),  # per entity, as a clerk quotes it
+    Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
+    Column("subject", String(16), nullable=False),  # record | invoice_line | invoice
+    Column("record_pk", BigInteger, ForeignKey("usage_records.id"), nullable=True),
+    Column("invoice_line_id", BigInteger, ForeignKey("invoice_lines.id"), nullable=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=True),
+    Column("category", String(32), nullable=False),  # of a credit, so tax follows the charge
+    Column("disputed", BigInteger, nullable=False),  # AMOUNT_SCALE: the most a credit can be
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open | investigating | resolved
+    Column("outcome", String(16), nullable=True),  # upheld | rejected
+    Column("credit", BigInteger, nullable=True),  # AMOUNT_SCALE, positive
+    Column("credit_period", String(7), nullable=True),  # the cycle the credit was posted to
+    Column("opened_by", String(100), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    UniqueConstraint("entity_id", "number"),
+)
+
+dispute_events = Table(
+    "dispute_events",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("dispute_id", Integer, ForeignKey("disputes.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # opened | comment | status | resolved
+    Column("author", String(100), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("from_status", String(16), nullable=True),
+    Column("to_status", String(16), nullable=True),
+    Index("ix_dispute_events_dispute", "dispute_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _big_id(),
+    Column("at", String(32), nullable=False),  # UTC, ISO 8601 with microseconds and Z
+    Column("actor", String(100), nullable=False),
+    # null for a deployment-wide change; no foreign key, so the log never blocks a change
+    Column("entity_id", Integer, nullable=True),
+    Column("action", String(48), nullable=False),  # e.g. import, exception.reject
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(100), nullable=False),
+    Column("before", Text, nullable=True),  # canonical JSON
+    Column("after", Text, nullable=True),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),  # the previous entry's hash; zeros first
+    Column("hash", String(64), nullable=False),  # SHA-256 of the canonical encoding
+    UniqueConstraint("prev_hash"),  # one successor per entry: the chain cannot fork
+    Index("ix_audit_log_entity_action", "entity_id", "action"),
 )

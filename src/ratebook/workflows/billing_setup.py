@@ -23,7 +23,7 @@ from ratebook.errors import ConfigError, ConflictError, InputError, NotFoundErro
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, AmountError, parse_fixed
 from ratebook.sources.csvread import reference_rows
-from ratebook.store import billing, parties, subscriptions
+from ratebook.store import audit, billing, parties, subscriptions
 from ratebook.store.entities import get_entity, update_billing_policy
 
 REQUIRED = ("reference", "account", "plan", "fee", "interval", "billing", "starts_on")
@@ -263,9 +263,11 @@ def set_policy(
     fiscal_year_end_month: int | None = None,
     no_max_carry: bool = False,
     no_fiscal_year_end: bool = False,
+    late_usage: str | None = None,
     entity_code: str | None = None,
 ) -> Entity:
-    """Change the entity's invoicing floor, carry limit and fiscal year end."""
+    """Change the entity's invoicing floor, carry limit, fiscal year end and what imports do
+    with usage of a closed cycle (``bill`` or ``reject``)."""
     floor_units = None
     if floor is not None:
         try:
@@ -276,6 +278,8 @@ def set_policy(
         raise InputError("OUT_OF_RANGE", "must be 0 or more", path="--max-carry-cycles")
     if fiscal_year_end_month is not None and not 1 <= fiscal_year_end_month <= 12:
         raise InputError("OUT_OF_RANGE", "a month is 1 to 12", path="--fiscal-year-end")
+    if late_usage is not None and late_usage not in ("bill", "reject"):
+        raise InputError("UNKNOWN_CHOICE", "late usage is 'bill' or 'reject'", path="--late-usage")
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         update_billing_policy(
@@ -286,8 +290,28 @@ def set_policy(
             fiscal_year_end_month=fiscal_year_end_month,
             clear_max_carry_cycles=no_max_carry,
             clear_fiscal_year_end=no_fiscal_year_end,
+            late_usage=late_usage,
         )
-        return get_entity(conn, entity.code)
+        changed = get_entity(conn, entity.code)
+        audit.record(
+            conn,
+            entity_id=entity.id,
+            action="entity.policy",
+            object_type="entity",
+            object_id=entity.code,
+            before=_policy(entity),
+            after=_policy(changed),
+        )
+        return changed
+
+
+def _policy(entity: Entity) -> dict[str, object]:
+    return {
+        "invoicing_floor": entity.invoicing_floor,
+        "max_carry_cycles": entity.max_carry_cycles,
+        "fiscal_year_end_month": entity.fiscal_year_end_month,
+        "late_usage": entity.late_usage,
+    }
 
 
 def close_account(

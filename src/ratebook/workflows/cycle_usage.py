@@ -56,6 +56,11 @@ class CycleUsage:
         self._held = pl.DataFrame(schema=USAGE_SCHEMA)
         self._closed = billing.closed_periods(conn, entity_id)
 
+    @property
+    def closed(self) -> frozenset[str]:
+        """The entity's closed periods."""
+        return frozenset(self._closed)
+
     def posting_period(self, period: str) -> dict[str, object]:
         """Where usage of ``period`` is posted: the period itself while it is open, else the
         first open cycle (cycles close in order), as late usage."""

@@ -23,18 +23,19 @@ from ratebook.model.parties import Entity
 from ratebook.pipeline.dedupe import dedupe
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
-from ratebook.pipeline.price import Reference, price
+from ratebook.pipeline.price import Reference
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
 from ratebook.sources.csvread import CsvRows, RawChunk, inspect_file, to_csv_line
 from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FeedFormat, get_format
-from ratebook.store import billing, cycles, usage
+from ratebook.store import audit, billing, usage
 from ratebook.store.bulk import insert_frame
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
-from ratebook.store.tables import exceptions, rated_charges, usage_records
-from ratebook.workflows.cycle_usage import CycleUsage, reposting
+from ratebook.store.tables import exceptions, usage_records
+from ratebook.workflows.book_charges import Ledger, assess
+from ratebook.workflows.cycle_usage import CycleUsage
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +153,7 @@ def import_feed(
                 charge_places=entity.charge_places,
             )
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
-            reposts: list[dict[str, object]] = []
-            postings: Counter[tuple[int, str, str]] = Counter()
-            quantities: Counter[tuple[int, str, str]] = Counter()
-            amounts: Counter[tuple[int, str, str]] = Counter()
+            ledger = Ledger()
             for chunk in source.chunks():
                 _import_chunk(
                     conn,
@@ -169,34 +167,17 @@ def import_feed(
                     source_sha256=facts.sha256,
                     reference=reference,
                     cycle=cycle,
-                    reposts=reposts,
+                    ledger=ledger,
                     settings=settings,
                     summary=summary,
-                    postings=postings,
-                    quantities=quantities,
-                    amounts=amounts,
                 )
                 if progress is not None:
                     progress(chunk.bytes_read, facts.size)
-        now = datetime.now(UTC)
         usage.add_postings(
             conn,
-            [
-                {
-                    "entity_id": entity.id,
-                    "customer_id": customer_id,
-                    "amount": amounts[key],
-                    "quantity": quantities[key],
-                    "records": count,
-                    "batch_id": batch_id,
-                    "memo": f"usage ({unit}) from {Path(name).name}",
-                    "posted_at": now,
-                    **cycle.posting_period(period),
-                }
-                for key, count in sorted(postings.items())
-                for customer_id, period, unit in [key]
-            ]
-            + reposts,
+            ledger.postings(
+                cycle, entity_id=entity.id, batch_id=batch_id, source=name, now=datetime.now(UTC)
+            ),
         )
         accounted = summary.rated + summary.duplicates + summary.exceptions
         if accounted != summary.rows_read:
@@ -210,6 +191,25 @@ def import_feed(
             rated=summary.rated,
             duplicates=summary.duplicates,
             exceptions_count=summary.exceptions,
+        )
+        audit.record(
+            conn,
+            entity_id=entity.id,
+            action="import",
+            object_type="batch",
+            object_id=batch_id,
+            after={
+                "source": name,
+                "sha256": facts.sha256,
+                "format": fmt.name,
+                "origin": source_origin,
+                "read": summary.rows_read,
+                "rated": summary.rated,
+                "duplicates": summary.duplicates,
+                "exceptions": summary.exceptions,
+                "charge": summary.charge,
+                "rerated": summary.rerated,
+            },
         )
     summary.seconds = time.perf_counter() - started
     log.info(
@@ -242,12 +242,9 @@ def _import_chunk(
     source_sha256: str,
     reference: Reference,
     cycle: CycleUsage,
-    reposts: list[dict[str, object]],
+    ledger: Ledger,
     settings: Settings,
     summary: ImportSummary,
-    postings: Counter[tuple[int, str, str]],
-    quantities: Counter[tuple[int, str, str]],
-    amounts: Counter[tuple[int, str, str]],
 ) -> None:
     summary.rows_read += len(chunk.rows)
     raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
@@ -258,15 +255,14 @@ def _import_chunk(
     known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
     new, duplicates, conflicts = dedupe(records, known)
     new = new.with_columns(pl.lit(origin).alias("origin"))
-    priced = price(new, reference, zone=entity.timezone)
-    placed = cycle.place(priced.rated)
-    matched, rated = priced.matched, placed.rated
-    unmatched, unrated = priced.unmatched, priced.unrated
+    assessed = assess(
+        new, reference=reference, cycle=cycle, zone=entity.timezone, late_usage=entity.late_usage
+    )
+    placed = assessed.placed
+    rated = placed.rated
 
     # every new record is kept, billed or not, so its id is known from now on
-    stored = new.join(
-        matched.select("row_idx", "customer_id"), on="row_idx", how="left"
-    ).with_columns(
+    stored = new.join(assessed.matched, on="row_idx", how="left").with_columns(
         pl.when(pl.col("row_idx").is_in(rated["row_idx"].implode()))
         .then(pl.lit("rated"))
         .otherwise(pl.lit("exception"))
@@ -303,58 +299,11 @@ def _import_chunk(
         else pl.DataFrame(schema={"record_pk": pl.Int64, "line": pl.Int64})
     )
     rated = rated.join(pks, on="line", how="left")
-    now = datetime.now(UTC)
-    insert_frame(
-        conn,
-        rated_charges,
-        rated.select(
-            pl.lit(entity.id).alias("entity_id"),
-            "record_pk",
-            "customer_id",
-            "period",
-            "rate_table_id",
-            "version_id",
-            "rate_row_id",
-            "prefix",
-            "band",
-            "billed_quantity",
-            "unit_price",
-            "rate_unit",
-            "connect_fee",
-            "discount_ppm",
-            "charge",
-            "rounding_mode",
-            "rounding_places",
-            "usage_before",
-            "tier",
-            "tier_split",
-            pl.lit(batch_id).alias("batch_id"),
-            pl.lit(now).alias("rated_at"),
-        ),
-    )
+    ledger.book(conn, rated, placed, entity_id=entity.id, batch_id=batch_id, now=datetime.now(UTC))
     summary.rerated += placed.replacements.height
     summary.rerated_change += int(placed.replacements["charge"].sum() or 0) - int(
         placed.replaced["charge"].sum() or 0
     )
-    cycles.replace_charges(
-        conn, placed.replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now
-    )
-    reposts += reposting(
-        placed.replaced,
-        placed.replacements,
-        entity_id=entity.id,
-        batch_id=batch_id,
-        memo="re-rated: a late record changed tier places",
-    )
-    for row in (
-        rated.group_by("customer_id", "period", "unit")
-        .agg(pl.len().alias("n"), pl.col("billed_quantity").sum(), pl.col("charge").sum())
-        .iter_rows(named=True)
-    ):
-        key = (int(row["customer_id"]), str(row["period"]), str(row["unit"]))
-        postings[key] += int(row["n"])
-        quantities[key] += int(row["billed_quantity"])
-        amounts[key] += int(row["charge"])
 
     _store_exceptions(
         conn,
@@ -371,10 +320,7 @@ def _import_chunk(
             on="row_idx",
             how="left",
         ),
-        unbilled=pl.concat(
-            [unmatched.select(shape_rejects.columns), unrated.select(shape_rejects.columns)]
-        )
-        .join(
+        unbilled=assessed.rejections.join(
             new.select("row_idx", "record_id", "content_sha256", "period", "line"),
             on="row_idx",
             how="left",

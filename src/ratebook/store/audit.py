@@ -1,0 +1,148 @@
+"""The append-only audit log: one entry per state change, written in the change's transaction.
+
+Appends are serialised so the chain never forks: on PostgreSQL by a transaction-scoped advisory
+lock, on SQLite by the database's single writer (every caller has written before it audits).
+The ``prev_hash`` column is unique as a last line of defence.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, text
+
+from ratebook.model.audit import GENESIS, Break, canonical, entry_hash, first_break
+from ratebook.store.tables import audit_log
+
+#: The advisory-lock key of the audit chain (PostgreSQL), apart from the entity locks.
+_CHAIN_LOCK = 0x52424155  # "RBAU"
+
+_actor: ContextVar[str | None] = ContextVar("ratebook_actor", default=None)
+
+
+def current_actor() -> str:
+    """Who is acting: set by :func:`acting_as` (the CLI's ``--actor``, an API key), else the
+    operating-system user."""
+    name = _actor.get()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in a container
+        return "unknown"
+
+
+@contextmanager
+def acting_as(name: str | None) -> Iterator[None]:
+    """Attribute the changes made inside the block to ``name`` (no-op for None)."""
+    token = _actor.set(name) if name else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _actor.reset(token)
+
+
+def record(
+    conn: Connection,
+    *,
+    entity_id: int | None,
+    action: str,
+    object_type: str,
+    object_id: object,
+    before: Any = None,
+    after: Any = None,
+    actor: str | None = None,
+) -> int:
+    """Append one entry; returns its id. ``before``/``after`` are JSON-able values."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+    last = conn.execute(
+        select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
+    ).first()
+    entry: dict[str, Any] = {
+        "id": (int(last.id) + 1) if last else 1,
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": actor or current_actor(),
+        "entity_id": entity_id,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "before": None if before is None else canonical(before),
+        "after": None if after is None else canonical(after),
+        "prev_hash": str(last.hash) if last else GENESIS,
+    }
+    entry["hash"] = entry_hash(entry)
+    conn.execute(insert(audit_log).values(**entry))
+    return int(entry["id"])
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What ``verify`` found.
+
+    Attributes:
+        entries: entries checked.
+        broken: the first broken entry, or None when the chain is whole.
+    """
+
+    entries: int
+    broken: Break | None
+
+
+def verify(conn: Connection, *, page: int = 10_000) -> Verified:
+    """Walk the whole chain in id order, a page at a time."""
+    count = int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
+    return Verified(entries=count, broken=first_break(_entries(conn, page)))
+
+
+def _entries(conn: Connection, page: int) -> Iterator[dict[str, Any]]:
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(audit_log).where(audit_log.c.id > after).order_by(audit_log.c.id).limit(page)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield dict(row._mapping)
+        after = int(rows[-1].id)
+
+
+def entries(
+    conn: Connection,
+    *,
+    entity_id: int | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    actor: str | None = None,
+    since: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Entries in order, filtered; ``action`` matches a prefix (``exception`` matches
+    ``exception.reject``); ``since`` is an ISO date or instant (UTC)."""
+    a = audit_log.c
+    statement = select(audit_log).order_by(a.id)
+    if entity_id is not None:
+        statement = statement.where(a.entity_id == entity_id)
+    if action is not None:
+        statement = statement.where((a.action == action) | a.action.startswith(action + "."))
+    if object_type is not None:
+        statement = statement.where(a.object_type == object_type)
+    if object_id is not None:
+        statement = statement.where(a.object_id == object_id)
+    if actor is not None:
+        statement = statement.where(a.actor == actor)
+    if since is not None:
+        statement = statement.where(a.at >= since)
+    if limit is not None:
+        statement = statement.order_by(None).order_by(a.id.desc()).limit(limit)
+        return [dict(r._mapping) for r in reversed(conn.execute(statement).all())]
+    return [dict(r._mapping) for r in conn.execute(statement).all()]

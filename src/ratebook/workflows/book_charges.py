@@ -1,0 +1,169 @@
+"""Price new canonical records and book their charges: the stages an import and a re-processed
+exception share, so a record is billed the same way whichever path brings it.
+
+``assess`` matches, rates and places the records in their cycles (nothing written); the caller
+stores the records, then ``Ledger.book`` writes their charges and re-ratings and tallies the
+usage postings, which ``Ledger.postings`` hands over at the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Connection
+
+from ratebook.model.rejections import REJECTION_SCHEMA, Code, no_rejections, reject_where
+from ratebook.pipeline.price import Reference, price
+from ratebook.store import cycles
+from ratebook.store.bulk import insert_frame
+from ratebook.store.tables import rated_charges
+from ratebook.workflows.cycle_usage import CycleUsage, Placed, reposting
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assessed:
+    """What pricing new records gave.
+
+    Attributes:
+        matched: ``row_idx`` and ``customer_id`` of every record with a customer.
+        placed: the rated records at their places, and the earlier charges they re-rate.
+        rejections: ``REJECTION_SCHEMA`` rows: unmatched, unrated, out of policy, and late
+            for a closed cycle where the entity rejects late usage.
+    """
+
+    matched: pl.DataFrame
+    placed: Placed
+    rejections: pl.DataFrame
+
+
+def assess(
+    new: pl.DataFrame,
+    *,
+    reference: Reference,
+    cycle: CycleUsage,
+    zone: str,
+    late_usage: str,
+    enforce_policy: bool = True,
+) -> Assessed:
+    """Match, rate and place ``new`` (canonical records with ``origin``, not yet stored).
+
+    ``late_usage='reject'`` turns records of a closed cycle into ``LATE_FOR_CLOSED_CYCLE``;
+    ``enforce_policy=False`` prices records beyond the policy limits (an accepted exception).
+    """
+    priced = price(new, reference, zone=zone, enforce_policy=enforce_policy)
+    rated, late = priced.rated, no_rejections()
+    if late_usage == "reject" and cycle.closed:
+        rated, late = reject_where(
+            rated,
+            pl.col("period").is_in(sorted(cycle.closed)),
+            code=Code.LATE_FOR_CLOSED_CYCLE,
+            field="start_time",
+            reason=pl.lit("usage of ")
+            + pl.col("period")
+            + pl.lit(", a closed cycle, and the entity rejects late usage; accept it to bill")
+            + pl.lit(" it as late usage in the first open cycle"),
+        )
+    columns = list(REJECTION_SCHEMA)
+    return Assessed(
+        matched=priced.matched.select("row_idx", "customer_id"),
+        placed=cycle.place(rated),
+        rejections=pl.concat(
+            [priced.unmatched.select(columns), priced.unrated.select(columns), late]
+        ),
+    )
+
+
+@dataclass(slots=True)
+class Ledger:
+    """The usage postings of one run, summed per customer, period and unit, and the re-rating
+    postings, written once at the end of the run (``postings``)."""
+
+    records: Counter[tuple[int, str, str]] = field(default_factory=Counter)
+    quantities: Counter[tuple[int, str, str]] = field(default_factory=Counter)
+    amounts: Counter[tuple[int, str, str]] = field(default_factory=Counter)
+    reposts: list[dict[str, object]] = field(default_factory=list)
+
+    def book(
+        self,
+        conn: Connection,
+        rated: pl.DataFrame,
+        placed: Placed,
+        *,
+        entity_id: int,
+        batch_id: int,
+        now: datetime,
+    ) -> None:
+        """Write the charges of ``rated`` (placed records with their ``record_pk``) and the
+        re-ratings ``placed`` asks for, and tally their postings."""
+        insert_frame(
+            conn,
+            rated_charges,
+            rated.select(
+                pl.lit(entity_id).alias("entity_id"),
+                "record_pk",
+                "customer_id",
+                "period",
+                "rate_table_id",
+                "version_id",
+                "rate_row_id",
+                "prefix",
+                "band",
+                "billed_quantity",
+                "unit_price",
+                "rate_unit",
+                "connect_fee",
+                "discount_ppm",
+                "charge",
+                "rounding_mode",
+                "rounding_places",
+                "usage_before",
+                "tier",
+                "tier_split",
+                pl.lit(batch_id).alias("batch_id"),
+                pl.lit(now).alias("rated_at"),
+            ),
+        )
+        cycles.replace_charges(
+            conn, placed.replacements, entity_id=entity_id, batch_id=batch_id, rated_at=now
+        )
+        self.reposts += reposting(
+            placed.replaced,
+            placed.replacements,
+            entity_id=entity_id,
+            batch_id=batch_id,
+            memo="re-rated: a late record changed tier places",
+        )
+        for row in (
+            rated.group_by("customer_id", "period", "unit")
+            .agg(pl.len().alias("n"), pl.col("billed_quantity").sum(), pl.col("charge").sum())
+            .iter_rows(named=True)
+        ):
+            key = (int(row["customer_id"]), str(row["period"]), str(row["unit"]))
+            self.records[key] += int(row["n"])
+            self.quantities[key] += int(row["billed_quantity"])
+            self.amounts[key] += int(row["charge"])
+
+    def postings(
+        self, cycle: CycleUsage, *, entity_id: int, batch_id: int, source: str, now: datetime
+    ) -> list[dict[str, object]]:
+        """Every posting of the run: usage per customer, period and unit (late usage of a
+        closed cycle to the first open one), then the re-ratings."""
+        return [
+            {
+                "entity_id": entity_id,
+                "customer_id": customer_id,
+                "amount": self.amounts[key],
+                "quantity": self.quantities[key],
+                "records": count,
+                "batch_id": batch_id,
+                "memo": f"usage ({unit}) from {Path(source).name}",
+                "posted_at": now,
+                **cycle.posting_period(period),
+            }
+            for key, count in sorted(self.records.items())
+            for customer_id, period, unit in [key]
+        ] + self.reposts
