@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -44,7 +45,7 @@ def render(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
         for r in rows:
-            writer.writerow(["" if r[c] is None else r[c] for c in columns])
+            writer.writerow(["" if r[c] is None else spreadsheet_safe(r[c]) for c in columns])
         console.file.write(buffer.getvalue())
         return
     table = Table(title=title, header_style="bold", show_lines=False)
@@ -53,3 +54,21 @@ def render(
     for r in rows:
         table.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
     console.print(table)
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text, never runs (OWASP's CSV-injection rule).
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+    apostrophe, unless it is a plain decimal number such as ``-1.20``; other values pass.
+    """
+    if (
+        isinstance(value, str)
+        and value[:1] in ("=", "+", "-", "@", "\t", "\r")
+        and not _NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value

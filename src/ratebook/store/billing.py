@@ -294,3 +294,18 @@ def cycle_result(
         )
     ).first()
     return None if row is None else dict(row._mapping)
+
+
+def next_open_period(conn: Connection, entity_id: int, today: str) -> str:
+    """The cycle the next close bills: the one after the last closed cycle; with none closed,
+    the earliest cycle holding postings, or ``today``'s (YYYY-MM) when there are none."""
+    closed = closed_periods(conn, entity_id)
+    if closed:
+        last = max(closed)
+        year, month = int(last[:4]), int(last[5:7])
+        return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+    p = ledger_postings.c
+    earliest = conn.execute(
+        select(func.min(p.period)).where(p.entity_id == entity_id)
+    ).scalar_one_or_none()
+    return min(str(earliest), today) if earliest else today

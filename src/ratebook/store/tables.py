@@ -244,6 +244,9 @@ import_batches = Table(
     Column("rated", BigInteger, nullable=False),
     Column("duplicates", BigInteger, nullable=False),
     Column("exceptions", BigInteger, nullable=False),
+    # how the rows were read, so a clerk's corrected copy of a row is read the same way
+    Column("columns", Text, nullable=True),  # JSON list of the rows' column names
+    Column("feed_zone", String(64), nullable=True),  # zone of times without an offset
     UniqueConstraint("entity_id", "source_sha256"),
 )
 
@@ -271,6 +274,7 @@ usage_records = Table(
     Column("batch_id", Integer, ForeignKey("import_batches.id"), nullable=False),
     Column("source_sha256", String(64), nullable=True),
     Column("source_line", BigInteger, nullable=True),
+    Column("raw", Text, nullable=True),  # the source row as one CSV line (the corrected one)
     UniqueConstraint("entity_id", "origin", "record_id"),
     Index("ix_usage_records_batch", "batch_id", "source_line"),
 )

@@ -91,6 +91,8 @@ def start_batch(
     source_sha256: str | None,
     size_bytes: int | None,
     source_kind: str = "file",
+    columns: list[str] | None = None,
+    feed_zone: str | None = None,
 ) -> int:
     """Insert the batch's manifest row (counts filled in by :func:`finish_batch`).
 
@@ -111,6 +113,8 @@ def start_batch(
             rated=0,
             duplicates=0,
             exceptions=0,
+            columns=None if columns is None else json.dumps(columns),
+            feed_zone=feed_zone,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -172,11 +176,23 @@ def known_versions(
 
     pick = "found.record_id, found.content_sha256, b.source_name || ':' || found.source_line"
     conflicts = lookup("exceptions", "AND t.code = 'ID_CONFLICT'")
+    # a record a clerk corrected keeps its original content as a known version, so the
+    # original row sent again is a duplicate, not a conflict with its own correction
+    in_ids = (
+        "r.record_id = ANY(CAST(:ids AS text[]))"
+        if conn.dialect.name == "postgresql"
+        else "r.record_id IN (SELECT value FROM json_each(:ids))"
+    )
     statement = text(
         f"SELECT {pick} FROM {lookup('usage_records', '')}"
         " JOIN import_batches b ON b.id = found.batch_id"
         f" UNION ALL SELECT {pick} FROM {conflicts}"
         " JOIN import_batches b ON b.id = found.batch_id"
+        " UNION ALL SELECT r.record_id, c.original_sha256, b.source_name || ':' || r.source_line"
+        " FROM corrections c JOIN usage_records r ON r.id = c.record_pk"
+        " JOIN import_batches b ON b.id = r.batch_id"
+        " WHERE c.entity_id = :entity AND r.origin = :origin"
+        f" AND c.original_sha256 IS NOT NULL AND {in_ids}"
     )
     rows = conn.execute(statement, {"entity": entity_id, "origin": origin, "ids": ids_param})
     return pl.DataFrame([tuple(r) for r in rows], schema=KNOWN_SCHEMA, orient="row")

@@ -144,6 +144,8 @@ def import_feed(
                 source_name=name,
                 source_sha256=facts.sha256,
                 size_bytes=facts.size,
+                columns=columns,
+                feed_zone=zone,
             )
             reference = load_reference(conn, entity.id)
             summary = ImportSummary(
@@ -291,6 +293,9 @@ def _import_chunk(
             pl.lit(batch_id).alias("batch_id"),
             pl.lit(source_sha256).alias("source_sha256"),
             pl.col("line").alias("source_line"),
+            pl.Series(
+                "raw", [to_csv_line(chunk.rows[i]) for i in stored["row_idx"]], dtype=pl.String
+            ),
         ),
     )
     pks = (

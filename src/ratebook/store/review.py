@@ -1,0 +1,278 @@
+"""The exception queue's queries: find by filter, read one with its record and corrections,
+change status, count, and the live row identity of every import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, case, func, insert, select, update
+
+from ratebook.store.tables import (
+    corrections,
+    customers,
+    exceptions,
+    import_batches,
+    usage_records,
+)
+
+#: Statuses an exception waits in; ``resolved`` and ``rejected`` are final.
+PENDING = ("open", "in_review")
+STATUSES = ("open", "in_review", "resolved", "rejected")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filter:
+    """Which exceptions an action or a listing takes; every set field must match.
+
+    Attributes:
+        ids: these exceptions only.
+        code: exception code, e.g. ``NO_RATE``.
+        status: a status; ``pending`` means open or in review.
+        period: the record's billing period, YYYY-MM.
+        customer: a customer account: the matched customer's, or the account the record
+            named (an unmatched one).
+        origin: the feed the row came from.
+        text: a case-insensitive substring of the reason, the raw row or the record id.
+        batch_id: rows of this import batch.
+    """
+
+    ids: tuple[int, ...] | None = None
+    code: str | None = None
+    status: str | None = None
+    period: str | None = None
+    customer: str | None = None
+    origin: str | None = None
+    text: str | None = None
+    batch_id: int | None = None
+
+
+def _joined() -> Any:
+    x, r = exceptions.c, usage_records.c
+    return (
+        exceptions.join(import_batches, import_batches.c.id == x.batch_id)
+        .outerjoin(usage_records, r.id == x.record_pk)
+        .outerjoin(customers, customers.c.id == r.customer_id)
+    )
+
+
+def _where(statement: Select[Any], entity_id: int, f: Filter) -> Select[Any]:
+    x, r = exceptions.c, usage_records.c
+    statement = statement.where(x.entity_id == entity_id)
+    if f.ids is not None:
+        statement = statement.where(x.id.in_(f.ids))
+    if f.code is not None:
+        statement = statement.where(x.code == f.code)
+    if f.status == "pending":
+        statement = statement.where(x.status.in_(PENDING))
+    elif f.status is not None:
+        statement = statement.where(x.status == f.status)
+    if f.period is not None:
+        statement = statement.where(x.period == f.period)
+    if f.customer is not None:
+        statement = statement.where((customers.c.account == f.customer) | (r.account == f.customer))
+    if f.origin is not None:
+        statement = statement.where(x.origin == f.origin)
+    if f.batch_id is not None:
+        statement = statement.where(x.batch_id == f.batch_id)
+    if f.text:
+        needle = f.text.lower()
+        statement = statement.where(
+            func.lower(x.reason).contains(needle, autoescape=True)
+            | func.lower(func.coalesce(x.raw, "")).contains(needle, autoescape=True)
+            | func.lower(func.coalesce(x.record_id, "")).contains(needle, autoescape=True)
+        )
+    return statement
+
+
+#: The columns of a listed exception.
+LISTED = (
+    "id",
+    "code",
+    "sub_code",
+    "field",
+    "reason",
+    "status",
+    "assignee",
+    "origin",
+    "record_id",
+    "period",
+    "account",
+    "source_name",
+    "source_line",
+    "source_sha256",
+    "raw",
+    "resolution",
+    "note",
+    "resolved_by",
+    "record_pk",
+    "batch_id",
+)
+
+
+def find(
+    conn: Connection, entity_id: int, f: Filter, *, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Exceptions matching ``f``, by batch and source line."""
+    x = exceptions.c
+    statement: Select[Any] = select(
+        x.id,
+        x.code,
+        x.sub_code,
+        x.field,
+        x.reason,
+        x.status,
+        x.assignee,
+        x.origin,
+        x.record_id,
+        x.period,
+        func.coalesce(customers.c.account, usage_records.c.account).label("account"),
+        import_batches.c.source_name,
+        x.source_line,
+        x.source_sha256,
+        x.raw,
+        x.resolution,
+        x.note,
+        x.resolved_by,
+        x.record_pk,
+        x.batch_id,
+    ).select_from(_joined())
+    statement = _where(statement, entity_id, f).order_by(x.batch_id, x.source_line, x.id)
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [dict(row._mapping) for row in conn.execute(statement)]
+
+
+def get(conn: Connection, entity_id: int, exception_id: int) -> dict[str, Any] | None:
+    """One exception with every column, its batch's reading facts and its record's."""
+    x = exceptions.c
+    row = conn.execute(
+        select(
+            exceptions,
+            import_batches.c.source_name,
+            import_batches.c.format,
+            import_batches.c.columns.label("batch_columns"),
+            import_batches.c.feed_zone,
+            customers.c.account.label("customer_account"),
+        )
+        .select_from(_joined())
+        .where(x.entity_id == entity_id, x.id == exception_id)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def record(conn: Connection, record_pk: int) -> dict[str, Any] | None:
+    """A stored usage record, every column."""
+    row = conn.execute(select(usage_records).where(usage_records.c.id == record_pk)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def set_state(conn: Connection, exception_ids: list[int], **values: Any) -> None:
+    """Change exceptions' review columns (status, assignee, resolution, note, ...)."""
+    if exception_ids:
+        conn.execute(update(exceptions).where(exceptions.c.id.in_(exception_ids)).values(**values))
+
+
+def set_reason(
+    conn: Connection,
+    exception_id: int,
+    *,
+    code: str,
+    sub_code: str | None,
+    field: str | None,
+    reason: str,
+) -> None:
+    """Give a still-failing exception the reason it fails for now."""
+    conn.execute(
+        update(exceptions)
+        .where(exceptions.c.id == exception_id)
+        .values(code=code, sub_code=sub_code, field=field, reason=reason)
+    )
+
+
+def set_record_status(conn: Connection, record_pks: list[int], status: str) -> None:
+    """Mark stored records rated, exception or written_off."""
+    if record_pks:
+        conn.execute(
+            update(usage_records).where(usage_records.c.id.in_(record_pks)).values(status=status)
+        )
+
+
+def set_record_customers(conn: Connection, matched: list[tuple[int, int]]) -> None:
+    """``(record_pk, customer_id)``: the customer a re-processed record now matches."""
+    for record_pk, customer_id in matched:
+        conn.execute(
+            update(usage_records)
+            .where(usage_records.c.id == record_pk)
+            .values(customer_id=customer_id)
+        )
+
+
+def add_correction(conn: Connection, **values: Any) -> int:
+    """Store a corrected copy's facts; returns its id."""
+    result = conn.execute(insert(corrections).values(**values))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def corrections_of(conn: Connection, exception_id: int) -> list[dict[str, Any]]:
+    """Corrections made to an exception, oldest first."""
+    c = corrections.c
+    rows = conn.execute(
+        select(corrections).where(c.exception_id == exception_id).order_by(c.id)
+    ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def counts(conn: Connection, entity_id: int, period: str | None = None) -> list[dict[str, Any]]:
+    """Exceptions per period, code and status."""
+    x = exceptions.c
+    statement = (
+        select(x.period, x.code, x.status, func.count().label("n"))
+        .where(x.entity_id == entity_id)
+        .group_by(x.period, x.code, x.status)
+        .order_by(x.period, x.code, x.status)
+    )
+    if period is not None:
+        statement = statement.where(x.period == period)
+    return [dict(r._mapping) for r in conn.execute(statement)]
+
+
+def row_identity(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
+    """Per import batch that read rows: rows read, and where they are now: rated records,
+    duplicates, exceptions pending, exceptions written off (``read`` must equal the sum)."""
+    b, r, x = import_batches.c, usage_records.c, exceptions.c
+    rated = (
+        select(r.batch_id, func.count().label("n"))
+        .where(r.entity_id == entity_id, r.status == "rated")
+        .group_by(r.batch_id)
+        .subquery()
+    )
+    open_ = (
+        select(
+            x.batch_id,
+            func.sum(case((x.status.in_(PENDING), 1), else_=0)).label("pending"),
+            func.sum(case((x.status == "rejected", 1), else_=0)).label("written_off"),
+        )
+        .where(x.entity_id == entity_id)
+        .group_by(x.batch_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            b.id.label("batch_id"),
+            b.source_name,
+            b.rows_read.label("read"),
+            func.coalesce(rated.c.n, 0).label("rated"),
+            b.duplicates,
+            func.coalesce(open_.c.pending, 0).label("pending"),
+            func.coalesce(open_.c.written_off, 0).label("written_off"),
+        )
+        .select_from(
+            import_batches.outerjoin(rated, rated.c.batch_id == b.id).outerjoin(
+                open_, open_.c.batch_id == b.id
+            )
+        )
+        .where(b.entity_id == entity_id, b.rows_read > 0)
+        .order_by(b.id)
+    )
+    return [{k: (int(v) if k != "source_name" else v) for k, v in r._mapping.items()} for r in rows]
