@@ -272,7 +272,8 @@ def row_identity(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
                 open_, open_.c.batch_id == b.id
             )
         )
-        .where(b.entity_id == entity_id, b.rows_read > 0)
+        # rows read by imports; a re-rating or review batch reads no rows of its own
+        .where(b.entity_id == entity_id, b.source_kind.not_in(("rerate", "review")))
         .order_by(b.id)
     )
     return [{k: (int(v) if k != "source_name" else v) for k, v in r._mapping.items()} for r in rows]

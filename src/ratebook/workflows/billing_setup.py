@@ -172,6 +172,9 @@ def import_subscriptions(
         entity = get_entity(conn, entity_code)
         for line, spec in rows:
             counts[_store(conn, entity, spec, path=path, line=line)] += 1
+        _audit(
+            conn, entity, "subscriptions.import", "file", str(path), {"rows": len(rows), **counts}
+        )
     return SubscriptionsResult(rows=len(rows), **counts)
 
 
@@ -182,6 +185,14 @@ def add_subscription(
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         outcome = _store(conn, entity, spec, path="--", line=None)
+        _audit(
+            conn,
+            entity,
+            f"subscription.{outcome}",
+            "subscription",
+            spec.reference,
+            {"account": spec.account, "plan": spec.plan, "outcome": outcome},
+        )
     return SubscriptionsResult(
         rows=1, **{k: int(k == outcome) for k in ("added", "ended", "unchanged")}
     )
@@ -201,6 +212,14 @@ def end_subscription(
                 "BAD_RANGE", "the end is before the start", path="--ends-on", field="ends_on"
             )
         subscriptions.end_subscription(conn, known.id, ends_on)
+        _audit(
+            conn,
+            entity,
+            "subscription.end",
+            "subscription",
+            reference,
+            {"ends_on": ends_on.isoformat(), "was": str(known.ends_on) if known.ends_on else None},
+        )
         return dataclasses.replace(known, ends_on=ends_on)
 
 
@@ -244,6 +263,14 @@ def set_tax(
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         billing.set_tax_rate(conn, entity.id, tax)
+        _audit(
+            conn,
+            entity,
+            "tax.set",
+            "tax_rate",
+            category,
+            {"treatment": treatment.value, "rate_ppm": rate_ppm, "label": label},
+        )
     return tax
 
 
@@ -330,6 +357,7 @@ def close_account(
             raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer {account!r}")
         closed_at = datetime.combine(closed_on, time(), tzinfo=entity.zone).astimezone(UTC)
         parties.close_customer(conn, customer[0], closed_at)
+        _audit(conn, entity, "customer.close", "customer", account, {"closed_at": str(closed_at)})
     return closed_at
 
 
@@ -353,4 +381,13 @@ def set_customer_floor(
         if customer is None:
             raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer {account!r}")
         parties.set_customer_floor(conn, customer[0], units)
+        _audit(conn, entity, "customer.floor", "customer", account, {"invoicing_floor": units})
     return units
+
+
+def _audit(
+    conn: Connection, entity: Entity, action: str, kind: str, name: str, after: object
+) -> None:
+    audit.record(
+        conn, entity_id=entity.id, action=action, object_type=kind, object_id=name, after=after
+    )

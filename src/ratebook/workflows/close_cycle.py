@@ -27,7 +27,7 @@ from ratebook.billing.volume import settle_volume
 from ratebook.errors import ConflictError
 from ratebook.model.parties import Entity
 from ratebook.money import minor_places
-from ratebook.store import billing, invoices, subscriptions
+from ratebook.store import audit, billing, invoices, subscriptions
 from ratebook.store.cycles import period_charges
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
@@ -113,6 +113,23 @@ def close_cycle(
         closer = _Closer(conn, entity, period, now, ends_at)
         closer.run(summary)
         billing.set_cycle_status(conn, entity.id, period, "closed", closed_at=now, **bounds)
+        audit.record(
+            conn,
+            entity_id=entity.id,
+            action="cycle.close",
+            object_type="cycle",
+            object_id=period,
+            before={"status": state[0] if state else "open"},
+            after={
+                "status": "closed",
+                "customers": summary.customers,
+                "invoiced": summary.invoiced,
+                "carried": summary.carried,
+                "invoiced_total": summary.invoiced_total,
+                "carried_total": summary.carried_total,
+                "recurring": summary.recurring,
+            },
+        )
     return summary
 
 
@@ -427,6 +444,20 @@ class _Closer:
                 "document_sha256": hashlib.sha256(text.encode()).hexdigest(),
             },
             line_rows,
+        )
+        audit.record(
+            self.conn,
+            entity_id=self.entity.id,
+            action="invoice.issue",
+            object_type="invoice",
+            object_id=number,
+            after={
+                "period": self.period,
+                "customer_id": cid,
+                "total": totals.total,
+                "reason": reason,
+                "document_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            },
         )
         by_key = {line.key: line_id for line, line_id in zip(composed.lines, line_ids, strict=True)}
         self._link(current, "usage", list(_USAGE_KEY), by_key)

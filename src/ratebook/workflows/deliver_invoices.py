@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import Engine
 
-from ratebook.store import invoices
+from ratebook.store import audit, invoices
 from ratebook.store.entities import get_entity
 from ratebook.workflows.close_cycle import invoice_id_text
 from ratebook.workflows.report_usage import check_period
@@ -110,6 +111,19 @@ def deliver_invoices(
                             "attempted_at": datetime.now(UTC),
                         },
                     )
+                    audit.record(
+                        conn,
+                        entity_id=entity.id,
+                        action="invoice.deliver",
+                        object_type="invoice",
+                        object_id=row.number,
+                        after={
+                            "url": _without_secrets(url),
+                            "attempt": attempt,
+                            "status_code": status,
+                            "outcome": "delivered" if ok else "failed",
+                        },
+                    )
                 if ok:
                     break
                 if attempt < attempts:
@@ -119,3 +133,11 @@ def deliver_invoices(
             else:
                 summary.failed += 1
     return summary
+
+
+def _without_secrets(url: str) -> str:
+    """The URL without user info or query (either may hold a token), for the audit log."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

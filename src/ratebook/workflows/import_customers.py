@@ -20,7 +20,7 @@ from ratebook.money import AmountError, parse_fixed
 from ratebook.pipeline.numbers import e164_one, e164_prefix, number_plan
 from ratebook.sources.csvread import reference_rows
 from ratebook.sources.dates import parse_local_start
-from ratebook.store import parties, tariffs
+from ratebook.store import audit, parties, tariffs
 from ratebook.store.entities import get_entity
 
 REQUIRED = ("account", "name", "rate_table", "numbers")
@@ -188,6 +188,20 @@ def import_customers(
                     role=role,
                     discount_ppm=row.discount_ppm if role == "base" else 0,
                 )
+        if created or identifiers or assignments:
+            audit.record(
+                conn,
+                entity_id=entity.id,
+                action="customers.import",
+                object_type="file",
+                object_id=str(path),
+                after={
+                    "rows": len(rows),
+                    "customers_created": created,
+                    "identifiers_added": identifiers,
+                    "assignments_added": assignments,
+                },
+            )
     return CustomersResult(
         rows=len(rows),
         customers_created=created,

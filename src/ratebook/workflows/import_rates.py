@@ -32,7 +32,7 @@ from ratebook.money import (
 from ratebook.sources.csvread import inspect_file, reference_rows
 from ratebook.sources.dates import parse_local_start
 from ratebook.sources.rate_tables import load_rate_table
-from ratebook.store import tariffs
+from ratebook.store import audit, tariffs
 from ratebook.store.entities import get_entity
 
 REQUIRED = ("prefix", "destination", "rate")
@@ -214,6 +214,21 @@ def import_rates(
             rows=rows,
             revision=revision,
         )
+        audit.record(
+            conn,
+            entity_id=entity.id,
+            action="rates.import",
+            object_type="rate_table",
+            object_id=name,
+            after={
+                "version_id": version_id,
+                "effective_from": effective_from,
+                "revision": revision,
+                "rows": rows.height,
+                "source": str(path),
+                "sha256": digest,
+            },
+        )
     return RatesResult(
         table=name, version_id=version_id, rows=rows.height, created=True, revision=revision
     )
@@ -316,4 +331,18 @@ def import_rate_table(
                 revision=revision,
             )
             (corrected if revision > 1 else added).append(label)
+        if added or corrected:
+            audit.record(
+                conn,
+                entity_id=entity.id,
+                action="rates.import",
+                object_type="rate_table",
+                object_id=table.name,
+                after={
+                    "added": added,
+                    "corrected": corrected,
+                    "source": str(path),
+                    "sha256": digest,
+                },
+            )
     return TableResult(table=table.name, added=added, unchanged=unchanged, corrected=corrected)

@@ -11,6 +11,7 @@ from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, AmountError, RoundingMode, parse_fixed
 from ratebook.pipeline.numbers import number_plan
 from ratebook.sources.dates import is_zone
+from ratebook.store import audit
 from ratebook.store.entities import create_entity, find_entity
 
 
@@ -72,5 +73,21 @@ def init_entity(
             invoicing_floor=floor_units,
             charge_places=charge_places,
             rounding_mode=mode,
+        )
+        audit.record(
+            conn,
+            entity_id=entity.id,
+            action="entity.create",
+            object_type="entity",
+            object_id=entity.code,
+            after={
+                "name": entity.name,
+                "currency": entity.currency,
+                "timezone": entity.timezone,
+                "region": entity.region,
+                "invoicing_floor": entity.invoicing_floor,
+                "charge_places": entity.charge_places,
+                "rounding_mode": entity.rounding_mode.value,
+            },
         )
     return InitResult(entity=entity, created=True)

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from ratebook.errors import ConflictError, NotFoundError
 from ratebook.pipeline.rate import RATING_COLUMNS, rate
-from ratebook.store import billing, cycles, parties, usage
+from ratebook.store import audit, billing, cycles, parties, usage
 from ratebook.store.cycles import CHARGE_SCHEMA
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
@@ -182,6 +182,21 @@ def rerate(
         summary.rerated = replacements.height
         summary.before = int(replaced["charge"].sum())
         summary.after = int(replacements["charge"].sum())
+        audit.record(
+            conn,
+            entity_id=entity.id,
+            action="rerate",
+            object_type="batch",
+            object_id=batch_id,
+            after={
+                "period": period,
+                "account": account,
+                "examined": summary.examined,
+                "rerated": summary.rerated,
+                "before": summary.before,
+                "after": summary.after,
+            },
+        )
         old = replaced.group_by("customer_account").agg(
             pl.len().alias("n"), pl.col("charge").sum().alias("before")
         )
