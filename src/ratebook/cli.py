@@ -24,6 +24,7 @@ from ratebook.errors import RatebookError
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.render.listing import OutputFormat, render
 from ratebook.settings import Settings
+from ratebook.store.audit import acting_as
 from ratebook.store.engine import open_store
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
@@ -107,6 +108,14 @@ def _main(
     ctx: typer.Context,
     db: DbOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each stage.")] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            envvar="RATEBOOK_ACTOR",
+            help="Who is acting, for the audit log (default: the system user).",
+        ),
+    ] = None,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -118,6 +127,8 @@ def _main(
     state = _State(settings=settings)
     ctx.obj = state
     ctx.call_on_close(state.close)
+    if actor:
+        ctx.with_resource(acting_as(actor))
 
 
 @app.command()
@@ -427,42 +438,6 @@ def statements(
     out.print(f"{len(results)} statements written to {out_dir}")
 
 
-@exceptions_app.command("list")
-def exceptions_list(
-    ctx: typer.Context,
-    code: Annotated[str | None, typer.Option(help="Only this code, e.g. NO_RATE.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only this status, e.g. open.")] = None,
-    fmt: FormatOption = OutputFormat.TABLE,
-    entity: EntityOption = None,
-) -> None:
-    """The exceptions: code, reason, and the source file and line."""
-    engine = _run(_state(ctx).store)
-    frame = _run(
-        lambda: report_usage.exception_log(
-            engine, entity_code=entity, code=code.upper() if code else None, status=status
-        )
-    )
-    rows: list[dict[str, Any]] = [
-        {
-            "id": r["id"],
-            "code": r["code"] + (f"/{r['sub_code']}" if r["sub_code"] else ""),
-            "field": r["field"],
-            "source": f"{r['source_name']}:{r['source_line']}",
-            "record_id": r["record_id"],
-            "status": r["status"],
-            "reason": r["reason"],
-        }
-        for r in frame.iter_rows(named=True)
-    ]
-    render(
-        rows,
-        ["id", "code", "field", "source", "record_id", "status", "reason"],
-        fmt,
-        out,
-        title="Exceptions",
-    )
-
-
 @app.command()
 def quote(
     ctx: typer.Context,
@@ -766,5 +741,5 @@ def main() -> None:
         sys.exit(130)
 
 
-# billing commands register themselves on ``app``
-from ratebook import cli_billing  # noqa: E402,F401
+# billing and review commands register themselves on ``app``
+from ratebook import cli_billing, cli_review  # noqa: E402,F401

@@ -378,9 +378,13 @@ def policy(
     ] = None,
     no_max_carry: Annotated[bool, typer.Option(help="Remove the carry limit.")] = False,
     no_fiscal_year_end: Annotated[bool, typer.Option(help="Remove the year-end rule.")] = False,
+    late_usage: Annotated[
+        str | None,
+        typer.Option(help="Usage of a closed cycle: 'bill' it late, or 'reject' it."),
+    ] = None,
     entity: EntityOption = None,
 ) -> None:
-    """Show or change the entity's carry-forward policy."""
+    """Show or change the entity's carry-forward and late-usage policy."""
     engine = _run(_state(ctx).store)
     found = _run(
         lambda: billing_setup.set_policy(
@@ -390,6 +394,7 @@ def policy(
             fiscal_year_end_month=fiscal_year_end,
             no_max_carry=no_max_carry,
             no_fiscal_year_end=no_fiscal_year_end,
+            late_usage=late_usage,
             entity_code=entity,
         )
     )
@@ -407,6 +412,7 @@ def policy(
             if found.fiscal_year_end_month
             else "(not set)"
         )
+        + f", late usage: {found.late_usage}"
     )
 
 

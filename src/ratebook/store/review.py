@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Connection, Select, case, func, insert, select, update
 
 from ratebook.store.tables import (
@@ -108,6 +109,12 @@ LISTED = (
     "record_pk",
     "batch_id",
 )
+
+#: Their types, for a frame of them.
+LISTED_SCHEMA: dict[str, pl.DataType] = {
+    name: (pl.Int64() if name in ("id", "source_line", "record_pk", "batch_id") else pl.String())
+    for name in LISTED
+}
 
 
 def find(

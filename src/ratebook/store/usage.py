@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from ratebook.pipeline.dedupe import KNOWN_SCHEMA
 from ratebook.store.tables import (
     customers,
-    exceptions,
     import_batches,
     ledger_postings,
     rate_rows,
@@ -338,59 +337,3 @@ def customers_with_usage(conn: Connection, entity_id: int, period: str) -> list[
         .order_by(customers.c.account)
     )
     return [(int(i), str(a)) for i, a in rows]
-
-
-def list_exceptions(
-    conn: Connection,
-    entity_id: int,
-    *,
-    code: str | None = None,
-    status: str | None = None,
-    limit: int | None = None,
-) -> pl.DataFrame:
-    """Exceptions with their source file and line, newest batch first, then by line."""
-    x = exceptions.c
-    statement = (
-        select(
-            x.id,
-            x.code,
-            x.sub_code,
-            x.field,
-            x.reason,
-            x.status,
-            x.origin,
-            x.record_id,
-            import_batches.c.source_name,
-            x.source_line,
-            x.source_sha256,
-            x.raw,
-        )
-        .select_from(exceptions.join(import_batches, import_batches.c.id == x.batch_id))
-        .where(x.entity_id == entity_id)
-        .order_by(x.batch_id, x.source_line, x.id)
-    )
-    if code is not None:
-        statement = statement.where(x.code == code)
-    if status is not None:
-        statement = statement.where(x.status == status)
-    if limit is not None:
-        statement = statement.limit(bindparam("limit", limit))
-    rows = conn.execute(statement).all()
-    return pl.DataFrame(
-        [tuple(r) for r in rows],
-        schema={
-            "id": pl.Int64,
-            "code": pl.String,
-            "sub_code": pl.String,
-            "field": pl.String,
-            "reason": pl.String,
-            "status": pl.String,
-            "origin": pl.String,
-            "record_id": pl.String,
-            "source_name": pl.String,
-            "source_line": pl.Int64,
-            "source_sha256": pl.String,
-            "raw": pl.String,
-        },
-        orient="row",
-    )

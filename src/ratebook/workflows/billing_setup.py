@@ -320,6 +320,8 @@ def set_policy(
             late_usage=late_usage,
         )
         changed = get_entity(conn, entity.code)
+        if _policy(changed) == _policy(entity):
+            return changed
         audit.record(
             conn,
             entity_id=entity.id,

@@ -143,7 +143,7 @@ def resolve(
     number: int,
     *,
     outcome: str,
-    note: str,
+    note: str = "",
     credit: str | None = None,
     entity_code: str | None = None,
     today: str | None = None,
@@ -162,7 +162,6 @@ def resolve(
         end = Outcome(outcome)
     except ValueError:
         raise InputError("UNKNOWN_OUTCOME", "upheld or rejected", path="--outcome") from None
-    _need_text(note, "--note")
     amount = None
     if credit is not None:
         if end is Outcome.REJECTED:
@@ -333,7 +332,7 @@ def _move(
         kind="resolved" if target is Status.RESOLVED else "status",
         author=audit.current_actor(),
         at=datetime.now(UTC),
-        body=(f"{outcome}: {note}" if outcome else note),
+        body=(f"{outcome}: {note}" if outcome and note else outcome or note),
         from_status=current.value,
         to_status=target.value,
     )

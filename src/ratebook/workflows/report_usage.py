@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from ratebook.errors import InputError, NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
-from ratebook.store import parties, usage
+from ratebook.store import parties, review, usage
 from ratebook.store.entities import get_entity
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -177,7 +177,12 @@ def exception_log(
     code: str | None = None,
     status: str | None = None,
 ) -> pl.DataFrame:
-    """The exception queue with source file and line."""
+    """The exception queue with source file and line, as a frame (``review.LISTED``)."""
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        return usage.list_exceptions(conn, entity.id, code=code, status=status)
+        found = review.find(conn, entity.id, review.Filter(code=code, status=status))
+    return pl.DataFrame(
+        [[row[c] for c in review.LISTED] for row in found],
+        schema=review.LISTED_SCHEMA,
+        orient="row",
+    )
