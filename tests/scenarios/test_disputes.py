@@ -6,6 +6,7 @@ taxed at 8%. October: 600 s (RM1.0000) and 1200 s (RM2.0000), net RM3.0000.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,12 @@ def test_illegal_moves_are_refused(my_engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(InputError):
         disputes.set_status(my_engine, 1, "resolved")  # only 'resolve' resolves
     disputes.resolve(my_engine, 1, outcome="rejected", note="CDR matches the switch log")
-    for move in (
+    moves: list[Callable[[], object]] = [
         lambda: disputes.resolve(my_engine, 1, outcome="upheld", credit="0.10"),
         lambda: disputes.set_status(my_engine, 1, "investigating"),
         lambda: disputes.set_status(my_engine, 1, "open"),
-    ):
+    ]
+    for move in moves:
         with pytest.raises(ConflictError) as illegal:
             move()
         assert illegal.value.code == "ILLEGAL_TRANSITION"

@@ -88,7 +88,7 @@ def test_a_failed_change_leaves_no_entry(my_engine: Engine, tmp_path: Path) -> N
 def _tampered(value: object, field: str, rng: random.Random) -> object:
     """A different value of the same kind."""
     if field == "entity_id":
-        return (int(value) if value is not None else 0) + rng.randint(1, 9)
+        return (int(str(value)) if value is not None else 0) + rng.randint(1, 9)
     if value is None:
         return '{"x":1}'
     text_value = str(value)
