@@ -24,6 +24,7 @@ from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rate_table
 from ratebook.workflows.invoices import get_invoice
+from ratebook.workflows.lineage import lineage
 from tests.conftest import write
 
 TABLE = """
@@ -144,6 +145,14 @@ def test_a_dispute_on_an_issued_invoice_line_credits_the_next_cycle(
                 invoice_lines.c.invoice_id == row.id, invoice_lines.c.kind == "usage"
             )
         ).scalar_one()
+    # lineage: the usage line billed k1 (600 s = 1.0000) and k2 (1200 s = 2.0000), rows 2 and 3
+    chain = lineage(my_engine, invoice_line=line_id)
+    assert chain["invoice_line"]["invoice_number"] == row.number
+    assert [
+        (r["record_id"], r["source_line"], r["raw"][:3], [c["charge"] for c in r["charges"]])
+        for r in chain["records"]
+    ] == [("k1", 2, "k1,", [1_000_000]), ("k2", 3, "k2,", [2_000_000])]
+    assert all(c["invoice_number"] == row.number for r in chain["records"] for c in r["charges"])
     opened = disputes.open_dispute(
         my_engine, disputes.Subject(invoice_line=line_id), "rate should be the promo rate"
     )

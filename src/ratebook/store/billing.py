@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import polars as pl
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
+from ratebook.billing.recurring import next_period
 from ratebook.billing.tax import TaxRate, Treatment
 from ratebook.store.frames import query_frame
 from ratebook.store.tables import (
@@ -301,9 +302,7 @@ def next_open_period(conn: Connection, entity_id: int, today: str) -> str:
     the earliest cycle holding postings, or ``today``'s (YYYY-MM) when there are none."""
     closed = closed_periods(conn, entity_id)
     if closed:
-        last = max(closed)
-        year, month = int(last[:4]), int(last[5:7])
-        return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+        return next_period(max(closed))
     p = ledger_postings.c
     earliest = conn.execute(
         select(func.min(p.period)).where(p.entity_id == entity_id)

@@ -277,7 +277,8 @@ def correct(
         if not invalid.is_empty():
             _still_invalid(invalid.row(0, named=True), where)
         copy = records.row(0, named=True)
-        record_pk = _store_copy(conn, entity, x, copy, fields)
+        stored = review.record(conn, x["record_pk"]) if x["record_pk"] is not None else None
+        record_pk = _store_copy(conn, entity, x, stored, copy, fields)
         before_fields = next(csv.reader([x["raw"]])) if x["raw"] else []
         review.add_correction(
             conn,
@@ -286,22 +287,18 @@ def correct(
             record_pk=record_pk,
             changes=json.dumps(_diff(columns, before_fields, fields), ensure_ascii=False),
             raw=to_csv_line(fields),
-            original=_original_json(conn, x),
-            original_sha256=_original_sha(conn, x),
+            original=_original_json(stored),
+            original_sha256=None if stored is None else str(stored["content_sha256"]),
             author=audit.current_actor(),
             reason=reason,
             created_at=datetime.now(UTC),
         )
-        if x["record_pk"] is not None:
-            _overwrite(conn, x["record_pk"], copy, to_csv_line(fields))
-        else:
-            conn.execute(
-                update(exceptions)
-                .where(exceptions.c.id == exception_id)
-                .values(record_pk=record_pk, record_id=copy["record_id"], period=copy["period"])
-            )
+        if stored is not None:
+            _overwrite(conn, record_pk, copy, to_csv_line(fields))
         conn.execute(
-            update(exceptions).where(exceptions.c.id == exception_id).values(period=copy["period"])
+            update(exceptions)
+            .where(exceptions.c.id == exception_id)
+            .values(record_pk=record_pk, record_id=copy["record_id"], period=copy["period"])
         )
         _audit(
             conn,
@@ -412,7 +409,7 @@ def _pending(conn: Connection, entity: Entity, f: Filter) -> list[dict[str, Any]
         missing = set(f.ids) - {x["id"] for x in found}
         for exception_id in sorted(missing):
             _pending_one(conn, entity, exception_id)  # raises: unknown or closed
-    return [{**x, **(review.get(conn, entity.id, x["id"]) or {})} for x in found]
+    return found
 
 
 def _records(conn: Connection, entity: Entity, targets: Sequence[dict[str, Any]]) -> pl.DataFrame:
@@ -609,21 +606,23 @@ def _still_invalid(problem: dict[str, Any], where: str) -> None:
 
 
 def _store_copy(
-    conn: Connection, entity: Entity, x: dict[str, Any], copy: dict[str, Any], fields: list[str]
+    conn: Connection,
+    entity: Entity,
+    x: dict[str, Any],
+    stored: dict[str, Any] | None,
+    copy: dict[str, Any],
+    fields: list[str],
 ) -> int:
-    """The record the copy is: the exception's own (checked), or a new one."""
+    """The record the copy is: the exception's own ``stored`` one (checked), or a new one."""
     r = usage_records.c
     own = x["record_pk"]
-    if own is not None:
-        stored = review.record(conn, own)
-        assert stored is not None
-        if copy["record_id"] != stored["record_id"]:
-            raise InputError(
-                "RECORD_ID_FIXED",
-                f"record {stored['record_id']!r} is stored; its id cannot change",
-                path=f"exception {x['id']}",
-                field="record_id",
-            )
+    if stored is not None and copy["record_id"] != stored["record_id"]:
+        raise InputError(
+            "RECORD_ID_FIXED",
+            f"record {stored['record_id']!r} is stored; its id cannot change",
+            path=f"exception {x['id']}",
+            field="record_id",
+        )
     clash = conn.execute(
         select(r.id, r.content_sha256, r.source_line, import_batches.c.source_name)
         .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
@@ -672,21 +671,13 @@ def _overwrite(conn: Connection, record_pk: int, copy: dict[str, Any], raw: str)
     )
 
 
-def _original_json(conn: Connection, x: dict[str, Any]) -> str | None:
-    if x["record_pk"] is None:
+def _original_json(stored: dict[str, Any] | None) -> str | None:
+    """A stored record's values before a correction, as JSON (None for a new record)."""
+    if stored is None:
         return None
-    stored = review.record(conn, x["record_pk"])
-    assert stored is not None
     return json.dumps(
         {c: _jsonable(stored[c]) for c in _RECORD_FIELDS}, sort_keys=True, ensure_ascii=False
     )
-
-
-def _original_sha(conn: Connection, x: dict[str, Any]) -> str | None:
-    if x["record_pk"] is None:
-        return None
-    stored = review.record(conn, x["record_pk"])
-    return None if stored is None else str(stored["content_sha256"])
 
 
 def _jsonable(value: object) -> object:
