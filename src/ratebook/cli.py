@@ -706,31 +706,6 @@ def feeds_status(
     )
 
 
-@app.command()
-def serve(ctx: typer.Context, feeds_file: FeedsOption = None) -> None:
-    """Run the feeds on their schedules until interrupted."""
-    import time
-    from datetime import UTC, datetime
-
-    from ratebook.workflows.schedule_feeds import Scheduler
-
-    state = _state(ctx)
-    feeds = _feeds(state, feeds_file)
-    engine = _run(state.store)
-    out.print(f"scheduling {len(feeds)} feeds; Ctrl-C to stop")
-    scheduler = Scheduler(
-        engine=engine,
-        feeds=feeds,
-        settings=state.settings,
-        clock=lambda: datetime.now(UTC),
-        sleep=time.sleep,
-    )
-    try:
-        scheduler.run(stop=lambda: False)
-    except KeyboardInterrupt:
-        out.print("stopped")
-
-
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("POLARS_MAX_THREADS", str(os.cpu_count() or 2))
@@ -742,4 +717,4 @@ def main() -> None:
 
 
 # billing and review commands register themselves on ``app``
-from ratebook import cli_billing, cli_review  # noqa: E402,F401
+from ratebook import cli_api, cli_billing, cli_review  # noqa: E402,F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, and_, insert, select, update
@@ -207,3 +208,34 @@ def set_customer_floor(conn: Connection, customer_id: int, floor: int | None) ->
     conn.execute(
         update(customers).where(customers.c.id == customer_id).values(invoicing_floor=floor)
     )
+
+
+def list_customers(
+    conn: Connection, entity_id: int, *, status: str | None = None, account: str | None = None
+) -> list[dict[str, Any]]:
+    """The entity's customers by account: account, name, status, floor, created and closed."""
+    c = customers.c
+    statement = (
+        select(c.id, c.account, c.name, c.status, c.invoicing_floor, c.created_at, c.closed_at)
+        .where(c.entity_id == entity_id)
+        .order_by(c.account)
+    )
+    if status is not None:
+        statement = statement.where(c.status == status)
+    if account is not None:
+        statement = statement.where(c.account == account)
+    return [dict(r._mapping) for r in conn.execute(statement)]
+
+
+def identifiers_of(conn: Connection, customer_id: int) -> list[Identifier]:
+    """A customer's identifiers, in force or not, by kind, value and start."""
+    i = customer_identifiers.c
+    rows = conn.execute(
+        select(i.kind, i.value, i.valid_from, i.valid_to)
+        .where(i.customer_id == customer_id)
+        .order_by(i.kind, i.value, i.valid_from)
+    )
+    return [
+        Identifier(kind=r.kind, value=r.value, valid_from=r.valid_from, valid_to=r.valid_to)
+        for r in rows
+    ]

@@ -614,3 +614,35 @@ audit_log = Table(
     UniqueConstraint("prev_hash"),  # one successor per entry: the chain cannot fork
     Index("ix_audit_log_entity_action", "entity_id", "action"),
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _entity(),
+    Column("name", String(100), nullable=False),  # who holds it; the audit log's actor
+    Column("prefix", String(16), nullable=False),  # shown in listings to tell keys apart
+    Column("secret_sha256", String(64), nullable=False),  # the key itself is never stored
+    Column("scopes", String(100), nullable=False),  # comma-separated: ingest,read,review,admin
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),  # the one column that changes
+    UniqueConstraint("secret_sha256"),
+    UniqueConstraint("entity_id", "name"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    _big_id(),
+    _entity(),
+    Column("key", String(255), nullable=False),  # the client's Idempotency-Key header
+    Column("request_sha256", String(64), nullable=False),  # method, path and body
+    Column("status", String(16), nullable=False),  # in_flight | done
+    Column("response_status", Integer, nullable=True),
+    Column("response_type", String(100), nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("completed_at", UtcDateTime, nullable=True),
+    UniqueConstraint("entity_id", "key"),
+)

@@ -157,7 +157,7 @@ def import_feed(
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
             ledger = Ledger()
             for chunk in source.chunks():
-                _import_chunk(
+                import_chunk(
                     conn,
                     chunk,
                     fmt=fmt,
@@ -231,7 +231,7 @@ def _check_zone(zone: str) -> None:
         raise InputError("UNKNOWN_TIME_ZONE", f"{zone!r} is not an IANA time zone", path="--tz")
 
 
-def _import_chunk(
+def import_chunk(
     conn: Connection,
     chunk: RawChunk,
     *,
@@ -248,6 +248,9 @@ def _import_chunk(
     settings: Settings,
     summary: ImportSummary,
 ) -> None:
+    """Run one chunk of rows through every stage and store what became of each row: a
+    rated record, a counted duplicate or an exception. Shared by file imports and by events
+    pushed to the API; the caller owns the batch and the transaction."""
     summary.rows_read += len(chunk.rows)
     raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
     normal = normalise(
@@ -317,7 +320,10 @@ def _import_chunk(
         origin=origin,
         batch_id=batch_id,
         source_sha256=source_sha256,
-        unparsed=pl.concat([shape_rejects, invalid]),
+        # an unreadable row still names its record id when that column could be read
+        unparsed=pl.concat([shape_rejects, invalid]).join(
+            raw.select("row_idx", pl.col("record_id").str.slice(0, 255)), on="row_idx", how="left"
+        ),
         conflicts=conflicts.join(
             records.select(
                 "row_idx", "record_id", "content_sha256", "period", _payload().alias("payload")

@@ -34,6 +34,7 @@ def init_entity(
     floor: str,
     charge_places: int = 4,
     rounding: str = "half-up",
+    mask_digits: int = 3,
 ) -> InitResult:
     """Create entity ``code`` unless it exists (then nothing changes).
 
@@ -53,6 +54,8 @@ def init_entity(
     except ValueError:
         modes = ", ".join(m.value for m in RoundingMode)
         raise ConfigError("BAD_ROUNDING", f"rounding must be one of {modes}") from None
+    if not 0 <= mask_digits <= 15:
+        raise ConfigError("BAD_MASK", "masked digits must be 0 to 15")
     if not 0 <= charge_places <= AMOUNT_SCALE:
         raise ConfigError("BAD_PLACES", f"charge places must be 0 to {AMOUNT_SCALE}")
     try:
@@ -73,6 +76,7 @@ def init_entity(
             invoicing_floor=floor_units,
             charge_places=charge_places,
             rounding_mode=mode,
+            mask_digits=mask_digits,
         )
         audit.record(
             conn,
@@ -88,6 +92,7 @@ def init_entity(
                 "invoicing_floor": entity.invoicing_floor,
                 "charge_places": entity.charge_places,
                 "rounding_mode": entity.rounding_mode.value,
+                "mask_digits": entity.mask_digits,
             },
         )
     return InitResult(entity=entity, created=True)

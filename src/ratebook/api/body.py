@@ -1,0 +1,125 @@
+"""Reading request bodies: a size limit while streaming, exact JSON numbers, a depth limit.
+
+JSON numbers become ``int`` or ``Decimal``, never ``float``, so a quantity or an amount sent
+as a number keeps every digit. The route class below makes FastAPI read bodies this way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from ratebook.api.problems import Problem
+
+LIMIT_KEY = "ratebook.body_limit"
+DEPTH_KEY = "ratebook.json_depth"
+DIGEST_KEY = "ratebook.body_sha256"
+
+
+def too_large(limit: int) -> Problem:
+    """The 413 problem."""
+    return Problem(413, "BODY_TOO_LARGE", f"the request body is larger than {limit} bytes")
+
+
+def check_length_header(request: Request, limit: int) -> None:
+    """Refuse at once a body whose declared length is over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise Problem(400, "BAD_CONTENT_LENGTH", "Content-Length is not a number") from None
+        if size > limit:
+            raise too_large(limit)
+
+
+async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks, raising 413 as soon as more than ``limit`` bytes arrived."""
+    check_length_header(request, limit)
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise too_large(limit)
+        yield chunk
+
+
+def depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        level += 1
+        deepest = max(deepest, level)
+        stack.extend((child, level) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def parse_json(body: bytes, max_depth: int) -> Any:
+    """Parse a JSON body exactly.
+
+    Raises:
+        Problem: 400 ``INVALID_JSON`` or ``JSON_TOO_DEEP``.
+    """
+    try:
+        value = json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
+    except RecursionError:
+        raise Problem(400, "JSON_TOO_DEEP", f"JSON nests deeper than {max_depth} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, "INVALID_JSON", f"the body is not valid JSON: {exc}") from None
+    if depth(value) > max_depth:
+        raise Problem(400, "JSON_TOO_DEEP", f"JSON nests deeper than {max_depth} levels")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class ExactJsonRequest(Request):
+    """A request whose body is read under a size limit and whose JSON is parsed exactly."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            limit = int(self.scope[LIMIT_KEY])
+            self._body = b"".join([chunk async for chunk in limited_stream(self, limit)])
+            self.scope[DIGEST_KEY] = hashlib.sha256(self._body).hexdigest()
+        return self._body
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = parse_json(await self.body(), int(self.scope[DEPTH_KEY]))
+        return self._json
+
+
+class ExactJsonRoute(APIRoute):
+    """Routes whose JSON bodies are read by :class:`ExactJsonRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def exact(request: Request) -> Response:
+            settings = request.app.state.settings
+            request.scope.setdefault(LIMIT_KEY, settings.api_max_body_bytes)
+            request.scope.setdefault(DEPTH_KEY, settings.api_max_json_depth)
+            return await handler(ExactJsonRequest(request.scope, request.receive))
+
+        return exact
+
+
+def body_digest(request: Request) -> str:
+    """The SHA-256 of the body a JSON route read (of nothing, if it read none)."""
+    return str(request.scope.get(DIGEST_KEY, hashlib.sha256(b"").hexdigest()))

@@ -1,0 +1,90 @@
+"""Dependencies every route declares: the store, the settings and the calling key, each as
+an ``Annotated`` alias so a route's signature says what it needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from ratebook.api.problems import Problem
+from ratebook.settings import Settings
+from ratebook.store.api_keys import KeyRow
+from ratebook.store.audit import acting_as
+from ratebook.workflows.manage_keys import authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rbk_...`")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: a live key, confined to its entity.
+
+    Attributes:
+        key: the key (without its secret).
+    """
+
+    key: KeyRow
+
+    @property
+    def entity(self) -> str:
+        """The code of the entity every query of this caller is scoped to."""
+        return self.key.entity_code
+
+    @property
+    def actor(self) -> str:
+        """The name the audit log records changes under."""
+        return f"key:{self.key.name}"
+
+    @contextmanager
+    def acting(self) -> Iterator[None]:
+        """Attribute the changes made inside the block to this key."""
+        with acting_as(self.actor):
+            yield
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+Store = Annotated[Engine, Depends(get_engine)]
+Config = Annotated[Settings, Depends(get_settings)]
+
+
+def _caller(scope: str) -> Callable[..., Caller]:
+    def dependency(
+        engine: Store,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if credentials is None:
+            raise Problem(
+                401, "UNAUTHENTICATED", "send an API key as a Bearer token", headers=challenge
+            )
+        key = authenticate(engine, credentials.credentials)
+        if key is None:
+            raise Problem(
+                401, "UNAUTHENTICATED", "the API key is unknown or revoked", headers=challenge
+            )
+        if scope not in key.scopes and "admin" not in key.scopes:
+            raise Problem(403, "FORBIDDEN", f"the API key lacks the {scope!r} scope")
+        return Caller(key)
+
+    return dependency
+
+
+Ingester = Annotated[Caller, Depends(_caller("ingest"))]
+Reader = Annotated[Caller, Depends(_caller("read"))]
+Reviewer = Annotated[Caller, Depends(_caller("review"))]
+Admin = Annotated[Caller, Depends(_caller("admin"))]

@@ -1,0 +1,113 @@
+"""The ``Idempotency-Key`` header (IETF httpapi draft) on the API's writes.
+
+The first request with a key runs and its response is kept; a retry with the same key and
+the same request gets that response again (``Idempotent-Replayed: true``). The same key with
+another request is 422; a retry while the first is still running is 409. A server error
+releases the key so the retry runs. A key left in flight longer than the lease (its server
+died) may be taken over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from fastapi import Request, Response
+from sqlalchemy import Engine
+
+from ratebook.api.deps import Caller
+from ratebook.api.problems import Problem, error_response
+from ratebook.settings import Settings
+from ratebook.store import idempotency
+
+_MAX_KEY = 255
+
+
+def fingerprint(request: Request, body_sha256: str) -> str:
+    """What makes two requests the same: method, path, query and body."""
+    text = f"{request.method} {request.url.path}?{request.url.query}\n{body_sha256}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _key(header: str) -> str:
+    # the draft sends a structured-field string ("..."); a bare token is taken as it is
+    key = header.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not key or len(key) > _MAX_KEY or not key.isprintable():
+        raise Problem(
+            400,
+            "BAD_IDEMPOTENCY_KEY",
+            f"Idempotency-Key must be 1 to {_MAX_KEY} printable characters",
+        )
+    return key
+
+
+def run_once(
+    engine: Engine,
+    settings: Settings,
+    caller: Caller,
+    request: Request,
+    header: str | None,
+    body_sha256: str,
+    produce: Callable[[], Response],
+) -> Response:
+    """``produce()`` the response, at most once per idempotency key of the caller's entity."""
+    if header is None:
+        return produce()
+    key = _key(header)
+    wanted = fingerprint(request, body_sha256)
+    entity_id = caller.key.entity_id
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        found = idempotency.claim(
+            conn, entity_id=entity_id, key=key, request_sha256=wanted, now=now
+        )
+        if found is not None:
+            if found["request_sha256"] != wanted:
+                raise Problem(
+                    422,
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was used for another request",
+                )
+            if found["status"] == "done":
+                return Response(
+                    found["response_body"],
+                    status_code=found["response_status"],
+                    media_type=found["response_type"],
+                    headers={"Idempotent-Replayed": "true"},
+                )
+            lease = timedelta(seconds=settings.idempotency_lease_seconds)
+            abandoned = found["created_at"] < now - lease
+            if not (
+                abandoned and idempotency.take_over(conn, found["id"], found["created_at"], now)
+            ):
+                raise Problem(
+                    409,
+                    "IDEMPOTENCY_IN_FLIGHT",
+                    "a request with this Idempotency-Key is still being processed",
+                )
+    try:
+        response = produce()
+    except Exception as exc:
+        answer = error_response(request, exc)
+        if answer is None:
+            with engine.begin() as conn:
+                idempotency.release(conn, entity_id=entity_id, key=key)
+            raise
+        response = answer
+    with engine.begin() as conn:
+        if response.status_code >= 500:
+            idempotency.release(conn, entity_id=entity_id, key=key)
+        else:
+            idempotency.complete(
+                conn,
+                entity_id=entity_id,
+                key=key,
+                status=response.status_code,
+                media_type=response.media_type or "application/json",
+                body=bytes(response.body).decode("utf-8"),
+                now=datetime.now(UTC),
+            )
+    return response

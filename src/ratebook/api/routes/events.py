@@ -1,0 +1,304 @@
+"""Usage in: pushed events (canonical JSON or CloudEvents), quotes, and CSV uploads."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from ratebook.api.body import ExactJsonRoute, body_digest, limited_stream
+from ratebook.api.deps import Config, Ingester, Reader, Store
+from ratebook.api.idempotency import run_once
+from ratebook.api.problems import Problem
+from ratebook.api.schemas import (
+    CloudEventIn,
+    EventIn,
+    EventOutcome,
+    EventsReply,
+    ImportReply,
+    QuoteIn,
+)
+from ratebook.money import AMOUNT_SCALE, format_fixed
+from ratebook.sources.formats import FORMATS
+from ratebook.workflows.import_feed import import_feed
+from ratebook.workflows.ingest_events import EventsSummary, ingest_events
+
+router = APIRouter(route_class=ExactJsonRoute, tags=["usage"])
+
+_EVENTS = TypeAdapter(list[EventIn])
+_CLOUD = TypeAdapter(list[CloudEventIn])
+_QUOTES = TypeAdapter(list[QuoteIn])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Makes a retry safe: the same key and body get the first answer again.",
+    ),
+]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _one_or_many(name: str) -> dict[str, Any]:
+    return {"oneOf": [_ref(name), {"type": "array", "items": _ref(name)}]}
+
+
+_EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _ref("Event"),
+                        {"type": "array", "items": _ref("Event")},
+                        {
+                            "type": "object",
+                            "properties": {"events": {"type": "array", "items": _ref("Event")}},
+                            "required": ["events"],
+                            "additionalProperties": False,
+                        },
+                    ]
+                }
+            },
+            "application/cloudevents+json": {"schema": _ref("CloudEvent")},
+            "application/cloudevents-batch+json": {
+                "schema": {"type": "array", "items": _ref("CloudEvent")}
+            },
+        },
+    }
+}
+_QUOTE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _one_or_many("QuoteEvent")}},
+    }
+}
+
+#: Schemas the hand-written request bodies above refer to (added to the OpenAPI document).
+BODY_MODELS: list[type[BaseModel]] = [EventIn, QuoteIn, CloudEventIn]
+
+
+def _pointer(prefix: str, location: Sequence[int | str]) -> str:
+    return prefix + "".join(f"/{part}" for part in location)
+
+
+def _invalid(exc: ValidationError, prefix: str) -> Problem:
+    return Problem(
+        422,
+        "VALIDATION_FAILED",
+        "an event does not match its schema",
+        errors=[
+            {
+                "pointer": _pointer(prefix, e["loc"]),
+                "code": e["type"].upper(),
+                "detail": e["msg"],
+            }
+            for e in exc.errors(include_url=False)[:100]
+        ],
+    )
+
+
+def _from_cloud(event: CloudEventIn) -> dict[str, Any]:
+    data = event.data.model_dump(exclude_none=True)
+    attributes = dict(data.pop("attributes", None) or {})
+    attributes["ce_type"] = event.type
+    return {
+        **data,
+        "record_id": event.id,
+        "origin": event.source,
+        "start_time": data.get("start_time") or event.time,
+        "account": data.get("account") or event.subject,
+        "attributes": attributes,
+    }
+
+
+def _events(payload: Any, max_events: int) -> list[dict[str, Any]]:
+    """The payload's events as canonical dicts (exact numbers kept), or a 422."""
+    prefix = ""
+    if isinstance(payload, dict) and "specversion" not in payload and set(payload) == {"events"}:
+        payload, prefix = payload["events"], "/events"
+    elif isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list):
+        raise Problem(422, "BAD_EVENTS", 'send an event, an array of events or {"events": [...]}')
+    if not payload:
+        raise Problem(422, "NO_EVENTS", "the request holds no event")
+    if len(payload) > max_events:
+        raise Problem(
+            422, "TOO_MANY_EVENTS", f"{len(payload)} events; at most {max_events} per request"
+        )
+    cloud = [isinstance(e, dict) and "specversion" in e for e in payload]
+    try:
+        if all(cloud):
+            return [_from_cloud(e) for e in _CLOUD.validate_python(payload)]
+        if any(cloud):
+            raise Problem(422, "MIXED_EVENTS", "send CloudEvents or canonical events, not both")
+        _EVENTS.validate_python(payload)
+    except ValidationError as exc:
+        raise _invalid(exc, prefix) from None
+    return payload
+
+
+def _reply(summary: EventsSummary) -> JSONResponse:
+    reply = EventsReply(
+        rated=summary.rated,
+        duplicates=summary.duplicates,
+        exceptions=summary.exceptions,
+        batches=summary.batch_ids,
+        results=[EventOutcome(**asdict(r)) for r in summary.results],
+    )
+    return JSONResponse(reply.model_dump(mode="json"))
+
+
+@router.post(
+    "/v1/events",
+    response_model=EventsReply,
+    summary="Push usage events",
+    openapi_extra=_EVENTS_BODY,
+    responses={422: {"description": "Not events, too many, or not matching the schema"}},
+)
+def post_events(
+    request: Request,
+    caller: Ingester,
+    engine: Store,
+    settings: Config,
+    payload: Annotated[Any, Body()],
+    idempotency_key: IdempotencyKey = None,
+    origin: Annotated[
+        str | None, Query(max_length=64, description="Origin of events naming none.")
+    ] = None,
+) -> Response:
+    """Rate and store one event or up to ``api_max_events``; each answer carries the rated
+    charge or the exception code and reason. A repeated ``(origin, record_id)`` answers
+    the original outcome with ``duplicate: true``."""
+    events = _events(payload, settings.api_max_events)
+
+    def produce() -> Response:
+        with caller.acting():
+            summary = ingest_events(
+                engine,
+                events,
+                entity_code=caller.entity,
+                default_origin=origin or "api",
+                source_name=f"api:{caller.key.name}",
+                body_sha256=body_digest(request),
+                settings=settings,
+            )
+        request.app.state.metrics.counted(
+            caller.entity, summary.rated, summary.duplicates, summary.by_code
+        )
+        return _reply(summary)
+
+    return run_once(
+        engine, settings, caller, request, idempotency_key, body_digest(request), produce
+    )
+
+
+@router.post(
+    "/v1/rate",
+    response_model=EventsReply,
+    summary="Quote a price; nothing is stored",
+    openapi_extra=_QUOTE_BODY,
+)
+def post_rate(
+    caller: Reader, engine: Store, settings: Config, payload: Annotated[Any, Body()]
+) -> Response:
+    """Price hypothetical events exactly as the batch engine would, against the stored cycle
+    usage (tiers) and the rate tables in force; everything is rolled back."""
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise Problem(422, "NO_EVENTS", "the request holds no event")
+    if len(items) > settings.api_max_events:
+        raise Problem(422, "TOO_MANY_EVENTS", f"at most {settings.api_max_events} per request")
+    try:
+        _QUOTES.validate_python(items)
+    except ValidationError as exc:
+        raise _invalid(exc, "") from None
+    summary = ingest_events(
+        engine, items, entity_code=caller.entity, settings=settings, dry_run=True
+    )
+    return _reply(summary)
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/imports",
+    response_model=ImportReply,
+    summary="Upload a usage file (CSV)",
+    openapi_extra=_UPLOAD_BODY,
+)
+async def post_import(
+    request: Request,
+    caller: Ingester,
+    engine: Store,
+    settings: Config,
+    format: Annotated[str, Query(description="Feed format.")] = "generic",
+    origin: Annotated[str | None, Query(max_length=64)] = None,
+    tz: Annotated[str | None, Query(max_length=64, description="Zone of naive times.")] = None,
+    name: Annotated[
+        str, Query(max_length=200, description="File name for lineage.")
+    ] = "upload.csv",
+) -> Response:
+    """Import a CSV file streamed as the body, exactly as ``ratebook ingest`` would; a file
+    already imported (same SHA-256) changes nothing and says so."""
+    if format not in FORMATS:
+        raise Problem(
+            422, "UNKNOWN_FORMAT", f"unknown format {format!r} (formats: {', '.join(FORMATS)})"
+        )
+    with tempfile.TemporaryDirectory(prefix="ratebook-upload-") as folder:
+        path = Path(folder) / "upload.csv"
+        with path.open("wb") as out:
+            async for chunk in limited_stream(request, settings.api_max_upload_bytes):
+                out.write(chunk)
+
+        def run() -> ImportReply:
+            with caller.acting():
+                summary = import_feed(
+                    engine,
+                    path,
+                    format_name=format,
+                    entity_code=caller.entity,
+                    origin=origin,
+                    feed_zone=tz,
+                    settings=settings,
+                    source_name=f"api:{caller.key.name}:{name}",
+                )
+            if not summary.already_imported:
+                request.app.state.metrics.counted(
+                    caller.entity, summary.rated, summary.duplicates, summary.by_code
+                )
+            return ImportReply(
+                batch_id=summary.batch_id,
+                already_imported=summary.already_imported,
+                rows_read=summary.rows_read,
+                rated=summary.rated,
+                duplicates=summary.duplicates,
+                exceptions=summary.exceptions,
+                by_code=dict(summary.by_code),
+                charge=format_fixed(summary.charge, AMOUNT_SCALE, summary.charge_places),
+                currency=summary.currency,
+            )
+
+        reply = await run_in_threadpool(run)
+    return JSONResponse(reply.model_dump(mode="json"))

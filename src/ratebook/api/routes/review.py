@@ -1,0 +1,199 @@
+"""The exception queue and disputes: read scope to look, review scope to act."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
+
+from ratebook.api.body import ExactJsonRoute
+from ratebook.api.deps import Reader, Reviewer, Store
+from ratebook.api.schemas import (
+    ActionReply,
+    CommentIn,
+    DisputeIn,
+    ReasonIn,
+    ReprocessIn,
+    ResolveIn,
+    StatusIn,
+)
+from ratebook.money import AMOUNT_SCALE, format_fixed
+from ratebook.store.review import Filter
+from ratebook.workflows import disputes, review_exceptions
+from ratebook.workflows.review_exceptions import Outcome
+
+router = APIRouter(route_class=ExactJsonRoute, tags=["review"])
+
+ExceptionId = Annotated[int, PathParam(ge=1, le=2**62)]
+DisputeNumber = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+PeriodQuery = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")]
+
+
+def _action(outcome: Outcome) -> ActionReply:
+    return ActionReply(
+        selected=outcome.selected,
+        resolved=outcome.resolved,
+        rejected=outcome.rejected,
+        assigned=outcome.assigned,
+        needs_correction=outcome.needs_correction,
+        failing=dict(outcome.failing),
+        charge=format_fixed(outcome.charge, AMOUNT_SCALE, outcome.charge_places),
+        currency=outcome.currency,
+    )
+
+
+@router.get("/v1/exceptions", summary="The exception queue, filtered")
+def list_exceptions(
+    caller: Reader,
+    engine: Store,
+    code: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(pending|open|in_review|resolved|rejected)$")
+    ] = None,
+    period: PeriodQuery = None,
+    customer: Annotated[str | None, Query(max_length=64)] = None,
+    origin: Annotated[str | None, Query(max_length=64)] = None,
+    text: Annotated[str | None, Query(max_length=200)] = None,
+    batch: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[dict[str, Any]]:
+    found = review_exceptions.list_exceptions(
+        engine,
+        Filter(
+            code=code,
+            status=status,
+            period=period,
+            customer=customer,
+            origin=origin,
+            text=text,
+            batch_id=batch,
+        ),
+        entity_code=caller.entity,
+        limit=limit,
+    )
+    return jsonable_encoder(found)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/exceptions/{exception_id}", summary="One exception, its record and history")
+def show_exception(caller: Reader, engine: Store, exception_id: ExceptionId) -> dict[str, Any]:
+    found = review_exceptions.show_exception(engine, exception_id, entity_code=caller.entity)
+    return jsonable_encoder(found)  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/reprocess",
+    response_model=ActionReply,
+    summary="Match and rate the record again",
+)
+def reprocess(
+    caller: Reviewer, engine: Store, exception_id: ExceptionId, body: ReprocessIn | None = None
+) -> ActionReply:
+    review_exceptions.show_exception(engine, exception_id, entity_code=caller.entity)
+    with caller.acting():
+        outcome = review_exceptions.reprocess(
+            engine,
+            Filter(ids=(exception_id,)),
+            entity_code=caller.entity,
+            note=body.note if body else None,
+        )
+    return _action(outcome)
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/accept",
+    response_model=ActionReply,
+    summary="Bill an out-of-policy or late record as it is",
+)
+def accept(
+    caller: Reviewer, engine: Store, exception_id: ExceptionId, body: ReasonIn
+) -> ActionReply:
+    with caller.acting():
+        outcome = review_exceptions.accept(
+            engine, exception_id, body.reason, entity_code=caller.entity
+        )
+    return _action(outcome)
+
+
+@router.post(
+    "/v1/exceptions/{exception_id}/reject",
+    response_model=ActionReply,
+    summary="Write the row off, with a reason",
+)
+def reject(
+    caller: Reviewer, engine: Store, exception_id: ExceptionId, body: ReasonIn
+) -> ActionReply:
+    review_exceptions.show_exception(engine, exception_id, entity_code=caller.entity)
+    with caller.acting():
+        outcome = review_exceptions.reject(
+            engine, Filter(ids=(exception_id,)), body.reason, entity_code=caller.entity
+        )
+    return _action(outcome)
+
+
+@router.get("/v1/disputes", summary="Disputes, filtered")
+def list_disputes(
+    caller: Reader,
+    engine: Store,
+    status: Annotated[str | None, Query(pattern="^(open|investigating|resolved)$")] = None,
+    account: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    found = disputes.list_disputes(
+        engine, status=status, account=account, entity_code=caller.entity
+    )
+    return jsonable_encoder(found)  # type: ignore[no-any-return]
+
+
+@router.post("/v1/disputes", status_code=201, summary="Open a dispute")
+def open_dispute(caller: Reviewer, engine: Store, body: DisputeIn) -> dict[str, Any]:
+    subject = disputes.Subject(
+        record_id=body.record_id,
+        origin=body.origin,
+        invoice_line=body.invoice_line,
+        invoice=body.invoice,
+    )
+    with caller.acting():
+        found = disputes.open_dispute(engine, subject, body.reason, entity_code=caller.entity)
+    return jsonable_encoder(found)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/disputes/{number}", summary="A dispute and its history")
+def show_dispute(caller: Reader, engine: Store, number: DisputeNumber) -> dict[str, Any]:
+    return jsonable_encoder(disputes.show(engine, number, entity_code=caller.entity))  # type: ignore[no-any-return]
+
+
+@router.post("/v1/disputes/{number}/comments", status_code=201, summary="Comment on a dispute")
+def comment(
+    caller: Reviewer, engine: Store, number: DisputeNumber, body: CommentIn
+) -> dict[str, Any]:
+    with caller.acting():
+        found = disputes.comment(engine, number, body.text, entity_code=caller.entity)
+    return jsonable_encoder(found)  # type: ignore[no-any-return]
+
+
+@router.post("/v1/disputes/{number}/status", summary="Start or pause the investigation")
+def set_status(
+    caller: Reviewer, engine: Store, number: DisputeNumber, body: StatusIn
+) -> dict[str, Any]:
+    with caller.acting():
+        found = disputes.set_status(
+            engine, number, body.status, note=body.note, entity_code=caller.entity
+        )
+    return jsonable_encoder(found)  # type: ignore[no-any-return]
+
+
+@router.post("/v1/disputes/{number}/resolve", summary="Resolve: upheld (with a credit) or rejected")
+def resolve(
+    caller: Reviewer, engine: Store, number: DisputeNumber, body: ResolveIn
+) -> dict[str, Any]:
+    with caller.acting():
+        found = disputes.resolve(
+            engine,
+            number,
+            outcome=body.outcome,
+            note=body.note,
+            credit=body.credit,
+            entity_code=caller.entity,
+        )
+    return jsonable_encoder(found)  # type: ignore[no-any-return]

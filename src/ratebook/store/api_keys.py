@@ -1,0 +1,120 @@
+"""API keys: stored as the SHA-256 of the key, never the key itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, insert, select, update
+
+from ratebook.store.tables import api_keys, entities
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyRow:
+    """A stored key, without its secret.
+
+    Attributes:
+        id: store key.
+        entity_id: the entity every request made with the key is confined to.
+        entity_code: that entity's code.
+        name: who holds the key; requests made with it are audited under this name.
+        prefix: the key's first characters, to tell keys apart in listings and logs.
+        scopes: what the key may do (``ingest``, ``read``, ``review``, ``admin``).
+        created_by: who created it.
+        created_at: when.
+        revoked_at: when it was revoked, or None while it is live.
+    """
+
+    id: int
+    entity_id: int
+    entity_code: str
+    name: str
+    prefix: str
+    scopes: frozenset[str]
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _select() -> Select[Any]:
+    return select(
+        api_keys.c.id,
+        api_keys.c.entity_id,
+        entities.c.code.label("entity_code"),
+        api_keys.c.name,
+        api_keys.c.prefix,
+        api_keys.c.scopes,
+        api_keys.c.created_by,
+        api_keys.c.created_at,
+        api_keys.c.revoked_at,
+    ).join(entities, entities.c.id == api_keys.c.entity_id)
+
+
+def _row(row: Any) -> KeyRow:
+    values = row._mapping
+    return KeyRow(
+        id=values["id"],
+        entity_id=values["entity_id"],
+        entity_code=values["entity_code"],
+        name=values["name"],
+        prefix=values["prefix"],
+        scopes=frozenset(s for s in values["scopes"].split(",") if s),
+        created_by=values["created_by"],
+        created_at=values["created_at"],
+        revoked_at=values["revoked_at"],
+    )
+
+
+def add_key(
+    conn: Connection,
+    *,
+    entity_id: int,
+    name: str,
+    prefix: str,
+    secret_sha256: str,
+    scopes: list[str],
+    created_by: str,
+    now: datetime,
+) -> int:
+    """Store a new key's digest; returns its id."""
+    result = conn.execute(
+        insert(api_keys).values(
+            entity_id=entity_id,
+            name=name,
+            prefix=prefix,
+            secret_sha256=secret_sha256,
+            scopes=",".join(scopes),
+            created_by=created_by,
+            created_at=now,
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def find_by_digest(conn: Connection, secret_sha256: str) -> KeyRow | None:
+    """The key whose digest is ``secret_sha256`` (revoked or not), or None."""
+    row = conn.execute(_select().where(api_keys.c.secret_sha256 == secret_sha256)).first()
+    return _row(row) if row else None
+
+
+def find_by_name(conn: Connection, entity_id: int, name: str) -> KeyRow | None:
+    """The entity's key called ``name``, or None."""
+    row = conn.execute(
+        _select().where(api_keys.c.entity_id == entity_id, api_keys.c.name == name)
+    ).first()
+    return _row(row) if row else None
+
+
+def list_keys(conn: Connection, entity_id: int) -> list[KeyRow]:
+    """The entity's keys, revoked ones included, by name."""
+    rows = conn.execute(
+        _select().where(api_keys.c.entity_id == entity_id).order_by(api_keys.c.name)
+    )
+    return [_row(r) for r in rows]
+
+
+def revoke(conn: Connection, key_id: int, now: datetime) -> None:
+    """Mark a key revoked (it stops working at once)."""
+    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=now))

@@ -1,0 +1,105 @@
+"""What became of pushed events: their rated charge or their exception, read back by batch
+line or by record id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from ratebook.store.tables import exceptions, rated_charges, usage_records
+
+PENDING = ("open", "in_review")
+
+
+def _charge_columns() -> list[Any]:
+    r = rated_charges.c
+    return [r.charge, r.billed_quantity, r.unit_price, r.band, r.prefix, r.period, r.tier]
+
+
+def batch_outcomes(
+    conn: Connection, batch_id: int
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """The batch's records and exceptions, each keyed by source line.
+
+    Returns:
+        ``(records, exceptions)``: a record has its current charge's columns (None when it was
+        not billed); an exception has ``id``, ``code``, ``reason`` and ``field``.
+    """
+    u = usage_records.c
+    r = rated_charges.c
+    records = {
+        row.source_line: dict(row._mapping)
+        for row in conn.execute(
+            select(u.source_line, u.id.label("record_pk"), u.unit, *_charge_columns())
+            .select_from(
+                usage_records.outerjoin(
+                    rated_charges, and_(r.record_pk == u.id, r.superseded_by.is_(None))
+                )
+            )
+            .where(u.batch_id == batch_id)
+        )
+    }
+    e = exceptions.c
+    found = {
+        row.source_line: dict(row._mapping)
+        for row in conn.execute(
+            select(e.source_line, e.id, e.code, e.reason, e.field).where(e.batch_id == batch_id)
+        )
+    }
+    return records, found
+
+
+def record_outcomes(
+    conn: Connection, entity_id: int, origin: str, record_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Stored records by id: their current charge, or their pending exception."""
+    if not record_ids:
+        return {}
+    u = usage_records.c
+    r = rated_charges.c
+    e = exceptions.c
+    rows = conn.execute(
+        select(
+            u.record_id,
+            u.id.label("record_pk"),
+            u.unit,
+            *_charge_columns(),
+            e.id.label("exception_id"),
+            e.code,
+            e.reason,
+            e.field,
+        )
+        .select_from(
+            usage_records.outerjoin(
+                rated_charges, and_(r.record_pk == u.id, r.superseded_by.is_(None))
+            ).outerjoin(exceptions, and_(e.record_pk == u.id, e.status.in_(PENDING)))
+        )
+        .where(u.entity_id == entity_id, u.origin == origin, u.record_id.in_(record_ids))
+    )
+    return {row.record_id: dict(row._mapping) for row in rows}
+
+
+def unstored_exceptions(
+    conn: Connection, entity_id: int, origin: str, record_ids: list[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Pending exceptions of rows that never became a record (invalid ones), keyed by
+    ``(record_id, raw row)``: a repeat of such a row is a duplicate of its exception."""
+    if not record_ids:
+        return {}
+    e = exceptions.c
+    rows = conn.execute(
+        select(e.record_id, e.raw, e.id, e.code, e.reason, e.field)
+        .where(
+            e.entity_id == entity_id,
+            e.origin == origin,
+            e.record_id.in_(record_ids),
+            e.record_pk.is_(None),
+            e.status.in_(PENDING),
+        )
+        .order_by(e.id)
+    )
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        found.setdefault((row.record_id, row.raw), dict(row._mapping))
+    return found

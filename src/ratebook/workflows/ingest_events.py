@@ -1,0 +1,460 @@
+"""Ingest events pushed to the API (or quote them): the same stages as a file import, one
+batch per origin, and each event's outcome read back for the reply.
+
+An event is a JSON object with the canonical fields (``record_id``, ``start_time``,
+``quantity``, ``unit``, ``service``, ``account``, ``caller``, ``destination``,
+``disposition``, ``direction``), an optional ``origin`` and free ``attributes``. Each event is
+turned into a row of the generic format and goes through the very stages a CSV row does, so
+a pushed event and the same event in a file are rated, rejected and deduplicated alike.
+
+Events are idempotent by ``(entity, origin, record_id)``: a repeat is counted as a duplicate
+and answered with the original's outcome. A repeat of an event that never became a record
+(an invalid one) is a duplicate of its still-pending exception when it is the same row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from ratebook.errors import InputError
+from ratebook.model.parties import Entity
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.pipeline.price import Reference
+from ratebook.settings import Settings
+from ratebook.sources.csvread import RawChunk, to_csv_line
+from ratebook.sources.formats import get_format
+from ratebook.store import audit, billing, event_outcomes, usage
+from ratebook.store.entities import get_entity
+from ratebook.store.reference import load_reference
+from ratebook.workflows.book_charges import Ledger
+from ratebook.workflows.cycle_usage import CycleUsage
+from ratebook.workflows.import_feed import ImportSummary, import_chunk
+
+log = logging.getLogger(__name__)
+
+#: The canonical fields an event may carry, in the order of the rows built from them.
+FIELDS = (
+    "record_id",
+    "start_time",
+    "quantity",
+    "unit",
+    "service",
+    "account",
+    "caller",
+    "destination",
+    "disposition",
+    "direction",
+)
+DEFAULT_ORIGIN = "api"
+_MAX_ORIGIN = 64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventResult:
+    """What became of one event.
+
+    Attributes:
+        index: the event's place in the request, from 0.
+        record_id: its id as given (None when it had none).
+        origin: the feed it belongs to.
+        status: ``rated``, ``exception`` (in the review queue) or ``written_off``.
+        duplicate: the event repeats one already received; the outcome is the original's.
+        charge: the rated charge in the entity's currency (text), when rated.
+        currency: the entity's currency.
+        billed_quantity: the quantity after increments, in the event's unit.
+        unit: the event's unit.
+        unit_price: the price per rate unit that applied.
+        band: the time band, when the rate has bands.
+        prefix: the destination prefix that matched, when the rate has prefixes.
+        period: the billing cycle, ``YYYY-MM``.
+        exception_id: the exception in the review queue, when not rated.
+        code: the exception's stable code.
+        reason: a sentence saying what to fix.
+        field: the event field at fault, when one is.
+    """
+
+    index: int
+    record_id: str | None
+    origin: str
+    status: str
+    duplicate: bool = False
+    charge: str | None = None
+    currency: str = ""
+    billed_quantity: str | None = None
+    unit: str | None = None
+    unit_price: str | None = None
+    band: str | None = None
+    prefix: str | None = None
+    period: str | None = None
+    exception_id: int | None = None
+    code: str | None = None
+    reason: str | None = None
+    field: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class EventsSummary:
+    """A push's outcome.
+
+    Attributes:
+        batch_ids: the import batches written, one per origin (none for a quote).
+        results: one per event, in request order.
+        rated: new records rated.
+        duplicates: events already received.
+        exceptions: new exceptions.
+        by_code: new exceptions by code.
+    """
+
+    batch_ids: list[int] = field(default_factory=list)
+    results: list[EventResult] = field(default_factory=list)
+    rated: int = 0
+    duplicates: int = 0
+    exceptions: int = 0
+    by_code: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class _Row:
+    index: int
+    origin: str
+    record_id: str | None
+    fields: dict[str, str]
+    utf8_ok: bool
+
+
+def _text(value: Any) -> tuple[str, bool]:
+    """An event value as the text a CSV cell would hold; False when it held a lone surrogate
+    (JSON can escape one; it is not text and is refused like invalid UTF-8 in a file)."""
+    if value is None:
+        return "", True
+    if isinstance(value, bool):
+        return ("true" if value else "false"), True
+    if isinstance(value, Decimal):
+        return format(value, "f"), True
+    if isinstance(value, int):
+        return str(value), True
+    if isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if text.isascii():
+        return text, True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # the shape stage flags U+DCxx as bytes that were not UTF-8
+        return "".join("\udcff" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text), False
+    return text, True
+
+
+def _rows(events: list[dict[str, Any]], default_origin: str) -> list[_Row]:
+    rows: list[_Row] = []
+    for index, event in enumerate(events):
+        origin_value = event.get("origin")
+        origin = default_origin if origin_value in (None, "") else str(origin_value)
+        if len(origin) > _MAX_ORIGIN:
+            raise InputError(
+                "ORIGIN_TOO_LONG",
+                f"origin is longer than {_MAX_ORIGIN} characters",
+                path=f"events[{index}]",
+                field="origin",
+            )
+        fields: dict[str, str] = {}
+        ok = True
+        for name in FIELDS:
+            fields[name], good = _text(event.get(name))
+            ok = ok and good
+        attributes = event.get("attributes") or {}
+        for key, value in attributes.items():
+            name = str(key).strip().lower()
+            if not name or name in FIELDS or name == "origin" or name in fields:
+                raise InputError(
+                    "BAD_ATTRIBUTE",
+                    f"attribute {key!r} is empty, repeats another, or is a canonical field",
+                    path=f"events[{index}].attributes",
+                    field=str(key),
+                )
+            fields[name], good = _text(value)
+            ok = ok and good
+        record_id = fields["record_id"].strip() or None
+        rows.append(_Row(index, origin, record_id, fields, ok))
+    return rows
+
+
+def ingest_events(
+    engine: Engine,
+    events: list[dict[str, Any]],
+    *,
+    entity_code: str | None = None,
+    default_origin: str = DEFAULT_ORIGIN,
+    source_name: str = "api",
+    body_sha256: str | None = None,
+    settings: Settings | None = None,
+    dry_run: bool = False,
+) -> EventsSummary:
+    """Rate and store pushed events in one transaction (or, with ``dry_run``, rate them as
+    the batch engine would and store nothing: a quote).
+
+    Args:
+        engine: the store.
+        events: parsed JSON objects (numbers as ``int`` or ``Decimal``, never float).
+        entity_code: the entity.
+        default_origin: the origin of events that name none.
+        source_name: how the batch is named in lineage (e.g. ``api:key-name``).
+        body_sha256: the request body's digest, kept as each record's source digest.
+        settings: field limits.
+        dry_run: roll everything back; ids are replaced by fresh ones so nothing is a
+            duplicate of a stored record.
+
+    Raises:
+        InputError: an attribute or origin that cannot be stored (names the event).
+    """
+    settings = settings or Settings()
+    started = time.perf_counter()
+    if dry_run:
+        events = [{**e, "record_id": f"quote-{uuid.uuid4().hex}"} for e in events]
+    rows = _rows(events, default_origin)
+    by_origin: dict[str, list[_Row]] = {}
+    for row in rows:
+        by_origin.setdefault(row.origin, []).append(row)
+    summary = EventsSummary()
+    results: dict[int, EventResult] = {}
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            entity = get_entity(conn, entity_code)
+            billing.lock_entity(conn, entity.id, shared=True)
+            reference = load_reference(conn, entity.id)
+            cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
+            for origin, members in by_origin.items():
+                _ingest_origin(
+                    conn,
+                    entity,
+                    origin,
+                    members,
+                    reference=reference,
+                    cycle=cycle,
+                    source_name=source_name,
+                    body_sha256=body_sha256,
+                    settings=settings,
+                    summary=summary,
+                    results=results,
+                    audited=not dry_run,
+                )
+        except BaseException:
+            transaction.rollback()
+            raise
+        if dry_run:
+            transaction.rollback()
+            summary.batch_ids = []
+        else:
+            transaction.commit()
+    summary.results = [results[i] for i in range(len(rows))]
+    log.info(
+        "events %s: %d rated, %d duplicates, %d exceptions in %.3fs",
+        "quoted" if dry_run else "ingested",
+        summary.rated,
+        summary.duplicates,
+        summary.exceptions,
+        time.perf_counter() - started,
+    )
+    return summary
+
+
+def _ingest_origin(
+    conn: Connection,
+    entity: Entity,
+    origin: str,
+    members: list[_Row],
+    *,
+    reference: Reference,
+    cycle: CycleUsage,
+    source_name: str,
+    body_sha256: str | None,
+    settings: Settings,
+    summary: EventsSummary,
+    results: dict[int, EventResult],
+    audited: bool,
+) -> None:
+    fmt = get_format("generic")
+    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
+    raw_lines = {m.index: to_csv_line([m.fields.get(c, "") for c in columns]) for m in members}
+    ids = sorted({m.record_id for m in members if m.record_id})
+    earlier = event_outcomes.unstored_exceptions(conn, entity.id, origin, ids)
+    repeats = {
+        m.index: earlier[(m.record_id, raw_lines[m.index])]
+        for m in members
+        if m.record_id and (m.record_id, raw_lines[m.index]) in earlier
+    }
+    fresh = [m for m in members if m.index not in repeats]
+    batch_id = usage.start_batch(
+        conn,
+        entity_id=entity.id,
+        origin=origin,
+        fmt=fmt.name,
+        source_name=source_name,
+        source_sha256=None,  # events are known by id, not by the body they came in
+        size_bytes=None,
+        source_kind="api",
+        columns=columns,
+        feed_zone=entity.timezone,
+    )
+    batch = ImportSummary(
+        path=source_name,
+        batch_id=batch_id,
+        currency=entity.currency,
+        charge_places=entity.charge_places,
+    )
+    ledger = Ledger()
+    if fresh:
+        chunk = RawChunk(
+            lines=[m.index + 1 for m in fresh],
+            rows=[[m.fields.get(c, "") for c in columns] for m in fresh],
+            utf8_checked=all(m.utf8_ok for m in fresh),
+            bytes_read=0,
+        )
+        import_chunk(
+            conn,
+            chunk,
+            fmt=fmt,
+            columns=columns,
+            entity=entity,
+            zone=entity.timezone,
+            origin=origin,
+            batch_id=batch_id,
+            source_sha256=body_sha256 or "",
+            reference=reference,
+            cycle=cycle,
+            ledger=ledger,
+            settings=settings,
+            summary=batch,
+        )
+    usage.add_postings(
+        conn,
+        ledger.postings(
+            cycle, entity_id=entity.id, batch_id=batch_id, source=source_name, now=datetime.now(UTC)
+        ),
+    )
+    batch.rows_read += len(repeats)
+    batch.duplicates += len(repeats)
+    if batch.rated + batch.duplicates + batch.exceptions != batch.rows_read:
+        raise RuntimeError(f"row identity broken for events batch {batch_id}")
+    usage.finish_batch(
+        conn,
+        batch_id,
+        rows_read=batch.rows_read,
+        rated=batch.rated,
+        duplicates=batch.duplicates,
+        exceptions_count=batch.exceptions,
+    )
+    if audited:
+        audit.record(
+            conn,
+            entity_id=entity.id,
+            action="import",
+            object_type="batch",
+            object_id=batch_id,
+            after={
+                "source": source_name,
+                "format": "events",
+                "origin": origin,
+                "read": batch.rows_read,
+                "rated": batch.rated,
+                "duplicates": batch.duplicates,
+                "exceptions": batch.exceptions,
+                "charge": batch.charge,
+            },
+        )
+    summary.batch_ids.append(batch_id)
+    summary.rated += batch.rated
+    summary.duplicates += batch.duplicates
+    summary.exceptions += batch.exceptions
+    summary.by_code.update(batch.by_code)
+
+    records, new_exceptions = event_outcomes.batch_outcomes(conn, batch_id)
+    stored = event_outcomes.record_outcomes(
+        conn,
+        entity.id,
+        origin,
+        [m.record_id for m in fresh if m.record_id and m.index + 1 not in records],
+    )
+    for m in members:
+        line = m.index + 1
+        if m.index in repeats:
+            results[m.index] = _exception(m, entity, repeats[m.index], duplicate=True)
+        elif line in new_exceptions:
+            results[m.index] = _exception(m, entity, new_exceptions[line], duplicate=False)
+        elif line in records:
+            results[m.index] = _rated(m, entity, records[line], duplicate=False)
+        elif m.record_id in stored:
+            found = stored[m.record_id]
+            if found["charge"] is not None or found["exception_id"] is None:
+                results[m.index] = _rated(m, entity, found, duplicate=True)
+            else:
+                results[m.index] = _exception(
+                    m,
+                    entity,
+                    {
+                        "id": found["exception_id"],
+                        "code": found["code"],
+                        "reason": found["reason"],
+                        "field": found["field"],
+                    },
+                    duplicate=True,
+                )
+        else:
+            raise RuntimeError(f"event {m.index} of batch {batch_id} has no outcome")
+
+
+def _rated(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool) -> EventResult:
+    if found["charge"] is None:
+        # a stored record whose exception was written off (rejected in review)
+        return EventResult(
+            index=row.index,
+            record_id=row.record_id,
+            origin=row.origin,
+            status="written_off",
+            duplicate=duplicate,
+            currency=entity.currency,
+            unit=found["unit"],
+        )
+    return EventResult(
+        index=row.index,
+        record_id=row.record_id,
+        origin=row.origin,
+        status="rated",
+        duplicate=duplicate,
+        charge=format_fixed(found["charge"], AMOUNT_SCALE, entity.charge_places),
+        currency=entity.currency,
+        billed_quantity=format_fixed(found["billed_quantity"], QUANTITY_SCALE),
+        unit=found["unit"],
+        unit_price=format_fixed(found["unit_price"], PRICE_SCALE, min_places=entity.charge_places),
+        band=found["band"],
+        prefix=found["prefix"],
+        period=found["period"],
+    )
+
+
+def _exception(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool) -> EventResult:
+    return EventResult(
+        index=row.index,
+        record_id=row.record_id,
+        origin=row.origin,
+        status="exception",
+        duplicate=duplicate,
+        currency=entity.currency,
+        exception_id=found["id"],
+        code=found["code"],
+        reason=found["reason"],
+        field=found["field"],
+    )

@@ -1,0 +1,139 @@
+"""Rate tables as a caller sees them: the list with their versions, and one table's rows."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from ratebook.errors import NotFoundError
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.store.entities import get_entity
+from ratebook.store.tables import rate_rows, rate_table_versions, rate_tables
+
+
+def _versions(conn: Any, entity_id: int, table_id: int | None = None) -> list[dict[str, Any]]:
+    v, r = rate_table_versions.c, rate_rows.c
+    rows_per_version = (
+        select(r.version_id, func.count().label("rows")).group_by(r.version_id).subquery()
+    )
+    statement = (
+        select(
+            v.id,
+            v.rate_table_id,
+            v.effective_from,
+            v.revision,
+            v.currency,
+            v.timezone,
+            v.rounding_mode,
+            v.rounding_places,
+            v.rounding_point,
+            v.source_name,
+            func.coalesce(rows_per_version.c.rows, 0).label("rows"),
+        )
+        .outerjoin(rows_per_version, rows_per_version.c.version_id == v.id)
+        .where(v.entity_id == entity_id)
+        .order_by(v.rate_table_id, v.effective_from, v.revision)
+    )
+    if table_id is not None:
+        statement = statement.where(v.rate_table_id == table_id)
+    return [dict(row._mapping) for row in conn.execute(statement)]
+
+
+def list_rate_tables(engine: Engine, *, entity_code: str | None = None) -> list[dict[str, Any]]:
+    """Every rate table of the entity with its versions (every revision), by name."""
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        t = rate_tables.c
+        tables = conn.execute(
+            select(t.id, t.name, t.description).where(t.entity_id == entity.id).order_by(t.name)
+        ).all()
+        versions = _versions(conn, entity.id)
+    return [
+        {
+            "name": table.name,
+            "description": table.description,
+            "versions": [_version(v) for v in versions if v["rate_table_id"] == table.id],
+        }
+        for table in tables
+    ]
+
+
+def _version(v: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version_id": v["id"],
+        "effective_from": v["effective_from"].isoformat(),
+        "revision": v["revision"],
+        "currency": v["currency"],
+        "timezone": v["timezone"],
+        "rounding": {
+            "mode": v["rounding_mode"],
+            "places": v["rounding_places"],
+            "point": v["rounding_point"],
+        },
+        "source": v["source_name"],
+        "rows": v["rows"],
+    }
+
+
+def _tiers(text: str | None) -> list[dict[str, Any]] | None:
+    """Stored tiers (integers at their scales) as exact decimal text."""
+    if not text:
+        return None
+    return [
+        {
+            "from": format_fixed(int(t["from"]), QUANTITY_SCALE),
+            "price": format_fixed(int(t["price"]), PRICE_SCALE),
+        }
+        for t in json.loads(text)
+    ]
+
+
+def show_rate_table(engine: Engine, name: str, *, entity_code: str | None = None) -> dict[str, Any]:
+    """One rate table: its versions, each with its rows (prices as exact decimal text).
+
+    Raises:
+        NotFoundError: ``RATE_TABLE_NOT_FOUND``.
+    """
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        t = rate_tables.c
+        table = conn.execute(
+            select(t.id, t.name, t.description).where(t.entity_id == entity.id, t.name == name)
+        ).first()
+        if table is None:
+            raise NotFoundError("RATE_TABLE_NOT_FOUND", f"no rate table {name!r}")
+        versions = _versions(conn, entity.id, table.id)
+        r = rate_rows.c
+        rows = conn.execute(
+            select(rate_rows)
+            .where(r.version_id.in_([v["id"] for v in versions]))
+            .order_by(r.version_id, r.service, r.prefix, r.band)
+        ).all()
+    by_version: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_version.setdefault(row.version_id, []).append(
+            {
+                "service": row.service,
+                "prefix": row.prefix,
+                "destination": row.destination_name,
+                "band": row.band,
+                "unit": row.unit,
+                "price": format_fixed(row.price, PRICE_SCALE),
+                "rate_unit": format_fixed(row.rate_unit, QUANTITY_SCALE),
+                "connect_fee": format_fixed(row.connect_fee, AMOUNT_SCALE),
+                "increment": [
+                    format_fixed(row.increment_initial, QUANTITY_SCALE),
+                    format_fixed(row.increment_subsequent, QUANTITY_SCALE),
+                ],
+                "minimum_charge": format_fixed(row.minimum_charge, AMOUNT_SCALE),
+                "tier_kind": row.tier_kind,
+                "tiers": _tiers(row.tiers),
+            }
+        )
+    return {
+        "name": table.name,
+        "description": table.description,
+        "versions": [{**_version(v), "rates": by_version.get(v["id"], [])} for v in versions],
+    }
