@@ -1,0 +1,250 @@
+"""Pushing events: each gets its charge or its exception; repeats answer the original;
+Idempotency-Key replays; limits, bad bodies and bad keys get problem JSON.
+
+Hand-worked prices (tests/api/conftest.py TIERED): calls to +60 cost RM0.1000 a minute, in
+whole minutes, for the first 10 minutes of the customer's cycle, RM0.0500 after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from ratebook.store.tables import idempotency_keys, usage_records
+from ratebook.workflows import review_exceptions
+from tests.api.conftest import Api
+
+CALL = {"start_time": "2026-10-05T10:00:00+08:00", "destination": "+60312345678"}
+
+
+def _events() -> list[dict[str, object]]:
+    return [
+        {**CALL, "record_id": "c1", "quantity": 480, "account": "ACME"},
+        # 8 minutes already used this cycle: 2 min at 0.10 + 1 min at 0.05
+        {
+            "record_id": "c2",
+            "start_time": "2026-10-20T10:00:00+08:00",
+            "quantity": "180",
+            "account": "ACME",
+            "destination": "+60312345678",
+        },
+        {**CALL, "record_id": "u1", "quantity": 60, "account": "NOBODY"},
+        {**CALL, "record_id": "bad", "quantity": 60, "start_time": "yesterday"},
+    ]
+
+
+def _outcomes(reply: dict[str, object]) -> list[tuple[object, ...]]:
+    results = reply["results"]
+    assert isinstance(results, list)
+    return [(r["record_id"], r["status"], r["duplicate"], r["charge"], r["code"]) for r in results]
+
+
+def test_each_event_gets_its_charge_or_its_exception(api: Api) -> None:
+    with api.client() as client:
+        reply = client.post("/v1/events", json=_events())
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert (body["rated"], body["duplicates"], body["exceptions"]) == (2, 0, 2)
+        assert _outcomes(body) == [
+            ("c1", "rated", False, "0.8000", None),
+            ("c2", "rated", False, "0.2500", None),
+            ("u1", "exception", False, None, "UNMATCHED_CUSTOMER"),
+            ("bad", "exception", False, None, "INVALID_RECORD"),
+        ]
+        assert body["results"][3]["field"] == "start_time"
+        assert body["results"][0]["billed_quantity"] == "480"
+        assert body["results"][0]["period"] == "2026-10"
+
+        # the same events again: nothing new, each answered with the original outcome
+        again = client.post("/v1/events", json={"events": _events()}).json()
+        assert (again["rated"], again["duplicates"], again["exceptions"]) == (0, 4, 0)
+        assert _outcomes(again) == [
+            ("c1", "rated", True, "0.8000", None),
+            ("c2", "rated", True, "0.2500", None),
+            ("u1", "exception", True, None, "UNMATCHED_CUSTOMER"),
+            ("bad", "exception", True, None, "INVALID_RECORD"),
+        ]
+        assert again["results"][2]["exception_id"] == body["results"][2]["exception_id"]
+        assert again["results"][3]["exception_id"] == body["results"][3]["exception_id"]
+
+        balance = client.get("/v1/customers/ACME/balance", params={"period": "2026-10"}).json()
+        assert balance["usage"] == "1.0500"
+        assert balance["balance"] == "1.0500"
+        assert balance["cycle_status"] == "open"
+
+    with api.store.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(usage_records)).scalar_one()
+    assert stored == 3  # c1, c2 and the unmatched u1; the invalid row never became a record
+    identity = {
+        (row["read"], row["rated"], row["duplicates"])
+        for row in review_exceptions.row_identity(api.store, entity_code="MY1")
+        if row["ok"]
+    }
+    assert identity == {(4, 2, 0), (4, 0, 4)}
+
+
+def test_exact_numbers_and_a_single_event(api: Api) -> None:
+    with api.client() as client:
+
+        def push(quantity: str, record_id: str) -> dict[str, object]:
+            # the number written into the JSON text as it stands, not through a float
+            text = json.dumps({**CALL, "record_id": record_id, "account": "ACME", "quantity": 0})
+            body = text.replace('"quantity": 0', f'"quantity": {quantity}').encode()
+            reply = client.post(
+                "/v1/events", content=body, headers={"Content-Type": "application/json"}
+            )
+            assert reply.status_code == 200, reply.text
+            result: dict[str, object] = reply.json()["results"][0]
+            return result
+
+        # 61.5 s in whole minutes: 2 min at RM0.10
+        half = push("61.5", "n1")
+        assert (half["charge"], half["billed_quantity"]) == ("0.2000", "120")
+        # a float would read this as 60.0 and bill a minute; read exactly, it has more places
+        # than a quantity may have
+        fine = push("60.000000000000001", "n2")
+        assert (fine["status"], fine["code"], fine["field"]) == (
+            "exception",
+            "INVALID_RECORD",
+            "quantity",
+        )
+
+
+def test_cloudevents_structured_and_batch(api: Api) -> None:
+    cloud = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "kl-switch-1",
+        "type": "com.example.call.completed",
+        "time": "2026-10-07T09:00:00+08:00",
+        "subject": "BETA",
+        "data": {"quantity": 60, "destination": "+60312345678"},
+    }
+    with api.client() as client:
+        one = client.post(
+            "/v1/events",
+            content=json.dumps(cloud).encode(),
+            headers={"Content-Type": "application/cloudevents+json"},
+        ).json()
+        assert _outcomes(one) == [("ce-1", "rated", False, "0.1000", None)]
+        assert one["results"][0]["origin"] == "kl-switch-1"
+        batch = client.post(
+            "/v1/events",
+            content=json.dumps([cloud, {**cloud, "id": "ce-2", "data": {"quantity": 30}}]).encode(),
+            headers={"Content-Type": "application/cloudevents-batch+json"},
+        ).json()
+    # ce-1 repeats; ce-2 has no destination: the +60 row cannot price it
+    assert [(r["record_id"], r["duplicate"]) for r in batch["results"]] == [
+        ("ce-1", True),
+        ("ce-2", False),
+    ]
+    assert batch["results"][1]["status"] == "exception"
+
+
+def test_idempotency_key_replays_refuses_reuse_and_in_flight(api: Api) -> None:
+    event = {**CALL, "record_id": "k1", "quantity": 60, "account": "ACME"}
+    with api.client() as client:
+        first = client.post("/v1/events", json=[event], headers={"Idempotency-Key": '"abc-1"'})
+        assert first.status_code == 200
+        assert "Idempotent-Replayed" not in first.headers
+        replay = client.post("/v1/events", json=[event], headers={"Idempotency-Key": '"abc-1"'})
+        assert replay.status_code == 200
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.json() == first.json()  # not a "duplicate" answer: the first one
+        assert replay.json()["results"][0]["duplicate"] is False
+
+        other = client.post(
+            "/v1/events",
+            json=[{**event, "quantity": 61}],
+            headers={"Idempotency-Key": '"abc-1"'},
+        )
+        assert other.status_code == 422
+        assert other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+        with api.store.begin() as conn:
+            entity_id = conn.execute(
+                select(usage_records.c.entity_id).where(usage_records.c.record_id == "k1")
+            ).scalar_one()
+            conn.execute(
+                insert(idempotency_keys).values(
+                    entity_id=entity_id,
+                    key="busy",
+                    request_sha256="0" * 64,
+                    status="in_flight",
+                    created_at=datetime.now(UTC),
+                )
+            )
+        # a request with the same key and body, still being processed elsewhere
+        body = json.dumps([{**event, "record_id": "k2"}]).encode()
+        busy = client.post(
+            "/v1/events",
+            content=body,
+            headers={"Idempotency-Key": "busy", "Content-Type": "application/json"},
+        )
+        assert busy.status_code == 409
+        assert busy.json()["code"] == "IDEMPOTENCY_IN_FLIGHT"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "INVALID_JSON"),
+        (b"[" * 40 + b"1" + b"]" * 40, 400, "JSON_TOO_DEEP"),
+        (b"[]", 422, "NO_EVENTS"),
+        (b'"an event"', 422, "BAD_EVENTS"),
+        (b'[{"record_id": "x", "start_time": "2026-10-01", "quantity": NaN}]', 400, "INVALID_JSON"),
+        (
+            b'[{"record_id": "x", "start_time": "2026-10-01", "quantity": 1, "colour": "red"}]',
+            422,
+            "VALIDATION_FAILED",
+        ),
+    ],
+)
+def test_bad_bodies_get_a_problem(api: Api, body: bytes, status: int, code: str) -> None:
+    with api.client() as client:
+        reply = client.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == status
+    assert reply.headers["content-type"] == "application/problem+json"
+    problem = reply.json()
+    assert (problem["status"], problem["code"]) == (status, code)
+    assert "Traceback" not in reply.text
+    if code == "VALIDATION_FAILED":
+        assert problem["errors"][0]["pointer"] == "/0/colour"
+
+
+def test_limits(api: Api) -> None:
+    event = {**CALL, "record_id": "x", "quantity": 1}
+    with api.client() as client:
+        many = client.post("/v1/events", json=[event] * 10_001)
+        assert (many.status_code, many.json()["code"]) == (422, "TOO_MANY_EVENTS")
+        huge = client.post(
+            "/v1/events",
+            content=b"[" + b" " * (17 * 1024 * 1024) + b"]",
+            headers={"Content-Type": "application/json"},
+        )
+        assert (huge.status_code, huge.json()["code"]) == (413, "BODY_TOO_LARGE")
+
+
+def test_keys_scopes_and_revocation(api: Api) -> None:
+    event = [{**CALL, "record_id": "s1", "quantity": 1, "account": "ACME"}]
+    with api.client(None) as anonymous:
+        reply = anonymous.post("/v1/events", json=event)
+        assert (reply.status_code, reply.json()["code"]) == (401, "UNAUTHENTICATED")
+        assert reply.headers["WWW-Authenticate"] == "Bearer"
+        forged = anonymous.post(
+            "/v1/events", json=event, headers={"Authorization": "Bearer rbk_00000000_nope"}
+        )
+        assert forged.status_code == 401
+    with api.client("my_read") as reader:
+        reply = reader.post("/v1/events", json=event)
+        assert (reply.status_code, reply.json()["code"]) == (403, "FORBIDDEN")
+        assert reader.get("/v1/customers").status_code == 200
+    from ratebook.workflows.manage_keys import revoke_key
+
+    revoke_key(api.store, "viewer", entity_code="MY1")
+    with api.client("my_read") as reader:
+        assert reader.get("/v1/customers").status_code == 401
