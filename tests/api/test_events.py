@@ -165,6 +165,11 @@ def test_idempotency_key_replays_refuses_reuse_and_in_flight(api: Api) -> None:
         assert other.status_code == 422
         assert other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
 
+        # a request with the same key and body, still being processed elsewhere: its claim
+        # holds the fingerprint of method, path, query and body digest
+        body = json.dumps([{**event, "record_id": "k2"}]).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        fingerprint = hashlib.sha256(f"POST /v1/events?\n{digest}".encode()).hexdigest()
         with api.store.begin() as conn:
             entity_id = conn.execute(
                 select(usage_records.c.entity_id).where(usage_records.c.record_id == "k1")
@@ -173,13 +178,11 @@ def test_idempotency_key_replays_refuses_reuse_and_in_flight(api: Api) -> None:
                 insert(idempotency_keys).values(
                     entity_id=entity_id,
                     key="busy",
-                    request_sha256="0" * 64,
+                    request_sha256=fingerprint,
                     status="in_flight",
                     created_at=datetime.now(UTC),
                 )
             )
-        # a request with the same key and body, still being processed elsewhere
-        body = json.dumps([{**event, "record_id": "k2"}]).encode()
         busy = client.post(
             "/v1/events",
             content=body,
@@ -248,3 +251,4 @@ def test_keys_scopes_and_revocation(api: Api) -> None:
     revoke_key(api.store, "viewer", entity_code="MY1")
     with api.client("my_read") as reader:
         assert reader.get("/v1/customers").status_code == 401
+
