@@ -95,18 +95,28 @@ def api(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Api]:
         ("SG1", "Other Telco Pte Ltd", "SGD", "Asia/Singapore", "SG"),
     ):
         init_entity(
-            engine, code=code, name=name, currency=currency, timezone=zone, region=region, floor="1.00"
+            engine,
+            code=code,
+            name=name,
+            currency=currency,
+            timezone=zone,
+            region=region,
+            floor="1.00",
         )
     import_rate_table(engine, write(tmp_path / "tiered.yaml", TIERED), entity_code="MY1")
     import_customers(engine, write(tmp_path / "c.csv", CUSTOMERS), entity_code="MY1")
     import_rate_table(
         engine,
-        write(tmp_path / "sg.yaml", TIERED.replace("MYR", "SGD").replace("Kuala_Lumpur", "Singapore")),
+        write(
+            tmp_path / "sg.yaml", TIERED.replace("MYR", "SGD").replace("Kuala_Lumpur", "Singapore")
+        ),
         entity_code="SG1",
     )
     import_customers(engine, write(tmp_path / "z.csv", OTHER_CUSTOMERS), entity_code="SG1")
     keys = {
-        "my": create_key(engine, name="switch", scopes=["ingest", "read", "review"], entity_code="MY1"),
+        "my": create_key(
+            engine, name="switch", scopes=["ingest", "read", "review"], entity_code="MY1"
+        ),
         "my_admin": create_key(engine, name="ops", scopes=["admin"], entity_code="MY1"),
         "my_read": create_key(engine, name="viewer", scopes=["read"], entity_code="MY1"),
         "sg": create_key(engine, name="sg-ops", scopes=["admin"], entity_code="SG1"),

@@ -209,7 +209,9 @@ def test_idempotency_key_replays_refuses_reuse_and_in_flight(api: Api) -> None:
 )
 def test_bad_bodies_get_a_problem(api: Api, body: bytes, status: int, code: str) -> None:
     with api.client() as client:
-        reply = client.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
+        reply = client.post(
+            "/v1/events", content=body, headers={"Content-Type": "application/json"}
+        )
     assert reply.status_code == status
     assert reply.headers["content-type"] == "application/problem+json"
     problem = reply.json()
@@ -251,4 +253,3 @@ def test_keys_scopes_and_revocation(api: Api) -> None:
     revoke_key(api.store, "viewer", entity_code="MY1")
     with api.client("my_read") as reader:
         assert reader.get("/v1/customers").status_code == 401
-

@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
 
 from ratebook.api import problems
+from ratebook.api.body import RefuseNul
 from ratebook.api.metrics import LatencyMiddleware, Metrics
 from ratebook.api.routes import accounts, events, health, rates, review
 from ratebook.settings import Settings
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     problems.install(app)
     for module in (health, events, accounts, review, rates):
         app.include_router(module.router)
+    app.add_middleware(RefuseNul)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
 
     def openapi() -> dict[str, Any]:

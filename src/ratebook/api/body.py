@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ratebook.api.problems import Problem
 
@@ -80,6 +81,9 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         raise Problem(400, "JSON_TOO_DEEP", f"JSON nests deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise Problem(400, "INVALID_JSON", f"the body is not valid JSON: {exc}") from None
+    if b"\\u0000" in body:
+        # PostgreSQL text cannot hold NUL; no field of Ratebook's has a use for one
+        raise Problem(400, "INVALID_JSON", "JSON strings may not hold the NUL character (\\u0000)")
     if depth(value) > max_depth:
         raise Problem(400, "JSON_TOO_DEEP", f"JSON nests deeper than {max_depth} levels")
     return value
@@ -123,3 +127,33 @@ class ExactJsonRoute(APIRoute):
 def body_digest(request: Request) -> str:
     """The SHA-256 of the body a JSON route read (of nothing, if it read none)."""
     return str(request.scope.get(DIGEST_KEY, hashlib.sha256(b"").hexdigest()))
+
+
+class RefuseNul:
+    """Answers 400 to a path or query holding a NUL (``%00``): it can never name anything,
+    and PostgreSQL text cannot even hold it for a comparison."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b"")
+        ):
+            body = (
+                b'{"type":"about:blank","title":"Bad Request","status":400,'
+                b'"detail":"the path or query holds a NUL character","code":"BAD_REQUEST"}'
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/problem+json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)

@@ -212,10 +212,10 @@ class DisputeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000)
-    record_id: str | None = None
-    origin: str | None = None
-    invoice_line: int | None = None
-    invoice: int | None = None
+    record_id: str | None = Field(default=None, max_length=255)
+    origin: str | None = Field(default=None, max_length=64)
+    invoice_line: int | None = Field(default=None, ge=1, le=2**62)
+    invoice: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class CommentIn(BaseModel):
@@ -236,4 +236,6 @@ class ResolveIn(BaseModel):
 
     outcome: Literal["upheld", "rejected"]
     note: str = Field(default="", max_length=2000)
-    credit: str | None = Field(default=None, description="Decimal text, at most the disputed.")
+    credit: str | None = Field(
+        default=None, max_length=40, description="Decimal text, at most the disputed."
+    )

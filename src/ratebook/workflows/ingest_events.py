@@ -146,7 +146,9 @@ def _text(value: Any) -> tuple[str, bool]:
     if isinstance(value, str):
         text = value
     else:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        text = json.dumps(
+            value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_exact
+        )
     if text.isascii():
         return text, True
     try:
@@ -155,6 +157,13 @@ def _text(value: Any) -> tuple[str, bool]:
         # the shape stage flags U+DCxx as bytes that were not UTF-8
         return "".join("\udcff" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text), False
     return text, True
+
+
+def _exact(value: object) -> str:
+    """A number inside a nested attribute, kept exact as decimal text."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _rows(events: list[dict[str, Any]], default_origin: str) -> list[_Row]:
@@ -213,8 +222,10 @@ def ingest_events(
         source_name: how the batch is named in lineage (e.g. ``api:key-name``).
         body_sha256: the request body's digest, kept as each record's source digest.
         settings: field limits.
-        dry_run: roll everything back; ids are replaced by fresh ones so nothing is a
-            duplicate of a stored record.
+        dry_run: roll everything back. An event without an id gets a fresh one; give the id
+            the event will carry for an exact answer where events start at the same instant
+            (the record id breaks such ties in a cycle's order), and an id already stored
+            answers that record's outcome as a duplicate.
 
     Raises:
         InputError: an attribute or origin that cannot be stored (names the event).
@@ -222,7 +233,9 @@ def ingest_events(
     settings = settings or Settings()
     started = time.perf_counter()
     if dry_run:
-        events = [{**e, "record_id": f"quote-{uuid.uuid4().hex}"} for e in events]
+        events = [
+            {**e, "record_id": e.get("record_id") or f"quote-{uuid.uuid4().hex}"} for e in events
+        ]
     rows = _rows(events, default_origin)
     by_origin: dict[str, list[_Row]] = {}
     for row in rows:
