@@ -14,8 +14,9 @@ CALL = {"destination": "+60312345678", "account": "ACME"}
 
 
 def _my_data(api: Api) -> dict[str, Any]:
-    """MY1's objects: two calls (8 min at RM0.10 = 0.80; 2 min at 0.10 + 8 at 0.05 = 0.60: 1.40, so October is invoiced), an exception,
-    a dispute, an issued invoice."""
+    """MY1's objects: two calls (8 min at RM0.10 = 0.80; then 2 min at 0.10 + 8 at 0.05 =
+    0.60; 1.40 is over the floor, so October is invoiced), an exception, a dispute, and an
+    issued invoice."""
     with api.client() as client:
         pushed = client.post(
             "/v1/events",

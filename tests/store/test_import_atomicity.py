@@ -49,7 +49,7 @@ def test_crash_mid_file_then_rerun(
     )
     feed = write(tmp_path / "feed.csv", FEED)
     small = Settings(chunk_rows=3)  # three chunks: the crash comes after one has been written
-    real = import_feed_module._import_chunk
+    real = import_feed_module.import_chunk
     calls = {"n": 0}
 
     def crash_on_second(*args: Any, **kwargs: Any) -> None:
@@ -59,12 +59,12 @@ def test_crash_mid_file_then_rerun(
         real(*args, **kwargs)
 
     before = _counts(my_engine)
-    monkeypatch.setattr(import_feed_module, "_import_chunk", crash_on_second)
+    monkeypatch.setattr(import_feed_module, "import_chunk", crash_on_second)
     with pytest.raises(OSError, match="disk unplugged"):
         import_feed(my_engine, feed, format_name="generic", settings=small)
     assert _counts(my_engine) == before
 
-    monkeypatch.setattr(import_feed_module, "_import_chunk", real)
+    monkeypatch.setattr(import_feed_module, "import_chunk", real)
     summary = import_feed(my_engine, feed, format_name="generic", settings=small)
     assert (summary.rows_read, summary.rated, summary.exceptions) == (8, 7, 1)
     # 7 calls of 60 s at 0.03 a minute

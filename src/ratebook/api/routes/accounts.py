@@ -133,7 +133,7 @@ def get_invoices(
 
 @router.get(
     "/v1/invoices/{number}",
-    summary="An invoice's hand-off document (docs/handoff.md), as issued",
+    summary="An invoice as issued: the hand-off document (docs/invoice.schema.json)",
     response_class=Response,
     responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
 )

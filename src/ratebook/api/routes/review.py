@@ -19,7 +19,7 @@ from ratebook.api.schemas import (
     ResolveIn,
     StatusIn,
 )
-from ratebook.money import AMOUNT_SCALE, format_fixed
+from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.store.review import Filter
 from ratebook.workflows import disputes, review_exceptions
 from ratebook.workflows.review_exceptions import Outcome
@@ -29,6 +29,31 @@ router = APIRouter(route_class=ExactJsonRoute, tags=["review"])
 ExceptionId = Annotated[int, PathParam(ge=1, le=2**62)]
 DisputeNumber = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 PeriodQuery = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")]
+
+
+#: Store keys that mean nothing to a caller (the entity is the key's; customers go by account).
+_INTERNAL = frozenset({"entity_id", "customer_id"})
+#: Integer columns at a fixed scale, shown as exact decimal text.
+_SCALED = {"disputed": AMOUNT_SCALE, "credit": AMOUNT_SCALE, "quantity": QUANTITY_SCALE}
+
+
+def _present(value: Any) -> Any:
+    """Rows as a caller reads them: internal keys dropped, scaled integers as decimals."""
+    if isinstance(value, list):
+        return [_present(v) for v in value]
+    if isinstance(value, dict):
+        shown: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in _INTERNAL:
+                continue
+            if key in _SCALED and isinstance(item, int) and not isinstance(item, bool):
+                shown[key] = format_fixed(
+                    item, _SCALED[key], min_places=2 if _SCALED[key] == AMOUNT_SCALE else 0
+                )
+            else:
+                shown[key] = _present(item)
+        return shown
+    return value
 
 
 def _action(outcome: Outcome) -> ActionReply:
@@ -73,13 +98,13 @@ def list_exceptions(
         entity_code=caller.entity,
         limit=limit,
     )
-    return jsonable_encoder(found)  # type: ignore[no-any-return]
+    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
 
 
 @router.get("/v1/exceptions/{exception_id}", summary="One exception, its record and history")
 def show_exception(caller: Reader, engine: Store, exception_id: ExceptionId) -> dict[str, Any]:
     found = review_exceptions.show_exception(engine, exception_id, entity_code=caller.entity)
-    return jsonable_encoder(found)  # type: ignore[no-any-return]
+    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
 
 
 @router.post(
@@ -142,7 +167,7 @@ def list_disputes(
     found = disputes.list_disputes(
         engine, status=status, account=account, entity_code=caller.entity
     )
-    return jsonable_encoder(found)  # type: ignore[no-any-return]
+    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
 
 
 @router.post("/v1/disputes", status_code=201, summary="Open a dispute")
@@ -155,12 +180,12 @@ def open_dispute(caller: Reviewer, engine: Store, body: DisputeIn) -> dict[str, 
     )
     with caller.acting():
         found = disputes.open_dispute(engine, subject, body.reason, entity_code=caller.entity)
-    return jsonable_encoder(found)  # type: ignore[no-any-return]
+    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
 
 
 @router.get("/v1/disputes/{number}", summary="A dispute and its history")
 def show_dispute(caller: Reader, engine: Store, number: DisputeNumber) -> dict[str, Any]:
-    return jsonable_encoder(disputes.show(engine, number, entity_code=caller.entity))  # type: ignore[no-any-return]
+    return jsonable_encoder(_present(disputes.show(engine, number, entity_code=caller.entity)))  # type: ignore[no-any-return]
 
 
 @router.post("/v1/disputes/{number}/comments", status_code=201, summary="Comment on a dispute")
@@ -169,7 +194,7 @@ def comment(
 ) -> dict[str, Any]:
     with caller.acting():
         found = disputes.comment(engine, number, body.text, entity_code=caller.entity)
-    return jsonable_encoder(found)  # type: ignore[no-any-return]
+    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
 
 
 @router.post("/v1/disputes/{number}/status", summary="Start or pause the investigation")
@@ -180,7 +205,7 @@ def set_status(
         found = disputes.set_status(
             engine, number, body.status, note=body.note, entity_code=caller.entity
         )
-    return jsonable_encoder(found)  # type: ignore[no-any-return]
+    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
 
 
 @router.post("/v1/disputes/{number}/resolve", summary="Resolve: upheld (with a credit) or rejected")
@@ -196,4 +221,4 @@ def resolve(
             credit=body.credit,
             entity_code=caller.entity,
         )
-    return jsonable_encoder(found)  # type: ignore[no-any-return]
+    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
