@@ -1,7 +1,8 @@
 """Figures for ``make bench``: ingest throughput and the itemised PDF statement. Prints figures
 and ratios, asserts nothing. ``--rows N`` sets the ingest file size (default 1,000,000);
 PostgreSQL is measured too when ``RATEBOOK_BENCH_POSTGRES_URL`` or ``RATEBOOK_TEST_POSTGRES_URL``
-is set. ``--only ingest|statement`` runs one part."""
+is set. ``--only ingest|statement|api`` runs one part; the API part starts ``ratebook serve``
+and drives it from a separate process (``bench/api_load.py``)."""
 
 from __future__ import annotations
 
@@ -149,15 +150,84 @@ def statement_bench(work: Path, lines: int = 10_000) -> None:
     )
 
 
+def api_bench(work: Path, db: str, label: str) -> None:
+    """Start ``ratebook serve`` with its real settings and drive it from a separate load
+    process on loopback (``bench/api_load.py``)."""
+    import socket
+
+    import httpx
+
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "flat.yaml").write_text(STATEMENT_TABLE)
+    accounts = 200
+    (work / "customers.csv").write_text(
+        "account,name,rate_table,numbers\n"
+        + "".join(f"C{i:05d},Customer {i},flat,\n" for i in range(accounts))
+    )
+    _ratebook(db, "init", "--entity", "BENCH")
+    _ratebook(db, "rates", "import", str(work / "flat.yaml"))
+    _ratebook(db, "customers", "import", str(work / "customers.csv"))
+    key = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ratebook",
+            "--db",
+            db,
+            "keys",
+            "create",
+            "bench",
+            "--scope",
+            "ingest",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ratebook", "--db", db, "serve", "--port", str(port), "--no-feeds"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the API server did not become ready")
+            time.sleep(0.2)
+        print(f"API on {label} ({url}, one uvicorn worker):")
+        load = [sys.executable, str(Path(__file__).parent / "api_load.py")]
+        common = ["--url", url, "--key", key, "--accounts", str(accounts)]
+        subprocess.run([*load, "latency", *common, "--rate", "1000", "--seconds", "3"], check=True)
+        subprocess.run([*load, "throughput", *common, "--seconds", "5"], check=True)
+        subprocess.run([*load, "batch", *common, "--batches", "3"], check=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["ingest", "statement"], default=None)
+    parser.add_argument("--only", choices=["ingest", "statement", "api"], default=None)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ratebook-bench-"))
-    if args.only != "ingest":
+    if args.only in (None, "statement"):
         statement_bench(work / "statement")
-    if args.only == "statement":
+    if args.only in (None, "api"):
+        api_bench(work / "api", f"sqlite:///{work / 'api' / 'api.db'}", "SQLite")
+        pg = _postgres_url()
+        if pg:
+            api_bench(work / "api-pg", pg, "PostgreSQL")
+    if args.only in ("statement", "api"):
         return
     began = time.perf_counter()
     files = generate(work / "input", records=args.rows, customers=2_000)

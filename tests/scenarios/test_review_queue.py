@@ -116,12 +116,12 @@ def test_every_code_comes_from_a_realistic_row(my_engine: Engine, tmp_path: Path
         "c8": "UNMATCHED_CUSTOMER",
         "c5": "NO_RATE",
         "c6": "OUT_OF_POLICY",
-        "INVALID_RECORD": "INVALID_RECORD",
+        "c7": "INVALID_RECORD",  # unreadable, but its record id could be read
         "c1 conflict": "ID_CONFLICT",
         "c9": "LATE_FOR_CLOSED_CYCLE",
     }
-    assert queue["INVALID_RECORD"]["sub_code"] == "NOT_A_NUMBER"
-    assert queue["INVALID_RECORD"]["field"] == "quantity"
+    assert queue["c7"]["sub_code"] == "NOT_A_NUMBER"
+    assert queue["c7"]["field"] == "quantity"
     assert "max_quantity" in queue["c6"]["reason"]
     assert "2026-09, a closed cycle" in queue["c9"]["reason"]
     assert all(x["status"] == "open" for x in queue.values())
@@ -212,7 +212,7 @@ def test_a_clerk_clears_the_queue(my_engine: Engine, tmp_path: Path) -> None:
 def test_a_corrected_copy_keeps_the_original(my_engine: Engine, tmp_path: Path) -> None:
     _setup(my_engine, tmp_path)
     queue = _queue(my_engine)
-    invalid = queue["INVALID_RECORD"]
+    invalid = queue["c7"]
     original_raw = invalid["raw"]
     assert ",abc," in original_raw
 
