@@ -194,7 +194,7 @@ def serve(
     path = feeds_file or state.settings.feeds_file
     stop = threading.Event()
 
-    def pause(seconds: float) -> None:
+    def pause(seconds: float) -> None:  # float-ok: a wait, not money
         stop.wait(seconds)
 
     if not no_feeds and path.exists():

@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 
 from ratebook.store.tables import idempotency_keys, usage_records
 from ratebook.workflows import review_exceptions
+from ratebook.workflows.manage_keys import revoke_key
 from tests.api.conftest import Api
 
 CALL = {"start_time": "2026-10-05T10:00:00+08:00", "destination": "+60312345678"}
@@ -248,8 +249,6 @@ def test_keys_scopes_and_revocation(api: Api) -> None:
         reply = reader.post("/v1/events", json=event)
         assert (reply.status_code, reply.json()["code"]) == (403, "FORBIDDEN")
         assert reader.get("/v1/customers").status_code == 200
-    from ratebook.workflows.manage_keys import revoke_key
-
     revoke_key(api.store, "viewer", entity_code="MY1")
     with api.client("my_read") as reader:
         assert reader.get("/v1/customers").status_code == 401

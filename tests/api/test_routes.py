@@ -14,6 +14,8 @@ from sqlalchemy import select
 from ratebook.api import create_app
 from ratebook.settings import Settings
 from ratebook.store.tables import api_keys
+from ratebook.workflows.close_cycle import close_cycle
+from ratebook.workflows.invoices import get_invoice
 from tests.api.conftest import Api
 from tests.support.api_server import LiveServer
 
@@ -44,15 +46,11 @@ def test_upload_statements_invoice_and_health(api: Api) -> None:
         pdf = client.get("/v1/statements/ACME/2026-10.pdf")
         assert pdf.content.startswith(b"%PDF-")
 
-        from ratebook.workflows.close_cycle import close_cycle
-
         close_cycle(api.store, "2026-10", entity_code="MY1")
         listed = client.get("/v1/invoices", params={"period": "2026-10"}).json()
         assert [(i["number"], i["account"], i["total"]) for i in listed] == [(1, "ACME", "1.40")]
         document = client.get("/v1/invoices/1")
         assert document.json()["totals"]["total"] == "1.40"
-        from ratebook.workflows.invoices import get_invoice
-
         row, _ = get_invoice(api.store, 1, entity_code="MY1")
         assert document.content == row.document.encode()  # the frozen bytes, as issued
         balance = client.get("/v1/customers/ACME/balance", params={"period": "2026-10"}).json()
@@ -60,13 +58,14 @@ def test_upload_statements_invoice_and_health(api: Api) -> None:
 
         assert client.get("/v1/customers/ACME").json()["name"] == "Acme Sdn Bhd"
         assert client.get("/readyz").json() == {"status": "ready"}
+        assert client.get("/healthz").json() == {"status": "ok"}
         metrics = client.get("/metrics").text
         assert 'ratebook_events_rated_total{entity="MY1"} 2.0' in metrics
         assert 'ratebook_exceptions_total{code="UNMATCHED_CUSTOMER",entity="MY1"} 1.0' in metrics
         assert "ratebook_http_request_duration_seconds_bucket" in metrics
 
 
-def test_exception_queue_and_disputes(api: Api, tmp_path: object) -> None:
+def test_exception_queue_and_disputes(api: Api) -> None:
     with api.client() as client:
         client.post("/v1/imports", content=FILE.encode())
         pending = client.get("/v1/exceptions", params={"status": "pending"}).json()

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ratebook.errors import (
-    ConfigError,
     ConflictError,
     InputError,
     NotFoundError,
@@ -97,9 +96,7 @@ def _ratebook_status(error: RatebookError) -> int:
         return 409
     if isinstance(error, StoreError):
         return 503
-    if isinstance(error, InputError | ConfigError):
-        return 422
-    return 422
+    return 422  # InputError, ConfigError: what was sent cannot be used
 
 
 def _pointer(location: tuple[Any, ...] | list[Any]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from ratebook.errors import NotFoundError
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
@@ -13,7 +13,9 @@ from ratebook.store.entities import get_entity
 from ratebook.store.tables import rate_rows, rate_table_versions, rate_tables
 
 
-def _versions(conn: Any, entity_id: int, table_id: int | None = None) -> list[dict[str, Any]]:
+def _versions(
+    conn: Connection, entity_id: int, table_id: int | None = None
+) -> list[dict[str, Any]]:
     v, r = rate_table_versions.c, rate_rows.c
     rows_per_version = (
         select(r.version_id, func.count().label("rows")).group_by(r.version_id).subquery()

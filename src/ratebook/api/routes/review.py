@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
+from sqlalchemy import Engine
 
 from ratebook.api.body import ExactJsonRoute
-from ratebook.api.deps import Reader, Reviewer, Store
+from ratebook.api.deps import Caller, Reader, Reviewer, Store
 from ratebook.api.schemas import (
     ActionReply,
     CommentIn,
@@ -19,6 +20,7 @@ from ratebook.api.schemas import (
     ResolveIn,
     StatusIn,
 )
+from ratebook.errors import NotFoundError
 from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.store.review import Filter
 from ratebook.workflows import disputes, review_exceptions
@@ -54,6 +56,15 @@ def _present(value: Any) -> Any:
                 shown[key] = _present(item)
         return shown
     return value
+
+
+def _known(engine: Engine, caller: Caller, exception_id: int) -> None:
+    """404 unless the exception is the caller's entity's (one indexed read)."""
+    found = review_exceptions.list_exceptions(
+        engine, Filter(ids=(exception_id,)), entity_code=caller.entity, limit=1
+    )
+    if not found:
+        raise NotFoundError("EXCEPTION_NOT_FOUND", f"no exception {exception_id}")
 
 
 def _action(outcome: Outcome) -> ActionReply:
@@ -115,7 +126,7 @@ def show_exception(caller: Reader, engine: Store, exception_id: ExceptionId) -> 
 def reprocess(
     caller: Reviewer, engine: Store, exception_id: ExceptionId, body: ReprocessIn | None = None
 ) -> ActionReply:
-    review_exceptions.show_exception(engine, exception_id, entity_code=caller.entity)
+    _known(engine, caller, exception_id)
     with caller.acting():
         outcome = review_exceptions.reprocess(
             engine,
@@ -149,7 +160,7 @@ def accept(
 def reject(
     caller: Reviewer, engine: Store, exception_id: ExceptionId, body: ReasonIn
 ) -> ActionReply:
-    review_exceptions.show_exception(engine, exception_id, entity_code=caller.entity)
+    _known(engine, caller, exception_id)
     with caller.acting():
         outcome = review_exceptions.reject(
             engine, Filter(ids=(exception_id,)), body.reason, entity_code=caller.entity
