@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -38,33 +40,71 @@ def _percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[index]
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection that posts JSON and reads the answer: a minimal
+    client, so the load process measures the server rather than its own HTTP library."""
+
+    def __init__(self, host: str, port: int, key: str) -> None:
+        self.host, self.port, self.key = host, port, key
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: object) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        data = json.dumps(body).encode()
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Authorization: Bearer {self.key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await self.reader.readexactly(length)
+        return status
+
+
+def _address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
 async def latency(url: str, key: str, rate: int, seconds: float, accounts: int) -> None:
-    headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    host, port = _address(url)
+    idle: asyncio.Queue[_Connection] = asyncio.Queue()
+    for _ in range(256):
+        idle.put_nowait(_Connection(host, port, key))
     took: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=30) as c:
 
-        async def one(due: float) -> None:
-            nonlocal errors
-            try:
-                reply = await c.post("/v1/events", json=_event(accounts))
-                if reply.status_code != 200:
-                    errors += 1
-            except httpx.HTTPError:
+    async def one(due: float) -> None:
+        nonlocal errors
+        connection = await idle.get()
+        try:
+            if await connection.post("/v1/events", _event(accounts)) != 200:
                 errors += 1
-            took.append(time.perf_counter() - due)
+        except (OSError, asyncio.IncompleteReadError):
+            errors += 1
+            connection = _Connection(host, port, key)
+        idle.put_nowait(connection)
+        took.append(time.perf_counter() - due)
 
-        began = time.perf_counter()
-        tasks = []
-        for i in range(int(rate * seconds)):
-            due = began + i / rate
-            pause = due - time.perf_counter()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            tasks.append(asyncio.create_task(one(due)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - began
+    began = time.perf_counter()
+    tasks = []
+    for i in range(int(rate * seconds)):
+        due = began + i / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        tasks.append(asyncio.create_task(one(due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - began
     took.sort()
     ms = [1000 * _percentile(took, p) for p in (0.5, 0.9, 0.99)]
     print(
@@ -76,21 +116,22 @@ async def latency(url: str, key: str, rate: int, seconds: float, accounts: int) 
 
 
 async def throughput(url: str, key: str, workers: int, seconds: float, accounts: int) -> None:
-    headers = {"Authorization": f"Bearer {key}"}
+    host, port = _address(url)
     done = 0
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as c:
-        stop = time.perf_counter() + seconds
+    stop = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < stop:
-                reply = await c.post("/v1/events", json=_event(accounts))
-                reply.raise_for_status()
-                done += 1
+    async def worker() -> None:
+        nonlocal done
+        connection = _Connection(host, port, key)
+        while time.perf_counter() < stop:
+            status = await connection.post("/v1/events", _event(accounts))
+            if status != 200:
+                raise SystemExit(f"HTTP {status}")
+            done += 1
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(workers)))
-        elapsed = time.perf_counter() - began
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    elapsed = time.perf_counter() - began
     print(
         f"single-event throughput, {workers} connections: {done / elapsed:,.0f} requests/s"
         f"   (1,000/s wanted at p99 <= 10 ms: {done / elapsed / 1000:.2f}x)"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
 
 from ratebook.api import problems
 from ratebook.api.body import RefuseNul
+from ratebook.api.coalesce import EventCoalescer
 from ratebook.api.metrics import LatencyMiddleware, Metrics
 from ratebook.api.routes import accounts, events, health, rates, review
 from ratebook.settings import Settings
@@ -43,7 +47,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     The schema is not migrated here: ``ratebook serve`` migrates before it listens, and
     ``/readyz`` reports a store that is behind.
     """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(app.state.event_writer.close)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Ratebook",
         version="1",
         summary="Usage metering and CDR billing: push usage, quote, read balances and invoices.",
@@ -52,6 +63,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.metrics = Metrics()
+    app.state.event_writer = EventCoalescer(app.state.engine, settings, app.state.metrics)
     problems.install(app)
     for module in (health, events, accounts, review, rates):
         app.include_router(module.router)

@@ -47,6 +47,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.group_requests = Histogram(
+            "ratebook_event_group_requests",
+            "Requests to POST /v1/events stored together in one transaction (group commit).",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+            registry=self.registry,
+        )
+
     def counted(self, entity: str, rated: int, duplicates: int, by_code: Tally[str]) -> None:
         """Add an ingest's outcome."""
         if rated:

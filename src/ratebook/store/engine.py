@@ -12,7 +12,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
 
 from ratebook.errors import StoreError
 
@@ -42,18 +41,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_READ_ONLY = "ratebook_read_only"
+
+
+def reading(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read. On SQLite they begin DEFERRED, so they
+    read a snapshot (WAL) beside a writer instead of queueing for the write lock."""
+    return engine.execution_options(**{_READ_ONLY: True})
+
+
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
     # writes fails at once with "database is locked" when another writer got in between
     # (the busy timeout cannot help an upgrade), which concurrent API requests hit
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get(_READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with Ratebook's connection settings (no migration)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, poolclass=NullPool)
+        # pooled: a connection's pragmas are set once, not on every request of the API
+        engine = create_engine(url, pool_size=8, max_overflow=32)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

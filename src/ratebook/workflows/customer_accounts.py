@@ -13,6 +13,7 @@ from ratebook.errors import NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.store import billing, parties
+from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 from ratebook.workflows.report_usage import check_period
 
@@ -53,7 +54,7 @@ def list_customers(
     engine: Engine, *, status: str | None = None, entity_code: str | None = None
 ) -> tuple[Entity, list[dict[str, Any]]]:
     """The entity and its customers, by account."""
-    with engine.connect() as conn:
+    with reading(engine).connect() as conn:
         entity = get_entity(conn, entity_code)
         return entity, parties.list_customers(conn, entity.id, status=status)
 
@@ -66,7 +67,7 @@ def show_customer(
     Raises:
         NotFoundError: ``CUSTOMER_NOT_FOUND``.
     """
-    with engine.connect() as conn:
+    with reading(engine).connect() as conn:
         entity = get_entity(conn, entity_code)
         found = parties.list_customers(conn, entity.id, account=account)
         if not found:
@@ -89,7 +90,7 @@ def customer_balance(
         NotFoundError: ``CUSTOMER_NOT_FOUND``.
         InputError: ``BAD_PERIOD``.
     """
-    with engine.connect() as conn:
+    with reading(engine).connect() as conn:
         entity = get_entity(conn, entity_code)
         if period is None:
             period = (now or datetime.now(UTC)).astimezone(entity.zone).strftime("%Y-%m")

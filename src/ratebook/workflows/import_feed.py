@@ -241,7 +241,7 @@ def import_chunk(
     zone: str,
     origin: str,
     batch_id: int,
-    source_sha256: str,
+    source_sha256: str | list[str],
     reference: Reference,
     cycle: CycleUsage,
     ledger: Ledger,
@@ -250,7 +250,8 @@ def import_chunk(
 ) -> None:
     """Run one chunk of rows through every stage and store what became of each row: a
     rated record, a counted duplicate or an exception. Shared by file imports and by events
-    pushed to the API; the caller owns the batch and the transaction."""
+    pushed to the API; the caller owns the batch and the transaction. ``source_sha256`` is
+    the file's digest, or one per row of the chunk (events of several requests)."""
     summary.rows_read += len(chunk.rows)
     raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
     normal = normalise(
@@ -294,7 +295,7 @@ def import_chunk(
             "customer_id",
             "status",
             pl.lit(batch_id).alias("batch_id"),
-            pl.lit(source_sha256).alias("source_sha256"),
+            _digests(source_sha256, stored["row_idx"]),
             pl.col("line").alias("source_line"),
             pl.Series(
                 "raw", [to_csv_line(chunk.rows[i]) for i in stored["row_idx"]], dtype=pl.String
@@ -345,6 +346,13 @@ def import_chunk(
     summary.charge += int(rated["charge"].sum() or 0)
 
 
+def _digests(source_sha256: str | list[str], row_idx: pl.Series) -> pl.Expr | pl.Series:
+    """The source digest of the rows ``row_idx`` of a chunk: the file's, or each row's own."""
+    if isinstance(source_sha256, str):
+        return pl.lit(source_sha256).alias("source_sha256")
+    return pl.Series("source_sha256", [source_sha256[i] for i in row_idx], dtype=pl.String)
+
+
 def _payload() -> pl.Expr:
     """The canonical content of a record as JSON (kept with an ID_CONFLICT exception)."""
     return pl.struct(
@@ -369,7 +377,7 @@ def _store_exceptions(
     entity_id: int,
     origin: str,
     batch_id: int,
-    source_sha256: str,
+    source_sha256: str | list[str],
     unparsed: pl.DataFrame,
     conflicts: pl.DataFrame,
     unbilled: pl.DataFrame,
@@ -422,7 +430,7 @@ def _store_exceptions(
             "record_pk",
             "content_sha256",
             "period",
-            pl.lit(source_sha256).alias("source_sha256"),
+            _digests(source_sha256, found["row_idx"]),
             "source_line",
             "raw",
             "payload",

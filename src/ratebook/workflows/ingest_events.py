@@ -123,13 +123,35 @@ class EventsSummary:
     by_code: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventGroup:
+    """One request's events, for ``ingest_event_groups``.
+
+    Attributes:
+        events: parsed JSON objects (numbers as ``int`` or ``Decimal``, never float).
+        default_origin: the origin of events that name none.
+        body_sha256: the request body's digest, kept as each of its records' source digest.
+    """
+
+    events: list[dict[str, Any]]
+    default_origin: str = DEFAULT_ORIGIN
+    body_sha256: str | None = None
+
+
 @dataclass(slots=True)
 class _Row:
-    index: int
+    index: int  # place among all the events of the transaction
+    position: int  # place in its own request
     origin: str
     record_id: str | None
     fields: dict[str, str]
     utf8_ok: bool
+    digest: str
+
+    @property
+    def shape(self) -> tuple[str, ...]:
+        """The attribute names, which make the columns of the row's batch."""
+        return tuple(sorted(set(self.fields) - set(FIELDS)))
 
 
 def _text(value: Any) -> tuple[str, bool]:
@@ -166,7 +188,9 @@ def _exact(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _rows(events: list[dict[str, Any]], default_origin: str) -> list[_Row]:
+def _rows(
+    events: list[dict[str, Any]], default_origin: str, digest: str, offset: int
+) -> list[_Row]:
     rows: list[_Row] = []
     for index, event in enumerate(events):
         origin_value = event.get("origin")
@@ -196,7 +220,7 @@ def _rows(events: list[dict[str, Any]], default_origin: str) -> list[_Row]:
             fields[name], good = _text(value)
             ok = ok and good
         record_id = fields["record_id"].strip() or None
-        rows.append(_Row(index, origin, record_id, fields, ok))
+        rows.append(_Row(offset + index, index, origin, record_id, fields, ok, digest))
     return rows
 
 
@@ -230,17 +254,48 @@ def ingest_events(
     Raises:
         InputError: an attribute or origin that cannot be stored (names the event).
     """
-    settings = settings or Settings()
-    started = time.perf_counter()
     if dry_run:
         events = [
             {**e, "record_id": e.get("record_id") or f"quote-{uuid.uuid4().hex}"} for e in events
         ]
-    rows = _rows(events, default_origin)
-    by_origin: dict[str, list[_Row]] = {}
+    group = EventGroup(events=events, default_origin=default_origin, body_sha256=body_sha256)
+    return ingest_event_groups(
+        engine,
+        [group],
+        entity_code=entity_code,
+        source_name=source_name,
+        settings=settings,
+        dry_run=dry_run,
+    )[0]
+
+
+def ingest_event_groups(
+    engine: Engine,
+    groups: list[EventGroup],
+    *,
+    entity_code: str | None = None,
+    source_name: str = "api",
+    settings: Settings | None = None,
+    dry_run: bool = False,
+) -> list[EventsSummary]:
+    """Several requests' events in one transaction (group commit): the same outcome, event
+    for event, as ingesting the groups one after the other in this order, for one commit,
+    one reference load and one batch per origin and attribute set instead of one per
+    request. One summary per group, in order; their batch ids are the shared batches.
+
+    Raises:
+        InputError: an attribute or origin that cannot be stored (names the event; nothing
+            of any group is stored).
+    """
+    settings = settings or Settings()
+    started = time.perf_counter()
+    rows: list[_Row] = []
+    for group in groups:
+        rows += _rows(group.events, group.default_origin, group.body_sha256 or "", len(rows))
+    by_batch: dict[tuple[str, tuple[str, ...]], list[_Row]] = {}
     for row in rows:
-        by_origin.setdefault(row.origin, []).append(row)
-    summary = EventsSummary()
+        by_batch.setdefault((row.origin, row.shape), []).append(row)
+    whole = EventsSummary()
     results: dict[int, EventResult] = {}
     with engine.connect() as conn:
         transaction = conn.begin()
@@ -249,7 +304,7 @@ def ingest_events(
             billing.lock_entity(conn, entity.id, shared=True)
             reference = load_reference(conn, entity.id)
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
-            for origin, members in by_origin.items():
+            for (origin, _), members in by_batch.items():
                 _ingest_origin(
                     conn,
                     entity,
@@ -258,9 +313,8 @@ def ingest_events(
                     reference=reference,
                     cycle=cycle,
                     source_name=source_name,
-                    body_sha256=body_sha256,
                     settings=settings,
-                    summary=summary,
+                    summary=whole,
                     results=results,
                     audited=not dry_run,
                 )
@@ -269,19 +323,39 @@ def ingest_events(
             raise
         if dry_run:
             transaction.rollback()
-            summary.batch_ids = []
+            whole.batch_ids = []
         else:
             transaction.commit()
-    summary.results = [results[i] for i in range(len(rows))]
+    summaries: list[EventsSummary] = []
+    offset = 0
+    for group in groups:
+        summary = EventsSummary(batch_ids=list(whole.batch_ids))
+        for index in range(offset, offset + len(group.events)):
+            _count(summary, results[index])
+        offset += len(group.events)
+        summaries.append(summary)
     log.info(
-        "events %s: %d rated, %d duplicates, %d exceptions in %.3fs",
+        "events %s: %d requests, %d rated, %d duplicates, %d exceptions in %.3fs",
         "quoted" if dry_run else "ingested",
-        summary.rated,
-        summary.duplicates,
-        summary.exceptions,
+        len(groups),
+        whole.rated,
+        whole.duplicates,
+        whole.exceptions,
         time.perf_counter() - started,
     )
-    return summary
+    return summaries
+
+
+def _count(summary: EventsSummary, result: EventResult) -> None:
+    """Add one event's outcome to its request's summary."""
+    summary.results.append(result)
+    if result.duplicate:
+        summary.duplicates += 1
+    elif result.status == "rated":
+        summary.rated += 1
+    else:
+        summary.exceptions += 1
+        summary.by_code[result.code or ""] += 1
 
 
 def _ingest_origin(
@@ -293,7 +367,6 @@ def _ingest_origin(
     reference: Reference,
     cycle: CycleUsage,
     source_name: str,
-    body_sha256: str | None,
     settings: Settings,
     summary: EventsSummary,
     results: dict[int, EventResult],
@@ -345,7 +418,7 @@ def _ingest_origin(
             zone=entity.timezone,
             origin=origin,
             batch_id=batch_id,
-            source_sha256=body_sha256 or "",
+            source_sha256=[m.digest for m in fresh],
             reference=reference,
             cycle=cycle,
             ledger=ledger,
@@ -433,7 +506,7 @@ def _rated(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool)
     if found["charge"] is None:
         # a stored record whose exception was written off (rejected in review)
         return EventResult(
-            index=row.index,
+            index=row.position,
             record_id=row.record_id,
             origin=row.origin,
             status="written_off",
@@ -442,7 +515,7 @@ def _rated(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool)
             unit=found["unit"],
         )
     return EventResult(
-        index=row.index,
+        index=row.position,
         record_id=row.record_id,
         origin=row.origin,
         status="rated",
@@ -460,7 +533,7 @@ def _rated(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool)
 
 def _exception(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool) -> EventResult:
     return EventResult(
-        index=row.index,
+        index=row.position,
         record_id=row.record_id,
         origin=row.origin,
         status="exception",

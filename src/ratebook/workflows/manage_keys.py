@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from ratebook.errors import ConfigError, ConflictError, NotFoundError
 from ratebook.store import api_keys, audit
 from ratebook.store.api_keys import KeyRow
+from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 
 #: What a key may do; ``admin`` may do everything.
@@ -103,7 +104,7 @@ def create_key(
 
 def list_keys(engine: Engine, *, entity_code: str | None = None) -> list[KeyRow]:
     """The entity's keys (without secrets)."""
-    with engine.connect() as conn:
+    with reading(engine).connect() as conn:
         entity = get_entity(conn, entity_code)
         return api_keys.list_keys(conn, entity.id)
 
@@ -143,7 +144,7 @@ def authenticate(engine: Engine, presented: str) -> KeyRow | None:
     if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
         return None
     wanted = digest(presented)
-    with engine.connect() as conn:
+    with reading(engine).connect() as conn:
         row = api_keys.find_by_digest(conn, wanted)
     if row is None or row.revoked_at is not None:
         return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ratebook.api.body import ExactJsonRoute, body_digest, limited_stream
+from ratebook.api.coalesce import EventCoalescer
 from ratebook.api.deps import Config, Ingester, Reader, Store
 from ratebook.api.idempotency import run_once
 from ratebook.api.problems import Problem
@@ -28,7 +31,7 @@ from ratebook.api.schemas import (
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.sources.formats import FORMATS
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.ingest_events import EventsSummary, ingest_events
+from ratebook.workflows.ingest_events import EventGroup, EventsSummary, ingest_events
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["usage"])
 
@@ -168,7 +171,7 @@ def _reply(summary: EventsSummary) -> JSONResponse:
     openapi_extra=_EVENTS_BODY,
     responses={422: {"description": "Not events, too many, or not matching the schema"}},
 )
-def post_events(
+async def post_events(
     request: Request,
     caller: Ingester,
     engine: Store,
@@ -181,27 +184,38 @@ def post_events(
 ) -> Response:
     """Rate and store one event or up to ``api_max_events``; each answer carries the rated
     charge or the exception code and reason. A repeated ``(origin, record_id)`` answers
-    the original outcome with ``duplicate: true``."""
+    the original outcome with ``duplicate: true``. Concurrent requests are stored together
+    (group commit), each answered with its own events' outcomes."""
     events = _events(payload, settings.api_max_events)
+    writer: EventCoalescer = request.app.state.event_writer
 
-    def produce() -> Response:
-        with caller.acting():
-            summary = ingest_events(
-                engine,
-                events,
-                entity_code=caller.entity,
-                default_origin=origin or "api",
-                source_name=f"api:{caller.key.name}",
-                body_sha256=body_digest(request),
-                settings=settings,
-            )
+    def submit() -> Future[EventsSummary]:
+        return writer.submit(
+            EventGroup(
+                events=events, default_origin=origin or "api", body_sha256=body_digest(request)
+            ),
+            entity=caller.entity,
+            source_name=f"api:{caller.key.name}",
+            actor=caller.actor,
+        )
+
+    def reply(summary: EventsSummary) -> Response:
         request.app.state.metrics.counted(
             caller.entity, summary.rated, summary.duplicates, summary.by_code
         )
         return _reply(summary)
 
-    return run_once(
-        engine, settings, caller, request, idempotency_key, body_digest(request), produce
+    if idempotency_key is None:
+        return reply(await asyncio.wrap_future(submit()))
+    return await run_in_threadpool(
+        run_once,
+        engine,
+        settings,
+        caller,
+        request,
+        idempotency_key,
+        body_digest(request),
+        lambda: reply(submit().result()),
     )
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ratebook.api.deps import Store
 from ratebook.api.problems import Problem
-from ratebook.store.engine import is_current
+from ratebook.store.engine import is_current, reading
 
 router = APIRouter(tags=["operations"])
 
@@ -25,7 +25,7 @@ def healthz() -> dict[str, str]:
 )
 def readyz(engine: Store) -> dict[str, str]:
     try:
-        with engine.connect() as conn:
+        with reading(engine).connect() as conn:
             conn.execute(text("SELECT 1"))
         current = is_current(engine)
     except SQLAlchemyError:

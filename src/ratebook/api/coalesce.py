@@ -1,0 +1,159 @@
+"""Group commit for pushed events.
+
+Requests to ``POST /v1/events`` that arrive while an earlier group is being stored wait in a
+queue; one writer thread takes everything waiting for the same entity, key and actor (up to
+``api_max_events`` events) and stores it with one ``ingest_event_groups`` call: one
+transaction, one reference load, one commit. Each request still gets its own events'
+outcomes, the same as if the requests had run one after the other in arrival order. An idle
+server adds no wait: a lone request is stored at once.
+
+When a group fails as a whole (an event that cannot be stored, a store error), each of its
+requests is run again on its own, so an error is answered to the request that caused it and
+the others still succeed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ratebook.api.metrics import Metrics
+from ratebook.settings import Settings
+from ratebook.store.audit import acting_as
+from ratebook.workflows.ingest_events import (
+    EventGroup,
+    EventsSummary,
+    ingest_event_groups,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Writer:
+    """Who stores a group: requests are only grouped with others of the same writer."""
+
+    entity: str
+    source_name: str
+    actor: str
+
+
+@dataclass(slots=True)
+class _Pending:
+    writer: _Writer
+    group: EventGroup
+    future: Future[EventsSummary] = field(default_factory=Future)
+
+
+class EventCoalescer:
+    """The queue and the writer thread of one app (started on first use)."""
+
+    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._metrics = metrics
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(
+        self, group: EventGroup, *, entity: str, source_name: str, actor: str
+    ) -> Future[EventsSummary]:
+        """Queue ``group`` to be stored with whatever else is waiting; the future gives its
+        own outcomes (or the error that stopped it)."""
+        pending = _Pending(_Writer(entity, source_name, actor), group)
+        self._start()
+        self._queue.put(pending)
+        return pending.future
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the writer thread."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the event writer is closed")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="ratebook-event-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        waiting: list[_Pending] = []
+        stopping = False
+        while waiting or not stopping:
+            if not waiting:
+                item = self._queue.get()
+                if item is None:
+                    stopping = True
+                    continue
+                waiting.append(item)
+            while True:  # everything queued meanwhile
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                else:
+                    waiting.append(item)
+            taken, waiting = self._next_group(waiting)
+            self._store(taken)
+
+    def _next_group(self, waiting: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+        """The first waiting request and the later ones of its writer that fit with it, in
+        arrival order (a request that does not fit holds back its writer's later ones)."""
+        writer = waiting[0].writer
+        taken: list[_Pending] = []
+        rest: list[_Pending] = []
+        size = 0
+        full = False
+        for item in waiting:
+            events = len(item.group.events)
+            if (
+                item.writer == writer
+                and not full
+                and (not taken or size + events <= self._settings.api_max_events)
+            ):
+                taken.append(item)
+                size += events
+            else:
+                rest.append(item)
+                full = full or item.writer == writer
+        return taken, rest
+
+    def _store(self, taken: list[_Pending]) -> None:
+        writer = taken[0].writer
+        try:
+            with acting_as(writer.actor):
+                summaries = ingest_event_groups(
+                    self._engine,
+                    [p.group for p in taken],
+                    entity_code=writer.entity,
+                    source_name=writer.source_name,
+                    settings=self._settings,
+                )
+        except Exception as exc:
+            if len(taken) == 1:
+                taken[0].future.set_exception(exc)
+                return
+            log.info("a group of %d requests failed; storing them one by one", len(taken))
+            for pending in taken:
+                self._store([pending])
+            return
+        self._metrics.group_requests.observe(len(taken))
+        for pending, summary in zip(taken, summaries, strict=True):
+            pending.future.set_result(summary)
