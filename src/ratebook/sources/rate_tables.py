@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -257,9 +258,10 @@ def load_rate_table(path: Path, *, entity_zone: str) -> tuple[TableSpec, list[Lo
             if not rows:
                 raise ValueError("a version needs rows (rows: or deck:)")
             parsed = [_row(r) for r in rows]
-            keys = [(r["service"], r["prefix"], r["band"]) for r in parsed]
-            for key in keys:
-                if keys.count(key) > 1:
+            # counted once, not searched per row: a 100,000-row deck is checked at once
+            keys = Counter((r["service"], r["prefix"], r["band"]) for r in parsed)
+            for key, count in keys.items():
+                if count > 1:
                     raise ValueError(
                         f"two rows for service {key[0]}, prefix {key[1]}, band {key[2]}"
                     )
