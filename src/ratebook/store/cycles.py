@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, update
 
 from ratebook.store.frames import query_frame
 from ratebook.store.tables import billing_cycles, customers, rated_charges, usage_records
@@ -119,30 +119,39 @@ def _when_tiered(start: Any) -> Any:
 
 def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.DataFrame:
     """Current charges (``CHARGE_SCHEMA``) of the groups in ``since`` (``customer_id``,
-    ``period``, ``service``, ``unit``, ``since``) whose record starts at ``since`` or later."""
-    c, r = rated_charges.c, usage_records.c
+    ``period``, ``service``, ``unit``, ``since``) whose record starts at ``since`` or later.
+
+    The store is asked by customer and period (indexed) and the groups and instants are
+    matched here: one ``OR`` term per group made SQLite test every charge against thousands
+    of terms (40 s for a 100,000-row chunk of late usage)."""
+    c = rated_charges.c
+    periods = sorted(since["period"].unique().to_list())
     found: list[pl.DataFrame] = []
-    groups = since.rows(named=True)
-    for part in _chunks(groups):
-        match = or_(
-            *(
-                and_(
-                    c.customer_id == g["customer_id"],
-                    c.period == g["period"],
-                    r.service == g["service"],
-                    r.unit == g["unit"],
-                    r.start_time >= g["since"],
-                )
-                for g in part
-            )
-        )
+    for some in _chunks(sorted(since["customer_id"].unique().to_list())):
         statement = (
             select(*_charge_columns())
             .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
-            .where(c.entity_id == entity_id, c.superseded_by.is_(None), match)
+            .where(
+                c.entity_id == entity_id,
+                c.superseded_by.is_(None),
+                c.customer_id.in_(some),
+                c.period.in_(periods),
+            )
         )
         found.append(query_frame(conn, statement, CHARGE_SCHEMA))
-    return pl.concat(found) if found else pl.DataFrame(schema=CHARGE_SCHEMA)
+    if not found:
+        return pl.DataFrame(schema=CHARGE_SCHEMA)
+    groups = ["customer_id", "period", "service", "unit"]
+    return (
+        pl.concat(found)
+        .join(
+            since.select(*groups, pl.col("since").cast(CHARGE_SCHEMA["start_time"])),
+            on=groups,
+            how="inner",
+        )
+        .filter(pl.col("start_time") >= pl.col("since"))
+        .select(list(CHARGE_SCHEMA))
+    )
 
 
 def replace_charges(
