@@ -46,11 +46,17 @@ class Priced:
 
 
 def price(
-    records: pl.DataFrame, reference: Reference, *, zone: str, enforce_policy: bool = True
+    records: pl.DataFrame,
+    reference: Reference,
+    *,
+    zone: str,
+    enforce_policy: bool = True,
+    place_tiers: bool = True,
 ) -> Priced:
     """Match canonical records to customers and rate them; ``zone`` dates messages.
 
-    ``enforce_policy=False`` prices records beyond the policy limits (an accepted exception).
+    ``enforce_policy=False`` prices records beyond the policy limits (an accepted exception);
+    ``place_tiers=False`` leaves tiered records at their first tier (see ``rate.rate``).
     """
     matched, unmatched = match_customers(records, reference.identifiers, zone=zone)
     rated, unrated = rate(
@@ -60,5 +66,6 @@ def price(
         rows=reference.rows,
         zone=zone,
         enforce_policy=enforce_policy,
+        place_tiers=place_tiers,
     )
     return Priced(matched=matched, rated=rated, unmatched=unmatched, unrated=unrated)

@@ -231,6 +231,7 @@ def rate(
     zone: str,
     before: pl.DataFrame | None = None,
     enforce_policy: bool = True,
+    place_tiers: bool = True,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Price matched records (``customer_id`` set); ``zone`` dates the rejection messages.
 
@@ -240,6 +241,8 @@ def rate(
     ``before`` gives each customer-cycle's usage ahead of these records (``tiers.place``);
     without it the records are taken as the first of their cycles. Records need an
     ``origin`` column for their order in the cycle (the empty origin if absent).
+    ``place_tiers=False`` leaves tiered records at their first tier's price, for a caller
+    that places them itself (``workflows.cycle_usage``), so tiers are not priced twice.
 
     Returns:
         ``(rated, rejections)``: ``rated`` is ``records`` plus ``RATING_COLUMNS``.
@@ -333,7 +336,8 @@ def rate(
     )
     if "origin" not in rated.columns:
         rated = rated.with_columns(pl.lit("").alias("origin"))
-    rated = price_in_cycle(rated, rows, before)
+    if place_tiers:
+        rated = price_in_cycle(rated, rows, before)
     return rated.select([*records.columns, *RATING_COLUMNS]), pl.concat([rejected, breaches])
 
 

@@ -92,8 +92,9 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
             ``tier_split``, ``unit_price`` and ``charge``.
         rows: the rate rows (``rate.ROW_SCHEMA``).
     """
+    # each row's ladder is decoded once, not once per record it prices
     tiered_rows = rows.filter(pl.col("tier_kind").is_not_null()).select(
-        "rate_row_id", "tier_kind", "tiers", "minimum_charge"
+        "rate_row_id", "tier_kind", pl.col("tiers").str.json_decode(LADDER), "minimum_charge"
     )
     if tiered_rows.is_empty() or records.is_empty():
         return records
@@ -104,8 +105,7 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     if tiered.is_empty():
         return records
     steps = (
-        tiered.with_columns(pl.col("tiers").str.json_decode(LADDER))
-        .explode("tiers")
+        tiered.explode("tiers")
         .unnest("tiers")
         .with_columns(pl.col("from").cum_count().over("_at").sub(1).cast(pl.Int64).alias("tier"))
         .with_columns(pl.col("from").shift(-1).over("_at").alias("_upto"))

@@ -54,7 +54,8 @@ def assess(
     ``late_usage='reject'`` turns records of a closed cycle into ``LATE_FOR_CLOSED_CYCLE``;
     ``enforce_policy=False`` prices records beyond the policy limits (an accepted exception).
     """
-    priced = price(new, reference, zone=zone, enforce_policy=enforce_policy)
+    # the cycle places tiered records below, against the usage it holds
+    priced = price(new, reference, zone=zone, enforce_policy=enforce_policy, place_tiers=False)
     rated, late = priced.rated, no_rejections()
     if late_usage == "reject" and cycle.closed:
         rated, late = reject_where(
