@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from ratebook.errors import InputError
+from ratebook.settings import Settings
 from ratebook.store.entities import get_entity
 from ratebook.store.tables import ledger_postings
 from ratebook.store.usage import ledger_totals
@@ -182,3 +183,38 @@ def test_tier_mistakes_are_refused_naming_the_version(
         import_rate_table(my_engine, write(tmp_path / "t.yaml", TABLE.replace(*change)))
     assert caught.value.code == "BAD_RATE_TABLE"
     assert str(caught.value.field).startswith("versions[0]")
+
+
+def test_a_file_out_of_time_order_re_rates_none_of_its_own_calls(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    _setup(my_engine, tmp_path)
+    # six 3-minute calls, newest first, read two rows at a time: every chunk holds calls
+    # made before those of the chunks read ahead of it
+    calls = HEADER + "".join(
+        f"d{day},2026-10-{day:02d}T10:00:00+08:00,180,ACME,+60312345678,voice,s\n"
+        for day in (16, 15, 14, 13, 12, 11)
+    )
+    summary = import_feed(
+        my_engine,
+        write(tmp_path / "reversed.csv", calls),
+        format_name="generic",
+        settings=Settings(chunk_rows=2),
+    )
+    # in time order: 11, 12, 13 Oct at 3 min x 0.10 = 0.30 each (9 min used); 14 Oct is
+    # 1 min at 0.10 + 2 min at 0.05 = 0.20; 15 and 16 Oct 3 min x 0.05 = 0.15 each
+    assert _lines(my_engine, tmp_path) == {
+        "2026-10-11 180": "0.3000",
+        "2026-10-12 180": "0.3000",
+        "2026-10-13 180": "0.3000",
+        "2026-10-14 180": "0.2000",
+        "2026-10-15 180": "0.1500",
+        "2026-10-16 180": "0.1500",
+    }
+    assert summary.charge == 1_400_000  # RM1.40 at AMOUNT_SCALE 6
+    assert (summary.rerated, summary.rerated_change) == (0, 0)
+    with my_engine.connect() as conn:
+        memos = conn.execute(select(ledger_postings.c.memo)).scalars().all()
+        totals = ledger_totals(conn, get_entity(conn, None).id, "2026-10")
+    assert not [m for m in memos if m.startswith("re-rated")]  # no reversal, no re-posting
+    assert totals == {"ACME": 1_400_000}

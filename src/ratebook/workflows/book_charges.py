@@ -30,7 +30,8 @@ class Assessed:
 
     Attributes:
         matched: ``row_idx`` and ``customer_id`` of every record with a customer.
-        placed: the rated records at their places, and the earlier charges they re-rate.
+        placed: the rated records at their places, and the earlier charges they re-rate
+            (with ``place=False``: the rated records as priced, not yet placed).
         rejections: ``REJECTION_SCHEMA`` rows: unmatched, unrated, out of policy, and late
             for a closed cycle where the entity rejects late usage.
     """
@@ -48,11 +49,13 @@ def assess(
     zone: str,
     late_usage: str,
     enforce_policy: bool = True,
+    place: bool = True,
 ) -> Assessed:
     """Match, rate and place ``new`` (canonical records with ``origin``, not yet stored).
 
     ``late_usage='reject'`` turns records of a closed cycle into ``LATE_FOR_CLOSED_CYCLE``;
-    ``enforce_policy=False`` prices records beyond the policy limits (an accepted exception).
+    ``enforce_policy=False`` prices records beyond the policy limits (an accepted exception);
+    ``place=False`` leaves the placing to the caller (``DeferredCharges``).
     """
     # the cycle places tiered records below, against the usage it holds
     priced = price(new, reference, zone=zone, enforce_policy=enforce_policy, place_tiers=False)
@@ -71,7 +74,7 @@ def assess(
     columns = list(REJECTION_SCHEMA)
     return Assessed(
         matched=priced.matched.select("row_idx", "customer_id"),
-        placed=cycle.place(rated),
+        placed=cycle.place(rated) if place else Placed.unplaced(rated),
         rejections=pl.concat(
             [priced.unmatched.select(columns), priced.unrated.select(columns), late]
         ),

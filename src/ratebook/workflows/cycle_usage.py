@@ -44,6 +44,12 @@ class Placed:
     replaced: pl.DataFrame
     replacements: pl.DataFrame
 
+    @classmethod
+    def unplaced(cls, rated: pl.DataFrame) -> Placed:
+        """``rated`` as priced, re-rating nothing (placed later by the caller)."""
+        empty = pl.DataFrame(schema=CHARGE_SCHEMA)
+        return cls(rated=rated, replaced=empty, replacements=empty)
+
 
 class CycleUsage:
     """The usage of each customer-cycle this run has touched: loaded from the store on first

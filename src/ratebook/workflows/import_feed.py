@@ -11,6 +11,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from ratebook.store.reference import load_reference
 from ratebook.store.tables import exceptions, usage_records
 from ratebook.workflows.book_charges import Ledger, assess
 from ratebook.workflows.cycle_usage import CycleUsage
+from ratebook.workflows.deferred_charges import DeferredCharges
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ def import_feed(
     facts = inspect_file(path)
     started = time.perf_counter()
     name = source_name or str(path)
-    with engine.begin() as conn:
+    with ExitStack() as stack, engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
         zone = feed_zone or entity.timezone
@@ -156,7 +158,16 @@ def import_feed(
             )
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
             ledger = Ledger()
+            deferred: DeferredCharges | None = None
             for chunk in source.chunks():
+                if deferred is None:
+                    # partitions of about a chunk each, from the first chunk's bytes per row
+                    deferred = stack.enter_context(
+                        DeferredCharges(
+                            expected_rows=len(chunk.rows) * facts.size // max(1, chunk.bytes_read),
+                            partition_rows=settings.chunk_rows,
+                        )
+                    )
                 import_chunk(
                     conn,
                     chunk,
@@ -172,9 +183,14 @@ def import_feed(
                     ledger=ledger,
                     settings=settings,
                     summary=summary,
+                    deferred=deferred,
                 )
                 if progress is not None:
                     progress(chunk.bytes_read, facts.size)
+            if deferred is not None:
+                summary.charge, summary.rerated, summary.rerated_change = deferred.settle(
+                    conn, cycle=cycle, ledger=ledger, entity_id=entity.id, batch_id=batch_id
+                )
         usage.add_postings(
             conn,
             ledger.postings(
@@ -247,11 +263,14 @@ def import_chunk(
     ledger: Ledger,
     settings: Settings,
     summary: ImportSummary,
+    deferred: DeferredCharges | None = None,
 ) -> None:
     """Run one chunk of rows through every stage and store what became of each row: a
     rated record, a counted duplicate or an exception. Shared by file imports and by events
     pushed to the API; the caller owns the batch and the transaction. ``source_sha256`` is
-    the file's digest, or one per row of the chunk (events of several requests)."""
+    the file's digest, or one per row of the chunk (events of several requests). With
+    ``deferred``, the rated records' charges are held there to be placed and booked after
+    the last chunk; without, they are booked now."""
     summary.rows_read += len(chunk.rows)
     raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
     normal = normalise(
@@ -262,7 +281,12 @@ def import_chunk(
     new, duplicates, conflicts = dedupe(records, known)
     new = new.with_columns(pl.lit(origin).alias("origin"))
     assessed = assess(
-        new, reference=reference, cycle=cycle, zone=entity.timezone, late_usage=entity.late_usage
+        new,
+        reference=reference,
+        cycle=cycle,
+        zone=entity.timezone,
+        late_usage=entity.late_usage,
+        place=deferred is None,
     )
     placed = assessed.placed
     rated = placed.rated
@@ -308,11 +332,17 @@ def import_chunk(
         else pl.DataFrame(schema={"record_pk": pl.Int64, "line": pl.Int64})
     )
     rated = rated.join(pks, on="line", how="left")
-    ledger.book(conn, rated, placed, entity_id=entity.id, batch_id=batch_id, now=datetime.now(UTC))
-    summary.rerated += placed.replacements.height
-    summary.rerated_change += int(placed.replacements["charge"].sum() or 0) - int(
-        placed.replaced["charge"].sum() or 0
-    )
+    if deferred is not None:
+        deferred.hold(rated)
+    else:
+        ledger.book(
+            conn, rated, placed, entity_id=entity.id, batch_id=batch_id, now=datetime.now(UTC)
+        )
+        summary.charge += int(rated["charge"].sum() or 0)
+        summary.rerated += placed.replacements.height
+        summary.rerated_change += int(placed.replacements["charge"].sum() or 0) - int(
+            placed.replaced["charge"].sum() or 0
+        )
 
     _store_exceptions(
         conn,
@@ -343,7 +373,6 @@ def import_chunk(
     )
     summary.rated += rated.height
     summary.duplicates += duplicates.height
-    summary.charge += int(rated["charge"].sum() or 0)
 
 
 def _digests(source_sha256: str | list[str], row_idx: pl.Series) -> pl.Expr | pl.Series:

@@ -1,0 +1,99 @@
+"""The charges of one file import, held until the whole file is read, then placed and booked.
+
+Graduated tiers make a record's price depend on the records before it in its customer-cycle.
+A file is read in chunks, and its rows are seldom in time order: booking each chunk as it
+comes made every later chunk re-rate the earlier chunks' charges of the same cycles (a
+reversal and a new posting each time), work that grew with the square of the file.
+
+Instead, each chunk's rated records (stored already, without charges) are spilled to Parquet
+files on local disk, split by customer into partitions; after the last chunk each partition
+is read back, placed in its cycles at once (against what earlier imports hold) and booked.
+Records of one file never re-rate each other; only charges of earlier imports are re-rated.
+Memory stays bounded by a partition, about one chunk.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import polars as pl
+from sqlalchemy import Connection
+
+from ratebook.workflows.book_charges import Ledger
+from ratebook.workflows.cycle_usage import CycleUsage
+
+
+class DeferredCharges:
+    """Spill and settle the rated records of one import (a context manager: the spill
+    directory is removed on exit)."""
+
+    def __init__(self, *, expected_rows: int, partition_rows: int) -> None:
+        self._partitions = max(1, math.ceil(expected_rows / max(1, partition_rows)))
+        self._folder = tempfile.TemporaryDirectory(prefix="ratebook-charges-")
+        self._spills = 0
+
+    def __enter__(self) -> DeferredCharges:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._folder.cleanup()
+
+    def hold(self, rated: pl.DataFrame) -> None:
+        """Keep ``rated`` (records with their ``record_pk``, priced, not placed)."""
+        if rated.is_empty():
+            return
+        self._spills += 1
+        keyed = rated.with_columns((pl.col("customer_id") % self._partitions).alias("_partition"))
+        for (partition,), part in keyed.partition_by("_partition", as_dict=True).items():
+            part.drop("_partition").write_parquet(
+                Path(self._folder.name) / f"p{partition}-{self._spills}.parquet"
+            )
+
+    def settle(
+        self,
+        conn: Connection,
+        *,
+        cycle: CycleUsage,
+        ledger: Ledger,
+        entity_id: int,
+        batch_id: int,
+    ) -> tuple[int, int, int]:
+        """Place and book everything held, a partition at a time.
+
+        Returns:
+            ``(charge, rerated, rerated_change)``: the total of the new charges, how many
+            charges of earlier imports were re-rated, and what that changed (AMOUNT_SCALE).
+        """
+        charge = rerated = change = 0
+        folder = Path(self._folder.name)
+        for partition in range(self._partitions):
+            files = sorted(folder.glob(f"p{partition}-*.parquet"))
+            if not files:
+                continue
+            held = pl.read_parquet(files)
+            placed = cycle.place(held)
+            ledger.book(
+                conn,
+                placed.rated,
+                placed,
+                entity_id=entity_id,
+                batch_id=batch_id,
+                now=datetime.now(UTC),
+            )
+            charge += int(placed.rated["charge"].sum() or 0)
+            rerated += placed.replacements.height
+            change += int(placed.replacements["charge"].sum() or 0) - int(
+                placed.replaced["charge"].sum() or 0
+            )
+            for file in files:
+                file.unlink()
+        return charge, rerated, change
