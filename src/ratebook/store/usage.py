@@ -197,6 +197,17 @@ def known_versions(
     return pl.DataFrame([tuple(r) for r in rows], schema=KNOWN_SCHEMA, orient="row")
 
 
+def refresh_statistics(conn: Connection, *, records: bool = True) -> None:
+    """On PostgreSQL, sample the tables an import is filling (its own rows included), so the
+    planner probes their indexes instead of scanning them: right after a bulk COPY the
+    statistics still describe nearly empty tables (a cycle-usage query took 290 ms instead
+    of 30). ``records=False`` samples the charges only. A role that does not own the tables
+    gets a warning from the server and the old statistics; nothing fails."""
+    if conn.dialect.name == "postgresql":
+        tables = "usage_records, rated_charges" if records else "rated_charges"
+        conn.exec_driver_sql(f"ANALYZE {tables}")
+
+
 def record_ids_by_line(conn: Connection, batch_id: int, first: int, last: int) -> pl.DataFrame:
     """``(record_pk, line)`` of a batch's records whose source line is in ``[first, last]``."""
     c = usage_records.c

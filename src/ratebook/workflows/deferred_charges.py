@@ -23,6 +23,7 @@ from types import TracebackType
 import polars as pl
 from sqlalchemy import Connection
 
+from ratebook.store import usage
 from ratebook.workflows.book_charges import Ledger
 from ratebook.workflows.cycle_usage import CycleUsage
 
@@ -74,12 +75,16 @@ class DeferredCharges:
             charges of earlier imports were re-rated, and what that changed (AMOUNT_SCALE).
         """
         charge = rerated = change = 0
+        first = True
         folder = Path(self._folder.name)
         for partition in range(self._partitions):
             files = sorted(folder.glob(f"p{partition}-*.parquet"))
             if not files:
                 continue
             held = pl.read_parquet(files)
+            # the charges booked so far change the best plan of the cycle queries
+            usage.refresh_statistics(conn, records=first)
+            first = False
             placed = cycle.place(held)
             ledger.book(
                 conn,
