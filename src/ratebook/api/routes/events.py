@@ -153,6 +153,12 @@ def _events(payload: Any, max_events: int) -> list[dict[str, Any]]:
     return payload
 
 
+def _size(payload: Any) -> int:
+    """How many events a payload holds, roughly (before it is validated)."""
+    inner = payload.get("events") if isinstance(payload, dict) else payload
+    return len(inner) if isinstance(inner, list) else 1
+
+
 def _reply(summary: EventsSummary) -> JSONResponse:
     reply = EventsReply(
         rated=summary.rated,
@@ -186,7 +192,11 @@ async def post_events(
     charge or the exception code and reason. A repeated ``(origin, record_id)`` answers
     the original outcome with ``duplicate: true``. Concurrent requests are stored together
     (group commit), each answered with its own events' outcomes."""
-    events = _events(payload, settings.api_max_events)
+    if _size(payload) > 100:
+        # validating a large batch would hold up the event loop's other requests
+        events = await run_in_threadpool(_events, payload, settings.api_max_events)
+    else:
+        events = _events(payload, settings.api_max_events)
     writer: EventCoalescer = request.app.state.event_writer
 
     def submit() -> Future[EventsSummary]:
