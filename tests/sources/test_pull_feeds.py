@@ -281,6 +281,9 @@ def test_the_same_content_again_imports_nothing(my_engine: Engine, delivery: Del
     assert states == {"done"}
 
 
+# paramiko's prefetch thread can die with the cut connection ("Socket is closed") after the
+# transfer has already failed; what matters here is that the import fails cleanly and retries
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_cut_transfer_imports_nothing_and_the_retry_once(
     my_engine: Engine, delivery: Delivery
 ) -> None:
