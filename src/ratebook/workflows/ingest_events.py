@@ -1,5 +1,5 @@
 """Ingest events pushed to the API (or quote them): the same stages as a file import, one
-batch per origin, and each event's outcome read back for the reply.
+batch per origin and attribute set, and each event's outcome read back for the reply.
 
 An event is a JSON object with the canonical fields (``record_id``, ``start_time``,
 ``quantity``, ``unit``, ``service``, ``account``, ``caller``, ``destination``,
@@ -107,7 +107,8 @@ class EventsSummary:
     """A push's outcome.
 
     Attributes:
-        batch_ids: the import batches written, one per origin (none for a quote).
+        batch_ids: the import batches written, one per origin and attribute set (none for a
+            quote); requests stored together share them.
         results: one per event, in request order.
         rated: new records rated.
         duplicates: events already received.
