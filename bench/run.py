@@ -79,7 +79,7 @@ def _stages(db: str, path: Path) -> tuple[float, float, int]:
     frames = []
     with CsvRows(path, facts, chunk_rows=settings.chunk_rows, skip_header=True) as source:
         columns = fmt.bind_header(source.header, path)
-        for chunk in source.chunks():
+        for chunk in source.chunks(width=len(columns)):
             frames.append(fmt.to_frame(chunk, columns, settings.max_field_chars)[0])
     parse = time.perf_counter() - began
     engine = open_store(db)

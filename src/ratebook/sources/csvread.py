@@ -1,9 +1,15 @@
 """Streaming CSV reading in bounded chunks, with the physical line where each row starts.
 
-The tokenizer is Python's ``csv`` module: it gives exact field counts and line numbers for
-quoted fields with embedded newlines, which a clerk needs to find a bad row. Everything after
-tokenizing is vectorized. Invalid UTF-8 does not stop the file: its bytes are carried as
-surrogate escapes and the rows holding them are reported (see :func:`has_invalid_utf8`).
+Two readers give the same chunks:
+
+* **plain files** (valid UTF-8 with no quote, NUL or carriage return outside a CRLF line end,
+  which :func:`inspect_file` finds in its hashing pass) are read by Polars: each line is a
+  row, split at commas, and kept as its own source text for lineage;
+* every other file goes through Python's ``csv`` module, which gives exact field counts and
+  line numbers for quoted fields with embedded newlines. Invalid UTF-8 does not stop such a
+  file: its bytes are carried as surrogate escapes and the rows holding them are reported.
+
+Everything after reading is vectorized over :class:`RawChunk` frames.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from ratebook.errors import InputError
 
@@ -26,6 +35,11 @@ CSV_FIELD_LIMIT = 64 * 1024 * 1024
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _READ_BLOCK = 1 << 20
+#: Bytes a plain file is read by: whole lines, about 100,000 CDRs.
+_PLAIN_BLOCK = 8 << 20
+#: A line holding nothing but these is blank, as for ``csv`` rows whose fields all strip to
+#: nothing (Python's ``str.isspace`` set: Unicode White_Space and U+001C..U+001F).
+_BLANK_LINE = r"^[\s\x1c-\x1f,]*$"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,27 +50,73 @@ class FileFacts:
         sha256: hex digest of the bytes; the file's identity in the import manifest.
         size: bytes.
         valid_utf8: whether the whole file decodes as UTF-8.
+        plain: valid UTF-8 without a quote, a NUL or a carriage return outside a CRLF line end,
+            so that each line is one row and its commas split its fields.
     """
 
     sha256: str
     size: int
     valid_utf8: bool
+    plain: bool = False
+
+
+def field_column(position: int) -> str:
+    """The name of a chunk's column holding each row's field at ``position`` (0-based)."""
+    return f"f{position}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RawChunk:
-    """A bounded run of data rows.
+    """A bounded run of data rows, as text.
 
     Attributes:
-        lines: the physical line (1-based) on which each row starts.
-        rows: each row's fields, as text.
-        utf8_checked: False when the file had invalid UTF-8, so rows must be checked.
+        frame: one row per data row, in file order: ``line`` (the physical line, 1-based, on
+            which the row starts), ``width`` (its number of fields), ``raw`` (the row as one
+            CSV line, kept for lineage: its source text, or for a row the ``csv`` tokenizer
+            read, its fields written out by :func:`to_csv_line`), ``bad_utf8`` (the position
+            of the first field holding bytes that are not UTF-8, else null) and the fields
+            ``f0``, ``f1``, ... up to the width the reader was asked for (null past the row's
+            own width; undecodable bytes shown as U+FFFD).
+        bytes_read: bytes of the file read when the chunk was complete (for progress).
     """
 
-    lines: list[int]
-    rows: list[list[str]]
-    utf8_checked: bool
+    frame: pl.DataFrame
     bytes_read: int
+
+    @property
+    def height(self) -> int:
+        """The number of rows."""
+        return self.frame.height
+
+    @classmethod
+    def from_rows(
+        cls,
+        lines: list[int],
+        rows: list[list[str]],
+        *,
+        width: int,
+        utf8_checked: bool = True,
+        bytes_read: int = 0,
+    ) -> RawChunk:
+        """A chunk of rows given as field lists (``csv`` rows, pushed events, a clerk's
+        corrected copy). ``utf8_checked=False`` looks for surrogate-escaped bytes."""
+        bad = [None if utf8_checked else has_invalid_utf8(row) for row in rows]
+        shown = [
+            row if at is None else [printable(f) for f in row]
+            for row, at in zip(rows, bad, strict=True)
+        ]
+        data: dict[str, Any] = {
+            "line": pl.Series(lines, dtype=pl.Int64),
+            "width": pl.Series([len(row) for row in rows], dtype=pl.Int64),
+            "raw": pl.Series([to_csv_line(row) for row in rows], dtype=pl.String),
+            "bad_utf8": pl.Series(bad, dtype=pl.Int64),
+        }
+        for position in range(width):
+            data[field_column(position)] = pl.Series(
+                [row[position] if position < len(row) else None for row in shown],
+                dtype=pl.String,
+            )
+        return cls(frame=pl.DataFrame(data), bytes_read=bytes_read)
 
 
 class _CountingReader(io.RawIOBase):
@@ -80,7 +140,7 @@ class _CountingReader(io.RawIOBase):
 
 
 def inspect_file(path: Path) -> FileFacts:
-    """Hash a file and check its encoding in one streaming pass.
+    """Hash a file, check its encoding and whether it is plain, in one streaming pass.
 
     Raises:
         InputError: ``FILE_NOT_FOUND`` or ``FILE_UNREADABLE``.
@@ -88,6 +148,8 @@ def inspect_file(path: Path) -> FileFacts:
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     valid = True
+    plain = True
+    cr_pending = False  # the block before ended with a carriage return
     size = 0
     try:
         with path.open("rb") as handle:
@@ -99,6 +161,16 @@ def inspect_file(path: Path) -> FileFacts:
                         decoder.decode(block)
                     except UnicodeDecodeError:
                         valid = False
+                if plain:
+                    lone_cr = block.count(b"\r") - block.count(b"\r\n")
+                    ends_cr = block.endswith(b"\r")
+                    plain = (
+                        b'"' not in block
+                        and b"\x00" not in block
+                        and lone_cr == (1 if ends_cr else 0)
+                        and not (cr_pending and not block.startswith(b"\n"))
+                    )
+                    cr_pending = ends_cr
             if valid:
                 try:
                     decoder.decode(b"", final=True)
@@ -110,7 +182,12 @@ def inspect_file(path: Path) -> FileFacts:
         raise InputError("FILE_UNREADABLE", "is a directory, not a file", path=path) from None
     except OSError as exc:
         raise InputError("FILE_UNREADABLE", exc.strerror or str(exc), path=path) from None
-    return FileFacts(sha256=digest.hexdigest(), size=size, valid_utf8=valid)
+    return FileFacts(
+        sha256=digest.hexdigest(),
+        size=size,
+        valid_utf8=valid,
+        plain=valid and plain and not cr_pending,
+    )
 
 
 def has_invalid_utf8(fields: list[str]) -> int | None:
@@ -127,10 +204,63 @@ def printable(text: str) -> str:
 
 
 def to_csv_line(fields: list[str]) -> str:
-    """A row's fields as one CSV line (how a rejected row's raw text is kept)."""
+    """A row's fields as one CSV line (how a row read by the tokenizer is kept)."""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow([printable(f) for f in fields])
     return buffer.getvalue()
+
+
+def _plain_lines(path: Path) -> Generator[pl.DataFrame, None, None]:
+    """The non-blank lines of a plain file, a block at a time: ``line`` (physical, 1-based),
+    ``raw`` (the text without its line end) and ``end`` (the byte offset after it)."""
+    number = 0
+    offset = 0
+    rest = b""
+    first = True
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(_PLAIN_BLOCK)
+            data = rest + block
+            if block:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # a line longer than the block: read on
+                    rest = data
+                    continue
+                data, rest = data[:cut], data[cut:]
+            elif not data:
+                return
+            else:
+                rest = b""
+            text = data.decode("utf-8")
+            if first and text.startswith("\ufeff"):
+                text = text[1:]
+            first = False
+            lines = pl.Series("raw", [text]).str.split("\n").explode()
+            if text.endswith("\n"):
+                lines = lines.head(-1)
+            frame = pl.DataFrame(lines).with_columns(
+                pl.int_range(number + 1, number + 1 + len(lines), dtype=pl.Int64).alias("line"),
+                (offset + (pl.col("raw").str.len_bytes().cast(pl.Int64) + 1).cum_sum()).alias(
+                    "end"
+                ),
+            )
+            number += len(lines)
+            offset += len(data)
+            yield frame.filter(~pl.col("raw").str.contains(_BLANK_LINE)).select(
+                "line", pl.col("raw").str.strip_suffix("\r"), "end"
+            )
+
+
+def _split_plain(lines: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Plain lines (``line``, ``raw``) as chunk rows with ``width`` field columns."""
+    fields = pl.col("_fields")
+    return lines.with_columns(pl.col("raw").str.split(",").alias("_fields")).select(
+        "line",
+        fields.list.len().cast(pl.Int64).alias("width"),
+        "raw",
+        pl.lit(None, pl.Int64).alias("bad_utf8"),
+        *[fields.list.get(i, null_on_oob=True).alias(field_column(i)) for i in range(width)],
+    )
 
 
 class CsvRows:
@@ -150,13 +280,19 @@ class CsvRows:
         self._facts = facts
         self._chunk_rows = chunk_rows
         self._last_line = 0
+        self.header: list[str] | None = None
+        self._pending: tuple[int, list[str]] | None = None
+        self._plain: Generator[pl.DataFrame, None, None] | None = None
+        self._plain_head = pl.DataFrame()
+        if facts.plain:
+            self._open_plain(skip_header)
+            return
         errors = "strict" if facts.valid_utf8 else "surrogateescape"
         self._counter = _CountingReader(path.open("rb"))
         self._handle = io.TextIOWrapper(
             io.BufferedReader(self._counter), encoding="utf-8-sig", errors=errors, newline=""
         )
         self._reader = csv.reader(self._handle, strict=False)
-        self.header: list[str] | None = None
         try:
             first = self._next_row()
         except BaseException:
@@ -165,10 +301,23 @@ class CsvRows:
         if first is None:
             self.close()
             raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
-        self._pending: tuple[int, list[str]] | None = first
+        self._pending = first
         if skip_header:
             self.header = first[1]
             self._pending = None
+
+    def _open_plain(self, skip_header: bool) -> None:
+        self._plain = _plain_lines(self._path)
+        for lines in self._plain:
+            if not lines.is_empty():
+                self._plain_head = lines
+                break
+        else:
+            self.close()
+            raise InputError("EMPTY_FILE", "the file has no rows", path=self._path, line=1)
+        if skip_header:
+            self.header = str(self._plain_head["raw"][0]).split(",")
+            self._plain_head = self._plain_head.slice(1)
 
     def __enter__(self) -> CsvRows:
         return self
@@ -178,7 +327,10 @@ class CsvRows:
 
     def close(self) -> None:
         """Close the file."""
-        self._handle.close()
+        if self._plain is not None:
+            self._plain.close()
+        else:
+            self._handle.close()
 
     def _next_row(self) -> tuple[int, list[str]] | None:
         while True:
@@ -195,32 +347,51 @@ class CsvRows:
             if row and any(field.strip() for field in row):
                 return start, row
 
-    def chunks(self) -> Iterator[RawChunk]:
-        """The data rows, at most ``chunk_rows`` at a time."""
+    def chunks(self, width: int) -> Iterator[RawChunk]:
+        """The data rows, at most ``chunk_rows`` at a time, with their first ``width`` fields
+        as columns (the widest row the format takes)."""
+        if self._plain is not None:
+            yield from self._plain_chunks(self._plain, width)
+            return
         lines: list[int] = []
         rows: list[list[str]] = []
         if self._pending is not None:
             lines.append(self._pending[0])
             rows.append(self._pending[1])
             self._pending = None
-        while (item := self._next_row()) is not None:
-            lines.append(item[0])
-            rows.append(item[1])
+        checked = self._facts.valid_utf8
+        while True:
             if len(rows) >= self._chunk_rows:
-                yield RawChunk(
-                    lines=lines,
-                    rows=rows,
-                    utf8_checked=self._facts.valid_utf8,
+                yield RawChunk.from_rows(
+                    lines,
+                    rows,
+                    width=width,
+                    utf8_checked=checked,
                     bytes_read=self._counter.consumed,
                 )
                 lines, rows = [], []
+            if (item := self._next_row()) is None:
+                break
+            lines.append(item[0])
+            rows.append(item[1])
         if rows:
-            yield RawChunk(
-                lines=lines,
-                rows=rows,
-                utf8_checked=self._facts.valid_utf8,
-                bytes_read=self._facts.size,
+            yield RawChunk.from_rows(
+                lines, rows, width=width, utf8_checked=checked, bytes_read=self._facts.size
             )
+
+    def _plain_chunks(self, blocks: Iterator[pl.DataFrame], width: int) -> Iterator[RawChunk]:
+        held = self._plain_head.clear()
+        for lines in itertools.chain([self._plain_head], blocks):
+            held = pl.concat([held, lines])
+            start = 0
+            while held.height - start >= self._chunk_rows:
+                head = held.slice(start, self._chunk_rows)
+                start += self._chunk_rows
+                end = min(int(head["end"][-1]), self._facts.size)
+                yield RawChunk(frame=_split_plain(head, width), bytes_read=end)
+            held = held.slice(start)
+        if held.height:
+            yield RawChunk(frame=_split_plain(held, width), bytes_read=self._facts.size)
 
 
 def reference_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import polars as pl
 
 from ratebook.errors import InputError
-from ratebook.model.rejections import Code, SubCode, no_rejections, rejections
+from ratebook.model.rejections import REJECTION_SCHEMA, Code, SubCode, no_rejections
 from ratebook.model.usage import RAW_COLUMNS
-from ratebook.sources.csvread import RawChunk, has_invalid_utf8
+from ratebook.sources.csvread import RawChunk, field_column
 
 
 class FeedFormat(Protocol):
@@ -53,67 +53,71 @@ class FeedFormat(Protocol):
 
 def _shape_rejections(
     chunk: RawChunk, columns: list[str], allowed_counts: set[int], max_field_chars: int
-) -> tuple[list[int], pl.DataFrame]:
-    """Indexes of well-shaped rows, and rejections for the rest."""
-    good: list[int] = []
-    bad: list[dict[str, Any]] = []
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The well-shaped rows of a chunk (``row_idx``, ``line`` and the fields by column name,
+    short rows padded with nulls), and rejections for the rest: the first of a wrong field
+    count, bytes that are not UTF-8, and a field over ``max_field_chars``."""
     expected = "/".join(str(n) for n in sorted(allowed_counts))
-    for index, row in enumerate(chunk.rows):
-        count = len(row)
-        if count not in allowed_counts:
-            bad.append(
-                {
-                    "row_idx": index,
-                    "code": Code.INVALID_RECORD,
-                    "sub_code": SubCode.FIELD_COUNT,
-                    "field": None,
-                    "reason": f"expected {expected} fields, found {count}",
-                }
-            )
-            continue
-        if not chunk.utf8_checked and (at := has_invalid_utf8(row)) is not None:
-            bad.append(
-                {
-                    "row_idx": index,
-                    "code": Code.INVALID_RECORD,
-                    "sub_code": SubCode.INVALID_UTF8,
-                    "field": columns[at],
-                    "reason": f"field {columns[at]!r} holds bytes that are not UTF-8",
-                }
-            )
-            continue
-        long = next((i for i, v in enumerate(row) if len(v) > max_field_chars), None)
-        if long is not None:
-            bad.append(
-                {
-                    "row_idx": index,
-                    "code": Code.INVALID_RECORD,
-                    "sub_code": SubCode.FIELD_TOO_LONG,
-                    "field": columns[long],
-                    "reason": (
-                        f"field {columns[long]!r} has {len(row[long])} characters,"
-                        f" more than the {max_field_chars} allowed"
-                    ),
-                }
-            )
-            continue
-        good.append(index)
-    return good, (rejections(bad) if bad else no_rejections())
+    names = pl.Series([repr(c) for c in columns], dtype=pl.String)
+    positions = pl.Series(range(len(columns)), dtype=pl.Int64)
 
+    def column_name(at: pl.Expr) -> pl.Expr:
+        return at.replace_strict(positions, names, return_dtype=pl.String)
 
-def _columns_frame(chunk: RawChunk, good: list[int], columns: list[str]) -> pl.DataFrame:
-    """The well-shaped rows as a frame of text columns (short rows padded with nulls)."""
-    width = len(columns)
-    data: dict[str, list[str | None]] = {name: [] for name in columns}
-    lists = [data[name] for name in columns]
-    for index in good:
-        row = chunk.rows[index]
-        for position in range(width):
-            lists[position].append(row[position] if position < len(row) else None)
-    frame = pl.DataFrame(data, schema=dict.fromkeys(columns, pl.String()))
-    return frame.with_columns(
-        pl.Series("row_idx", good, dtype=pl.Int64),
-        pl.Series("line", [chunk.lines[i] for i in good], dtype=pl.Int64),
+    fields = [field_column(i) for i in range(len(columns))]
+    long_at: pl.Expr = pl.coalesce(
+        [pl.lit(None, pl.Int64)]
+        + [
+            pl.when(pl.col(f).str.len_chars() > max_field_chars).then(pl.lit(i, pl.Int64))
+            for i, f in enumerate(fields)
+        ]
+    )
+    frame = chunk.frame.with_row_index("row_idx").with_columns(
+        pl.col("row_idx").cast(pl.Int64), long_at.alias("_long")
+    )
+    wrong_count = ~pl.col("width").is_in(sorted(allowed_counts))
+    bad_utf8 = pl.col("bad_utf8").is_not_null()
+    too_long = pl.col("_long").is_not_null()
+    bad = frame.filter(wrong_count | bad_utf8 | too_long)
+    rejected = bad.select(
+        "row_idx",
+        pl.lit(Code.INVALID_RECORD.value).alias("code"),
+        pl.when(wrong_count)
+        .then(pl.lit(SubCode.FIELD_COUNT.value))
+        .when(bad_utf8)
+        .then(pl.lit(SubCode.INVALID_UTF8.value))
+        .otherwise(pl.lit(SubCode.FIELD_TOO_LONG.value))
+        .alias("sub_code"),
+        pl.when(wrong_count)
+        .then(pl.lit(None, pl.String))
+        .when(bad_utf8)
+        .then(pl.col("bad_utf8").replace_strict(positions, pl.Series(columns), default=None))
+        .otherwise(pl.col("_long").replace_strict(positions, pl.Series(columns), default=None))
+        .alias("field"),
+        pl.when(wrong_count)
+        .then(pl.format("expected {} fields, found {}", pl.lit(expected), pl.col("width")))
+        .when(bad_utf8)
+        .then(pl.format("field {} holds bytes that are not UTF-8", column_name(pl.col("bad_utf8"))))
+        .otherwise(
+            pl.format(
+                "field {} has {} characters, more than the {} allowed",
+                column_name(pl.col("_long")),
+                pl.coalesce(
+                    [
+                        pl.when(pl.col("_long") == i).then(pl.col(f).str.len_chars())
+                        for i, f in enumerate(fields)
+                    ]
+                ),
+                pl.lit(max_field_chars),
+            )
+        )
+        .alias("reason"),
+    )
+    good = frame.filter(~(wrong_count | bad_utf8 | too_long)).select(
+        "row_idx", "line", *[pl.col(f).alias(c) for f, c in zip(fields, columns, strict=True)]
+    )
+    return good, (
+        rejected.cast(pl.Schema(REJECTION_SCHEMA)) if not rejected.is_empty() else no_rejections()
     )
 
 
@@ -184,8 +188,7 @@ class GenericFormat:
     def to_frame(
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        good, rejected = _shape_rejections(chunk, columns, {len(columns)}, max_field_chars)
-        frame = _columns_frame(chunk, good, columns)
+        frame, rejected = _shape_rejections(chunk, columns, {len(columns)}, max_field_chars)
         known = set(self.required) | set(self.optional)
         extra = [c for c in columns if c not in known]
         out = frame.select(
@@ -270,17 +273,18 @@ class AsteriskFormat:
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         base = len(ASTERISK_BASE)
-        good, rejected = _shape_rejections(
+        frame, rejected = _shape_rejections(
             chunk, columns, {base, base + 1, base + 2}, max_field_chars
         )
-        frame = _columns_frame(chunk, good, columns)
         missing_id = frame.select(
             pl.col("uniqueid").is_null() | (pl.col("uniqueid").str.strip_chars() == "")
         ).to_series()
         if missing_id.any():
             ids = [
-                asterisk_row_hash(chunk.rows[index]) if missing else None
-                for index, missing in zip(good, missing_id, strict=True)
+                asterisk_row_hash(list(fields)) if missing else None
+                for fields, missing in zip(
+                    frame.select(ASTERISK_BASE).iter_rows(), missing_id, strict=True
+                )
             ]
             frame = frame.with_columns(
                 pl.coalesce(_blank_to_null("uniqueid"), pl.Series(ids, dtype=pl.String)).alias(

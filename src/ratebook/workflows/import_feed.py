@@ -27,7 +27,7 @@ from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import Reference
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
-from ratebook.sources.csvread import CsvRows, RawChunk, inspect_file, to_csv_line
+from ratebook.sources.csvread import CsvRows, RawChunk, inspect_file
 from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FeedFormat, get_format
 from ratebook.store import audit, billing, usage
@@ -159,12 +159,12 @@ def import_feed(
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
             ledger = Ledger()
             deferred: DeferredCharges | None = None
-            for chunk in source.chunks():
+            for chunk in source.chunks(width=len(columns)):
                 if deferred is None:
                     # partitions of about a chunk each, from the first chunk's bytes per row
                     deferred = stack.enter_context(
                         DeferredCharges(
-                            expected_rows=len(chunk.rows) * facts.size // max(1, chunk.bytes_read),
+                            expected_rows=chunk.height * facts.size // max(1, chunk.bytes_read),
                             partition_rows=settings.chunk_rows,
                         )
                     )
@@ -271,7 +271,7 @@ def import_chunk(
     the file's digest, or one per row of the chunk (events of several requests). With
     ``deferred``, the rated records' charges are held there to be placed and booked after
     the last chunk; without, they are booked now."""
-    summary.rows_read += len(chunk.rows)
+    summary.rows_read += chunk.height
     raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
     normal = normalise(
         raw, time_layout=fmt.time_layout, feed_zone=zone, plan=number_plan(entity.region)
@@ -321,13 +321,11 @@ def import_chunk(
             pl.lit(batch_id).alias("batch_id"),
             _digests(source_sha256, stored["row_idx"]),
             pl.col("line").alias("source_line"),
-            pl.Series(
-                "raw", [to_csv_line(chunk.rows[i]) for i in stored["row_idx"]], dtype=pl.String
-            ),
+            chunk.frame["raw"].gather(stored["row_idx"]),
         ),
     )
     pks = (
-        usage.record_ids_by_line(conn, batch_id, chunk.lines[0], chunk.lines[-1])
+        usage.record_ids_by_line(conn, batch_id, chunk.frame["line"][0], chunk.frame["line"][-1])
         if not stored.is_empty()
         else pl.DataFrame(schema={"record_pk": pl.Int64, "line": pl.Int64})
     )
@@ -438,14 +436,13 @@ def _store_exceptions(
     if not parts:
         return
     found = pl.concat(parts).sort("row_idx")
-    indexes = found["row_idx"].to_list()
     now = datetime.now(UTC)
     insert_frame(
         conn,
         exceptions,
         found.with_columns(
-            pl.Series("source_line", [chunk.lines[i] for i in indexes], dtype=pl.Int64),
-            pl.Series("raw", [to_csv_line(chunk.rows[i]) for i in indexes], dtype=pl.String),
+            chunk.frame["line"].gather(found["row_idx"]).alias("source_line"),
+            chunk.frame["raw"].gather(found["row_idx"]),
         ).select(
             pl.lit(entity_id).alias("entity_id"),
             pl.lit(batch_id).alias("batch_id"),

@@ -404,11 +404,11 @@ def _ingest_origin(
     )
     ledger = Ledger()
     if fresh:
-        chunk = RawChunk(
-            lines=[m.index + 1 for m in fresh],
-            rows=[[m.fields.get(c, "") for c in columns] for m in fresh],
+        chunk = RawChunk.from_rows(
+            [m.index + 1 for m in fresh],
+            [[m.fields.get(c, "") for c in columns] for m in fresh],
+            width=len(columns),
             utf8_checked=all(m.utf8_ok for m in fresh),
-            bytes_read=0,
         )
         import_chunk(
             conn,

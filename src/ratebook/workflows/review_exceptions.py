@@ -260,8 +260,8 @@ def correct(
         x = _pending_one(conn, entity, exception_id)
         fields, columns = _corrected_fields(x, changes, raw)
         fmt = get_format(x["format"])
-        chunk = RawChunk(
-            lines=[x["source_line"] or 0], rows=[fields], utf8_checked=False, bytes_read=0
+        chunk = RawChunk.from_rows(
+            [x["source_line"] or 0], [fields], width=len(columns), utf8_checked=False
         )
         frame, shape = fmt.to_frame(chunk, columns, settings.max_field_chars)
         where = f"exception {exception_id}"
