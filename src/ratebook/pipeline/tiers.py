@@ -82,6 +82,48 @@ def place(records: pl.DataFrame, before: pl.DataFrame | None = None) -> pl.DataF
     )
 
 
+def _ladders(rows: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """The tiered rows' ladders side by side, decoded once per row, not once per record:
+    ``rate_row_id``, ``tier_kind``, ``minimum_charge`` and ``_from{k}``/``_price{k}`` for
+    each tier ``k`` of the longest ladder (null past a row's own), and that length."""
+    tiered = rows.filter(pl.col("tier_kind").is_not_null()).select(
+        "rate_row_id", "tier_kind", "minimum_charge", pl.col("tiers").str.json_decode(LADDER)
+    )
+    if tiered.is_empty():
+        return tiered, 0
+    depth = int(tiered.select(pl.col("tiers").list.len().max()).item() or 0)
+    steps = pl.col("tiers")
+    return (
+        tiered.select(
+            "rate_row_id",
+            "tier_kind",
+            "minimum_charge",
+            *[
+                steps.list.get(k, null_on_oob=True).struct.field(name).alias(f"_{name}{k}")
+                for k in range(depth)
+                for name in ("from", "price")
+            ],
+        ),
+        depth,
+    )
+
+
+def _part(k: int, depth: int) -> pl.Expr:
+    """The billed units of a record (``usage_before`` .. + ``billed_quantity``) that tier
+    ``k`` prices: graduated, those inside the tier; volume, all of them in the tier reached."""
+    start = pl.col("usage_before")
+    end = start + pl.col("billed_quantity")
+    low = pl.col(f"_from{k}")
+    upto = pl.col(f"_from{k + 1}") if k + 1 < depth else pl.lit(None, pl.Int64)
+    graduated = pl.max_horizontal(
+        pl.min_horizontal(end, upto.fill_null(end)) - pl.max_horizontal(start, low), pl.lit(0)
+    )
+    reached = (low < end) & (upto.is_null() | (end <= upto))
+    volume = pl.when(reached).then(pl.col("billed_quantity")).otherwise(0)
+    part = pl.when(pl.col("tier_kind") == "graduated").then(graduated).otherwise(volume)
+    return pl.when(low.is_not_null()).then(part).otherwise(0)
+
+
 def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     """Price the records on tiered rows at their place (``usage_before``); others unchanged.
 
@@ -92,82 +134,63 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
             ``tier_split``, ``unit_price`` and ``charge``.
         rows: the rate rows (``rate.ROW_SCHEMA``).
     """
-    # each row's ladder is decoded once, not once per record it prices
-    tiered_rows = rows.filter(pl.col("tier_kind").is_not_null()).select(
-        "rate_row_id", "tier_kind", pl.col("tiers").str.json_decode(LADDER), "minimum_charge"
-    )
-    if tiered_rows.is_empty() or records.is_empty():
+    ladders, depth = _ladders(rows)
+    if ladders.is_empty() or records.is_empty():
         return records
-    frame = records.with_row_index("_at")
-    tiered = frame.select("_at", "rate_row_id", "usage_before", "billed_quantity").join(
-        tiered_rows, on="rate_row_id", how="inner"
+    frame = records.join(ladders, on="rate_row_id", how="left", maintain_order="left")
+    parts = [_part(k, depth).alias(f"_part{k}") for k in range(depth)]
+    frame = frame.with_columns(parts)
+    used = [pl.col(f"_part{k}") > 0 for k in range(depth)]
+    usage = pl.sum_horizontal(
+        pl.col(f"_part{k}").cast(pl.Int128) * pl.col(f"_price{k}").fill_null(0).cast(pl.Int128)
+        for k in range(depth)
     )
-    if tiered.is_empty():
-        return records
-    steps = (
-        tiered.explode("tiers")
-        .unnest("tiers")
-        .with_columns(pl.col("from").cum_count().over("_at").sub(1).cast(pl.Int64).alias("tier"))
-        .with_columns(pl.col("from").shift(-1).over("_at").alias("_upto"))
-    )
-    start = pl.col("usage_before")
-    end = pl.col("usage_before") + pl.col("billed_quantity")
-    upto = pl.col("_upto")
-    graduated = pl.max_horizontal(
-        pl.min_horizontal(end, upto.fill_null(end)) - pl.max_horizontal(start, pl.col("from")),
-        pl.lit(0),
-    )
-    reached = (pl.col("from") < end) & (upto.is_null() | (end <= upto))
-    volume = pl.when(reached).then(pl.col("billed_quantity")).otherwise(0)
-    steps = steps.with_columns(
-        pl.when(pl.col("tier_kind") == "graduated").then(graduated).otherwise(volume).alias("part")
-    )
-    used = steps.filter(pl.col("part") > 0)
-    summary = (
-        used.group_by("_at")
-        .agg(
-            (pl.col("part").cast(pl.Int128) * pl.col("price").cast(pl.Int128))
-            .sum()
-            .alias("_usage"),
-            pl.col("tier").first().alias("_tier"),
-            pl.col("price").first().alias("_price"),
-            pl.struct(quantity="part", price="price", tier="tier")
-            .struct.json_encode()
-            .str.join(",")
-            .alias("_split"),
-        )
-        .with_columns(("[" + pl.col("_split") + "]").alias("_split"))
-    )
-    # an uncharged record (nothing billed) stays at tier 0 with a zero charge
-    placed = tiered.select("_at", pl.col("minimum_charge").alias("_minimum")).join(
-        summary, on="_at", how="left"
+    first_tier = pl.coalesce([pl.when(used[k]).then(pl.lit(k, pl.Int64)) for k in range(depth)])
+    first_price = pl.coalesce([pl.when(used[k]).then(pl.col(f"_price{k}")) for k in range(depth)])
+    # the parts as JSON [{"quantity", "price", "tier"}, ...], for lineage and explain
+    split = pl.concat_str(
+        [
+            pl.when(used[k]).then(
+                pl.format(
+                    '{{"quantity":{},"price":{},"tier":{}}}',
+                    pl.col(f"_part{k}"),
+                    pl.col(f"_price{k}"),
+                    pl.lit(k),
+                )
+            )
+            for k in range(depth)
+        ],
+        separator=",",
+        ignore_nulls=True,
     )
     charge = charge_expr(
-        pl.col("_usage").fill_null(0),
+        usage,
         rate_unit=pl.col("rate_unit"),
         connect_fee=pl.col("connect_fee"),
-        minimum=pl.col("_minimum"),
+        minimum=pl.col("minimum_charge"),
         charged=pl.col("billed_quantity") > 0,
         places=pl.col("rounding_places"),
         mode=pl.col("rounding_mode"),
         discount_ppm=pl.col("discount_ppm"),
         roundings=records.select("rounding_places", "rounding_mode").unique().rows(),
     )
-    hit = pl.col("_minimum").is_not_null()
-    return (
-        frame.join(placed, on="_at", how="left")
-        .with_columns(
-            pl.when(hit).then(pl.col("_tier").fill_null(0)).otherwise(pl.col("tier")).alias("tier"),
-            pl.when(hit).then(pl.col("_split")).otherwise(pl.col("tier_split")).alias("tier_split"),
-            pl.when(hit & pl.col("_price").is_not_null())
-            .then(pl.col("_price"))
-            .otherwise(pl.col("unit_price"))
-            .alias("unit_price"),
-            pl.when(hit).then(charge).otherwise(pl.col("charge")).alias("charge"),
-        )
-        .sort("_at")
-        .select(records.columns)
-    )
+    hit = pl.col("tier_kind").is_not_null()
+    # an uncharged record (nothing billed) stays at tier 0 with a zero charge
+    any_used = pl.any_horizontal(used)
+    return frame.with_columns(
+        pl.when(hit).then(first_tier.fill_null(0)).otherwise(pl.col("tier")).alias("tier"),
+        pl.when(hit & any_used)
+        .then(pl.lit("[") + split + pl.lit("]"))
+        .when(hit)
+        .then(pl.lit(None, pl.String))
+        .otherwise(pl.col("tier_split"))
+        .alias("tier_split"),
+        pl.when(hit & any_used)
+        .then(first_price)
+        .otherwise(pl.col("unit_price"))
+        .alias("unit_price"),
+        pl.when(hit).then(charge).otherwise(pl.col("charge")).alias("charge"),
+    ).select(records.columns)
 
 
 def split_text(split: str | None) -> list[tuple[int, int, int]]:
