@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 
 import polars as pl
@@ -18,6 +19,7 @@ from ratebook.money import (
     round_div,
     round_div_expr,
     round_to_places,
+    whole_number_text,
 )
 
 DECIMAL_MODES = {
@@ -141,3 +143,16 @@ def test_format_fixed_never_rounds() -> None:
     assert format_fixed(60_000, 3) == "60"
     with pytest.raises(ValueError, match="does not fit"):
         format_fixed(12_345_678, 6, 4)
+
+
+@given(st.text(alphabet="0123456789١", min_size=1, max_size=20), st.integers(0, 9))
+def test_whole_number_shortcut_agrees_with_scalar(text: str, scale: int) -> None:
+    # the shortcut is taken only for text matching whole_number_text; there it must give
+    # exactly the scalar parse, and anything else (other scripts' digits, too many digits)
+    # must not match
+    if not re.fullmatch(whole_number_text(scale).strip("^$"), text):
+        assert not text.isascii() or len(text) > 18 - scale
+        return
+    value, problem = parse_fixed_expr(pl.col("t"), scale, all_whole=True)
+    got = pl.DataFrame({"t": [text]}).select(value.alias("v"), problem.alias("p")).row(0)
+    assert got == (parse_fixed(text, scale), None)

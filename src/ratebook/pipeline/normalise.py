@@ -10,12 +10,11 @@ time in a daylight-saving gap does not exist and is rejected (``NONEXISTENT_LOCA
 
 from __future__ import annotations
 
-import hashlib
-
 import polars as pl
+import polars_hash as plh
 
 from ratebook.model.rejections import SubCode
-from ratebook.money import QUANTITY_SCALE, parse_fixed_expr
+from ratebook.money import QUANTITY_SCALE, parse_fixed_expr, whole_number_text
 from ratebook.pipeline.numbers import NumberPlan, e164
 
 _ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
@@ -64,36 +63,33 @@ def content_digests(frame: pl.DataFrame) -> pl.Series:
     """SHA-256 (hex) of each record's canonical content, for telling repeats from conflicts.
 
     The content is every canonical field but the lineage, joined by U+001F with null as
-    U+0000, the instant as epoch microseconds and the quantity as its fixed-scale integer.
+    U+0000, the instant as epoch microseconds and the quantity as its fixed-scale integer,
+    encoded as UTF-8. The digests are kept in the store for ever, so they are the standard
+    SHA-256 of that text (``polars-hash`` works it out column-wise), never a hash that could
+    change with a library version.
     """
-    text = frame.select(
-        pl.concat_str(
-            [
-                pl.col("record_id"),
-                pl.col("start_time").dt.epoch("us").cast(pl.String),
-                pl.col("quantity").cast(pl.String),
-                *[
-                    pl.col(c).fill_null("\x00")
-                    for c in (
-                        "unit",
-                        "service",
-                        "account",
-                        "caller",
-                        "destination",
-                        "disposition",
-                        "direction",
-                        "attributes",
-                    )
-                ],
+    content = plh.concat_str(
+        [
+            pl.col("record_id"),
+            pl.col("start_time").dt.epoch("us").cast(pl.String),
+            pl.col("quantity").cast(pl.String),
+            *[
+                pl.col(c).fill_null("\x00")
+                for c in (
+                    "unit",
+                    "service",
+                    "account",
+                    "caller",
+                    "destination",
+                    "disposition",
+                    "direction",
+                    "attributes",
+                )
             ],
-            separator="\x1f",
-        )
-    ).to_series()
-    return pl.Series(
-        "content_sha256",
-        [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in text],
-        dtype=pl.String,
+        ],
+        separator="\x1f",
     )
+    return frame.select(content.chash.sha2_256().alias("content_sha256")).to_series()
 
 
 def normalise(
@@ -107,7 +103,14 @@ def normalise(
         ``start_time_text``, ``start_time_problem``, ``quantity_text``, ``quantity_problem``.
     """
     start, start_problem = _parse_start(pl.col("start_time"), time_layout, feed_zone)
-    quantity, quantity_problem = parse_fixed_expr(pl.col("quantity"), QUANTITY_SCALE)
+    all_whole = bool(
+        raw.select(
+            pl.col("quantity").str.contains(whole_number_text(QUANTITY_SCALE)).fill_null(True).all()
+        ).item()
+    )
+    quantity, quantity_problem = parse_fixed_expr(
+        pl.col("quantity"), QUANTITY_SCALE, all_whole=all_whole
+    )
     return raw.with_columns(
         pl.col("start_time").alias("start_time_text"),
         start_problem.alias("start_time_problem"),
