@@ -12,6 +12,7 @@ import polars as pl
 from sqlalchemy import Connection, func, insert, select, text, update
 
 from ratebook.pipeline.dedupe import KNOWN_SCHEMA
+from ratebook.store.bulk import insert_frame
 from ratebook.store.tables import (
     customers,
     import_batches,
@@ -208,28 +209,61 @@ def refresh_statistics(conn: Connection, *, records: bool = True) -> None:
         conn.exec_driver_sql(f"ANALYZE {tables}")
 
 
-def record_ids_by_line(conn: Connection, batch_id: int, first: int, last: int) -> pl.DataFrame:
-    """``(record_pk, line)`` of a batch's records whose source line is in ``[first, last]``."""
-    c = usage_records.c
-    rows = conn.execute(
-        select(c.id, c.source_line).where(
-            c.batch_id == batch_id, c.source_line.between(first, last)
-        )
-    )
-    return pl.DataFrame(
-        [tuple(r) for r in rows], schema={"record_pk": pl.Int64, "line": pl.Int64}, orient="row"
-    )
+def new_record_ids(conn: Connection, count: int) -> pl.Series:
+    """``count`` fresh ids for usage records, so an import knows its records' ids without
+    reading them back. PostgreSQL draws them from the table's sequence (safe beside other
+    writers); SQLite counts on from the largest id, which is safe because a writing
+    transaction there holds the database's only write lock from its start (``BEGIN
+    IMMEDIATE``)."""
+    if conn.dialect.name == "postgresql":
+        drawn = conn.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('usage_records', 'id'))"
+                " FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        ).scalars()
+        return pl.Series("id", list(drawn), dtype=pl.Int64)
+    top = conn.execute(select(func.coalesce(func.max(usage_records.c.id), 0))).scalar_one()
+    return pl.int_range(top + 1, top + 1 + count, dtype=pl.Int64, eager=True).alias("id")
 
 
+_POSTING_SCHEMA: dict[str, pl.DataType] = {
+    "entity_id": pl.Int64(),
+    "customer_id": pl.Int64(),
+    "period": pl.String(),
+    "kind": pl.String(),
+    "amount": pl.Int64(),
+    "quantity": pl.Int64(),
+    "records": pl.Int64(),
+    "batch_id": pl.Int64(),
+    "reverses_id": pl.Int64(),
+    "memo": pl.String(),
+    "category": pl.String(),
+    "source_period": pl.String(),
+    "posted_at": pl.Datetime("us", "UTC"),
+}
 _OPTIONAL_POSTING = ("quantity", "batch_id", "reverses_id", "memo", "category", "source_period")
 
 
 def add_postings(conn: Connection, postings: list[dict[str, object]]) -> None:
-    """Append ledger postings (never updated, never deleted); optional columns may be left
-    out of any posting."""
-    if postings:
-        blank = dict.fromkeys(_OPTIONAL_POSTING)
-        conn.execute(insert(ledger_postings), [{**blank, **p} for p in postings])
+    """Append ledger postings (never updated, never deleted) in one bulk write; optional
+    columns may be left out of any posting.
+
+    Raises:
+        ValueError: a posting with a key that is not a column of the ledger.
+    """
+    if not postings:
+        return
+    blank = dict.fromkeys(_OPTIONAL_POSTING)
+    unknown = {key for p in postings for key in p} - set(_POSTING_SCHEMA)
+    if unknown:
+        raise ValueError(f"not ledger posting columns: {sorted(unknown)}")
+    insert_frame(
+        conn,
+        ledger_postings,
+        pl.DataFrame([{**blank, **p} for p in postings], schema=_POSTING_SCHEMA),
+    )
 
 
 # ----------------------------------------------------------------------------- read side

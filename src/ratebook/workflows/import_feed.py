@@ -298,10 +298,12 @@ def import_chunk(
         .otherwise(pl.lit("exception"))
         .alias("status")
     )
+    stored = stored.with_columns(usage.new_record_ids(conn, stored.height))
     insert_frame(
         conn,
         usage_records,
         stored.select(
+            "id",
             pl.lit(entity.id).alias("entity_id"),
             pl.lit(origin).alias("origin"),
             "record_id",
@@ -324,12 +326,8 @@ def import_chunk(
             chunk.frame["raw"].gather(stored["row_idx"]),
         ),
     )
-    pks = (
-        usage.record_ids_by_line(conn, batch_id, chunk.frame["line"][0], chunk.frame["line"][-1])
-        if not stored.is_empty()
-        else pl.DataFrame(schema={"record_pk": pl.Int64, "line": pl.Int64})
-    )
-    rated = rated.join(pks, on="line", how="left")
+    pks = stored.select(pl.col("id").alias("record_pk"), "row_idx")
+    rated = rated.join(pks, on="row_idx", how="left", maintain_order="left")
     if deferred is not None:
         deferred.hold(rated)
     else:
@@ -361,12 +359,10 @@ def import_chunk(
             how="left",
         ),
         unbilled=assessed.rejections.join(
-            new.select("row_idx", "record_id", "content_sha256", "period", "line"),
+            new.select("row_idx", "record_id", "content_sha256", "period"),
             on="row_idx",
             how="left",
-        )
-        .join(pks, on="line", how="left")
-        .drop("line"),
+        ).join(pks, on="row_idx", how="left"),
         summary=summary,
     )
     summary.rated += rated.height
