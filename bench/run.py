@@ -93,8 +93,9 @@ def _stages(db: str, path: Path) -> tuple[float, float, int]:
         normal = normalise(raw, time_layout=fmt.time_layout, feed_zone=ZONE, plan=plan)
         records, _ = validate(normal, entity_zone=ZONE)
         new, _, _ = dedupe(records, pl.DataFrame(schema=KNOWN_SCHEMA))
-        rated = price(new, reference, zone=ZONE).rated.with_columns(origin=pl.lit("generic"))
-        price_in_cycle(rated, reference.rows)  # graduated tiers, as if the store were empty
+        # tiers placed once, after rating, as the import does (as if the store were empty)
+        rated = price(new, reference, zone=ZONE, place_tiers=False).rated
+        price_in_cycle(rated.with_columns(origin=pl.lit("generic")), reference.rows)
         total += raw.height
     return parse, time.perf_counter() - began, total
 

@@ -32,6 +32,7 @@ from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FeedFormat, get_format
 from ratebook.store import audit, billing, usage
 from ratebook.store.bulk import insert_frame
+from ratebook.store.engine import import_cache
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
 from ratebook.store.tables import exceptions, usage_records
@@ -116,6 +117,7 @@ def import_feed(
     started = time.perf_counter()
     name = source_name or str(path)
     with ExitStack() as stack, engine.begin() as conn:
+        stack.enter_context(import_cache(conn))
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
         zone = feed_zone or entity.timezone
