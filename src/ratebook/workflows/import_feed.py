@@ -116,8 +116,7 @@ def import_feed(
     facts = inspect_file(path)
     started = time.perf_counter()
     name = source_name or str(path)
-    with ExitStack() as stack, engine.begin() as conn:
-        stack.enter_context(import_cache(conn))
+    with engine.begin() as conn, import_cache(conn), ExitStack() as stack:
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
         zone = feed_zone or entity.timezone
