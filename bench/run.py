@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -100,17 +102,25 @@ def _stages(db: str, path: Path) -> tuple[float, float, int]:
     return parse, time.perf_counter() - began, total
 
 
-def _postgres_url() -> str | None:
+@contextmanager
+def _postgres_url() -> Iterator[str | None]:
+    """A URL for a fresh schema on the configured PostgreSQL (None when none is), dropped
+    afterwards: each holds millions of rows."""
     base = os.environ.get("RATEBOOK_BENCH_POSTGRES_URL") or os.environ.get(
         "RATEBOOK_TEST_POSTGRES_URL"
     )
     if not base:
-        return None
+        yield None
+        return
     schema = f"rb_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     joiner = "&" if "?" in base else "?"
-    return f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
+    try:
+        yield f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 STATEMENT_TABLE = """
@@ -244,18 +254,19 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["ingest", "statement", "api"], default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="ratebook-bench-"))
-    if args.only in (None, "statement"):
-        statement_bench(work / "statement")
-    if args.only in (None, "api"):
-        api_bench(work / "api", f"sqlite:///{work / 'api' / 'api.db'}", "SQLite")
-        pg = _postgres_url()
-        if pg:
-            api_bench(work / "api-pg", pg, "PostgreSQL")
-    if args.only in ("statement", "api"):
-        return
-    for rows in args.rows:
-        ingest_bench(work / f"ingest-{rows}", rows)
+    with tempfile.TemporaryDirectory(prefix="ratebook-bench-") as folder:
+        work = Path(folder)
+        if args.only in (None, "statement"):
+            statement_bench(work / "statement")
+        if args.only in (None, "api"):
+            api_bench(work / "api", f"sqlite:///{work / 'api' / 'api.db'}", "SQLite")
+            with _postgres_url() as pg:
+                if pg:
+                    api_bench(work / "api-pg", pg, "PostgreSQL")
+        if args.only in ("statement", "api"):
+            return
+        for rows in args.rows:
+            ingest_bench(work / f"ingest-{rows}", rows)
 
 
 def ingest_bench(work: Path, rows: int) -> None:
@@ -273,25 +284,30 @@ def ingest_bench(work: Path, rows: int) -> None:
     polars_s = time.perf_counter() - began
     print(f"polars.scan_csv().collect():      {baseline / polars_s:>12,.0f} rows/s")
 
-    targets = [("sqlite", f"sqlite:///{work / 'bench.db'}")]
-    pg = _postgres_url()
-    if pg:
-        targets.append(("postgresql", pg))
-    for name, db in targets:
-        _setup(db, inputs)
-        if name == "sqlite":
-            parse_s, stages_s, parsed = _stages(db, inputs.cdrs)
-            print(
-                f"parse (csv tokenizer + format):   {parsed / parse_s:>12,.0f} rows/s"
-                "   (target: rating core 1,500,000)"
-            )
-            print(f"rating core (normalise..tiers):   {parsed / stages_s:>12,.0f} rows/s")
-        seconds, peak_mb = _ratebook_rss(db, "ingest", "--format", "generic", str(inputs.cdrs))
+    with _postgres_url() as pg:
+        targets = [("sqlite", f"sqlite:///{work / 'bench.db'}")]
+        if pg:
+            targets.append(("postgresql", pg))
+        for name, db in targets:
+            _ingest_figures(name, db, inputs, rows, polars_s)
+
+
+def _ingest_figures(name: str, db: str, inputs: ShapedInputs, rows: int, polars_s: float) -> None:
+    """Set up ``db`` and print its figures (the pure stages once, on SQLite)."""
+    _setup(db, inputs)
+    if name == "sqlite":
+        parse_s, stages_s, parsed = _stages(db, inputs.cdrs)
         print(
-            f"end to end into {name:<10}        {rows / seconds:>12,.0f} rows/s"
-            f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed;"
-            f" target 250,000)  peak RSS {peak_mb:,} MB (target 1,536)"
+            f"parse (reader + format):          {parsed / parse_s:>12,.0f} rows/s"
+            "   (target: rating core 1,500,000)"
         )
+        print(f"rating core (normalise..tiers):   {parsed / stages_s:>12,.0f} rows/s")
+    seconds, peak_mb = _ratebook_rss(db, "ingest", "--format", "generic", str(inputs.cdrs))
+    print(
+        f"end to end into {name:<10}        {rows / seconds:>12,.0f} rows/s"
+        f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed;"
+        f" target 250,000)  peak RSS {peak_mb:,} MB (target 1,536)"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, insert, select, text, update
 
 from ratebook.pipeline.dedupe import KNOWN_SCHEMA
 from ratebook.store.bulk import insert_frame
+from ratebook.store.frames import query_frame
 from ratebook.store.tables import (
     customers,
     import_batches,
@@ -149,6 +150,9 @@ def known_versions(
     """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies."""
     if not record_ids:
         return pl.DataFrame(schema=KNOWN_SCHEMA)
+    # probed in key order, the index and table pages come in order too: four times faster
+    # on PostgreSQL for ids it holds, whose rows are then read as well
+    record_ids = sorted(record_ids)
     # One index probe per id, so the cost follows the batch, not the table. On PostgreSQL a
     # LATERAL lookup forces that whatever the statistics (a table just filled by COPY has
     # none, and "= ANY(array)" then scans every id of the origin); SQLite probes its index for
@@ -209,23 +213,37 @@ def refresh_statistics(conn: Connection, *, records: bool = True) -> None:
         conn.exec_driver_sql(f"ANALYZE {tables}")
 
 
-def new_record_ids(conn: Connection, count: int) -> pl.Series:
-    """``count`` fresh ids for usage records, so an import knows its records' ids without
-    reading them back. PostgreSQL draws them from the table's sequence (safe beside other
-    writers); SQLite counts on from the largest id, which is safe because a writing
-    transaction there holds the database's only write lock from its start (``BEGIN
-    IMMEDIATE``)."""
-    if conn.dialect.name == "postgresql":
-        drawn = conn.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('usage_records', 'id'))"
-                " FROM generate_series(1, :n)"
-            ),
-            {"n": count},
-        ).scalars()
-        return pl.Series("id", list(drawn), dtype=pl.Int64)
-    top = conn.execute(select(func.coalesce(func.max(usage_records.c.id), 0))).scalar_one()
-    return pl.int_range(top + 1, top + 1 + count, dtype=pl.Int64, eager=True).alias("id")
+def add_records(conn: Connection, records: pl.DataFrame) -> pl.Series:
+    """Insert usage records (columns named as in ``usage_records``, without ``id``; one
+    batch, one record per ``source_line``) and return their ids, in the frame's order.
+
+    SQLite: the ids are counted on from the largest one and written with the rows, which is
+    safe because a writing transaction there holds the database's only write lock from its
+    start (``BEGIN IMMEDIATE``). PostgreSQL: the rows are copied and their ids read back by
+    batch and line through ``ix_usage_records_batch``; drawing a million ids from the
+    sequence one ``nextval`` at a time took six times as long.
+    """
+    if records.is_empty():
+        return pl.Series("id", [], dtype=pl.Int64)
+    if conn.dialect.name != "postgresql":
+        top = conn.execute(select(func.coalesce(func.max(usage_records.c.id), 0))).scalar_one()
+        ids = pl.int_range(top + 1, top + 1 + records.height, dtype=pl.Int64, eager=True)
+        insert_frame(conn, usage_records, records.with_columns(ids.alias("id")))
+        return ids.alias("id")
+    insert_frame(conn, usage_records, records)
+    (batch_id,) = records["batch_id"].unique().to_list()
+    c = usage_records.c
+    found = query_frame(
+        conn,
+        select(c.id, c.source_line).where(
+            c.batch_id == batch_id,
+            c.source_line.between(records["source_line"].min(), records["source_line"].max()),
+        ),
+        {"id": pl.Int64(), "source_line": pl.Int64()},
+    )
+    return records.select("source_line").join(
+        found, on="source_line", how="left", maintain_order="left"
+    )["id"]
 
 
 _POSTING_SCHEMA: dict[str, pl.DataType] = {

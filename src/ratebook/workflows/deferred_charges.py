@@ -55,8 +55,10 @@ class DeferredCharges:
         self._spills += 1
         keyed = rated.with_columns((pl.col("customer_id") % self._partitions).alias("_partition"))
         for (partition,), part in keyed.partition_by("_partition", as_dict=True).items():
+            # lz4: a spill is read back once, minutes later; writing fast matters more
             part.drop("_partition").write_parquet(
-                Path(self._folder.name) / f"p{partition}-{self._spills}.parquet"
+                Path(self._folder.name) / f"p{partition}-{self._spills}.parquet",
+                compression="lz4",
             )
 
     def settle(

@@ -35,7 +35,7 @@ from ratebook.store.bulk import insert_frame
 from ratebook.store.engine import import_cache
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
-from ratebook.store.tables import exceptions, usage_records
+from ratebook.store.tables import exceptions
 from ratebook.workflows.book_charges import Ledger, assess
 from ratebook.workflows.cycle_usage import CycleUsage
 from ratebook.workflows.deferred_charges import DeferredCharges
@@ -299,12 +299,9 @@ def import_chunk(
         .otherwise(pl.lit("exception"))
         .alias("status")
     )
-    stored = stored.with_columns(usage.new_record_ids(conn, stored.height))
-    insert_frame(
+    ids = usage.add_records(
         conn,
-        usage_records,
         stored.select(
-            "id",
             pl.lit(entity.id).alias("entity_id"),
             pl.lit(origin).alias("origin"),
             "record_id",
@@ -327,7 +324,7 @@ def import_chunk(
             chunk.frame["raw"].gather(stored["row_idx"]),
         ),
     )
-    pks = stored.select(pl.col("id").alias("record_pk"), "row_idx")
+    pks = stored.select("row_idx").with_columns(ids.alias("record_pk"))
     rated = rated.join(pks, on="row_idx", how="left", maintain_order="left")
     if deferred is not None:
         deferred.hold(rated)
