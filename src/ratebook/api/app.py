@@ -18,6 +18,7 @@ from ratebook.api.metrics import LatencyMiddleware, Metrics
 from ratebook.api.routes import accounts, events, health, rates, review
 from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
+from ratebook.store.reference import ReferenceCache
 
 _PROBLEM = {
     "description": "An error, as RFC 9457 problem JSON with a stable `code`",
@@ -63,7 +64,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.metrics = Metrics()
-    app.state.event_writer = EventCoalescer(app.state.engine, settings, app.state.metrics)
+    # the entities' reference data, kept between requests while unchanged
+    app.state.references = ReferenceCache()
+    app.state.event_writer = EventCoalescer(
+        app.state.engine, settings, app.state.metrics, app.state.references
+    )
     problems.install(app)
     for module in (health, events, accounts, review, rates):
         app.include_router(module.router)

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from ratebook.api.metrics import Metrics
 from ratebook.settings import Settings
 from ratebook.store.audit import acting_as
+from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.ingest_events import (
     EventGroup,
     EventsSummary,
@@ -53,10 +54,17 @@ class _Pending:
 class EventCoalescer:
     """The queue and the writer thread of one app (started on first use)."""
 
-    def __init__(self, engine: Engine, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        metrics: Metrics,
+        references: ReferenceCache | None = None,
+    ) -> None:
         self._engine = engine
         self._settings = settings
         self._metrics = metrics
+        self._references = references
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -145,6 +153,7 @@ class EventCoalescer:
                     entity_code=writer.entity,
                     source_name=writer.source_name,
                     settings=self._settings,
+                    references=self._references,
                 )
         except Exception as exc:
             if len(taken) == 1:

@@ -16,6 +16,7 @@ from ratebook.api.problems import Problem
 from ratebook.settings import Settings
 from ratebook.store.api_keys import KeyRow
 from ratebook.store.audit import acting_as
+from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.manage_keys import authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rbk_...`")
@@ -58,8 +59,14 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_references(request: Request) -> ReferenceCache:
+    references: ReferenceCache = request.app.state.references
+    return references
+
+
 Store = Annotated[Engine, Depends(get_engine)]
 Config = Annotated[Settings, Depends(get_settings)]
+References = Annotated[ReferenceCache, Depends(get_references)]
 
 
 def _caller(scope: str) -> Callable[..., Caller]:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 from ratebook.pipeline.match import IDENTIFIER_SCHEMA
 from ratebook.pipeline.rate import ASSIGNMENT_SCHEMA
 from ratebook.store.frames import query_frame
+from ratebook.store.reference_lock import lock_reference
 from ratebook.store.tables import customer_identifiers, customers, rate_assignments
 
 
@@ -47,6 +48,7 @@ def upsert_customer(conn: Connection, entity_id: int, account: str, name: str) -
         if row.name != name:
             conn.execute(update(customers).where(customers.c.id == row.id).values(name=name))
         return int(row.id), False
+    lock_reference(conn, entity_id)
     now = datetime.now(UTC)
     result = conn.execute(
         insert(customers).values(
@@ -84,6 +86,7 @@ def add_identifier(
     ).first()
     if same is not None:
         return False
+    lock_reference(conn, entity_id)
     conn.execute(
         insert(customer_identifiers).values(
             entity_id=entity_id,
@@ -149,6 +152,7 @@ def add_assignment(
     ).first()
     if same is not None:
         return False
+    lock_reference(conn, entity_id)
     conn.execute(
         insert(rate_assignments).values(
             entity_id=entity_id,

@@ -1,11 +1,18 @@
-"""Loading the reference data rating reads (customers' identifiers, assignments, rate tables)."""
+"""Loading the reference data rating reads (customers' identifiers, assignments, rate tables).
+
+Its writers hold the reference lock and its readers may keep it between requests: see
+``store.reference_lock``.
+"""
 
 from __future__ import annotations
+
+import threading
 
 from sqlalchemy import Connection
 
 from ratebook.pipeline.price import Reference
 from ratebook.store import parties, tariffs
+from ratebook.store.reference_lock import reference_stamp
 
 
 def load_reference(conn: Connection, entity_id: int) -> Reference:
@@ -16,3 +23,30 @@ def load_reference(conn: Connection, entity_id: int) -> Reference:
         versions=tariffs.load_versions(conn, entity_id),
         rows=tariffs.load_rows(conn, entity_id),
     )
+
+
+class ReferenceCache:
+    """Each entity's reference data, kept between transactions while it is unchanged: a
+    request of the API then reads one stamp (``store.reference_lock.reference_stamp``)
+    instead of every customer identifier and rate row of the entity. One per app, shared by
+    its threads; the frames it hands out are never modified."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[tuple[int, ...], Reference]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, conn: Connection, entity_id: int) -> Reference:
+        """The entity's reference data as ``conn``'s transaction sees it: the kept copy when
+        the stamp is the one it was loaded under, else loaded (and kept, unless a writer is
+        in flight)."""
+        stamp = reference_stamp(conn, entity_id)
+        if stamp is not None:
+            with self._lock:
+                held = self._held.get(entity_id)
+            if held is not None and held[0] == stamp:
+                return held[1]
+        reference = load_reference(conn, entity_id)
+        if stamp is not None:
+            with self._lock:
+                self._held[entity_id] = (stamp, reference)
+        return reference

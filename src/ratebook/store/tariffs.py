@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert, select
 from ratebook.pipeline.rate import ROW_SCHEMA, VERSION_SCHEMA
 from ratebook.store.bulk import insert_frame
 from ratebook.store.frames import query_frame
+from ratebook.store.reference_lock import lock_reference
 from ratebook.store.tables import rate_rows, rate_table_versions, rate_tables
 
 
@@ -85,6 +86,7 @@ def add_version(
     revision: int = 1,
 ) -> int:
     """Insert a version with its rows (``ROW_SCHEMA`` less the ids). Returns the version id."""
+    lock_reference(conn, entity_id)
     result = conn.execute(
         insert(rate_table_versions).values(
             entity_id=entity_id,

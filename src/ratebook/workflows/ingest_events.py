@@ -35,7 +35,7 @@ from ratebook.sources.csvread import RawChunk, to_csv_line
 from ratebook.sources.formats import get_format
 from ratebook.store import audit, billing, event_outcomes, usage
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import load_reference
+from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.workflows.book_charges import Ledger
 from ratebook.workflows.cycle_usage import CycleUsage
 from ratebook.workflows.import_feed import ImportSummary, import_chunk
@@ -235,6 +235,7 @@ def ingest_events(
     body_sha256: str | None = None,
     settings: Settings | None = None,
     dry_run: bool = False,
+    references: ReferenceCache | None = None,
 ) -> EventsSummary:
     """Rate and store pushed events in one transaction (or, with ``dry_run``, rate them as
     the batch engine would and store nothing: a quote).
@@ -251,6 +252,8 @@ def ingest_events(
             the event will carry for an exact answer where events start at the same instant
             (the record id breaks such ties in a cycle's order), and an id already stored
             answers that record's outcome as a duplicate.
+        references: where the entity's reference data is kept between calls (the API's);
+            without it, it is loaded.
 
     Raises:
         InputError: an attribute or origin that cannot be stored (names the event).
@@ -267,6 +270,7 @@ def ingest_events(
         source_name=source_name,
         settings=settings,
         dry_run=dry_run,
+        references=references,
     )[0]
 
 
@@ -278,6 +282,7 @@ def ingest_event_groups(
     source_name: str = "api",
     settings: Settings | None = None,
     dry_run: bool = False,
+    references: ReferenceCache | None = None,
 ) -> list[EventsSummary]:
     """Several requests' events in one transaction (group commit): the same outcome, event
     for event, as ingesting the groups one after the other in this order, for one commit,
@@ -303,7 +308,11 @@ def ingest_event_groups(
         try:
             entity = get_entity(conn, entity_code)
             billing.lock_entity(conn, entity.id, shared=True)
-            reference = load_reference(conn, entity.id)
+            reference = (
+                references.load(conn, entity.id)
+                if references is not None
+                else load_reference(conn, entity.id)
+            )
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
             for (origin, _), members in by_batch.items():
                 _ingest_origin(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ratebook.api.body import ExactJsonRoute, body_digest, limited_stream
 from ratebook.api.coalesce import EventCoalescer
-from ratebook.api.deps import Config, Ingester, Reader, Store
+from ratebook.api.deps import Config, Ingester, Reader, References, Store
 from ratebook.api.idempotency import run_once
 from ratebook.api.problems import Problem
 from ratebook.api.schemas import (
@@ -236,7 +236,11 @@ async def post_events(
     openapi_extra=_QUOTE_BODY,
 )
 def post_rate(
-    caller: Reader, engine: Store, settings: Config, payload: Annotated[Any, Body()]
+    caller: Reader,
+    engine: Store,
+    settings: Config,
+    references: References,
+    payload: Annotated[Any, Body()],
 ) -> Response:
     """Price hypothetical events exactly as the batch engine would, against the stored cycle
     usage (tiers) and the rate tables in force; everything is rolled back."""
@@ -250,7 +254,12 @@ def post_rate(
     except ValidationError as exc:
         raise _invalid(exc, "") from None
     summary = ingest_events(
-        engine, items, entity_code=caller.entity, settings=settings, dry_run=True
+        engine,
+        items,
+        entity_code=caller.entity,
+        settings=settings,
+        dry_run=True,
+        references=references,
     )
     return _reply(summary)
 
