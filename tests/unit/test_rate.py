@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ratebook.model.rejections import Code
+from ratebook.pipeline import rate as rate_module
 from ratebook.pipeline.rate import ASSIGNMENT_SCHEMA, ROW_SCHEMA, VERSION_SCHEMA, rate
 
 T0 = datetime(2026, 10, 5, 2, 0, tzinfo=UTC)  # 10:00 in Kuala Lumpur
@@ -298,3 +301,37 @@ def test_discount_scales_the_exact_charge_then_rounds_once(mode: str, expected: 
         zone="Asia/Kuala_Lumpur",
     )
     assert rated["charge"].to_list() == [expected * 100]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefixes=st.lists(st.text("0123456", min_size=1, max_size=4), min_size=1, max_size=40),
+    star=st.booleans(),
+    numbers=st.lists(st.text("0123456", min_size=0, max_size=8), min_size=1, max_size=3),
+)
+def test_few_records_against_a_large_deck_pick_the_rows_all_records_would(
+    prefixes: list[str], star: bool, numbers: list[str]
+) -> None:
+    # a pushed event is matched against only the rows that begin its number; forcing that
+    # path and the one a large batch takes must rate identically
+    deck = sorted(set(prefixes)) + (["*"] if star else [])
+    rows = _rows(*({"prefix": p, "price": 1_000 * (i + 1)} for i, p in enumerate(deck)))
+    records = _records(*({"destination": "+" + n if n else "12"} for n in numbers))
+    got = []
+    for digits in (0, 10**6):  # 0: always narrow the deck first; 10**6: never
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(rate_module, "_MAX_DIGITS", digits)
+            rated, rejected = rate(
+                records.with_columns(pl.lit(60_000).alias("quantity")),
+                assignments=ASSIGNED,
+                versions=_versions((1, T0)),
+                rows=rows,
+                zone="Asia/Kuala_Lumpur",
+            )
+        got.append(
+            (
+                rated.select("row_idx", "rate_row_id", "prefix", "charge").sort("row_idx").rows(),
+                rejected.select("row_idx", "code").sort("row_idx").rows(),
+            )
+        )
+    assert got[0] == got[1]

@@ -125,6 +125,19 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     keys = records.select(
         "row_idx", "version_id", "service", "unit", "record_band", digits.alias("_digits")
     )
+    if keys.height * _MAX_DIGITS < rows.height:
+        # a few records against a large deck (a pushed event): only the rows whose prefix
+        # begins one of the records' numbers, or is "*", can match
+        starts = (
+            keys.select("_digits")
+            .drop_nulls()
+            .with_columns(pl.int_ranges(1, pl.col("_digits").str.len_chars() + 1).alias("_n"))
+            .explode("_n")
+            .select(pl.col("_digits").str.slice(0, pl.col("_n")).alias("_start"))["_start"]
+        )
+        rows = rows.filter(
+            (pl.col("prefix") == "*") | pl.col("prefix").is_in(starts.unique().implode())
+        )
     candidates: list[pl.DataFrame] = []
     with_len = rows.with_columns(
         pl.when(pl.col("prefix") == "*")
@@ -166,6 +179,9 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         .drop("_len", "_specific")
     )
 
+
+#: The most digits an E.164 number has after its ``+``.
+_MAX_DIGITS = 15
 
 #: What choosing a rate gives each record.
 _CHOICE = (

@@ -82,13 +82,15 @@ def place(records: pl.DataFrame, before: pl.DataFrame | None = None) -> pl.DataF
     )
 
 
-def _ladders(rows: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """The tiered rows' ladders side by side, decoded once per row, not once per record:
-    ``rate_row_id``, ``tier_kind``, ``minimum_charge`` and ``_from{k}``/``_price{k}`` for
-    each tier ``k`` of the longest ladder (null past a row's own), and that length."""
-    tiered = rows.filter(pl.col("tier_kind").is_not_null()).select(
-        "rate_row_id", "tier_kind", "minimum_charge", pl.col("tiers").str.json_decode(LADDER)
-    )
+def _ladders(rows: pl.DataFrame, used: pl.Series) -> tuple[pl.DataFrame, int]:
+    """The ladders of the tiered rows among ``used`` (rate row ids) side by side, decoded
+    once per row, not once per record, and only for rows in use (one for a single event,
+    not the deck's tens of thousands): ``rate_row_id``, ``tier_kind``, ``minimum_charge``
+    and ``_from{k}``/``_price{k}`` for each tier ``k`` of the longest ladder (null past a
+    row's own), and that length."""
+    tiered = rows.filter(
+        pl.col("tier_kind").is_not_null() & pl.col("rate_row_id").is_in(used.unique().implode())
+    ).select("rate_row_id", "tier_kind", "minimum_charge", pl.col("tiers").str.json_decode(LADDER))
     if tiered.is_empty():
         return tiered, 0
     depth = int(tiered.select(pl.col("tiers").list.len().max()).item() or 0)
@@ -134,8 +136,10 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
             ``tier_split``, ``unit_price`` and ``charge``.
         rows: the rate rows (``rate.ROW_SCHEMA``).
     """
-    ladders, depth = _ladders(rows)
-    if ladders.is_empty() or records.is_empty():
+    if records.is_empty():
+        return records
+    ladders, depth = _ladders(rows, records["rate_row_id"])
+    if ladders.is_empty():
         return records
     frame = records.join(ladders, on="rate_row_id", how="left", maintain_order="left")
     parts = [_part(k, depth).alias(f"_part{k}") for k in range(depth)]
