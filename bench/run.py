@@ -35,7 +35,8 @@ from ratebook.sources.csvread import CsvRows, inspect_file
 from ratebook.sources.formats import FORMATS
 from ratebook.store.engine import open_store
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import load_reference
+from ratebook.store.reference import ReferenceCache, load_reference
+from ratebook.workflows.ingest_events import ingest_events
 
 ZONE = "Asia/Kuala_Lumpur"
 
@@ -307,6 +308,33 @@ def _ingest_figures(name: str, db: str, inputs: ShapedInputs, rows: int, polars_
         f"end to end into {name:<10}        {rows / seconds:>12,.0f} rows/s"
         f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed;"
         f" target 250,000)  peak RSS {peak_mb:,} MB (target 1,536)"
+    )
+    _single_events(db)
+
+
+def _single_events(db: str, count: int = 50) -> None:
+    """One event at a time through the API's workflow (no HTTP), with the reference data
+    kept between calls as the server keeps it, against the shaped deck and customers."""
+    engine = open_store(db)
+    references = ReferenceCache()
+    took: list[float] = []
+    for n in range(count + 1):
+        event = {
+            "record_id": f"single-{uuid.uuid4().hex}",
+            "start_time": f"2026-10-31T{10 + n % 8:02d}:00:00+08:00",
+            "quantity": 61 + n,
+            "account": f"C{n * 37 % 20_000:05d}",
+            "destination": "+60312345678",
+        }
+        began = time.perf_counter()
+        ingest_events(engine, [event], references=references)
+        took.append(time.perf_counter() - began)
+    engine.dispose()
+    first, rest = took[0], sorted(took[1:])
+    print(
+        f"single events, in process ({count}):  first {first * 1000:,.0f} ms (loads the"
+        f" reference), then median {rest[len(rest) // 2] * 1000:,.0f} ms,"
+        f" max {rest[-1] * 1000:,.0f} ms"
     )
 
 
