@@ -16,7 +16,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.filesize import decimal
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -28,7 +29,7 @@ from ratebook.store.audit import acting_as
 from ratebook.store.engine import open_store
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
-from ratebook.workflows.import_feed import ImportSummary, import_feed
+from ratebook.workflows.import_feed import ImportProgress, ImportSummary, import_feed
 from ratebook.workflows.import_rates import import_rate_table, import_rates
 from ratebook.workflows.init_entity import init_entity
 
@@ -215,23 +216,32 @@ def ingest(
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+def _progress(label: str) -> Iterator[ImportProgress]:
+    """Progress of one file's import: the bytes read, then the held charges placed."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        DownloadColumn(),
+        TextColumn("{task.fields[detail]}"),
         TimeRemainingColumn(),
         console=err,
         transient=True,
         disable=not err.is_terminal,
     )
     with progress:
-        task = progress.add_task(label, total=None)
+        reading = progress.add_task(label, total=None, detail="")
+        placing: list[TaskID] = []
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def read(done: int, total: int) -> None:
+            detail = f"{decimal(done)}/{decimal(total)}"
+            progress.update(reading, completed=done, total=total, detail=detail)
 
-        yield advance
+        def place(done: int, total: int) -> None:
+            if not placing:
+                placing.append(progress.add_task("placing charges", total=total, detail=""))
+            detail = f"{done}/{total} partitions"
+            progress.update(placing[0], completed=done, total=total, detail=detail)
+
+        yield ImportProgress(read=read, place=place)
 
 
 def _print_import_table(summaries: list[ImportSummary]) -> None:

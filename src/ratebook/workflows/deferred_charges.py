@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -69,8 +70,10 @@ class DeferredCharges:
         ledger: Ledger,
         entity_id: int,
         batch_id: int,
+        progress: Callable[[int, int], None] | None = None,
     ) -> tuple[int, int, int]:
-        """Place and book everything held, a partition at a time.
+        """Place and book everything held, a partition at a time, telling ``progress`` of
+        ``(partitions done, partitions)`` after each.
 
         Returns:
             ``(charge, rerated, rerated_change)``: the total of the new charges, how many
@@ -81,6 +84,8 @@ class DeferredCharges:
         folder = Path(self._folder.name)
         for partition in range(self._partitions):
             files = sorted(folder.glob(f"p{partition}-*.parquet"))
+            if progress is not None:
+                progress(partition, self._partitions)
             if not files:
                 continue
             held = pl.read_parquet(files)
@@ -103,4 +108,6 @@ class DeferredCharges:
             )
             for file in files:
                 file.unlink()
+        if progress is not None:
+            progress(self._partitions, self._partitions)
         return charge, rerated, change

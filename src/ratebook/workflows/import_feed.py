@@ -42,8 +42,22 @@ from ratebook.workflows.deferred_charges import DeferredCharges
 
 log = logging.getLogger(__name__)
 
-#: progress callback: (bytes read so far, file size)
+#: progress callback: (done so far, total)
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportProgress:
+    """What a long import reports as it goes.
+
+    Attributes:
+        read: ``(bytes read, file size)``, after each chunk.
+        place: ``(partitions placed, partitions held)``, after each partition of the held
+            charges is placed in its cycles and booked (the part after the last chunk).
+    """
+
+    read: Progress
+    place: Progress
 
 
 @dataclass(slots=True, kw_only=True)
@@ -91,7 +105,7 @@ def import_feed(
     origin: str | None = None,
     feed_zone: str | None = None,
     settings: Settings | None = None,
-    progress: Progress | None = None,
+    progress: ImportProgress | None = None,
     source_name: str | None = None,
 ) -> ImportSummary:
     """Import one file in one transaction.
@@ -104,7 +118,7 @@ def import_feed(
         origin: the feed's name, part of each record's identity; defaults to the format name.
         feed_zone: IANA zone of times without an offset; defaults to the entity's zone.
         settings: chunk size and field limits.
-        progress: called after each chunk.
+        progress: told of the chunks read and the charges placed.
         source_name: the file's name in lineage and messages (default: ``path``), e.g. the
             remote URL of a file pulled to a temporary path.
 
@@ -187,10 +201,15 @@ def import_feed(
                     deferred=deferred,
                 )
                 if progress is not None:
-                    progress(chunk.bytes_read, facts.size)
+                    progress.read(chunk.bytes_read, facts.size)
             if deferred is not None:
                 summary.charge, summary.rerated, summary.rerated_change = deferred.settle(
-                    conn, cycle=cycle, ledger=ledger, entity_id=entity.id, batch_id=batch_id
+                    conn,
+                    cycle=cycle,
+                    ledger=ledger,
+                    entity_id=entity.id,
+                    batch_id=batch_id,
+                    progress=None if progress is None else progress.place,
                 )
         usage.add_postings(
             conn,

@@ -17,11 +17,11 @@ from ratebook.money import AMOUNT_SCALE, format_fixed, parse_fixed
 from ratebook.settings import Settings
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
-from ratebook.workflows.import_feed import import_feed
+from ratebook.workflows.import_feed import ImportProgress, import_feed
 from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.init_entity import init_entity
 
-ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int, int], None]]]
+ProgressFactory = Callable[[str], AbstractContextManager[ImportProgress]]
 
 
 def run_demo(
