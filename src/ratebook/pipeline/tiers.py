@@ -57,29 +57,27 @@ def price_in_cycle(
 def place(records: pl.DataFrame, before: pl.DataFrame | None = None) -> pl.DataFrame:
     """Add ``usage_before``: the group's billed quantity ahead of each record.
 
+    The running total is taken in ``ORDER`` within each group, the rows staying where they
+    are (all of ``ORDER`` is non-null: records and stored charges alike).
+
     Args:
         records: with ``GROUP``, ``ORDER`` and ``billed_quantity``.
         before: per ``GROUP``, ``used``: what the group held before these records (default 0).
     """
-    frame = records.with_row_index("_at")
     if before is not None and not before.is_empty():
-        frame = frame.join(
-            before.select(*GROUP, "used"), on=list(GROUP), how="left", nulls_equal=True
+        frame = records.join(
+            before.select(*GROUP, "used"),
+            on=list(GROUP),
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
         )
     else:
-        frame = frame.with_columns(pl.lit(0, pl.Int64).alias("used"))
-    return (
-        frame.sort([*GROUP, *ORDER], nulls_last=True)
-        .with_columns(
-            (
-                pl.col("used").fill_null(0)
-                + pl.col("billed_quantity").cum_sum().over(GROUP)
-                - pl.col("billed_quantity")
-            ).alias("usage_before")
-        )
-        .sort("_at")
-        .drop("_at", "used")
-    )
+        frame = records.with_columns(pl.lit(0, pl.Int64).alias("used"))
+    running = pl.col("billed_quantity").cum_sum().over(list(GROUP), order_by=list(ORDER))
+    return frame.with_columns(
+        (pl.col("used").fill_null(0) + running - pl.col("billed_quantity")).alias("usage_before")
+    ).drop("used")
 
 
 def _ladders(rows: pl.DataFrame, used: pl.Series) -> tuple[pl.DataFrame, int]:
