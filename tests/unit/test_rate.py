@@ -335,3 +335,30 @@ def test_few_records_against_a_large_deck_pick_the_rows_all_records_would(
             )
         )
     assert got[0] == got[1]
+
+
+def test_a_longer_prefix_beats_a_band_and_a_band_beats_every_band() -> None:
+    # peak is Mon-Fri 08:00-18:00 in Kuala Lumpur, everything else offpeak. Rows: 60 for
+    # every band RM0.01 a minute, 60 at peak RM0.02, 6031 for every band RM0.04.
+    spec = (
+        '{"timezone": "Asia/Kuala_Lumpur", "default_band": "offpeak", "bands":'
+        ' [{"name": "peak", "days": [1, 2, 3, 4, 5], "start": 28800, "end": 64800}]}'
+    )
+    versions = _versions((1, T0)).with_columns(pl.lit(spec).alias("spec"))
+    rows = _rows(
+        {"prefix": "60", "price": 10_000_000},
+        {"prefix": "60", "band": "peak", "price": 20_000_000},
+        {"prefix": "6031", "price": 40_000_000},
+    )
+    evening = datetime(2026, 10, 5, 12, 0, tzinfo=UTC)  # Monday 20:00 in Kuala Lumpur
+    got = _charges(
+        _records(
+            {"quantity": 60_000, "destination": "+60312345678"},  # 10:00, peak: 6031 is longer
+            {"quantity": 60_000, "destination": "+60412345678"},  # 10:00, peak: the peak row
+            {"quantity": 60_000, "destination": "+60412345678", "start_time": evening},
+        ),
+        rows,
+        versions,
+    )
+    # one minute each: 0.04, 0.02 (peak beats every band at equal length), 0.01 (offpeak)
+    assert [c for _, c in got] == [40_000, 20_000, 10_000]

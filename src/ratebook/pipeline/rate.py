@@ -138,14 +138,17 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         rows = rows.filter(
             (pl.col("prefix") == "*") | pl.col("prefix").is_in(starts.unique().implode())
         )
-    candidates: list[pl.DataFrame] = []
     with_len = rows.with_columns(
         pl.when(pl.col("prefix") == "*")
         .then(pl.lit(0))
         .otherwise(pl.col("prefix").str.len_chars())
         .alias("_len")
     )
+    found: list[pl.DataFrame] = []
+    # longest first: a record matched at one length is not probed at the shorter ones
     for length in sorted(with_len["_len"].unique().to_list(), reverse=True):
+        if keys.is_empty():
+            break
         of_length = with_len.filter(pl.col("_len") == length)
         key = pl.lit("*") if length == 0 else pl.col("_digits").str.slice(0, length)
         probe = keys if length == 0 else keys.filter(pl.col("_digits").str.len_chars() >= length)
@@ -159,25 +162,21 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
             )
             .filter((pl.col("band") == pl.col("record_band")) | (pl.col("band") == "*"))
         )
-        candidates.append(
-            hit.select(
-                "row_idx",
-                "rate_row_id",
-                pl.col("_key").alias("prefix"),
-                "_len",
-                (pl.col("band") != "*").alias("_specific"),
-            )
+        if hit.is_empty():
+            continue
+        # at one length, a row for the record's own band beats one for every band
+        best = (
+            hit.sort(["row_idx", pl.col("band") == "*"])
+            .unique("row_idx", keep="first")
+            .select("row_idx", "rate_row_id", pl.col("_key").alias("prefix"))
         )
-    if not candidates:
+        found.append(best)
+        keys = keys.join(best.select("row_idx"), on="row_idx", how="anti")
+    if not found:
         return pl.DataFrame(
             schema={"row_idx": pl.Int64, "rate_row_id": pl.Int64, "prefix": pl.String}
         )
-    return (
-        pl.concat(candidates)
-        .sort(["row_idx", "_len", "_specific"], descending=[False, True, True])
-        .unique("row_idx", keep="first")
-        .drop("_len", "_specific")
-    )
+    return pl.concat(found).sort("row_idx")
 
 
 #: The most digits an E.164 number has after its ``+``.
