@@ -97,9 +97,11 @@ class RawChunk:
         width: int,
         utf8_checked: bool = True,
         bytes_read: int = 0,
+        raw: list[str] | None = None,
     ) -> RawChunk:
         """A chunk of rows given as field lists (``csv`` rows, pushed events, a clerk's
-        corrected copy). ``utf8_checked=False`` looks for surrogate-escaped bytes."""
+        corrected copy). ``utf8_checked=False`` looks for surrogate-escaped bytes; ``raw``
+        gives each row's raw text where the caller has it already (else ``to_csv_line``)."""
         bad = [None if utf8_checked else has_invalid_utf8(row) for row in rows]
         shown = [
             row if at is None else [printable(f) for f in row]
@@ -108,7 +110,9 @@ class RawChunk:
         data: dict[str, Any] = {
             "line": pl.Series(lines, dtype=pl.Int64),
             "width": pl.Series([len(row) for row in rows], dtype=pl.Int64),
-            "raw": pl.Series([to_csv_line(row) for row in rows], dtype=pl.String),
+            "raw": pl.Series(
+                raw if raw is not None else [to_csv_line(row) for row in rows], dtype=pl.String
+            ),
             "bad_utf8": pl.Series(bad, dtype=pl.Int64),
         }
         for position in range(width):
@@ -206,7 +210,9 @@ def printable(text: str) -> str:
 def to_csv_line(fields: list[str]) -> str:
     """A row's fields as one CSV line (how a row read by the tokenizer is kept)."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow([printable(f) for f in fields])
+    # an ASCII field holds no undecodable byte (and str knows it is ASCII without a scan)
+    shown = [f if f.isascii() else printable(f) for f in fields]
+    csv.writer(buffer, lineterminator="").writerow(shown)
     return buffer.getvalue()
 
 

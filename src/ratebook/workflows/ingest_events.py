@@ -418,6 +418,7 @@ def _ingest_origin(
             [[m.fields.get(c, "") for c in columns] for m in fresh],
             width=len(columns),
             utf8_checked=all(m.utf8_ok for m in fresh),
+            raw=[raw_lines[m.index] for m in fresh],
         )
         import_chunk(
             conn,
