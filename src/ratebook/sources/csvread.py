@@ -1,13 +1,16 @@
 """Streaming CSV reading in bounded chunks, with the physical line where each row starts.
 
-Two readers give the same chunks:
+Two readers give the same rows:
 
-* **plain files** (valid UTF-8 with no quote, NUL or carriage return outside a CRLF line end,
-  which :func:`inspect_file` finds in its hashing pass) are read by Polars: each line is a
-  row, split at commas, and kept as its own source text for lineage;
-* every other file goes through Python's ``csv`` module, which gives exact field counts and
-  line numbers for quoted fields with embedded newlines. Invalid UTF-8 does not stop such a
-  file: its bytes are carried as surrogate escapes and the rows holding them are reported.
+* **plain files** (valid UTF-8 with no NUL and no carriage return outside a CRLF line end,
+  which :func:`inspect_file` finds in its hashing pass) are read by Polars a block of lines
+  at a time, while each line of the block is one well-formed row: bare fields split at
+  commas, or quoted ones (a quote inside doubled) that end on their line. Each row keeps its
+  line as its raw text for lineage;
+* the rest of a plain file from the first block that is not so, and every other file, go
+  through Python's ``csv`` module, which gives exact field counts and line numbers for quoted
+  fields with embedded newlines. Invalid UTF-8 does not stop such a file: its bytes are
+  carried as surrogate escapes and the rows holding them are reported.
 
 Everything after reading is vectorized over :class:`RawChunk` frames.
 """
@@ -50,8 +53,8 @@ class FileFacts:
         sha256: hex digest of the bytes; the file's identity in the import manifest.
         size: bytes.
         valid_utf8: whether the whole file decodes as UTF-8.
-        plain: valid UTF-8 without a quote, a NUL or a carriage return outside a CRLF line end,
-            so that each line is one row and its commas split its fields.
+        plain: valid UTF-8 without a NUL or a carriage return outside a CRLF line end, so that
+            Polars can read it a block of lines at a time (see :class:`CsvRows`).
     """
 
     sha256: str
@@ -169,8 +172,7 @@ def inspect_file(path: Path) -> FileFacts:
                     lone_cr = block.count(b"\r") - block.count(b"\r\n")
                     ends_cr = block.endswith(b"\r")
                     plain = (
-                        b'"' not in block
-                        and b"\x00" not in block
+                        b"\x00" not in block
                         and lone_cr == (1 if ends_cr else 0)
                         and not (cr_pending and not block.startswith(b"\n"))
                     )
@@ -208,21 +210,33 @@ def printable(text: str) -> str:
 
 
 def to_csv_line(fields: list[str]) -> str:
-    """A row's fields as one CSV line (how a row read by the tokenizer is kept)."""
+    """A row's fields as one CSV line (how a row read by the tokenizer is kept), which the
+    ``csv`` module reads back as the same fields: a field holding a line end is quoted."""
     buffer = io.StringIO()
     # an ASCII field holds no undecodable byte (and str knows it is ASCII without a scan)
     shown = [f if f.isascii() else printable(f) for f in fields]
-    csv.writer(buffer, lineterminator="").writerow(shown)
-    return buffer.getvalue()
+    # the writer quotes the characters of its line terminator: with none, a field's own
+    # line end would be written bare and read back as two rows
+    csv.writer(buffer, lineterminator="\r\n").writerow(shown)
+    return buffer.getvalue()[:-2]
 
 
-def _plain_lines(path: Path) -> Generator[pl.DataFrame, None, None]:
-    """The non-blank lines of a plain file, a block at a time: ``line`` (physical, 1-based),
-    ``raw`` (the text without its line end) and ``end`` (the byte offset after it)."""
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Whole lines of a plain file: ``lines`` has ``line`` (physical, 1-based), ``raw`` (the
+    text without its line end) and ``end`` (the byte offset after it); ``offset`` is the
+    byte offset of the block's first line."""
+
+    lines: pl.DataFrame
+    offset: int
+    quoted: bool
+
+
+def _plain_blocks(path: Path) -> Generator[_Block, None, None]:
+    """The lines of a plain file, a block of about ``_PLAIN_BLOCK`` bytes at a time."""
     number = 0
     offset = 0
     rest = b""
-    first = True
     with path.open("rb") as handle:
         while True:
             block = handle.read(_PLAIN_BLOCK)
@@ -238,29 +252,71 @@ def _plain_lines(path: Path) -> Generator[pl.DataFrame, None, None]:
             else:
                 rest = b""
             text = data.decode("utf-8")
-            if first and text.startswith("\ufeff"):
-                text = text[1:]
-            first = False
+            skipped = 0
+            if offset == 0 and text.startswith("\ufeff"):
+                text, skipped = text[1:], 3
             lines = pl.Series("raw", [text]).str.split("\n").explode()
             if text.endswith("\n"):
                 lines = lines.head(-1)
             frame = pl.DataFrame(lines).with_columns(
                 pl.int_range(number + 1, number + 1 + len(lines), dtype=pl.Int64).alias("line"),
-                (offset + (pl.col("raw").str.len_bytes().cast(pl.Int64) + 1).cum_sum()).alias(
-                    "end"
-                ),
+                (
+                    offset + skipped + (pl.col("raw").str.len_bytes().cast(pl.Int64) + 1).cum_sum()
+                ).alias("end"),
+                pl.col("raw").str.strip_suffix("\r"),
             )
+            yield _Block(lines=frame, offset=offset, quoted='"' in text)
             number += len(lines)
             offset += len(data)
-            yield frame.filter(~pl.col("raw").str.contains(_BLANK_LINE)).select(
-                "line", pl.col("raw").str.strip_suffix("\r"), "end"
-            )
 
 
-def _split_plain(lines: pl.DataFrame, width: int) -> pl.DataFrame:
-    """Plain lines (``line``, ``raw``) as chunk rows with ``width`` field columns."""
+#: Python's ``str.isspace`` characters: a row whose fields all strip to nothing is blank.
+PY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: One CSV field as Python's ``csv`` reads it when it is well formed: quoted (a quote inside
+#: doubled, no line end) or bare (no quote at all).
+_FIELD = r'"(?:[^"]|"")*"|[^,"]*'
+_WELL_FORMED = rf"^(?:{_FIELD})(?:,(?:{_FIELD}))*$"
+
+
+def _fields(block: _Block) -> pl.DataFrame | None:
+    """The block's non-blank rows with their fields as a list (``_fields``), or None when a
+    line is not one well-formed row (a quoted field running over a line end, a stray quote):
+    only the ``csv`` tokenizer can read such a line, and what follows it."""
+    lines = block.lines
+    if not block.quoted:
+        return lines.filter(~pl.col("raw").str.contains(_BLANK_LINE)).with_columns(
+            pl.col("raw").str.split(",").alias("_fields")
+        )
+    if not lines.select(pl.col("raw").str.contains(_WELL_FORMED).all()).item():
+        return None
+    field = pl.element()
+    unquoted = (
+        pl.when(field.str.starts_with('"'))
+        .then(
+            field.str.slice(1, field.str.len_chars() - 2).str.replace_all('""', '"', literal=True)
+        )
+        .otherwise(field)
+    )
+    # each field with the comma before it (one put before the first): no match is empty,
+    # since after an empty match the regex iterator steps over the next character
+    parsed = lines.with_columns(
+        (pl.lit(",") + pl.col("raw"))
+        .str.extract_all(rf",(?:{_FIELD})")
+        .list.eval(field.str.slice(1))
+        .list.eval(unquoted)
+        .alias("_fields")
+    )
+    blank = pl.col("_fields").list.eval(field.str.strip_chars(PY_WHITESPACE) == "").list.all()
+    return parsed.filter(~blank)
+
+
+def _split_plain(rows: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Rows with their ``_fields`` as chunk rows with ``width`` field columns."""
     fields = pl.col("_fields")
-    return lines.with_columns(pl.col("raw").str.split(",").alias("_fields")).select(
+    return rows.select(
         "line",
         fields.list.len().cast(pl.Int64).alias("width"),
         "raw",
@@ -273,7 +329,10 @@ class CsvRows:
     """An open CSV file read as a header (if asked) and chunks of rows; close it when done
     (it is a context manager).
 
-    A UTF-8 byte-order mark is dropped; blank lines are not rows.
+    A plain file is read by Polars a block at a time while each line of the block is one
+    well-formed row, and by the ``csv`` tokenizer from the first block that is not (which
+    starts outside any quoted field, since every line before it was a whole row). A UTF-8
+    byte-order mark is dropped; blank lines are not rows.
 
     Raises:
         InputError: ``EMPTY_FILE`` when there is nothing but blanks; ``CSV_SYNTAX`` (with the
@@ -286,19 +345,33 @@ class CsvRows:
         self._facts = facts
         self._chunk_rows = chunk_rows
         self._last_line = 0
+        self._line_base = 0
+        self._offset = 0
         self.header: list[str] | None = None
         self._pending: tuple[int, list[str]] | None = None
-        self._plain: Generator[pl.DataFrame, None, None] | None = None
-        self._plain_head = pl.DataFrame()
+        self._blocks: Generator[_Block, None, None] | None = None
+        self._head: pl.DataFrame | None = None
+        self._tokenizing = False
         if facts.plain:
-            self._open_plain(skip_header)
-            return
-        errors = "strict" if facts.valid_utf8 else "surrogateescape"
-        self._counter = _CountingReader(path.open("rb"))
-        self._handle = io.TextIOWrapper(
-            io.BufferedReader(self._counter), encoding="utf-8-sig", errors=errors, newline=""
-        )
-        self._reader = csv.reader(self._handle, strict=False)
+            self._blocks = _plain_blocks(path)
+            for block in self._blocks:
+                rows = _fields(block)
+                if rows is None:
+                    self._tokenize_from(block)
+                    break
+                if not rows.is_empty():
+                    self._head = rows
+                    break
+            else:
+                self.close()
+                raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
+            if self._head is not None:
+                if skip_header:
+                    self.header = list(self._head["_fields"][0])
+                    self._head = self._head.slice(1)
+                return
+        else:
+            self._tokenize_from(None)
         try:
             first = self._next_row()
         except BaseException:
@@ -312,18 +385,24 @@ class CsvRows:
             self.header = first[1]
             self._pending = None
 
-    def _open_plain(self, skip_header: bool) -> None:
-        self._plain = _plain_lines(self._path)
-        for lines in self._plain:
-            if not lines.is_empty():
-                self._plain_head = lines
-                break
-        else:
-            self.close()
-            raise InputError("EMPTY_FILE", "the file has no rows", path=self._path, line=1)
-        if skip_header:
-            self.header = str(self._plain_head["raw"][0]).split(",")
-            self._plain_head = self._plain_head.slice(1)
+    def _tokenize_from(self, block: _Block | None) -> None:
+        """Read on with the ``csv`` tokenizer: the whole file, or from ``block`` on."""
+        errors = "strict" if self._facts.valid_utf8 else "surrogateescape"
+        raw = self._path.open("rb")
+        if block is not None:
+            raw.seek(block.offset)
+            self._offset = block.offset
+            self._last_line = int(block.lines["line"][0]) - 1 if block.lines.height else 0
+        self._line_base = self._last_line
+        self._counter = _CountingReader(raw)
+        self._handle = io.TextIOWrapper(
+            io.BufferedReader(self._counter),
+            encoding="utf-8-sig" if self._offset == 0 else "utf-8",
+            errors=errors,
+            newline="",
+        )
+        self._reader = csv.reader(self._handle, strict=False)
+        self._tokenizing = True
 
     def __enter__(self) -> CsvRows:
         return self
@@ -333,9 +412,9 @@ class CsvRows:
 
     def close(self) -> None:
         """Close the file."""
-        if self._plain is not None:
-            self._plain.close()
-        else:
+        if self._blocks is not None:
+            self._blocks.close()
+        if self._tokenizing:
             self._handle.close()
 
     def _next_row(self) -> tuple[int, list[str]] | None:
@@ -349,16 +428,19 @@ class CsvRows:
                     "CSV_SYNTAX", str(exc), path=self._path, line=self._last_line + 1
                 ) from None
             start = self._last_line + 1
-            self._last_line = self._reader.line_num
+            self._last_line = self._line_base + self._reader.line_num
             if row and any(field.strip() for field in row):
                 return start, row
 
     def chunks(self, width: int) -> Iterator[RawChunk]:
         """The data rows, at most ``chunk_rows`` at a time, with their first ``width`` fields
         as columns (the widest row the format takes)."""
-        if self._plain is not None:
-            yield from self._plain_chunks(self._plain, width)
-            return
+        if self._head is not None and self._blocks is not None:
+            yield from self._plain_chunks(self._head, self._blocks, width)
+        if self._tokenizing:
+            yield from self._token_chunks(width)
+
+    def _token_chunks(self, width: int) -> Iterator[RawChunk]:
         lines: list[int] = []
         rows: list[list[str]] = []
         if self._pending is not None:
@@ -373,7 +455,7 @@ class CsvRows:
                     rows,
                     width=width,
                     utf8_checked=checked,
-                    bytes_read=self._counter.consumed,
+                    bytes_read=self._offset + self._counter.consumed,
                 )
                 lines, rows = [], []
             if (item := self._next_row()) is None:
@@ -385,19 +467,28 @@ class CsvRows:
                 lines, rows, width=width, utf8_checked=checked, bytes_read=self._facts.size
             )
 
-    def _plain_chunks(self, blocks: Iterator[pl.DataFrame], width: int) -> Iterator[RawChunk]:
-        held = self._plain_head.clear()
-        for lines in itertools.chain([self._plain_head], blocks):
-            held = pl.concat([held, lines])
+    def _plain_chunks(
+        self, head: pl.DataFrame, blocks: Iterator[_Block], width: int
+    ) -> Iterator[RawChunk]:
+        held = head
+        for block in itertools.chain([None], blocks):
+            if block is not None:
+                rows = _fields(block)
+                if rows is None:
+                    # the tokenizer reads this block and the rest; its rows follow the held
+                    self._tokenize_from(block)
+                    break
+                held = pl.concat([held, rows])
             start = 0
             while held.height - start >= self._chunk_rows:
-                head = held.slice(start, self._chunk_rows)
+                part = held.slice(start, self._chunk_rows)
                 start += self._chunk_rows
-                end = min(int(head["end"][-1]), self._facts.size)
-                yield RawChunk(frame=_split_plain(head, width), bytes_read=end)
+                end = min(int(part["end"][-1]), self._facts.size)
+                yield RawChunk(frame=_split_plain(part, width), bytes_read=end)
             held = held.slice(start)
         if held.height:
-            yield RawChunk(frame=_split_plain(held, width), bytes_read=self._facts.size)
+            final = self._facts.size if not self._tokenizing else int(held["end"][-1])
+            yield RawChunk(frame=_split_plain(held, width), bytes_read=final)
 
 
 def reference_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
