@@ -93,7 +93,7 @@ def test_plain_rows_keep_their_lines_and_fields(tmp_path: Path) -> None:
         (b"a,\xff\n", False),  # not UTF-8: rows are checked one by one
     ],
 )
-def test_only_files_whose_lines_are_rows_are_plain(
+def test_only_files_without_nul_or_lone_carriage_returns_are_plain(
     tmp_path: Path, content: bytes, plain: bool
 ) -> None:
     path = tmp_path / "feed.csv"
@@ -183,3 +183,10 @@ def test_an_asterisk_line_is_read_by_polars_with_its_quotes_undone(tmp_path: Pat
         "Dial",
         "SIP/x,30",
     ]
+
+
+def test_blank_rows_are_those_whose_fields_strip_to_nothing_in_python() -> None:
+    # the Polars reader strips these characters to tell a blank row as csv rows are told
+    # (``any(field.strip())``): exactly Python's str.isspace set
+    python = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert set(csvread.PY_WHITESPACE) == python

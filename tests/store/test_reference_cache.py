@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from ratebook.pipeline.price import Reference
@@ -60,9 +60,9 @@ def test_an_unchanged_reference_is_read_once(
     loads: list[int] = []
     real = reference.load_reference
 
-    def counted(conn: object, entity_id: int) -> Reference:
+    def counted(conn: Connection, entity_id: int) -> Reference:
         loads.append(entity_id)
-        return real(conn, entity_id)  # type: ignore[arg-type]
+        return real(conn, entity_id)
 
     monkeypatch.setattr(reference, "load_reference", counted)
     cache = ReferenceCache()

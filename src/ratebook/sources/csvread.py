@@ -21,7 +21,6 @@ import codecs
 import csv
 import hashlib
 import io
-import itertools
 import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -467,18 +466,23 @@ class CsvRows:
                 lines, rows, width=width, utf8_checked=checked, bytes_read=self._facts.size
             )
 
+    def _plain_rows(self, head: pl.DataFrame, blocks: Iterator[_Block]) -> Iterator[pl.DataFrame]:
+        """The rows of the head, then of each block, up to the first block that only the
+        tokenizer can read (it then reads that block and the rest)."""
+        yield head
+        for block in blocks:
+            rows = _fields(block)
+            if rows is None:
+                self._tokenize_from(block)
+                return
+            yield rows
+
     def _plain_chunks(
         self, head: pl.DataFrame, blocks: Iterator[_Block], width: int
     ) -> Iterator[RawChunk]:
-        held = head
-        for block in itertools.chain([None], blocks):
-            if block is not None:
-                rows = _fields(block)
-                if rows is None:
-                    # the tokenizer reads this block and the rest; its rows follow the held
-                    self._tokenize_from(block)
-                    break
-                held = pl.concat([held, rows])
+        held = head.clear()
+        for rows in self._plain_rows(head, blocks):
+            held = pl.concat([held, rows])
             start = 0
             while held.height - start >= self._chunk_rows:
                 part = held.slice(start, self._chunk_rows)
@@ -487,6 +491,7 @@ class CsvRows:
                 yield RawChunk(frame=_split_plain(part, width), bytes_read=end)
             held = held.slice(start)
         if held.height:
+            # the tokenizer's rows, if it took over, follow these
             final = self._facts.size if not self._tokenizing else int(held["end"][-1])
             yield RawChunk(frame=_split_plain(held, width), bytes_read=final)
 
