@@ -1,13 +1,16 @@
 """Bulk inserts write every value exactly, whichever way each column travels: bound per row,
-or (SQLite, a large frame) written once as a literal because it holds one value throughout."""
+written once as a literal because it holds one value throughout (SQLite), or (SQLite, a
+large frame) staged through a scratch database and copied in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select
+import pytest
+from sqlalchemy import BigInteger, Boolean, Column, Engine, MetaData, String, Table, select
 
+from ratebook.store import bulk
 from ratebook.store.bulk import insert_frame
 from ratebook.store.tables import UtcDateTime
 
@@ -48,3 +51,89 @@ def test_constant_and_varying_columns_round_trip(engine: Engine) -> None:
     assert [tuple(r) for r in got] == [
         (i, "O'Brien; DROP TABLE x --", f"row {i}", None, at) for i in range(rows)
     ]
+
+
+def _probe(name: str) -> Table:
+    return Table(
+        name,
+        MetaData(),
+        Column("n", BigInteger, nullable=False),
+        Column("flag", Boolean),
+        Column("name", String(64)),
+        Column("missing", String(64)),
+        Column("at", UtcDateTime),
+    )
+
+
+def _varied(rows: int) -> pl.DataFrame:
+    """Values of every kind an import writes: large and negative integers, text with quotes,
+    commas, line ends and non-ASCII letters, missing values, booleans and instants."""
+    at = datetime(2026, 3, 31, 16, 0, 0, 1, tzinfo=UTC)
+    return pl.DataFrame(
+        {
+            "n": [(-1) ** i * (2**62 + i) for i in range(rows)],
+            "flag": [None if i % 3 == 0 else i % 2 == 0 for i in range(rows)],
+            "name": [
+                None if i % 7 == 0 else f"row {i}, 'quoted' \"twice\"\nnext line: Śląsk 東京"
+                for i in range(rows)
+            ],
+            "missing": [None] * rows,
+            "at": [None if i % 5 == 0 else at + timedelta(seconds=i) for i in range(rows)],
+        },
+        schema={
+            "n": pl.Int64,
+            "flag": pl.Boolean,
+            "name": pl.String,
+            "missing": pl.Null,
+            "at": pl.Datetime("us", "UTC"),
+        },
+    )
+
+
+def test_a_large_frame_is_stored_as_a_small_one_is(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite stages a frame of STAGE_FROM_ROWS rows or more through a scratch database; a
+    # frame just below goes through executemany. Both must store the very same values, and
+    # on SQLite with the same storage classes (an integer kept as text would compare wrong)
+    rows = bulk.STAGE_FROM_ROWS + 5
+    frame = _varied(rows)
+    staged, bound = _probe("bulk_staged"), _probe("bulk_bound")
+    staged.create(engine)
+    bound.create(engine)
+    with engine.begin() as conn:
+        insert_frame(conn, staged, frame)
+        monkeypatch.setattr(bulk, "STAGE_FROM_ROWS", rows + 1)
+        insert_frame(conn, bound, frame)
+    expected = [(r["n"], r["flag"], r["name"], None, r["at"]) for r in frame.iter_rows(named=True)]
+    with engine.connect() as conn:
+        for table in (staged, bound):
+            got = conn.execute(select(table).order_by(table.c.n)).all()
+            assert [tuple(r) for r in got] == sorted(expected, key=lambda r: r[0])
+        if conn.dialect.name == "sqlite":
+            kinds = [
+                conn.exec_driver_sql(
+                    "SELECT group_concat(k) FROM (SELECT DISTINCT typeof(n) || typeof(flag)"
+                    f" || typeof(name) || typeof(missing) || typeof(at) AS k FROM {t.name}"
+                    " ORDER BY k)"
+                ).scalar_one()
+                for t in (staged, bound)
+            ]
+            assert kinds[0] == kinds[1]
+            assert "integerintegertextnulltext" in kinds[0].split(",")
+
+
+def test_a_staged_frame_is_undone_with_its_transaction(engine: Engine) -> None:
+    table = _probe("bulk_undone")
+    table.create(engine)
+    frame = _varied(bulk.STAGE_FROM_ROWS)
+
+    def fail_after_copying() -> None:
+        with engine.begin() as conn:
+            insert_frame(conn, table, frame)
+            raise RuntimeError("the import fails after the rows were copied in")
+
+    with pytest.raises(RuntimeError):
+        fail_after_copying()
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.n)).all() == []
