@@ -67,3 +67,21 @@ def test_agrees_with_phonenumbers_on_valid_malaysian_numbers(national: str, form
     parsed = phonenumbers.parse(written if not written.startswith("60") else "+" + written, "MY")
     expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     assert e164(pl.Series([written]), MY).to_list() == [expected]
+
+
+@given(
+    st.lists(
+        st.one_of(st.from_regex(r"\A\+[0-9]{4,15}\Z"), st.none()),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_series_all_in_e164_form_comes_back_as_the_rules_give_it(
+    numbers: list[str | None],
+) -> None:
+    # such a series skips the rules (as a switch's feed does); one written nationally beside
+    # it sends the same numbers through every rule, which must give each the same
+    fast = e164(pl.Series(numbers, dtype=pl.String), MY).to_list()
+    ruled = e164(pl.Series([*numbers, "012-345 6789"], dtype=pl.String), MY).to_list()
+    assert fast == numbers
+    assert ruled == [*numbers, "+60123456789"]

@@ -28,6 +28,8 @@ import phonenumbers
 import polars as pl
 
 _SEPARATORS = r"[\s\-().]"
+#: Rule 1: a number already in E.164 form.
+_E164 = r"^\+\d{4,15}$"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,11 +80,16 @@ def _parse_with_library(value: str, region: str) -> str | None:
 
 def e164(numbers: pl.Series, plan: NumberPlan) -> pl.Series:
     """Normalise a String series of numbers (nulls stay null) by the module's rule."""
-    frame = pl.DataFrame({"raw": numbers.cast(pl.String)})
+    numbers = numbers.cast(pl.String)
+    if numbers.str.contains(_E164).fill_null(True).all():
+        # every number is in E.164 form already (as a switch writes them): rule 1 keeps each
+        # as it is, and the rules below would only work that out row by row
+        return numbers
+    frame = pl.DataFrame({"raw": numbers})
     cleaned = pl.col("raw").str.strip_chars().str.replace_all(_SEPARATORS, "")
     intl = f"^(?:{plan.international_prefix})(\\d{{4,15}})$"
     rules = (
-        pl.when(cleaned.str.contains(r"^\+\d{4,15}$"))
+        pl.when(cleaned.str.contains(_E164))
         .then(cleaned)
         .when(cleaned.str.contains(intl))
         .then(pl.lit("+") + cleaned.str.extract(intl, 1))

@@ -100,19 +100,16 @@ def validate(frame: pl.DataFrame, *, entity_zone: str) -> tuple[pl.DataFrame, pl
             ]
         )
 
-    flagged = frame.with_columns(
-        first(1).cast(pl.String).alias("_sub"),
-        first(2).cast(pl.String).alias("_reason"),
-        first(3).cast(pl.String).alias("_field"),
-    )
+    flagged = frame.with_columns(first(1).cast(pl.String).alias("_sub"))
     bad = flagged.filter(pl.col("_sub").is_not_null())
     rejected = (
+        # the reasons are worked out for the rejected rows only
         bad.select(
             pl.col("row_idx"),
             pl.lit(Code.INVALID_RECORD.value).alias("code"),
             pl.col("_sub").alias("sub_code"),
-            pl.col("_field").alias("field"),
-            pl.col("_reason").alias("reason"),
+            first(3).cast(pl.String).alias("field"),
+            first(2).cast(pl.String).alias("reason"),
         )
         if not bad.is_empty()
         else no_rejections()
