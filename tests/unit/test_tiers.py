@@ -133,3 +133,27 @@ def test_volume_settlement_of_a_cycle_that_stays_in_the_first_tier_is_nothing() 
     rows = _tiered("volume")
     rated = _rate(_cycle(3, 4), rows)
     assert settle_volume(rated, rows).is_empty()
+
+
+def test_tiered_and_flat_records_keep_their_order_and_prices() -> None:
+    # Malaysia (60) is tiered, Singapore (65) flat at RM0.2000 a minute; the records
+    # alternate, a day apart. The tiers count the cycle's voice minutes to every destination:
+    # r0 (60, 8 min, 0 before) = 8 x 0.10 = 0.80; r1 (65, 5 min) = 1.00; r2 (60, 4 min, 13
+    # before) = 4 x 0.05 = 0.20 in tier 1; r3 (65, 1 min) = 0.20; r4 (60, 4 min, 18 before)
+    # = 0.20 in tier 1
+    rows = pl.concat(
+        [
+            _tiered("graduated"),
+            _rows({"prefix": "65", "price": 200_000_000}).with_columns(
+                pl.lit(2, pl.Int64).alias("rate_row_id")
+            ),
+        ]
+    )
+    records = _cycle(8, 5, 4, 1, 4)
+    records = records.with_columns(
+        pl.Series("destination", ["+6031", "+6581", "+6032", "+6582", "+6033"])
+    )
+    rated = _rate(records, rows)
+    assert rated["record_id"].to_list() == ["r0", "r1", "r2", "r3", "r4"]
+    assert rated["charge"].to_list() == [800_000, 1_000_000, 200_000, 200_000, 200_000]
+    assert rated["tier"].to_list() == [0, None, 1, None, 1]

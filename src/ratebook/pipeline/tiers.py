@@ -139,6 +139,12 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     ladders, depth = _ladders(rows, records["rate_row_id"])
     if ladders.is_empty():
         return records
+    tiered = records["rate_row_id"].is_in(ladders["rate_row_id"].implode())
+    if not tiered.all():
+        # the tiers' arithmetic for the tiered records only, put back in their places
+        indexed = records.with_row_index("_order")
+        priced = apply_tiers(indexed.filter(tiered), rows)  # keeps _order
+        return pl.concat([indexed.filter(~tiered), priced]).sort("_order").drop("_order")
     frame = records.join(ladders, on="rate_row_id", how="left", maintain_order="left")
     parts = [_part(k, depth).alias(f"_part{k}") for k in range(depth)]
     frame = frame.with_columns(parts)
