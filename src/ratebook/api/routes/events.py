@@ -6,7 +6,6 @@ import asyncio
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -159,15 +158,25 @@ def _size(payload: Any) -> int:
     return len(inner) if isinstance(inner, list) else 1
 
 
+#: A result's fields in the schema's order (``EventResult`` has the same; a test checks).
+_OUTCOME_FIELDS = tuple(EventOutcome.model_fields)
+
+
+def reply_json(summary: EventsSummary) -> dict[str, Any]:
+    """``EventsReply``'s JSON for ``summary``, built directly from the workflow's results:
+    putting 10,000 of them through the model and dumping them again took a third of a batch
+    request. A test holds this to the model's own dump."""
+    return {
+        "rated": summary.rated,
+        "duplicates": summary.duplicates,
+        "exceptions": summary.exceptions,
+        "batches": list(summary.batch_ids),
+        "results": [{name: getattr(r, name) for name in _OUTCOME_FIELDS} for r in summary.results],
+    }
+
+
 def _reply(summary: EventsSummary) -> JSONResponse:
-    reply = EventsReply(
-        rated=summary.rated,
-        duplicates=summary.duplicates,
-        exceptions=summary.exceptions,
-        batches=summary.batch_ids,
-        results=[EventOutcome(**asdict(r)) for r in summary.results],
-    )
-    return JSONResponse(reply.model_dump(mode="json"))
+    return JSONResponse(reply_json(summary))
 
 
 @router.post(
