@@ -152,24 +152,31 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         of_length = with_len.filter(pl.col("_len") == length)
         key = pl.lit("*") if length == 0 else pl.col("_digits").str.slice(0, length)
         probe = keys if length == 0 else keys.filter(pl.col("_digits").str.len_chars() >= length)
-        hit = (
-            probe.with_columns(key.alias("_key"))
-            .join(
-                of_length,
-                left_on=["version_id", "service", "unit", "_key"],
-                right_on=["version_id", "service", "unit", "prefix"],
-                how="inner",
+        probe = probe.with_columns(key.alias("_key"))
+        # a version has one row per service, prefix and band, so each join below finds at
+        # most one row per record: first one for the record's own band, which beats one for
+        # every band ("*"), then, for the records without, one for every band
+        on = ["version_id", "service", "unit", "_key"]
+        rows_on = ["version_id", "service", "unit", "prefix"]
+        best = probe.join(
+            of_length.filter(pl.col("band") != "*"),
+            left_on=[*on, "record_band"],
+            right_on=[*rows_on, "band"],
+            how="inner",
+        ).select("row_idx", "rate_row_id", pl.col("_key").alias("prefix"))
+        every_band = of_length.filter(pl.col("band") == "*")
+        if not every_band.is_empty():
+            rest = probe.join(best.select("row_idx"), on="row_idx", how="anti")
+            best = pl.concat(
+                [
+                    best,
+                    rest.join(every_band, left_on=on, right_on=rows_on, how="inner").select(
+                        "row_idx", "rate_row_id", pl.col("_key").alias("prefix")
+                    ),
+                ]
             )
-            .filter((pl.col("band") == pl.col("record_band")) | (pl.col("band") == "*"))
-        )
-        if hit.is_empty():
+        if best.is_empty():
             continue
-        # at one length, a row for the record's own band beats one for every band
-        best = (
-            hit.sort(["row_idx", pl.col("band") == "*"])
-            .unique("row_idx", keep="first")
-            .select("row_idx", "rate_row_id", pl.col("_key").alias("prefix"))
-        )
         found.append(best)
         keys = keys.join(best.select("row_idx"), on="row_idx", how="anti")
     if not found:
