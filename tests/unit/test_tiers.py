@@ -14,7 +14,7 @@ import polars as pl
 
 from ratebook.billing.volume import settle_volume
 from ratebook.pipeline.rate import rate
-from ratebook.pipeline.tiers import place
+from ratebook.pipeline.tiers import apply_tiers, place
 from tests.unit.test_rate import ASSIGNED, T0, _records, _rows, _versions
 
 LADDER = json.dumps([{"from": 0, "price": 100_000_000}, {"from": 600_000, "price": 50_000_000}])
@@ -157,3 +157,24 @@ def test_tiered_and_flat_records_keep_their_order_and_prices() -> None:
     assert rated["record_id"].to_list() == ["r0", "r1", "r2", "r3", "r4"]
     assert rated["charge"].to_list() == [800_000, 1_000_000, 200_000, 200_000, 200_000]
     assert rated["tier"].to_list() == [0, None, 1, None, 1]
+
+
+def test_a_record_on_no_rate_row_passes_the_tiers_unchanged() -> None:
+    # a charge without a rate row (none was in force for it) is no tier's: it comes back as
+    # it went in, in its place, beside a flat record and a tiered one priced as before
+    # (Malaysia 8 min at 0.10 = 0.80; Singapore 3 min at 0.20 = 0.60)
+    rows = pl.concat(
+        [
+            _tiered("graduated"),
+            _rows({"prefix": "65", "price": 200_000_000}).with_columns(
+                pl.lit(2, pl.Int64).alias("rate_row_id")
+            ),
+        ]
+    )
+    records = _cycle(8, 3).with_columns(pl.Series("destination", ["+6031", "+6581"]))
+    rated = _rate(records, rows)
+    orphan = rated[1].with_columns(pl.lit(None, pl.Int64).alias("rate_row_id"))
+    again = apply_tiers(pl.concat([rated[0], orphan, rated[1]]), rows)
+    assert again.height == 3
+    assert again.row(1) == orphan.row(0)
+    assert again["charge"].to_list() == [800_000, 600_000, 600_000]

@@ -139,7 +139,7 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     ladders, depth = _ladders(rows, records["rate_row_id"])
     if ladders.is_empty():
         return records
-    tiered = records["rate_row_id"].is_in(ladders["rate_row_id"].implode())
+    tiered = records["rate_row_id"].is_in(ladders["rate_row_id"].implode()).fill_null(False)
     if not tiered.all():
         # the tiers' arithmetic for the tiered records only, put back in their places
         indexed = records.with_row_index("_order")
