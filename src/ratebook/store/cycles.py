@@ -1,5 +1,6 @@
-"""Current rated charges by customer-cycle: the usage a cycle holds, the charges from an
-instant on (to re-place them after a late record), and replacing charges (re-rating).
+"""Current rated charges by customer-cycle: the usage a cycle holds (its running totals), the
+charges from an instant on (to re-place them after a late record), and replacing charges
+(re-rating).
 
 "Current" means not superseded: a re-rating inserts a new charge and marks the old one's
 ``superseded_by``, so every earlier rating stays readable.
@@ -12,10 +13,17 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ratebook.store.frames import query_frame
-from ratebook.store.tables import billing_cycles, customers, rated_charges, usage_records
+from ratebook.store.tables import (
+    billing_cycles,
+    customers,
+    rated_charges,
+    usage_records,
+    usage_totals,
+)
 
 #: What a cycle holds, per customer, period, service and unit.
 USAGE_SCHEMA: dict[str, pl.DataType] = {
@@ -85,36 +93,58 @@ def _charge_columns() -> list[Any]:
 
 
 def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.DataFrame:
-    """``USAGE_SCHEMA`` for the cycles of ``keys`` (``customer_id``, ``period``) with charges."""
-    c, r = rated_charges.c, usage_records.c
+    """``USAGE_SCHEMA`` for the cycles of ``keys`` (``customer_id``, ``period``) with charges,
+    from their running totals (``add_usage``)."""
+    t = usage_totals.c
     periods = sorted(keys["period"].unique().to_list())
     found: list[pl.DataFrame] = []
     for some in _chunks(sorted(keys["customer_id"].unique().to_list())):
-        statement = (
-            select(
-                c.customer_id,
-                c.period,
-                r.service,
-                r.unit,
-                func.sum(c.billed_quantity),
-                func.max(r.start_time),
-                func.max(_when_tiered(r.start_time)),
-            )
-            .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
-            .where(
-                c.entity_id == entity_id,
-                c.superseded_by.is_(None),
-                c.customer_id.in_(some),
-                c.period.in_(periods),
-            )
-            .group_by(c.customer_id, c.period, r.service, r.unit)
-        )
+        statement = select(
+            t.customer_id, t.period, t.service, t.unit, t.used, t.last_start, t.last_tiered
+        ).where(t.entity_id == entity_id, t.customer_id.in_(some), t.period.in_(periods))
         found.append(query_frame(conn, statement, USAGE_SCHEMA))
     return pl.concat(found) if found else pl.DataFrame(schema=USAGE_SCHEMA)
 
 
-def _when_tiered(start: Any) -> Any:
-    return case((rated_charges.c.tier.is_not(None), start), else_=None)
+def _later(current: Any, offered: Any) -> Any:
+    """The later of two nullable instants, in SQL (either may be NULL)."""
+    return case(
+        (current.is_(None), offered),
+        (offered.is_(None), current),
+        (offered > current, offered),
+        else_=current,
+    )
+
+
+def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
+    """Add ``change`` (``USAGE_SCHEMA``: per group, the billed quantity the transaction's
+    charges add or take away and their latest starts) to the running totals.
+
+    Call it once, late in the transaction: on PostgreSQL the totals' rows stay locked until
+    commit, so a long import that took them early would hold up every push to the same
+    customers. The rows go in key order, so two transactions cannot deadlock over them."""
+    if change.is_empty():
+        return
+    rows = [
+        {"entity_id": entity_id, **row}
+        for row in change.sort("customer_id", "period", "service", "unit")
+        .select(list(USAGE_SCHEMA))
+        .iter_rows(named=True)
+    ]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(usage_totals)
+    t = usage_totals.c
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["entity_id", "customer_id", "period", "service", "unit"],
+            set_={
+                "used": t.used + statement.excluded.used,
+                "last_start": _later(t.last_start, statement.excluded.last_start),
+                "last_tiered": _later(t.last_tiered, statement.excluded.last_tiered),
+            },
+        ),
+        rows,
+    )
 
 
 def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.DataFrame:

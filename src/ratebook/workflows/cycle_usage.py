@@ -10,6 +10,9 @@ ledger gets a reversal and a new posting, never an update.
 A closed cycle is never re-placed: a record arriving after its cycle closed is priced after
 everything the cycle held, and its posting goes to the first open cycle as late usage.
 
+What the run adds to each cycle is written to the store's running totals once, by ``save``,
+at the end of the run's transaction.
+
 Used by one import (across its chunks, inside its transaction) and by ``rerate``.
 """
 
@@ -25,6 +28,9 @@ from ratebook.billing.recurring import next_period
 from ratebook.pipeline.tiers import GROUP, on_tiers, price_in_cycle
 from ratebook.store import billing, cycles
 from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
+
+#: What a booked charge adds to its group's totals (``usage_change``).
+_BOOKED = (*GROUP, "billed_quantity", "start_time", "tier")
 
 #: What decides a charge's place-dependent part; a change in any is a re-rating.
 _PLACED = ("charge", "unit_price", "usage_before", "tier", "tier_split")
@@ -51,6 +57,46 @@ class Placed:
         return cls(rated=rated, replaced=empty, replacements=empty)
 
 
+def usage_change(added: pl.DataFrame, removed: pl.DataFrame | None = None) -> pl.DataFrame:
+    """What booking the charges ``added`` (and superseding ``removed``) does to each group's
+    totals (``USAGE_SCHEMA``): billed quantity added less removed, and the latest start of
+    the added ones, of all and of those on a tiered row (``tier`` set)."""
+    parts = [
+        added.select(
+            *GROUP,
+            pl.col("billed_quantity").alias("used"),
+            "start_time",
+            pl.col("tier").is_not_null().alias("_tiered"),
+        )
+    ]
+    if removed is not None and not removed.is_empty():
+        parts.append(
+            removed.select(
+                *GROUP,
+                (-pl.col("billed_quantity")).alias("used"),
+                pl.lit(None, CHARGE_SCHEMA["start_time"]).alias("start_time"),
+                pl.lit(False).alias("_tiered"),
+            )
+        )
+    return _merged(
+        pl.concat(parts).select(
+            *GROUP,
+            "used",
+            pl.col("start_time").alias("last_start"),
+            pl.when("_tiered").then(pl.col("start_time")).alias("last_tiered"),
+        )
+    ).cast(pl.Schema(USAGE_SCHEMA))
+
+
+def _merged(totals: pl.DataFrame) -> pl.DataFrame:
+    """One row per group: quantities summed, latest starts kept."""
+    return (
+        totals.group_by(GROUP, maintain_order=True)
+        .agg(pl.col("used").sum(), pl.col("last_start").max(), pl.col("last_tiered").max())
+        .select(list(USAGE_SCHEMA))
+    )
+
+
 class CycleUsage:
     """The usage of each customer-cycle this run has touched: loaded from the store on first
     touch, then kept up to date as batches are placed."""
@@ -60,6 +106,7 @@ class CycleUsage:
         self._entity_id = entity_id
         self._rows = rows
         self._held = pl.DataFrame(schema=USAGE_SCHEMA)
+        self._added = pl.DataFrame(schema=USAGE_SCHEMA)  # not yet in the store's totals
         self._closed = billing.closed_periods(conn, entity_id)
 
     @property
@@ -116,11 +163,21 @@ class CycleUsage:
             )
             placed = pl.concat([placed, late_new.select(placed.columns)])
         self._count(rated.with_columns(tiered.alias("_tiered")))
+        # what the charges booked from this placing change in the totals: the new records'
+        # charges, and the re-ratings' new charges in place of the old
+        booked = pl.concat([placed.select(_BOOKED), replacements.select(_BOOKED)])
+        self._added = _merged(pl.concat([self._added, usage_change(booked, replaced)]))
         return Placed(
             rated=placed.sort("row_idx") if "row_idx" in placed.columns else placed,
             replaced=replaced,
             replacements=replacements,
         )
+
+    def save(self) -> None:
+        """Add what the placed records (and the charges they re-rated) changed to the store's
+        running totals: once, at the end of the run, after their charges are booked."""
+        cycles.add_usage(self._conn, self._entity_id, self._added)
+        self._added = self._added.clear()
 
     def _load(self, rated: pl.DataFrame) -> pl.DataFrame:
         fresh = rated.select(GROUP).unique().join(self._held, on=list(GROUP), how="anti")

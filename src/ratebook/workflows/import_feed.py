@@ -217,6 +217,7 @@ def import_feed(
                 cycle, entity_id=entity.id, batch_id=batch_id, source=name, now=datetime.now(UTC)
             ),
         )
+        cycle.save()
         accounted = summary.rated + summary.duplicates + summary.exceptions
         if accounted != summary.rows_read:
             raise RuntimeError(

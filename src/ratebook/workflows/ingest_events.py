@@ -328,6 +328,7 @@ def ingest_event_groups(
                     results=results,
                     audited=not dry_run,
                 )
+            cycle.save()
         except BaseException:
             transaction.rollback()
             raise

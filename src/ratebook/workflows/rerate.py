@@ -27,7 +27,7 @@ from ratebook.store import audit, billing, cycles, parties, usage
 from ratebook.store.cycles import CHARGE_SCHEMA
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
-from ratebook.workflows.cycle_usage import reposting
+from ratebook.workflows.cycle_usage import reposting, usage_change
 from ratebook.workflows.report_usage import check_period
 
 #: What a new rating carries (a rated record's columns, less the row's destination name).
@@ -160,6 +160,8 @@ def rerate(
         cycles.replace_charges(
             conn, replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now
         )
+        # a corrected increment changes the billed quantities the cycle holds
+        cycles.add_usage(conn, entity.id, usage_change(replacements, replaced))
         usage.add_postings(
             conn,
             reposting(

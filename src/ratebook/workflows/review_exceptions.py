@@ -492,6 +492,7 @@ def _rebill(
         conn,
         ledger.postings(cycle, entity_id=entity.id, batch_id=batch_id, source="review", now=now),
     )
+    cycle.save()
     matched = assessed.matched.join(by_idx, on="row_idx")
     review.set_record_customers(
         conn, [(int(pk), int(c)) for pk, c in matched.select("record_pk", "customer_id").rows()]
