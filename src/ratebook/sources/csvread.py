@@ -211,6 +211,16 @@ def printable(text: str) -> str:
 def to_csv_line(fields: list[str]) -> str:
     """A row's fields as one CSV line (how a row read by the tokenizer is kept), which the
     ``csv`` module reads back as the same fields: a field holding a line end is quoted."""
+    plain = ",".join(fields)
+    if (
+        len(fields) > 1  # a lone empty field is written as ""
+        and plain.isascii()
+        and plain.count(",") == len(fields) - 1
+        and '"' not in plain
+        and "\r" not in plain
+        and "\n" not in plain
+    ):
+        return plain  # nothing to quote: what the writer below gives, without its setup
     buffer = io.StringIO()
     # an ASCII field holds no undecodable byte (and str knows it is ASCII without a scan)
     shown = [f if f.isascii() else printable(f) for f in fields]

@@ -3,13 +3,22 @@ line or by record id."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, CursorResult, and_, select
 
 from ratebook.store.tables import exceptions, rated_charges, usage_records
 
 PENDING = ("open", "in_review")
+
+
+def _named(result: CursorResult[Any]) -> Iterator[dict[str, Any]]:
+    """The rows as dicts, naming the columns once: ``dict(row._mapping)`` builds the names
+    again for every row, a sixth of a 10,000-event push."""
+    names = list(result.keys())
+    for row in result:
+        yield dict(zip(names, row, strict=True))
 
 
 def _charge_columns() -> list[Any]:
@@ -29,22 +38,26 @@ def batch_outcomes(
     u = usage_records.c
     r = rated_charges.c
     records = {
-        row.source_line: dict(row._mapping)
-        for row in conn.execute(
-            select(u.source_line, u.id.label("record_pk"), u.unit, *_charge_columns())
-            .select_from(
-                usage_records.outerjoin(
-                    rated_charges, and_(r.record_pk == u.id, r.superseded_by.is_(None))
+        row["source_line"]: row
+        for row in _named(
+            conn.execute(
+                select(u.source_line, u.id.label("record_pk"), u.unit, *_charge_columns())
+                .select_from(
+                    usage_records.outerjoin(
+                        rated_charges, and_(r.record_pk == u.id, r.superseded_by.is_(None))
+                    )
                 )
+                .where(u.batch_id == batch_id)
             )
-            .where(u.batch_id == batch_id)
         )
     }
     e = exceptions.c
     found = {
-        row.source_line: dict(row._mapping)
-        for row in conn.execute(
-            select(e.source_line, e.id, e.code, e.reason, e.field).where(e.batch_id == batch_id)
+        row["source_line"]: row
+        for row in _named(
+            conn.execute(
+                select(e.source_line, e.id, e.code, e.reason, e.field).where(e.batch_id == batch_id)
+            )
         )
     }
     return records, found
@@ -77,7 +90,7 @@ def record_outcomes(
         )
         .where(u.entity_id == entity_id, u.origin == origin, u.record_id.in_(record_ids))
     )
-    return {row.record_id: dict(row._mapping) for row in rows}
+    return {row["record_id"]: row for row in _named(rows)}
 
 
 def unstored_exceptions(
@@ -100,6 +113,6 @@ def unstored_exceptions(
         .order_by(e.id)
     )
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        found.setdefault((row.record_id, row.raw), dict(row._mapping))
+    for row in _named(rows):
+        found.setdefault((row["record_id"], row["raw"]), row)
     return found

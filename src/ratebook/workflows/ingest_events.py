@@ -148,11 +148,7 @@ class _Row:
     fields: dict[str, str]
     utf8_ok: bool
     digest: str
-
-    @property
-    def shape(self) -> tuple[str, ...]:
-        """The attribute names, which make the columns of the row's batch."""
-        return tuple(sorted(set(self.fields) - set(FIELDS)))
+    shape: tuple[str, ...]  # the attribute names, which make the columns of the row's batch
 
 
 def _text(value: Any) -> tuple[str, bool]:
@@ -206,8 +202,12 @@ def _rows(
         fields: dict[str, str] = {}
         ok = True
         for name in FIELDS:
-            fields[name], good = _text(event.get(name))
-            ok = ok and good
+            value = event.get(name)
+            if value.__class__ is str and value.isascii():  # most values: kept as they are
+                fields[name] = value
+            else:
+                fields[name], good = _text(value)
+                ok = ok and good
         attributes = event.get("attributes") or {}
         for key, value in attributes.items():
             name = str(key).strip().lower()
@@ -221,7 +221,8 @@ def _rows(
             fields[name], good = _text(value)
             ok = ok and good
         record_id = fields["record_id"].strip() or None
-        rows.append(_Row(offset + index, index, origin, record_id, fields, ok, digest))
+        shape = tuple(sorted(set(fields).difference(FIELDS))) if attributes else ()
+        rows.append(_Row(offset + index, index, origin, record_id, fields, ok, digest, shape))
     return rows
 
 

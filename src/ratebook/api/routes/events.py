@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -175,8 +176,9 @@ def reply_json(summary: EventsSummary) -> dict[str, Any]:
     }
 
 
-def _reply(summary: EventsSummary) -> JSONResponse:
-    return JSONResponse(reply_json(summary))
+def _reply(summary: EventsSummary) -> Response:
+    # orjson: the standard encoder took a tenth of a 10,000-event push to write the reply
+    return Response(orjson.dumps(reply_json(summary)), media_type="application/json")
 
 
 @router.post(
