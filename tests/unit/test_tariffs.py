@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ratebook.model.tariffs import (
     Band,
@@ -113,3 +116,58 @@ def test_bands_follow_the_table_zone_across_daylight_saving() -> None:
     )
     got = starts.select(bands.classify(pl.col("t"), range(2026, 2027)))["literal"].to_list()
     assert got == ["offpeak", "peak"]
+
+
+def _band_by_hand(bands: TimeBands, instant: datetime, holidays: set[date]) -> str:
+    """The band of one instant, worked out with the standard library's zone rules."""
+    local = instant.astimezone(ZoneInfo(bands.timezone))
+    if bands.calendar is not None and local.date() in holidays:
+        return bands.calendar.band
+    weekday, seconds = local.isoweekday(), local.hour * 3600 + local.minute * 60 + local.second
+    for band in bands.bands:
+        if band.start < band.end:
+            hit = weekday in band.days and band.start <= seconds < band.end
+        else:  # over midnight: the start day's evening and the next day's morning
+            hit = (weekday in band.days and seconds >= band.start) or (
+                (weekday - 2) % 7 + 1 in band.days and seconds < band.end
+            )
+        if hit:
+            return band.name
+    return bands.default
+
+
+_ZONES = ["Asia/Kuala_Lumpur", "Europe/London", "America/New_York", "Australia/Lord_Howe"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zone=st.sampled_from(_ZONES),
+    order=st.permutations([PEAK, NIGHT, WEEKEND]),
+    starts=st.lists(
+        st.integers(
+            min_value=int(datetime(1950, 1, 1, tzinfo=UTC).timestamp()),
+            max_value=int(datetime(2060, 1, 1, tzinfo=UTC).timestamp()),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    explicit=st.sets(st.dates(min_value=date(1950, 1, 1), max_value=date(2059, 12, 31))),
+)
+def test_bands_agree_with_the_zone_rules_instant_by_instant(
+    zone: str, order: list[Band], starts: list[int], explicit: set[date]
+) -> None:
+    """Before 1970 too, in zones with half-hour and full-hour daylight saving."""
+    instants = [datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=s) for s in starts]
+    # every drawn instant's local day is a holiday in one case in three
+    local_days = {i.astimezone(ZoneInfo(zone)).date() for i in instants}
+    holidays = set(explicit) | {d for d in local_days if d.toordinal() % 3 == 0}
+    bands = TimeBands(
+        timezone=zone,
+        bands=tuple(order),
+        default="offpeak",
+        calendar=Calendar(band="holiday", dates=frozenset(holidays)),
+    )
+    years = range(min(i.year for i in instants) - 1, max(i.year for i in instants) + 2)
+    frame = pl.DataFrame({"t": instants}, schema={"t": pl.Datetime("us", "UTC")})
+    got = frame.select(bands.classify(pl.col("t"), years))["literal"].to_list()
+    assert got == [_band_by_hand(bands, i, holidays) for i in instants]

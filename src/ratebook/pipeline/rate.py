@@ -89,28 +89,29 @@ RATING_COLUMNS = (
 
 
 def _bands(records: pl.DataFrame, versions: pl.DataFrame) -> pl.Series:
-    """The band each record (with ``version_id``) falls in, by its version's time bands."""
-    out = records.select("version_id", "start_time").with_columns(
-        pl.lit(None, pl.String).alias("band")
-    )
+    """The band each record (with ``version_id``) falls in, by its version's time bands.
+
+    One lazy pass for every version: a band expression uses the local time several times, and
+    only a lazy plan computes it once (common subexpressions), about half the time."""
     if records.is_empty():
-        return out["band"]
+        return pl.Series("band", [], dtype=pl.String)
     low, high = records.select(
         pl.col("start_time").dt.year().min().alias("low"),
         pl.col("start_time").dt.year().max().alias("high"),
     ).row(0)
-    years = range(int(low) - 1, int(high) + 2)
+    used = set(records["version_id"].drop_nulls().unique().to_list())
+    band: pl.Expr = pl.lit(None, pl.String)
     for version_id, zone, spec in versions.select("version_id", "timezone", "spec").iter_rows():
-        if not (out["version_id"] == version_id).any():
+        if version_id not in used:
             continue
         bands = time_bands(json.loads(spec or "{}"), zone)
-        out = out.with_columns(
+        years = range(int(low) - 1, int(high) + 2)
+        band = (
             pl.when(pl.col("version_id") == version_id)
             .then(bands.classify(pl.col("start_time"), years))
-            .otherwise(pl.col("band"))
-            .alias("band")
+            .otherwise(band)
         )
-    return out["band"]
+    return records.lazy().select(band.alias("band")).collect()["band"]
 
 
 def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
