@@ -140,14 +140,23 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     if ladders.is_empty():
         return records
     tiered = records["rate_row_id"].is_in(ladders["rate_row_id"].implode()).fill_null(False)
-    if not tiered.all():
-        # the tiers' arithmetic for the tiered records only, put back in their places
-        indexed = records.with_row_index("_order")
-        priced = apply_tiers(indexed.filter(tiered), rows)  # keeps _order
-        return pl.concat([indexed.filter(~tiered), priced]).sort("_order").drop("_order")
-    frame = records.join(ladders, on="rate_row_id", how="left", maintain_order="left")
-    parts = [_part(k, depth).alias(f"_part{k}") for k in range(depth)]
-    frame = frame.with_columns(parts)
+    if tiered.all():
+        return _on_ladders(records, ladders, depth)
+    # the tiers' arithmetic for the tiered records only, put back in their places
+    indexed = records.with_row_index("_order")
+    priced = _on_ladders(indexed.filter(tiered), ladders, depth)  # keeps _order
+    return pl.concat([indexed.filter(~tiered), priced]).sort("_order").drop("_order")
+
+
+def _on_ladders(records: pl.DataFrame, ladders: pl.DataFrame, depth: int) -> pl.DataFrame:
+    """``apply_tiers`` for records that are all on the tiered rows of ``ladders``, as one
+    lazy plan: the tier parts are used many times over, and only a lazy plan computes a
+    repeated expression once."""
+    frame = (
+        records.lazy()
+        .join(ladders.lazy(), on="rate_row_id", how="left", maintain_order="left")
+        .with_columns(_part(k, depth).alias(f"_part{k}") for k in range(depth))
+    )
     used = [pl.col(f"_part{k}") > 0 for k in range(depth)]
     usage = pl.sum_horizontal(
         pl.col(f"_part{k}").cast(pl.Int128) * pl.col(f"_price{k}").fill_null(0).cast(pl.Int128)
@@ -185,20 +194,24 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     hit = pl.col("tier_kind").is_not_null()
     # an uncharged record (nothing billed) stays at tier 0 with a zero charge
     any_used = pl.any_horizontal(used)
-    return frame.with_columns(
-        pl.when(hit).then(first_tier.fill_null(0)).otherwise(pl.col("tier")).alias("tier"),
-        pl.when(hit & any_used)
-        .then(pl.lit("[") + split + pl.lit("]"))
-        .when(hit)
-        .then(pl.lit(None, pl.String))
-        .otherwise(pl.col("tier_split"))
-        .alias("tier_split"),
-        pl.when(hit & any_used)
-        .then(first_price)
-        .otherwise(pl.col("unit_price"))
-        .alias("unit_price"),
-        pl.when(hit).then(charge).otherwise(pl.col("charge")).alias("charge"),
-    ).select(records.columns)
+    return (
+        frame.with_columns(
+            pl.when(hit).then(first_tier.fill_null(0)).otherwise(pl.col("tier")).alias("tier"),
+            pl.when(hit & any_used)
+            .then(pl.lit("[") + split + pl.lit("]"))
+            .when(hit)
+            .then(pl.lit(None, pl.String))
+            .otherwise(pl.col("tier_split"))
+            .alias("tier_split"),
+            pl.when(hit & any_used)
+            .then(first_price)
+            .otherwise(pl.col("unit_price"))
+            .alias("unit_price"),
+            pl.when(hit).then(charge).otherwise(pl.col("charge")).alias("charge"),
+        )
+        .select(records.columns)
+        .collect()
+    )
 
 
 def split_text(split: str | None) -> list[tuple[int, int, int]]:
