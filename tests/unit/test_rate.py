@@ -278,6 +278,26 @@ def test_no_rate_reasons() -> None:
     ]
 
 
+def test_records_with_no_version_in_force_are_all_no_rate() -> None:
+    """Every record before the table's first version: no band can be looked up for any."""
+    records = _records(
+        {"quantity": 60_000, "start_time": datetime(2020, 1, 1, tzinfo=UTC)},
+        {"quantity": 120_000, "start_time": datetime(2020, 2, 1, tzinfo=UTC)},
+    )
+    rated, rejected = rate(
+        records,
+        assignments=ASSIGNED,
+        versions=_versions((1, T0)),
+        rows=_rows({"prefix": "60", "price": 30_000_000}),
+        zone="Asia/Kuala_Lumpur",
+    )
+    assert rated.is_empty()
+    assert rejected["reason"].to_list() == [
+        "the customer's rate table has no version in force on 2020-01-01",
+        "the customer's rate table has no version in force on 2020-02-01",
+    ]
+
+
 @pytest.mark.parametrize(
     ("mode", "expected"),
     # 30 s at 1/1 of RM0.0125/min = 0.00625; less 10% = 0.005625 (4 places)

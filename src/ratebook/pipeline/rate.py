@@ -111,7 +111,8 @@ def _bands(records: pl.DataFrame, versions: pl.DataFrame) -> pl.Series:
             .then(bands.classify(pl.col("start_time"), years))
             .otherwise(band)
         )
-    return records.lazy().select(band.alias("band")).collect()["band"]
+    # beside a column, so that a lone literal (no version in use) still has every row
+    return records.lazy().select("version_id", band.alias("band")).collect()["band"]
 
 
 def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
