@@ -41,3 +41,53 @@ def test_content_digest_is_sha256_of_the_canonical_text() -> None:
     ]
     expected = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
     assert content_digests(frame).to_list() == expected
+
+
+def test_a_large_frame_is_hashed_in_slices_each_row_in_its_place() -> None:
+    """25,003 rows (more than the parallel threshold, not a multiple of the slice count):
+    each row keeps its own digest in its own place."""
+    n = 25_003
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(n)],
+            "start_time": [datetime(2026, 10, 5, tzinfo=UTC)] * n,
+            "quantity": list(range(n)),
+            "unit": ["s"] * n,
+            "service": ["voice"] * n,
+            "account": [None if i % 7 == 0 else f"C{i % 50}" for i in range(n)],
+            "caller": [None] * n,
+            "destination": ["+60312345678"] * n,
+            "disposition": [None] * n,
+            "direction": [None] * n,
+            "attributes": [None] * n,
+        },
+        schema_overrides={
+            "start_time": pl.Datetime("us", "UTC"),
+            "caller": pl.String,
+            "disposition": pl.String,
+            "direction": pl.String,
+            "attributes": pl.String,
+        },
+    )
+    micros = int((datetime(2026, 10, 5, tzinfo=UTC) - epoch).total_seconds()) * 1_000_000
+    texts = [
+        "\x1f".join(
+            [
+                f"r{i}",
+                str(micros),
+                str(i),
+                "s",
+                "voice",
+                "\x00" if i % 7 == 0 else f"C{i % 50}",
+                "\x00",
+                "+60312345678",
+                "\x00",
+                "\x00",
+                "\x00",
+            ]
+        )
+        for i in range(n)
+    ]
+    expected = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+    assert content_digests(frame).to_list() == expected

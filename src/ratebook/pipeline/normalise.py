@@ -137,7 +137,28 @@ def content_digests(frame: pl.DataFrame) -> pl.Series:
     SHA-256 of that text (``polars-hash`` works it out column-wise), never a hash that could
     change with a library version.
     """
-    content = plh.concat_str(
+    if frame.height < _PARALLEL_ROWS:
+        return frame.select(_digest()).to_series()
+    # the hash runs on one thread per expression: slices of the frame, hashed side by side
+    # in one lazy plan, use every core (half the time on two)
+    step = -(-frame.height // _SLICES)
+    slices = [
+        frame.slice(start, step).lazy().select(_digest()) for start in range(0, frame.height, step)
+    ]
+    return pl.concat(slices).collect().to_series()
+
+
+#: Rows from which ``content_digests`` hashes slices in parallel, and how many.
+_PARALLEL_ROWS = 20_000
+_SLICES = 4
+
+
+def _digest() -> pl.Expr:
+    return _content().chash.sha2_256().alias("content_sha256")
+
+
+def _content() -> plh.HExpr:
+    return plh.concat_str(
         [
             pl.col("record_id"),
             pl.col("start_time").dt.epoch("us").cast(pl.String),
@@ -158,7 +179,6 @@ def content_digests(frame: pl.DataFrame) -> pl.Series:
         ],
         separator="\x1f",
     )
-    return frame.select(content.chash.sha2_256().alias("content_sha256")).to_series()
 
 
 def normalise(
