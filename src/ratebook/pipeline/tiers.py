@@ -88,9 +88,17 @@ def _ladders(rows: pl.DataFrame, used: pl.Series) -> tuple[pl.DataFrame, int]:
     row's own), and that length."""
     tiered = rows.filter(
         pl.col("tier_kind").is_not_null() & pl.col("rate_row_id").is_in(used.unique().implode())
-    ).select("rate_row_id", "tier_kind", "minimum_charge", pl.col("tiers").str.json_decode(LADDER))
+    ).select("rate_row_id", "tier_kind", "minimum_charge", "tiers")
     if tiered.is_empty():
         return tiered, 0
+    # rows share ladders (a deck's prefixes priced alike): each distinct text decoded once
+    texts = tiered.select(pl.col("tiers").unique())
+    tiered = tiered.join(
+        texts.with_columns(pl.col("tiers").str.json_decode(LADDER).alias("_ladder")),
+        on="tiers",
+        how="left",
+        maintain_order="left",
+    ).select("rate_row_id", "tier_kind", "minimum_charge", pl.col("_ladder").alias("tiers"))
     depth = int(tiered.select(pl.col("tiers").list.len().max()).item() or 0)
     steps = pl.col("tiers")
     return (
