@@ -175,7 +175,7 @@ def ingest(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Usage files to import.")],
     fmt: Annotated[
-        str, typer.Option("--format", help="Feed format: generic|asterisk.")
+        str, typer.Option("--format", help="Feed format: generic|asterisk|freeswitch.")
     ] = "generic",
     origin: Annotated[str | None, typer.Option(help="Feed name (default: the format).")] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Zone of times without offset.")] = None,

@@ -24,7 +24,7 @@ class _FeedBase(BaseModel):
     Attributes:
         name: unique feed name (letters, digits, ``.``, ``_``, ``-``).
         entity: entity code; the only entity when omitted.
-        format: a feed format (``generic``, ``asterisk``).
+        format: a feed format (``generic``, ``asterisk``, ``freeswitch``).
         origin: the records' origin; the feed name when omitted.
         timezone: zone of times without an offset in the files, and of the schedule.
         pattern: glob that file names must match, e.g. ``Master-*.csv``.

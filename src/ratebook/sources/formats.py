@@ -322,9 +322,87 @@ class AsteriskFormat:
         return out.select(list(RAW_COLUMNS)), rejected
 
 
+#: The fields of FreeSWITCH ``mod_cdr_csv``'s stock ``example`` template, its default.
+FREESWITCH_COLUMNS = (
+    "caller_id_name",
+    "caller_id_number",
+    "destination_number",
+    "context",
+    "start_stamp",
+    "answer_stamp",
+    "end_stamp",
+    "duration",
+    "billsec",
+    "hangup_cause",
+    "uuid",
+    "bleg_uuid",
+    "accountcode",
+    "read_codec",
+    "write_codec",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FreeSwitchFormat:
+    """FreeSWITCH ``mod_cdr_csv`` with its default ``example`` template: no header, the 15
+    fields of ``FREESWITCH_COLUMNS``, every one quoted.
+
+    The record id is ``uuid`` (the A leg's); the billed quantity is ``billsec`` in seconds;
+    start times (``start_stamp``) are local to the feed's zone. A call with an
+    ``answer_stamp`` is ``ANSWERED``; one without keeps its ``hangup_cause`` (``NO_ANSWER``,
+    ``USER_BUSY``, ...) as its disposition and is rated at zero.
+    """
+
+    name: str = "freeswitch"
+    has_header: bool = False
+    time_layout: str = "%Y-%m-%d %H:%M:%S"
+    columns: tuple[str, ...] = field(default=FREESWITCH_COLUMNS)
+
+    def bind_header(self, header: list[str] | None, path: Path) -> list[str]:
+        return list(self.columns)
+
+    def to_frame(
+        self, chunk: RawChunk, columns: list[str], max_field_chars: int
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        frame, rejected = _shape_rejections(chunk, columns, {len(columns)}, max_field_chars)
+        answered = _blank_to_null("answer_stamp").is_not_null()
+        out = frame.select(
+            pl.col("row_idx"),
+            pl.col("line"),
+            _blank_to_null("uuid").alias("record_id"),
+            _blank_to_null("start_stamp").alias("start_time"),
+            _blank_to_null("billsec").alias("quantity"),
+            pl.lit("s").alias("unit"),
+            pl.lit("voice").alias("service"),
+            _blank_to_null("accountcode").alias("account"),
+            _blank_to_null("caller_id_number").alias("caller"),
+            _blank_to_null("destination_number").alias("destination"),
+            pl.when(answered)
+            .then(pl.lit("ANSWERED"))
+            .otherwise(_blank_to_null("hangup_cause").str.to_uppercase())
+            .alias("disposition"),
+            pl.lit(None, pl.String).alias("direction"),
+            _attributes(
+                [
+                    "caller_id_name",
+                    "context",
+                    "answer_stamp",
+                    "end_stamp",
+                    "duration",
+                    "hangup_cause",
+                    "bleg_uuid",
+                    "read_codec",
+                    "write_codec",
+                ]
+            ).alias("attributes"),
+        )
+        return out.select(list(RAW_COLUMNS)), rejected
+
+
 FORMATS: dict[str, FeedFormat] = {
     "generic": GenericFormat(),
     "asterisk": AsteriskFormat(),
+    "freeswitch": FreeSwitchFormat(),
 }
 
 
