@@ -7,7 +7,9 @@ Bad data inside a feed is not an error: it becomes an exception record (see
     ├── InputError                a user file is unusable: ``file:line: field: CODE message``
     ├── NotFoundError             a named entity, customer, rate table, ... does not exist
     ├── ConfigError               settings or set-up that cannot work (no entity, two entities, ...)
-    └── StoreError                the database cannot be reached or migrated
+    ├── StoreError                the database cannot be reached or migrated
+    ├── ConflictError             what was asked conflicts with what the store holds
+    └── AccessError               the caller may not do it (an API key revoked meanwhile)
 
 A code is never renamed or reused.
 """
@@ -79,3 +81,8 @@ class StoreError(RatebookError):
 class ConflictError(RatebookError):
     """What was asked conflicts with what the store holds (a closed cycle, a change that
     would leave records unbilled)."""
+
+
+class AccessError(RatebookError):
+    """The caller may not do what it asked: an API key that was revoked after the request
+    was let in (the store checks it again in the transaction that writes)."""

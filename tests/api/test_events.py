@@ -252,3 +252,48 @@ def test_keys_scopes_and_revocation(api: Api) -> None:
     revoke_key(api.store, "viewer", entity_code="MY1")
     with api.client("my_read") as reader:
         assert reader.get("/v1/customers").status_code == 401
+
+
+def _stored(api: Api, record_id: str) -> int:
+    with api.store.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(usage_records)
+                .where(usage_records.c.record_id == record_id)
+            ).scalar_one()
+        )
+
+
+def test_a_key_revoked_while_the_server_keeps_it_stores_nothing(api: Api) -> None:
+    """The events route keeps a key it has checked; revoked by another process (the CLI)
+    afterwards, its next push is refused in the transaction that would store it."""
+    with api.client() as client:
+        first = client.post(
+            "/v1/events", json=[{**CALL, "record_id": "k1", "account": "ACME", "quantity": 60}]
+        )
+        assert first.status_code == 200, first.text
+        revoke_key(api.store, "switch", entity_code="MY1")
+        event = [{**CALL, "record_id": "k2", "account": "ACME", "quantity": 60}]
+        kept = client.post("/v1/events", json=event)
+        assert (kept.status_code, kept.json()["code"]) == (401, "UNAUTHENTICATED")
+        assert kept.headers["WWW-Authenticate"] == "Bearer"
+        # dropped from the server's keys: the store refuses it from now on
+        again = client.post("/v1/events", json=event, headers={"Idempotency-Key": "k2-retry"})
+        assert (again.status_code, again.json()["code"]) == (401, "UNAUTHENTICATED")
+    assert (_stored(api, "k1"), _stored(api, "k2")) == (1, 0)
+
+
+def test_a_key_revoked_before_its_kept_push_with_an_idempotency_key(api: Api) -> None:
+    with api.client() as client:
+        assert (
+            client.post(
+                "/v1/events", json=[{**CALL, "record_id": "i1", "account": "ACME", "quantity": 60}]
+            ).status_code
+            == 200
+        )
+        revoke_key(api.store, "switch", entity_code="MY1")
+        event = [{**CALL, "record_id": "i2", "account": "ACME", "quantity": 60}]
+        reply = client.post("/v1/events", json=event, headers={"Idempotency-Key": "i2"})
+        assert (reply.status_code, reply.json()["code"]) == (401, "UNAUTHENTICATED")
+    assert _stored(api, "i2") == 0

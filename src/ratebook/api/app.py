@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from ratebook.api import problems
 from ratebook.api.body import RefuseNul
 from ratebook.api.coalesce import EventCoalescer
+from ratebook.api.key_cache import KeyCache
 from ratebook.api.metrics import LatencyMiddleware, Metrics
 from ratebook.api.routes import accounts, events, health, rates, review
 from ratebook.settings import Settings
@@ -66,6 +67,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     # the entities' reference data, kept between requests while unchanged
     app.state.references = ReferenceCache()
+    # live keys of POST /v1/events, whose writer checks them again (api.key_cache)
+    app.state.keys = KeyCache()
     app.state.event_writer = EventCoalescer(
         app.state.engine, settings, app.state.metrics, app.state.references
     )

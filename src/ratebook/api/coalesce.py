@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from ratebook.api.metrics import Metrics
+from ratebook.errors import AccessError
 from ratebook.settings import Settings
 from ratebook.store.audit import acting_as
 from ratebook.store.reference import ReferenceCache
@@ -42,6 +43,7 @@ class _Writer:
     entity: str
     source_name: str
     actor: str
+    key_id: int | None  # the API key, checked again in the storing transaction
 
 
 @dataclass(slots=True)
@@ -71,11 +73,18 @@ class EventCoalescer:
         self._closed = False
 
     def submit(
-        self, group: EventGroup, *, entity: str, source_name: str, actor: str
+        self,
+        group: EventGroup,
+        *,
+        entity: str,
+        source_name: str,
+        actor: str,
+        key_id: int | None = None,
     ) -> Future[EventsSummary]:
         """Queue ``group`` to be stored with whatever else is waiting; the future gives its
-        own outcomes (or the error that stopped it)."""
-        pending = _Pending(_Writer(entity, source_name, actor), group)
+        own outcomes (or the error that stopped it: ``AccessError`` when ``key_id`` was
+        revoked before the group was stored)."""
+        pending = _Pending(_Writer(entity, source_name, actor, key_id), group)
         self._start()
         self._queue.put(pending)
         return pending.future
@@ -154,7 +163,12 @@ class EventCoalescer:
                     source_name=writer.source_name,
                     settings=self._settings,
                     references=self._references,
+                    key_id=writer.key_id,
                 )
+        except AccessError as exc:  # the key was revoked: no request of it is stored
+            for pending in taken:
+                pending.future.set_exception(exc)
+            return
         except Exception as exc:
             if len(taken) == 1:
                 taken[0].future.set_exception(exc)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ratebook.errors import (
+    AccessError,
     ConflictError,
     InputError,
     NotFoundError,
@@ -90,6 +91,8 @@ def problem_response(
 
 
 def _ratebook_status(error: RatebookError) -> int:
+    if isinstance(error, AccessError):
+        return 401
     if isinstance(error, NotFoundError):
         return 404
     if isinstance(error, ConflictError):
@@ -128,7 +131,10 @@ def error_response(request: Request, exc: Exception) -> JSONResponse | None:
             if exc.field is not None:
                 where["field"] = exc.field
             errors.append({**where, "code": exc.code, "detail": exc.message})
-        return problem_response(request, _ratebook_status(exc), exc.code, exc.message, errors)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AccessError) else None
+        return problem_response(
+            request, _ratebook_status(exc), exc.code, exc.message, errors, headers
+        )
     return None
 
 

@@ -99,6 +99,13 @@ def find_by_digest(conn: Connection, secret_sha256: str) -> KeyRow | None:
     return _row(row) if row else None
 
 
+def is_live(conn: Connection, key_id: int) -> bool:
+    """Whether the key exists and is not revoked."""
+    c = api_keys.c
+    found = conn.execute(select(c.revoked_at).where(c.id == key_id)).first()
+    return found is not None and found.revoked_at is None
+
+
 def find_by_name(conn: Connection, entity_id: int, name: str) -> KeyRow | None:
     """The entity's key called ``name``, or None."""
     row = conn.execute(

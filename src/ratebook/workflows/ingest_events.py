@@ -26,14 +26,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from ratebook.errors import InputError
+from ratebook.errors import AccessError, InputError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk, to_csv_line
 from ratebook.sources.formats import get_format
-from ratebook.store import audit, billing, event_outcomes, usage
+from ratebook.store import api_keys, audit, billing, event_outcomes, usage
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.workflows.book_charges import Ledger
@@ -284,15 +284,18 @@ def ingest_event_groups(
     settings: Settings | None = None,
     dry_run: bool = False,
     references: ReferenceCache | None = None,
+    key_id: int | None = None,
 ) -> list[EventsSummary]:
     """Several requests' events in one transaction (group commit): the same outcome, event
     for event, as ingesting the groups one after the other in this order, for one commit,
     one reference load and one batch per origin and attribute set instead of one per
     request. One summary per group, in order; their batch ids are the shared batches.
+    With ``key_id``, the API key that sent them must still be live in that transaction.
 
     Raises:
         InputError: an attribute or origin that cannot be stored (names the event; nothing
             of any group is stored).
+        AccessError: ``key_id`` was revoked (nothing is stored).
     """
     settings = settings or Settings()
     started = time.perf_counter()
@@ -308,6 +311,8 @@ def ingest_event_groups(
         transaction = conn.begin()
         try:
             entity = get_entity(conn, entity_code)
+            if key_id is not None and not api_keys.is_live(conn, key_id):
+                raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
             billing.lock_entity(conn, entity.id, shared=True)
             reference = (
                 references.load(conn, entity.id)

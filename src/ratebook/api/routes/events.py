@@ -17,8 +17,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ratebook.api.body import ExactJsonRoute, body_digest, limited_stream
 from ratebook.api.coalesce import EventCoalescer
-from ratebook.api.deps import Config, Ingester, Reader, References, Store
+from ratebook.api.deps import Config, EventIngester, Ingester, Reader, References, Store
 from ratebook.api.idempotency import run_once
+from ratebook.api.key_cache import KeyCache
 from ratebook.api.problems import Problem
 from ratebook.api.schemas import (
     CloudEventIn,
@@ -28,6 +29,7 @@ from ratebook.api.schemas import (
     ImportReply,
     QuoteIn,
 )
+from ratebook.errors import AccessError
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.sources.formats import FORMATS
 from ratebook.workflows.import_feed import import_feed
@@ -190,7 +192,7 @@ def _reply(summary: EventsSummary) -> Response:
 )
 async def post_events(
     request: Request,
-    caller: Ingester,
+    caller: EventIngester,
     engine: Store,
     settings: Config,
     payload: Annotated[Any, Body()],
@@ -209,6 +211,7 @@ async def post_events(
     else:
         events = _events(payload, settings.api_max_events)
     writer: EventCoalescer = request.app.state.event_writer
+    keys: KeyCache = request.app.state.keys
 
     def submit() -> Future[EventsSummary]:
         return writer.submit(
@@ -218,6 +221,7 @@ async def post_events(
             entity=caller.entity,
             source_name=f"api:{caller.key.name}",
             actor=caller.actor,
+            key_id=caller.key.id,
         )
 
     def reply(summary: EventsSummary) -> Response:
@@ -226,8 +230,19 @@ async def post_events(
         )
         return _reply(summary)
 
+    def stored() -> Response:
+        try:
+            return reply(submit().result())
+        except AccessError:  # revoked since the key was kept: check the store next time
+            keys.drop(caller.key.id)
+            raise
+
     if idempotency_key is None:
-        return reply(await asyncio.wrap_future(submit()))
+        try:
+            return reply(await asyncio.wrap_future(submit()))
+        except AccessError:
+            keys.drop(caller.key.id)
+            raise
     return await run_in_threadpool(
         run_once,
         engine,
@@ -236,7 +251,7 @@ async def post_events(
         request,
         idempotency_key,
         body_digest(request),
-        lambda: reply(submit().result()),
+        stored,
     )
 
 
