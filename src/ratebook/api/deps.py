@@ -52,17 +52,22 @@ class Caller:
             yield
 
 
-def get_engine(request: Request) -> Engine:
+# The getters below are async only so that FastAPI calls them on the event loop: a plain
+# ``def`` dependency is run in a worker thread, a hand-off that costs far more than reading
+# ``app.state``.
+
+
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_references(request: Request) -> ReferenceCache:
+async def get_references(request: Request) -> ReferenceCache:
     references: ReferenceCache = request.app.state.references
     return references
 
