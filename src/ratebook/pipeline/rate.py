@@ -22,7 +22,7 @@ from typing import Any
 
 import polars as pl
 
-from ratebook.model.rejections import Code, reject_where
+from ratebook.model.rejections import Code, no_rejections, reject_where
 from ratebook.model.tariffs import time_bands
 from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, format_fixed
@@ -409,6 +409,12 @@ def _enforce_policy(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Move records beyond their version's policy limits to ``OUT_OF_POLICY`` rejections."""
     limits, quantities = _policies(versions)
+    if (
+        quantities.is_empty()
+        and limits["max_charge"].is_null().all()
+        and limits["max_price"].is_null().all()
+    ):
+        return rated, no_rejections()  # no version sets a limit
     checked = rated.join(limits, on="version_id", how="left", maintain_order="left").join(
         quantities, on=["version_id", "service"], how="left", maintain_order="left"
     )
