@@ -19,7 +19,7 @@ from ratebook.settings import Settings
 from ratebook.store.api_keys import KeyRow
 from ratebook.store.audit import acting_as
 from ratebook.store.reference import ReferenceCache
-from ratebook.workflows.manage_keys import authenticate, digest
+from ratebook.workflows.manage_keys import authenticate, digest, well_formed
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rbk_...`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -82,15 +82,14 @@ def _caller(scope: str) -> Callable[..., Caller]:
         engine: Store,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Caller:
-        challenge = _CHALLENGE
         if credentials is None:
             raise Problem(
-                401, "UNAUTHENTICATED", "send an API key as a Bearer token", headers=challenge
+                401, "UNAUTHENTICATED", "send an API key as a Bearer token", headers=_CHALLENGE
             )
         key = authenticate(engine, credentials.credentials)
         if key is None:
             raise Problem(
-                401, "UNAUTHENTICATED", "the API key is unknown or revoked", headers=challenge
+                401, "UNAUTHENTICATED", "the API key is unknown or revoked", headers=_CHALLENGE
             )
         if scope not in key.scopes and "admin" not in key.scopes:
             raise Problem(403, "FORBIDDEN", f"the API key lacks the {scope!r} scope")
@@ -113,11 +112,11 @@ async def _event_ingester(
         )
     keys: KeyCache = request.app.state.keys
     presented = credentials.credentials
-    wanted = digest(presented)
-    key = keys.get(wanted)
+    wanted = digest(presented) if well_formed(presented) else None
+    key = keys.get(wanted) if wanted else None
     if key is None:
         key = await run_in_threadpool(authenticate, engine, presented)
-        if key is None:
+        if key is None or wanted is None:
             raise Problem(
                 401, "UNAUTHENTICATED", "the API key is unknown or revoked", headers=_CHALLENGE
             )

@@ -139,9 +139,14 @@ def revoke_key(engine: Engine, name: str, *, entity_code: str | None = None) -> 
     return found
 
 
+def well_formed(presented: str) -> bool:
+    """Whether ``presented`` has the form of a key (checked before it is hashed)."""
+    return presented.startswith(KEY_PREFIX) and len(presented) <= 200
+
+
 def authenticate(engine: Engine, presented: str) -> KeyRow | None:
     """The live key ``presented`` is, or None (unknown, malformed or revoked)."""
-    if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
+    if not well_formed(presented):
         return None
     wanted = digest(presented)
     with reading(engine).connect() as conn:
