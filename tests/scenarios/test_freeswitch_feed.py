@@ -57,18 +57,21 @@ def _cdr(
     return ",".join(f'"{f}"' for f in fields)
 
 
+# ACME by its account code -> +60123456789 (6012 at 0.10/min): 61 s bills 120 s = 0.2000
+ACME_CALL = _cdr(
+    "1001",
+    "0123456789",
+    "2026-10-03 09:00:00",
+    "2026-10-03 09:00:05",
+    61,
+    "NORMAL_CLEARING",
+    "f1-0001",
+    account="ACME",
+)
+
 ROWS = [
-    # 1 ACME by its account code -> +60123456789 (6012 at 0.10/min): 61 s bills 120 s = 0.2000
-    _cdr(
-        "1001",
-        "0123456789",
-        "2026-10-03 09:00:00",
-        "2026-10-03 09:00:05",
-        61,
-        "NORMAL_CLEARING",
-        "f1-0001",
-        account="ACME",
-    ),
+    # 1 ACME's call above
+    ACME_CALL,
     # 2 BETA by its caller number -> +60312345678 (60 at 0.05/min): 125 s bills 180 s = 0.1500
     _cdr(
         "0321120000",
@@ -94,16 +97,7 @@ ROWS = [
         "f1-0005",
     ),
     # 6 an exact repeat of 1: a duplicate
-    _cdr(
-        "1001",
-        "0123456789",
-        "2026-10-03 09:00:00",
-        "2026-10-03 09:00:05",
-        61,
-        "NORMAL_CLEARING",
-        "f1-0001",
-        account="ACME",
-    ),
+    ACME_CALL,
     # 7 no uuid: INVALID_RECORD (record_id is empty)
     _cdr(
         "1001",
