@@ -125,7 +125,8 @@ def test_ingest_summary_and_listings(loaded: str, tmp_path: Path) -> None:
         (["ingest", "{tmp}/nope.csv"], "error: {tmp}/nope.csv: FILE_NOT_FOUND no such file"),
         (
             ["ingest", "--format", "cisco", "{tmp}/x.csv"],
-            "error: --format: UNKNOWN_FORMAT unknown format 'cisco' (known: asterisk, generic)",
+            "error: --format: UNKNOWN_FORMAT unknown format 'cisco'"
+            " (known: asterisk, freeswitch, generic)",
         ),
         (
             ["ingest", "{tmp}/empty.csv"],

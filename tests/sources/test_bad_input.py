@@ -164,7 +164,7 @@ def test_wrong_format_name(my_engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         import_feed(my_engine, write(tmp_path / "f.csv", HEADER), format_name="cisco")
     assert caught.value.render() == (
-        "--format: UNKNOWN_FORMAT unknown format 'cisco' (known: asterisk, generic)"
+        "--format: UNKNOWN_FORMAT unknown format 'cisco' (known: asterisk, freeswitch, generic)"
     )
 
 
