@@ -99,13 +99,13 @@ def _bands(records: pl.DataFrame, versions: pl.DataFrame) -> pl.Series:
         pl.col("start_time").dt.year().min().alias("low"),
         pl.col("start_time").dt.year().max().alias("high"),
     ).row(0)
+    years = range(int(low) - 1, int(high) + 2)
     used = set(records["version_id"].drop_nulls().unique().to_list())
     band: pl.Expr = pl.lit(None, pl.String)
     for version_id, zone, spec in versions.select("version_id", "timezone", "spec").iter_rows():
         if version_id not in used:
             continue
         bands = time_bands(json.loads(spec or "{}"), zone)
-        years = range(int(low) - 1, int(high) + 2)
         band = (
             pl.when(pl.col("version_id") == version_id)
             .then(bands.classify(pl.col("start_time"), years))

@@ -199,23 +199,15 @@ def _on_ladders(records: pl.DataFrame, ladders: pl.DataFrame, depth: int) -> pl.
         discount_ppm=pl.col("discount_ppm"),
         roundings=records.select("rounding_places", "rounding_mode").unique().rows(),
     )
-    hit = pl.col("tier_kind").is_not_null()
-    # an uncharged record (nothing billed) stays at tier 0 with a zero charge
+    # every record here is on a tiered row; an uncharged one (nothing billed) stays at tier
+    # 0 with a zero charge and its row's first price
     any_used = pl.any_horizontal(used)
     return (
         frame.with_columns(
-            pl.when(hit).then(first_tier.fill_null(0)).otherwise(pl.col("tier")).alias("tier"),
-            pl.when(hit & any_used)
-            .then(pl.lit("[") + split + pl.lit("]"))
-            .when(hit)
-            .then(pl.lit(None, pl.String))
-            .otherwise(pl.col("tier_split"))
-            .alias("tier_split"),
-            pl.when(hit & any_used)
-            .then(first_price)
-            .otherwise(pl.col("unit_price"))
-            .alias("unit_price"),
-            pl.when(hit).then(charge).otherwise(pl.col("charge")).alias("charge"),
+            first_tier.fill_null(0).alias("tier"),
+            pl.when(any_used).then(pl.lit("[") + split + pl.lit("]")).alias("tier_split"),
+            pl.when(any_used).then(first_price).otherwise(pl.col("unit_price")).alias("unit_price"),
+            charge.alias("charge"),
         )
         .select(records.columns)
         .collect()
