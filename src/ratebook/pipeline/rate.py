@@ -147,11 +147,12 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
         .alias("_len")
     )
     found: list[pl.DataFrame] = []
+    by_length = {key[0]: part for key, part in with_len.partition_by("_len", as_dict=True).items()}
     # longest first: a record matched at one length is not probed at the shorter ones
-    for length in sorted(with_len["_len"].unique().to_list(), reverse=True):
+    for length in sorted(by_length, reverse=True):
         if keys.is_empty():
             break
-        of_length = with_len.filter(pl.col("_len") == length)
+        of_length = by_length[length]
         key = pl.lit("*") if length == 0 else pl.col("_digits").str.slice(0, length)
         probe = keys if length == 0 else keys.filter(pl.col("_digits").str.len_chars() >= length)
         probe = probe.with_columns(key.alias("_key"))
@@ -324,37 +325,44 @@ def rate(
         field="destination",
     )
     on_row = pl.col("rate_row_id").is_not_null()
-    rated = kept.with_columns(
-        pl.when(on_row).then(pl.col("record_band")).otherwise(None).alias("band"),
-        billed_quantity_expr(
-            pl.col("quantity"),
-            pl.col("increment_initial"),
-            pl.col("increment_subsequent"),
-            pl.col("_charged"),
-        ).alias("billed_quantity"),
-    ).with_columns(
-        charge_expr(
-            pl.col("billed_quantity").cast(pl.Int128) * pl.col("price").cast(pl.Int128),
-            rate_unit=pl.col("rate_unit"),
-            connect_fee=pl.col("connect_fee"),
-            minimum=pl.col("minimum_charge"),
-            charged=pl.col("_charged"),
-            places=pl.col("rounding_places"),
-            mode=pl.col("rounding_mode"),
-            discount_ppm=pl.col("discount_ppm").fill_null(0),
-            roundings=versions.select("rounding_places", "rounding_mode").unique().rows(),
-        ).alias("charge"),
-        pl.col("price").fill_null(0).alias("unit_price"),
-        pl.col("rate_unit").fill_null(60 * 10**QUANTITY_SCALE),
-        pl.col("connect_fee").fill_null(0),
-        pl.col("discount_ppm").fill_null(0),
-        pl.col("rounding_mode").fill_null(RoundingMode.HALF_UP.value),
-        pl.col("rounding_places").fill_null(0),
-        pl.lit(None, pl.Int64).alias("usage_before"),
-        pl.lit(None, pl.Int64).alias("tier"),
-        pl.lit(None, pl.String).alias("tier_split"),
+    # lazy: the charge's numerator and its rounding terms recur in every branch, and only a
+    # lazy plan computes a repeated expression once
+    rated = (
+        kept.lazy()
+        .with_columns(
+            pl.when(on_row).then(pl.col("record_band")).otherwise(None).alias("band"),
+            billed_quantity_expr(
+                pl.col("quantity"),
+                pl.col("increment_initial"),
+                pl.col("increment_subsequent"),
+                pl.col("_charged"),
+            ).alias("billed_quantity"),
+        )
+        .with_columns(
+            charge_expr(
+                pl.col("billed_quantity").cast(pl.Int128) * pl.col("price").cast(pl.Int128),
+                rate_unit=pl.col("rate_unit"),
+                connect_fee=pl.col("connect_fee"),
+                minimum=pl.col("minimum_charge"),
+                charged=pl.col("_charged"),
+                places=pl.col("rounding_places"),
+                mode=pl.col("rounding_mode"),
+                discount_ppm=pl.col("discount_ppm").fill_null(0),
+                roundings=versions.select("rounding_places", "rounding_mode").unique().rows(),
+            ).alias("charge"),
+            pl.col("price").fill_null(0).alias("unit_price"),
+            pl.col("rate_unit").fill_null(60 * 10**QUANTITY_SCALE),
+            pl.col("connect_fee").fill_null(0),
+            pl.col("discount_ppm").fill_null(0),
+            pl.col("rounding_mode").fill_null(RoundingMode.HALF_UP.value),
+            pl.col("rounding_places").fill_null(0),
+            pl.lit(None, pl.Int64).alias("usage_before"),
+            pl.lit(None, pl.Int64).alias("tier"),
+            pl.lit(None, pl.String).alias("tier_split"),
+        )
+        .select([*records.columns, *RATING_COLUMNS])
+        .collect()
     )
-    rated = rated.select([*records.columns, *RATING_COLUMNS])
     rated, breaches = (
         _enforce_policy(rated, versions) if enforce_policy else (rated, rejected.clear())
     )

@@ -64,20 +64,28 @@ def place(records: pl.DataFrame, before: pl.DataFrame | None = None) -> pl.DataF
         records: with ``GROUP``, ``ORDER`` and ``billed_quantity``.
         before: per ``GROUP``, ``used``: what the group held before these records (default 0).
     """
+    # lazy: the windowed sum runs about a third faster in a plan than on an eager frame
+    frame = records.lazy()
     if before is not None and not before.is_empty():
-        frame = records.join(
-            before.select(*GROUP, "used"),
+        frame = frame.join(
+            before.lazy().select(*GROUP, "used"),
             on=list(GROUP),
             how="left",
             nulls_equal=True,
             maintain_order="left",
         )
     else:
-        frame = records.with_columns(pl.lit(0, pl.Int64).alias("used"))
+        frame = frame.with_columns(pl.lit(0, pl.Int64).alias("used"))
     running = pl.col("billed_quantity").cum_sum().over(list(GROUP), order_by=list(ORDER))
-    return frame.with_columns(
-        (pl.col("used").fill_null(0) + running - pl.col("billed_quantity")).alias("usage_before")
-    ).drop("used")
+    return (
+        frame.with_columns(
+            (pl.col("used").fill_null(0) + running - pl.col("billed_quantity")).alias(
+                "usage_before"
+            )
+        )
+        .drop("used")
+        .collect()
+    )
 
 
 def _ladders(rows: pl.DataFrame, used: pl.Series) -> tuple[pl.DataFrame, int]:
@@ -150,10 +158,17 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     tiered = records["rate_row_id"].is_in(ladders["rate_row_id"].implode()).fill_null(False)
     if tiered.all():
         return _on_ladders(records, ladders, depth)
-    # the tiers' arithmetic for the tiered records only, put back in their places
-    indexed = records.with_row_index("_order")
-    priced = _on_ladders(indexed.filter(tiered), ladders, depth)  # keeps _order
-    return pl.concat([indexed.filter(~tiered), priced]).sort("_order").drop("_order")
+    # the tiers' arithmetic for the tiered records only, its columns put back in their
+    # places (a scatter: sorting the whole frame back into order cost more than the pricing)
+    priced = _on_ladders(records.filter(tiered), ladders, depth)
+    places = tiered.arg_true()
+    return records.with_columns(
+        records[name].clone().scatter(places, priced[name]) for name in _TIER_SETS
+    )
+
+
+#: The columns ``apply_tiers`` sets on a tiered record.
+_TIER_SETS = ("tier", "tier_split", "unit_price", "charge")
 
 
 def _on_ladders(records: pl.DataFrame, ladders: pl.DataFrame, depth: int) -> pl.DataFrame:
