@@ -25,6 +25,8 @@ class Settings(BaseSettings):
         api_max_json_depth: the deepest nesting of arrays and objects a JSON body may have.
         idempotency_lease_seconds: a request left in flight this long (its server died) no
             longer blocks a retry with the same ``Idempotency-Key``.
+        idempotency_ttl_hours: an ``Idempotency-Key`` is kept this long after its request
+            arrived; after that its answer is forgotten and the key may be used anew.
     """
 
     model_config = SettingsConfigDict(env_prefix="RATEBOOK_", extra="ignore")
@@ -38,3 +40,4 @@ class Settings(BaseSettings):
     api_max_events: int = Field(default=10_000, ge=1)
     api_max_json_depth: int = Field(default=32, ge=4)
     idempotency_lease_seconds: int = Field(default=300, ge=1)
+    idempotency_ttl_hours: int = Field(default=24, ge=1)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
+from ratebook.store.tables import entities as entities_table
 from ratebook.store.tables import idempotency_keys, usage_records
 from ratebook.workflows import review_exceptions
 from ratebook.workflows.manage_keys import revoke_key
@@ -191,6 +192,57 @@ def test_idempotency_key_replays_refuses_reuse_and_in_flight(api: Api) -> None:
         )
         assert busy.status_code == 409
         assert busy.json()["code"] == "IDEMPOTENCY_IN_FLIGHT"
+
+
+def test_an_idempotency_key_expires_a_day_after_its_request(api: Api) -> None:
+    # RATEBOOK_IDEMPOTENCY_TTL_HOURS is 24 by default: a key claimed 25 hours ago is
+    # forgotten (its reuse with another body runs, where a live key gets 422), and the
+    # server's purge drops every expired key, of any entity, keeping the live ones
+    event = {**CALL, "record_id": "e1", "quantity": 60, "account": "ACME"}
+    now = datetime.now(UTC)
+    with api.store.begin() as conn:
+        entities = dict(conn.execute(select(entities_table.c.code, entities_table.c.id)).all())
+        for entity, key, age in (
+            ("MY1", "stale-my", timedelta(hours=25)),
+            ("SG1", "stale-sg", timedelta(days=3)),
+            ("SG1", "live-sg", timedelta(hours=23)),
+        ):
+            conn.execute(
+                insert(idempotency_keys).values(
+                    entity_id=entities[entity],
+                    key=key,
+                    request_sha256="0" * 64,
+                    status="done",
+                    response_status=200,
+                    response_type="application/json",
+                    response_body="{}",
+                    created_at=now - age,
+                    completed_at=now - age,
+                )
+            )
+    with api.client() as client:
+        first = client.post("/v1/events", json=[event], headers={"Idempotency-Key": "day"})
+        assert first.status_code == 200, first.text
+        with api.store.connect() as conn:
+            kept = sorted(conn.execute(select(idempotency_keys.c.key)).scalars())
+        assert kept == ["day", "live-sg"]
+
+        with api.store.begin() as conn:
+            conn.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.key == "day")
+                .values(created_at=now - timedelta(hours=25))
+            )
+        other = {**event, "record_id": "e2"}
+        again = client.post("/v1/events", json=[other], headers={"Idempotency-Key": "day"})
+        assert again.status_code == 200, again.text
+        assert "Idempotent-Replayed" not in again.headers
+        assert again.json()["results"][0]["record_id"] == "e2"
+        assert again.json()["rated"] == 1
+        # the key now keeps the second request's answer
+        replay = client.post("/v1/events", json=[other], headers={"Idempotency-Key": "day"})
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.json() == again.json()
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.references = ReferenceCache()
     # live keys of POST /v1/events, whose writer checks them again (api.key_cache)
     app.state.keys = KeyCache()
+    app.state.idempotency_purged_at = datetime.min.replace(tzinfo=UTC)  # purge at first use
     app.state.event_writer = EventCoalescer(
         app.state.engine, settings, app.state.metrics, app.state.references
     )

@@ -4,7 +4,9 @@ The first request with a key runs and its response is kept; a retry with the sam
 the same request gets that response again (``Idempotent-Replayed: true``). The same key with
 another request is 422; a retry while the first is still running is 409. A server error
 releases the key so the retry runs. A key left in flight longer than the lease (its server
-died) may be taken over.
+died) may be taken over. A key expires ``idempotency_ttl_hours`` after its request arrived:
+its answer is forgotten and the key may be used anew. The server purges expired keys as it
+goes, at most once every ten minutes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from ratebook.settings import Settings
 from ratebook.store import idempotency
 
 _MAX_KEY = 255
+#: How often a server purges expired keys (on the way of a request that carries one).
+PURGE_EVERY = timedelta(minutes=10)
 
 
 def fingerprint(request: Request, body_sha256: str) -> str:
@@ -60,9 +64,19 @@ def run_once(
     wanted = fingerprint(request, body_sha256)
     entity_id = caller.key.entity_id
     now = datetime.now(UTC)
+    expired_before = now - timedelta(hours=settings.idempotency_ttl_hours)
+    state = request.app.state
     with engine.begin() as conn:
+        if now - state.idempotency_purged_at >= PURGE_EVERY:
+            state.idempotency_purged_at = now
+            idempotency.purge(conn, expired_before=expired_before)
         found = idempotency.claim(
-            conn, entity_id=entity_id, key=key, request_sha256=wanted, now=now
+            conn,
+            entity_id=entity_id,
+            key=key,
+            request_sha256=wanted,
+            now=now,
+            expired_before=expired_before,
         )
         if found is not None:
             if found["request_sha256"] != wanted:

@@ -12,11 +12,24 @@ from ratebook.store.tables import idempotency_keys
 
 
 def claim(
-    conn: Connection, *, entity_id: int, key: str, request_sha256: str, now: datetime
+    conn: Connection,
+    *,
+    entity_id: int,
+    key: str,
+    request_sha256: str,
+    now: datetime,
+    expired_before: datetime,
 ) -> dict[str, Any] | None:
     """Record ``key`` as in flight; returns None when claimed, else the row already there.
 
+    A key claimed before ``expired_before`` is forgotten first: its reuse is a new request.
     Runs in a savepoint so a lost race leaves the caller's transaction usable."""
+    k = idempotency_keys.c
+    conn.execute(
+        delete(idempotency_keys).where(
+            k.entity_id == entity_id, k.key == key, k.created_at < expired_before
+        )
+    )
     try:
         with conn.begin_nested():
             conn.execute(
@@ -31,7 +44,6 @@ def claim(
         return None
     except IntegrityError:
         pass
-    k = idempotency_keys.c
     row = conn.execute(
         select(idempotency_keys).where(k.entity_id == entity_id, k.key == key)
     ).first()
@@ -82,3 +94,11 @@ def release(conn: Connection, *, entity_id: int, key: str) -> None:
             k.entity_id == entity_id, k.key == key, k.status == "in_flight"
         )
     )
+
+
+def purge(conn: Connection, *, expired_before: datetime) -> int:
+    """Forget every key claimed before ``expired_before`` (all entities); how many."""
+    result = conn.execute(
+        delete(idempotency_keys).where(idempotency_keys.c.created_at < expired_before)
+    )
+    return int(result.rowcount or 0)

@@ -678,4 +678,5 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("completed_at", UtcDateTime, nullable=True),
     UniqueConstraint("entity_id", "key"),
+    Index("ix_idempotency_keys_created", "created_at"),  # the purge of expired keys
 )
