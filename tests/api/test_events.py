@@ -336,6 +336,27 @@ def test_a_key_revoked_while_the_server_keeps_it_stores_nothing(api: Api) -> Non
     assert (_stored(api, "k1"), _stored(api, "k2")) == (1, 0)
 
 
+def test_a_kept_key_revoked_since_gets_401_before_any_refusal_of_its_body(api: Api) -> None:
+    """A revoked key learns nothing of what it sends: an invalid body, or events the writer
+    refuses (a canonical field as an attribute), gets 401, as a valid one does."""
+    good = {**CALL, "record_id": "r1", "account": "ACME", "quantity": 60}
+    with api.client() as client:
+        assert client.post("/v1/events", json=[good]).status_code == 200
+        # a live key is told what is wrong
+        invalid = client.post("/v1/events", json=[{**good, "record_id": "r2", "quantity": []}])
+        assert (invalid.status_code, invalid.json()["code"]) == (422, "VALIDATION_FAILED")
+        revoke_key(api.store, "switch", entity_code="MY1")
+        for body in (
+            [{**good, "record_id": "r3", "quantity": []}],  # the route refuses it
+            [],  # NO_EVENTS
+            [{**good, "record_id": "r4", "attributes": {"account": "X"}}],  # the writer does
+        ):
+            reply = client.post("/v1/events", json=body)
+            assert (reply.status_code, reply.json()["code"]) == (401, "UNAUTHENTICATED"), body
+            assert reply.headers["WWW-Authenticate"] == "Bearer"
+    assert _stored(api, "r4") == 0
+
+
 def test_a_key_revoked_before_its_kept_push_with_an_idempotency_key(api: Api) -> None:
     with api.client() as client:
         assert (

@@ -14,10 +14,19 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import Engine
 
 from ratebook.api.body import ExactJsonRoute, body_digest, limited_stream
 from ratebook.api.coalesce import EventCoalescer
-from ratebook.api.deps import Config, EventIngester, Ingester, Reader, References, Store
+from ratebook.api.deps import (
+    Caller,
+    Config,
+    EventIngester,
+    Ingester,
+    Reader,
+    References,
+    Store,
+)
 from ratebook.api.idempotency import run_once
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.problems import Problem
@@ -29,9 +38,11 @@ from ratebook.api.schemas import (
     ImportReply,
     QuoteIn,
 )
-from ratebook.errors import AccessError
+from ratebook.errors import AccessError, InputError
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.sources.formats import FORMATS
+from ratebook.store import api_keys
+from ratebook.store.engine import reading
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.ingest_events import EventGroup, EventsSummary, ingest_events
 
@@ -155,6 +166,17 @@ def _events(payload: Any, max_events: int) -> list[dict[str, Any]]:
     return payload
 
 
+def _refused(engine: Engine, keys: KeyCache, caller: Caller) -> None:
+    """A push was refused: if its key was revoked since the server kept it, the answer is
+    401 (``AccessError``), not the refusal, and the key is dropped. The writer checks a kept
+    key only in the transaction of a push it stores, so a refused one is checked here."""
+    with reading(engine).connect() as conn:
+        live = api_keys.is_live(conn, caller.key.id)
+    if not live:
+        keys.drop(caller.key.id)
+        raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
+
+
 def _size(payload: Any) -> int:
     """How many events a payload holds, roughly (before it is validated)."""
     inner = payload.get("events") if isinstance(payload, dict) else payload
@@ -205,13 +227,17 @@ async def post_events(
     charge or the exception code and reason. A repeated ``(origin, record_id)`` answers
     the original outcome with ``duplicate: true``. Concurrent requests are stored together
     (group commit), each answered with its own events' outcomes."""
-    if _size(payload) > 100:
-        # validating a large batch would hold up the event loop's other requests
-        events = await run_in_threadpool(_events, payload, settings.api_max_events)
-    else:
-        events = _events(payload, settings.api_max_events)
-    writer: EventCoalescer = request.app.state.event_writer
     keys: KeyCache = request.app.state.keys
+    try:
+        if _size(payload) > 100:
+            # validating a large batch would hold up the event loop's other requests
+            events = await run_in_threadpool(_events, payload, settings.api_max_events)
+        else:
+            events = _events(payload, settings.api_max_events)
+    except Problem:
+        await run_in_threadpool(_refused, engine, keys, caller)
+        raise
+    writer: EventCoalescer = request.app.state.event_writer
 
     def submit() -> Future[EventsSummary]:
         return writer.submit(
@@ -233,15 +259,15 @@ async def post_events(
     def stored() -> Response:
         try:
             return reply(submit().result())
-        except AccessError:  # revoked since the key was kept: check the store next time
-            keys.drop(caller.key.id)
+        except (AccessError, InputError):
+            _refused(engine, keys, caller)
             raise
 
     if idempotency_key is None:
         try:
             return reply(await asyncio.wrap_future(submit()))
-        except AccessError:
-            keys.drop(caller.key.id)
+        except (AccessError, InputError):
+            await run_in_threadpool(_refused, engine, keys, caller)
             raise
     return await run_in_threadpool(
         run_once,
