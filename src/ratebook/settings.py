@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///ratebook.db"
@@ -25,6 +25,8 @@ class Settings(BaseSettings):
         api_max_json_depth: the deepest nesting of arrays and objects a JSON body may have.
         idempotency_lease_seconds: a request left in flight this long (its server died) no
             longer blocks a retry with the same ``Idempotency-Key``.
+        metrics_token: when set, ``GET /metrics`` answers only a request carrying it as a
+            Bearer token (the metrics name every entity, across tenants); unset, it is open.
         idempotency_ttl_hours: an ``Idempotency-Key`` is kept this long after its request
             arrived; after that its answer is forgotten and the key may be used anew.
     """
@@ -41,3 +43,4 @@ class Settings(BaseSettings):
     api_max_json_depth: int = Field(default=32, ge=4)
     idempotency_lease_seconds: int = Field(default=300, ge=1)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    metrics_token: SecretStr | None = None

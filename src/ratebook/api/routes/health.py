@@ -1,12 +1,14 @@
-"""Liveness, readiness and metrics: no key needed."""
+"""Liveness, readiness and metrics: no API key needed (metrics may need their own token)."""
 
 from __future__ import annotations
+
+import hmac
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ratebook.api.deps import Store
+from ratebook.api.deps import Config, Store
 from ratebook.api.problems import Problem
 from ratebook.store.engine import is_current, reading
 
@@ -39,9 +41,23 @@ def readyz(engine: Store) -> dict[str, str]:
     "/metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={
+        200: {"content": {"text/plain": {}}},
+        401: {"description": "The metrics token is set and was not sent"},
+    },
 )
-def metrics(request: Request) -> Response:
+def metrics(request: Request, settings: Config) -> Response:
+    token = settings.metrics_token
+    if token is not None:
+        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+        wanted = token.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), wanted):
+            raise Problem(
+                401,
+                "UNAUTHENTICATED",
+                "send the metrics token (RATEBOOK_METRICS_TOKEN) as a Bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     return Response(
         request.app.state.metrics.exposition(),
         media_type="text/plain; version=0.0.4; charset=utf-8",
