@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -242,6 +242,97 @@ def test_version_in_force_at_start_time() -> None:
         versions,
     )
     assert [c for _, c in got] == [30_000, 50_000]
+
+
+def test_assignment_in_force_at_start_time() -> None:
+    # Customer 7 moves from table 1 (RM0.0300 a minute) to table 2 (RM0.0500) at 2026-10-15
+    # 00:00 in Kuala Lumpur (14 Oct 16:00 UTC), after a first assignment to table 1 that ended
+    # on 1 Oct; customer 8 has one assignment, to table 2, from 10 Oct (02:00 UTC), whose
+    # validity ends on 20 Oct (exclusive). A minute each:
+    # - customer 7 on 5 Oct: table 1, 0.03; at 15:59:59 UTC on 14 Oct: table 1; at 16:00:
+    #   table 2, 0.05; customer 8 on 5 Oct: no table; on 12 Oct: 0.05; on 20 Oct 00:00 UTC: none
+    switch = datetime(2026, 10, 14, 16, 0, tzinfo=UTC)
+    rows = pl.concat(
+        [
+            _rows({"prefix": "60", "price": 30_000_000}),
+            _rows({"prefix": "60", "price": 50_000_000}).with_columns(
+                pl.lit(2, pl.Int64).alias("version_id"), pl.lit(2, pl.Int64).alias("rate_row_id")
+            ),
+        ]
+    )
+    versions = pl.concat(
+        [
+            _versions((1, datetime(2026, 1, 1, tzinfo=UTC))),
+            _versions((2, datetime(2026, 1, 1, tzinfo=UTC))).with_columns(
+                pl.lit(2, pl.Int64).alias("rate_table_id")
+            ),
+        ]
+    )
+
+    def assigned(
+        customer: int, table: int, start: datetime | None, end: datetime | None
+    ) -> dict[str, object]:
+        return {
+            "customer_id": customer,
+            "rate_table_id": table,
+            "role": "base",
+            "discount_ppm": 0,
+            "valid_from": start,
+            "valid_to": end,
+        }
+
+    assignments = pl.DataFrame(
+        [
+            assigned(7, 2, switch, None),
+            assigned(7, 1, None, datetime(2026, 10, 1, tzinfo=UTC)),
+            assigned(7, 1, datetime(2026, 10, 1, tzinfo=UTC), switch),
+            assigned(
+                8, 2, datetime(2026, 10, 10, 2, tzinfo=UTC), datetime(2026, 10, 20, tzinfo=UTC)
+            ),
+        ],
+        schema=ASSIGNMENT_SCHEMA,
+    )
+    minute = {"quantity": 60_000}
+    records = _records(
+        {**minute, "start_time": T0},
+        {**minute, "start_time": datetime(2026, 10, 14, 15, 59, 59, tzinfo=UTC)},
+        {**minute, "start_time": switch},
+        {**minute, "customer_id": 8, "customer_account": "B", "start_time": T0},
+        {
+            **minute,
+            "customer_id": 8,
+            "customer_account": "B",
+            "start_time": switch - timedelta(days=2),
+        },
+        {
+            **minute,
+            "customer_id": 8,
+            "customer_account": "B",
+            "start_time": datetime(2026, 10, 20, tzinfo=UTC),
+        },
+    )
+    rated, rejected = rate(
+        records, assignments=assignments, versions=versions, rows=rows, zone="Asia/Kuala_Lumpur"
+    )
+    assert rated.select("row_idx", "rate_table_id", "charge").rows() == [
+        (0, 1, 30_000),
+        (1, 1, 30_000),
+        (2, 2, 50_000),
+        (4, 2, 50_000),
+    ]
+    assert rejected.select("row_idx", "reason").rows() == [
+        (3, "customer B has no rate table on 2026-10-05"),
+        (5, "customer B has no rate table on 2026-10-20"),
+    ]
+    # customer 8 alone (one assignment each: the short way) is priced the same
+    alone, _ = rate(
+        records.filter(pl.col("customer_id") == 8),
+        assignments=assignments.filter(pl.col("customer_id") == 8),
+        versions=versions,
+        rows=rows,
+        zone="Asia/Kuala_Lumpur",
+    )
+    assert alone.select("row_idx", "charge").rows() == [(4, 50_000)]
 
 
 def test_unanswered_calls_are_kept_at_zero() -> None:

@@ -204,6 +204,82 @@ _CHOICE = (
 )
 
 
+def _assigned(keys: pl.DataFrame, assignments: pl.DataFrame) -> pl.DataFrame:
+    """``keys`` plus the ``rate_table_id`` and ``discount_ppm`` of the assignment in force at
+    each record's start (the latest ``valid_from`` first), null where none is."""
+    valid = (pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col("start_time"))) & (
+        pl.col("valid_to").is_null() | (pl.col("start_time") < pl.col("valid_to"))
+    )
+    if assignments["customer_id"].is_unique().all():
+        # one assignment a customer (the usual case): in force or not, no choice to make
+        return keys.join(
+            assignments.select(
+                "customer_id", "rate_table_id", "discount_ppm", "valid_from", "valid_to"
+            ),
+            on="customer_id",
+            how="left",
+            maintain_order="left",
+        ).select(
+            *keys.columns,
+            *(
+                pl.when(valid).then(pl.col(name)).alias(name)
+                for name in ("rate_table_id", "discount_ppm")
+            ),
+        )
+    chosen = (
+        keys.select("row_idx", "customer_id", "start_time")
+        .join(assignments, on="customer_id", how="inner")
+        .filter(valid)
+        .sort(["row_idx", "valid_from"], descending=[False, True], nulls_last=True)
+        .unique("row_idx", keep="first")
+        .select("row_idx", "rate_table_id", "discount_ppm")
+    )
+    return keys.join(chosen, on="row_idx", how="left", maintain_order="left")
+
+
+#: What the version in force gives a record.
+_VERSION_COLUMNS = ("version_id", "rounding_mode", "rounding_places")
+
+
+def _in_force(with_table: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
+    """``with_table`` plus the version of its ``rate_table_id`` in force at each record's start
+    (the latest ``effective_from`` at or before it), null where none is."""
+    used = versions.join(
+        with_table.select(pl.col("rate_table_id").drop_nulls().unique()), on="rate_table_id"
+    )
+    if used["rate_table_id"].is_unique().all():
+        # one version a table: it is in force from its effective_from on
+        return with_table.join(
+            used.select("rate_table_id", "effective_from", *_VERSION_COLUMNS),
+            on="rate_table_id",
+            how="left",
+            maintain_order="left",
+        ).select(
+            *with_table.columns,
+            *(
+                pl.when(pl.col("effective_from") <= pl.col("start_time"))
+                .then(pl.col(name))
+                .alias(name)
+                for name in _VERSION_COLUMNS
+            ),
+        )
+    in_force = (
+        with_table.filter(pl.col("rate_table_id").is_not_null())
+        .select("row_idx", "rate_table_id", "start_time")
+        .sort("start_time")
+        .join_asof(
+            used.sort("effective_from"),
+            left_on="start_time",
+            right_on="effective_from",
+            by="rate_table_id",
+            strategy="backward",
+            check_sortedness=False,  # sorted just above; Polars cannot check within groups
+        )
+        .select("row_idx", *_VERSION_COLUMNS)
+    )
+    return with_table.join(in_force, on="row_idx", how="left", maintain_order="left")
+
+
 def _choose(
     records: pl.DataFrame,
     assignments: pl.DataFrame,
@@ -213,33 +289,7 @@ def _choose(
     """For each record: the assignment in force (latest ``valid_from`` first), its table's
     version in force, the record's band in it, and the best row (null where none)."""
     keys = records.select("row_idx", "customer_id", "start_time", "service", "unit", "destination")
-    assigned = (
-        keys.select("row_idx", "customer_id", "start_time")
-        .join(assignments, on="customer_id", how="inner")
-        .filter(
-            (pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col("start_time")))
-            & (pl.col("valid_to").is_null() | (pl.col("start_time") < pl.col("valid_to")))
-        )
-        .sort(["row_idx", "valid_from"], descending=[False, True], nulls_last=True)
-        .unique("row_idx", keep="first")
-        .select("row_idx", "rate_table_id", "discount_ppm")
-    )
-    with_table = keys.join(assigned, on="row_idx", how="left", maintain_order="left")
-    in_force = (
-        with_table.filter(pl.col("rate_table_id").is_not_null())
-        .select("row_idx", "rate_table_id", "start_time")
-        .sort("start_time")
-        .join_asof(
-            versions.sort("effective_from"),
-            left_on="start_time",
-            right_on="effective_from",
-            by="rate_table_id",
-            strategy="backward",
-            check_sortedness=False,  # sorted just above; Polars cannot check within groups
-        )
-        .select("row_idx", "version_id", "rounding_mode", "rounding_places")
-    )
-    with_version = with_table.join(in_force, on="row_idx", how="left", maintain_order="left")
+    with_version = _in_force(_assigned(keys, assignments), versions)
     with_version = with_version.with_columns(_bands(with_version, versions).alias("record_band"))
     best = _longest_prefix(with_version.filter(pl.col("version_id").is_not_null()), rows)
     return with_version.join(best, on="row_idx", how="left", maintain_order="left").select(
