@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from decimal import Decimal
 from pathlib import Path
 
 from rich.console import Console
@@ -89,7 +90,8 @@ def run_demo(
     for name in ("account", "name", "records", "billed seconds", "charge (MYR)"):
         table.add_column(name, justify="left" if name in ("account", "name") else "right")
     for b in top:
-        table.add_row(b.account, b.name, f"{b.records:,}", b.billed_quantity, b.charge)
+        billed = f"{Decimal(b.billed_quantity):,}"
+        table.add_row(b.account, b.name, f"{b.records:,}", billed, b.charge)
     total = sum(parse_fixed(b.charge, AMOUNT_SCALE) for b in lines)
     console.print(table)
     console.print(
