@@ -314,6 +314,12 @@ def _ingest_figures(name: str, db: str, inputs: ShapedInputs, rows: int, polars_
         f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed;"
         f" target 250,000)  peak RSS {peak_mb:,} MB (target 1,536)"
     )
+    # the everyday case: a day's file into a store that holds the month before it
+    seconds = _ratebook(db, "ingest", "--format", "generic", str(inputs.daily))
+    print(
+        f"  then a day's {inputs.daily_rows:,} rows into that store:"
+        f" {inputs.daily_rows / seconds:,.0f} rows/s ({seconds:.1f}s, process start included)"
+    )
     _single_events(db)
 
 

@@ -1,7 +1,8 @@
 """Bench inputs with the rating issue's shape: a 50,000-prefix deck priced by band (peak
 Mon-Fri 08:00-18:00, off-peak otherwise, Malaysian public holidays and one explicit date as
 off-peak) with graduated tiers on the Malaysian prefixes, 20,000 customers, and a generic-format
-CDR file of N rows of which about 1% repeat an earlier row (duplicates).
+CDR file of N rows in October 2026 of which about 1% repeat an earlier row (duplicates), and a
+day's file of N/30 rows on 2 November, for the import of a day into a store holding a month.
 
 Everything is drawn from a seeded generator and built column-wise with Polars, so a 5M-row
 file takes seconds to write.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import csv
 import random
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +33,9 @@ class ShapedInputs:
     customers: Path
     cdrs: Path
     rows: int
+    #: a day's file after the month: ``rows // 30`` records on Monday 2 November 2026
+    daily: Path
+    daily_rows: int
 
 
 def _prefixes(rng: random.Random) -> list[str]:
@@ -100,24 +105,35 @@ def _draw(n: int, salt: int, modulo: int) -> pl.Expr:
     return (pl.int_range(n, dtype=pl.UInt64).hash(seed=salt) % modulo).cast(pl.Int64)
 
 
-def write_cdrs(path: Path, rows: int, prefixes: list[str]) -> int:
-    """``rows`` generic-format records in October 2026; every 100th row repeats the row 50
-    before it exactly (a duplicate). Returns the number of distinct records."""
+def write_cdrs(
+    path: Path,
+    rows: int,
+    prefixes: list[str],
+    *,
+    first_day: date = date(2026, 10, 1),
+    days: int = 31,
+    id_prefix: str = "r",
+    salt: int = 0,
+) -> int:
+    """``rows`` generic-format records over ``days`` days from ``first_day`` (October 2026 by
+    default), ids ``id_prefix`` and the row's number; every 100th row repeats the row 50
+    before it exactly (a duplicate). ``salt`` draws other contents. Returns the number of
+    distinct records."""
     index = pl.int_range(rows, dtype=pl.Int64)
     # the row each row takes its content from: itself, or for every 100th the one 50 before
     source = pl.when(index % 100 == 99).then(index - 50).otherwise(index)
     frame = (
         pl.select(source.alias("i"))
         .with_columns(
-            pl.col("i").hash(seed=1).alias("h1"),
-            pl.col("i").hash(seed=2).alias("h2"),
-            pl.col("i").hash(seed=3).alias("h3"),
+            pl.col("i").hash(seed=1 + 3 * salt).alias("h1"),
+            pl.col("i").hash(seed=2 + 3 * salt).alias("h2"),
+            pl.col("i").hash(seed=3 + 3 * salt).alias("h3"),
         )
         .with_columns(
-            ("r" + pl.col("i").cast(pl.String)).alias("record_id"),
+            (id_prefix + pl.col("i").cast(pl.String)).alias("record_id"),
             (
-                pl.datetime(2026, 10, 1)
-                + pl.duration(seconds=(pl.col("h1") % (31 * 86_400)).cast(pl.Int64))
+                pl.datetime(first_day.year, first_day.month, first_day.day)
+                + pl.duration(seconds=(pl.col("h1") % (days * 86_400)).cast(pl.Int64))
             )
             .dt.strftime("%Y-%m-%dT%H:%M:%S+08:00")
             .alias("start_time"),
@@ -154,4 +170,11 @@ def generate(directory: Path, rows: int, seed: int = 2026) -> ShapedInputs:
     customers = write_customers(directory)
     cdrs = directory / f"cdrs-{rows}.csv"
     write_cdrs(cdrs, rows, prefixes)
-    return ShapedInputs(table=table, customers=customers, cdrs=cdrs, rows=rows)
+    daily_rows = max(rows // 30, 1)
+    daily = directory / f"cdrs-2026-11-02-{daily_rows}.csv"
+    write_cdrs(
+        daily, daily_rows, prefixes, first_day=date(2026, 11, 2), days=1, id_prefix="n", salt=1
+    )
+    return ShapedInputs(
+        table=table, customers=customers, cdrs=cdrs, rows=rows, daily=daily, daily_rows=daily_rows
+    )
