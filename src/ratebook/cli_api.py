@@ -197,6 +197,7 @@ def serve(
     def pause(seconds: float) -> None:  # float-ok: a wait, not money
         stop.wait(seconds)
 
+    app = create_app(state.settings, engine=engine)
     if not no_feeds and path.exists():
         feeds = _feeds(state, path)
         scheduler = Scheduler(
@@ -205,6 +206,7 @@ def serve(
             settings=state.settings,
             clock=lambda: datetime.now(UTC),
             sleep=pause,
+            references=app.state.references,  # one copy of each entity's reference data
         )
         threading.Thread(
             target=scheduler.run, kwargs={"stop": stop.is_set}, name="feeds", daemon=True
@@ -213,7 +215,7 @@ def serve(
     err.print(f"serving the API on http://{host}:{port} (OpenAPI at /docs); Ctrl-C to stop")
     try:
         uvicorn.run(
-            create_app(state.settings, engine=engine),
+            app,
             host=host,
             port=port,
             log_level="warning",

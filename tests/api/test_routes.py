@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from ratebook.api import create_app
 from ratebook.settings import Settings
+from ratebook.store import tariffs
 from ratebook.store.tables import api_keys
 from ratebook.workflows.close_cycle import close_cycle
+from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.invoices import get_invoice
 from tests.api.conftest import Api
+from tests.conftest import write
 from tests.support.api_server import LiveServer
 
 HEADER = "record_id,start_time,quantity,account,destination\n"
@@ -25,6 +30,39 @@ FILE = HEADER + (
     "f2,2026-10-06T10:00:00+08:00,600,ACME,+60312345678\n"  # 2 at 0.10 + 8 at 0.05 = 0.60
     "f3,2026-10-07T10:00:00+08:00,60,NOBODY,+60312345678\n"  # not a customer
 )
+
+
+def test_uploads_keep_the_reference_data_between_files_until_it_changes(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the server reads the deck once for both uploads, and again only after a customer is
+    # added, whose calls the next upload then rates (1 min at 0.10 = 0.1000)
+    loads: list[int] = []
+    real = tariffs.load_rows
+
+    def counted(conn: Connection, entity_id: int) -> pl.DataFrame:
+        loads.append(entity_id)
+        return real(conn, entity_id)
+
+    monkeypatch.setattr(tariffs, "load_rows", counted)
+    line = "2026-10-08T10:00:00+08:00,60,{account},+60312345678\n"
+    with api.client() as client:
+        for name, account in (("u1", "ACME"), ("u2", "BETA")):
+            reply = client.post(
+                "/v1/imports", content=(HEADER + name + "," + line.format(account=account)).encode()
+            )
+            assert reply.json()["rated"] == 1, reply.text
+        assert len(loads) == 1
+        import_customers(
+            api.store,
+            write(tmp_path / "more.csv", "account,name,rate_table,numbers\nCAROL,Carol,tiered,\n"),
+            entity_code="MY1",
+        )
+        reply = client.post(
+            "/v1/imports", content=(HEADER + "u3," + line.format(account="CAROL")).encode()
+        )
+        assert (reply.json()["rated"], reply.json()["charge"]) == (1, "0.1000"), reply.text
+        assert len(loads) == 2
 
 
 def test_upload_statements_invoice_and_health(api: Api) -> None:

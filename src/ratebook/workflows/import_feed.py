@@ -34,7 +34,7 @@ from ratebook.store import audit, billing, usage
 from ratebook.store.bulk import insert_frame
 from ratebook.store.engine import import_cache
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import load_reference
+from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.store.tables import exceptions
 from ratebook.workflows.book_charges import Ledger, assess
 from ratebook.workflows.cycle_usage import CycleUsage
@@ -107,6 +107,7 @@ def import_feed(
     settings: Settings | None = None,
     progress: ImportProgress | None = None,
     source_name: str | None = None,
+    references: ReferenceCache | None = None,
 ) -> ImportSummary:
     """Import one file in one transaction.
 
@@ -121,6 +122,10 @@ def import_feed(
         progress: told of the chunks read and the charges placed.
         source_name: the file's name in lineage and messages (default: ``path``), e.g. the
             remote URL of a file pulled to a temporary path.
+        references: where a long-running process (the API server, its feed scheduler) keeps
+            each entity's reference data between imports; without it, it is loaded. Loading a
+            100,000-row deck and 20,000 customers takes about half a second, most of a small
+            file's import.
 
     Raises:
         InputError: the file cannot be imported at all (missing, empty, bad header, ...).
@@ -164,7 +169,11 @@ def import_feed(
                 columns=columns,
                 feed_zone=zone,
             )
-            reference = load_reference(conn, entity.id)
+            reference = (
+                references.load(conn, entity.id)
+                if references is not None
+                else load_reference(conn, entity.id)
+            )
             summary = ImportSummary(
                 path=name,
                 batch_id=batch_id,

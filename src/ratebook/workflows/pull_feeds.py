@@ -35,6 +35,7 @@ from ratebook.sources.remote import (
 from ratebook.store import feeds as manifest
 from ratebook.store import usage
 from ratebook.store.entities import get_entity
+from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.import_feed import ImportSummary, import_feed
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ def pull_feed(
     settings: Settings,
     now: datetime,
     opener: Callable[[AnyFeed], RemoteStore] = connect,
+    references: ReferenceCache | None = None,
 ) -> PullResult:
-    """Run ``feed`` once at ``now`` and record the run; never raises for feed problems."""
+    """Run ``feed`` once at ``now`` and record the run; never raises for feed problems.
+    ``references`` keeps reference data between imports (``import_feed``)."""
     result = PullResult(feed=feed.name)
     with engine.connect() as conn:
         entity = get_entity(conn, feed.entity)
@@ -86,7 +89,16 @@ def pull_feed(
         with tempfile.TemporaryDirectory(prefix="ratebook-pull-") as staging:
             for file in sorted(store.files(), key=lambda f: f.name):
                 _consider(
-                    engine, feed, store, file, entity.id, Path(staging), settings, now, result
+                    engine,
+                    feed,
+                    store,
+                    file,
+                    entity.id,
+                    Path(staging),
+                    settings,
+                    now,
+                    result,
+                    references=references,
                 )
     except FeedError as error:
         result.status = "failed"
@@ -120,6 +132,8 @@ def _consider(
     settings: Settings,
     now: datetime,
     result: PullResult,
+    *,
+    references: ReferenceCache | None,
 ) -> None:
     why = unsafe_name(file.name)
     if why is not None:
@@ -157,7 +171,18 @@ def _consider(
         if file.mtime is not None and now - file.mtime < timedelta(seconds=feed.min_age_seconds):
             result.waiting.append((file.name, f"modified less than {feed.min_age_seconds}s ago"))
             return
-        summary = _take(engine, feed, store, file, entity_id, staging, settings, now, result)
+        summary = _take(
+            engine,
+            feed,
+            store,
+            file,
+            entity_id,
+            staging,
+            settings,
+            now,
+            result,
+            references=references,
+        )
         if summary is None:
             return
         result.imported.append(summary)
@@ -175,6 +200,8 @@ def _take(
     settings: Settings,
     now: datetime,
     result: PullResult,
+    *,
+    references: ReferenceCache | None,
 ) -> ImportSummary | None:
     local = staging / "download"
     try:
@@ -195,6 +222,7 @@ def _take(
                 feed_zone=feed.timezone,
                 settings=settings,
                 source_name=store.describe(file.name),
+                references=references,
             )
         except InputError as error:
             message = error.render().replace(str(local), store.describe(file.name))

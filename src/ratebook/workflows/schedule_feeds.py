@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from ratebook.settings import Settings
 from ratebook.store import feeds as manifest
 from ratebook.store.entities import get_entity
+from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.pull_feeds import AnyFeed, PullResult, pull_feed
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Scheduler:
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
     started: datetime | None = None
+    #: reference data kept between the feeds' imports (the API server's, under ``serve``)
+    references: ReferenceCache | None = None
 
     def due(self) -> list[tuple[AnyFeed, datetime]]:
         """Every feed with the time it is next due."""
@@ -71,7 +74,15 @@ class Scheduler:
         for feed, when in self.due():
             if when <= now:
                 log.info("feed %s due at %s: pulling", feed.name, when.isoformat())
-                results.append(pull_feed(self.engine, feed, settings=self.settings, now=now))
+                results.append(
+                    pull_feed(
+                        self.engine,
+                        feed,
+                        settings=self.settings,
+                        now=now,
+                        references=self.references,
+                    )
+                )
         return results
 
     def run(self, stop: Callable[[], bool]) -> None:

@@ -368,6 +368,7 @@ async def post_import(
                     feed_zone=tz,
                     settings=settings,
                     source_name=f"api:{caller.key.name}:{name}",
+                    references=request.app.state.references,
                 )
             if not summary.already_imported:
                 request.app.state.metrics.counted(
