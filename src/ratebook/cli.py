@@ -27,6 +27,7 @@ from ratebook.render.listing import OutputFormat, render
 from ratebook.settings import Settings
 from ratebook.store.audit import acting_as
 from ratebook.store.engine import open_store
+from ratebook.store.reference import ReferenceCache
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import ImportProgress, ImportSummary, import_feed
@@ -189,6 +190,7 @@ def ingest(
     engine = _run(state.store)
     failed = False
     summaries: list[ImportSummary] = []
+    references = ReferenceCache()  # the deck and customers read once for all the files
     for path in files:
         try:
             with _progress(path.name) as advance:
@@ -201,6 +203,7 @@ def ingest(
                     feed_zone=tz,
                     settings=state.settings,
                     progress=advance,
+                    references=references,
                 )
         except RatebookError as error:
             err.print(f"error: {error.render()}", markup=False)
@@ -604,7 +607,13 @@ def pull(
         err.print(f"error: FEED_NOT_FOUND no feed {feed!r} in the feeds file", markup=False)
         raise typer.Exit(code=1)
     engine = _run(state.store)
-    results = pull_all(engine, chosen, settings=state.settings, now=datetime.now(UTC))
+    results = pull_all(
+        engine,
+        chosen,
+        settings=state.settings,
+        now=datetime.now(UTC),
+        references=ReferenceCache(),
+    )
     for r in results:
         fresh = [s for s in r.imported if not s.already_imported]
         line = f"{r.feed}: {r.status}, {r.files_seen} files seen, {len(fresh)} imported"

@@ -272,12 +272,17 @@ def pull_all(
     settings: Settings,
     now: datetime,
     opener: Callable[[AnyFeed], RemoteStore] = connect,
+    references: ReferenceCache | None = None,
 ) -> list[PullResult]:
     """Run every feed once; a failing feed does not stop the others."""
     results: list[PullResult] = []
     for feed in feeds:
         try:
-            results.append(pull_feed(engine, feed, settings=settings, now=now, opener=opener))
+            results.append(
+                pull_feed(
+                    engine, feed, settings=settings, now=now, opener=opener, references=references
+                )
+            )
         except RatebookError as error:  # e.g. the feed names an entity that does not exist
             results.append(PullResult(feed=feed.name, status="failed", error=error.render()))
     return results

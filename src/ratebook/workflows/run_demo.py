@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from ratebook.demodata import generate
 from ratebook.money import AMOUNT_SCALE, format_fixed, parse_fixed
 from ratebook.settings import Settings
+from ratebook.store.reference import ReferenceCache
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import ImportProgress, import_feed
@@ -58,6 +59,7 @@ def run_demo(
     for name in ("file", "read", "rated", "duplicates", "exceptions", "seconds"):
         summary_table.add_column(name, justify="left" if name == "file" else "right")
     by_code: dict[str, int] = {}
+    references = ReferenceCache()
     for path in files.cdr_files:
         with progress(path.name) as advance:
             s = import_feed(
@@ -67,6 +69,7 @@ def run_demo(
                 entity_code="DEMO",
                 settings=settings,
                 progress=advance,
+                references=references,
             )
         summary_table.add_row(
             path.name,
