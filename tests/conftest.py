@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import polars as pl
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from ratebook.store import tariffs
 from ratebook.store.engine import open_store
 from ratebook.workflows.init_entity import init_entity
 
@@ -68,6 +70,21 @@ def my_engine(engine: Engine) -> Engine:
         floor="1.00",
     )
     return engine
+
+
+@pytest.fixture
+def deck_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The entity ids the rate rows are read from the store for, one per read, from now on
+    (every load of reference data reads them)."""
+    reads: list[int] = []
+    real = tariffs.load_rows
+
+    def counted(conn: Connection, entity_id: int) -> pl.DataFrame:
+        reads.append(entity_id)
+        return real(conn, entity_id)
+
+    monkeypatch.setattr(tariffs, "load_rows", counted)
+    return reads
 
 
 def write(path: Path, text: str | bytes) -> Path:

@@ -9,13 +9,11 @@ import logging
 from pathlib import Path
 
 import httpx
-import polars as pl
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from ratebook.api import create_app
 from ratebook.settings import Settings
-from ratebook.store import tariffs
 from ratebook.store.tables import api_keys
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
@@ -33,18 +31,10 @@ FILE = HEADER + (
 
 
 def test_uploads_keep_the_reference_data_between_files_until_it_changes(
-    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api: Api, tmp_path: Path, deck_reads: list[int]
 ) -> None:
     # the server reads the deck once for both uploads, and again only after a customer is
     # added, whose calls the next upload then rates (1 min at 0.10 = 0.1000)
-    loads: list[int] = []
-    real = tariffs.load_rows
-
-    def counted(conn: Connection, entity_id: int) -> pl.DataFrame:
-        loads.append(entity_id)
-        return real(conn, entity_id)
-
-    monkeypatch.setattr(tariffs, "load_rows", counted)
     line = "2026-10-08T10:00:00+08:00,60,{account},+60312345678\n"
     with api.client() as client:
         for name, account in (("u1", "ACME"), ("u2", "BETA")):
@@ -52,7 +42,7 @@ def test_uploads_keep_the_reference_data_between_files_until_it_changes(
                 "/v1/imports", content=(HEADER + name + "," + line.format(account=account)).encode()
             )
             assert reply.json()["rated"] == 1, reply.text
-        assert len(loads) == 1
+        assert len(deck_reads) == 1
         import_customers(
             api.store,
             write(tmp_path / "more.csv", "account,name,rate_table,numbers\nCAROL,Carol,tiered,\n"),
@@ -62,7 +52,7 @@ def test_uploads_keep_the_reference_data_between_files_until_it_changes(
             "/v1/imports", content=(HEADER + "u3," + line.format(account="CAROL")).encode()
         )
         assert (reply.json()["rated"], reply.json()["charge"]) == (1, "0.1000"), reply.text
-        assert len(loads) == 2
+        assert len(deck_reads) == 2
 
 
 def test_upload_statements_invoice_and_health(api: Api) -> None:

@@ -10,13 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
 import pytest
-from sqlalchemy import Connection
 from typer.testing import CliRunner
 
 from ratebook.cli import app
-from ratebook.store import tariffs
 from tests.conftest import write
 
 runner = CliRunner()
@@ -173,18 +170,10 @@ def test_several_files_carry_on_past_a_bad_one(loaded: str, tmp_path: Path) -> N
 
 
 def test_several_files_read_the_deck_once(
-    loaded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    loaded: str, tmp_path: Path, deck_reads: list[int]
 ) -> None:
     # three files in one run: the rate rows are read for the first and kept for the others
     # (the reference is unchanged between them); each file is still priced in full
-    loads: list[int] = []
-    real = tariffs.load_rows
-
-    def counted(conn: Connection, entity_id: int) -> pl.DataFrame:
-        loads.append(entity_id)
-        return real(conn, entity_id)
-
-    monkeypatch.setattr(tariffs, "load_rows", counted)
     files = [
         write(tmp_path / f"day{n}.csv", FEED.replace("r1,", f"d{n}-1,").replace("r2,", f"d{n}-2,"))
         for n in range(3)
@@ -192,7 +181,7 @@ def test_several_files_read_the_deck_once(
     code, out, _ = _cli(loaded, "ingest", *map(str, files))
     assert code == 0, out
     assert out.count("read 4 = rated 2") == 3
-    assert len(loads) == 1
+    assert len(deck_reads) == 1
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:

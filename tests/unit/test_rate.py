@@ -221,10 +221,9 @@ def test_longest_prefix_wins() -> None:
     assert [c for _, c in got] == [200_000, 150_000, 100_000, 900_000]
 
 
-def test_version_in_force_at_start_time() -> None:
-    # version 2 starts at 2026-10-15 00:00 in Kuala Lumpur = 2026-10-14 16:00 UTC
-    switch = datetime(2026, 10, 14, 16, 0, tzinfo=UTC)
-    rows = pl.concat(
+def _two_versions() -> pl.DataFrame:
+    """A row for Malaysia in version 1 at RM0.0300 a minute, and one in version 2 at 0.0500."""
+    return pl.concat(
         [
             _rows({"prefix": "60", "price": 30_000_000}),
             _rows({"prefix": "60", "price": 50_000_000}).with_columns(
@@ -232,6 +231,12 @@ def test_version_in_force_at_start_time() -> None:
             ),
         ]
     )
+
+
+def test_version_in_force_at_start_time() -> None:
+    # version 2 starts at 2026-10-15 00:00 in Kuala Lumpur = 2026-10-14 16:00 UTC
+    switch = datetime(2026, 10, 14, 16, 0, tzinfo=UTC)
+    rows = _two_versions()
     versions = _versions((1, datetime(2026, 10, 1, tzinfo=UTC)), (2, switch))
     before = datetime(2026, 10, 14, 15, 59, 59, tzinfo=UTC)
     got = _charges(
@@ -252,14 +257,7 @@ def test_assignment_in_force_at_start_time() -> None:
     # - customer 7 on 5 Oct: table 1, 0.03; at 15:59:59 UTC on 14 Oct: table 1; at 16:00:
     #   table 2, 0.05; customer 8 on 5 Oct: no table; on 12 Oct: 0.05; on 20 Oct 00:00 UTC: none
     switch = datetime(2026, 10, 14, 16, 0, tzinfo=UTC)
-    rows = pl.concat(
-        [
-            _rows({"prefix": "60", "price": 30_000_000}),
-            _rows({"prefix": "60", "price": 50_000_000}).with_columns(
-                pl.lit(2, pl.Int64).alias("version_id"), pl.lit(2, pl.Int64).alias("rate_row_id")
-            ),
-        ]
-    )
+    rows = _two_versions()
     versions = pl.concat(
         [
             _versions((1, datetime(2026, 1, 1, tzinfo=UTC))),
