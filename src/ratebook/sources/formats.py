@@ -242,6 +242,36 @@ ASTERISK_BASE = (
 ASTERISK_COLUMNS = (*ASTERISK_BASE, "uniqueid", "userfield")
 
 
+def _switch_calls(
+    frame: pl.DataFrame,
+    *,
+    record_id: str,
+    start: str,
+    account: str,
+    caller: str,
+    destination: str,
+    disposition: pl.Expr,
+    attributes: list[str],
+) -> pl.DataFrame:
+    """A switch's call records as ``RAW_COLUMNS``: voice, billed by ``billsec`` in seconds,
+    the named columns as the canonical fields and ``attributes`` kept as attributes."""
+    return frame.select(
+        pl.col("row_idx"),
+        pl.col("line"),
+        _blank_to_null(record_id).alias("record_id"),
+        _blank_to_null(start).alias("start_time"),
+        _blank_to_null("billsec").alias("quantity"),
+        pl.lit("s").alias("unit"),
+        pl.lit("voice").alias("service"),
+        _blank_to_null(account).alias("account"),
+        _blank_to_null(caller).alias("caller"),
+        _blank_to_null(destination).alias("destination"),
+        disposition.alias("disposition"),
+        pl.lit(None, pl.String).alias("direction"),
+        _attributes(attributes).alias("attributes"),
+    ).select(list(RAW_COLUMNS))
+
+
 def asterisk_row_hash(fields: list[str]) -> str:
     """The record id of an Asterisk row without a ``uniqueid``.
 
@@ -291,35 +321,29 @@ class AsteriskFormat:
                     "uniqueid"
                 )
             )
-        attribute_columns = [
-            "dcontext",
-            "clid",
-            "channel",
-            "dstchannel",
-            "lastapp",
-            "lastdata",
-            "answer",
-            "end",
-            "duration",
-            "amaflags",
-            "userfield",
-        ]
-        out = frame.select(
-            pl.col("row_idx"),
-            pl.col("line"),
-            _blank_to_null("uniqueid").alias("record_id"),
-            _blank_to_null("start").alias("start_time"),
-            _blank_to_null("billsec").alias("quantity"),
-            pl.lit("s").alias("unit"),
-            pl.lit("voice").alias("service"),
-            _blank_to_null("accountcode").alias("account"),
-            _blank_to_null("src").alias("caller"),
-            _blank_to_null("dst").alias("destination"),
-            _blank_to_null("disposition").str.to_uppercase().alias("disposition"),
-            pl.lit(None, pl.String).alias("direction"),
-            _attributes(attribute_columns).alias("attributes"),
+        out = _switch_calls(
+            frame,
+            record_id="uniqueid",
+            start="start",
+            account="accountcode",
+            caller="src",
+            destination="dst",
+            disposition=_blank_to_null("disposition").str.to_uppercase(),
+            attributes=[
+                "dcontext",
+                "clid",
+                "channel",
+                "dstchannel",
+                "lastapp",
+                "lastdata",
+                "answer",
+                "end",
+                "duration",
+                "amaflags",
+                "userfield",
+            ],
         )
-        return out.select(list(RAW_COLUMNS)), rejected
+        return out, rejected
 
 
 #: The fields of FreeSWITCH ``mod_cdr_csv``'s stock ``example`` template, its default.
@@ -366,37 +390,29 @@ class FreeSwitchFormat:
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         frame, rejected = _shape_rejections(chunk, columns, {len(columns)}, max_field_chars)
         answered = _blank_to_null("answer_stamp").is_not_null()
-        out = frame.select(
-            pl.col("row_idx"),
-            pl.col("line"),
-            _blank_to_null("uuid").alias("record_id"),
-            _blank_to_null("start_stamp").alias("start_time"),
-            _blank_to_null("billsec").alias("quantity"),
-            pl.lit("s").alias("unit"),
-            pl.lit("voice").alias("service"),
-            _blank_to_null("accountcode").alias("account"),
-            _blank_to_null("caller_id_number").alias("caller"),
-            _blank_to_null("destination_number").alias("destination"),
-            pl.when(answered)
+        out = _switch_calls(
+            frame,
+            record_id="uuid",
+            start="start_stamp",
+            account="accountcode",
+            caller="caller_id_number",
+            destination="destination_number",
+            disposition=pl.when(answered)
             .then(pl.lit("ANSWERED"))
-            .otherwise(_blank_to_null("hangup_cause").str.to_uppercase())
-            .alias("disposition"),
-            pl.lit(None, pl.String).alias("direction"),
-            _attributes(
-                [
-                    "caller_id_name",
-                    "context",
-                    "answer_stamp",
-                    "end_stamp",
-                    "duration",
-                    "hangup_cause",
-                    "bleg_uuid",
-                    "read_codec",
-                    "write_codec",
-                ]
-            ).alias("attributes"),
+            .otherwise(_blank_to_null("hangup_cause").str.to_uppercase()),
+            attributes=[
+                "caller_id_name",
+                "context",
+                "answer_stamp",
+                "end_stamp",
+                "duration",
+                "hangup_cause",
+                "bleg_uuid",
+                "read_codec",
+                "write_codec",
+            ],
         )
-        return out.select(list(RAW_COLUMNS)), rejected
+        return out, rejected
 
 
 FORMATS: dict[str, FeedFormat] = {
