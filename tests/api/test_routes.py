@@ -146,6 +146,61 @@ def test_exception_queue_and_disputes(api: Api) -> None:
         ] == [too_much["number"]]
 
 
+def test_a_retried_write_with_an_idempotency_key_acts_once(api: Api) -> None:
+    """A dispute opened, commented and resolved, each sent twice with its key as a client
+    retries after a lost answer: one dispute, one comment, one resolution, and each retry
+    answered as the first was. The same key with another body is refused."""
+    with api.client() as client:
+        client.post("/v1/imports", content=FILE.encode())
+        body = {"record_id": "f2", "origin": "generic", "reason": "too dear"}
+        first, again = (
+            client.post("/v1/disputes", json=body, headers={"Idempotency-Key": "open-f2"})
+            for _ in range(2)
+        )
+        assert (first.status_code, again.status_code) == (201, 201), first.text
+        assert "Idempotent-Replayed" not in first.headers
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json() == first.json()
+        number = first.json()["number"]
+        assert [d["number"] for d in client.get("/v1/disputes").json()] == [number]
+
+        for _ in range(2):
+            said = client.post(
+                f"/v1/disputes/{number}/comments",
+                json={"text": "checking the CDR"},
+                headers={"Idempotency-Key": "comment-1"},
+            )
+            assert said.status_code == 201, said.text
+        other = client.post(
+            f"/v1/disputes/{number}/comments",
+            json={"text": "something else"},
+            headers={"Idempotency-Key": "comment-1"},
+        )
+        assert (other.status_code, other.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+        resolution = {"outcome": "upheld", "credit": "0.60"}
+        for _ in range(2):
+            resolved = client.post(
+                f"/v1/disputes/{number}/resolve",
+                json=resolution,
+                headers={"Idempotency-Key": "resolve-1"},
+            )
+            # without the key, resolving twice is a conflict: the retry replays the first
+            assert (resolved.status_code, resolved.json()["status"]) == (200, "resolved")
+        kinds = [e["kind"] for e in client.get(f"/v1/disputes/{number}").json()["history"]]
+        assert kinds == ["opened", "comment", "resolved"]
+
+        (pending,) = client.get("/v1/exceptions", params={"status": "pending"}).json()
+        for _ in range(2):
+            rejected = client.post(
+                f"/v1/exceptions/{pending['id']}/reject",
+                json={"reason": "test call"},
+                headers={"Idempotency-Key": "reject-1"},
+            )
+            assert rejected.json()["rejected"] == 1, rejected.text
+        history = client.get(f"/v1/exceptions/{pending['id']}").json()["history"]
+        assert [h["action"] for h in history].count("exception.reject") == 1, history
+
+
 def test_rate_tables(api: Api) -> None:
     yaml_text = (
         "name: sms-only\ncurrency: MYR\ntimezone: Asia/Kuala_Lumpur\n"

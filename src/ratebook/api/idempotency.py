@@ -1,4 +1,5 @@
-"""The ``Idempotency-Key`` header (IETF httpapi draft) on the API's writes.
+"""The ``Idempotency-Key`` header (IETF httpapi draft) on the API's writes: pushed events,
+the exception queue's actions and disputes.
 
 The first request with a key runs and its response is kept; a retry with the same key and
 the same request gets that response again (``Idempotent-Replayed: true``). The same key with
@@ -14,14 +15,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Header, Request, Response
 from sqlalchemy import Engine
 
 from ratebook.api.deps import Caller
 from ratebook.api.problems import Problem, error_response
 from ratebook.settings import Settings
 from ratebook.store import idempotency
+
+#: The header, on every write that honours it.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Makes a retry safe: the same key and body get the first answer again.",
+    ),
+]
 
 _MAX_KEY = 255
 #: How often a server purges expired keys (on the way of a request that carries one).

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -27,7 +27,7 @@ from ratebook.api.deps import (
     References,
     Store,
 )
-from ratebook.api.idempotency import run_once
+from ratebook.api.idempotency import IdempotencyKey, run_once
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.problems import Problem
 from ratebook.api.schemas import (
@@ -51,14 +51,6 @@ router = APIRouter(route_class=ExactJsonRoute, tags=["usage"])
 _EVENTS = TypeAdapter(list[EventIn])
 _CLOUD = TypeAdapter(list[CloudEventIn])
 _QUOTES = TypeAdapter(list[QuoteIn])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Makes a retry safe: the same key and body get the first answer again.",
-    ),
-]
 
 
 def _ref(name: str) -> dict[str, str]:

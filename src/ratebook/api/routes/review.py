@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from ratebook.api.body import ExactJsonRoute
-from ratebook.api.deps import Caller, Reader, Reviewer, Store
+from ratebook.api.body import ExactJsonRoute, body_digest
+from ratebook.api.deps import Caller, Config, Reader, Reviewer, Store
+from ratebook.api.idempotency import IdempotencyKey, run_once
 from ratebook.api.schemas import (
     ActionReply,
     CommentIn,
@@ -22,6 +25,7 @@ from ratebook.api.schemas import (
 )
 from ratebook.errors import NotFoundError
 from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.settings import Settings
 from ratebook.store.review import Filter
 from ratebook.workflows import disputes, review_exceptions
 from ratebook.workflows.review_exceptions import Outcome
@@ -65,6 +69,29 @@ def _known(engine: Engine, caller: Caller, exception_id: int) -> None:
     )
     if not found:
         raise NotFoundError("EXCEPTION_NOT_FOUND", f"no exception {exception_id}")
+
+
+def _once(
+    request: Request,
+    caller: Caller,
+    engine: Engine,
+    settings: Settings,
+    key: str | None,
+    produce: Callable[[], Any],
+    *,
+    status: int = 200,
+) -> Response:
+    """Answer a write as JSON, once per ``Idempotency-Key`` when one is sent: a retry gets the
+    first answer again instead of acting twice (``api.idempotency``)."""
+    return run_once(
+        engine,
+        settings,
+        caller,
+        request,
+        key,
+        body_digest(request),
+        lambda: JSONResponse(jsonable_encoder(produce()), status_code=status),
+    )
 
 
 def _action(outcome: Outcome) -> ActionReply:
@@ -124,17 +151,26 @@ def show_exception(caller: Reader, engine: Store, exception_id: ExceptionId) -> 
     summary="Match and rate the record again",
 )
 def reprocess(
-    caller: Reviewer, engine: Store, exception_id: ExceptionId, body: ReprocessIn | None = None
-) -> ActionReply:
-    _known(engine, caller, exception_id)
-    with caller.acting():
-        outcome = review_exceptions.reprocess(
-            engine,
-            Filter(ids=(exception_id,)),
-            entity_code=caller.entity,
-            note=body.note if body else None,
-        )
-    return _action(outcome)
+    request: Request,
+    caller: Reviewer,
+    engine: Store,
+    settings: Config,
+    exception_id: ExceptionId,
+    body: ReprocessIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def produce() -> ActionReply:
+        _known(engine, caller, exception_id)
+        with caller.acting():
+            outcome = review_exceptions.reprocess(
+                engine,
+                Filter(ids=(exception_id,)),
+                entity_code=caller.entity,
+                note=body.note if body else None,
+            )
+        return _action(outcome)
+
+    return _once(request, caller, engine, settings, idempotency_key, produce)
 
 
 @router.post(
@@ -143,13 +179,22 @@ def reprocess(
     summary="Bill an out-of-policy or late record as it is",
 )
 def accept(
-    caller: Reviewer, engine: Store, exception_id: ExceptionId, body: ReasonIn
-) -> ActionReply:
-    with caller.acting():
-        outcome = review_exceptions.accept(
-            engine, exception_id, body.reason, entity_code=caller.entity
-        )
-    return _action(outcome)
+    request: Request,
+    caller: Reviewer,
+    engine: Store,
+    settings: Config,
+    exception_id: ExceptionId,
+    body: ReasonIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def produce() -> ActionReply:
+        with caller.acting():
+            outcome = review_exceptions.accept(
+                engine, exception_id, body.reason, entity_code=caller.entity
+            )
+        return _action(outcome)
+
+    return _once(request, caller, engine, settings, idempotency_key, produce)
 
 
 @router.post(
@@ -158,14 +203,23 @@ def accept(
     summary="Write the row off, with a reason",
 )
 def reject(
-    caller: Reviewer, engine: Store, exception_id: ExceptionId, body: ReasonIn
-) -> ActionReply:
-    _known(engine, caller, exception_id)
-    with caller.acting():
-        outcome = review_exceptions.reject(
-            engine, Filter(ids=(exception_id,)), body.reason, entity_code=caller.entity
-        )
-    return _action(outcome)
+    request: Request,
+    caller: Reviewer,
+    engine: Store,
+    settings: Config,
+    exception_id: ExceptionId,
+    body: ReasonIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def produce() -> ActionReply:
+        _known(engine, caller, exception_id)
+        with caller.acting():
+            outcome = review_exceptions.reject(
+                engine, Filter(ids=(exception_id,)), body.reason, entity_code=caller.entity
+            )
+        return _action(outcome)
+
+    return _once(request, caller, engine, settings, idempotency_key, produce)
 
 
 @router.get("/v1/disputes", summary="Disputes, filtered")
@@ -181,17 +235,30 @@ def list_disputes(
     return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
 
 
-@router.post("/v1/disputes", status_code=201, summary="Open a dispute")
-def open_dispute(caller: Reviewer, engine: Store, body: DisputeIn) -> dict[str, Any]:
+@router.post(
+    "/v1/disputes", status_code=201, response_model=dict[str, Any], summary="Open a dispute"
+)
+def open_dispute(
+    request: Request,
+    caller: Reviewer,
+    engine: Store,
+    settings: Config,
+    body: DisputeIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
     subject = disputes.Subject(
         record_id=body.record_id,
         origin=body.origin,
         invoice_line=body.invoice_line,
         invoice=body.invoice,
     )
-    with caller.acting():
-        found = disputes.open_dispute(engine, subject, body.reason, entity_code=caller.entity)
-    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
+
+    def produce() -> Any:
+        with caller.acting():
+            found = disputes.open_dispute(engine, subject, body.reason, entity_code=caller.entity)
+        return _present(found)
+
+    return _once(request, caller, engine, settings, idempotency_key, produce, status=201)
 
 
 @router.get("/v1/disputes/{number}", summary="A dispute and its history")
@@ -199,37 +266,77 @@ def show_dispute(caller: Reader, engine: Store, number: DisputeNumber) -> dict[s
     return jsonable_encoder(_present(disputes.show(engine, number, entity_code=caller.entity)))  # type: ignore[no-any-return]
 
 
-@router.post("/v1/disputes/{number}/comments", status_code=201, summary="Comment on a dispute")
+@router.post(
+    "/v1/disputes/{number}/comments",
+    status_code=201,
+    response_model=dict[str, Any],
+    summary="Comment on a dispute",
+)
 def comment(
-    caller: Reviewer, engine: Store, number: DisputeNumber, body: CommentIn
-) -> dict[str, Any]:
-    with caller.acting():
-        found = disputes.comment(engine, number, body.text, entity_code=caller.entity)
-    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
+    request: Request,
+    caller: Reviewer,
+    engine: Store,
+    settings: Config,
+    number: DisputeNumber,
+    body: CommentIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def produce() -> Any:
+        with caller.acting():
+            found = disputes.comment(engine, number, body.text, entity_code=caller.entity)
+        return _present(found)
+
+    return _once(request, caller, engine, settings, idempotency_key, produce, status=201)
 
 
-@router.post("/v1/disputes/{number}/status", summary="Start or pause the investigation")
+@router.post(
+    "/v1/disputes/{number}/status",
+    response_model=dict[str, Any],
+    summary="Start or pause the investigation",
+)
 def set_status(
-    caller: Reviewer, engine: Store, number: DisputeNumber, body: StatusIn
-) -> dict[str, Any]:
-    with caller.acting():
-        found = disputes.set_status(
-            engine, number, body.status, note=body.note, entity_code=caller.entity
-        )
-    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
+    request: Request,
+    caller: Reviewer,
+    engine: Store,
+    settings: Config,
+    number: DisputeNumber,
+    body: StatusIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def produce() -> Any:
+        with caller.acting():
+            found = disputes.set_status(
+                engine, number, body.status, note=body.note, entity_code=caller.entity
+            )
+        return _present(found)
+
+    return _once(request, caller, engine, settings, idempotency_key, produce)
 
 
-@router.post("/v1/disputes/{number}/resolve", summary="Resolve: upheld (with a credit) or rejected")
+@router.post(
+    "/v1/disputes/{number}/resolve",
+    response_model=dict[str, Any],
+    summary="Resolve: upheld (with a credit) or rejected",
+)
 def resolve(
-    caller: Reviewer, engine: Store, number: DisputeNumber, body: ResolveIn
-) -> dict[str, Any]:
-    with caller.acting():
-        found = disputes.resolve(
-            engine,
-            number,
-            outcome=body.outcome,
-            note=body.note,
-            credit=body.credit,
-            entity_code=caller.entity,
-        )
-    return jsonable_encoder(_present(found))  # type: ignore[no-any-return]
+    request: Request,
+    caller: Reviewer,
+    engine: Store,
+    settings: Config,
+    number: DisputeNumber,
+    body: ResolveIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    def produce() -> Any:
+        with caller.acting():
+            found = disputes.resolve(
+                engine,
+                number,
+                outcome=body.outcome,
+                note=body.note,
+                credit=body.credit,
+                entity_code=caller.entity,
+            )
+        return _present(found)
+
+    return _once(request, caller, engine, settings, idempotency_key, produce)
