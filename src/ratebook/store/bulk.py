@@ -24,7 +24,9 @@ from typing import Any
 import adbc_driver_manager
 import adbc_driver_sqlite
 import polars as pl
+import psycopg
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import IntegrityError
 
 
 def _sqlite_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -178,5 +180,9 @@ def _postgres_copy(raw: Any, table: Table, frame: pl.DataFrame) -> None:
     ).write_csv(include_header=False, null_value="\\N", quote_style="non_numeric")
     names = ", ".join(f'"{c}"' for c in frame.columns)
     statement = f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(text)
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write(text)
+    except psycopg.IntegrityError as error:
+        # raised as SQLAlchemy raises it for its own statements, so callers meet one kind
+        raise IntegrityError(statement, None, error) from error

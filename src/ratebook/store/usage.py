@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from ratebook.pipeline.dedupe import KNOWN_SCHEMA
 from ratebook.store.bulk import insert_frame
@@ -44,6 +45,29 @@ class Batch:
     rated: int
     duplicates: int
     exceptions: int
+
+
+#: The unique keys by which a file and a record are known.
+_KNOWN_BY = frozenset(
+    {
+        "uq_import_batches_entity_id_source_sha256",
+        "uq_usage_records_entity_id_origin_record_id",
+    }
+)
+
+
+#: How often a writer tries when another stored the same file or record ids meanwhile (each
+#: try after the first finds them stored: a file already imported, or duplicates).
+INTAKE_ATTEMPTS = 3
+
+
+def stored_meanwhile(error: IntegrityError) -> bool:
+    """Whether ``error`` is another writer having stored, while this transaction ran, the
+    same file or records with the same ids (PostgreSQL; SQLite has one writer at a time).
+    Both are looked up before they are stored, and PostgreSQL makes a second insert of the
+    same key wait for the first writer's commit, then refuses it."""
+    diag = getattr(error.orig, "diag", None)
+    return getattr(diag, "constraint_name", None) in _KNOWN_BY
 
 
 def find_batch_by_sha(conn: Connection, entity_id: int, sha256: str) -> Batch | None:

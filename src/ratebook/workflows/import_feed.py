@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from ratebook.errors import InputError
 from ratebook.model.parties import Entity
@@ -27,7 +28,7 @@ from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import Reference
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
-from ratebook.sources.csvread import CsvRows, RawChunk, inspect_file
+from ratebook.sources.csvread import CsvRows, FileFacts, RawChunk, inspect_file
 from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FeedFormat, get_format
 from ratebook.store import audit, billing, usage
@@ -127,6 +128,10 @@ def import_feed(
             100,000-row deck and 20,000 customers takes about half a second, most of a small
             file's import.
 
+    Another writer may store the same file, or records with the same ids, while this import
+    runs (PostgreSQL, where writers run side by side): the import then runs again and finds
+    them, as a file already imported or as duplicates, instead of failing on a unique key.
+
     Raises:
         InputError: the file cannot be imported at all (missing, empty, bad header, ...).
     """
@@ -135,6 +140,58 @@ def import_feed(
     facts = inspect_file(path)
     started = time.perf_counter()
     name = source_name or str(path)
+    for attempt in range(1, usage.INTAKE_ATTEMPTS + 1):
+        try:
+            summary = _import_once(
+                engine,
+                path,
+                facts,
+                fmt,
+                name,
+                entity_code=entity_code,
+                origin=origin,
+                feed_zone=feed_zone,
+                settings=settings,
+                progress=progress,
+                references=references,
+            )
+            break
+        except IntegrityError as error:
+            # another writer stored this file, or records with the same ids, while this
+            # import ran: a new attempt finds them, as a file already imported or duplicates
+            if attempt == usage.INTAKE_ATTEMPTS or not usage.stored_meanwhile(error):
+                raise
+            log.info("%s: stored meanwhile by another import; importing it again", name)
+    if summary.already_imported:
+        return summary
+    summary.seconds = time.perf_counter() - started
+    log.info(
+        "imported %s: read=%d rated=%d duplicates=%d exceptions=%d in %.2fs",
+        name,
+        summary.rows_read,
+        summary.rated,
+        summary.duplicates,
+        summary.exceptions,
+        summary.seconds,
+    )
+    return summary
+
+
+def _import_once(
+    engine: Engine,
+    path: Path,
+    facts: FileFacts,
+    fmt: FeedFormat,
+    name: str,
+    *,
+    entity_code: str | None,
+    origin: str | None,
+    feed_zone: str | None,
+    settings: Settings,
+    progress: ImportProgress | None,
+    references: ReferenceCache | None,
+) -> ImportSummary:
+    """``import_feed``'s one transaction."""
     with engine.begin() as conn, import_cache(conn), ExitStack() as stack:
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
@@ -259,16 +316,6 @@ def import_feed(
                 "rerated": summary.rerated,
             },
         )
-    summary.seconds = time.perf_counter() - started
-    log.info(
-        "imported %s: read=%d rated=%d duplicates=%d exceptions=%d in %.2fs",
-        name,
-        summary.rows_read,
-        summary.rated,
-        summary.duplicates,
-        summary.exceptions,
-        summary.seconds,
-    )
     return summary
 
 

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from ratebook.errors import AccessError, InputError
 from ratebook.model.parties import Entity
@@ -291,6 +292,8 @@ def ingest_event_groups(
     one reference load and one batch per origin and attribute set instead of one per
     request. One summary per group, in order; their batch ids are the shared batches.
     With ``key_id``, the API key that sent them must still be live in that transaction.
+    Events another writer stores meanwhile (PostgreSQL) are answered as duplicates: the
+    transaction runs again when it meets their unique key.
 
     Raises:
         InputError: an attribute or origin that cannot be stored (names the event; nothing
@@ -305,6 +308,58 @@ def ingest_event_groups(
     by_batch: dict[tuple[str, tuple[str, ...]], list[_Row]] = {}
     for row in rows:
         by_batch.setdefault((row.origin, row.shape), []).append(row)
+    for attempt in range(1, usage.INTAKE_ATTEMPTS + 1):
+        try:
+            whole, results = _store_rows(
+                engine,
+                by_batch,
+                entity_code=entity_code,
+                source_name=source_name,
+                settings=settings,
+                dry_run=dry_run,
+                references=references,
+                key_id=key_id,
+            )
+            break
+        except IntegrityError as error:
+            # another writer stored events with the same ids while this ran: a new attempt
+            # answers them as duplicates, with the other writer's outcome
+            if attempt == usage.INTAKE_ATTEMPTS or not usage.stored_meanwhile(error):
+                raise
+            log.info("events stored meanwhile by another writer; storing the group again")
+    summaries: list[EventsSummary] = []
+    offset = 0
+    for group in groups:
+        summary = EventsSummary(batch_ids=list(whole.batch_ids))
+        for index in range(offset, offset + len(group.events)):
+            _count(summary, results[index])
+        offset += len(group.events)
+        summaries.append(summary)
+    log.info(
+        "events %s: %d requests, %d rated, %d duplicates, %d exceptions in %.3fs",
+        "quoted" if dry_run else "ingested",
+        len(groups),
+        whole.rated,
+        whole.duplicates,
+        whole.exceptions,
+        time.perf_counter() - started,
+    )
+    return summaries
+
+
+def _store_rows(
+    engine: Engine,
+    by_batch: dict[tuple[str, tuple[str, ...]], list[_Row]],
+    *,
+    entity_code: str | None,
+    source_name: str,
+    settings: Settings,
+    dry_run: bool,
+    references: ReferenceCache | None,
+    key_id: int | None,
+) -> tuple[EventsSummary, dict[int, EventResult]]:
+    """``ingest_event_groups``'s one transaction: the summary of all its events, and each
+    event's outcome by its place among them."""
     whole = EventsSummary()
     results: dict[int, EventResult] = {}
     with engine.connect() as conn:
@@ -343,24 +398,7 @@ def ingest_event_groups(
             whole.batch_ids = []
         else:
             transaction.commit()
-    summaries: list[EventsSummary] = []
-    offset = 0
-    for group in groups:
-        summary = EventsSummary(batch_ids=list(whole.batch_ids))
-        for index in range(offset, offset + len(group.events)):
-            _count(summary, results[index])
-        offset += len(group.events)
-        summaries.append(summary)
-    log.info(
-        "events %s: %d requests, %d rated, %d duplicates, %d exceptions in %.3fs",
-        "quoted" if dry_run else "ingested",
-        len(groups),
-        whole.rated,
-        whole.duplicates,
-        whole.exceptions,
-        time.perf_counter() - started,
-    )
-    return summaries
+    return whole, results
 
 
 def _count(summary: EventsSummary, result: EventResult) -> None:

@@ -1,0 +1,145 @@
+"""Two writers storing the same file, or records with the same ids, at the same time: every
+row still ends up once, as a record, a duplicate or an exception, and neither writer fails.
+
+On PostgreSQL the two transactions are held side by side (each waits for the other after its
+lookups), so both look for the file and the ids before either has stored them; the second
+then meets the first's unique keys and runs again, finding them stored. SQLite has one
+writer at a time, so there the second simply runs after the first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from ratebook.store import event_outcomes, usage
+from ratebook.store.tables import import_batches, usage_records
+from ratebook.workflows.import_customers import import_customers
+from ratebook.workflows.import_feed import ImportSummary, import_feed
+from ratebook.workflows.import_rates import import_rates
+from ratebook.workflows.ingest_events import EventsSummary, ingest_events
+from tests.conftest import write
+
+HEADER = "record_id,start_time,quantity,account,destination\n"
+
+
+def _row(record_id: str) -> str:
+    # a minute at RM0.0300
+    return f"{record_id},2026-10-05T10:00:00+08:00,60,A,+60312345678\n"
+
+
+def _setup(engine: Engine, tmp_path: Path) -> None:
+    import_rates(
+        engine,
+        write(tmp_path / "deck.csv", "prefix,destination,rate\n60,Malaysia,0.0300\n"),
+        name="standard",
+        effective_from="2026-01-01",
+    )
+    import_customers(
+        engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,\n")
+    )
+
+
+def _side_by_side(engine: Engine, monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+    """On PostgreSQL, make each of two writers wait for the other right after its first call
+    of ``module.name`` (a lookup made before anything is stored)."""
+    if engine.dialect.name != "postgresql":
+        return
+    barrier = threading.Barrier(2, timeout=30)
+    real = getattr(module, name)
+    first_calls: set[int] = set()
+
+    def waiting(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        if threading.get_ident() not in first_calls:
+            first_calls.add(threading.get_ident())
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(module, name, waiting)
+
+
+def _both(*work: Callable[[], Any]) -> list[Any]:
+    """Run the callables in two threads at once; their results, or the error they raised."""
+    out: list[Any] = [None] * len(work)
+
+    def run(n: int) -> None:
+        try:
+            out[n] = work[n]()
+        except Exception as error:  # the test asserts there is none
+            out[n] = error
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(work))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return out
+
+
+def _stored(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(import_batches)).scalar_one(),
+            conn.execute(select(func.count()).select_from(usage_records)).scalar_one(),
+        )
+
+
+def test_the_same_file_imported_twice_at_once_is_imported_once(
+    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _setup(my_engine, tmp_path)
+    feed = write(tmp_path / "f.csv", HEADER + "".join(_row(f"r{n}") for n in range(50)))
+    _side_by_side(my_engine, monkeypatch, usage, "find_batch_by_sha")
+    got = _both(*[lambda: import_feed(my_engine, feed, format_name="generic")] * 2)
+    assert all(isinstance(s, ImportSummary) for s in got), got
+    assert sorted((s.already_imported, s.rated) for s in got) == [(False, 50), (True, 50)]
+    assert _stored(my_engine) == (1, 50)
+
+
+def test_files_sharing_record_ids_imported_at_once_store_each_id_once(
+    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ids r0-r39 in one file and r20-r59 in the other, the shared 20 the same calls: 60
+    # records in all, and the shared ones are duplicates in whichever file came second
+    _setup(my_engine, tmp_path)
+    first = write(tmp_path / "a.csv", HEADER + "".join(_row(f"r{n}") for n in range(40)))
+    second = write(tmp_path / "b.csv", HEADER + "".join(_row(f"r{n}") for n in range(20, 60)))
+    _side_by_side(my_engine, monkeypatch, usage, "find_batch_by_sha")
+    got = _both(
+        lambda: import_feed(my_engine, first, format_name="generic"),
+        lambda: import_feed(my_engine, second, format_name="generic"),
+    )
+    assert all(isinstance(s, ImportSummary) for s in got), got
+    assert sorted((s.rated, s.duplicates) for s in got) == [(20, 20), (40, 0)]
+    assert sum(s.rows_read for s in got) == 80
+    assert _stored(my_engine) == (2, 60)
+
+
+def test_the_same_events_pushed_twice_at_once_are_stored_once(
+    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _setup(my_engine, tmp_path)
+    events = [
+        {
+            "record_id": f"e{n}",
+            "start_time": "2026-10-05T10:00:00+08:00",
+            "quantity": 60,
+            "account": "A",
+            "destination": "+60312345678",
+        }
+        for n in range(10)
+    ]
+    _side_by_side(my_engine, monkeypatch, event_outcomes, "unstored_exceptions")
+    got = _both(*[lambda: ingest_events(my_engine, events)] * 2)
+    assert all(isinstance(s, EventsSummary) for s in got), got
+    assert sorted((s.rated, s.duplicates) for s in got) == [(0, 10), (10, 0)]
+    # the repeat answers each event with the first writer's charge
+    for summary in got:
+        assert [r.charge for r in summary.results] == ["0.0300"] * 10
+    assert _stored(my_engine)[1] == 10
