@@ -86,6 +86,51 @@ def test_feeds_run_on_schedule_and_failures_back_off(my_engine: Engine, tmp_path
     assert all(1.0 <= s <= 60.0 for s in clock.slept)
 
 
+def test_the_scheduler_outlives_a_feed_it_cannot_run_and_a_failed_round(
+    my_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a feed naming an entity the store does not have, and a round whose clock fails once
+    # (as the database going away for a moment would): the good feed still runs at 10:15
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_bytes(cdr_file("a"))
+    os.utime(inbox / "a.csv", (T0.timestamp() - 3600, T0.timestamp() - 3600))
+    good = FolderFeed(
+        kind="folder", name="good", format="generic", path=inbox, schedule="*/15 * * * *"
+    )
+    orphan = FolderFeed(
+        kind="folder",
+        name="orphan",
+        format="generic",
+        path=inbox,
+        schedule="*/15 * * * *",
+        entity="NOPE",
+    )
+
+    class FailingOnce(Clock):
+        failed = False
+
+        def __call__(self) -> datetime:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("the clock is gone for a moment")
+            return self.now
+
+    clock = FailingOnce(T0)
+    scheduler = Scheduler(
+        engine=my_engine, feeds=[orphan, good], settings=Settings(), clock=clock, sleep=clock.sleep
+    )
+    rounds = iter([False] * 40 + [True])
+    with caplog.at_level("WARNING"):
+        scheduler.run(stop=lambda: next(rounds))
+    assert _batches(my_engine) == 1
+    assert clock.now >= T0 + timedelta(minutes=15)
+    assert clock.slept[0] == 60.0  # after the failed round
+    assert "a round of the feed scheduler failed" in caplog.text
+    assert "feed orphan cannot run" in caplog.text
+    assert "NOPE" in caplog.text
+
+
 def test_a_file_still_being_written_waits(my_engine: Engine, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()

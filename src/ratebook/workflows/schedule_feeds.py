@@ -4,6 +4,10 @@ A feed is due at the first fire time of its schedule after its last run (or afte
 scheduler started, for a feed never run). After a failed run it is retried sooner: 1, 2, 4, ...
 minutes after the failure (at most an hour), but never later than its schedule. The clock and
 the sleep are handed in, so tests drive time instead of waiting for it.
+
+The scheduler runs for as long as the server does, so nothing stops it: a feed it cannot run
+at all (its entity unknown) is left out with a warning, and a round that fails on anything
+else (the database gone for a moment) is logged and tried again a minute later.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from zoneinfo import ZoneInfo
 from cronsim import CronSim
 from sqlalchemy import Engine
 
+from ratebook.errors import RatebookError
 from ratebook.settings import Settings
 from ratebook.store import feeds as manifest
 from ratebook.store.entities import get_entity
@@ -61,7 +66,11 @@ class Scheduler:
         out: list[tuple[AnyFeed, datetime]] = []
         with self.engine.connect() as conn:
             for feed in self.feeds:
-                entity = get_entity(conn, feed.entity)
+                try:
+                    entity = get_entity(conn, feed.entity)
+                except RatebookError as error:  # e.g. the feed names an entity not in the store
+                    log.warning("feed %s cannot run: %s", feed.name, error.render())
+                    continue
                 out.append(
                     (feed, next_run(feed, manifest.history(conn, entity.id, feed.name), started))
                 )
@@ -86,9 +95,14 @@ class Scheduler:
         return results
 
     def run(self, stop: Callable[[], bool]) -> None:
-        """Tick and sleep until the next feed is due, until ``stop()`` is true."""
+        """Tick and sleep until the next feed is due, until ``stop()`` is true; a round that
+        fails is logged and the next one comes a minute later."""
         while not stop():
-            self.tick()
-            upcoming = min((when for _, when in self.due()), default=None)
-            wait = 60.0 if upcoming is None else (upcoming - self.clock()).total_seconds()
+            try:
+                self.tick()
+                upcoming = min((when for _, when in self.due()), default=None)
+                wait = 60.0 if upcoming is None else (upcoming - self.clock()).total_seconds()
+            except Exception:
+                log.exception("a round of the feed scheduler failed; the next is in a minute")
+                wait = 60.0
             self.sleep(min(max(wait, 1.0), 60.0))
