@@ -31,6 +31,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
+#: How long a SQLite writer waits for another's write lock (``busy_timeout``), in seconds.
+SQLITE_BUSY_SECONDS = 10
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the driver's own transaction handling would run DDL outside any transaction; SQLAlchemy
     # emits BEGIN instead (below), so a migration is all or nothing like any other change
@@ -39,7 +43,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
     cursor.close()
 
 
@@ -78,7 +82,17 @@ def _sqlite_begin(conn: Any) -> None:
     # writes fails at once with "database is locked" when another writer got in between
     # (the busy timeout cannot help an upgrade), which concurrent API requests hit
     read_only = conn.get_execution_options().get(_READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    try:
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    except OperationalError as exc:
+        if "locked" not in str(exc.orig):
+            raise
+        raise StoreError(
+            "DB_BUSY",
+            f"the database is busy: another process (an import, a cycle close, the API's"
+            f" writer) held its write lock for over {SQLITE_BUSY_SECONDS} s; try again when"
+            f" it has finished",
+        ) from exc
 
 
 #: Connections an engine keeps open once used: as many as the API's busiest moment (AnyIO's
@@ -112,7 +126,7 @@ def alembic_config() -> Config:
 def is_current(engine: Engine) -> bool:
     """Whether the database is at the newest migration."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with engine.connect() as conn:
+    with reading(engine).connect() as conn:  # beside a writer, not behind it
         return MigrationContext.configure(conn).get_current_revision() == head
 
 
