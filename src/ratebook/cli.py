@@ -20,6 +20,7 @@ from rich.filesize import decimal
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from ratebook.errors import RatebookError
 from ratebook.money import AMOUNT_SCALE, format_fixed
@@ -733,6 +734,16 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted; nothing of the unfinished file was committed")
         sys.exit(130)
+    except SQLAlchemyError as exc:
+        # the store itself failed (read-only, disk full, connection lost): its transaction
+        # was rolled back, so say so in a line instead of a traceback
+        reason = getattr(exc, "orig", None) or exc
+        err.print(
+            f"error: STORE_ERROR the database failed, and nothing of the unfinished change"
+            f" was kept: {reason}",
+            markup=False,
+        )
+        sys.exit(1)
 
 
 # billing and review commands register themselves on ``app``

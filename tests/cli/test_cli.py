@@ -190,6 +190,31 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     assert err.startswith("error: DB_UNREACHABLE")
 
 
+def test_a_store_that_refuses_writes_is_one_error_line_not_a_traceback(
+    loaded: str, tmp_path: Path
+) -> None:
+    # the same database opened read-only (SQLite's mode=ro; PostgreSQL's read-only
+    # transactions): the import's first write fails, and nothing of it is kept
+    if loaded.startswith("sqlite"):
+        path = loaded.removeprefix("sqlite:///")
+        read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    else:
+        read_only = loaded + "%20-cdefault_transaction_read_only%3Don"
+    feed = write(tmp_path / "feed.csv", FEED)
+    done = subprocess.run(
+        [sys.executable, "-m", "ratebook", "--db", read_only, "ingest", str(feed)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: STORE_ERROR the database failed"), done.stderr
+    assert "Traceback" not in done.stderr
+    code, out, _ = _cli(loaded, "balances", "--period", "2026-10", "--format", "json")
+    assert (code, json.loads(out)) == (0, [])
+
+
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "RATEBOOK_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"}
