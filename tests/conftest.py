@@ -87,6 +87,14 @@ def deck_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return reads
 
 
+def read_only_url(url: str) -> str:
+    """``url`` (of ``db_url``) opened so that every write fails: SQLite's ``mode=ro``, or
+    PostgreSQL's read-only transactions."""
+    if url.startswith("sqlite:///"):
+        return f"sqlite:///file:{url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    return url + quote(" -cdefault_transaction_read_only=on")
+
+
 def write(path: Path, text: str | bytes) -> Path:
     """Write a test file (text as UTF-8, exactly as given) and return its path."""
     path.parent.mkdir(parents=True, exist_ok=True)

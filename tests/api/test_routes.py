@@ -10,16 +10,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ratebook.api import create_app
 from ratebook.settings import Settings
-from ratebook.store.tables import api_keys
+from ratebook.store.engine import make_engine
+from ratebook.store.tables import api_keys, usage_records
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.invoices import get_invoice
 from tests.api.conftest import Api
-from tests.conftest import write
+from tests.conftest import read_only_url, write
 from tests.support.api_server import LiveServer
 
 HEADER = "record_id,start_time,quantity,account,destination\n"
@@ -53,6 +54,33 @@ def test_uploads_keep_the_reference_data_between_files_until_it_changes(
         )
         assert (reply.json()["rated"], reply.json()["charge"]) == (1, "0.1000"), reply.text
         assert len(deck_reads) == 2
+
+
+def test_a_store_that_fails_answers_503_with_nothing_kept(api: Api, db_url: str) -> None:
+    # the same database opened so that every write fails: the push is refused as a store
+    # failure a client may retry, with no internals (no statement, no parameters)
+    url = read_only_url(db_url)
+    engine = make_engine(url)
+    server = LiveServer(create_app(Settings(database_url=url), engine=engine))
+    event = {"record_id": "ro1", "start_time": "2026-10-05T10:00:00+08:00", "quantity": 60}
+    try:
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {api.keys['my']}"}
+        ) as client:
+            reply = client.post("/v1/events", json={**event, "account": "ACME"})
+    finally:
+        server.stop()
+        engine.dispose()
+    assert (reply.status_code, reply.json()["code"]) == (503, "STORE_ERROR"), reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert "INSERT" not in reply.text
+    with api.store.connect() as conn:
+        kept = conn.execute(
+            select(func.count())
+            .select_from(usage_records)
+            .where(usage_records.c.record_id == "ro1")
+        ).scalar_one()
+    assert kept == 0
 
 
 def test_upload_statements_invoice_and_health(api: Api) -> None:

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ratebook.cli import app
-from tests.conftest import write
+from tests.conftest import read_only_url, write
 
 runner = CliRunner()
 
@@ -195,14 +195,9 @@ def test_a_store_that_refuses_writes_is_one_error_line_not_a_traceback(
 ) -> None:
     # the same database opened read-only (SQLite's mode=ro; PostgreSQL's read-only
     # transactions): the import's first write fails, and nothing of it is kept
-    if loaded.startswith("sqlite"):
-        path = loaded.removeprefix("sqlite:///")
-        read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
-    else:
-        read_only = loaded + "%20-cdefault_transaction_read_only%3Don"
     feed = write(tmp_path / "feed.csv", FEED)
     done = subprocess.run(
-        [sys.executable, "-m", "ratebook", "--db", read_only, "ingest", str(feed)],
+        [sys.executable, "-m", "ratebook", "--db", read_only_url(loaded), "ingest", str(feed)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InternalError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ratebook.errors import (
@@ -156,6 +157,16 @@ def install(app: FastAPI) -> None:
             ]
             return problem_response(
                 request, 422, "VALIDATION_FAILED", "the request does not match its schema", errors
+            )
+        if isinstance(exc, OperationalError | InternalError):
+            # the store itself failed (connection lost, read-only, disk full): the request's
+            # transaction was rolled back, and a retry may well succeed
+            log.error("store failure on %s %s", request.method, request.url.path, exc_info=exc)
+            return problem_response(
+                request,
+                503,
+                "STORE_ERROR",
+                "the database failed, and nothing of the request was kept; try again",
             )
         # logged with its traceback for the operator; the caller gets no internals
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
