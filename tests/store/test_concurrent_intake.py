@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from ratebook.errors import ConflictError
 from ratebook.store import event_outcomes, usage
+from ratebook.store.review import Filter
 from ratebook.store.tables import import_batches, usage_records
+from ratebook.workflows import review_exceptions
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import ImportSummary, import_feed
 from ratebook.workflows.import_rates import import_rates
@@ -143,3 +146,56 @@ def test_the_same_events_pushed_twice_at_once_are_stored_once(
     for summary in got:
         assert [r.charge for r in summary.results] == ["0.0300"] * 10
     assert _stored(my_engine)[1] == 10
+
+
+def test_a_correction_racing_an_import_of_its_id_is_refused_as_a_duplicate(
+    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a clerk corrects the start of an invalid row k1 while a file bringing k1, with the
+    # very content of the correction, is imported: the import wins and the correction is
+    # refused as a duplicate of it, as if the clerk had come second
+    if my_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the import waits for the correction")
+    _setup(my_engine, tmp_path)
+    import_feed(
+        my_engine,
+        write(tmp_path / "bad.csv", HEADER + "k1,yesterday,60,A,+60312345678\n"),
+        format_name="generic",
+    )
+    (pending,) = review_exceptions.list_exceptions(my_engine, Filter(code="INVALID_RECORD"))
+    checked, imported = threading.Event(), threading.Event()
+    real = review_exceptions._refuse_clash
+
+    def then_wait(*args: Any) -> None:
+        real(*args)
+        if not checked.is_set():  # the correction's first look: the id is free
+            checked.set()
+            assert imported.wait(timeout=30)
+
+    monkeypatch.setattr(review_exceptions, "_refuse_clash", then_wait)
+
+    def clerk() -> object:
+        return review_exceptions.correct(
+            my_engine,
+            pending["id"],
+            changes={"start_time": "2026-10-05T10:00:00+08:00"},
+            reason="the switch wrote no date",
+        )
+
+    def importer() -> ImportSummary:
+        assert checked.wait(timeout=30)
+        try:
+            return import_feed(
+                my_engine, write(tmp_path / "good.csv", HEADER + _row("k1")), format_name="generic"
+            )
+        finally:
+            imported.set()
+
+    corrected, summary = _both(clerk, importer)
+    assert isinstance(summary, ImportSummary), summary
+    assert summary.rated == 1
+    assert isinstance(corrected, ConflictError), corrected
+    assert corrected.code == "CORRECTION_DUPLICATE"
+    (still,) = review_exceptions.list_exceptions(my_engine, Filter(ids=(pending["id"],)))
+    assert still["status"] == "open"
+    assert _stored(my_engine)[1] == 1

@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ratebook.errors import ConflictError, InputError, NotFoundError
 from ratebook.model.parties import Entity
@@ -615,7 +616,6 @@ def _store_copy(
     fields: list[str],
 ) -> int:
     """The record the copy is: the exception's own ``stored`` one (checked), or a new one."""
-    r = usage_records.c
     own = x["record_pk"]
     if stored is not None and copy["record_id"] != stored["record_id"]:
         raise InputError(
@@ -624,6 +624,40 @@ def _store_copy(
             path=f"exception {x['id']}",
             field="record_id",
         )
+    _refuse_clash(conn, entity, x, copy)
+    if own is not None:
+        return int(own)
+    try:
+        # a savepoint: if an import stores the id meanwhile (PostgreSQL), the insert meets
+        # its unique key, and the transaction can still look again and say whose it is
+        with conn.begin_nested():
+            result = conn.execute(
+                insert(usage_records).values(
+                    entity_id=entity.id,
+                    origin=x["origin"],
+                    **{c: copy[c] for c in _RECORD_FIELDS},
+                    customer_id=None,
+                    status="exception",
+                    batch_id=x["batch_id"],
+                    source_sha256=x["source_sha256"],
+                    source_line=x["source_line"],
+                    raw=to_csv_line(fields),
+                )
+            )
+    except IntegrityError as error:
+        if not usage.stored_meanwhile(error):
+            raise
+        _refuse_clash(conn, entity, x, copy)
+        raise
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def _refuse_clash(
+    conn: Connection, entity: Entity, x: dict[str, Any], copy: dict[str, Any]
+) -> None:
+    """Refuse a copy whose id another record of the origin already has."""
+    r = usage_records.c
+    own = x["record_pk"]
     clash = conn.execute(
         select(r.id, r.content_sha256, r.source_line, import_batches.c.source_name)
         .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
@@ -646,22 +680,6 @@ def _store_copy(
                 else " with other content: correct the record id, or reject this exception"
             ),
         )
-    if own is not None:
-        return int(own)
-    result = conn.execute(
-        insert(usage_records).values(
-            entity_id=entity.id,
-            origin=x["origin"],
-            **{c: copy[c] for c in _RECORD_FIELDS},
-            customer_id=None,
-            status="exception",
-            batch_id=x["batch_id"],
-            source_sha256=x["source_sha256"],
-            source_line=x["source_line"],
-            raw=to_csv_line(fields),
-        )
-    )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def _overwrite(conn: Connection, record_pk: int, copy: dict[str, Any], raw: str) -> None:
