@@ -24,7 +24,6 @@ from typing import Any
 import adbc_driver_manager
 import adbc_driver_sqlite
 import polars as pl
-import psycopg
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import IntegrityError
 
@@ -173,6 +172,8 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
 
 def _postgres_copy(raw: Any, table: Table, frame: pl.DataFrame) -> None:
     """``COPY`` of ``frame`` into ``table``, as CSV."""
+    import psycopg  # here: a SQLite deployment need not load it (80 ms at every start)
+
     text = frame.with_columns(
         pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
         for name, dtype in frame.schema.items()
