@@ -6,9 +6,17 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, select
 
-from ratebook.store.engine import is_current, make_engine, migrate, open_store
+from ratebook.store.engine import (
+    SCHEMA_HEAD,
+    alembic_config,
+    is_current,
+    make_engine,
+    migrate,
+    open_store,
+)
 from ratebook.store.tables import metadata, rate_rows, rate_table_versions
 
 
@@ -16,6 +24,12 @@ def test_migrations_match_the_tables(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def test_the_schema_head_is_the_newest_migration() -> None:
+    # opening a store compares its version with SCHEMA_HEAD, without loading Alembic
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head == SCHEMA_HEAD
 
 
 def test_every_table_carries_entity_id(engine: Engine) -> None:
