@@ -226,15 +226,37 @@ def known_versions(
     return pl.DataFrame([tuple(r) for r in rows], schema=KNOWN_SCHEMA, orient="row")
 
 
-def refresh_statistics(conn: Connection, *, records: bool = True) -> None:
+#: A table is sampled again when an import adds more than this share of the rows its
+#: statistics describe.
+_STALE_SHARE = 0.1
+
+
+def refresh_statistics(conn: Connection, *, adding: int, records: bool = True) -> None:
     """On PostgreSQL, sample the tables an import is filling (its own rows included), so the
     planner probes their indexes instead of scanning them: right after a bulk COPY the
     statistics still describe nearly empty tables (a cycle-usage query took 290 ms instead
-    of 30). ``records=False`` samples the charges only. A role that does not own the tables
+    of 30), and a usage-totals table never sampled had each query of a day's file scan
+    every total of the period (2.8 s against 0.1). A table whose statistics already
+    describe ten times the ``adding`` rows of this import is left as it is: a day's file
+    into a month's store would spend a fifth of its import sampling a million records for
+    nothing. ``records=False`` leaves the records out. A role that does not own the tables
     gets a warning from the server and the old statistics; nothing fails."""
-    if conn.dialect.name == "postgresql":
-        tables = "usage_records, rated_charges" if records else "rated_charges"
-        conn.exec_driver_sql(f"ANALYZE {tables}")
+    if conn.dialect.name != "postgresql":
+        return
+    # in one order for every import, so that two never wait on each other's samples
+    names = ["usage_records"] if records else []
+    names += ["rated_charges", "usage_totals"]
+    rows = conn.execute(
+        text(
+            "SELECT relname, reltuples FROM pg_class WHERE oid = ANY(CAST(:tables AS regclass[]))"
+        ),
+        {"tables": names},
+    ).all()
+    described: dict[str, float] = {str(name): float(count) for name, count in rows}
+    # reltuples is -1 for a table never sampled
+    stale = [n for n in names if adding > _STALE_SHARE * max(described.get(n, 0.0), 0.0)]
+    if stale:
+        conn.exec_driver_sql(f"ANALYZE {', '.join(stale)}")
 
 
 def add_records(conn: Connection, records: pl.DataFrame) -> pl.Series:

@@ -37,6 +37,7 @@ class DeferredCharges:
         self._partitions = max(1, math.ceil(expected_rows / max(1, partition_rows)))
         self._folder = tempfile.TemporaryDirectory(prefix="ratebook-charges-")
         self._spills = 0
+        self._held = 0  # records held, all partitions
 
     def __enter__(self) -> DeferredCharges:
         return self
@@ -54,6 +55,7 @@ class DeferredCharges:
         if rated.is_empty():
             return
         self._spills += 1
+        self._held += rated.height
         keyed = rated.with_columns((pl.col("customer_id") % self._partitions).alias("_partition"))
         for (partition,), part in keyed.partition_by("_partition", as_dict=True).items():
             # lz4: a spill is read back once, minutes later; writing fast matters more
@@ -90,7 +92,7 @@ class DeferredCharges:
                 continue
             held = pl.read_parquet(files)
             # the charges booked so far change the best plan of the cycle queries
-            usage.refresh_statistics(conn, records=first)
+            usage.refresh_statistics(conn, adding=self._held, records=first)
             first = False
             placed = cycle.place(held)
             ledger.book(
