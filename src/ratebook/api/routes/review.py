@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -71,27 +72,42 @@ def _known(engine: Engine, caller: Caller, exception_id: int) -> None:
         raise NotFoundError("EXCEPTION_NOT_FOUND", f"no exception {exception_id}")
 
 
-def _once(
+@dataclass(frozen=True, slots=True)
+class ReviewWrite:
+    """A review write: its caller (review scope) and store, answered once per
+    ``Idempotency-Key`` when one is sent."""
+
+    request: Request
+    caller: Caller
+    engine: Engine
+    settings: Settings
+    key: str | None
+
+    def answer(self, produce: Callable[[], Any], *, status: int = 200) -> Response:
+        """``produce()``'s result as JSON; a retry with the key gets the first answer again
+        instead of acting twice (``api.idempotency``)."""
+        return run_once(
+            self.engine,
+            self.settings,
+            self.caller,
+            self.request,
+            self.key,
+            body_digest(self.request),
+            lambda: JSONResponse(jsonable_encoder(produce()), status_code=status),
+        )
+
+
+async def _review_write(
     request: Request,
-    caller: Caller,
-    engine: Engine,
-    settings: Settings,
-    key: str | None,
-    produce: Callable[[], Any],
-    *,
-    status: int = 200,
-) -> Response:
-    """Answer a write as JSON, once per ``Idempotency-Key`` when one is sent: a retry gets the
-    first answer again instead of acting twice (``api.idempotency``)."""
-    return run_once(
-        engine,
-        settings,
-        caller,
-        request,
-        key,
-        body_digest(request),
-        lambda: JSONResponse(jsonable_encoder(produce()), status_code=status),
-    )
+    caller: Reviewer,
+    engine: Store,
+    settings: Config,
+    idempotency_key: IdempotencyKey = None,
+) -> ReviewWrite:
+    return ReviewWrite(request, caller, engine, settings, idempotency_key)
+
+
+Write = Annotated[ReviewWrite, Depends(_review_write)]
 
 
 def _action(outcome: Outcome) -> ActionReply:
@@ -151,26 +167,22 @@ def show_exception(caller: Reader, engine: Store, exception_id: ExceptionId) -> 
     summary="Match and rate the record again",
 )
 def reprocess(
-    request: Request,
-    caller: Reviewer,
-    engine: Store,
-    settings: Config,
+    write: Write,
     exception_id: ExceptionId,
     body: ReprocessIn | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def produce() -> ActionReply:
-        _known(engine, caller, exception_id)
-        with caller.acting():
+        _known(write.engine, write.caller, exception_id)
+        with write.caller.acting():
             outcome = review_exceptions.reprocess(
-                engine,
+                write.engine,
                 Filter(ids=(exception_id,)),
-                entity_code=caller.entity,
+                entity_code=write.caller.entity,
                 note=body.note if body else None,
             )
         return _action(outcome)
 
-    return _once(request, caller, engine, settings, idempotency_key, produce)
+    return write.answer(produce)
 
 
 @router.post(
@@ -179,22 +191,18 @@ def reprocess(
     summary="Bill an out-of-policy or late record as it is",
 )
 def accept(
-    request: Request,
-    caller: Reviewer,
-    engine: Store,
-    settings: Config,
+    write: Write,
     exception_id: ExceptionId,
     body: ReasonIn,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def produce() -> ActionReply:
-        with caller.acting():
+        with write.caller.acting():
             outcome = review_exceptions.accept(
-                engine, exception_id, body.reason, entity_code=caller.entity
+                write.engine, exception_id, body.reason, entity_code=write.caller.entity
             )
         return _action(outcome)
 
-    return _once(request, caller, engine, settings, idempotency_key, produce)
+    return write.answer(produce)
 
 
 @router.post(
@@ -203,23 +211,22 @@ def accept(
     summary="Write the row off, with a reason",
 )
 def reject(
-    request: Request,
-    caller: Reviewer,
-    engine: Store,
-    settings: Config,
+    write: Write,
     exception_id: ExceptionId,
     body: ReasonIn,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def produce() -> ActionReply:
-        _known(engine, caller, exception_id)
-        with caller.acting():
+        _known(write.engine, write.caller, exception_id)
+        with write.caller.acting():
             outcome = review_exceptions.reject(
-                engine, Filter(ids=(exception_id,)), body.reason, entity_code=caller.entity
+                write.engine,
+                Filter(ids=(exception_id,)),
+                body.reason,
+                entity_code=write.caller.entity,
             )
         return _action(outcome)
 
-    return _once(request, caller, engine, settings, idempotency_key, produce)
+    return write.answer(produce)
 
 
 @router.get("/v1/disputes", summary="Disputes, filtered")
@@ -239,12 +246,8 @@ def list_disputes(
     "/v1/disputes", status_code=201, response_model=dict[str, Any], summary="Open a dispute"
 )
 def open_dispute(
-    request: Request,
-    caller: Reviewer,
-    engine: Store,
-    settings: Config,
+    write: Write,
     body: DisputeIn,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     subject = disputes.Subject(
         record_id=body.record_id,
@@ -254,11 +257,13 @@ def open_dispute(
     )
 
     def produce() -> Any:
-        with caller.acting():
-            found = disputes.open_dispute(engine, subject, body.reason, entity_code=caller.entity)
+        with write.caller.acting():
+            found = disputes.open_dispute(
+                write.engine, subject, body.reason, entity_code=write.caller.entity
+            )
         return _present(found)
 
-    return _once(request, caller, engine, settings, idempotency_key, produce, status=201)
+    return write.answer(produce, status=201)
 
 
 @router.get("/v1/disputes/{number}", summary="A dispute and its history")
@@ -273,20 +278,18 @@ def show_dispute(caller: Reader, engine: Store, number: DisputeNumber) -> dict[s
     summary="Comment on a dispute",
 )
 def comment(
-    request: Request,
-    caller: Reviewer,
-    engine: Store,
-    settings: Config,
+    write: Write,
     number: DisputeNumber,
     body: CommentIn,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def produce() -> Any:
-        with caller.acting():
-            found = disputes.comment(engine, number, body.text, entity_code=caller.entity)
+        with write.caller.acting():
+            found = disputes.comment(
+                write.engine, number, body.text, entity_code=write.caller.entity
+            )
         return _present(found)
 
-    return _once(request, caller, engine, settings, idempotency_key, produce, status=201)
+    return write.answer(produce, status=201)
 
 
 @router.post(
@@ -295,22 +298,18 @@ def comment(
     summary="Start or pause the investigation",
 )
 def set_status(
-    request: Request,
-    caller: Reviewer,
-    engine: Store,
-    settings: Config,
+    write: Write,
     number: DisputeNumber,
     body: StatusIn,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def produce() -> Any:
-        with caller.acting():
+        with write.caller.acting():
             found = disputes.set_status(
-                engine, number, body.status, note=body.note, entity_code=caller.entity
+                write.engine, number, body.status, note=body.note, entity_code=write.caller.entity
             )
         return _present(found)
 
-    return _once(request, caller, engine, settings, idempotency_key, produce)
+    return write.answer(produce)
 
 
 @router.post(
@@ -319,24 +318,20 @@ def set_status(
     summary="Resolve: upheld (with a credit) or rejected",
 )
 def resolve(
-    request: Request,
-    caller: Reviewer,
-    engine: Store,
-    settings: Config,
+    write: Write,
     number: DisputeNumber,
     body: ResolveIn,
-    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     def produce() -> Any:
-        with caller.acting():
+        with write.caller.acting():
             found = disputes.resolve(
-                engine,
+                write.engine,
                 number,
                 outcome=body.outcome,
                 note=body.note,
                 credit=body.credit,
-                entity_code=caller.entity,
+                entity_code=write.caller.entity,
             )
         return _present(found)
 
-    return _once(request, caller, engine, settings, idempotency_key, produce)
+    return write.answer(produce)
