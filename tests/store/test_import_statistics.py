@@ -29,7 +29,7 @@ def _described(engine: Engine) -> tuple[int, int, int]:
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT relname, reltuples FROM pg_class"
+                "SELECT relname, CAST(reltuples AS bigint) FROM pg_class"
                 " WHERE oid IN ('usage_records'::regclass, 'rated_charges'::regclass,"
                 " 'usage_totals'::regclass)"
             )

@@ -226,9 +226,9 @@ def known_versions(
     return pl.DataFrame([tuple(r) for r in rows], schema=KNOWN_SCHEMA, orient="row")
 
 
-#: A table is sampled again when an import adds more than this share of the rows its
-#: statistics describe.
-_STALE_SHARE = 0.1
+#: A table is sampled again when its statistics describe fewer than this many times the
+#: rows an import adds.
+_STALE_RATIO = 10
 
 
 def refresh_statistics(conn: Connection, *, adding: int, records: bool = True) -> None:
@@ -248,13 +248,14 @@ def refresh_statistics(conn: Connection, *, adding: int, records: bool = True) -
     names += ["rated_charges", "usage_totals"]
     rows = conn.execute(
         text(
-            "SELECT relname, reltuples FROM pg_class WHERE oid = ANY(CAST(:tables AS regclass[]))"
+            "SELECT relname, CAST(reltuples AS bigint) FROM pg_class"
+            " WHERE oid = ANY(CAST(:tables AS regclass[]))"
         ),
         {"tables": names},
     ).all()
-    described: dict[str, float] = {str(name): float(count) for name, count in rows}
+    described: dict[str, int] = {str(name): int(count) for name, count in rows}
     # reltuples is -1 for a table never sampled
-    stale = [n for n in names if adding > _STALE_SHARE * max(described.get(n, 0.0), 0.0)]
+    stale = [n for n in names if adding * _STALE_RATIO > max(described.get(n, 0), 0)]
     if stale:
         conn.exec_driver_sql(f"ANALYZE {', '.join(stale)}")
 
