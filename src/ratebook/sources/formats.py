@@ -283,7 +283,21 @@ def asterisk_row_hash(fields: list[str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class AsteriskFormat:
+class _SwitchFormat:
+    """A switch's own CSV: no header, the columns in a fixed order, start times local to the
+    feed's zone, to the second."""
+
+    name: str
+    columns: tuple[str, ...]
+    has_header: bool = False
+    time_layout: str = "%Y-%m-%d %H:%M:%S"
+
+    def bind_header(self, header: list[str] | None, path: Path) -> list[str]:
+        return list(self.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskFormat(_SwitchFormat):
     """Asterisk's ``Master.csv`` (cdr_csv): no header, 16 base columns, then optionally
     ``uniqueid`` and ``userfield``.
 
@@ -292,12 +306,7 @@ class AsteriskFormat:
     """
 
     name: str = "asterisk"
-    has_header: bool = False
-    time_layout: str = "%Y-%m-%d %H:%M:%S"
     columns: tuple[str, ...] = field(default=ASTERISK_COLUMNS)
-
-    def bind_header(self, header: list[str] | None, path: Path) -> list[str]:
-        return list(self.columns)
 
     def to_frame(
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
@@ -367,7 +376,7 @@ FREESWITCH_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class FreeSwitchFormat:
+class FreeSwitchFormat(_SwitchFormat):
     """FreeSWITCH ``mod_cdr_csv`` with its default ``example`` template: no header, the 15
     fields of ``FREESWITCH_COLUMNS``, every one quoted.
 
@@ -378,12 +387,7 @@ class FreeSwitchFormat:
     """
 
     name: str = "freeswitch"
-    has_header: bool = False
-    time_layout: str = "%Y-%m-%d %H:%M:%S"
     columns: tuple[str, ...] = field(default=FREESWITCH_COLUMNS)
-
-    def bind_header(self, header: list[str] | None, path: Path) -> list[str]:
-        return list(self.columns)
 
     def to_frame(
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
