@@ -15,6 +15,8 @@ from sqlalchemy import Connection, Engine
 
 from ratebook.store import tariffs
 from ratebook.store.engine import open_store
+from ratebook.workflows.import_customers import import_customers
+from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.init_entity import init_entity
 
 POSTGRES_ENV = "RATEBOOK_TEST_POSTGRES_URL"
@@ -85,6 +87,20 @@ def deck_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(tariffs, "load_rows", counted)
     return reads
+
+
+def one_customer(engine: Engine, tmp_path: Path) -> None:
+    """Give the store's entity a rate table ``standard`` (calls to Malaysia, +60, at
+    RM0.0300 a minute from 2026) and one customer ``A`` on it, known by account only."""
+    import_rates(
+        engine,
+        write(tmp_path / "deck.csv", "prefix,destination,rate\n60,Malaysia,0.0300\n"),
+        name="standard",
+        effective_from="2026-01-01",
+    )
+    import_customers(
+        engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,\n")
+    )
 
 
 def read_only_url(url: str) -> str:

@@ -39,11 +39,17 @@ def _batches(engine: Engine) -> int:
         return int(conn.execute(select(func.count()).select_from(import_batches)).scalar_one())
 
 
-def test_feeds_run_on_schedule_and_failures_back_off(my_engine: Engine, tmp_path: Path) -> None:
+def _inbox(tmp_path: Path) -> Path:
+    """A folder holding one CDR file, ``a.csv``, last written an hour before T0."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "a.csv").write_bytes(cdr_file("a"))
     os.utime(inbox / "a.csv", (T0.timestamp() - 3600, T0.timestamp() - 3600))
+    return inbox
+
+
+def test_feeds_run_on_schedule_and_failures_back_off(my_engine: Engine, tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
     good = FolderFeed(
         kind="folder", name="good", format="generic", path=inbox, schedule="*/15 * * * *"
     )
@@ -91,10 +97,7 @@ def test_the_scheduler_outlives_a_feed_it_cannot_run_and_a_failed_round(
 ) -> None:
     # a feed naming an entity the store does not have, and a round whose clock fails once
     # (as the database going away for a moment would): the good feed still runs at 10:15
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    (inbox / "a.csv").write_bytes(cdr_file("a"))
-    os.utime(inbox / "a.csv", (T0.timestamp() - 3600, T0.timestamp() - 3600))
+    inbox = _inbox(tmp_path)
     good = FolderFeed(
         kind="folder", name="good", format="generic", path=inbox, schedule="*/15 * * * *"
     )

@@ -22,11 +22,9 @@ from ratebook.store import event_outcomes, usage
 from ratebook.store.review import Filter
 from ratebook.store.tables import import_batches, usage_records
 from ratebook.workflows import review_exceptions
-from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import ImportSummary, import_feed
-from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.ingest_events import EventsSummary, ingest_events
-from tests.conftest import write
+from tests.conftest import one_customer, write
 
 HEADER = "record_id,start_time,quantity,account,destination\n"
 
@@ -34,18 +32,6 @@ HEADER = "record_id,start_time,quantity,account,destination\n"
 def _row(record_id: str) -> str:
     # a minute at RM0.0300
     return f"{record_id},2026-10-05T10:00:00+08:00,60,A,+60312345678\n"
-
-
-def _setup(engine: Engine, tmp_path: Path) -> None:
-    import_rates(
-        engine,
-        write(tmp_path / "deck.csv", "prefix,destination,rate\n60,Malaysia,0.0300\n"),
-        name="standard",
-        effective_from="2026-01-01",
-    )
-    import_customers(
-        engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,\n")
-    )
 
 
 def _side_by_side(engine: Engine, monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
@@ -96,7 +82,7 @@ def _stored(engine: Engine) -> tuple[int, int]:
 def test_the_same_file_imported_twice_at_once_is_imported_once(
     my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _setup(my_engine, tmp_path)
+    one_customer(my_engine, tmp_path)
     feed = write(tmp_path / "f.csv", HEADER + "".join(_row(f"r{n}") for n in range(50)))
     _side_by_side(my_engine, monkeypatch, usage, "find_batch_by_sha")
     got = _both(*[lambda: import_feed(my_engine, feed, format_name="generic")] * 2)
@@ -110,7 +96,7 @@ def test_files_sharing_record_ids_imported_at_once_store_each_id_once(
 ) -> None:
     # ids r0-r39 in one file and r20-r59 in the other, the shared 20 the same calls: 60
     # records in all, and the shared ones are duplicates in whichever file came second
-    _setup(my_engine, tmp_path)
+    one_customer(my_engine, tmp_path)
     first = write(tmp_path / "a.csv", HEADER + "".join(_row(f"r{n}") for n in range(40)))
     second = write(tmp_path / "b.csv", HEADER + "".join(_row(f"r{n}") for n in range(20, 60)))
     _side_by_side(my_engine, monkeypatch, usage, "find_batch_by_sha")
@@ -127,7 +113,7 @@ def test_files_sharing_record_ids_imported_at_once_store_each_id_once(
 def test_the_same_events_pushed_twice_at_once_are_stored_once(
     my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _setup(my_engine, tmp_path)
+    one_customer(my_engine, tmp_path)
     events = [
         {
             "record_id": f"e{n}",
@@ -156,7 +142,7 @@ def test_a_correction_racing_an_import_of_its_id_is_refused_as_a_duplicate(
     # refused as a duplicate of it, as if the clerk had come second
     if my_engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: the import waits for the correction")
-    _setup(my_engine, tmp_path)
+    one_customer(my_engine, tmp_path)
     import_feed(
         my_engine,
         write(tmp_path / "bad.csv", HEADER + "k1,yesterday,60,A,+60312345678\n"),

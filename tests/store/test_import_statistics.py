@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rates
-from tests.conftest import write
+from tests.conftest import one_customer, write
 
 HEADER = "record_id,start_time,quantity,account,destination\n"
 
@@ -43,15 +41,7 @@ def test_statistics_follow_large_imports_and_skip_small_ones(
 ) -> None:
     if my_engine.dialect.name != "postgresql":
         pytest.skip("SQLite's planner keeps no statistics that an import refreshes")
-    import_rates(
-        my_engine,
-        write(tmp_path / "deck.csv", "prefix,destination,rate\n60,Malaysia,0.0300\n"),
-        name="standard",
-        effective_from="2026-01-01",
-    )
-    import_customers(
-        my_engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,\n")
-    )
+    one_customer(my_engine, tmp_path)
     # the tables are sampled once the records are stored and before the charges and the
     # totals (one per customer, period, service and unit) are: small tables are read whole,
     # so the counts are exact

@@ -19,7 +19,7 @@ from ratebook.store.reference_lock import reference_stamp
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.ingest_events import ingest_events
-from tests.conftest import write
+from tests.conftest import one_customer, write
 
 
 def _event(record_id: str, account: str, caller: str | None = None) -> dict[str, object]:
@@ -41,22 +41,10 @@ def _price(engine: Engine, cache: ReferenceCache, event: dict[str, object]) -> s
     return result.charge if result.status == "rated" else result.code
 
 
-def _setup(engine: Engine, tmp_path: Path) -> None:
-    import_rates(
-        engine,
-        write(tmp_path / "deck.csv", "prefix,destination,rate\n60,Malaysia,0.0300\n"),
-        name="standard",
-        effective_from="2026-01-01",
-    )
-    import_customers(
-        engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,\n")
-    )
-
-
 def test_an_unchanged_reference_is_read_once(
     my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _setup(my_engine, tmp_path)
+    one_customer(my_engine, tmp_path)
     loads: list[int] = []
     real = reference.load_reference
 
@@ -74,7 +62,7 @@ def test_an_unchanged_reference_is_read_once(
 def test_every_kind_of_reference_change_prices_the_next_event(
     my_engine: Engine, tmp_path: Path
 ) -> None:
-    _setup(my_engine, tmp_path)
+    one_customer(my_engine, tmp_path)
     cache = ReferenceCache()
     assert _price(my_engine, cache, _event("e1", "A")) == "0.0300"
     assert _price(my_engine, cache, _event("e2", "B")) == "UNMATCHED_CUSTOMER"
@@ -120,7 +108,7 @@ def _identifier(value: str) -> Identifier:
 def test_a_reference_writer_in_flight_is_never_kept(my_engine: Engine, tmp_path: Path) -> None:
     if my_engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: no writer is ever in flight beside a reader")
-    _setup(my_engine, tmp_path)
+    one_customer(my_engine, tmp_path)
     with my_engine.connect() as conn:
         (entity_id,) = conn.execute(text("SELECT id FROM entities")).one()
         (customer_id,) = conn.execute(text("SELECT id FROM customers")).one()
