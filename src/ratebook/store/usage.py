@@ -5,8 +5,11 @@ exception log."""
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import polars as pl
 from sqlalchemy import Connection, func, insert, select, text, update
@@ -47,6 +50,10 @@ class Batch:
     exceptions: int
 
 
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 #: The unique keys by which a file and a record are known.
 _KNOWN_BY = frozenset(
     {
@@ -59,6 +66,21 @@ _KNOWN_BY = frozenset(
 #: How often a writer tries when another stored the same file or record ids meanwhile (each
 #: try after the first finds them stored: a file already imported, or duplicates).
 INTAKE_ATTEMPTS = 3
+
+
+def storing(transaction: Callable[[], T], *, what: str) -> T:
+    """Run ``transaction`` (one whole intake transaction: an import, a group of events), and
+    again, up to ``INTAKE_ATTEMPTS`` times in all, while it fails because another writer
+    stored the same file or record ids meanwhile (``stored_meanwhile``): each new try finds
+    them stored. ``what`` names it in the log."""
+    for _ in range(INTAKE_ATTEMPTS - 1):
+        try:
+            return transaction()
+        except IntegrityError as error:
+            if not stored_meanwhile(error):
+                raise
+            log.info("%s: stored meanwhile by another writer; trying again", what)
+    return transaction()
 
 
 def stored_meanwhile(error: IntegrityError) -> bool:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from ratebook.errors import InputError
 from ratebook.model.parties import Entity
@@ -140,28 +139,24 @@ def import_feed(
     facts = inspect_file(path)
     started = time.perf_counter()
     name = source_name or str(path)
-    for attempt in range(1, usage.INTAKE_ATTEMPTS + 1):
-        try:
-            summary = _import_once(
-                engine,
-                path,
-                facts,
-                fmt,
-                name,
-                entity_code=entity_code,
-                origin=origin,
-                feed_zone=feed_zone,
-                settings=settings,
-                progress=progress,
-                references=references,
-            )
-            break
-        except IntegrityError as error:
-            # another writer stored this file, or records with the same ids, while this
-            # import ran: a new attempt finds them, as a file already imported or duplicates
-            if attempt == usage.INTAKE_ATTEMPTS or not usage.stored_meanwhile(error):
-                raise
-            log.info("%s: stored meanwhile by another import; importing it again", name)
+    # another writer may store this file, or records with the same ids, while this import
+    # runs: a new try finds them, as a file already imported or duplicates
+    summary = usage.storing(
+        lambda: _import_once(
+            engine,
+            path,
+            facts,
+            fmt,
+            name,
+            entity_code=entity_code,
+            origin=origin,
+            feed_zone=feed_zone,
+            settings=settings,
+            progress=progress,
+            references=references,
+        ),
+        what=name,
+    )
     if summary.already_imported:
         return summary
     summary.seconds = time.perf_counter() - started

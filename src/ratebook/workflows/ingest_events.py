@@ -25,7 +25,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from ratebook.errors import AccessError, InputError
 from ratebook.model.parties import Entity
@@ -308,25 +307,21 @@ def ingest_event_groups(
     by_batch: dict[tuple[str, tuple[str, ...]], list[_Row]] = {}
     for row in rows:
         by_batch.setdefault((row.origin, row.shape), []).append(row)
-    for attempt in range(1, usage.INTAKE_ATTEMPTS + 1):
-        try:
-            whole, results = _store_rows(
-                engine,
-                by_batch,
-                entity_code=entity_code,
-                source_name=source_name,
-                settings=settings,
-                dry_run=dry_run,
-                references=references,
-                key_id=key_id,
-            )
-            break
-        except IntegrityError as error:
-            # another writer stored events with the same ids while this ran: a new attempt
-            # answers them as duplicates, with the other writer's outcome
-            if attempt == usage.INTAKE_ATTEMPTS or not usage.stored_meanwhile(error):
-                raise
-            log.info("events stored meanwhile by another writer; storing the group again")
+    # another writer may store events with the same ids while this runs: a new try answers
+    # them as duplicates, with the other writer's outcome
+    whole, results = usage.storing(
+        lambda: _store_rows(
+            engine,
+            by_batch,
+            entity_code=entity_code,
+            source_name=source_name,
+            settings=settings,
+            dry_run=dry_run,
+            references=references,
+            key_id=key_id,
+        ),
+        what=f"{len(rows)} events",
+    )
     summaries: list[EventsSummary] = []
     offset = 0
     for group in groups:
