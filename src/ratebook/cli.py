@@ -621,6 +621,9 @@ def pull(
         if r.status == "failed":
             err.print(f"{line}: {r.error}", markup=False)
             continue
+        if r.status == "busy":
+            out.print(f"{r.feed}: busy, {r.error}", markup=False)
+            continue
         out.print(line, markup=False)
         for s in r.imported:
             note = (

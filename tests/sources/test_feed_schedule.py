@@ -12,6 +12,8 @@ from sqlalchemy import Engine, func, select
 from ratebook.errors import InputError
 from ratebook.settings import Settings
 from ratebook.sources.feeds_config import FolderFeed, load_feeds
+from ratebook.store.entities import get_entity
+from ratebook.store.feed_lock import running_feed
 from ratebook.store.tables import import_batches
 from ratebook.workflows.pull_feeds import pull_feed
 from ratebook.workflows.schedule_feeds import Scheduler
@@ -132,6 +134,38 @@ def test_the_scheduler_outlives_a_feed_it_cannot_run_and_a_failed_round(
     assert "a round of the feed scheduler failed" in caplog.text
     assert "feed orphan cannot run" in caplog.text
     assert "NOPE" in caplog.text
+
+
+def test_a_feed_another_server_is_running_is_left_to_it_and_looked_at_a_minute_later(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    inbox = _inbox(tmp_path)
+    feed = FolderFeed(
+        kind="folder", name="shared", format="generic", path=inbox, schedule="*/15 * * * *"
+    )
+    clock = Clock(T0 + timedelta(minutes=15))
+    scheduler = Scheduler(
+        engine=my_engine,
+        feeds=[feed],
+        settings=Settings(),
+        clock=clock,
+        sleep=clock.sleep,
+        started=T0,
+    )
+    with my_engine.connect() as conn:
+        entity_id = get_entity(conn, "MY1").id
+    with running_feed(my_engine, entity_id, "shared"):  # another server's run
+        busy = scheduler.tick()
+        assert [(r.feed, r.status) for r in busy] == [("shared", "busy")]
+        # not again at once, nor backed off as a failure: a minute later
+        assert [w for _, w in scheduler.due()] == [T0 + timedelta(minutes=16)]
+        clock.now = T0 + timedelta(minutes=15, seconds=30)
+        assert scheduler.tick() == []
+    assert _batches(my_engine) == 0
+    clock.now = T0 + timedelta(minutes=16)
+    assert [(r.feed, r.status) for r in scheduler.tick()] == [("shared", "ok")]
+    assert _batches(my_engine) == 1
+    assert [w for _, w in scheduler.due()] == [T0 + timedelta(minutes=30)]
 
 
 def test_a_file_still_being_written_waits(my_engine: Engine, tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ names are refused; moving or deleting happens only after the commit."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +22,9 @@ from sqlalchemy import Engine, func, select
 from ratebook.settings import Settings
 from ratebook.sources.feeds_config import FolderFeed, S3Feed, SftpFeed
 from ratebook.sources.remote import FeedError, FolderStore, RemoteFile, RemoteStore, connect
-from ratebook.store.tables import feed_files, import_batches, usage_records
+from ratebook.store.entities import get_entity
+from ratebook.store.feed_lock import running_feed
+from ratebook.store.tables import feed_files, feed_runs, import_batches, usage_records
 from ratebook.workflows import pull_feeds
 from ratebook.workflows.pull_feeds import AnyFeed, PullResult, pull_all, pull_feed
 from tests.support.servers import CuttingProxy, S3Server, SftpServer, start_s3, start_sftp
@@ -378,3 +383,97 @@ def test_crash_after_the_commit_finishes_the_delete_without_reimporting(
     assert (rerun.status, _fresh(rerun)) == ("ok", 0)
     assert _count(my_engine, import_batches) == 1
     assert delivery.names() == set()
+
+
+def _runs(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(feed_runs.c.status).order_by(feed_runs.c.id)).scalars())
+
+
+def test_a_second_run_of_a_feed_under_way_leaves_it_to_the_first(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    """Two servers (or threads) pulling one feed: the one that comes second while the first
+    is downloading does nothing and logs no run; the file is imported once, by the first."""
+    root = tmp_path / "inbox"
+    root.mkdir()
+    delivery = FolderDelivery(root)
+    delivery.put("a.csv", cdr_file("a"))
+    feed = delivery.feed(after_import="move", archive_path="done")
+    downloading, go_on = threading.Event(), threading.Event()
+
+    class Slow(FolderStore):
+        def download(self, file: RemoteFile, out: BinaryIO) -> None:
+            downloading.set()
+            assert go_on.wait(30)
+            super().download(file, out)
+
+    def slow(target: AnyFeed) -> RemoteStore:
+        assert isinstance(target, FolderFeed)
+        return Slow(target)
+
+    first: list[PullResult] = []
+
+    def run_first() -> None:
+        first.append(pull_feed(my_engine, feed, settings=SETTINGS, now=_now(), opener=slow))
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    try:
+        assert downloading.wait(30)
+        second = _pull(my_engine, delivery, feed)
+    finally:
+        go_on.set()
+        thread.join(30)
+    assert (second.status, second.files_seen, second.imported) == ("busy", 0, [])
+    assert second.error is not None
+    assert "another process is running this feed" in second.error
+    assert (first[0].status, _fresh(first[0])) == ("ok", 1)
+    assert (_count(my_engine, import_batches), _count(my_engine, usage_records)) == (1, 3)
+    assert _runs(my_engine) == ["ok"]
+    assert delivery.names("done") == {"a.csv"}
+    # the lock went with the first run: the next run is a normal one
+    delivery.put("b.csv", cdr_file("b"))
+    third = _pull(my_engine, delivery, feed)
+    assert (third.status, _fresh(third)) == ("ok", 1)
+    assert _runs(my_engine) == ["ok", "ok"]
+
+
+def test_a_feed_held_by_another_process_is_busy_and_another_feed_is_not(
+    my_engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """``ratebook pull`` in another process, while this one runs the feed: it says busy,
+    exits 0 and imports nothing; a feed of another name runs as usual."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_bytes(cdr_file("a"))
+    os.utime(inbox / "a.csv", (0, 0))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        "feeds:\n"
+        + "".join(
+            f"  - {{name: {name}, kind: folder, path: '{inbox}', format: generic}}\n"
+            for name in ("held", "free")
+        )
+    )
+
+    def pull(name: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "ratebook", "--db", db_url, "pull", name]
+        return subprocess.run(
+            [*command, "--feeds", str(feeds)], capture_output=True, text=True, timeout=120
+        )
+
+    with my_engine.connect() as conn:
+        entity_id = get_entity(conn, "MY1").id
+    with running_feed(my_engine, entity_id, "held") as held:
+        assert held
+        busy = pull("held")
+        free = pull("free")
+    assert busy.returncode == 0, busy.stderr
+    assert "held: busy, another process is running this feed" in busy.stdout
+    assert free.returncode == 0, free.stderr
+    assert "free: ok, 1 files seen, 1 imported" in free.stdout
+    assert _runs(my_engine) == ["ok"]
+    after = pull("held")  # released: the content is known, so nothing is imported again
+    assert "held: ok, 1 files seen, 0 imported" in after.stdout, after.stderr
+    assert _count(my_engine, usage_records) == 3

@@ -35,6 +35,7 @@ from ratebook.sources.remote import (
 from ratebook.store import feeds as manifest
 from ratebook.store import usage
 from ratebook.store.entities import get_entity
+from ratebook.store.feed_lock import running_feed
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.import_feed import ImportSummary, import_feed
 
@@ -48,7 +49,9 @@ class PullResult:
     """One run of one feed.
 
     Attributes:
-        status: ``ok`` or ``failed`` (the feed could not be reached or a transfer broke).
+        status: ``ok``, ``failed`` (the feed could not be reached or a transfer broke) or
+            ``busy`` (another thread, process or server was running the feed: this run did
+            nothing and is not logged).
         imported: files imported by this run (already-known content included, flagged).
         waiting: ``(name, why)`` of files left for a later run.
         refused: ``(name, why)`` of names refused as unsafe.
@@ -79,10 +82,32 @@ def pull_feed(
     references: ReferenceCache | None = None,
 ) -> PullResult:
     """Run ``feed`` once at ``now`` and record the run; never raises for feed problems.
+    A feed that another thread, process or server is running is left to it (``busy``).
     ``references`` keeps reference data between imports (``import_feed``)."""
     result = PullResult(feed=feed.name)
     with engine.connect() as conn:
         entity = get_entity(conn, feed.entity)
+    with running_feed(engine, entity.id, feed.name) as held:
+        if not held:
+            result.status = "busy"
+            result.error = "another process is running this feed; it is left to that run"
+            log.info("feed %s: %s", feed.name, result.error)
+            return result
+        _run(engine, feed, entity.id, settings, now, opener, references, result)
+    return result
+
+
+def _run(
+    engine: Engine,
+    feed: AnyFeed,
+    entity_id: int,
+    settings: Settings,
+    now: datetime,
+    opener: Callable[[AnyFeed], RemoteStore],
+    references: ReferenceCache | None,
+    result: PullResult,
+) -> None:
+    """The run itself, holding the feed: take its files, then log the run."""
     store: RemoteStore | None = None
     try:
         store = opener(feed)
@@ -93,7 +118,7 @@ def pull_feed(
                     feed,
                     store,
                     file,
-                    entity.id,
+                    entity_id,
                     Path(staging),
                     settings,
                     now,
@@ -110,7 +135,7 @@ def pull_feed(
     with engine.begin() as conn:
         manifest.add_run(
             conn,
-            entity.id,
+            entity_id,
             feed.name,
             started_at=now,
             finished_at=now,
@@ -119,7 +144,6 @@ def pull_feed(
             files_imported=sum(1 for s in result.imported if not s.already_imported),
             error=result.error,
         )
-    return result
 
 
 def _consider(

@@ -7,14 +7,16 @@ the sleep are handed in, so tests drive time instead of waiting for it.
 
 The scheduler runs for as long as the server does, so nothing stops it: a feed it cannot run
 at all (its entity unknown) is left out with a warning, and a round that fails on anything
-else (the database gone for a moment) is logged and tried again a minute later.
+else (the database gone for a moment) is logged and tried again a minute later. A feed that
+another server (or a ``ratebook pull``) is running when it falls due is left to that run and
+looked at again a minute later, when that run's log says when it is next due.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -57,6 +59,8 @@ class Scheduler:
     started: datetime | None = None
     #: reference data kept between the feeds' imports (the API server's, under ``serve``)
     references: ReferenceCache | None = None
+    #: feeds found busy (another process running them), not due again before the time given
+    deferred: dict[str, datetime] = field(default_factory=dict)
 
     def due(self) -> list[tuple[AnyFeed, datetime]]:
         """Every feed with the time it is next due."""
@@ -71,9 +75,8 @@ class Scheduler:
                 except RatebookError as error:  # e.g. the feed names an entity not in the store
                     log.warning("feed %s cannot run: %s", feed.name, error.render())
                     continue
-                out.append(
-                    (feed, next_run(feed, manifest.history(conn, entity.id, feed.name), started))
-                )
+                when = next_run(feed, manifest.history(conn, entity.id, feed.name), started)
+                out.append((feed, max(when, self.deferred.get(feed.name, when))))
         return out
 
     def tick(self) -> list[PullResult]:
@@ -83,15 +86,18 @@ class Scheduler:
         for feed, when in self.due():
             if when <= now:
                 log.info("feed %s due at %s: pulling", feed.name, when.isoformat())
-                results.append(
-                    pull_feed(
-                        self.engine,
-                        feed,
-                        settings=self.settings,
-                        now=now,
-                        references=self.references,
-                    )
+                result = pull_feed(
+                    self.engine,
+                    feed,
+                    settings=self.settings,
+                    now=now,
+                    references=self.references,
                 )
+                if result.status == "busy":
+                    self.deferred[feed.name] = now + BACKOFF_FIRST
+                else:
+                    self.deferred.pop(feed.name, None)
+                results.append(result)
         return results
 
     def run(self, stop: Callable[[], bool]) -> None:
