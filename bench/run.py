@@ -185,13 +185,54 @@ def statement_bench(work: Path, lines: int = 10_000) -> None:
     )
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_ready(url: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the server at {url} did not become ready")
+        time.sleep(0.2)
+
+
+def api_floor() -> None:
+    """The latency load against a FastAPI route that does nothing (``bench/api_floor.py``):
+    the share of the figure that is the framework, the load process and the machine."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "api_floor.py"), str(port)],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(url)
+        print("yardstick: the same load against a FastAPI route that does nothing:")
+        load = [sys.executable, str(Path(__file__).parent / "api_load.py")]
+        subprocess.run(
+            [*load, "latency", "--url", url, "--key", "-", "--rate", "1000", "--seconds", "3"],
+            check=True,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def api_bench(work: Path, db: str, label: str) -> None:
     """Start ``ratebook serve`` with its real settings and drive it from a separate load
     process on loopback (``bench/api_load.py``)."""
-    import socket
-
-    import httpx
-
     work.mkdir(parents=True, exist_ok=True)
     (work / "flat.yaml").write_text(STATEMENT_TABLE)
     accounts = 200
@@ -219,25 +260,14 @@ def api_bench(work: Path, db: str, label: str) -> None:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "ratebook", "--db", db, "serve", "--port", str(port), "--no-feeds"],
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the API server did not become ready")
-            time.sleep(0.2)
+        _wait_ready(url)
         print(f"API on {label} ({url}, one uvicorn worker):")
         load = [sys.executable, str(Path(__file__).parent / "api_load.py")]
         common = ["--url", url, "--key", key, "--accounts", str(accounts)]
@@ -264,6 +294,7 @@ def main() -> None:
         if args.only in (None, "statement"):
             statement_bench(work / "statement")
         if args.only in (None, "api"):
+            api_floor()
             api_bench(work / "api", f"sqlite:///{work / 'api' / 'api.db'}", "SQLite")
             with _postgres_url() as pg:
                 if pg:
