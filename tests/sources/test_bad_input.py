@@ -192,6 +192,25 @@ def test_duplicate_ids_inside_one_file(my_engine: Engine, tmp_path: Path) -> Non
     )
 
 
+def test_an_id_clash_names_where_the_record_was_first_seen(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    """The record of ``r1`` is line 9 of oct.csv; a clashing copy came at line 10 of nov.csv.
+    A third version names oct.csv:9, the first, not the name that sorts first as text."""
+    others = "".join(GOOD.format(n=n) for n in range(2, 9))  # lines 2-8
+    first = "r1,2026-10-05T10:00:00+08:00,61,+60312345678,+60123456789\n"  # line 9
+    _import(my_engine, write(tmp_path / "oct.csv", HEADER + others + first))
+    again = "".join(GOOD.format(n=n) for n in range(20, 28))  # lines 2-9
+    clash = "r1,2026-10-05T10:00:00+08:00,62,+60312345678,+60123456789\n"  # line 10
+    _import(my_engine, write(tmp_path / "nov.csv", HEADER + again + clash))
+    third = "r1,2026-10-05T10:00:00+08:00,63,+60312345678,+60123456789\n"
+    _import(my_engine, write(tmp_path / "dec.csv", HEADER + third))
+    reasons = report_usage.exception_log(my_engine, code="ID_CONFLICT")["reason"].to_list()
+    where = str(tmp_path / "oct.csv") + ":9"
+    reason = f"record_id 'r1' was already seen with different content at {where}; both versions"
+    assert reasons == [f"{reason} are kept", f"{reason} are kept"]
+
+
 def test_ten_megabyte_field(my_engine: Engine, tmp_path: Path) -> None:
     huge = "x" * (10 * 1024 * 1024)
     text = (

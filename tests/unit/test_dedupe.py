@@ -1,6 +1,7 @@
 """Dedupe against the rule as written, row by row: taking rows in file order, the same id and
 content as any row before it (in the batch or the store) is a duplicate; the same id with
-other content an ``ID_CONFLICT`` naming where the id was first seen; anything else is new."""
+other content an ``ID_CONFLICT`` naming where the id was first seen (its first known version,
+which the store gives first); anything else is new."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _by_the_rule(
     """(new row_idx, duplicate row_idx, (conflict row_idx, reason)), one row at a time."""
     pairs = {(i, c) for i, c, _ in known}
     first_seen: dict[str, str] = {}
-    for i, _, seen in sorted(known, key=lambda k: k[2]):
+    for i, _, seen in known:  # an id's first version comes first
         first_seen.setdefault(i, seen)
     first_line: dict[str, int] = {}
     new: list[int] = []

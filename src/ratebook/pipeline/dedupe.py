@@ -15,7 +15,8 @@ import polars as pl
 
 from ratebook.model.rejections import Code, no_rejections
 
-#: What the store knows of the ids in a batch: one row per known (id, content) version.
+#: What the store knows of the ids in a batch: one row per known (id, content) version, an
+#: id's first version (the stored record) ahead of its others.
 KNOWN_SCHEMA: dict[str, pl.DataType] = {
     "record_id": pl.String(),
     "content_sha256": pl.String(),
@@ -33,7 +34,8 @@ def dedupe(
 
     Args:
         records: canonical records of one origin, in file order (``row_idx`` ascending).
-        known: versions already stored for those ids (``KNOWN_SCHEMA``).
+        known: versions already stored for those ids (``KNOWN_SCHEMA``), each id's first
+            version ahead of its others: a conflict names where that one was seen.
 
     Returns:
         ``(new, duplicates, conflicts)``: ``new`` keeps the record columns; ``duplicates`` has
@@ -53,7 +55,9 @@ def dedupe(
         .unique()
         .with_columns(pl.lit(True).alias("_pair_known"))
     )
-    known_ids = known.group_by("record_id").agg(pl.col("seen_at").min().alias("_seen_at"))
+    known_ids = known.group_by("record_id", maintain_order=True).agg(
+        pl.col("seen_at").first().alias("_seen_at")
+    )
     flagged = (
         ordered.filter(pl.col("record_id").is_in(ids.implode()))
         .join(known_pairs, on=["record_id", "content_sha256"], how="left", maintain_order="left")

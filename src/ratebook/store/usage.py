@@ -193,7 +193,8 @@ def finish_batch(
 def known_versions(
     conn: Connection, entity_id: int, origin: str, record_ids: list[str]
 ) -> pl.DataFrame:
-    """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies."""
+    """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies, each id's
+    record (its first version) ahead of the others."""
     if not record_ids:
         return pl.DataFrame(schema=KNOWN_SCHEMA)
     # probed in key order, the index and table pages come in order too: four times faster
@@ -224,7 +225,12 @@ def known_versions(
                 f" AND t.record_id IN (SELECT value FROM json_each(:ids)) {extra}) AS found"
             )
 
-    pick = "found.record_id, found.content_sha256, b.source_name || ':' || found.source_line"
+    def pick(rank: int) -> str:
+        return (
+            "found.record_id, found.content_sha256, b.source_name || ':' || found.source_line"
+            f" AS seen_at, {rank} AS version_rank"
+        )
+
     conflicts = lookup("exceptions", "AND t.code = 'ID_CONFLICT'")
     # a record a clerk corrected keeps its original content as a known version, so the
     # original row sent again is a duplicate, not a conflict with its own correction
@@ -233,19 +239,28 @@ def known_versions(
         if conn.dialect.name == "postgresql"
         else "r.record_id IN (SELECT value FROM json_each(:ids))"
     )
+    # a corrected record's original content is its first version, seen where the record was
     statement = text(
-        f"SELECT {pick} FROM {lookup('usage_records', '')}"
+        f"SELECT {pick(1)} FROM {lookup('usage_records', '')}"
         " JOIN import_batches b ON b.id = found.batch_id"
-        f" UNION ALL SELECT {pick} FROM {conflicts}"
+        f" UNION ALL SELECT {pick(2)} FROM {conflicts}"
         " JOIN import_batches b ON b.id = found.batch_id"
-        " UNION ALL SELECT r.record_id, c.original_sha256, b.source_name || ':' || r.source_line"
-        " FROM corrections c JOIN usage_records r ON r.id = c.record_pk"
+        " UNION ALL SELECT r.record_id, c.original_sha256, b.source_name || ':' || r.source_line,"
+        " 0 FROM corrections c JOIN usage_records r ON r.id = c.record_pk"
         " JOIN import_batches b ON b.id = r.batch_id"
         " WHERE c.entity_id = :entity AND r.origin = :origin"
         f" AND c.original_sha256 IS NOT NULL AND {in_ids}"
     )
     rows = conn.execute(statement, {"entity": entity_id, "origin": origin, "ids": ids_param})
-    return pl.DataFrame([tuple(r) for r in rows], schema=KNOWN_SCHEMA, orient="row")
+    return (
+        pl.DataFrame(
+            [tuple(r) for r in rows],
+            schema={**KNOWN_SCHEMA, "version_rank": pl.Int32()},
+            orient="row",
+        )
+        .sort("version_rank", maintain_order=True)
+        .drop("version_rank")
+    )
 
 
 #: A table is sampled again when its statistics describe fewer than this many times the
