@@ -19,9 +19,11 @@ from typing import Any, BinaryIO
 import pytest
 from sqlalchemy import Engine, func, select
 
+from ratebook.errors import StoreError
 from ratebook.settings import Settings
 from ratebook.sources.feeds_config import FolderFeed, S3Feed, SftpFeed
 from ratebook.sources.remote import FeedError, FolderStore, RemoteFile, RemoteStore, connect
+from ratebook.store.engine import make_engine
 from ratebook.store.entities import get_entity
 from ratebook.store.feed_lock import running_feed
 from ratebook.store.tables import feed_files, feed_runs, import_batches, usage_records
@@ -477,3 +479,15 @@ def test_a_feed_held_by_another_process_is_busy_and_another_feed_is_not(
     after = pull("held")  # released: the content is known, so nothing is imported again
     assert "held: ok, 1 files seen, 0 imported" in after.stdout, after.stderr
     assert _count(my_engine, usage_records) == 3
+
+
+def test_a_feed_lock_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    folder.mkdir()
+    (folder / "ratebook.db.locks").write_text("a file where the lock folder goes")
+    engine = make_engine(f"sqlite:///{folder / 'ratebook.db'}")
+    with pytest.raises(StoreError) as caught, running_feed(engine, 1, "f1"):
+        pass
+    assert caught.value.code == "LOCK_UNAVAILABLE"
+    assert "ratebook.db.locks" in caught.value.message
+    engine.dispose()

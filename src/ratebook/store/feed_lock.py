@@ -28,6 +28,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from ratebook.errors import StoreError
+
 _LOCAL: dict[tuple[int, str], threading.Lock] = {}
 _LOCAL_GUARD = threading.Lock()
 
@@ -39,7 +41,11 @@ def _key(entity_id: int, feed: str, schema: str = "") -> bytes:
 @contextmanager
 def running_feed(engine: Engine, entity_id: int, feed: str) -> Iterator[bool]:
     """Hold the right to run ``feed`` for the block: True when this caller holds it, False
-    when another thread, process or server is running the feed (nothing is held then)."""
+    when another thread, process or server is running the feed (nothing is held then).
+
+    Raises:
+        StoreError: ``LOCK_UNAVAILABLE`` when a SQLite database's folder is not writable.
+    """
     if engine.dialect.name == "postgresql":
         with _postgres_lock(engine, entity_id, feed) as held:
             yield held
@@ -72,8 +78,15 @@ def _postgres_lock(engine: Engine, entity_id: int, feed: str) -> Iterator[bool]:
 @contextmanager
 def _file_lock(database: Path, name: str) -> Iterator[bool]:
     folder = database.with_name(database.name + ".locks")
-    folder.mkdir(exist_ok=True)
-    fd = os.open(folder / f"feed-{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        folder.mkdir(exist_ok=True)
+        fd = os.open(folder / f"feed-{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(
+            "LOCK_UNAVAILABLE",
+            f"cannot create the feed lock in {folder}: {exc.strerror or exc}; the folder of"
+            " the database must be writable to run feeds",
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
