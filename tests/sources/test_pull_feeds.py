@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from ratebook.errors import StoreError
 from ratebook.settings import Settings
@@ -491,3 +491,33 @@ def test_a_feed_lock_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> Non
     assert caught.value.code == "LOCK_UNAVAILABLE"
     assert "ratebook.db.locks" in caught.value.message
     engine.dispose()
+
+
+def _advisory_holders(engine: Engine) -> set[int]:
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+                    " AND granted"
+                )
+            ).scalars()
+        )
+
+
+def test_a_feed_lock_whose_connection_dies_ends_the_run_quietly(
+    engine: Engine, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL: the lock's session killed mid-run (a database restart, say) takes the lock
+    with it; leaving the block neither raises nor leaves the feed locked."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("an advisory lock's session is PostgreSQL's")
+    before = _advisory_holders(engine)
+    with running_feed(engine, 1, "f1") as held:
+        assert held
+        (mine,) = _advisory_holders(engine) - before
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": mine})
+    assert "feed lock connection lost" in caplog.text
+    with running_feed(engine, 1, "f1") as again:
+        assert again

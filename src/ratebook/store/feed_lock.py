@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -27,8 +28,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ratebook.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 _LOCAL: dict[tuple[int, str], threading.Lock] = {}
 _LOCAL_GUARD = threading.Lock()
@@ -71,8 +75,13 @@ def _postgres_lock(engine: Engine, entity_id: int, feed: str) -> Iterator[bool]:
             yield held
         finally:
             if held:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except SQLAlchemyError:
+                    # the session is gone, and its lock with it; keep the run's own outcome
+                    log.warning("feed lock connection lost before its unlock", exc_info=True)
+                    conn.invalidate()
 
 
 @contextmanager
