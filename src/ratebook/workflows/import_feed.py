@@ -36,7 +36,7 @@ from ratebook.store.engine import import_cache
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.store.tables import exceptions
-from ratebook.workflows.book_charges import Ledger, assess
+from ratebook.workflows.book_charges import Assessed, Ledger, assess
 from ratebook.workflows.cycle_usage import CycleUsage
 from ratebook.workflows.deferred_charges import DeferredCharges
 
@@ -319,6 +319,76 @@ def _check_zone(zone: str) -> None:
         raise InputError("UNKNOWN_TIME_ZONE", f"{zone!r} is not an IANA time zone", path="--tz")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadChunk:
+    """What one chunk's rows are, before anything is stored (``read_chunk``).
+
+    Attributes:
+        records: the canonical records of the rows that are valid.
+        new: the records not known before (with ``origin``), matched, rated and placed in
+            ``assessed``.
+        duplicates: ``row_idx`` and ``record_id`` of exact repeats (of the store or of an
+            earlier row of the chunk).
+        conflicts: ``ID_CONFLICT`` rejections.
+        unparsed: rejections of rows that are not records (shape and validation), with the
+            ``record_id`` each names where that column could be read.
+        assessed: ``new`` matched, rated and placed, and its rejections.
+    """
+
+    records: pl.DataFrame
+    new: pl.DataFrame
+    duplicates: pl.DataFrame
+    conflicts: pl.DataFrame
+    unparsed: pl.DataFrame
+    assessed: Assessed
+
+
+def read_chunk(
+    conn: Connection,
+    chunk: RawChunk,
+    *,
+    fmt: FeedFormat,
+    columns: list[str],
+    entity: Entity,
+    zone: str,
+    origin: str,
+    reference: Reference,
+    cycle: CycleUsage,
+    settings: Settings,
+    place: bool = True,
+) -> ReadChunk:
+    """Every stage of a chunk up to what it would store, writing nothing: shape, normalise,
+    validate, dedupe against the store, match, rate and place. An import stores what this
+    gives (``import_chunk``); a quote answers with it."""
+    raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
+    normal = normalise(
+        raw, time_layout=fmt.time_layout, feed_zone=zone, plan=number_plan(entity.region)
+    )
+    records, invalid = validate(normal, entity_zone=entity.timezone)
+    known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
+    new, duplicates, conflicts = dedupe(records, known)
+    new = new.with_columns(pl.lit(origin).alias("origin"))
+    assessed = assess(
+        new,
+        reference=reference,
+        cycle=cycle,
+        zone=entity.timezone,
+        late_usage=entity.late_usage,
+        place=place,
+    )
+    return ReadChunk(
+        records=records,
+        new=new,
+        duplicates=duplicates,
+        conflicts=conflicts,
+        # an unreadable row still names its record id when that column could be read
+        unparsed=pl.concat([shape_rejects, invalid]).join(
+            raw.select("row_idx", pl.col("record_id").str.slice(0, 255)), on="row_idx", how="left"
+        ),
+        assessed=assessed,
+    )
+
+
 def import_chunk(
     conn: Connection,
     chunk: RawChunk,
@@ -344,22 +414,20 @@ def import_chunk(
     ``deferred``, the rated records' charges are held there to be placed and booked after
     the last chunk; without, they are booked now."""
     summary.rows_read += chunk.height
-    raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
-    normal = normalise(
-        raw, time_layout=fmt.time_layout, feed_zone=zone, plan=number_plan(entity.region)
-    )
-    records, invalid = validate(normal, entity_zone=entity.timezone)
-    known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
-    new, duplicates, conflicts = dedupe(records, known)
-    new = new.with_columns(pl.lit(origin).alias("origin"))
-    assessed = assess(
-        new,
+    read = read_chunk(
+        conn,
+        chunk,
+        fmt=fmt,
+        columns=columns,
+        entity=entity,
+        zone=zone,
+        origin=origin,
         reference=reference,
         cycle=cycle,
-        zone=entity.timezone,
-        late_usage=entity.late_usage,
+        settings=settings,
         place=deferred is None,
     )
+    new, duplicates, assessed = read.new, read.duplicates, read.assessed
     placed = assessed.placed
     rated = placed.rated
 
@@ -416,12 +484,9 @@ def import_chunk(
         origin=origin,
         batch_id=batch_id,
         source_sha256=source_sha256,
-        # an unreadable row still names its record id when that column could be read
-        unparsed=pl.concat([shape_rejects, invalid]).join(
-            raw.select("row_idx", pl.col("record_id").str.slice(0, 255)), on="row_idx", how="left"
-        ),
-        conflicts=conflicts.join(
-            records.select(
+        unparsed=read.unparsed,
+        conflicts=read.conflicts.join(
+            read.records.select(
                 "row_idx", "record_id", "content_sha256", "period", _payload().alias("payload")
             ),
             on="row_idx",
