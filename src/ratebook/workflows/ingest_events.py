@@ -14,6 +14,7 @@ and answered with the original's outcome. A repeat of an event that never became
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -140,7 +141,9 @@ class EventGroup:
 
 
 @dataclass(slots=True)
-class _Row:
+class EventRow:
+    """One pushed event as the row of the generic format it is stored as."""
+
     index: int  # place among all the events of the transaction
     position: int  # place in its own request
     origin: str
@@ -185,10 +188,15 @@ def _exact(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _rows(
+def event_rows(
     events: list[dict[str, Any]], default_origin: str, digest: str, offset: int
-) -> list[_Row]:
-    rows: list[_Row] = []
+) -> list[EventRow]:
+    """Events as rows, numbered on from ``offset`` among the events of one transaction.
+
+    Raises:
+        InputError: an attribute or origin that cannot be stored (names the event).
+    """
+    rows: list[EventRow] = []
     for index, event in enumerate(events):
         origin_value = event.get("origin")
         origin = default_origin if origin_value in (None, "") else str(origin_value)
@@ -222,7 +230,7 @@ def _rows(
             ok = ok and good
         record_id = fields["record_id"].strip() or None
         shape = tuple(sorted(set(fields).difference(FIELDS))) if attributes else ()
-        rows.append(_Row(offset + index, index, origin, record_id, fields, ok, digest, shape))
+        rows.append(EventRow(offset + index, index, origin, record_id, fields, ok, digest, shape))
     return rows
 
 
@@ -252,7 +260,8 @@ def ingest_events(
         dry_run: roll everything back. An event without an id gets a fresh one; give the id
             the event will carry for an exact answer where events start at the same instant
             (the record id breaks such ties in a cycle's order), and an id already stored
-            answers that record's outcome as a duplicate.
+            answers that record's outcome as a duplicate. An exception of the events
+            themselves is answered without an id, since it is not kept.
         references: where the entity's reference data is kept between calls (the API's);
             without it, it is loaded.
 
@@ -301,10 +310,10 @@ def ingest_event_groups(
     """
     settings = settings or Settings()
     started = time.perf_counter()
-    rows: list[_Row] = []
+    rows: list[EventRow] = []
     for group in groups:
-        rows += _rows(group.events, group.default_origin, group.body_sha256 or "", len(rows))
-    by_batch: dict[tuple[str, tuple[str, ...]], list[_Row]] = {}
+        rows += event_rows(group.events, group.default_origin, group.body_sha256 or "", len(rows))
+    by_batch: dict[tuple[str, tuple[str, ...]], list[EventRow]] = {}
     for row in rows:
         by_batch.setdefault((row.origin, row.shape), []).append(row)
     # another writer may store events with the same ids while this runs: a new try answers
@@ -327,7 +336,7 @@ def ingest_event_groups(
     for group in groups:
         summary = EventsSummary(batch_ids=list(whole.batch_ids))
         for index in range(offset, offset + len(group.events)):
-            _count(summary, results[index])
+            count_result(summary, results[index])
         offset += len(group.events)
         summaries.append(summary)
     log.info(
@@ -344,7 +353,7 @@ def ingest_event_groups(
 
 def _store_rows(
     engine: Engine,
-    by_batch: dict[tuple[str, tuple[str, ...]], list[_Row]],
+    by_batch: dict[tuple[str, tuple[str, ...]], list[EventRow]],
     *,
     entity_code: str | None,
     source_name: str,
@@ -382,7 +391,7 @@ def _store_rows(
                     settings=settings,
                     summary=whole,
                     results=results,
-                    audited=not dry_run,
+                    dry_run=dry_run,
                 )
             cycle.save()
         except BaseException:
@@ -396,7 +405,7 @@ def _store_rows(
     return whole, results
 
 
-def _count(summary: EventsSummary, result: EventResult) -> None:
+def count_result(summary: EventsSummary, result: EventResult) -> None:
     """Add one event's outcome to its request's summary."""
     summary.results.append(result)
     if result.duplicate:
@@ -412,7 +421,7 @@ def _ingest_origin(
     conn: Connection,
     entity: Entity,
     origin: str,
-    members: list[_Row],
+    members: list[EventRow],
     *,
     reference: Reference,
     cycle: CycleUsage,
@@ -420,7 +429,7 @@ def _ingest_origin(
     settings: Settings,
     summary: EventsSummary,
     results: dict[int, EventResult],
-    audited: bool,
+    dry_run: bool,
 ) -> None:
     fmt = get_format("generic")
     columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
@@ -494,7 +503,7 @@ def _ingest_origin(
         duplicates=batch.duplicates,
         exceptions_count=batch.exceptions,
     )
-    if audited:
+    if not dry_run:
         audit.record(
             conn,
             entity_id=entity.id,
@@ -528,32 +537,27 @@ def _ingest_origin(
     for m in members:
         line = m.index + 1
         if m.index in repeats:
-            results[m.index] = _exception(m, entity, repeats[m.index], duplicate=True)
+            results[m.index] = exception_result(m, entity, repeats[m.index], duplicate=True)
         elif line in new_exceptions:
-            results[m.index] = _exception(m, entity, new_exceptions[line], duplicate=False)
+            results[m.index] = exception_result(m, entity, new_exceptions[line], duplicate=False)
         elif line in records:
-            results[m.index] = _rated(m, entity, records[line], duplicate=False)
+            results[m.index] = rated_result(m, entity, records[line], duplicate=False)
         elif m.record_id in stored:
-            found = stored[m.record_id]
-            if found["charge"] is not None or found["exception_id"] is None:
-                results[m.index] = _rated(m, entity, found, duplicate=True)
-            else:
-                results[m.index] = _exception(
-                    m,
-                    entity,
-                    {
-                        "id": found["exception_id"],
-                        "code": found["code"],
-                        "reason": found["reason"],
-                        "field": found["field"],
-                    },
-                    duplicate=True,
-                )
+            results[m.index] = stored_result(m, entity, stored[m.record_id])
         else:
             raise RuntimeError(f"event {m.index} of batch {batch_id} has no outcome")
+    if dry_run:
+        # the exceptions of this batch are rolled back: a quote names none of them
+        gone = {found["id"] for found in new_exceptions.values()}
+        for m in members:
+            if results[m.index].exception_id in gone:
+                results[m.index] = dataclasses.replace(results[m.index], exception_id=None)
 
 
-def _rated(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool) -> EventResult:
+def rated_result(
+    row: EventRow, entity: Entity, found: dict[str, Any], *, duplicate: bool
+) -> EventResult:
+    """The answer for a rated record, from its charge's columns (``event_outcomes``)."""
     if found["charge"] is None:
         # a stored record whose exception was written off (rejected in review)
         return EventResult(
@@ -582,7 +586,28 @@ def _rated(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool)
     )
 
 
-def _exception(row: _Row, entity: Entity, found: dict[str, Any], *, duplicate: bool) -> EventResult:
+def stored_result(row: EventRow, entity: Entity, found: dict[str, Any]) -> EventResult:
+    """A repeat of a stored record (``event_outcomes.record_outcomes``): its current charge,
+    or its pending exception."""
+    if found["charge"] is not None or found["exception_id"] is None:
+        return rated_result(row, entity, found, duplicate=True)
+    return exception_result(
+        row,
+        entity,
+        {
+            "id": found["exception_id"],
+            "code": found["code"],
+            "reason": found["reason"],
+            "field": found["field"],
+        },
+        duplicate=True,
+    )
+
+
+def exception_result(
+    row: EventRow, entity: Entity, found: dict[str, Any], *, duplicate: bool
+) -> EventResult:
+    """The answer for an exception: ``found`` has its ``id``, ``code``, ``reason``, ``field``."""
     return EventResult(
         index=row.position,
         record_id=row.record_id,
