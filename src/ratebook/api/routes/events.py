@@ -44,7 +44,8 @@ from ratebook.sources.formats import FORMATS
 from ratebook.store import api_keys
 from ratebook.store.engine import reading
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.ingest_events import EventGroup, EventsSummary, ingest_events
+from ratebook.workflows.ingest_events import EventGroup, EventsSummary
+from ratebook.workflows.quote_in_cycle import quote_in_cycle
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["usage"])
 
@@ -287,7 +288,8 @@ def post_rate(
     payload: Annotated[Any, Body()],
 ) -> Response:
     """Price hypothetical events exactly as the batch engine would, against the stored cycle
-    usage (tiers) and the rate tables in force; everything is rolled back."""
+    usage (tiers) and the rate tables in force; nothing is stored, and the quote waits for
+    no writer."""
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         raise Problem(422, "NO_EVENTS", "the request holds no event")
@@ -297,13 +299,8 @@ def post_rate(
         _QUOTES.validate_python(items)
     except ValidationError as exc:
         raise _invalid(exc, "") from None
-    summary = ingest_events(
-        engine,
-        items,
-        entity_code=caller.entity,
-        settings=settings,
-        dry_run=True,
-        references=references,
+    summary = quote_in_cycle(
+        engine, items, entity_code=caller.entity, settings=settings, references=references
     )
     return _reply(summary)
 

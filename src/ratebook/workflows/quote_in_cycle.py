@@ -1,0 +1,187 @@
+"""Quote pushed events against the cycle usage already stored, writing nothing.
+
+``POST /v1/rate`` answers what ``POST /v1/events`` would for the same events at that moment:
+the same shaping, validation, dedupe against the store, match, rate and placing in each
+customer-cycle (``import_feed.read_chunk``), read in one snapshot and never written. A quote
+therefore neither waits for a writer nor holds one up: not SQLite's write lock behind a long
+import, nor a customer's running totals on PostgreSQL while an import that touches them is in
+flight.
+
+Events of one origin and attribute set (nearly every quote) are answered this way. Events
+of several make several batches, each placed after the ones before it and deduplicated
+against their records, so they take the path that stores them and rolls back
+(``ingest_events(dry_run=True)``), which gives the same answers by construction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from ratebook.model.parties import Entity
+from ratebook.pipeline.price import Reference
+from ratebook.settings import Settings
+from ratebook.sources.csvread import RawChunk, to_csv_line
+from ratebook.sources.formats import get_format
+from ratebook.store import event_outcomes
+from ratebook.store.engine import reading
+from ratebook.store.entities import get_entity
+from ratebook.store.reference import ReferenceCache, load_reference
+from ratebook.workflows.cycle_usage import CycleUsage
+from ratebook.workflows.import_feed import read_chunk
+from ratebook.workflows.ingest_events import (
+    DEFAULT_ORIGIN,
+    FIELDS,
+    EventResult,
+    EventRow,
+    EventsSummary,
+    count_result,
+    event_rows,
+    exception_result,
+    ingest_events,
+    rated_result,
+    stored_result,
+)
+
+#: The columns of a rated record that its answer shows (as ``event_outcomes`` reads them).
+_ANSWER = ("charge", "billed_quantity", "unit", "unit_price", "band", "prefix", "period", "tier")
+
+
+def quote_in_cycle(
+    engine: Engine,
+    events: list[dict[str, Any]],
+    *,
+    entity_code: str | None = None,
+    default_origin: str = DEFAULT_ORIGIN,
+    settings: Settings | None = None,
+    references: ReferenceCache | None = None,
+) -> EventsSummary:
+    """What pushing ``events`` now would answer, event for event, storing nothing.
+
+    An event without an id gets a fresh one; give the id the event will carry for an exact
+    answer where events start at the same instant (the record id breaks such ties in a
+    cycle's order). An id already stored answers that record's outcome as a duplicate. An
+    exception is answered with its code and reason, and no exception id (none is kept).
+
+    Raises:
+        InputError: an attribute or origin that cannot be stored (names the event).
+    """
+    settings = settings or Settings()
+    events = [{**e, "record_id": e.get("record_id") or f"quote-{uuid.uuid4().hex}"} for e in events]
+    rows = event_rows(events, default_origin, "", 0)
+    if len({(row.origin, row.shape) for row in rows}) != 1:
+        return ingest_events(
+            engine,
+            events,
+            entity_code=entity_code,
+            default_origin=default_origin,
+            settings=settings,
+            dry_run=True,
+            references=references,
+        )
+    snapshot = reading(engine)
+    if engine.dialect.name == "postgresql":
+        # every read of the quote sees the same moment, as the storing transaction would
+        snapshot = snapshot.execution_options(isolation_level="REPEATABLE READ")
+    with snapshot.connect() as conn, conn.begin():
+        entity = get_entity(conn, entity_code)
+        reference = (
+            references.load(conn, entity.id)
+            if references is not None
+            else load_reference(conn, entity.id)
+        )
+        results = _quote(conn, entity, rows, reference=reference, settings=settings)
+    summary = EventsSummary()
+    for row in rows:
+        count_result(summary, results[row.index])
+    return summary
+
+
+def _quote(
+    conn: Connection,
+    entity: Entity,
+    members: list[EventRow],
+    *,
+    reference: Reference,
+    settings: Settings,
+) -> dict[int, EventResult]:
+    """Each event's answer by its place, the way ``ingest_events`` stores one batch."""
+    origin = members[0].origin
+    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
+    raw_lines = {m.index: to_csv_line([m.fields.get(c, "") for c in columns]) for m in members}
+    ids = sorted({m.record_id for m in members if m.record_id})
+    earlier = event_outcomes.unstored_exceptions(conn, entity.id, origin, ids)
+    results: dict[int, EventResult] = {}
+    fresh: list[EventRow] = []
+    for m in members:
+        repeat = earlier.get((m.record_id or "", raw_lines[m.index]))
+        if m.record_id and repeat is not None:
+            results[m.index] = exception_result(m, entity, repeat, duplicate=True)
+        else:
+            fresh.append(m)
+    if not fresh:
+        return results
+    chunk = RawChunk.from_rows(
+        [m.index + 1 for m in fresh],
+        [[m.fields.get(c, "") for c in columns] for m in fresh],
+        width=len(columns),
+        utf8_checked=all(m.utf8_ok for m in fresh),
+        raw=[raw_lines[m.index] for m in fresh],
+    )
+    read = read_chunk(
+        conn,
+        chunk,
+        fmt=get_format("generic"),
+        columns=columns,
+        entity=entity,
+        zone=entity.timezone,
+        origin=origin,
+        reference=reference,
+        cycle=CycleUsage(conn, entity_id=entity.id, rows=reference.rows),
+        settings=settings,
+    )
+    refused = {
+        row["row_idx"]: {"id": None, **row}
+        for frame in (read.unparsed, read.conflicts, read.assessed.rejections)
+        for row in frame.select("row_idx", "code", "reason", "field").iter_rows(named=True)
+    }
+    rated = {
+        row["row_idx"]: row
+        for row in read.assessed.placed.rated.select("row_idx", *_ANSWER).iter_rows(named=True)
+    }
+    # a repeat answers its record's outcome: one of this quote's (the row the id's record
+    # comes from), or the stored one, as these events re-rate it where they come before it
+    record_rows = dict(zip(read.new["record_id"], read.new["row_idx"], strict=True))
+    repeated = set(read.duplicates["record_id"])
+    stored = event_outcomes.record_outcomes(
+        conn, entity.id, origin, sorted(repeated - set(record_rows))
+    )
+    rerated = {
+        row["record_pk"]: row
+        for row in read.assessed.placed.replacements.select(
+            "record_pk", *(c for c in _ANSWER if c != "unit")
+        ).iter_rows(named=True)
+    }
+    stored = {
+        record_id: {**found, **rerated.get(found["record_pk"], {})}
+        for record_id, found in stored.items()
+    }
+    for row_idx, m in enumerate(fresh):
+        if row_idx in refused:
+            results[m.index] = exception_result(m, entity, refused[row_idx], duplicate=False)
+        elif row_idx in rated:
+            results[m.index] = rated_result(m, entity, rated[row_idx], duplicate=False)
+        elif m.record_id in record_rows:
+            first = record_rows[m.record_id]
+            results[m.index] = (
+                rated_result(m, entity, rated[first], duplicate=True)
+                if first in rated
+                else exception_result(m, entity, refused[first], duplicate=True)
+            )
+        elif m.record_id in stored:
+            results[m.index] = stored_result(m, entity, stored[m.record_id])
+        else:
+            raise RuntimeError(f"quoted event {m.position} has no outcome")
+    return results

@@ -1,0 +1,167 @@
+"""A quote read in one snapshot answers exactly what storing the events and rolling back
+answers (``ingest_events(dry_run=True)``, the same code as a push), event for event, over
+random mixes of new, repeated, clashing, invalid, unmatched, unrated and late events; and it
+waits for no writer."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, select
+
+from ratebook.store.tables import exceptions, rated_charges, usage_records, usage_totals
+from ratebook.workflows.import_customers import import_customers
+from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.ingest_events import EventResult, ingest_events
+from ratebook.workflows.quote_in_cycle import quote_in_cycle
+from tests.api.conftest import CUSTOMERS, TIERED
+from tests.conftest import write
+
+
+def _call(n: int, *, day: int = 15, seconds: int = 300, account: str = "ACME") -> dict[str, Any]:
+    return {
+        "record_id": f"h{n}",
+        "start_time": f"2026-10-{day:02d}T10:00:00+08:00",
+        "quantity": seconds,
+        "account": account,
+        "destination": "+60312345678",
+    }
+
+
+#: What the store holds before each quote: calls on the 15th (ACME past its tier boundary
+#: of 10 minutes), an SMS, and an invalid event (a pending exception, not a record).
+HISTORY = [
+    _call(1, seconds=300),
+    _call(2, seconds=400),
+    _call(3, account="BETA", seconds=120),
+    {**_call(4), "service": "sms", "unit": "msg", "quantity": 2, "destination": "+60123456789"},
+    {**_call(5), "quantity": "ten"},
+]
+
+
+def _templates() -> list[dict[str, Any]]:
+    """Events a quote may hold: repeats and clashes of the history, and new ones of every
+    outcome, early and late in the cycle."""
+    return [
+        HISTORY[0],  # a stored record again: duplicate
+        {**HISTORY[1], "quantity": 401},  # its id with other content: ID_CONFLICT
+        HISTORY[4],  # the stored invalid event again: duplicate of its exception
+        {**HISTORY[4], "quantity": "eleven"},  # that id, another invalid row
+        _call(10, day=20, seconds=90),  # after the history: past the tier boundary
+        _call(11, day=3, seconds=200),  # before it (late): placed ahead of the stored calls
+        _call(12, day=20, account="BETA", seconds=61),
+        _call(13, account="NOBODY"),  # UNMATCHED_CUSTOMER
+        {**_call(14), "destination": "+442071234567"},  # NO_RATE
+        {**_call(15), "quantity": -5},  # invalid
+        {**_call(16), "service": "sms", "unit": "msg", "quantity": 3, "destination": "+6012"},
+        {**_call(17), "start_time": "2026-10-15T10:00:00+08:00", "quantity": 0},
+    ]
+
+
+def _counts(engine: Engine) -> tuple[int, ...]:
+    with engine.connect() as conn:
+        return tuple(
+            conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (usage_records, rated_charges, exceptions, usage_totals)
+        )
+
+
+@pytest.fixture
+def history(my_engine: Engine, tmp_path: Path) -> Engine:
+    import_rate_table(my_engine, write(tmp_path / "tiered.yaml", TIERED), entity_code="MY1")
+    import_customers(my_engine, write(tmp_path / "c.csv", CUSTOMERS), entity_code="MY1")
+    stored = ingest_events(my_engine, HISTORY, entity_code="MY1")
+    assert (stored.rated, stored.exceptions) == (4, 1)
+    return my_engine
+
+
+def test_a_quote_answers_what_storing_and_rolling_back_answers(history: Engine) -> None:
+    templates = _templates()
+    before = _counts(history)
+    with history.connect() as conn:
+        kept = set(conn.execute(select(exceptions.c.id)).scalars())
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(picks=st.lists(st.integers(0, len(templates) - 1), min_size=1, max_size=6))
+    def check(picks: list[int]) -> None:
+        events = [templates[i] for i in picks]  # an event may come twice: a repeat in itself
+        quoted = quote_in_cycle(history, events, entity_code="MY1")
+        assert _counts(history) == before  # nothing kept
+        rolled_back = ingest_events(history, events, entity_code="MY1", dry_run=True)
+        assert quoted.results == rolled_back.results
+        # neither names an exception it did not keep
+        assert {r.exception_id for r in quoted.results} <= kept | {None}
+        assert (quoted.rated, quoted.duplicates, quoted.exceptions, quoted.by_code) == (
+            rolled_back.rated,
+            rolled_back.duplicates,
+            rolled_back.exceptions,
+            rolled_back.by_code,
+        )
+        assert quoted.batch_ids == []
+
+    check()
+
+
+def test_the_quote_prices_at_the_events_place_in_the_cycle(history: Engine) -> None:
+    # ACME holds 700 s on the 15th. A 90 s call on the 20th: 2 minutes in tier 2 (RM0.0500),
+    # RM0.1000. A 200 s call on the 3rd comes first: 4 minutes in tier 1, RM0.4000.
+    quoted = quote_in_cycle(
+        history, [_call(10, day=20, seconds=90), _call(11, day=3, seconds=200)], entity_code="MY1"
+    )
+    assert [(r.status, r.charge, r.billed_quantity) for r in quoted.results] == [
+        ("rated", "0.1000", "120"),
+        ("rated", "0.4000", "240"),
+    ]
+
+
+def test_events_of_several_origins_are_quoted_by_storing_and_rolling_back(
+    history: Engine,
+) -> None:
+    call = _call(20, day=20, account="BETA", seconds=300)
+    events = [{**call, "origin": "switch-a"}, {**call, "origin": "switch-b"}]
+    before = _counts(history)
+    quoted = quote_in_cycle(history, events, entity_code="MY1")
+    assert _counts(history) == before
+    # the same call from two switches: two records, the second placed after the first.
+    # BETA holds 2 minutes: the first is 5 minutes of tier 1 (RM0.5000); the second starts
+    # at 7 minutes: 3 minutes of tier 1 and 2 of tier 2 (RM0.3000 + RM0.1000)
+    assert [(r.origin, r.status, r.charge) for r in quoted.results] == [
+        ("switch-a", "rated", "0.5000"),
+        ("switch-b", "rated", "0.4000"),
+    ]
+
+
+def test_a_quote_waits_for_no_writer(history: Engine, db_url: str) -> None:
+    """Another transaction is writing (SQLite: it holds the write lock; PostgreSQL: it has
+    updated ACME's running totals, as an import in flight does): the quote answers anyway."""
+    answers: list[EventResult] = []
+
+    def quote() -> None:
+        answers.extend(
+            quote_in_cycle(history, [_call(30, day=20, seconds=90)], entity_code="MY1").results
+        )
+
+    if db_url.startswith("sqlite"):
+        writer: Any = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE usage_totals SET used = used + 60")
+    else:
+        writer = psycopg.connect(db_url.replace("postgresql+psycopg", "postgresql"))
+        writer.execute("UPDATE usage_totals SET used = used + 60")  # row locks, not committed
+    try:
+        thread = threading.Thread(target=quote)
+        thread.start()
+        thread.join(timeout=8)  # less than SQLite's busy timeout: a waiting quote fails here
+        assert not thread.is_alive(), "the quote waited for the writer"
+    finally:
+        writer.rollback()
+        writer.close()
+        thread.join()
+    assert [(r.status, r.charge) for r in answers] == [("rated", "0.1000")]
