@@ -417,6 +417,50 @@ def count_result(summary: EventsSummary, result: EventResult) -> None:
         summary.by_code[result.code or ""] += 1
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRows:
+    """One batch's events as rows of the generic format.
+
+    Attributes:
+        columns: the canonical fields, then the batch's attribute names.
+        repeats: by event index, the pending exception an event repeats exactly (an invalid
+            event sent again: a duplicate of it, never read again).
+        fresh: the other events, in order.
+        chunk: the fresh events' rows, lines numbered by event index from 1 (None if none).
+    """
+
+    columns: list[str]
+    repeats: dict[int, dict[str, Any]]
+    fresh: list[EventRow]
+    chunk: RawChunk | None
+
+
+def batch_rows(conn: Connection, entity_id: int, origin: str, members: list[EventRow]) -> BatchRows:
+    """The rows of one batch (one origin and attribute set), for storing or quoting."""
+    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
+    raw_lines = {m.index: to_csv_line([m.fields.get(c, "") for c in columns]) for m in members}
+    ids = sorted({m.record_id for m in members if m.record_id})
+    earlier = event_outcomes.unstored_exceptions(conn, entity_id, origin, ids)
+    repeats = {
+        m.index: earlier[(m.record_id, raw_lines[m.index])]
+        for m in members
+        if m.record_id and (m.record_id, raw_lines[m.index]) in earlier
+    }
+    fresh = [m for m in members if m.index not in repeats]
+    chunk = (
+        RawChunk.from_rows(
+            [m.index + 1 for m in fresh],
+            [[m.fields.get(c, "") for c in columns] for m in fresh],
+            width=len(columns),
+            utf8_checked=all(m.utf8_ok for m in fresh),
+            raw=[raw_lines[m.index] for m in fresh],
+        )
+        if fresh
+        else None
+    )
+    return BatchRows(columns=columns, repeats=repeats, fresh=fresh, chunk=chunk)
+
+
 def _ingest_origin(
     conn: Connection,
     entity: Entity,
@@ -432,16 +476,8 @@ def _ingest_origin(
     dry_run: bool,
 ) -> None:
     fmt = get_format("generic")
-    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
-    raw_lines = {m.index: to_csv_line([m.fields.get(c, "") for c in columns]) for m in members}
-    ids = sorted({m.record_id for m in members if m.record_id})
-    earlier = event_outcomes.unstored_exceptions(conn, entity.id, origin, ids)
-    repeats = {
-        m.index: earlier[(m.record_id, raw_lines[m.index])]
-        for m in members
-        if m.record_id and (m.record_id, raw_lines[m.index]) in earlier
-    }
-    fresh = [m for m in members if m.index not in repeats]
+    rows = batch_rows(conn, entity.id, origin, members)
+    columns, repeats, fresh = rows.columns, rows.repeats, rows.fresh
     batch_id = usage.start_batch(
         conn,
         entity_id=entity.id,
@@ -461,17 +497,10 @@ def _ingest_origin(
         charge_places=entity.charge_places,
     )
     ledger = Ledger()
-    if fresh:
-        chunk = RawChunk.from_rows(
-            [m.index + 1 for m in fresh],
-            [[m.fields.get(c, "") for c in columns] for m in fresh],
-            width=len(columns),
-            utf8_checked=all(m.utf8_ok for m in fresh),
-            raw=[raw_lines[m.index] for m in fresh],
-        )
+    if rows.chunk is not None:
         import_chunk(
             conn,
-            chunk,
+            rows.chunk,
             fmt=fmt,
             columns=columns,
             entity=entity,

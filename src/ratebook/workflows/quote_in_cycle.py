@@ -23,7 +23,6 @@ from sqlalchemy import Connection, Engine
 from ratebook.model.parties import Entity
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
-from ratebook.sources.csvread import RawChunk, to_csv_line
 from ratebook.sources.formats import get_format
 from ratebook.store import event_outcomes
 from ratebook.store.engine import reading
@@ -33,10 +32,10 @@ from ratebook.workflows.cycle_usage import CycleUsage
 from ratebook.workflows.import_feed import read_chunk
 from ratebook.workflows.ingest_events import (
     DEFAULT_ORIGIN,
-    FIELDS,
     EventResult,
     EventRow,
     EventsSummary,
+    batch_rows,
     count_result,
     event_rows,
     exception_result,
@@ -109,32 +108,20 @@ def _quote(
 ) -> dict[int, EventResult]:
     """Each event's answer by its place, the way ``ingest_events`` stores one batch."""
     origin = members[0].origin
-    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
-    raw_lines = {m.index: to_csv_line([m.fields.get(c, "") for c in columns]) for m in members}
-    ids = sorted({m.record_id for m in members if m.record_id})
-    earlier = event_outcomes.unstored_exceptions(conn, entity.id, origin, ids)
-    results: dict[int, EventResult] = {}
-    fresh: list[EventRow] = []
-    for m in members:
-        repeat = earlier.get((m.record_id or "", raw_lines[m.index]))
-        if m.record_id and repeat is not None:
-            results[m.index] = exception_result(m, entity, repeat, duplicate=True)
-        else:
-            fresh.append(m)
-    if not fresh:
+    rows = batch_rows(conn, entity.id, origin, members)
+    results = {
+        m.index: exception_result(m, entity, rows.repeats[m.index], duplicate=True)
+        for m in members
+        if m.index in rows.repeats
+    }
+    if rows.chunk is None:
         return results
-    chunk = RawChunk.from_rows(
-        [m.index + 1 for m in fresh],
-        [[m.fields.get(c, "") for c in columns] for m in fresh],
-        width=len(columns),
-        utf8_checked=all(m.utf8_ok for m in fresh),
-        raw=[raw_lines[m.index] for m in fresh],
-    )
+    fresh = rows.fresh
     read = read_chunk(
         conn,
-        chunk,
+        rows.chunk,
         fmt=get_format("generic"),
-        columns=columns,
+        columns=rows.columns,
         entity=entity,
         zone=entity.timezone,
         origin=origin,
