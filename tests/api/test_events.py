@@ -59,6 +59,15 @@ def test_each_event_gets_its_charge_or_its_exception(api: Api) -> None:
         ]
         assert body["results"][3]["field"] == "start_time"
         assert body["results"][0]["billed_quantity"] == "480"
+        # the parts of a graduated row's record in each tier it spans (tier 0: the row's own
+        # price, as `ratebook explain` numbers them)
+        c2_tiers = [
+            {"tier": 0, "quantity": "120", "price": "0.1000"},
+            {"tier": 1, "quantity": "60", "price": "0.0500"},
+        ]
+        assert body["results"][1]["tiers"] == c2_tiers
+        assert body["results"][0]["tiers"] == [{"tier": 0, "quantity": "480", "price": "0.1000"}]
+        assert body["results"][2]["tiers"] is None
         assert body["results"][0]["period"] == "2026-10"
 
         # the same events again: nothing new, each answered with the original outcome
@@ -70,6 +79,7 @@ def test_each_event_gets_its_charge_or_its_exception(api: Api) -> None:
             ("u1", "exception", True, None, "UNMATCHED_CUSTOMER"),
             ("bad", "exception", True, None, "INVALID_RECORD"),
         ]
+        assert again["results"][1]["tiers"] == c2_tiers
         assert again["results"][2]["exception_id"] == body["results"][2]["exception_id"]
         assert again["results"][3]["exception_id"] == body["results"][3]["exception_id"]
 

@@ -81,5 +81,6 @@ def test_quotes_agree_with_the_batch_engine(api: Api) -> None:
                     booked["band"],
                 )
                 assert quote["billed_quantity"] == booked["billed_quantity"]
+                assert quote["tiers"] == booked["tiers"]
 
         check()

@@ -3,12 +3,13 @@ same JSON, field for field, for every kind of outcome."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, fields
+
+import orjson
 
 from ratebook.api.routes.events import reply_json
 from ratebook.api.schemas import EventOutcome, EventsReply
-from ratebook.workflows.ingest_events import EventResult, EventsSummary
+from ratebook.workflows.ingest_events import EventResult, EventsSummary, TierPart
 
 
 def test_event_results_and_outcomes_have_the_same_fields_in_order() -> None:
@@ -51,13 +52,32 @@ def test_the_reply_is_the_models_own_json() -> None:
             currency="MYR",
             unit="s",
         ),
+        EventResult(
+            index=3,
+            record_id="c4",
+            origin="api",
+            status="rated",
+            charge="0.0750",
+            currency="MYR",
+            billed_quantity="90",
+            unit="s",
+            unit_price="0.1000",
+            prefix="60",
+            period="2026-10",
+            tiers=(TierPart(0, "30", "0.1000"), TierPart(1, "60", "0.0250")),
+        ),
     ]
-    summary = EventsSummary(batch_ids=[7, 8], results=results, rated=1, duplicates=1, exceptions=1)
+    summary = EventsSummary(batch_ids=[7, 8], results=results, rated=2, duplicates=1, exceptions=1)
     model = EventsReply(
-        rated=1,
+        rated=2,
         duplicates=1,
         exceptions=1,
         batches=[7, 8],
         results=[EventOutcome(**asdict(r)) for r in results],
     ).model_dump(mode="json")
-    assert json.dumps(reply_json(summary)) == json.dumps(model)
+    # as the route writes it
+    assert orjson.dumps(reply_json(summary)) == orjson.dumps(model)
+    assert model["results"][3]["tiers"] == [
+        {"tier": 0, "quantity": "30", "price": "0.1000"},
+        {"tier": 1, "quantity": "60", "price": "0.0250"},
+    ]

@@ -89,6 +89,14 @@ class CloudEventIn(BaseModel):
     data: CloudEventData
 
 
+class TierPart(BaseModel):
+    """The part of an event in one tier of a graduated row."""
+
+    tier: int = Field(description="0 for the row's own price, then 1, 2, ... for its steps.")
+    quantity: str = Field(description="Exact decimal text, in the event's unit.")
+    price: str = Field(description="Exact decimal text, per rate unit.")
+
+
 class EventOutcome(BaseModel):
     """What became of one event."""
 
@@ -105,6 +113,9 @@ class EventOutcome(BaseModel):
     band: str | None = None
     prefix: str | None = None
     period: str | None = None
+    tiers: list[TierPart] | None = Field(
+        default=None, description="On a graduated row, the event's part in each tier it spans."
+    )
     exception_id: int | None = None
     code: str | None = None
     reason: str | None = None

@@ -23,7 +23,16 @@ def _named(result: CursorResult[Any]) -> Iterator[dict[str, Any]]:
 
 def _charge_columns() -> list[Any]:
     r = rated_charges.c
-    return [r.charge, r.billed_quantity, r.unit_price, r.band, r.prefix, r.period, r.tier]
+    return [
+        r.charge,
+        r.billed_quantity,
+        r.unit_price,
+        r.band,
+        r.prefix,
+        r.period,
+        r.tier,
+        r.tier_split,
+    ]
 
 
 def batch_outcomes(

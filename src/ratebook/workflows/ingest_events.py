@@ -31,6 +31,7 @@ from ratebook.errors import AccessError, InputError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.pipeline.price import Reference
+from ratebook.pipeline.tiers import split_text
 from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk, to_csv_line
 from ratebook.sources.formats import get_format
@@ -60,6 +61,16 @@ DEFAULT_ORIGIN = "api"
 _MAX_ORIGIN = 64
 
 
+@dataclass(frozen=True, slots=True)
+class TierPart:
+    """The part of a record in one tier of a graduated row (exact decimal text); tier 0 is
+    the row's own price, then its steps in order."""
+
+    tier: int
+    quantity: str
+    price: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventResult:
     """What became of one event.
@@ -78,6 +89,8 @@ class EventResult:
         band: the time band, when the rate has bands.
         prefix: the destination prefix that matched, when the rate has prefixes.
         period: the billing cycle, ``YYYY-MM``.
+        tiers: on a graduated row, the parts of the event in each tier it spans, in order
+            (None otherwise).
         exception_id: the exception in the review queue, when not rated.
         code: the exception's stable code.
         reason: a sentence saying what to fix.
@@ -97,6 +110,7 @@ class EventResult:
     band: str | None = None
     prefix: str | None = None
     period: str | None = None
+    tiers: tuple[TierPart, ...] | None = None
     exception_id: int | None = None
     code: str | None = None
     reason: str | None = None
@@ -612,6 +626,22 @@ def rated_result(
         band=found["band"],
         prefix=found["prefix"],
         period=found["period"],
+        tiers=tier_parts(found.get("tier_split"), entity.charge_places),
+    )
+
+
+def tier_parts(split: str | None, places: int) -> tuple[TierPart, ...] | None:
+    """A stored ``tier_split`` as exact text parts (None for a record not split in tiers)."""
+    parts = split_text(split)
+    if not parts:
+        return None
+    return tuple(
+        TierPart(
+            tier,
+            format_fixed(quantity, QUANTITY_SCALE),
+            format_fixed(price, PRICE_SCALE, min_places=places),
+        )
+        for tier, quantity, price in parts
     )
 
 

@@ -45,7 +45,17 @@ from ratebook.workflows.ingest_events import (
 )
 
 #: The columns of a rated record that its answer shows (as ``event_outcomes`` reads them).
-_ANSWER = ("charge", "billed_quantity", "unit", "unit_price", "band", "prefix", "period", "tier")
+_ANSWER = (
+    "charge",
+    "billed_quantity",
+    "unit",
+    "unit_price",
+    "band",
+    "prefix",
+    "period",
+    "tier",
+    "tier_split",
+)
 
 
 def quote_in_cycle(
