@@ -464,21 +464,22 @@ def quote(
     unit: Annotated[str, typer.Option(help="s, msg, B, kWh, m3, call, req")] = "s",
     entity: EntityOption = None,
 ) -> None:
-    """Price a hypothetical event with the rates in force; nothing is stored."""
-    from ratebook.workflows.quote_event import Event, quote_event
+    """Price a hypothetical event as pushing it now would: with the rates in force, after
+    the usage its customer's cycle already holds (tiers). Nothing is stored."""
+    from ratebook.workflows.quote_in_cycle import quote_in_cycle
 
     engine = _run(_state(ctx).store)
-    event = Event(
-        start_time=start,
-        quantity=quantity,
-        unit=unit,
-        service=service,
-        account=account,
-        caller=caller,
-        destination=destination,
-    )
-    result = _run(lambda: quote_event(engine, event, entity_code=entity))
-    if result.charge is None:
+    event = {
+        "start_time": start,
+        "quantity": quantity,
+        "unit": unit,
+        "service": service,
+        "account": account,
+        "caller": caller,
+        "destination": destination,
+    }
+    result = _run(lambda: quote_in_cycle(engine, [event], entity_code=entity)).results[0]
+    if result.status != "rated":
         err.print(f"{result.code}: {result.reason}", markup=False)
         raise typer.Exit(code=1)
     out.print(
@@ -486,9 +487,9 @@ def quote(
         f" {result.unit_price} (prefix {result.prefix}, band {result.band})",
         markup=False,
     )
-    if len(result.tiers) > 1:
-        parts = ", ".join(f"tier {t}: {q} {unit} at {p}" for t, q, p in result.tiers)
-        out.print(f"  split as the first usage of the cycle: {parts}", markup=False)
+    if result.tiers is not None and len(result.tiers) > 1:
+        parts = ", ".join(f"tier {p.tier}: {p.quantity} {unit} at {p.price}" for p in result.tiers)
+        out.print(f"  split after the usage the cycle holds: {parts}", markup=False)
 
 
 @app.command()

@@ -1,7 +1,9 @@
-"""Price one hypothetical event with the rate tables in force, storing nothing.
+"""Price hypothetical events against reference data alone: pure, no store.
 
-The event goes through the same normalise, validate, match and rate stages as an imported
-record, so a quote is the charge the batch path would give it.
+The events go through the same normalise, validate, match and rate stages as imported
+records, so a quote is the charge the batch path would give each as the first of its
+customer's cycle. A quote against the usage the store holds (what ``ratebook quote`` and
+``POST /v1/rate`` answer) is ``workflows.quote_in_cycle``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
-from sqlalchemy import Engine
 
 from ratebook.model.usage import RAW_COLUMNS
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
@@ -18,8 +19,6 @@ from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import Reference, price
 from ratebook.pipeline.tiers import split_text
 from ratebook.pipeline.validate import validate
-from ratebook.store.entities import get_entity
-from ratebook.store.reference import load_reference
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,18 +127,3 @@ def quote_events(
                 charge=None, currency=currency, code=row["code"], reason=row["reason"]
             )
     return [quotes[i] for i in range(len(events))]
-
-
-def quote_event(engine: Engine, event: Event, *, entity_code: str | None = None) -> Quote:
-    """Price one event with the entity's reference data in force; nothing is stored."""
-    with engine.connect() as conn:
-        entity = get_entity(conn, entity_code)
-        reference = load_reference(conn, entity.id)
-    return quote_events(
-        [event],
-        reference,
-        zone=entity.timezone,
-        region=entity.region,
-        currency=entity.currency,
-        places=entity.charge_places,
-    )[0]
