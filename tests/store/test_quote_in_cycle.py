@@ -5,8 +5,10 @@ waits for no writer."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE
+from ratebook.pipeline.tiers import split_text
 from ratebook.store.tables import exceptions, rated_charges, usage_records, usage_totals
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rates import import_rate_table
@@ -165,3 +169,72 @@ def test_a_quote_waits_for_no_writer(history: Engine, db_url: str) -> None:
         writer.close()
         thread.join()
     assert [(r.status, r.charge) for r in answers] == [("rated", "0.1000")]
+
+
+def _fixed(text: str | None, scale: int) -> int | None:
+    return None if text is None else int(Decimal(text) * 10**scale)
+
+
+def test_a_push_answers_what_the_store_then_holds(history: Engine) -> None:
+    """Each pushed event's answer, read against the store after the push: a rated one is its
+    record's charge in force, a new exception the batch's exception on its line."""
+    templates = _templates()
+    stored_ids = {event["record_id"] for event in HISTORY}
+    runs = itertools.count()
+    r, e, u = rated_charges.c, exceptions.c, usage_records.c
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(picks=st.lists(st.integers(0, len(templates) - 1), min_size=1, max_size=6))
+    def check(picks: list[int]) -> None:
+        # new events get ids of their own in each example; those of the history keep theirs
+        n = next(runs)
+        events = [
+            t if t["record_id"] in stored_ids else {**t, "record_id": f"{t['record_id']}-{n}"}
+            for t in (templates[i] for i in picks)
+        ]
+        pushed = ingest_events(history, events, entity_code="MY1")
+        (batch_id,) = pushed.batch_ids
+        with history.connect() as conn:
+            for result in pushed.results:
+                if result.status == "exception" and not result.duplicate:
+                    row = conn.execute(
+                        select(e.id, e.code, e.reason, e.field).where(
+                            e.batch_id == batch_id, e.source_line == result.index + 1
+                        )
+                    ).one()
+                    assert (result.exception_id, result.code, result.reason, result.field) == (
+                        tuple(row)
+                    )
+                elif result.status == "rated":
+                    charge = conn.execute(
+                        select(
+                            r.charge,
+                            r.billed_quantity,
+                            r.unit_price,
+                            r.band,
+                            r.prefix,
+                            r.period,
+                            r.tier_split,
+                        )
+                        .join(usage_records, u.id == r.record_pk)
+                        .where(
+                            u.origin == result.origin,
+                            u.record_id == result.record_id,
+                            r.superseded_by.is_(None),
+                        )
+                    ).one()
+                    parts = [
+                        (p.tier, _fixed(p.quantity, QUANTITY_SCALE), _fixed(p.price, PRICE_SCALE))
+                        for p in result.tiers or ()
+                    ]
+                    assert (
+                        _fixed(result.charge, AMOUNT_SCALE),
+                        _fixed(result.billed_quantity, QUANTITY_SCALE),
+                        _fixed(result.unit_price, PRICE_SCALE),
+                        result.band,
+                        result.prefix,
+                        result.period,
+                        parts,
+                    ) == (*charge[:6], split_text(charge.tier_split))
+
+    check()

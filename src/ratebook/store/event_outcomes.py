@@ -35,33 +35,10 @@ def _charge_columns() -> list[Any]:
     ]
 
 
-def batch_outcomes(
-    conn: Connection, batch_id: int
-) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """The batch's records and exceptions, each keyed by source line.
-
-    Returns:
-        ``(records, exceptions)``: a record has its current charge's columns (None when it was
-        not billed); an exception has ``id``, ``code``, ``reason`` and ``field``.
-    """
-    u = usage_records.c
-    r = rated_charges.c
-    records = {
-        row["source_line"]: row
-        for row in _named(
-            conn.execute(
-                select(u.source_line, u.id.label("record_pk"), u.unit, *_charge_columns())
-                .select_from(
-                    usage_records.outerjoin(
-                        rated_charges, and_(r.record_pk == u.id, r.superseded_by.is_(None))
-                    )
-                )
-                .where(u.batch_id == batch_id)
-            )
-        )
-    }
+def batch_exceptions(conn: Connection, batch_id: int) -> dict[int, dict[str, Any]]:
+    """The batch's exceptions by source line: ``id``, ``code``, ``reason`` and ``field``."""
     e = exceptions.c
-    found = {
+    return {
         row["source_line"]: row
         for row in _named(
             conn.execute(
@@ -69,7 +46,6 @@ def batch_outcomes(
             )
         )
     }
-    return records, found
 
 
 def record_outcomes(

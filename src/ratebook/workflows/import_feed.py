@@ -406,13 +406,14 @@ def import_chunk(
     settings: Settings,
     summary: ImportSummary,
     deferred: DeferredCharges | None = None,
-) -> None:
+) -> ReadChunk:
     """Run one chunk of rows through every stage and store what became of each row: a
     rated record, a counted duplicate or an exception. Shared by file imports and by events
     pushed to the API; the caller owns the batch and the transaction. ``source_sha256`` is
     the file's digest, or one per row of the chunk (events of several requests). With
     ``deferred``, the rated records' charges are held there to be placed and booked after
-    the last chunk; without, they are booked now."""
+    the last chunk; without, they are booked now, and the rated records in what this
+    returns are the charges as stored."""
     summary.rows_read += chunk.height
     read = read_chunk(
         conn,
@@ -501,6 +502,7 @@ def import_chunk(
     )
     summary.rated += rated.height
     summary.duplicates += duplicates.height
+    return read
 
 
 def _digests(source_sha256: str | list[str], row_idx: pl.Series) -> pl.Expr | pl.Series:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
 from sqlalchemy import Connection, Engine
 
 from ratebook.errors import AccessError, InputError
@@ -511,8 +512,10 @@ def _ingest_origin(
         charge_places=entity.charge_places,
     )
     ledger = Ledger()
+    # each rated event's answer, from its charge as booked (by line)
+    records: dict[int, dict[str, Any]] = {}
     if rows.chunk is not None:
-        import_chunk(
+        read = import_chunk(
             conn,
             rows.chunk,
             fmt=fmt,
@@ -528,6 +531,10 @@ def _ingest_origin(
             settings=settings,
             summary=batch,
         )
+        records = {
+            fresh[row_idx].index + 1: found
+            for row_idx, found in rated_answers(read.assessed.placed.rated).items()
+        }
     usage.add_postings(
         conn,
         ledger.postings(
@@ -570,12 +577,17 @@ def _ingest_origin(
     summary.exceptions += batch.exceptions
     summary.by_code.update(batch.by_code)
 
-    records, new_exceptions = event_outcomes.batch_outcomes(conn, batch_id)
+    new_exceptions = event_outcomes.batch_exceptions(conn, batch_id)
+    # the rest repeat a record: of this batch or stored before, read as it now stands
     stored = event_outcomes.record_outcomes(
         conn,
         entity.id,
         origin,
-        [m.record_id for m in fresh if m.record_id and m.index + 1 not in records],
+        [
+            m.record_id
+            for m in fresh
+            if m.record_id and m.index + 1 not in records and m.index + 1 not in new_exceptions
+        ],
     )
     for m in members:
         line = m.index + 1
@@ -595,6 +607,28 @@ def _ingest_origin(
         for m in members:
             if results[m.index].exception_id in gone:
                 results[m.index] = dataclasses.replace(results[m.index], exception_id=None)
+
+
+#: The columns of a rated record that its answer shows (as ``event_outcomes`` reads them).
+ANSWER_COLUMNS = (
+    "charge",
+    "billed_quantity",
+    "unit",
+    "unit_price",
+    "band",
+    "prefix",
+    "period",
+    "tier",
+    "tier_split",
+)
+
+
+def rated_answers(rated: pl.DataFrame) -> dict[int, dict[str, Any]]:
+    """Rated records' ``ANSWER_COLUMNS`` by ``row_idx``, for ``rated_result``."""
+    return {
+        row["row_idx"]: row
+        for row in rated.select("row_idx", *ANSWER_COLUMNS).iter_rows(named=True)
+    }
 
 
 def rated_result(

@@ -31,6 +31,7 @@ from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.workflows.cycle_usage import CycleUsage
 from ratebook.workflows.import_feed import read_chunk
 from ratebook.workflows.ingest_events import (
+    ANSWER_COLUMNS,
     DEFAULT_ORIGIN,
     EventResult,
     EventRow,
@@ -40,21 +41,9 @@ from ratebook.workflows.ingest_events import (
     event_rows,
     exception_result,
     ingest_events,
+    rated_answers,
     rated_result,
     stored_result,
-)
-
-#: The columns of a rated record that its answer shows (as ``event_outcomes`` reads them).
-_ANSWER = (
-    "charge",
-    "billed_quantity",
-    "unit",
-    "unit_price",
-    "band",
-    "prefix",
-    "period",
-    "tier",
-    "tier_split",
 )
 
 
@@ -144,10 +133,7 @@ def _quote(
         for frame in (read.unparsed, read.conflicts, read.assessed.rejections)
         for row in frame.select("row_idx", "code", "reason", "field").iter_rows(named=True)
     }
-    rated = {
-        row["row_idx"]: row
-        for row in read.assessed.placed.rated.select("row_idx", *_ANSWER).iter_rows(named=True)
-    }
+    rated = rated_answers(read.assessed.placed.rated)
     # a repeat answers its record's outcome: one of this quote's (the row the id's record
     # comes from), or the stored one, as these events re-rate it where they come before it
     record_rows = dict(zip(read.new["record_id"], read.new["row_idx"], strict=True))
@@ -158,7 +144,7 @@ def _quote(
     rerated = {
         row["record_pk"]: row
         for row in read.assessed.placed.replacements.select(
-            "record_pk", *(c for c in _ANSWER if c != "unit")
+            "record_pk", *(c for c in ANSWER_COLUMNS if c != "unit")
         ).iter_rows(named=True)
     }
     stored = {
