@@ -3,14 +3,36 @@ line or by record id."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, and_, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    func,
+    select,
+)
 
 from ratebook.store.tables import exceptions, rated_charges, usage_records
 
 PENDING = ("open", "in_review")
+
+
+def _among(column: ColumnElement[str], values: list[str], dialect: str) -> ColumnElement[bool]:
+    """``column IN values`` as one bound value (a JSON list on SQLite, an array on
+    PostgreSQL) instead of one parameter a value: binding 10,000 ids one by one took a tenth
+    of a 10,000-event push."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("among", values, type_=ARRAY(Text)))
+    each = func.json_each(bindparam("among", json.dumps(values))).table_valued("value")
+    return column.in_(select(each.c.value))
 
 
 def _named(result: CursorResult[Any]) -> Iterator[dict[str, Any]]:
@@ -73,7 +95,11 @@ def record_outcomes(
                 rated_charges, and_(r.record_pk == u.id, r.superseded_by.is_(None))
             ).outerjoin(exceptions, and_(e.record_pk == u.id, e.status.in_(PENDING)))
         )
-        .where(u.entity_id == entity_id, u.origin == origin, u.record_id.in_(record_ids))
+        .where(
+            u.entity_id == entity_id,
+            u.origin == origin,
+            _among(u.record_id, record_ids, conn.dialect.name),
+        )
     )
     return {row["record_id"]: row for row in _named(rows)}
 
@@ -91,7 +117,7 @@ def unstored_exceptions(
         .where(
             e.entity_id == entity_id,
             e.origin == origin,
-            e.record_id.in_(record_ids),
+            _among(e.record_id, record_ids, conn.dialect.name),
             e.record_pk.is_(None),
             e.status.in_(PENDING),
         )
