@@ -199,6 +199,27 @@ def format_fixed(value: int, scale: int, places: int | None = None, *, min_place
     return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
+def format_fixed_expr(
+    value: pl.Expr, scale: int, places: int | None = None, *, min_places: int = 0
+) -> pl.Expr:
+    """Vectorized :func:`format_fixed` of an integer column: the same text for every value,
+    and null where ``places`` would drop non-zero digits (which ``format_fixed`` refuses)."""
+    magnitude = value.abs()
+    whole = (magnitude // 10**scale).cast(pl.String)
+    frac = (magnitude % 10**scale).cast(pl.String).str.zfill(scale) if scale else pl.lit("")
+    fits: pl.Expr = pl.lit(True)
+    if places is None:
+        digits = frac.str.strip_chars_end("0").str.pad_end(min(min_places, scale), "0")
+    elif places < scale:
+        digits = frac.str.slice(0, places)
+        fits = frac.str.slice(places).str.strip_chars("0") == ""
+    else:
+        digits = frac.str.pad_end(places, "0")
+    text = pl.when(digits == "").then(whole).otherwise(whole + pl.lit(".") + digits)
+    signed = pl.when(value < 0).then(pl.lit("-") + text).otherwise(text)
+    return pl.when(fits).then(signed)
+
+
 def whole_number_text(scale: int) -> str:
     """The pattern of text that is a plain whole number fitting Int64 at ``scale``: ASCII
     digits only (``\\d`` would take other scripts' digits), at most ``18 - scale`` of them."""

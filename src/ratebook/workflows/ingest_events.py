@@ -30,7 +30,13 @@ from sqlalchemy import Connection, Engine
 
 from ratebook.errors import AccessError, InputError
 from ratebook.model.parties import Entity
-from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.money import (
+    AMOUNT_SCALE,
+    PRICE_SCALE,
+    QUANTITY_SCALE,
+    format_fixed,
+    format_fixed_expr,
+)
 from ratebook.pipeline.price import Reference
 from ratebook.pipeline.tiers import split_text
 from ratebook.settings import Settings
@@ -531,10 +537,8 @@ def _ingest_origin(
             settings=settings,
             summary=batch,
         )
-        records = {
-            fresh[row_idx].index + 1: found
-            for row_idx, found in rated_answers(read.assessed.placed.rated).items()
-        }
+        answers = rated_answers(read.assessed.placed.rated, entity.charge_places)
+        records = {fresh[row_idx].index + 1: found for row_idx, found in answers.items()}
     usage.add_postings(
         conn,
         ledger.postings(
@@ -623,12 +627,20 @@ ANSWER_COLUMNS = (
 )
 
 
-def rated_answers(rated: pl.DataFrame) -> dict[int, dict[str, Any]]:
-    """Rated records' ``ANSWER_COLUMNS`` by ``row_idx``, for ``rated_result``."""
-    return {
-        row["row_idx"]: row
-        for row in rated.select("row_idx", *ANSWER_COLUMNS).iter_rows(named=True)
-    }
+def rated_answers(rated: pl.DataFrame, places: int) -> dict[int, dict[str, Any]]:
+    """Rated records' ``ANSWER_COLUMNS`` by ``row_idx``, for ``rated_result``, with their
+    amounts already as text (``places``: the entity's charge places), formatted for the whole
+    frame at once."""
+    texts = rated.select(
+        "row_idx",
+        *ANSWER_COLUMNS,
+        format_fixed_expr(pl.col("charge"), AMOUNT_SCALE, places).alias("charge_text"),
+        format_fixed_expr(pl.col("billed_quantity"), QUANTITY_SCALE).alias("billed_text"),
+        format_fixed_expr(pl.col("unit_price"), PRICE_SCALE, min_places=places).alias("price_text"),
+    )
+    if texts["charge_text"].null_count() > texts["charge"].null_count():
+        raise ValueError(f"a charge has more than the entity's {places} places")
+    return {row["row_idx"]: row for row in texts.iter_rows(named=True)}
 
 
 def rated_result(
@@ -652,11 +664,14 @@ def rated_result(
         origin=row.origin,
         status="rated",
         duplicate=duplicate,
-        charge=format_fixed(found["charge"], AMOUNT_SCALE, entity.charge_places),
+        charge=found.get("charge_text")
+        or format_fixed(found["charge"], AMOUNT_SCALE, entity.charge_places),
         currency=entity.currency,
-        billed_quantity=format_fixed(found["billed_quantity"], QUANTITY_SCALE),
+        billed_quantity=found.get("billed_text")
+        or format_fixed(found["billed_quantity"], QUANTITY_SCALE),
         unit=found["unit"],
-        unit_price=format_fixed(found["unit_price"], PRICE_SCALE, min_places=entity.charge_places),
+        unit_price=found.get("price_text")
+        or format_fixed(found["unit_price"], PRICE_SCALE, min_places=entity.charge_places),
         band=found["band"],
         prefix=found["prefix"],
         period=found["period"],

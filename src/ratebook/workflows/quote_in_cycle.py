@@ -133,7 +133,7 @@ def _quote(
         for frame in (read.unparsed, read.conflicts, read.assessed.rejections)
         for row in frame.select("row_idx", "code", "reason", "field").iter_rows(named=True)
     }
-    rated = rated_answers(read.assessed.placed.rated)
+    rated = rated_answers(read.assessed.placed.rated, entity.charge_places)
     # a repeat answers its record's outcome: one of this quote's (the row the id's record
     # comes from), or the stored one, as these events re-rate it where they come before it
     record_rows = dict(zip(read.new["record_id"], read.new["row_idx"], strict=True))
