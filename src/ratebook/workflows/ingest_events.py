@@ -646,7 +646,8 @@ def rated_answers(rated: pl.DataFrame, places: int) -> dict[int, dict[str, Any]]
 def rated_result(
     row: EventRow, entity: Entity, found: dict[str, Any], *, duplicate: bool
 ) -> EventResult:
-    """The answer for a rated record, from its charge's columns (``event_outcomes``)."""
+    """The answer for a rated record, from its charge's columns: as stored
+    (``event_outcomes``) or as just booked (``rated_answers``, amounts already as text)."""
     if found["charge"] is None:
         # a stored record whose exception was written off (rejected in review)
         return EventResult(
