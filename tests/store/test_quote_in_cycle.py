@@ -152,6 +152,7 @@ def test_a_quote_waits_for_no_writer(history: Engine, db_url: str) -> None:
             quote_in_cycle(history, [_call(30, day=20, seconds=90)], entity_code="MY1").results
         )
 
+    thread = threading.Thread(target=quote)
     if db_url.startswith("sqlite"):
         writer: Any = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")
@@ -160,7 +161,6 @@ def test_a_quote_waits_for_no_writer(history: Engine, db_url: str) -> None:
         writer = psycopg.connect(db_url.replace("postgresql+psycopg", "postgresql"))
         writer.execute("UPDATE usage_totals SET used = used + 60")  # row locks, not committed
     try:
-        thread = threading.Thread(target=quote)
         thread.start()
         thread.join(timeout=8)  # less than SQLite's busy timeout: a waiting quote fails here
         assert not thread.is_alive(), "the quote waited for the writer"

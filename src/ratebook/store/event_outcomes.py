@@ -52,7 +52,6 @@ def _charge_columns() -> list[Any]:
         r.band,
         r.prefix,
         r.period,
-        r.tier,
         r.tier_split,
     ]
 

@@ -47,7 +47,7 @@ from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.workflows.book_charges import Ledger
 from ratebook.workflows.cycle_usage import CycleUsage
-from ratebook.workflows.import_feed import ImportSummary, import_chunk
+from ratebook.workflows.import_feed import ImportSummary, ReadChunk, import_chunk
 
 log = logging.getLogger(__name__)
 
@@ -518,8 +518,7 @@ def _ingest_origin(
         charge_places=entity.charge_places,
     )
     ledger = Ledger()
-    # each rated event's answer, from its charge as booked (by line)
-    records: dict[int, dict[str, Any]] = {}
+    read: ReadChunk | None = None
     if rows.chunk is not None:
         read = import_chunk(
             conn,
@@ -537,8 +536,6 @@ def _ingest_origin(
             settings=settings,
             summary=batch,
         )
-        answers = rated_answers(read.assessed.placed.rated, entity.charge_places)
-        records = {fresh[row_idx].index + 1: found for row_idx, found in answers.items()}
     usage.add_postings(
         conn,
         ledger.postings(
@@ -581,36 +578,87 @@ def _ingest_origin(
     summary.exceptions += batch.exceptions
     summary.by_code.update(batch.by_code)
 
-    new_exceptions = event_outcomes.batch_exceptions(conn, batch_id)
-    # the rest repeat a record: of this batch or stored before, read as it now stands
-    stored = event_outcomes.record_outcomes(
-        conn,
-        entity.id,
-        origin,
-        [
-            m.record_id
-            for m in fresh
-            if m.record_id and m.index + 1 not in records and m.index + 1 not in new_exceptions
-        ],
-    )
     for m in members:
-        line = m.index + 1
         if m.index in repeats:
             results[m.index] = exception_result(m, entity, repeats[m.index], duplicate=True)
-        elif line in new_exceptions:
-            results[m.index] = exception_result(m, entity, new_exceptions[line], duplicate=False)
-        elif line in records:
-            results[m.index] = rated_result(m, entity, records[line], duplicate=False)
-        elif m.record_id in stored:
-            results[m.index] = stored_result(m, entity, stored[m.record_id])
-        else:
-            raise RuntimeError(f"event {m.index} of batch {batch_id} has no outcome")
+    if read is None:
+        return
+    # the batch's exceptions by row (their ids are the store's); a repeat of a record stored
+    # before is read as it now stands, after this batch
+    row_of = {m.index + 1: row_idx for row_idx, m in enumerate(fresh)}
+    new_exceptions = {
+        row_of[line]: found
+        for line, found in event_outcomes.batch_exceptions(conn, batch_id).items()
+    }
+    answers = answer_batch(
+        conn,
+        entity,
+        origin,
+        fresh,
+        read,
+        refused=new_exceptions,
+        rerated=False,
+    )
     if dry_run:
         # the exceptions of this batch are rolled back: a quote names none of them
         gone = {found["id"] for found in new_exceptions.values()}
-        for m in members:
-            if results[m.index].exception_id in gone:
-                results[m.index] = dataclasses.replace(results[m.index], exception_id=None)
+        answers = {
+            index: dataclasses.replace(result, exception_id=None)
+            if result.exception_id in gone
+            else result
+            for index, result in answers.items()
+        }
+    results.update(answers)
+
+
+def answer_batch(
+    conn: Connection,
+    entity: Entity,
+    origin: str,
+    fresh: list[EventRow],
+    read: ReadChunk,
+    *,
+    refused: dict[int, dict[str, Any]],
+    rerated: bool,
+) -> dict[int, EventResult]:
+    """The answers of a batch's fresh events, by event index: its exception (``refused``,
+    by row), its rated charge as booked, or, for a repeat, its record's outcome: one of this
+    batch's, or one stored before. With ``rerated`` (nothing of the batch stored), a stored
+    record is answered as the batch's placing re-rates it; else it is read as it stands."""
+    rated = rated_answers(read.assessed.placed.rated, entity.charge_places)
+    record_rows = dict(zip(read.new["record_id"], read.new["row_idx"], strict=True))
+    stored = event_outcomes.record_outcomes(
+        conn, entity.id, origin, sorted(set(read.duplicates["record_id"]) - set(record_rows))
+    )
+    if rerated:
+        changed = {
+            row["record_pk"]: row
+            for row in read.assessed.placed.replacements.select(
+                "record_pk", *(c for c in ANSWER_COLUMNS if c != "unit")
+            ).iter_rows(named=True)
+        }
+        stored = {
+            record_id: {**found, **changed.get(found["record_pk"], {})}
+            for record_id, found in stored.items()
+        }
+    results: dict[int, EventResult] = {}
+    for row_idx, m in enumerate(fresh):
+        if row_idx in refused:
+            results[m.index] = exception_result(m, entity, refused[row_idx], duplicate=False)
+        elif row_idx in rated:
+            results[m.index] = rated_result(m, entity, rated[row_idx], duplicate=False)
+        elif m.record_id in record_rows:
+            first = record_rows[m.record_id]
+            results[m.index] = (
+                rated_result(m, entity, rated[first], duplicate=True)
+                if first in rated
+                else exception_result(m, entity, refused[first], duplicate=True)
+            )
+        elif m.record_id in stored:
+            results[m.index] = stored_result(m, entity, stored[m.record_id])
+        else:
+            raise RuntimeError(f"event {m.position} has no outcome")
+    return results
 
 
 #: The columns of a rated record that its answer shows (as ``event_outcomes`` reads them).
@@ -622,7 +670,6 @@ ANSWER_COLUMNS = (
     "band",
     "prefix",
     "period",
-    "tier",
     "tier_split",
 )
 

@@ -24,26 +24,22 @@ from ratebook.model.parties import Entity
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.formats import get_format
-from ratebook.store import event_outcomes
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.workflows.cycle_usage import CycleUsage
 from ratebook.workflows.import_feed import read_chunk
 from ratebook.workflows.ingest_events import (
-    ANSWER_COLUMNS,
     DEFAULT_ORIGIN,
     EventResult,
     EventRow,
     EventsSummary,
+    answer_batch,
     batch_rows,
     count_result,
     event_rows,
     exception_result,
     ingest_events,
-    rated_answers,
-    rated_result,
-    stored_result,
 )
 
 
@@ -115,7 +111,6 @@ def _quote(
     }
     if rows.chunk is None:
         return results
-    fresh = rows.fresh
     read = read_chunk(
         conn,
         rows.chunk,
@@ -128,43 +123,13 @@ def _quote(
         cycle=CycleUsage(conn, entity_id=entity.id, rows=reference.rows),
         settings=settings,
     )
+    # nothing is kept, so an exception has no id
     refused = {
         row["row_idx"]: {"id": None, **row}
         for frame in (read.unparsed, read.conflicts, read.assessed.rejections)
         for row in frame.select("row_idx", "code", "reason", "field").iter_rows(named=True)
     }
-    rated = rated_answers(read.assessed.placed.rated, entity.charge_places)
-    # a repeat answers its record's outcome: one of this quote's (the row the id's record
-    # comes from), or the stored one, as these events re-rate it where they come before it
-    record_rows = dict(zip(read.new["record_id"], read.new["row_idx"], strict=True))
-    repeated = set(read.duplicates["record_id"])
-    stored = event_outcomes.record_outcomes(
-        conn, entity.id, origin, sorted(repeated - set(record_rows))
+    results.update(
+        answer_batch(conn, entity, origin, rows.fresh, read, refused=refused, rerated=True)
     )
-    rerated = {
-        row["record_pk"]: row
-        for row in read.assessed.placed.replacements.select(
-            "record_pk", *(c for c in ANSWER_COLUMNS if c != "unit")
-        ).iter_rows(named=True)
-    }
-    stored = {
-        record_id: {**found, **rerated.get(found["record_pk"], {})}
-        for record_id, found in stored.items()
-    }
-    for row_idx, m in enumerate(fresh):
-        if row_idx in refused:
-            results[m.index] = exception_result(m, entity, refused[row_idx], duplicate=False)
-        elif row_idx in rated:
-            results[m.index] = rated_result(m, entity, rated[row_idx], duplicate=False)
-        elif m.record_id in record_rows:
-            first = record_rows[m.record_id]
-            results[m.index] = (
-                rated_result(m, entity, rated[first], duplicate=True)
-                if first in rated
-                else exception_result(m, entity, refused[first], duplicate=True)
-            )
-        elif m.record_id in stored:
-            results[m.index] = stored_result(m, entity, stored[m.record_id])
-        else:
-            raise RuntimeError(f"quoted event {m.position} has no outcome")
     return results
