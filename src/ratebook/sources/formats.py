@@ -57,13 +57,6 @@ def _shape_rejections(
     """The well-shaped rows of a chunk (``row_idx``, ``line`` and the fields by column name,
     short rows padded with nulls), and rejections for the rest: the first of a wrong field
     count, bytes that are not UTF-8, and a field over ``max_field_chars``."""
-    expected = "/".join(str(n) for n in sorted(allowed_counts))
-    names = pl.Series([repr(c) for c in columns], dtype=pl.String)
-    positions = pl.Series(range(len(columns)), dtype=pl.Int64)
-
-    def column_name(at: pl.Expr) -> pl.Expr:
-        return at.replace_strict(positions, names, return_dtype=pl.String)
-
     fields = [field_column(i) for i in range(len(columns))]
     long_at: pl.Expr = pl.coalesce(
         [pl.lit(None, pl.Int64)]
@@ -76,9 +69,33 @@ def _shape_rejections(
         pl.col("row_idx").cast(pl.Int64), long_at.alias("_long")
     )
     wrong_count = ~pl.col("width").is_in(sorted(allowed_counts))
+    malformed = wrong_count | pl.col("bad_utf8").is_not_null() | pl.col("_long").is_not_null()
+    good = frame.filter(~malformed).select(
+        "row_idx", "line", *[pl.col(f).alias(c) for f, c in zip(fields, columns, strict=True)]
+    )
+    if good.height == frame.height:
+        return good, no_rejections()  # the usual chunk: no reason to word
+    bad = frame.filter(malformed)
+    return good, _reasons(bad, columns, fields, allowed_counts, max_field_chars)
+
+
+def _reasons(
+    bad: pl.DataFrame,
+    columns: list[str],
+    fields: list[str],
+    allowed_counts: set[int],
+    max_field_chars: int,
+) -> pl.DataFrame:
+    """Rejections for the malformed rows of ``_shape_rejections``, the first problem each."""
+    expected = "/".join(str(n) for n in sorted(allowed_counts))
+    names = pl.Series([repr(c) for c in columns], dtype=pl.String)
+    positions = pl.Series(range(len(columns)), dtype=pl.Int64)
+
+    def column_name(at: pl.Expr) -> pl.Expr:
+        return at.replace_strict(positions, names, return_dtype=pl.String)
+
+    wrong_count = ~pl.col("width").is_in(sorted(allowed_counts))
     bad_utf8 = pl.col("bad_utf8").is_not_null()
-    too_long = pl.col("_long").is_not_null()
-    bad = frame.filter(wrong_count | bad_utf8 | too_long)
     rejected = bad.select(
         "row_idx",
         pl.lit(Code.INVALID_RECORD.value).alias("code"),
@@ -113,12 +130,7 @@ def _shape_rejections(
         )
         .alias("reason"),
     )
-    good = frame.filter(~(wrong_count | bad_utf8 | too_long)).select(
-        "row_idx", "line", *[pl.col(f).alias(c) for f, c in zip(fields, columns, strict=True)]
-    )
-    return good, (
-        rejected.cast(pl.Schema(REJECTION_SCHEMA)) if not rejected.is_empty() else no_rejections()
-    )
+    return rejected.cast(pl.Schema(REJECTION_SCHEMA))
 
 
 def _blank_to_null(name: str) -> pl.Expr:
