@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, text
 
 from ratebook.store.engine import (
     SCHEMA_HEAD,
@@ -87,3 +87,30 @@ def test_a_store_with_rates_and_charges_migrates_to_the_newest_schema(
         assert [tuple(v) for v in versions] == [(1, 1)]
         assert conn.execute(select(rate_rows.c.version_id)).scalars().all() == [1]
     store.dispose()
+
+
+_BY_LINE = "SELECT id FROM rated_charges WHERE invoice_line_id = 7"
+
+
+def test_charges_are_indexed_by_invoice_line_once_invoiced_only(engine: Engine) -> None:
+    """Lineage finds an invoice line's charges through the index, and the index leaves out the
+    charges no invoice bills yet (all of an import's), so imports do not write to it."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            definition = conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'ix_rated_charges_invoice_line'")
+            ).scalar_one()
+            plan = " ".join(
+                str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {_BY_LINE}"))
+            )
+        else:
+            definition = conn.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+                    " AND indexname = 'ix_rated_charges_invoice_line'"
+                )
+            ).scalar_one()
+            conn.execute(text("SET LOCAL enable_seqscan = off"))  # an empty table is scanned
+            plan = " ".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {_BY_LINE}")))
+    assert "invoice_line_id IS NOT NULL" in definition
+    assert "ix_rated_charges_invoice_line" in plan

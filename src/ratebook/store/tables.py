@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -324,7 +325,13 @@ rated_charges = Table(
     Column("invoice_line_id", BigInteger, nullable=True),
     Index("ix_rated_charges_customer_period", "entity_id", "customer_id", "period"),
     Index("ix_rated_charges_record", "record_pk"),
-    Index("ix_rated_charges_invoice_line", "invoice_line_id"),
+    # the invoiced charges only: an import adds none, so it adds nothing to this index
+    Index(
+        "ix_rated_charges_invoice_line",
+        "invoice_line_id",
+        sqlite_where=text("invoice_line_id IS NOT NULL"),
+        postgresql_where=text("invoice_line_id IS NOT NULL"),
+    ),
 )
 
 # What each customer-cycle holds, per service and unit, so that placing new records on tiered
