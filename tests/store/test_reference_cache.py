@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
+from ratebook.model.holdings import Assignment, Identifier
 from ratebook.pipeline.price import Reference
 from ratebook.store import parties, reference
-from ratebook.store.parties import Identifier
 from ratebook.store.reference import ReferenceCache
 from ratebook.store.reference_lock import reference_stamp
 from ratebook.workflows.import_customers import import_customers
@@ -94,10 +94,23 @@ def test_every_kind_of_reference_change_prices_the_next_event(
     )
     with my_engine.begin() as conn:
         (entity_id,) = conn.execute(text("SELECT id FROM entities")).one()
-        customer_id, _ = parties.upsert_customer(conn, entity_id, "A", "A")
+        customer_id = parties.customer_accounts(conn, entity_id)["A"][0]
         (table_id,) = conn.execute(text("SELECT id FROM rate_tables WHERE name = 'cheap'")).one()
         october = datetime(2026, 9, 30, 16, 0, tzinfo=UTC)  # 2026-10-01 00:00 in Kuala Lumpur
-        parties.add_assignment(conn, entity_id, customer_id, table_id, october, None)
+        parties.add_assignments(
+            conn,
+            entity_id,
+            [
+                Assignment(
+                    customer_id=customer_id,
+                    rate_table_id=table_id,
+                    role="base",
+                    discount_ppm=0,
+                    valid_from=october,
+                    valid_to=None,
+                )
+            ],
+        )
     assert _price(my_engine, cache, _event("e6", "A")) == "0.0100"
 
 
@@ -114,7 +127,7 @@ def test_a_reference_writer_in_flight_is_never_kept(my_engine: Engine, tmp_path:
         (customer_id,) = conn.execute(text("SELECT id FROM customers")).one()
     with my_engine.connect() as writer, my_engine.connect() as other, my_engine.connect() as reader:
         writer.begin()
-        parties.add_identifier(writer, entity_id, customer_id, _identifier("+60321119999"))
+        parties.add_identifiers(writer, entity_id, [(customer_id, _identifier("+60321119999"))])
         # the reader sees a writer in flight: no stamp, so nothing would be kept
         with reader.begin():
             assert reference_stamp(reader, entity_id) is None
@@ -122,7 +135,7 @@ def test_a_reference_writer_in_flight_is_never_kept(my_engine: Engine, tmp_path:
         other.begin()
         other.execute(text("SET LOCAL lock_timeout = '200ms'"))
         with pytest.raises(OperationalError, match="lock timeout"):
-            parties.add_identifier(other, entity_id, customer_id, _identifier("+60321118888"))
+            parties.add_identifiers(other, entity_id, [(customer_id, _identifier("+60321118888"))])
         other.rollback()
         writer.commit()
         with reader.begin():

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from ratebook.errors import InputError
+from ratebook.errors import InputError, NotFoundError
 from ratebook.workflows import report_usage
+from ratebook.workflows.customer_accounts import show_customer
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rates
@@ -51,6 +52,68 @@ def test_customers_reimport_changes_nothing(my_engine: Engine, tmp_path: Path) -
     import_customers(my_engine, path)
     again = import_customers(my_engine, path)
     assert (again.customers_created, again.identifiers_added, again.assignments_added) == (0, 0, 0)
+
+
+def test_a_customer_over_several_lines_takes_each_and_its_last_name(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    """Lines of one account add up, in file order: its number, a table until the 15th and
+    another from then on; the last line's name is the customer's."""
+    _deck(my_engine, tmp_path)
+    _deck(my_engine, tmp_path, "prefix,destination,rate\n60,Malaysia,0.0100\n", name="cheap")
+    customers = (
+        "account,name,rate_table,numbers,valid_from,valid_to\n"
+        "A,Old Name,standard,+60321110000,,2026-10-15\n"
+        "A,New Name,cheap,,2026-10-15,\n"
+    )
+    result = import_customers(my_engine, write(tmp_path / "c.csv", customers))
+    assert (result.customers_created, result.identifiers_added, result.assignments_added) == (
+        1,
+        1,
+        2,
+    )
+    _, customer, identifiers = show_customer(my_engine, "A")
+    assert customer["name"] == "New Name"
+    assert sorted((i.kind, i.value) for i in identifiers) == [
+        ("account", "A"),
+        ("number", "+60321110000"),
+    ]
+    feed = (
+        "record_id,start_time,quantity,account,destination\n"
+        "a,2026-10-14T23:59:59+08:00,60,A,+60312345678\n"
+        "b,2026-10-15T00:00:00+08:00,60,A,+60312345678\n"
+    )
+    import_feed(my_engine, write(tmp_path / "f.csv", feed), format_name="generic")
+    # 0.0300 on the standard table, then 0.0100 on the cheap one
+    assert [b.charge for b in report_usage.balances(my_engine, "2026-10")] == ["0.0400"]
+
+
+def test_importing_again_renames_a_customer_and_adds_nothing_else(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    import_customers(
+        my_engine, write(tmp_path / "a.csv", "account,name,rate_table,numbers\nA,Alpha,,\n")
+    )
+    again = import_customers(
+        my_engine, write(tmp_path / "b.csv", "account,name,rate_table,numbers\nA,Alpha Sdn Bhd,,\n")
+    )
+    assert (again.customers_created, again.identifiers_added, again.assignments_added) == (0, 0, 0)
+    assert show_customer(my_engine, "A")[1]["name"] == "Alpha Sdn Bhd"
+
+
+def test_a_number_a_stored_customer_holds_is_refused_to_another(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    import_customers(
+        my_engine, write(tmp_path / "a.csv", "account,name,rate_table,numbers\nA,A,,+60321110000\n")
+    )
+    later = "account,name,rate_table,numbers,valid_from\nB,B,,0321110000,2027-01-01\n"
+    with pytest.raises(InputError) as caught:
+        import_customers(my_engine, write(tmp_path / "b.csv", later))
+    assert (caught.value.code, caught.value.line) == ("NUMBER_TAKEN", 2)
+    assert "+60321110000 already belongs to customer A" in str(caught.value)
+    with pytest.raises(NotFoundError):
+        show_customer(my_engine, "B")  # nothing of the refused file was kept
 
 
 def test_number_owned_by_two_customers_at_once_is_refused(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
+from ratebook.model.holdings import Assignment, Holdings, Identifier
 from ratebook.pipeline.match import IDENTIFIER_SCHEMA
 from ratebook.pipeline.rate import ASSIGNMENT_SCHEMA
 from ratebook.store.frames import query_frame
@@ -16,156 +16,126 @@ from ratebook.store.reference_lock import lock_reference
 from ratebook.store.tables import customer_identifiers, customers, rate_assignments
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Identifier:
-    """A way usage is tied to a customer, in force over ``[valid_from, valid_to)``.
-
-    Attributes:
-        kind: ``account``, ``number`` (an exact E.164 number) or ``prefix`` (a number prefix).
-        value: the account code, or the E.164 number or prefix (with ``+``).
-        valid_from: first instant in force, or None for always.
-        valid_to: first instant no longer in force, or None for open-ended.
-    """
-
-    kind: str
-    value: str
-    valid_from: datetime | None
-    valid_to: datetime | None
-
-
-def upsert_customer(conn: Connection, entity_id: int, account: str, name: str) -> tuple[int, bool]:
-    """The id of the customer with ``account``, created (with its account identifier) if new.
-
-    Returns:
-        ``(customer_id, created)``.
-    """
-    row = conn.execute(
-        select(customers.c.id, customers.c.name).where(
-            customers.c.entity_id == entity_id, customers.c.account == account
+def customer_accounts(conn: Connection, entity_id: int) -> dict[str, tuple[int, str]]:
+    """``{account: (id, name)}`` of every customer of the entity."""
+    rows = conn.execute(
+        select(customers.c.account, customers.c.id, customers.c.name).where(
+            customers.c.entity_id == entity_id
         )
-    ).first()
-    if row is not None:
-        if row.name != name:
-            conn.execute(update(customers).where(customers.c.id == row.id).values(name=name))
-        return int(row.id), False
+    )
+    return {str(r.account): (int(r.id), str(r.name)) for r in rows}
+
+
+def add_customers(conn: Connection, entity_id: int, named: list[tuple[str, str]]) -> dict[str, int]:
+    """Create customers (``(account, name)``, accounts new to the entity), each with its
+    account identifier. Returns ``{account: id}``."""
+    if not named:
+        return {}
     lock_reference(conn, entity_id)
     now = datetime.now(UTC)
-    result = conn.execute(
-        insert(customers).values(
-            entity_id=entity_id, account=account, name=name, status="active", created_at=now
-        )
+    created = conn.execute(
+        insert(customers).returning(
+            customers.c.id, customers.c.account, sort_by_parameter_order=True
+        ),
+        [
+            {
+                "entity_id": entity_id,
+                "account": account,
+                "name": name,
+                "status": "active",
+                "created_at": now,
+            }
+            for account, name in named
+        ],
     )
-    customer_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    add_identifier(
+    ids = {str(r.account): int(r.id) for r in created}
+    add_identifiers(
         conn,
         entity_id,
-        customer_id,
-        Identifier(kind="account", value=account, valid_from=None, valid_to=None),
+        [
+            (customer_id, Identifier(kind="account", value=account, valid_from=None, valid_to=None))
+            for account, customer_id in ids.items()
+        ],
     )
-    return customer_id, True
+    return ids
 
 
-def add_identifier(
-    conn: Connection, entity_id: int, customer_id: int, identifier: Identifier
-) -> bool:
-    """Add an identifier unless the customer already has exactly it. Returns whether added."""
-    c = customer_identifiers.c
-    same = conn.execute(
-        select(c.id).where(
-            c.entity_id == entity_id,
-            c.customer_id == customer_id,
-            c.kind == identifier.kind,
-            c.value == identifier.value,
-            c.valid_from.is_(None)
-            if identifier.valid_from is None
-            else c.valid_from == identifier.valid_from,
-            c.valid_to.is_(None)
-            if identifier.valid_to is None
-            else c.valid_to == identifier.valid_to,
+def rename_customers(conn: Connection, names: list[tuple[int, str]]) -> None:
+    """Give customers (``(id, name)``) new names."""
+    if names:
+        conn.execute(
+            update(customers)
+            .where(customers.c.id == bindparam("customer_id"))
+            .values(name=bindparam("new_name")),
+            [{"customer_id": customer_id, "new_name": name} for customer_id, name in names],
         )
-    ).first()
-    if same is not None:
-        return False
+
+
+def add_identifiers(conn: Connection, entity_id: int, held: list[tuple[int, Identifier]]) -> None:
+    """Add identifiers (``(customer_id, identifier)``), checked by the caller
+    (``model.holdings``)."""
+    if not held:
+        return
     lock_reference(conn, entity_id)
+    now = datetime.now(UTC)
     conn.execute(
-        insert(customer_identifiers).values(
-            entity_id=entity_id,
-            customer_id=customer_id,
-            kind=identifier.kind,
-            value=identifier.value,
-            valid_from=identifier.valid_from,
-            valid_to=identifier.valid_to,
-            created_at=datetime.now(UTC),
-        )
+        insert(customer_identifiers),
+        [
+            {
+                "entity_id": entity_id,
+                "customer_id": customer_id,
+                "kind": identifier.kind,
+                "value": identifier.value,
+                "valid_from": identifier.valid_from,
+                "valid_to": identifier.valid_to,
+                "created_at": now,
+            }
+            for customer_id, identifier in held
+        ],
     )
-    return True
 
 
-def overlapping_owner(
-    conn: Connection, entity_id: int, customer_id: int, identifier: Identifier
-) -> str | None:
-    """The account of another customer holding the same identifier over an overlapping time."""
-    c = customer_identifiers.c
-    conditions = [
-        c.entity_id == entity_id,
-        c.kind == identifier.kind,
-        c.value == identifier.value,
-        c.customer_id != customer_id,
-    ]
-    if identifier.valid_to is not None:
-        conditions.append((c.valid_from.is_(None)) | (c.valid_from < identifier.valid_to))
-    if identifier.valid_from is not None:
-        conditions.append((c.valid_to.is_(None)) | (c.valid_to > identifier.valid_from))
-    row = conn.execute(
-        select(customers.c.account)
-        .select_from(customer_identifiers.join(customers, customers.c.id == c.customer_id))
-        .where(and_(*conditions))
-        .limit(1)
-    ).first()
-    return None if row is None else str(row.account)
-
-
-def add_assignment(
-    conn: Connection,
-    entity_id: int,
-    customer_id: int,
-    rate_table_id: int,
-    valid_from: datetime | None,
-    valid_to: datetime | None,
-    *,
-    role: str = "base",
-    discount_ppm: int = 0,
-) -> bool:
-    """Assign a rate table (``base``, or an ``override`` whose rows win where they match) over
-    ``[valid_from, valid_to)`` unless already so assigned. Returns whether it was added."""
-    c = rate_assignments.c
-    same = conn.execute(
-        select(c.id).where(
-            c.entity_id == entity_id,
-            c.customer_id == customer_id,
-            c.rate_table_id == rate_table_id,
-            c.role == role,
-            c.discount_ppm == discount_ppm,
-            c.valid_from.is_(None) if valid_from is None else c.valid_from == valid_from,
-            c.valid_to.is_(None) if valid_to is None else c.valid_to == valid_to,
-        )
-    ).first()
-    if same is not None:
-        return False
+def add_assignments(conn: Connection, entity_id: int, assignments: list[Assignment]) -> None:
+    """Add rate-table assignments, checked by the caller (``model.holdings``)."""
+    if not assignments:
+        return
     lock_reference(conn, entity_id)
+    now = datetime.now(UTC)
     conn.execute(
-        insert(rate_assignments).values(
-            entity_id=entity_id,
-            customer_id=customer_id,
-            rate_table_id=rate_table_id,
-            role=role,
-            discount_ppm=discount_ppm,
-            valid_from=valid_from,
-            valid_to=valid_to,
-            created_at=datetime.now(UTC),
-        )
+        insert(rate_assignments),
+        [
+            {
+                "entity_id": entity_id,
+                "customer_id": a.customer_id,
+                "rate_table_id": a.rate_table_id,
+                "role": a.role,
+                "discount_ppm": a.discount_ppm,
+                "valid_from": a.valid_from,
+                "valid_to": a.valid_to,
+                "created_at": now,
+            }
+            for a in assignments
+        ],
     )
-    return True
+
+
+def holdings(conn: Connection, entity_id: int) -> Holdings:
+    """What the entity's customers hold now: every identifier and assignment."""
+    held = Holdings()
+    for row in load_identifiers(conn, entity_id).iter_rows(named=True):
+        held.hold(
+            row["customer_id"],
+            row["account"],
+            Identifier(
+                kind=row["kind"],
+                value=row["value"],
+                valid_from=row["valid_from"],
+                valid_to=row["valid_to"],
+            ),
+        )
+    for row in load_assignments(conn, entity_id).iter_rows(named=True):
+        held.assign(Assignment(**row))
+    return held
 
 
 def load_identifiers(conn: Connection, entity_id: int) -> pl.DataFrame:

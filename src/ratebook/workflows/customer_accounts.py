@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ratebook.errors import NotFoundError
+from ratebook.model.holdings import Identifier
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.store import billing, parties
@@ -61,7 +62,7 @@ def list_customers(
 
 def show_customer(
     engine: Engine, account: str, *, entity_code: str | None = None
-) -> tuple[Entity, dict[str, Any], list[parties.Identifier]]:
+) -> tuple[Entity, dict[str, Any], list[Identifier]]:
     """A customer and its identifiers.
 
     Raises:

@@ -16,12 +16,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ratebook.errors import InputError
+from ratebook.model.holdings import Assignment, Identifier
 from ratebook.money import AmountError, parse_fixed
 from ratebook.pipeline.numbers import e164_one, e164_prefix, number_plan
 from ratebook.sources.csvread import reference_rows
 from ratebook.sources.dates import parse_local_start
 from ratebook.store import audit, parties, tariffs
 from ratebook.store.entities import get_entity
+from ratebook.store.reference_lock import lock_reference
 
 REQUIRED = ("account", "name", "rate_table", "numbers")
 
@@ -44,7 +46,7 @@ class _Row:
     rate_table: str | None
     override_table: str | None
     discount_ppm: int
-    numbers: list[parties.Identifier]
+    numbers: list[Identifier]
     valid_from: datetime | None
     valid_to: datetime | None
 
@@ -80,14 +82,14 @@ def _read(path: Path, zone: str, region: str) -> list[_Row]:
                 line=line,
                 field="valid_to",
             )
-        identifiers: list[parties.Identifier] = []
+        identifiers: list[Identifier] = []
         for item in (x.strip() for x in row["numbers"].split(";")):
             if not item:
                 continue
             try:
                 if item.endswith("*"):
                     identifiers.append(
-                        parties.Identifier(
+                        Identifier(
                             kind="prefix",
                             value=e164_prefix(item[:-1], plan),
                             valid_from=start,
@@ -96,7 +98,7 @@ def _read(path: Path, zone: str, region: str) -> list[_Row]:
                     )
                 else:
                     identifiers.append(
-                        parties.Identifier(
+                        Identifier(
                             kind="number",
                             value=e164_one(item, plan),
                             valid_from=start,
@@ -144,15 +146,35 @@ def import_customers(
     Raises:
         InputError: located problems; nothing is imported then.
     """
-    created = identifiers = assignments = 0
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         rows = _read(path, entity.timezone, entity.region)
+        # what the store holds, read once; the file's rows are checked against it and
+        # against the rows before them, in file order, then written together. The reference
+        # lock, held to the commit (PostgreSQL), keeps another writer's numbers from slipping
+        # in between the checks and the writes.
+        lock_reference(conn, entity.id)
+        known = parties.customer_accounts(conn, entity.id)
+        held = parties.holdings(conn, entity.id)
+        names = {row.account: row.name for row in rows}  # an account's last row names it
+        fresh = [(account, name) for account, name in names.items() if account not in known]
+        ids = {account: customer_id for account, (customer_id, _) in known.items()}
+        ids.update(parties.add_customers(conn, entity.id, fresh))
+        parties.rename_customers(
+            conn,
+            [
+                (ids[account], name)
+                for account, name in names.items()
+                if account in known and known[account][1] != name
+            ],
+        )
+        tables: dict[str, int | None] = {}
+        new_identifiers: list[tuple[int, Identifier]] = []
+        new_assignments: list[Assignment] = []
         for row in rows:
-            customer_id, new = parties.upsert_customer(conn, entity.id, row.account, row.name)
-            created += new
+            customer_id = ids[row.account]
             for identifier in row.numbers:
-                owner = parties.overlapping_owner(conn, entity.id, customer_id, identifier)
+                owner = held.other_holder(customer_id, identifier)
                 if owner is not None:
                     raise InputError(
                         "NUMBER_TAKEN",
@@ -162,14 +184,17 @@ def import_customers(
                         line=row.line,
                         field="numbers",
                     )
-                identifiers += parties.add_identifier(conn, entity.id, customer_id, identifier)
+                if held.hold(customer_id, row.account, identifier):
+                    new_identifiers.append((customer_id, identifier))
             for role, name, column in (
                 ("base", row.rate_table, "rate_table"),
                 ("override", row.override_table, "override_table"),
             ):
                 if name is None:
                     continue
-                table_id = tariffs.rate_table_id(conn, entity.id, name)
+                if name not in tables:
+                    tables[name] = tariffs.rate_table_id(conn, entity.id, name)
+                table_id = tables[name]
                 if table_id is None:
                     raise InputError(
                         "UNKNOWN_RATE_TABLE",
@@ -178,16 +203,19 @@ def import_customers(
                         line=row.line,
                         field=column,
                     )
-                assignments += parties.add_assignment(
-                    conn,
-                    entity.id,
-                    customer_id,
-                    table_id,
-                    row.valid_from,
-                    row.valid_to,
+                assignment = Assignment(
+                    customer_id=customer_id,
+                    rate_table_id=table_id,
                     role=role,
                     discount_ppm=row.discount_ppm if role == "base" else 0,
+                    valid_from=row.valid_from,
+                    valid_to=row.valid_to,
                 )
+                if held.assign(assignment):
+                    new_assignments.append(assignment)
+        parties.add_identifiers(conn, entity.id, new_identifiers)
+        parties.add_assignments(conn, entity.id, new_assignments)
+        created, identifiers, assignments = len(fresh), len(new_identifiers), len(new_assignments)
         if created or identifiers or assignments:
             audit.record(
                 conn,
