@@ -55,6 +55,8 @@ class Measure:
     amount: int
 
 
+# a deck's rows repeat a handful of units and increments: each text is parsed once
+@functools.lru_cache(maxsize=1024)
 def parse_measure(text: str, default_unit: str | None = None) -> Measure:
     """``"60s"``, ``"1 GB"``, ``"min"`` (one minute), ``"30"`` (with ``default_unit``) to a
     :class:`Measure`.
@@ -79,6 +81,7 @@ def parse_measure(text: str, default_unit: str | None = None) -> Measure:
     return Measure(unit=base, amount=amount)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_increment(text: str, default_unit: str) -> tuple[Measure, Measure]:
     """``"30/6"`` (in ``default_unit``) or ``"1MB/100KB"`` to (initial, subsequent).
 
