@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, select, text
 
+from ratebook.errors import StoreError
 from ratebook.store.engine import (
     SCHEMA_HEAD,
     alembic_config,
@@ -114,3 +116,22 @@ def test_charges_are_indexed_by_invoice_line_once_invoiced_only(engine: Engine) 
             plan = " ".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {_BY_LINE}")))
     assert "invoice_line_id IS NOT NULL" in definition
     assert "ix_rated_charges_invoice_line" in plan
+
+
+def test_a_store_a_newer_ratebook_migrated_is_refused_by_name(db_url: str) -> None:
+    """An older Ratebook opening a store at a schema it does not know says so (the CLI prints
+    it as its error) instead of failing inside Alembic, and leaves the store as it was."""
+    store = open_store(db_url)
+    with store.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    store.dispose()
+    with pytest.raises(StoreError) as caught:
+        open_store(db_url)
+    assert caught.value.code == "DB_SCHEMA_UNKNOWN"
+    assert f"at schema 9999, which this Ratebook (schema {SCHEMA_HEAD}) does not know" in str(
+        caught.value
+    )
+    again = make_engine(db_url)
+    with again.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "9999"
+    again.dispose()

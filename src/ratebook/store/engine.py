@@ -127,16 +127,21 @@ def alembic_config() -> Config:
     return config
 
 
-def is_current(engine: Engine) -> bool:
-    """Whether the database is at the newest migration."""
+def schema_versions(engine: Engine) -> list[str]:
+    """The migrations the database is at (one, or none for a new database)."""
     try:
         with reading(engine).connect() as conn:  # beside a writer, not behind it
             found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
-            return list(found) == [SCHEMA_HEAD]
+            return [str(v) for v in found]
     except (OperationalError, ProgrammingError) as exc:
         if "alembic_version" not in str(exc.orig):
             raise
-        return False  # a new database: no migration has run
+        return []  # a new database: no migration has run
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the database is at the newest migration."""
+    return schema_versions(engine) == [SCHEMA_HEAD]
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
@@ -170,17 +175,35 @@ def migrate(engine: Engine, revision: str = "head") -> None:
             conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
+def _upgrade(engine: Engine, versions: list[str]) -> None:
+    """``migrate`` a store found at ``versions`` to the newest schema (Alembic is loaded only
+    here: opening a current store does not need it)."""
+    from alembic.util.exc import CommandError
+
+    try:
+        migrate(engine)
+    except CommandError as exc:
+        # the usual cause: a newer Ratebook migrated this store to a schema this one lacks
+        raise StoreError(
+            "DB_SCHEMA_UNKNOWN",
+            f"{engine.url!r} is at schema {', '.join(versions)}, which this Ratebook (schema"
+            f" {SCHEMA_HEAD}) does not know; a newer Ratebook wrote it: upgrade to open it",
+        ) from exc
+
+
 def open_store(url: str) -> Engine:
     """Open (creating if need be) and migrate the database at ``url``.
 
     Raises:
-        StoreError: ``DB_UNREACHABLE`` when the database cannot be opened or migrated.
+        StoreError: ``DB_UNREACHABLE`` when the database cannot be opened or migrated;
+            ``DB_SCHEMA_UNKNOWN`` when it is at a schema this code does not know.
     """
     engine = make_engine(url)
     try:
-        if not is_current(engine):
+        versions = schema_versions(engine)
+        if versions != [SCHEMA_HEAD]:
             log.info("migrating database schema")
-            migrate(engine)
+            _upgrade(engine, versions)
     except OperationalError as exc:
         raise StoreError("DB_UNREACHABLE", f"cannot open {engine.url!r}: {exc.orig}") from exc
     except SQLAlchemyError as exc:
