@@ -200,6 +200,16 @@ def open_store(url: str) -> Engine:
     """
     engine = make_engine(url)
     try:
+        _open(engine)
+    except BaseException:
+        engine.dispose()  # no connection of a store that failed to open is left behind
+        raise
+    return engine
+
+
+def _open(engine: Engine) -> None:
+    """``open_store``'s migration, its failures as ``StoreError``."""
+    try:
         versions = schema_versions(engine)
         if versions != [SCHEMA_HEAD]:
             log.info("migrating database schema")
@@ -208,4 +218,3 @@ def open_store(url: str) -> Engine:
         raise StoreError("DB_UNREACHABLE", f"cannot open {engine.url!r}: {exc.orig}") from exc
     except SQLAlchemyError as exc:
         raise StoreError("DB_MIGRATION_FAILED", f"cannot migrate {engine.url!r}: {exc}") from exc
-    return engine
