@@ -45,15 +45,14 @@ def add_invoice(
     """Insert an invoice and its lines; returns its id and the lines' ids in line order."""
     result = conn.execute(insert(invoices).values(**values))
     invoice_id = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
-    ids = []
-    for line in lines:
-        inserted = conn.execute(
-            insert(invoice_lines).values(
-                entity_id=values["entity_id"], invoice_id=invoice_id, **line
-            )
-        )
-        ids.append(int(inserted.inserted_primary_key[0]) if inserted.inserted_primary_key else 0)
-    return invoice_id, ids
+    if not lines:
+        return invoice_id, []
+    # one statement for all the lines (a statement a line was most of a large close)
+    inserted = conn.execute(
+        insert(invoice_lines).returning(invoice_lines.c.id, sort_by_parameter_order=True),
+        [{"entity_id": values["entity_id"], "invoice_id": invoice_id, **line} for line in lines],
+    )
+    return invoice_id, [int(line_id) for line_id in inserted.scalars()]
 
 
 def _columns() -> list[Any]:

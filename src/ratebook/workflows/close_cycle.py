@@ -257,6 +257,7 @@ class _Closer:
         self.results: list[dict[str, object]] = []
         self.charge_links: list[dict[str, int]] = []
         self.sub_links: list[dict[str, int]] = []
+        self.number: int | None = None  # the next invoice number, once read
 
     def run(self, summary: CloseSummary) -> None:
         ledger = billing.period_postings(self.conn, self.entity.id, self.period)
@@ -386,7 +387,9 @@ class _Closer:
         summary: CloseSummary,
     ) -> None:
         cid = int(customer["customer_id"])
-        number = invoices.next_number(self.conn, self.entity.id)
+        if self.number is None:  # read once: the close's lock keeps the numbering to itself
+            self.number = invoices.next_number(self.conn, self.entity.id)
+        number, self.number = self.number, self.number + 1
         reason = decision.reason or "floor"
         doc = document(
             number=number,
