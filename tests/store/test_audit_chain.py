@@ -3,6 +3,7 @@ behind Ratebook's back (a single field changed in SQL) is found by ``audit verif
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -130,3 +131,34 @@ def test_a_removed_entry_is_found(my_engine: Engine, tmp_path: Path) -> None:
         conn.rollback()
     assert broken is not None
     assert broken.entry_id == 4
+
+
+def test_a_close_chains_each_invoice_in_number_order(my_engine: Engine, tmp_path: Path) -> None:
+    """A close writes its invoices' entries together; they chain as one at a time would, each
+    on the one before, in invoice-number order, and the close's own entry comes last."""
+    import_rate_table(my_engine, write(tmp_path / "flat.yaml", TABLE))
+    import_customers(
+        my_engine,
+        write(
+            tmp_path / "c.csv",
+            "account,name,rate_table,numbers\nA,A,flat,\nB,B,flat,\nC,C,flat,\n",
+        ),
+    )
+    feed = "record_id,start_time,quantity,account,destination,service,unit\n" + "".join(
+        f"{who}1,2026-10-05T10:00:00+08:00,1200,{who},+60312345678,voice,s\n" for who in "ABC"
+    )
+    import_feed(my_engine, write(tmp_path / "oct.csv", feed), format_name="generic")
+    close_cycle(my_engine, "2026-10")
+    with my_engine.connect() as conn:
+        entries = audit.entries(conn)
+        assert audit.verify(conn).broken is None
+    tail = [(e["action"], e["object_id"]) for e in entries[-4:]]
+    assert tail == [
+        ("invoice.issue", "1"),
+        ("invoice.issue", "2"),
+        ("invoice.issue", "3"),
+        ("cycle.close", "2026-10"),
+    ]
+    for before, after in itertools.pairwise(entries):
+        assert after["prev_hash"] == before["hash"]
+        assert after["id"] == before["id"] + 1

@@ -258,6 +258,7 @@ class _Closer:
         self.charge_links: list[dict[str, int]] = []
         self.sub_links: list[dict[str, int]] = []
         self.number: int | None = None  # the next invoice number, once read
+        self.issued: list[audit.Change] = []  # the audit log's entries, in issue order
 
     def run(self, summary: CloseSummary) -> None:
         ledger = billing.period_postings(self.conn, self.entity.id, self.period)
@@ -273,6 +274,7 @@ class _Closer:
             cid = int(customer["customer_id"])
             mine = by_customer.get((cid,), pl.DataFrame(schema=billing.BILLABLE_SCHEMA))
             self._close_one(customer, mine, posted[(cid,)], subs.get(cid, []), summary)
+        audit.record_all(self.conn, self.issued)
         add_postings(self.conn, self.postings)
         billing.add_results(self.conn, self.results)
         billing.link_charges(self.conn, self.charge_links)
@@ -405,6 +407,7 @@ class _Closer:
             rates=self.rates,
         )
         text = canonical_json(doc)
+        digest = hashlib.sha256(text.encode()).hexdigest()
         totals = composed.totals
         line_rows = []
         for n, line in enumerate(composed.lines, start=1):
@@ -444,23 +447,24 @@ class _Closer:
                 "rounding": totals.rounding,
                 "reason": reason,
                 "document": text,
-                "document_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                "document_sha256": digest,
             },
             line_rows,
         )
-        audit.record(
-            self.conn,
-            entity_id=self.entity.id,
-            action="invoice.issue",
-            object_type="invoice",
-            object_id=number,
-            after={
-                "period": self.period,
-                "customer_id": cid,
-                "total": totals.total,
-                "reason": reason,
-                "document_sha256": hashlib.sha256(text.encode()).hexdigest(),
-            },
+        self.issued.append(
+            audit.Change(
+                entity_id=self.entity.id,
+                action="invoice.issue",
+                object_type="invoice",
+                object_id=number,
+                after={
+                    "period": self.period,
+                    "customer_id": cid,
+                    "total": totals.total,
+                    "reason": reason,
+                    "document_sha256": digest,
+                },
+            )
         )
         by_key = {line.key: line_id for line, line_id in zip(composed.lines, line_ids, strict=True)}
         self._link(current, "usage", list(_USAGE_KEY), by_key)
