@@ -201,24 +201,29 @@ def _label(service: str, destination: str | None, band: str | None) -> str:
 _USAGE_KEY = ("service", "unit", "destination", "band", "unit_price", "rate_unit")
 
 
-def _usage_lines(charges: pl.DataFrame, kind: str) -> list[Line]:
-    if charges.is_empty():
-        return []
-    keys = ["period", *_USAGE_KEY] if kind == "late_usage" else list(_USAGE_KEY)
+def _usage_keys(kind: str) -> list[str]:
+    """What a usage line groups its charges by (late usage: per period too)."""
+    return ["period", *_USAGE_KEY] if kind == "late_usage" else list(_USAGE_KEY)
+
+
+def _usage_lines(charges: pl.DataFrame, kind: str) -> dict[int, list[Line]]:
+    """Each customer's usage lines (``kind`` ``usage`` or ``late_usage``), sums of its
+    ``charges``, in line order: every customer's grouped at once."""
+    keys = _usage_keys(kind)
     grouped = (
-        charges.group_by(keys)
+        charges.group_by("customer_id", *keys)
         .agg(
             pl.len().alias("records"),
             pl.col("billed_quantity").sum(),
             pl.col("charge").sum(),
         )
-        .sort(keys, nulls_last=True)
+        .sort(["customer_id", *keys], nulls_last=True)
     )
-    lines = []
+    lines: defaultdict[int, list[Line]] = defaultdict(list)
     for row in grouped.iter_rows(named=True):
         label = _label(row["service"], row["destination"], row["band"])
         late = kind == "late_usage"
-        lines.append(
+        lines[int(row["customer_id"])].append(
             Line(
                 kind=kind,
                 category=row["service"],
@@ -236,7 +241,24 @@ def _usage_lines(charges: pl.DataFrame, kind: str) -> list[Line]:
                 key=(kind, *(row[k] for k in keys)),
             )
         )
-    return lines
+    return dict(lines)
+
+
+def _by_customer(charges: pl.DataFrame) -> dict[int, pl.DataFrame]:
+    return {
+        int(cid): part for (cid,), part in charges.partition_by("customer_id", as_dict=True).items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Charges:
+    """A customer's billable charges: of the cycle, late usage of a closed one, and those
+    of an earlier cycle carried here; and the usage lines of the first two."""
+
+    current: pl.DataFrame
+    late: pl.DataFrame
+    carried: pl.DataFrame
+    lines: list[Line]
 
 
 class _Closer:
@@ -268,11 +290,26 @@ class _Closer:
         subs: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for item in subscriptions.period_charges(self.conn, self.entity.id, self.period):
             subs[int(item["customer_id"])].append(item)
-        by_customer = charges.partition_by("customer_id", as_dict=True)
+        # every customer's charges split and grouped at once, not customer by customer
+        is_late = pl.col("cycle_closed_at").is_not_null() & (
+            pl.col("rated_at") > pl.col("cycle_closed_at")
+        )
+        current = charges.filter(pl.col("period") == self.period)
+        earlier = charges.filter(pl.col("period") < self.period)
+        late = earlier.filter(is_late)
+        currents, lates = _by_customer(current), _by_customer(late)
+        carried = _by_customer(earlier.filter(~is_late))
+        usage, late_usage = _usage_lines(current, "usage"), _usage_lines(late, "late_usage")
         posted = ledger.partition_by("customer_id", as_dict=True)
+        none = charges.clear()
         for customer in facts.iter_rows(named=True):
             cid = int(customer["customer_id"])
-            mine = by_customer.get((cid,), pl.DataFrame(schema=billing.BILLABLE_SCHEMA))
+            mine = _Charges(
+                current=currents.get(cid, none),
+                late=lates.get(cid, none),
+                carried=carried.get(cid, none),
+                lines=usage.get(cid, []) + late_usage.get(cid, []),
+            )
             self._close_one(customer, mine, posted[(cid,)], subs.get(cid, []), summary)
         audit.record_all(self.conn, self.issued)
         add_postings(self.conn, self.postings)
@@ -283,20 +320,14 @@ class _Closer:
     def _close_one(
         self,
         customer: dict[str, Any],
-        charges: pl.DataFrame,
+        charges: _Charges,
         ledger: pl.DataFrame,
         subs: list[dict[str, Any]],
         summary: CloseSummary,
     ) -> None:
         cid = int(customer["customer_id"])
-        current = charges.filter(pl.col("period") == self.period)
-        earlier = charges.filter(pl.col("period") < self.period)
-        is_late = pl.col("cycle_closed_at").is_not_null() & (
-            pl.col("rated_at") > pl.col("cycle_closed_at")
-        )
-        late = earlier.filter(is_late)
-        carried = earlier.filter(~is_late)
-        lines = _usage_lines(current, "usage") + _usage_lines(late, "late_usage")
+        current, late, carried = charges.current, charges.late, charges.carried
+        lines = list(charges.lines)
         rated = sum(line.amount for line in lines)
         posted_usage = int(ledger.filter(pl.col("kind").is_in(USAGE_KINDS))["amount"].sum())
         if rated != posted_usage:
