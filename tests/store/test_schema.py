@@ -135,3 +135,53 @@ def test_a_store_a_newer_ratebook_migrated_is_refused_by_name(db_url: str) -> No
     with again.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "9999"
     again.dispose()
+
+
+def test_charges_learn_the_cycle_they_were_posted_to(db_url: str) -> None:
+    """Migration 0015 fills ``posted_period`` from the ledger: a charge whose batch posted
+    late usage of its customer and period went to that posting's cycle, any other to its own
+    period."""
+    old = make_engine(db_url)
+    migrate(old, "0014")
+    at = "'2026-11-02 00:00:00'"
+    with old.begin() as conn:
+        for statement in (
+            "INSERT INTO entities (id, code, name, currency, timezone, region, invoicing_floor,"
+            " charge_places, rounding_mode, mask_digits, created_at) VALUES (1, 'E', 'E', 'MYR',"
+            f" 'Asia/Kuala_Lumpur', 'MY', 1000000, 4, 'half-up', 0, {at})",
+            f"INSERT INTO customers (id, entity_id, account, name, status, created_at)"
+            f" VALUES (1, 1, 'A', 'A', 'active', {at})",
+            *(
+                "INSERT INTO import_batches (id, entity_id, origin, format, source_kind,"
+                " source_name, started_at, finished_at, rows_read, rated, duplicates, exceptions)"
+                f" VALUES ({b}, 1, 'generic', 'generic', 'file', 'f{b}.csv', {at}, {at}, 1, 1,"
+                " 0, 0)"
+                for b in (1, 2)
+            ),
+            *(
+                "INSERT INTO usage_records (id, entity_id, origin, record_id, content_sha256,"
+                " service, start_time, quantity, unit, customer_id, status, batch_id)"
+                f" VALUES ({b}, 1, 'generic', 'r{b}', 'x', 'voice', '2026-10-05 02:00:00', 60000,"
+                f" 's', 1, 'rated', {b})"
+                for b in (1, 2)
+            ),
+            *(
+                "INSERT INTO rated_charges (id, entity_id, record_pk, customer_id, period,"
+                " billed_quantity, unit_price, rate_unit, connect_fee, charge, rounding_mode,"
+                f" rounding_places, batch_id, rated_at) VALUES ({b}, 1, {b}, 1, '2026-10', 60000,"
+                f" 0, 60000, 0, 100, 'half-up', 4, {b}, {at})"
+                for b in (1, 2)
+            ),
+            "INSERT INTO ledger_postings (entity_id, customer_id, period, kind, amount, records,"
+            f" batch_id, posted_at) VALUES (1, 1, '2026-10', 'usage', 100, 1, 1, {at})",
+            "INSERT INTO ledger_postings (entity_id, customer_id, period, kind, amount, records,"
+            f" batch_id, source_period, posted_at) VALUES (1, 1, '2026-11', 'late_usage', 100, 1,"
+            f" 2, '2026-10', {at})",
+        ):
+            conn.exec_driver_sql(statement)
+    old.dispose()
+    store = open_store(db_url)
+    with store.connect() as conn:
+        found = conn.execute(text("SELECT id, posted_period FROM rated_charges ORDER BY id"))
+        assert [tuple(row) for row in found] == [(1, "2026-10"), (2, "2026-11")]
+    store.dispose()

@@ -36,11 +36,13 @@ POSTING_SCHEMA: dict[str, pl.DataType] = {
     "amount": pl.Int64(),
 }
 
-#: A current, not yet invoiced charge, with the cycle it belongs to.
+#: A current, not yet invoiced charge, with the cycle it belongs to and the cycle its usage
+#: was posted to.
 BILLABLE_SCHEMA: dict[str, pl.DataType] = {
     "charge_id": pl.Int64(),
     "customer_id": pl.Int64(),
     "period": pl.String(),
+    "posted_period": pl.String(),
     "service": pl.String(),
     "unit": pl.String(),
     "destination": pl.String(),
@@ -49,8 +51,6 @@ BILLABLE_SCHEMA: dict[str, pl.DataType] = {
     "rate_unit": pl.Int64(),
     "billed_quantity": pl.Int64(),
     "charge": pl.Int64(),
-    "rated_at": pl.Datetime("us", "UTC"),
-    "cycle_closed_at": pl.Datetime("us", "UTC"),
 }
 
 CUSTOMER_SCHEMA: dict[str, pl.DataType] = {
@@ -154,13 +154,14 @@ def period_postings(
 def billable_charges(
     conn: Connection, entity_id: int, period: str, customer_ids: Iterable[int]
 ) -> pl.DataFrame:
-    """Current charges of cycles up to ``period`` that no invoice has billed yet."""
-    c, r, b = rated_charges.c, usage_records.c, billing_cycles.c
+    """Current charges posted to cycles up to ``period`` that no invoice has billed yet."""
+    c, r = rated_charges.c, usage_records.c
     statement = (
         select(
             c.id,
             c.customer_id,
             c.period,
+            c.posted_period,
             r.service,
             r.unit,
             func.coalesce(rate_rows.c.destination_name, r.destination),
@@ -169,17 +170,16 @@ def billable_charges(
             c.rate_unit,
             c.billed_quantity,
             c.charge,
-            c.rated_at,
-            b.closed_at,
         )
         .select_from(
-            rated_charges.join(usage_records, r.id == c.record_pk)
-            .outerjoin(rate_rows, rate_rows.c.id == c.rate_row_id)
-            .outerjoin(billing_cycles, (b.entity_id == c.entity_id) & (b.period == c.period))
+            rated_charges.join(usage_records, r.id == c.record_pk).outerjoin(
+                rate_rows, rate_rows.c.id == c.rate_row_id
+            )
         )
         .where(
             c.entity_id == entity_id,
             c.period <= period,
+            c.posted_period <= period,
             c.superseded_by.is_(None),
             c.invoice_line_id.is_(None),
             c.customer_id.in_(bindparam("customers", expanding=True)),

@@ -42,6 +42,7 @@ CHARGE_SCHEMA: dict[str, pl.DataType] = {
     "record_pk": pl.Int64(),
     "customer_id": pl.Int64(),
     "period": pl.String(),
+    "posted_period": pl.String(),
     "service": pl.String(),
     "unit": pl.String(),
     "start_time": pl.Datetime("us", "UTC"),

@@ -299,6 +299,11 @@ rated_charges = Table(
     Column("record_pk", BigInteger, nullable=False),
     Column("customer_id", Integer, nullable=False),
     Column("period", String(7), nullable=False),  # billing cycle, YYYY-MM in the entity's zone
+    # the cycle whose ledger its usage was posted to: ``period`` itself, or, for a record of a
+    # closed cycle (late usage), the first open cycle when it was booked; decided under the
+    # entity's lock by the transaction that books it, so a close knows what it bills without
+    # comparing clocks
+    Column("posted_period", String(7), nullable=False),
     Column("rate_table_id", Integer, nullable=True),
     Column("version_id", Integer, nullable=True),
     Column("rate_row_id", Integer, nullable=True),

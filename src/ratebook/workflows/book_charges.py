@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, no_rejections, reject_where
 from ratebook.pipeline.price import Reference, price
-from ratebook.store import cycles
+from ratebook.store import checks, cycles
 from ratebook.store.bulk import insert_frame
 from ratebook.store.tables import rated_charges
 from ratebook.workflows.cycle_usage import CycleUsage, Placed, reposting
@@ -84,8 +84,10 @@ def assess(
 @dataclass(slots=True)
 class Ledger:
     """The usage postings of one run, summed per customer, period and unit, and the re-rating
-    postings, written once at the end of the run (``postings``)."""
+    postings, written once at the end of the run (``postings``). ``cycle`` says which cycle
+    each period's usage is posted to, for the charges and their postings alike."""
 
+    cycle: CycleUsage
     records: Counter[tuple[int, str, str]] = field(default_factory=Counter)
     quantities: Counter[tuple[int, str, str]] = field(default_factory=Counter)
     amounts: Counter[tuple[int, str, str]] = field(default_factory=Counter)
@@ -111,6 +113,7 @@ class Ledger:
                 "record_pk",
                 "customer_id",
                 "period",
+                self.cycle.posted_period().alias("posted_period"),
                 "rate_table_id",
                 "version_id",
                 "rate_row_id",
@@ -152,7 +155,7 @@ class Ledger:
             self.amounts[key] += int(row["charge"])
 
     def postings(
-        self, cycle: CycleUsage, *, entity_id: int, batch_id: int, source: str, now: datetime
+        self, *, entity_id: int, batch_id: int, source: str, now: datetime
     ) -> list[dict[str, object]]:
         """Every posting of the run: usage per customer, period and unit (late usage of a
         closed cycle to the first open one), then the re-ratings."""
@@ -166,8 +169,29 @@ class Ledger:
                 "batch_id": batch_id,
                 "memo": f"usage ({unit}) from {Path(source).name}",
                 "posted_at": now,
-                **cycle.posting_period(period),
+                **self.cycle.posting_period(period),
             }
             for key, count in sorted(self.records.items())
             for customer_id, period, unit in [key]
         ] + self.reposts
+
+    def require_posted(self, conn: Connection, *, entity_id: int) -> None:
+        """Refuse to commit unless every customer-cycle this run posted to still has charges
+        equal to its usage postings (call it after ``postings`` are written).
+
+        Raises:
+            ConflictError: ``LEDGER_UNBALANCED``.
+        """
+        touched = [
+            (customer_id, str(self.cycle.posting_period(period)["period"]))
+            for customer_id, period, _unit in self.records
+        ] + [(int(str(p["customer_id"])), str(p["period"])) for p in self.reposts]
+        checks.require_posted(
+            conn,
+            entity_id,
+            pl.DataFrame(
+                touched,
+                schema={"customer_id": pl.Int64, "posted_period": pl.String},
+                orient="row",
+            ),
+        )

@@ -26,16 +26,14 @@ from ratebook.billing.tax import TaxRate, rate_for
 from ratebook.billing.volume import settle_volume
 from ratebook.errors import ConflictError
 from ratebook.model.parties import Entity
-from ratebook.money import minor_places
+from ratebook.money import AMOUNT_SCALE, format_fixed, minor_places
 from ratebook.store import audit, billing, invoices, subscriptions
+from ratebook.store.checks import USAGE_KINDS
 from ratebook.store.cycles import period_charges
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
 from ratebook.store.usage import add_postings
 from ratebook.workflows.report_usage import check_period
-
-#: Ledger kinds that carry rated usage (their sum is the sum of the charges they post).
-USAGE_KINDS = ("usage", "reversal", "late_usage")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -84,10 +82,11 @@ def close_cycle(
             earlier cycle with postings is still open).
     """
     check_period(period)
-    now = now or datetime.now(UTC)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=False)
+        # the clock is read with the lock held: whatever was booked before it is in the close
+        now = now or datetime.now(UTC)
         summary = CloseSummary(period=period, entity=entity.code, currency=entity.currency)
         state = billing.cycle_row(conn, entity.id, period)
         if state is not None and state[0] == "closed":
@@ -290,15 +289,14 @@ class _Closer:
         subs: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for item in subscriptions.period_charges(self.conn, self.entity.id, self.period):
             subs[int(item["customer_id"])].append(item)
-        # every customer's charges split and grouped at once, not customer by customer
-        is_late = pl.col("cycle_closed_at").is_not_null() & (
-            pl.col("rated_at") > pl.col("cycle_closed_at")
-        )
-        current = charges.filter(pl.col("period") == self.period)
-        earlier = charges.filter(pl.col("period") < self.period)
-        late = earlier.filter(is_late)
+        # every customer's charges split and grouped at once, not customer by customer: those
+        # posted to this cycle are its usage (or late usage of a closed one); those posted to
+        # an earlier cycle were carried from it
+        posted_here = pl.col("posted_period") == self.period
+        current = charges.filter(posted_here & (pl.col("period") == self.period))
+        late = charges.filter(posted_here & (pl.col("period") < self.period))
         currents, lates = _by_customer(current), _by_customer(late)
-        carried = _by_customer(earlier.filter(~is_late))
+        carried = _by_customer(charges.filter(~posted_here))
         usage, late_usage = _usage_lines(current, "usage"), _usage_lines(late, "late_usage")
         posted = ledger.partition_by("customer_id", as_dict=True)
         none = charges.clear()
@@ -331,9 +329,12 @@ class _Closer:
         rated = sum(line.amount for line in lines)
         posted_usage = int(ledger.filter(pl.col("kind").is_in(USAGE_KINDS))["amount"].sum())
         if rated != posted_usage:
-            raise RuntimeError(
-                f"customer {customer['account']} {self.period}: charges {rated} != usage "
-                f"postings {posted_usage}"
+            raise ConflictError(
+                "LEDGER_UNBALANCED",
+                f"customer {customer['account']}, cycle {self.period}: the charges it bills"
+                f" ({format_fixed(rated, AMOUNT_SCALE, None, min_places=2)}) differ from its"
+                f" usage postings ({format_fixed(posted_usage, AMOUNT_SCALE, None, min_places=2)});"
+                " nothing was closed: run `ratebook check` to see every difference",
             )
         lines += [
             Line(
@@ -348,7 +349,11 @@ class _Closer:
         ]
         lines += self._ledger_lines(ledger)
         if sum(line.amount for line in lines) != int(ledger["amount"].sum()):
-            raise RuntimeError(f"customer {customer['account']} {self.period}: lines != ledger")
+            raise ConflictError(
+                "LEDGER_UNBALANCED",
+                f"customer {customer['account']}, cycle {self.period}: the invoice lines differ"
+                " from the cycle's postings; nothing was closed: run `ratebook check`",
+            )
         composed = compose(
             lines, self.rates, minor_places=self.minor, mode=self.entity.rounding_mode
         )

@@ -114,9 +114,21 @@ class CycleUsage:
         """The entity's closed periods."""
         return frozenset(self._closed)
 
+    def posted_period(self) -> pl.Expr:
+        """The cycle the usage of each record (its ``period``) is posted to: the period itself
+        while it is open, else the first open cycle (cycles close in order), as late usage.
+        The closed cycles were read under the entity's lock, so no close can come between."""
+        if not self._closed:
+            return pl.col("period")
+        return (
+            pl.when(pl.col("period").is_in(sorted(self._closed)))
+            .then(pl.lit(next_period(max(self._closed))))
+            .otherwise(pl.col("period"))
+        )
+
     def posting_period(self, period: str) -> dict[str, object]:
-        """Where usage of ``period`` is posted: the period itself while it is open, else the
-        first open cycle (cycles close in order), as late usage."""
+        """Where usage of ``period`` is posted (``posted_period``), as a posting's period,
+        kind and source period."""
         if period not in self._closed:
             return {"period": period, "kind": "usage", "source_period": None}
         return {
@@ -256,26 +268,26 @@ def reposting(
     batch_id: int | None,
     memo: str,
 ) -> list[dict[str, object]]:
-    """Ledger postings for re-rated charges: per customer, period and unit, a reversal of the
-    old charges and a posting of the new ones."""
+    """Ledger postings for re-rated charges: per customer, cycle posted to and unit, a
+    reversal of the old charges and a posting of the new ones."""
     now = datetime.now(UTC)
     out: list[dict[str, object]] = []
     for frame, kind, sign in ((replaced, "reversal", -1), (replacements, "usage", 1)):
         totals = (
-            frame.group_by("customer_id", "period", "unit")
+            frame.group_by("customer_id", "posted_period", "unit")
             .agg(
                 pl.len().alias("n"),
                 pl.col("billed_quantity").sum(),
                 pl.col("charge").sum(),
             )
-            .sort("customer_id", "period", "unit")
+            .sort("customer_id", "posted_period", "unit")
         )
         for row in totals.iter_rows(named=True):
             out.append(
                 {
                     "entity_id": entity_id,
                     "customer_id": row["customer_id"],
-                    "period": row["period"],
+                    "period": row["posted_period"],
                     "kind": kind,
                     "amount": sign * int(row["charge"]),
                     "quantity": sign * int(row["billed_quantity"]),

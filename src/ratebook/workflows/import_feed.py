@@ -233,7 +233,7 @@ def _import_once(
                 charge_places=entity.charge_places,
             )
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
-            ledger = Ledger()
+            ledger = Ledger(cycle)
             deferred: DeferredCharges | None = None
             for chunk in source.chunks(width=len(columns)):
                 if deferred is None:
@@ -275,9 +275,10 @@ def _import_once(
         usage.add_postings(
             conn,
             ledger.postings(
-                cycle, entity_id=entity.id, batch_id=batch_id, source=name, now=datetime.now(UTC)
+                entity_id=entity.id, batch_id=batch_id, source=name, now=datetime.now(UTC)
             ),
         )
+        ledger.require_posted(conn, entity_id=entity.id)
         cycle.save()
         accounted = summary.rated + summary.duplicates + summary.exceptions
         if accounted != summary.rows_read:

@@ -517,7 +517,7 @@ def _ingest_origin(
         currency=entity.currency,
         charge_places=entity.charge_places,
     )
-    ledger = Ledger()
+    ledger = Ledger(cycle)
     read: ReadChunk | None = None
     if rows.chunk is not None:
         read = import_chunk(
@@ -539,9 +539,10 @@ def _ingest_origin(
     usage.add_postings(
         conn,
         ledger.postings(
-            cycle, entity_id=entity.id, batch_id=batch_id, source=source_name, now=datetime.now(UTC)
+            entity_id=entity.id, batch_id=batch_id, source=source_name, now=datetime.now(UTC)
         ),
     )
+    ledger.require_posted(conn, entity_id=entity.id)
     batch.rows_read += len(repeats)
     batch.duplicates += len(repeats)
     if batch.rated + batch.duplicates + batch.exceptions != batch.rows_read:

@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from ratebook.errors import ConflictError, NotFoundError
 from ratebook.pipeline.rate import RATING_COLUMNS, rate
-from ratebook.store import audit, billing, cycles, parties, usage
+from ratebook.store import audit, billing, checks, cycles, parties, usage
 from ratebook.store.cycles import CHARGE_SCHEMA
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
@@ -37,7 +37,16 @@ _PRICING = tuple(c for c in RATING_COLUMNS if c != "destination_name")
 _COMPARED = tuple(c for c in _PRICING if c not in ("rate_table_id", "version_id", "rate_row_id"))
 
 #: Record columns a replacement carries over from the record it re-rates.
-_ORDER_KEYS = ("customer_id", "period", "service", "unit", "start_time", "origin", "record_id")
+_ORDER_KEYS = (
+    "customer_id",
+    "period",
+    "posted_period",
+    "service",
+    "unit",
+    "start_time",
+    "origin",
+    "record_id",
+)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -172,6 +181,7 @@ def rerate(
                 memo=f"re-rated {period} after a rate correction",
             ),
         )
+        checks.require_posted(conn, entity.id, replacements.select("customer_id", "posted_period"))
         usage.finish_batch(
             conn,
             batch_id,

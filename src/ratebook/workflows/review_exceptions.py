@@ -487,12 +487,13 @@ def _rebill(
     by_idx = records.select("row_idx", "record_pk")
     rated = placed.rated.join(by_idx, on="row_idx", how="left")
     now = datetime.now(UTC)
-    ledger = Ledger()
+    ledger = Ledger(cycle)
     ledger.book(conn, rated, placed, entity_id=entity.id, batch_id=batch_id, now=now)
     usage.add_postings(
         conn,
-        ledger.postings(cycle, entity_id=entity.id, batch_id=batch_id, source="review", now=now),
+        ledger.postings(entity_id=entity.id, batch_id=batch_id, source="review", now=now),
     )
+    ledger.require_posted(conn, entity_id=entity.id)
     cycle.save()
     matched = assessed.matched.join(by_idx, on="row_idx")
     review.set_record_customers(
