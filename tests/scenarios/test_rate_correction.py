@@ -5,17 +5,17 @@ ratings stay visible. Expected values are worked out by hand in the comments."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
 from ratebook.errors import ConflictError, InputError
 from ratebook.store.entities import get_entity
-from ratebook.store.tables import billing_cycles, ledger_postings
+from ratebook.store.tables import ledger_postings
 from ratebook.store.usage import ledger_totals
 from ratebook.workflows import report_usage
+from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.explain_record import explain
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
@@ -121,18 +121,7 @@ def test_rerate_that_would_unbill_records_changes_nothing(
 
 def test_a_closed_cycle_is_never_rerated(my_engine: Engine, tmp_path: Path) -> None:
     _billed(my_engine, tmp_path)
-    with my_engine.begin() as conn:
-        entity = get_entity(conn, None)
-        conn.execute(
-            insert(billing_cycles).values(
-                entity_id=entity.id,
-                period="2026-10",
-                starts_at=datetime(2026, 9, 30, 16, tzinfo=UTC),
-                ends_at=datetime(2026, 10, 31, 16, tzinfo=UTC),
-                status="closed",
-                closed_at=datetime(2026, 11, 1, tzinfo=UTC),
-            )
-        )
+    close_cycle(my_engine, "2026-10")
     import_rate_table(my_engine, write(tmp_path / "right.yaml", RIGHT), correct=True)
     with pytest.raises(ConflictError) as refused:
         rerate(my_engine, "2026-10")

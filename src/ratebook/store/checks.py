@@ -34,6 +34,7 @@ from ratebook.billing.recurring import next_period
 from ratebook.errors import ConflictError
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.store.frames import query_frame
+from ratebook.store.review import NO_ROWS, row_identity
 from ratebook.store.tables import (
     billing_cycles,
     customers,
@@ -435,6 +436,8 @@ def _row_identity(conn: Connection, entity_id: int) -> tuple[int, list[Violation
     found = []
     for batch_id, kind, name, read, rated, duplicates, counted, stored in rows:
         subject = f"batch {batch_id} ({name})"
+        if kind in NO_ROWS:
+            continue  # it read no rows: a re-rating, a review, a close or a credit
         if read != rated + duplicates + counted:
             found.append(
                 Violation(
@@ -444,12 +447,25 @@ def _row_identity(conn: Connection, entity_id: int) -> tuple[int, list[Violation
                     f" + exceptions {counted}",
                 )
             )
-        elif kind in ("file", "api", "feed") and stored != counted:
+        elif stored != counted:
             found.append(
                 Violation(
                     code="ROW_IDENTITY_BROKEN",
                     subject=subject,
                     detail=f"counted {counted} exceptions, the queue holds {stored}",
+                )
+            )
+    # and where every row read is now: a rated record, a duplicate, or an exception pending
+    # or written off
+    for row in row_identity(conn, entity_id):
+        now = row["rated"] + row["duplicates"] + row["pending"] + row["written_off"]
+        if row["read"] != now:
+            found.append(
+                Violation(
+                    code="ROW_IDENTITY_BROKEN",
+                    subject=f"batch {row['batch_id']} ({row['source_name']})",
+                    detail=f"read {row['read']}, now {row['rated']} rated + {row['duplicates']}"
+                    f" duplicates + {row['pending']} pending + {row['written_off']} written off",
                 )
             )
     return len(rows), found[:_SHOWN]

@@ -244,6 +244,10 @@ def counts(conn: Connection, entity_id: int, period: str | None = None) -> list[
     return [dict(r._mapping) for r in conn.execute(statement)]
 
 
+#: Kinds of batch that read no rows of their own (they book or post what is stored).
+NO_ROWS = ("rerate", "review", "close", "credit")
+
+
 def row_identity(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
     """Per import batch that read rows: rows read, and where they are now: rated records,
     duplicates, exceptions pending, exceptions written off (``read`` must equal the sum)."""
@@ -279,8 +283,8 @@ def row_identity(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
                 open_, open_.c.batch_id == b.id
             )
         )
-        # rows read by imports; a re-rating or review batch reads no rows of its own
-        .where(b.entity_id == entity_id, b.source_kind.not_in(("rerate", "review")))
+        # rows read by imports; a re-rating, review, close or credit batch reads no rows
+        .where(b.entity_id == entity_id, b.source_kind.not_in(NO_ROWS))
         .order_by(b.id)
     )
     return [{k: (int(v) if k != "source_name" else v) for k, v in r._mapping.items()} for r in rows]
