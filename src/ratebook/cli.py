@@ -220,6 +220,28 @@ def ingest(
 
 
 @contextmanager
+def _progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (when it is a terminal) for long work that reports
+    ``(done, total)``; the callable it yields moves it."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    with progress:
+        task = progress.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
+
+
+@contextmanager
 def _progress(label: str) -> Iterator[ImportProgress]:
     """Progress of one file's import: the bytes read, then the held charges placed."""
     progress = Progress(

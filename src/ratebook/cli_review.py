@@ -6,13 +6,25 @@ Registered on the main ``ratebook`` app by :mod:`ratebook.cli`.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ratebook.cli import EntityOption, FormatOption, _run, _state, app, err, exceptions_app, out
-from ratebook.errors import InputError
+from ratebook.cli import (
+    EntityOption,
+    FormatOption,
+    _progress_bar,
+    _run,
+    _state,
+    app,
+    err,
+    exceptions_app,
+    out,
+)
+from ratebook.errors import ConflictError, InputError
+from ratebook.model.anchor import Anchor, AnchorError, AnchorKey, load_key, parse_anchor
 from ratebook.model.audit import canonical
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.render.listing import OutputFormat, render
@@ -21,9 +33,11 @@ from ratebook.store.entities import get_entity
 from ratebook.store.review import Filter
 from ratebook.workflows import disputes as dispute_flows
 from ratebook.workflows import review_exceptions as review
+from ratebook.workflows.check_ledger import check_ledger
 from ratebook.workflows.lineage import lineage as lineage_of
 from ratebook.workflows.lineage import lineage_text
 from ratebook.workflows.review_exceptions import Outcome
+from ratebook.workflows.verify_audit import make_anchor, verify_audit
 
 disputes_app = typer.Typer(help="The dispute log.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -500,20 +514,144 @@ def disputes_list(
 # ----------------------------------------------------------------------------- audit, lineage
 
 
+KeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        help="Anchor key file kept outside the database: an HMAC secret, or an Ed25519 PEM key.",
+        metavar="FILE",
+    ),
+]
+
+
+def _key(path: Path | None) -> AnchorKey | None:
+    if path is None:
+        return None
+    try:
+        return load_key(path.read_bytes())
+    except OSError as exc:
+        raise InputError("FILE_UNREADABLE", exc.strerror or str(exc), path=path) from None
+    except AnchorError as exc:
+        raise InputError(exc.code, str(exc), path=path) from None
+
+
+def _anchor(path: Path) -> Anchor:
+    try:
+        return parse_anchor(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError("FILE_UNREADABLE", exc.strerror or str(exc), path=path) from None
+    except (AnchorError, UnicodeDecodeError) as exc:
+        raise InputError("BAD_ANCHOR", str(exc), path=path) from None
+
+
 @audit_app.command("verify")
-def audit_verify(ctx: typer.Context) -> None:
-    """Walk the hash chain; name the first broken entry."""
+def audit_verify(
+    ctx: typer.Context,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep", help="Also recompute every seal of the billing rows from the store."
+        ),
+    ] = False,
+    anchor_file: Annotated[
+        Path | None,
+        typer.Option("--anchor", help="An anchor written by `audit anchor`.", metavar="FILE"),
+    ] = None,
+    key_file: KeyOption = None,
+) -> None:
+    """Walk the hash chain (and with --deep the billing rows it seals); name what differs."""
+    anchor = None if anchor_file is None else _run(lambda: _anchor(anchor_file))
+    key = _run(lambda: _key(key_file))
     engine = _run(_state(ctx).store)
-    with engine.connect() as conn:
-        result = audit.verify(conn)
-    if result.broken is None:
-        out.print(f"audit log intact: {result.entries} entries")
+    with _progress_bar("checking seals") as advance:
+        report = verify_audit(
+            engine, deep=deep, anchor=anchor, key=key, progress=advance if deep else None
+        )
+    if not report.findings:
+        what = f"audit log intact: {report.entries} entries"
+        if anchor is not None:
+            what += f", anchored entry {anchor.sequence} still holds"
+        if deep:
+            what += f"; {report.sealed} seals over {report.rows} billing rows match"
+            if report.unsealed:
+                what += f" ({report.unsealed} batches written before seals cannot be checked)"
+        out.print(what)
         return
-    err.print(
-        f"error: AUDIT_CHAIN_BROKEN at entry {result.broken.entry_id}: {result.broken.problem}",
-        markup=False,
-    )
+    for finding in report.findings:
+        err.print(f"error: {finding.code} {finding.where}: {finding.detail}", markup=False)
     raise typer.Exit(code=1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    ctx: typer.Context,
+    key_file: KeyOption = None,
+    to: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the anchor here (default: print it).", metavar="FILE"),
+    ] = None,
+) -> None:
+    """Print or write the chain's head (entry, hash, time), signed with --key if given; keep
+    it outside the database and check it later with `audit verify --anchor`."""
+    key = _run(lambda: _key(key_file))
+    engine = _run(_state(ctx).store)
+    anchor = make_anchor(engine, now=datetime.now(UTC), key=key)
+    if anchor is None:
+        _run(lambda: _raise(ConflictError("AUDIT_EMPTY", "the audit log has no entries yet")))
+        return
+    if to is None:
+        out.file.write(anchor.to_json())
+        return
+    _run(lambda: _write_new(to, anchor.to_json()))
+    out.print(f"anchored entry {anchor.sequence} in {to}")
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def _write_new(path: Path, text: str) -> None:
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise InputError("FILE_EXISTS", "the file exists; name a new one", path=path) from None
+    except OSError as exc:
+        raise InputError("FILE_UNWRITABLE", exc.strerror or str(exc), path=path) from None
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    fmt: FormatOption = OutputFormat.TABLE,
+    entity: Annotated[
+        str | None, typer.Option("--entity", help="Entity code (default: every entity).")
+    ] = None,
+) -> None:
+    """Check every ledger invariant: charges against postings, invoices against their lines,
+    carried against brought forward, row identity of every batch."""
+    engine = _run(_state(ctx).store)
+    results = _run(lambda: check_ledger(engine, entity_code=entity))
+    rows = [
+        {"entity": r.entity.code, "code": v.code, "subject": v.subject, "detail": v.detail}
+        for r in results
+        for v in r.checked.violations
+    ]
+    if rows or fmt is not OutputFormat.TABLE:
+        render(rows, ["entity", "code", "subject", "detail"], fmt, out, title="Ledger violations")
+    for r in results:
+        c = r.checked
+        state = "holds" if not c.violations else f"{len(c.violations)} violation(s)"
+        err.print(
+            f"{r.entity.code}: {c.customer_cycles} customer-cycles, {c.invoices} invoices,"
+            f" {c.batches} batches checked; every invariant {state}"
+            if not c.violations
+            else f"{r.entity.code}: {c.customer_cycles} customer-cycles, {c.invoices} invoices,"
+            f" {c.batches} batches checked; {state}",
+            markup=False,
+        )
+    if rows:
+        raise typer.Exit(code=1)
 
 
 @audit_app.command("log")

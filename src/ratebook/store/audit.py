@@ -86,6 +86,14 @@ def record(
     return record_all(conn, [change])[0]
 
 
+def head(conn: Connection) -> tuple[int, str] | None:
+    """The newest entry's id and hash, or None for an empty log."""
+    last = conn.execute(
+        select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
+    ).first()
+    return None if last is None else (int(last.id), str(last.hash))
+
+
 def record_all(conn: Connection, changes: list[Change]) -> list[int]:
     """Append entries in order, chained as one at a time would be, by one statement (a close
     issues thousands of invoices); returns their ids."""
@@ -93,10 +101,8 @@ def record_all(conn: Connection, changes: list[Change]) -> list[int]:
         return []
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
-    last = conn.execute(
-        select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
-    ).first()
-    next_id, prev_hash = (int(last.id) + 1, str(last.hash)) if last else (1, GENESIS)
+    last = head(conn)
+    next_id, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     acting = current_actor()
     entries: list[dict[str, Any]] = []
     for change in changes:
@@ -135,10 +141,11 @@ class Verified:
 def verify(conn: Connection, *, page: int = 10_000) -> Verified:
     """Walk the whole chain in id order, a page at a time."""
     count = int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())
-    return Verified(entries=count, broken=first_break(_entries(conn, page)))
+    return Verified(entries=count, broken=first_break(walk(conn, page=page)))
 
 
-def _entries(conn: Connection, page: int) -> Iterator[dict[str, Any]]:
+def walk(conn: Connection, *, page: int = 10_000) -> Iterator[dict[str, Any]]:
+    """Every entry in id order, read a page at a time."""
     after = 0
     while True:
         rows = conn.execute(

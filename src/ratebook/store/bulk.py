@@ -25,7 +25,7 @@ import adbc_driver_manager
 import adbc_driver_sqlite
 import polars as pl
 from sqlalchemy import Connection, Table
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 
 def _sqlite_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -184,6 +184,7 @@ def _postgres_copy(raw: Any, table: Table, frame: pl.DataFrame) -> None:
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             copy.write(text)
-    except psycopg.IntegrityError as error:
-        # raised as SQLAlchemy raises it for its own statements, so callers meet one kind
-        raise IntegrityError(statement, None, error) from error
+    except psycopg.Error as error:
+        # raised as SQLAlchemy raises it for its own statements (IntegrityError for a unique
+        # key, OperationalError for a deadlock, ...), so callers meet one kind
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, bindparam, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ratebook.store.frames import query_frame
+from ratebook.store.seals import Seal
 from ratebook.store.tables import (
     billing_cycles,
     customers,
@@ -192,9 +193,10 @@ def replace_charges(
     entity_id: int,
     batch_id: int,
     rated_at: datetime,
+    seal: Seal | None = None,
 ) -> None:
     """Insert the new ratings of ``replacements`` (``CHARGE_SCHEMA``; ``charge_id`` is the
-    charge each replaces) and mark the old ones superseded by them."""
+    charge each replaces) and mark the old ones superseded by them; ``seal`` seals both."""
     if replacements.is_empty():
         return
     columns = [name for name in CHARGE_SCHEMA if name in rated_charges.c]
@@ -207,6 +209,8 @@ def replace_charges(
         }
         for row in replacements.iter_rows(named=True)
     ]
+    if seal is not None:
+        seal.add_rows("charges", rows)
     new_ids = conn.execute(
         insert(rated_charges).returning(rated_charges.c.id, sort_by_parameter_order=True), rows
     ).scalars()
@@ -214,6 +218,10 @@ def replace_charges(
         {"old": old, "new": new}
         for old, new in zip(replacements["charge_id"].to_list(), new_ids, strict=True)
     ]
+    if seal is not None:
+        seal.add_rows(
+            "supersedes", [{"charge_id": p["old"], "superseded_by": p["new"]} for p in pairs]
+        )
     conn.execute(
         update(rated_charges)
         .where(rated_charges.c.id == bindparam("old"))

@@ -3,12 +3,14 @@ delivery log of their hand-off."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from ratebook.errors import ConflictError
 from ratebook.store.tables import customers, invoice_deliveries, invoice_lines, invoices
 
 
@@ -76,7 +78,20 @@ def _columns() -> list[Any]:
 
 
 def _row(row: Any) -> InvoiceRow:
-    return InvoiceRow(**row._mapping)
+    """An invoice as read, its document checked against the digest frozen at issue.
+
+    Raises:
+        ConflictError: ``INVOICE_ALTERED`` when the document no longer has that digest.
+    """
+    found = InvoiceRow(**row._mapping)
+    if hashlib.sha256(found.document.encode()).hexdigest() != found.document_sha256:
+        raise ConflictError(
+            "INVOICE_ALTERED",
+            f"invoice {found.number} ({found.account}, {found.period}) was altered in the store"
+            " after it was issued: its document no longer has the SHA-256 frozen at issue;"
+            " it is not shown or exported (run `ratebook audit verify --deep`)",
+        )
+    return found
 
 
 def list_invoices(

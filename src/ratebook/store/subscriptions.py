@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ratebook.billing.recurring import Billing, Interval, RecurringCharge, Subscription
+from ratebook.store.seals import Seal
 from ratebook.store.tables import customers, subscription_charges, subscriptions
 
 
@@ -111,28 +112,33 @@ def billed_intervals(conn: Connection, entity_id: int) -> dict[int, frozenset[da
 
 
 def add_charges(
-    conn: Connection, entity_id: int, period: str, charges: list[RecurringCharge]
+    conn: Connection,
+    entity_id: int,
+    period: str,
+    charges: list[RecurringCharge],
+    *,
+    seal: Seal | None = None,
 ) -> None:
-    """Record billed service intervals."""
+    """Record billed service intervals (``seal`` seals them for the close's audit entry)."""
     if charges:
         now = datetime.now(UTC)
-        conn.execute(
-            insert(subscription_charges),
-            [
-                {
-                    "entity_id": entity_id,
-                    "subscription_id": c.subscription_id,
-                    "service_from": c.service_from,
-                    "service_to": c.service_to,
-                    "days": c.days,
-                    "interval_days": c.interval_days,
-                    "amount": c.amount,
-                    "period": period,
-                    "posted_at": now,
-                }
-                for c in charges
-            ],
-        )
+        rows = [
+            {
+                "entity_id": entity_id,
+                "subscription_id": c.subscription_id,
+                "service_from": c.service_from,
+                "service_to": c.service_to,
+                "days": c.days,
+                "interval_days": c.interval_days,
+                "amount": c.amount,
+                "period": period,
+                "posted_at": now,
+            }
+            for c in charges
+        ]
+        if seal is not None:
+            seal.add_rows("subscription_charges", rows)
+        conn.execute(insert(subscription_charges), rows)
 
 
 def period_charges(conn: Connection, entity_id: int, period: str) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,11 +15,13 @@ from typing import TypeVar
 
 import polars as pl
 from sqlalchemy import Connection, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from ratebook.errors import StoreError
 from ratebook.pipeline.dedupe import KNOWN_SCHEMA
 from ratebook.store.bulk import insert_frame
 from ratebook.store.frames import query_frame
+from ratebook.store.seals import Seal
 from ratebook.store.tables import (
     customers,
     import_batches,
@@ -64,23 +68,49 @@ _KNOWN_BY = frozenset(
 
 
 #: How often a writer tries when another stored the same file or record ids meanwhile (each
-#: try after the first finds them stored: a file already imported, or duplicates).
-INTAKE_ATTEMPTS = 3
+#: try after the first finds them stored: a file already imported, or duplicates), or when
+#: the database ended it to break a deadlock or a serialisation conflict with another writer.
+INTAKE_ATTEMPTS = 4
+
+#: PostgreSQL's codes for a transaction it ended so that another could go on.
+_CONTENDED = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
 
 
 def storing(transaction: Callable[[], T], *, what: str) -> T:
     """Run ``transaction`` (one whole intake transaction: an import, a group of events), and
     again, up to ``INTAKE_ATTEMPTS`` times in all, while it fails because another writer
-    stored the same file or record ids meanwhile (``stored_meanwhile``): each new try finds
-    them stored. ``what`` names it in the log."""
-    for _ in range(INTAKE_ATTEMPTS - 1):
+    stored the same file or record ids meanwhile (``stored_meanwhile``: each new try finds
+    them stored), or because the database ended it to break a deadlock (``contended``).
+    ``what`` names it in the log and the error.
+
+    Raises:
+        StoreError: ``DB_CONTENTION`` when every try was ended by another writer.
+    """
+    for attempt in range(1, INTAKE_ATTEMPTS + 1):
         try:
             return transaction()
         except IntegrityError as error:
-            if not stored_meanwhile(error):
+            if not stored_meanwhile(error) or attempt == INTAKE_ATTEMPTS:
                 raise
             log.info("%s: stored meanwhile by another writer; trying again", what)
-    return transaction()
+        except DBAPIError as error:
+            if not contended(error):
+                raise
+            if attempt == INTAKE_ATTEMPTS:
+                raise StoreError(
+                    "DB_CONTENTION",
+                    f"{what}: another writer kept ending this one ({INTAKE_ATTEMPTS} tries, the"
+                    " last: deadlock or serialisation conflict); nothing was stored, run it again",
+                ) from error
+            log.info("%s: ended by the database to let another writer on; trying again", what)
+            time.sleep(random.uniform(0.05, 0.2) * attempt)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def contended(error: DBAPIError) -> bool:
+    """Whether the database ended the transaction to break a deadlock or a serialisation
+    conflict with another (PostgreSQL): running it again is safe and may succeed."""
+    return getattr(error.orig, "sqlstate", None) in _CONTENDED
 
 
 def stored_meanwhile(error: IntegrityError) -> bool:
@@ -297,9 +327,10 @@ def refresh_statistics(conn: Connection, *, adding: int, records: bool = True) -
         conn.exec_driver_sql(f"ANALYZE {', '.join(stale)}")
 
 
-def add_records(conn: Connection, records: pl.DataFrame) -> pl.Series:
+def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = None) -> pl.Series:
     """Insert usage records (columns named as in ``usage_records``, without ``id``; one
     batch, one record per ``source_line``) and return their ids, in the frame's order.
+    ``seal`` seals them, in the order they are written, for the batch's audit entry.
 
     SQLite: the ids are counted on from the largest one and written with the rows, which is
     safe because a writing transaction there holds the database's only write lock from its
@@ -312,9 +343,16 @@ def add_records(conn: Connection, records: pl.DataFrame) -> pl.Series:
     if conn.dialect.name != "postgresql":
         top = conn.execute(select(func.coalesce(func.max(usage_records.c.id), 0))).scalar_one()
         ids = pl.int_range(top + 1, top + 1 + records.height, dtype=pl.Int64, eager=True)
+        if seal is not None:
+            seal.add("records", records)
         insert_frame(conn, usage_records, records.with_columns(ids.alias("id")))
         return ids.alias("id")
-    insert_frame(conn, usage_records, records)
+    # in key order: two writers storing some of the same ids then wait for each other in one
+    # order, instead of each holding a key the other waits for (a deadlock)
+    written = records.sort("record_id")
+    if seal is not None:
+        seal.add("records", written)
+    insert_frame(conn, usage_records, written)
     (batch_id,) = records["batch_id"].unique().to_list()
     c = usage_records.c
     found = query_frame(
@@ -348,9 +386,11 @@ _POSTING_SCHEMA: dict[str, pl.DataType] = {
 _OPTIONAL_POSTING = ("quantity", "batch_id", "reverses_id", "memo", "category", "source_period")
 
 
-def add_postings(conn: Connection, postings: list[dict[str, object]]) -> None:
+def add_postings(
+    conn: Connection, postings: list[dict[str, object]], *, seal: Seal | None = None
+) -> None:
     """Append ledger postings (never updated, never deleted) in one bulk write; optional
-    columns may be left out of any posting.
+    columns may be left out of any posting. ``seal`` seals them for the batch's audit entry.
 
     Raises:
         ValueError: a posting with a key that is not a column of the ledger.
@@ -361,11 +401,10 @@ def add_postings(conn: Connection, postings: list[dict[str, object]]) -> None:
     unknown = {key for p in postings for key in p} - set(_POSTING_SCHEMA)
     if unknown:
         raise ValueError(f"not ledger posting columns: {sorted(unknown)}")
-    insert_frame(
-        conn,
-        ledger_postings,
-        pl.DataFrame([{**blank, **p} for p in postings], schema=_POSTING_SCHEMA),
-    )
+    frame = pl.DataFrame([{**blank, **p} for p in postings], schema=_POSTING_SCHEMA)
+    if seal is not None:
+        seal.add("postings", frame)
+    insert_frame(conn, ledger_postings, frame)
 
 
 # ----------------------------------------------------------------------------- read side

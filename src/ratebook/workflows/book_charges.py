@@ -20,6 +20,7 @@ from ratebook.model.rejections import REJECTION_SCHEMA, Code, no_rejections, rej
 from ratebook.pipeline.price import Reference, price
 from ratebook.store import checks, cycles
 from ratebook.store.bulk import insert_frame
+from ratebook.store.seals import Seal
 from ratebook.store.tables import rated_charges
 from ratebook.workflows.cycle_usage import CycleUsage, Placed, reposting
 
@@ -85,9 +86,11 @@ def assess(
 class Ledger:
     """The usage postings of one run, summed per customer, period and unit, and the re-rating
     postings, written once at the end of the run (``postings``). ``cycle`` says which cycle
-    each period's usage is posted to, for the charges and their postings alike."""
+    each period's usage is posted to, for the charges and their postings alike; ``seal``
+    seals every row the run writes, for its audit entry."""
 
     cycle: CycleUsage
+    seal: Seal = field(default_factory=Seal)
     records: Counter[tuple[int, str, str]] = field(default_factory=Counter)
     quantities: Counter[tuple[int, str, str]] = field(default_factory=Counter)
     amounts: Counter[tuple[int, str, str]] = field(default_factory=Counter)
@@ -105,37 +108,40 @@ class Ledger:
     ) -> None:
         """Write the charges of ``rated`` (placed records with their ``record_pk``) and the
         re-ratings ``placed`` asks for, and tally their postings."""
-        insert_frame(
-            conn,
-            rated_charges,
-            rated.select(
-                pl.lit(entity_id).alias("entity_id"),
-                "record_pk",
-                "customer_id",
-                "period",
-                self.cycle.posted_period().alias("posted_period"),
-                "rate_table_id",
-                "version_id",
-                "rate_row_id",
-                "prefix",
-                "band",
-                "billed_quantity",
-                "unit_price",
-                "rate_unit",
-                "connect_fee",
-                "discount_ppm",
-                "charge",
-                "rounding_mode",
-                "rounding_places",
-                "usage_before",
-                "tier",
-                "tier_split",
-                pl.lit(batch_id).alias("batch_id"),
-                pl.lit(now).alias("rated_at"),
-            ),
+        charges = rated.select(
+            pl.lit(entity_id).alias("entity_id"),
+            "record_pk",
+            "customer_id",
+            "period",
+            self.cycle.posted_period().alias("posted_period"),
+            "rate_table_id",
+            "version_id",
+            "rate_row_id",
+            "prefix",
+            "band",
+            "billed_quantity",
+            "unit_price",
+            "rate_unit",
+            "connect_fee",
+            "discount_ppm",
+            "charge",
+            "rounding_mode",
+            "rounding_places",
+            "usage_before",
+            "tier",
+            "tier_split",
+            pl.lit(batch_id).alias("batch_id"),
+            pl.lit(now).alias("rated_at"),
         )
+        self.seal.add("charges", charges)
+        insert_frame(conn, rated_charges, charges)
         cycles.replace_charges(
-            conn, placed.replacements, entity_id=entity_id, batch_id=batch_id, rated_at=now
+            conn,
+            placed.replacements,
+            entity_id=entity_id,
+            batch_id=batch_id,
+            rated_at=now,
+            seal=self.seal,
         )
         self.reposts += reposting(
             placed.replaced,

@@ -27,11 +27,12 @@ from ratebook.billing.volume import settle_volume
 from ratebook.errors import ConflictError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, format_fixed, minor_places
-from ratebook.store import audit, billing, invoices, subscriptions
+from ratebook.store import audit, billing, invoices, subscriptions, usage
 from ratebook.store.checks import USAGE_KINDS
 from ratebook.store.cycles import period_charges
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
+from ratebook.store.seals import Seal
 from ratebook.store.usage import add_postings
 from ratebook.workflows.report_usage import check_period
 
@@ -107,10 +108,26 @@ def close_cycle(
             )
         bounds = {"starts_at": starts_at, "ends_at": ends_at}
         billing.set_cycle_status(conn, entity.id, period, "closing", **bounds)
-        summary.recurring = _bill_recurring(conn, entity, period, now)
-        _settle_volume(conn, entity, period, now)
-        closer = _Closer(conn, entity, period, now, ends_at)
+        # the close's postings, billed intervals and invoice links form a batch of their own,
+        # sealed in the close's audit entry
+        batch = _Batch(
+            id=usage.start_batch(
+                conn,
+                entity_id=entity.id,
+                origin="close",
+                fmt="close",
+                source_kind="close",
+                source_name=f"close {period}",
+                source_sha256=None,
+                size_bytes=None,
+            ),
+            seal=Seal(),
+        )
+        summary.recurring = _bill_recurring(conn, entity, period, now, batch)
+        _settle_volume(conn, entity, period, now, batch)
+        closer = _Closer(conn, entity, period, now, ends_at, batch)
         closer.run(summary)
+        usage.finish_batch(conn, batch.id, rows_read=0, rated=0, duplicates=0, exceptions_count=0)
         billing.set_cycle_status(conn, entity.id, period, "closed", closed_at=now, **bounds)
         audit.record(
             conn,
@@ -127,12 +144,24 @@ def close_cycle(
                 "invoiced_total": summary.invoiced_total,
                 "carried_total": summary.carried_total,
                 "recurring": summary.recurring,
+                "batch": batch.id,
+                "sealed": batch.seal.summary(),
             },
         )
     return summary
 
 
-def _bill_recurring(conn: Connection, entity: Entity, period: str, now: datetime) -> int:
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The close's batch and the seal of what it writes."""
+
+    id: int
+    seal: Seal
+
+
+def _bill_recurring(
+    conn: Connection, entity: Entity, period: str, now: datetime, batch: _Batch
+) -> int:
     billed = subscriptions.billed_intervals(conn, entity.id)
     postings: list[dict[str, object]] = []
     count = 0
@@ -144,7 +173,7 @@ def _bill_recurring(conn: Connection, entity: Entity, period: str, now: datetime
             places=entity.charge_places,
             mode=entity.rounding_mode,
         )
-        subscriptions.add_charges(conn, entity.id, period, charges)
+        subscriptions.add_charges(conn, entity.id, period, charges, seal=batch.seal)
         count += len(charges)
         postings += [
             {
@@ -156,15 +185,18 @@ def _bill_recurring(conn: Connection, entity: Entity, period: str, now: datetime
                 "records": 0,
                 "memo": f"{sub.plan} {c.service_from}..{c.service_to}",
                 "category": sub.category,
+                "batch_id": batch.id,
                 "posted_at": now,
             }
             for c in charges
         ]
-    add_postings(conn, postings)
+    add_postings(conn, postings, seal=batch.seal)
     return count
 
 
-def _settle_volume(conn: Connection, entity: Entity, period: str, now: datetime) -> None:
+def _settle_volume(
+    conn: Connection, entity: Entity, period: str, now: datetime, batch: _Batch
+) -> None:
     charges = period_charges(conn, entity.id, period)
     if charges.is_empty():
         return
@@ -182,10 +214,12 @@ def _settle_volume(conn: Connection, entity: Entity, period: str, now: datetime)
                 "records": row["records"],
                 "memo": f"volume tier settlement: {row['service']} ({row['unit']})",
                 "category": row["service"],
+                "batch_id": batch.id,
                 "posted_at": now,
             }
             for row in adjustments.iter_rows(named=True)
         ],
+        seal=batch.seal,
     )
 
 
@@ -264,9 +298,16 @@ class _Closer:
     """Closes each customer of one cycle (inside the close's transaction)."""
 
     def __init__(
-        self, conn: Connection, entity: Entity, period: str, now: datetime, ends_at: datetime
+        self,
+        conn: Connection,
+        entity: Entity,
+        period: str,
+        now: datetime,
+        ends_at: datetime,
+        batch: _Batch,
     ) -> None:
         self.conn = conn
+        self.batch = batch
         self.entity = entity
         self.period = period
         self.now = now
@@ -310,8 +351,16 @@ class _Closer:
             )
             self._close_one(customer, mine, posted[(cid,)], subs.get(cid, []), summary)
         audit.record_all(self.conn, self.issued)
-        add_postings(self.conn, self.postings)
+        add_postings(self.conn, self.postings, seal=self.batch.seal)
         billing.add_results(self.conn, self.results)
+        self.charge_links.sort(key=lambda link: link["charge_id"])
+        self.batch.seal.add_rows(
+            "links",
+            [
+                {"charge_id": x["charge_id"], "invoice_line_id": x["line_id"]}
+                for x in self.charge_links
+            ],
+        )
         billing.link_charges(self.conn, self.charge_links)
         billing.link_subscription_charges(self.conn, self.sub_links)
 
@@ -468,25 +517,25 @@ class _Closer:
                     "tax_rate_ppm": rate.rate_ppm,
                 }
             )
-        invoice_id, line_ids = invoices.add_invoice(
-            self.conn,
-            {
-                "entity_id": self.entity.id,
-                "number": number,
-                "customer_id": cid,
-                "period": self.period,
-                "issued_at": self.now,
-                "currency": self.entity.currency,
-                "net": totals.net,
-                "tax": totals.tax,
-                "total": totals.total,
-                "rounding": totals.rounding,
-                "reason": reason,
-                "document": text,
-                "document_sha256": digest,
-            },
-            line_rows,
-        )
+        values = {
+            "entity_id": self.entity.id,
+            "number": number,
+            "customer_id": cid,
+            "period": self.period,
+            "issued_at": self.now,
+            "currency": self.entity.currency,
+            "net": totals.net,
+            "tax": totals.tax,
+            "total": totals.total,
+            "rounding": totals.rounding,
+            "reason": reason,
+            "document": text,
+            "document_sha256": digest,
+        }
+        sealed = Seal()
+        sealed.add_rows("invoice", [values])
+        sealed.add_rows("invoice_lines", line_rows)
+        invoice_id, line_ids = invoices.add_invoice(self.conn, values, line_rows)
         self.issued.append(
             audit.Change(
                 entity_id=self.entity.id,
@@ -499,6 +548,7 @@ class _Closer:
                     "total": totals.total,
                     "reason": reason,
                     "document_sha256": digest,
+                    "sealed": sealed.summary(),
                 },
             )
         )
@@ -580,6 +630,7 @@ class _Closer:
                 "memo": memo,
                 "category": category,
                 "source_period": source_period,
+                "batch_id": self.batch.id,
                 "posted_at": self.now,
             }
         )

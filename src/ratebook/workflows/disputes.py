@@ -22,6 +22,7 @@ from ratebook.money import AMOUNT_SCALE, AmountError, format_fixed, parse_fixed
 from ratebook.store import audit, billing, usage
 from ratebook.store import disputes as store
 from ratebook.store.entities import get_entity
+from ratebook.store.seals import Seal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +182,7 @@ def resolve(
         _move(conn, entity, found, Status.RESOLVED, note, outcome=end.value)
         now = datetime.now(UTC)
         period = None
+        sealed: dict[str, Any] = {}
         if amount is not None:
             if amount > int(found["disputed"]):
                 raise ConflictError(
@@ -191,6 +193,18 @@ def resolve(
             period = billing.next_open_period(
                 conn, entity.id, today or now.astimezone(entity.zone).strftime("%Y-%m")
             )
+            # the credit is a batch of its own, sealed in the resolution's audit entry
+            batch_id = usage.start_batch(
+                conn,
+                entity_id=entity.id,
+                origin="dispute",
+                fmt="credit",
+                source_kind="credit",
+                source_name=f"dispute {number}",
+                source_sha256=None,
+                size_bytes=None,
+            )
+            seal = Seal()
             usage.add_postings(
                 conn,
                 [
@@ -203,10 +217,13 @@ def resolve(
                         "records": 0,
                         "category": found["category"],
                         "memo": f"Credit for dispute {number}: {_short(found['reason'])}",
+                        "batch_id": batch_id,
                         "posted_at": now,
                     }
                 ],
+                seal=seal,
             )
+            sealed = {"batch": batch_id, "sealed": seal.summary()}
         store.update_dispute(
             conn,
             found["id"],
@@ -219,7 +236,12 @@ def resolve(
         resolved = store.get(conn, entity.id, number)
         assert resolved is not None
         _audit(
-            conn, entity, "dispute.resolve", number, before=_public(found), after=_public(resolved)
+            conn,
+            entity,
+            "dispute.resolve",
+            number,
+            before=_public(found),
+            after={**_public(resolved), **sealed},
         )
         return resolved
 

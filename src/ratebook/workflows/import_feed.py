@@ -277,6 +277,7 @@ def _import_once(
             ledger.postings(
                 entity_id=entity.id, batch_id=batch_id, source=name, now=datetime.now(UTC)
             ),
+            seal=ledger.seal,
         )
         ledger.require_posted(conn, entity_id=entity.id)
         cycle.save()
@@ -310,6 +311,8 @@ def _import_once(
                 "exceptions": summary.exceptions,
                 "charge": summary.charge,
                 "rerated": summary.rerated,
+                "batch": batch_id,
+                "sealed": ledger.seal.summary(),
             },
         )
     return summary
@@ -464,6 +467,7 @@ def import_chunk(
             pl.col("line").alias("source_line"),
             chunk.frame["raw"].gather(stored["row_idx"]),
         ),
+        seal=ledger.seal,
     )
     pks = stored.select("row_idx").with_columns(ids.alias("record_pk"))
     rated = rated.join(pks, on="row_idx", how="left", maintain_order="left")

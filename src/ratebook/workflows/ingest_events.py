@@ -541,6 +541,7 @@ def _ingest_origin(
         ledger.postings(
             entity_id=entity.id, batch_id=batch_id, source=source_name, now=datetime.now(UTC)
         ),
+        seal=ledger.seal,
     )
     ledger.require_posted(conn, entity_id=entity.id)
     batch.rows_read += len(repeats)
@@ -571,6 +572,8 @@ def _ingest_origin(
                 "duplicates": batch.duplicates,
                 "exceptions": batch.exceptions,
                 "charge": batch.charge,
+                "batch": batch_id,
+                "sealed": ledger.seal.summary(),
             },
         )
     summary.batch_ids.append(batch_id)

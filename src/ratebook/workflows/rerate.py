@@ -27,6 +27,7 @@ from ratebook.store import audit, billing, checks, cycles, parties, usage
 from ratebook.store.cycles import CHARGE_SCHEMA
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
+from ratebook.store.seals import Seal
 from ratebook.workflows.cycle_usage import reposting, usage_change
 from ratebook.workflows.report_usage import check_period
 
@@ -166,8 +167,9 @@ def rerate(
             size_bytes=None,
         )
         now = datetime.now(UTC)
+        seal = Seal()
         cycles.replace_charges(
-            conn, replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now
+            conn, replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now, seal=seal
         )
         # a corrected increment changes the billed quantities the cycle holds
         cycles.add_usage(conn, entity.id, usage_change(replacements, replaced))
@@ -180,6 +182,7 @@ def rerate(
                 batch_id=batch_id,
                 memo=f"re-rated {period} after a rate correction",
             ),
+            seal=seal,
         )
         checks.require_posted(conn, entity.id, replacements.select("customer_id", "posted_period"))
         usage.finish_batch(
@@ -207,6 +210,8 @@ def rerate(
                 "rerated": summary.rerated,
                 "before": summary.before,
                 "after": summary.after,
+                "batch": batch_id,
+                "sealed": seal.summary(),
             },
         )
         old = replaced.group_by("customer_account").agg(

@@ -307,7 +307,12 @@ def correct(
             "exception.correct",
             x,
             before={"raw": x["raw"]},
-            after={"raw": to_csv_line(fields), "record_pk": record_pk, "reason": reason},
+            after={
+                "raw": to_csv_line(fields),
+                "record_pk": record_pk,
+                "content_sha256": copy["content_sha256"],
+                "reason": reason,
+            },
         )
         x = {**x, "record_pk": record_pk}
         outcome = _rebill(
@@ -492,6 +497,7 @@ def _rebill(
     usage.add_postings(
         conn,
         ledger.postings(entity_id=entity.id, batch_id=batch_id, source="review", now=now),
+        seal=ledger.seal,
     )
     ledger.require_posted(conn, entity_id=entity.id)
     cycle.save()
@@ -548,6 +554,20 @@ def _rebill(
                     after={"code": now_failing["code"], "reason": now_failing["reason"]},
                 )
     usage.finish_batch(conn, batch_id, rows_read=0, rated=0, duplicates=0, exceptions_count=0)
+    audit.record(
+        conn,
+        entity_id=entity.id,
+        action="review.book",
+        object_type="batch",
+        object_id=batch_id,
+        after={
+            "resolution": resolution,
+            "rated": outcome.resolved,
+            "charge": outcome.charge,
+            "batch": batch_id,
+            "sealed": ledger.seal.summary(),
+        },
+    )
     return outcome
 
 
