@@ -18,7 +18,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from ratebook.errors import ConflictError
+from ratebook.settings import Settings
 from ratebook.store import event_outcomes, usage
+from ratebook.store.checks import check_store
+from ratebook.store.entities import get_entity
 from ratebook.store.review import Filter
 from ratebook.store.tables import import_batches, usage_records
 from ratebook.workflows import review_exceptions
@@ -185,3 +188,25 @@ def test_a_correction_racing_an_import_of_its_id_is_refused_as_a_duplicate(
     (still,) = review_exceptions.list_exceptions(my_engine, Filter(ids=(pending["id"],)))
     assert still["status"] == "open"
     assert _stored(my_engine)[1] == 1
+
+
+def test_files_sharing_ids_in_opposite_orders_never_end_in_a_deadlock_error(
+    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # r0-r9 in one file and r9-r0 in the other, read a row a chunk: each import holds its
+    # first id while it goes on to the other's, so PostgreSQL finds a deadlock and ends one;
+    # that one runs again and finds the other's records stored, as duplicates
+    one_customer(my_engine, tmp_path)
+    forward = write(tmp_path / "a.csv", HEADER + "".join(_row(f"r{n}") for n in range(10)))
+    backward = write(tmp_path / "b.csv", HEADER + "".join(_row(f"r{n}") for n in range(9, -1, -1)))
+    _side_by_side(my_engine, monkeypatch, usage, "add_records")
+    settings = Settings(chunk_rows=1)
+    got = _both(
+        lambda: import_feed(my_engine, forward, format_name="generic", settings=settings),
+        lambda: import_feed(my_engine, backward, format_name="generic", settings=settings),
+    )
+    assert all(isinstance(s, ImportSummary) for s in got), got
+    assert sorted((s.rated, s.duplicates) for s in got) == [(0, 10), (10, 0)]
+    assert _stored(my_engine) == (2, 10)
+    with my_engine.connect() as conn:
+        assert check_store(conn, get_entity(conn, None).id).violations == []
