@@ -145,8 +145,12 @@ def test_ingest_summary_and_listings(loaded: str, tmp_path: Path) -> None:
             "error: CUSTOMER_NOT_FOUND no customer with account 'NOBODY'",
         ),
         (
-            ["--db", "sqlite:///{tmp}/other.db", "balances", "--period", "2026-10"],
-            "error: NO_ENTITY no entity yet: run 'ratebook init' first",
+            ["--db", "{tmp}/other.db", "init", "--entity", "E", "--tz", "Mars/Olympus"],
+            "error: UNKNOWN_TIME_ZONE 'Mars/Olympus' is not an IANA time zone",
+        ),
+        (
+            ["--db", "mysql://root@localhost/billing", "balances", "--period", "2026-10"],
+            "error: UNSUPPORTED_DATABASE mysql:// is not a store Ratebook can use",
         ),
     ],
 )
@@ -204,7 +208,7 @@ def test_a_store_that_refuses_writes_is_one_error_line_not_a_traceback(
         check=False,
     )
     assert done.returncode == 1
-    assert done.stderr.startswith("error: STORE_ERROR the database failed"), done.stderr
+    assert done.stderr.startswith("error: DB_READ_ONLY the database is read-only here"), done.stderr
     assert "Traceback" not in done.stderr
     code, out, _ = _cli(loaded, "balances", "--period", "2026-10", "--format", "json")
     assert (code, json.loads(out)) == (0, [])
@@ -269,3 +273,17 @@ def test_a_corrected_deck_and_rerate_from_the_command_line(loaded: str, tmp_path
     code, _, error = _cli(loaded, "rerate", "--period", "2026-13")
     assert code != 0
     assert "BAD_PERIOD" in error
+
+
+def test_a_reading_command_never_creates_a_store(tmp_path: Path) -> None:
+    """A command that only reads, pointed at a store that is not there, says so (and where)
+    instead of leaving an empty database behind."""
+    missing = tmp_path / "other.db"
+    code, out, err = _cli(str(missing), "balances", "--period", "2026-10")
+    assert code == 1
+    assert err.startswith(f"error: NO_STORE there is no store at {missing}")
+    assert not missing.exists()
+    # a plain path is a SQLite store, as sqlite:///path is
+    assert _cli(str(missing), "init", "--entity", "E")[0] == 0
+    code, out, err = _cli(str(missing), "balances", "--period", "2026-10")
+    assert (code, err) == (0, "")

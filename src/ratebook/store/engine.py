@@ -24,12 +24,30 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SCHEMA_HEAD = "0015"
 
 
+#: The URL schemes a store may have (after ``normalise_url``).
+_SCHEMES = ("sqlite", "postgresql+psycopg")
+
+
 def normalise_url(url: str) -> str:
-    """Choose the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    """A store's URL from what a user gave: a plain path (``other.db``, ``./data/r.db``) is a
+    SQLite file; ``postgres://`` and ``postgresql://`` choose the psycopg 3 driver.
+
+    Raises:
+        StoreError: ``UNSUPPORTED_DATABASE`` for any other kind of database.
+    """
+    if "://" not in url:
+        return f"sqlite:///{url}"
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    scheme = url.split("://", 1)[0]
+    if scheme not in _SCHEMES:
+        raise StoreError(
+            "UNSUPPORTED_DATABASE",
+            f"{scheme}:// is not a store Ratebook can use: give a SQLite file path"
+            " (sqlite:///path) or a PostgreSQL URL (postgresql://user@host/db)",
+        )
     return url
 
 
@@ -205,6 +223,59 @@ def open_store(url: str) -> Engine:
         engine.dispose()  # no connection of a store that failed to open is left behind
         raise
     return engine
+
+
+def open_reader(url: str) -> Engine:
+    """Open an existing store for commands that only read: it is never created nor migrated,
+    and on SQLite its transactions begin DEFERRED, reading a WAL snapshot beside any writer
+    instead of waiting for the write lock.
+
+    Raises:
+        StoreError: ``NO_STORE`` (no such SQLite file, or no Ratebook schema in it),
+            ``DB_SCHEMA_OLD`` (an older schema: ``ratebook migrate``), ``DB_SCHEMA_UNKNOWN``,
+            ``DB_UNREACHABLE``.
+    """
+    engine = make_engine(url)
+    try:
+        _check_readable(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return reading(engine)
+
+
+def _check_readable(engine: Engine) -> None:
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and not url.query.get("uri"):
+        path = url.database or ""
+        if path not in ("", ":memory:") and not Path(path).exists():
+            raise StoreError(
+                "NO_STORE",
+                f"there is no store at {path}: create one with `ratebook init`, or point --db"
+                " (or $RATEBOOK_DATABASE_URL) at yours",
+            )
+    try:
+        versions = schema_versions(engine)
+    except OperationalError as exc:
+        raise StoreError("DB_UNREACHABLE", f"cannot open {url!r}: {exc.orig}") from exc
+    if not versions:
+        raise StoreError(
+            "NO_STORE",
+            f"{url!r} holds no Ratebook store yet: create one with `ratebook init`",
+        )
+    if versions == [SCHEMA_HEAD]:
+        return
+    if max(versions) < SCHEMA_HEAD:
+        raise StoreError(
+            "DB_SCHEMA_OLD",
+            f"{url!r} is at schema {', '.join(versions)}, older than this Ratebook's"
+            f" {SCHEMA_HEAD}: run `ratebook migrate` to bring it up to date",
+        )
+    raise StoreError(
+        "DB_SCHEMA_UNKNOWN",
+        f"{url!r} is at schema {', '.join(versions)}, which this Ratebook (schema"
+        f" {SCHEMA_HEAD}) does not know; a newer Ratebook wrote it: upgrade to open it",
+    )
 
 
 def _open(engine: Engine) -> None:

@@ -1,63 +1,83 @@
-"""Review commands: ``exceptions``, ``disputes``, ``audit`` and ``lineage``.
-
-Registered on the main ``ratebook`` app by :mod:`ratebook.cli`.
-"""
+"""Review commands: the ``exceptions`` queue, ``disputes``, ``explain`` and ``lineage``."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ratebook.cli import (
+from ratebook.cli.common import (
     EntityOption,
     FormatOption,
-    _progress_bar,
-    _run,
-    _state,
-    app,
     err,
-    exceptions_app,
     out,
+    run,
+    state,
 )
-from ratebook.errors import ConflictError, InputError
-from ratebook.model.anchor import Anchor, AnchorError, AnchorKey, load_key, parse_anchor
-from ratebook.model.audit import canonical
-from ratebook.money import AMOUNT_SCALE, format_fixed
+from ratebook.errors import InputError
 from ratebook.render.listing import OutputFormat, render
-from ratebook.store import audit
-from ratebook.store.entities import get_entity
-from ratebook.store.review import Filter
-from ratebook.workflows import disputes as dispute_flows
-from ratebook.workflows import review_exceptions as review
-from ratebook.workflows.check_ledger import check_ledger
-from ratebook.workflows.lineage import lineage as lineage_of
-from ratebook.workflows.lineage import lineage_text
-from ratebook.workflows.review_exceptions import Outcome
-from ratebook.workflows.verify_audit import make_anchor, verify_audit
 
+if TYPE_CHECKING:
+    from ratebook.store.review import Filter
+    from ratebook.workflows.review_exceptions import Outcome
+
+PANEL = "Review"
+
+commands = typer.Typer()
+exceptions_app = typer.Typer(help="The exception queue.", no_args_is_help=True)
 disputes_app = typer.Typer(help="The dispute log.", no_args_is_help=True)
-audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-app.add_typer(disputes_app, name="disputes")
-app.add_typer(audit_app, name="audit")
+
+commands.add_typer(exceptions_app, name="exceptions", rich_help_panel=PANEL)
+commands.add_typer(disputes_app, name="disputes", rich_help_panel=PANEL)
+
+
+@commands.command(rich_help_panel=PANEL)
+def explain(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(help="The record's id (call-id / event-id).")],
+    origin: Annotated[str | None, typer.Option(help="Only from this origin.")] = None,
+    entity: EntityOption = None,
+) -> None:
+    """Explain a record: its source, customer, rate, and the arithmetic of its charge."""
+    from ratebook.workflows.explain_record import explain as explain_record
+
+    engine = run(state(ctx).reader)
+    for line in run(lambda: explain_record(engine, record_id, origin=origin, entity_code=entity)):
+        out.print(line, markup=False)
+
 
 IdsOption = Annotated[
     list[int] | None, typer.Option("--id", help="This exception (repeat for several).")
 ]
+
+
 CodeOption = Annotated[str | None, typer.Option(help="Only this code, e.g. NO_RATE.")]
+
+
 StatusOption = Annotated[
     str | None, typer.Option(help="open, in_review, resolved, rejected, or pending.")
 ]
+
+
 PeriodFilter = Annotated[str | None, typer.Option("--period", help="Billing month, YYYY-MM.")]
+
+
 CustomerOption = Annotated[str | None, typer.Option(help="Customer account.")]
+
+
 OriginOption = Annotated[str | None, typer.Option(help="The feed the rows came from.")]
+
+
 TextOption = Annotated[
     str | None, typer.Option("--text", help="Text in the reason, raw row or record id.")
 ]
+
+
 BatchOption = Annotated[int | None, typer.Option("--batch", help="Rows of this import batch.")]
+
+
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (kept with the exception).")]
 
 
@@ -71,6 +91,8 @@ def _filter(
     text: str | None,
     batch: int | None,
 ) -> Filter:
+    from ratebook.store.review import Filter
+
     return Filter(
         ids=tuple(ids) if ids else None,
         code=code.upper() if code else None,
@@ -85,6 +107,8 @@ def _filter(
 
 def _any_filter(f: Filter) -> None:
     """A bulk action must say what it acts on (never the whole queue by accident)."""
+    from ratebook.store.review import Filter
+
     if f == Filter():
         raise InputError(
             "NO_FILTER",
@@ -109,9 +133,11 @@ def exceptions_list(
     entity: EntityOption = None,
 ) -> None:
     """The exceptions: code, reason, status, and the source file and line."""
-    engine = _run(_state(ctx).store)
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).reader)
     f = _filter(ids, code, status, period, customer, origin, text, batch)
-    found = _run(lambda: review.list_exceptions(engine, f, entity_code=entity, limit=limit))
+    found = run(lambda: review.list_exceptions(engine, f, entity_code=entity, limit=limit))
     rows: list[dict[str, Any]] = [
         {
             **r,
@@ -137,8 +163,10 @@ def exceptions_show(
     entity: EntityOption = None,
 ) -> None:
     """One exception: its reason, raw row, record, corrections and history."""
-    engine = _run(_state(ctx).store)
-    found = _run(lambda: review.show_exception(engine, exception_id, entity_code=entity))
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).reader)
+    found = run(lambda: review.show_exception(engine, exception_id, entity_code=entity))
     if fmt is not OutputFormat.TABLE:
         out.file.write(json.dumps(found, default=str, indent=2) + "\n")
         return
@@ -174,6 +202,8 @@ def exceptions_show(
 
 
 def _report(outcome: Outcome, verb: str) -> None:
+    from ratebook.money import AMOUNT_SCALE, format_fixed
+
     parts = [f"{outcome.selected} selected", f"{getattr(outcome, verb)} {verb}"]
     if outcome.charge:
         charge = format_fixed(outcome.charge, AMOUNT_SCALE, outcome.charge_places)
@@ -200,10 +230,12 @@ def exceptions_assign(
     entity: EntityOption = None,
 ) -> None:
     """Assign pending exceptions (by id or filter) for review."""
-    engine = _run(_state(ctx).store)
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).store)
     f = _filter(ids, code, None, period, customer, origin, text, batch)
-    _run(lambda: _any_filter(f))
-    _report(_run(lambda: review.assign(engine, f, to, entity_code=entity)), "assigned")
+    run(lambda: _any_filter(f))
+    _report(run(lambda: review.assign(engine, f, to, entity_code=entity)), "assigned")
 
 
 @exceptions_app.command("reprocess")
@@ -221,11 +253,13 @@ def exceptions_reprocess(
     entity: EntityOption = None,
 ) -> None:
     """Rate pending exceptions again after fixing the cause; those that rate are resolved."""
-    engine = _run(_state(ctx).store)
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).store)
     f = _filter(ids, code, None, period, customer, origin, text, batch)
     if not all_pending:
-        _run(lambda: _any_filter(f))
-    _report(_run(lambda: review.reprocess(engine, f, entity_code=entity, note=note)), "resolved")
+        run(lambda: _any_filter(f))
+    _report(run(lambda: review.reprocess(engine, f, entity_code=entity, note=note)), "resolved")
 
 
 @exceptions_app.command("correct")
@@ -241,14 +275,16 @@ def exceptions_correct(
     entity: EntityOption = None,
 ) -> None:
     """Store a corrected copy of the row (the original is kept) and bill it."""
-    engine = _run(_state(ctx).store)
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).store)
     changes: dict[str, str] = {}
     for item in set_ or []:
         name, sep, value = item.partition("=")
         if not sep:
-            _run(lambda bad=item: _bad_set(bad))  # type: ignore[misc]
+            run(lambda bad=item: _bad_set(bad))  # type: ignore[misc]
         changes[name] = value
-    outcome = _run(
+    outcome = run(
         lambda: review.correct(
             engine,
             exception_id,
@@ -256,7 +292,7 @@ def exceptions_correct(
             raw=raw,
             reason=reason,
             entity_code=entity,
-            settings=_state(ctx).settings,
+            settings=state(ctx).settings,
         )
     )
     _report(outcome, "resolved")
@@ -274,9 +310,11 @@ def exceptions_accept(
     entity: EntityOption = None,
 ) -> None:
     """Bill an OUT_OF_POLICY record as it is (or a LATE_FOR_CLOSED_CYCLE one late)."""
-    engine = _run(_state(ctx).store)
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).store)
     _report(
-        _run(lambda: review.accept(engine, exception_id, reason, entity_code=entity)), "resolved"
+        run(lambda: review.accept(engine, exception_id, reason, entity_code=entity)), "resolved"
     )
 
 
@@ -294,10 +332,12 @@ def exceptions_reject(
     entity: EntityOption = None,
 ) -> None:
     """Write off pending exceptions (by id or filter) with a reason."""
-    engine = _run(_state(ctx).store)
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).store)
     f = _filter(ids, code, None, period, customer, origin, text, batch)
-    _run(lambda: _any_filter(f))
-    _report(_run(lambda: review.reject(engine, f, reason, entity_code=entity)), "rejected")
+    run(lambda: _any_filter(f))
+    _report(run(lambda: review.reject(engine, f, reason, entity_code=entity)), "rejected")
 
 
 @exceptions_app.command("export")
@@ -315,9 +355,11 @@ def exceptions_export(
     entity: EntityOption = None,
 ) -> None:
     """Export exceptions as CSV, safe to open in a spreadsheet."""
-    engine = _run(_state(ctx).store)
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).reader)
     f = _filter(ids, code, status, period, customer, origin, text, batch)
-    written = _run(lambda: review.export_csv(engine, f, out_file, entity_code=entity))
+    written = run(lambda: review.export_csv(engine, f, out_file, entity_code=entity))
     out.print(f"{out_file}: {written} exceptions")
 
 
@@ -329,8 +371,10 @@ def exceptions_counts(
     entity: EntityOption = None,
 ) -> None:
     """Exceptions per period, code and status."""
-    engine = _run(_state(ctx).store)
-    rows = _run(lambda: review.counts(engine, period=period, entity_code=entity))
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).reader)
+    rows = run(lambda: review.counts(engine, period=period, entity_code=entity))
     shown = [{**r, "period": r["period"] or "(unread)"} for r in rows]
     render(shown, ["period", "code", "status", "n"], fmt, out, title="Exceptions", right=["n"])
 
@@ -340,8 +384,10 @@ def exceptions_identity(
     ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE, entity: EntityOption = None
 ) -> None:
     """Per import: rows read = rated + duplicates + pending + written off."""
-    engine = _run(_state(ctx).store)
-    rows = _run(lambda: review.row_identity(engine, entity_code=entity))
+    from ratebook.workflows import review_exceptions as review
+
+    engine = run(state(ctx).reader)
+    rows = run(lambda: review.row_identity(engine, entity_code=entity))
     columns = [
         "batch_id",
         "source_name",
@@ -358,10 +404,9 @@ def exceptions_identity(
         raise typer.Exit(code=1)
 
 
-# ----------------------------------------------------------------------------- disputes
-
-
 def _dispute_row(d: dict[str, Any]) -> dict[str, Any]:
+    from ratebook.money import AMOUNT_SCALE, format_fixed
+
     return {
         **d,
         "disputed": format_fixed(int(d["disputed"]), AMOUNT_SCALE),
@@ -380,11 +425,14 @@ def disputes_open(
     entity: EntityOption = None,
 ) -> None:
     """Open a dispute on a record, an invoice line or an invoice."""
-    engine = _run(_state(ctx).store)
+    from ratebook.money import AMOUNT_SCALE, format_fixed
+    from ratebook.workflows import disputes as dispute_flows
+
+    engine = run(state(ctx).store)
     subject = dispute_flows.Subject(
         record_id=record, origin=origin, invoice_line=invoice_line, invoice=invoice
     )
-    found = _run(lambda: dispute_flows.open_dispute(engine, subject, reason, entity_code=entity))
+    found = run(lambda: dispute_flows.open_dispute(engine, subject, reason, entity_code=entity))
     out.print(
         f"dispute {found['number']} opened for {found['account']} on the {found['subject']}"
         f" ({format_fixed(int(found['disputed']), AMOUNT_SCALE)} disputed)",
@@ -400,8 +448,10 @@ def disputes_comment(
     entity: EntityOption = None,
 ) -> None:
     """Add a comment to a dispute's history."""
-    engine = _run(_state(ctx).store)
-    _run(lambda: dispute_flows.comment(engine, number, text, entity_code=entity))
+    from ratebook.workflows import disputes as dispute_flows
+
+    engine = run(state(ctx).store)
+    run(lambda: dispute_flows.comment(engine, number, text, entity_code=entity))
     out.print(f"dispute {number}: comment added")
 
 
@@ -414,8 +464,10 @@ def disputes_status(
     entity: EntityOption = None,
 ) -> None:
     """Move a dispute to investigating (or back to open)."""
-    engine = _run(_state(ctx).store)
-    _run(lambda: dispute_flows.set_status(engine, number, status, note=note, entity_code=entity))
+    from ratebook.workflows import disputes as dispute_flows
+
+    engine = run(state(ctx).store)
+    run(lambda: dispute_flows.set_status(engine, number, status, note=note, entity_code=entity))
     out.print(f"dispute {number}: {status}")
 
 
@@ -432,11 +484,14 @@ def disputes_resolve(
     entity: EntityOption = None,
 ) -> None:
     """Resolve a dispute: --upheld [--credit AMOUNT] or --rejected."""
-    engine = _run(_state(ctx).store)
+    from ratebook.money import AMOUNT_SCALE, format_fixed
+    from ratebook.workflows import disputes as dispute_flows
+
+    engine = run(state(ctx).store)
     if upheld == rejected:
-        _run(lambda: _one_outcome())
+        run(lambda: _one_outcome())
     outcome = "upheld" if upheld else "rejected"
-    found = _run(
+    found = run(
         lambda: dispute_flows.resolve(
             engine, number, outcome=outcome, note=note, credit=credit, entity_code=entity
         )
@@ -462,8 +517,10 @@ def disputes_show(
     entity: EntityOption = None,
 ) -> None:
     """A dispute and its full history, in order."""
-    engine = _run(_state(ctx).store)
-    found = _run(lambda: dispute_flows.show(engine, number, entity_code=entity))
+    from ratebook.workflows import disputes as dispute_flows
+
+    engine = run(state(ctx).reader)
+    found = run(lambda: dispute_flows.show(engine, number, entity_code=entity))
     if fmt is not OutputFormat.TABLE:
         out.file.write(json.dumps(_dispute_row(found), default=str, indent=2) + "\n")
         return
@@ -495,8 +552,10 @@ def disputes_list(
     entity: EntityOption = None,
 ) -> None:
     """Disputes by number."""
-    engine = _run(_state(ctx).store)
-    rows = _run(
+    from ratebook.workflows import disputes as dispute_flows
+
+    engine = run(state(ctx).reader)
+    rows = run(
         lambda: dispute_flows.list_disputes(
             engine, status=status, account=customer, entity_code=entity
         )
@@ -511,189 +570,7 @@ def disputes_list(
     )
 
 
-# ----------------------------------------------------------------------------- audit, lineage
-
-
-KeyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--key",
-        help="Anchor key file kept outside the database: an HMAC secret, or an Ed25519 PEM key.",
-        metavar="FILE",
-    ),
-]
-
-
-def _key(path: Path | None) -> AnchorKey | None:
-    if path is None:
-        return None
-    try:
-        return load_key(path.read_bytes())
-    except OSError as exc:
-        raise InputError("FILE_UNREADABLE", exc.strerror or str(exc), path=path) from None
-    except AnchorError as exc:
-        raise InputError(exc.code, str(exc), path=path) from None
-
-
-def _anchor(path: Path) -> Anchor:
-    try:
-        return parse_anchor(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError("FILE_UNREADABLE", exc.strerror or str(exc), path=path) from None
-    except (AnchorError, UnicodeDecodeError) as exc:
-        raise InputError("BAD_ANCHOR", str(exc), path=path) from None
-
-
-@audit_app.command("verify")
-def audit_verify(
-    ctx: typer.Context,
-    deep: Annotated[
-        bool,
-        typer.Option(
-            "--deep", help="Also recompute every seal of the billing rows from the store."
-        ),
-    ] = False,
-    anchor_file: Annotated[
-        Path | None,
-        typer.Option("--anchor", help="An anchor written by `audit anchor`.", metavar="FILE"),
-    ] = None,
-    key_file: KeyOption = None,
-) -> None:
-    """Walk the hash chain (and with --deep the billing rows it seals); name what differs."""
-    anchor = None if anchor_file is None else _run(lambda: _anchor(anchor_file))
-    key = _run(lambda: _key(key_file))
-    engine = _run(_state(ctx).store)
-    with _progress_bar("checking seals") as advance:
-        report = verify_audit(
-            engine, deep=deep, anchor=anchor, key=key, progress=advance if deep else None
-        )
-    if not report.findings:
-        what = f"audit log intact: {report.entries} entries"
-        if anchor is not None:
-            what += f", anchored entry {anchor.sequence} still holds"
-        if deep:
-            what += f"; {report.sealed} seals over {report.rows} billing rows match"
-            if report.unsealed:
-                what += f" ({report.unsealed} batches written before seals cannot be checked)"
-        out.print(what)
-        return
-    for finding in report.findings:
-        err.print(f"error: {finding.code} {finding.where}: {finding.detail}", markup=False)
-    raise typer.Exit(code=1)
-
-
-@audit_app.command("anchor")
-def audit_anchor(
-    ctx: typer.Context,
-    key_file: KeyOption = None,
-    to: Annotated[
-        Path | None,
-        typer.Option("--out", help="Write the anchor here (default: print it).", metavar="FILE"),
-    ] = None,
-) -> None:
-    """Print or write the chain's head (entry, hash, time), signed with --key if given; keep
-    it outside the database and check it later with `audit verify --anchor`."""
-    key = _run(lambda: _key(key_file))
-    engine = _run(_state(ctx).store)
-    anchor = make_anchor(engine, now=datetime.now(UTC), key=key)
-    if anchor is None:
-        _run(lambda: _raise(ConflictError("AUDIT_EMPTY", "the audit log has no entries yet")))
-        return
-    if to is None:
-        out.file.write(anchor.to_json())
-        return
-    _run(lambda: _write_new(to, anchor.to_json()))
-    out.print(f"anchored entry {anchor.sequence} in {to}")
-
-
-def _raise(error: Exception) -> None:
-    raise error
-
-
-def _write_new(path: Path, text: str) -> None:
-    try:
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(text)
-    except FileExistsError:
-        raise InputError("FILE_EXISTS", "the file exists; name a new one", path=path) from None
-    except OSError as exc:
-        raise InputError("FILE_UNWRITABLE", exc.strerror or str(exc), path=path) from None
-
-
-@app.command("check")
-def check(
-    ctx: typer.Context,
-    fmt: FormatOption = OutputFormat.TABLE,
-    entity: Annotated[
-        str | None, typer.Option("--entity", help="Entity code (default: every entity).")
-    ] = None,
-) -> None:
-    """Check every ledger invariant: charges against postings, invoices against their lines,
-    carried against brought forward, row identity of every batch."""
-    engine = _run(_state(ctx).store)
-    results = _run(lambda: check_ledger(engine, entity_code=entity))
-    rows = [
-        {"entity": r.entity.code, "code": v.code, "subject": v.subject, "detail": v.detail}
-        for r in results
-        for v in r.checked.violations
-    ]
-    if rows or fmt is not OutputFormat.TABLE:
-        render(rows, ["entity", "code", "subject", "detail"], fmt, out, title="Ledger violations")
-    for r in results:
-        c = r.checked
-        state = "holds" if not c.violations else f"{len(c.violations)} violation(s)"
-        err.print(
-            f"{r.entity.code}: {c.customer_cycles} customer-cycles, {c.invoices} invoices,"
-            f" {c.batches} batches checked; every invariant {state}"
-            if not c.violations
-            else f"{r.entity.code}: {c.customer_cycles} customer-cycles, {c.invoices} invoices,"
-            f" {c.batches} batches checked; {state}",
-            markup=False,
-        )
-    if rows:
-        raise typer.Exit(code=1)
-
-
-@audit_app.command("log")
-def audit_log(
-    ctx: typer.Context,
-    action: Annotated[str | None, typer.Option(help="Action, or its prefix (exception).")] = None,
-    object_type: Annotated[str | None, typer.Option("--object", help="Object type.")] = None,
-    object_id: Annotated[str | None, typer.Option("--object-id", help="Object id.")] = None,
-    actor: Annotated[str | None, typer.Option("--by", help="Only this actor.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this UTC date or instant.")] = None,
-    limit: Annotated[int | None, typer.Option(help="The last N entries.")] = None,
-    fmt: FormatOption = OutputFormat.TABLE,
-    entity: EntityOption = None,
-) -> None:
-    """Audit entries, oldest first, filtered."""
-    engine = _run(_state(ctx).store)
-    with engine.connect() as conn:
-        entity_id = _run(lambda: get_entity(conn, entity).id)
-        rows = audit.entries(
-            conn,
-            entity_id=entity_id,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            actor=actor,
-            since=since,
-            limit=limit,
-        )
-    shown = [
-        {**r, "object": f"{r['object_type']} {r['object_id']}", "change": _change(r)} for r in rows
-    ]
-    render(shown, ["id", "at", "actor", "action", "object", "change"], fmt, out, title="Audit log")
-
-
-def _change(entry: dict[str, Any]) -> str:
-    before, after = entry["before"], entry["after"]
-    if before and after:
-        return f"{before} -> {after}"
-    return str(after or before or "")
-
-
-@app.command()
+@commands.command(rich_help_panel=PANEL)
 def lineage(
     ctx: typer.Context,
     invoice_line: Annotated[int | None, typer.Option(help="An invoice line id.")] = None,
@@ -703,8 +580,13 @@ def lineage(
     entity: EntityOption = None,
 ) -> None:
     """From an invoice line back to the raw rows, or from a record to its invoice lines."""
-    engine = _run(_state(ctx).store)
-    chain = _run(
+    from ratebook.model.audit import canonical
+    from ratebook.store.entities import get_entity
+    from ratebook.workflows.lineage import lineage as lineage_of
+    from ratebook.workflows.lineage import lineage_text
+
+    engine = run(state(ctx).reader)
+    chain = run(
         lambda: lineage_of(
             engine, invoice_line=invoice_line, record_id=record, origin=origin, entity_code=entity
         )

@@ -1,0 +1,309 @@
+"""Import commands: ``ingest`` (files), ``pull`` and ``feeds`` (scheduled imports), and
+``quote``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from ratebook.cli.common import (
+    EntityOption,
+    FeedsOption,
+    FormatOption,
+    err,
+    feed_list,
+    import_progress,
+    out,
+    run,
+    state,
+)
+from ratebook.errors import RatebookError
+from ratebook.render.listing import OutputFormat, render
+
+if TYPE_CHECKING:
+    from ratebook.workflows.import_feed import ImportSummary
+
+PANEL = "Import"
+
+commands = typer.Typer()
+feeds_app = typer.Typer(help="Scheduled imports: folders, SFTP and S3.", no_args_is_help=True)
+
+commands.add_typer(feeds_app, name="feeds", rich_help_panel=PANEL)
+
+
+@commands.command(rich_help_panel=PANEL)
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Usage files to import.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="Feed format: generic|asterisk|freeswitch.")
+    ] = "generic",
+    origin: Annotated[str | None, typer.Option(help="Feed name (default: the format).")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="Zone of times without offset.")] = None,
+    entity: EntityOption = None,
+) -> None:
+    """Import usage files: each file in one transaction, each row accounted for."""
+    from ratebook.sources.formats import get_format
+    from ratebook.store.reference import ReferenceCache
+    from ratebook.workflows.import_feed import import_feed
+
+    cli = state(ctx)
+    run(lambda: get_format(fmt))
+    engine = run(cli.store)
+    failed = False
+    summaries: list[ImportSummary] = []
+    references = ReferenceCache()  # the deck and customers read once for all the files
+    for path in files:
+        try:
+            with import_progress(path.name) as advance:
+                summary = import_feed(
+                    engine,
+                    path,
+                    format_name=fmt,
+                    entity_code=entity,
+                    origin=origin,
+                    feed_zone=tz,
+                    settings=cli.settings,
+                    progress=advance,
+                    references=references,
+                )
+        except RatebookError as error:
+            err.print(f"error: {error.render()}", markup=False)
+            failed = True
+            continue
+        summaries.append(summary)
+        if summary.already_imported:
+            out.print(f"{path}: already imported (batch {summary.batch_id}); nothing changed")
+    if summaries:
+        _print_import_table(summaries)
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _print_import_table(summaries: list[ImportSummary]) -> None:
+    from ratebook.money import AMOUNT_SCALE, format_fixed
+
+    table = Table(title="Import summary", header_style="bold")
+    for name in ("file", "read", "rated", "duplicates", "exceptions", "charge", "seconds"):
+        table.add_column(name, justify="left" if name == "file" else "right")
+    for s in summaries:
+        charge = (
+            "(earlier)"
+            if s.already_imported
+            else f"{format_fixed(s.charge, AMOUNT_SCALE, s.charge_places)} {s.currency}"
+        )
+        table.add_row(
+            s.path,
+            f"{s.rows_read:,}",
+            f"{s.rated:,}",
+            f"{s.duplicates:,}",
+            f"{s.exceptions:,}",
+            charge,
+            f"{s.seconds:.2f}",
+        )
+    out.print(table)
+    codes: dict[str, int] = {}
+    for s in summaries:
+        for code, count in s.by_code.items():
+            codes[code] = codes.get(code, 0) + count
+    if codes:
+        out.print("exceptions by code: " + ", ".join(f"{c} {n}" for c, n in sorted(codes.items())))
+    for s in summaries:
+        if not s.already_imported:
+            out.print(
+                f"{s.path}: read {s.rows_read} = rated {s.rated} + duplicates {s.duplicates}"
+                f" + exceptions {s.exceptions}"
+            )
+        if s.rerated:
+            change = format_fixed(s.rerated_change, AMOUNT_SCALE, s.charge_places)
+            out.print(
+                f"{s.path}: re-rated {s.rerated} earlier charge(s) whose tier place it changed:"
+                f" {change} {s.currency} (reversal and new posting in the ledger)"
+            )
+
+
+@commands.command(rich_help_panel=PANEL)
+def quote(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option(help="Start time, ISO 8601 (local if no offset).")],
+    quantity: Annotated[str, typer.Option(help="Quantity in --unit.")],
+    account: Annotated[str | None, typer.Option(help="Customer account.")] = None,
+    caller: Annotated[str | None, typer.Option(help="Calling number.")] = None,
+    destination: Annotated[str | None, typer.Option(help="Called number.")] = None,
+    service: Annotated[str, typer.Option(help="voice, sms, data, ...")] = "voice",
+    unit: Annotated[str, typer.Option(help="s, msg, B, kWh, m3, call, req")] = "s",
+    entity: EntityOption = None,
+) -> None:
+    """Price a hypothetical event as pushing it now would: with the rates in force, after
+    the usage its customer's cycle already holds (tiers). Nothing is stored."""
+    from ratebook.workflows.quote_in_cycle import quote_in_cycle
+
+    engine = run(state(ctx).reader)
+    event = {
+        "start_time": start,
+        "quantity": quantity,
+        "unit": unit,
+        "service": service,
+        "account": account,
+        "caller": caller,
+        "destination": destination,
+    }
+    result = run(lambda: quote_in_cycle(engine, [event], entity_code=entity)).results[0]
+    if result.status != "rated":
+        err.print(f"{result.code}: {result.reason}", markup=False)
+        raise typer.Exit(code=1)
+    out.print(
+        f"{result.charge} {result.currency}: {result.billed_quantity} {unit} billed at"
+        f" {result.unit_price} (prefix {result.prefix}, band {result.band})",
+        markup=False,
+    )
+    if result.tiers is not None and len(result.tiers) > 1:
+        parts = ", ".join(f"tier {p.tier}: {p.quantity} {unit} at {p.price}" for p in result.tiers)
+        out.print(f"  split after the usage the cycle holds: {parts}", markup=False)
+
+
+@commands.command(rich_help_panel=PANEL)
+def pull(
+    ctx: typer.Context,
+    feed: Annotated[str | None, typer.Argument(help="Feed name.")] = None,
+    all_feeds: Annotated[bool, typer.Option("--all", help="Every feed.")] = False,
+    feeds_file: FeedsOption = None,
+) -> None:
+    """Pull feeds once: import new files exactly once, then leave, move or delete them."""
+    from datetime import UTC, datetime
+
+    from ratebook.store.reference import ReferenceCache
+    from ratebook.workflows.pull_feeds import pull_all
+
+    cli = state(ctx)
+    feeds = feed_list(cli, feeds_file)
+    if all_feeds == (feed is not None):
+        err.print("error: name one feed, or give --all")
+        raise typer.Exit(code=2)
+    chosen = feeds if all_feeds else [f for f in feeds if f.name == feed]
+    if not chosen:
+        err.print(f"error: FEED_NOT_FOUND no feed {feed!r} in the feeds file", markup=False)
+        raise typer.Exit(code=1)
+    engine = run(cli.store)
+    results = pull_all(
+        engine,
+        chosen,
+        settings=cli.settings,
+        now=datetime.now(UTC),
+        references=ReferenceCache(),
+    )
+    for r in results:
+        fresh = [s for s in r.imported if not s.already_imported]
+        line = f"{r.feed}: {r.status}, {r.files_seen} files seen, {len(fresh)} imported"
+        if r.status == "failed":
+            err.print(f"{line}: {r.error}", markup=False)
+            continue
+        if r.status == "busy":
+            out.print(f"{r.feed}: busy, {r.error}", markup=False)
+            continue
+        out.print(line, markup=False)
+        for s in r.imported:
+            note = (
+                "content already imported"
+                if s.already_imported
+                else (
+                    f"read {s.rows_read:,} = rated {s.rated:,} + duplicates {s.duplicates:,}"
+                    f" + exceptions {s.exceptions:,}"
+                )
+            )
+            out.print(f"  {s.path}: {note}", markup=False)
+        for name, why in r.waiting:
+            out.print(f"  {name}: waiting ({why})", markup=False)
+        for name, why in r.refused:
+            err.print(f"  {name!r}: refused ({why})", markup=False)
+        for name, why in r.rejected:
+            err.print(f"  {name}: not imported: {why}", markup=False)
+    if any(r.status == "failed" or r.rejected for r in results):
+        raise typer.Exit(code=1)
+
+
+@feeds_app.command("list")
+def feeds_list(
+    ctx: typer.Context, feeds_file: FeedsOption = None, fmt: FormatOption = OutputFormat.TABLE
+) -> None:
+    """The feeds in the feeds file (credentials are named, never shown)."""
+    feeds = feed_list(state(ctx), feeds_file)
+    rows = []
+    for f in feeds:
+        if f.kind == "folder":
+            where = str(f.path)
+        elif f.kind == "sftp":
+            where = f"sftp://{f.host}:{f.port}/{f.path}"
+        else:
+            where = f"s3://{f.bucket}/{f.prefix}"
+        rows.append(
+            {
+                "feed": f.name,
+                "kind": f.kind,
+                "location": where,
+                "pattern": f.pattern,
+                "format": f.format,
+                "schedule": f"{f.schedule} ({f.zone})",
+                "after_import": f.after_import,
+            }
+        )
+    render(
+        rows,
+        ["feed", "kind", "location", "pattern", "format", "schedule", "after_import"],
+        fmt,
+        out,
+        title="Feeds",
+    )
+
+
+@feeds_app.command("status")
+def feeds_status(
+    ctx: typer.Context, feeds_file: FeedsOption = None, fmt: FormatOption = OutputFormat.TABLE
+) -> None:
+    """Each feed's last run, files imported, last error and next run."""
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from ratebook.store import feeds as manifest
+    from ratebook.store.entities import get_entity
+    from ratebook.workflows.schedule_feeds import next_run
+
+    cli = state(ctx)
+    feeds = feed_list(cli, feeds_file)
+    engine = run(cli.reader)
+    now = datetime.now(UTC)
+    rows = []
+    with engine.connect() as conn:
+        for f in feeds:
+            entity = run(partial(get_entity, conn, f.entity))
+            h = manifest.history(conn, entity.id, f.name)
+            rows.append(
+                {
+                    "feed": f.name,
+                    "last_run": f"{h.last_started:%Y-%m-%d %H:%M:%S}Z" if h.last_started else None,
+                    "status": h.last_status,
+                    "files_imported": h.files_imported,
+                    "failures_in_a_row": h.failures_in_a_row,
+                    "last_error": h.last_error,
+                    "next_run": f"{next_run(f, h, now):%Y-%m-%d %H:%M:%S}Z",
+                }
+            )
+    render(
+        rows,
+        [
+            "feed",
+            "last_run",
+            "status",
+            "files_imported",
+            "failures_in_a_row",
+            "last_error",
+            "next_run",
+        ],
+        fmt,
+        out,
+        title="Feed status",
+        right=["files_imported", "failures_in_a_row"],
+    )

@@ -1,0 +1,141 @@
+"""Service commands: ``serve`` (the REST API and the feed scheduler in one process) and ``keys``."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+import typer
+
+from ratebook.cli.common import (
+    EntityOption,
+    FeedsOption,
+    FormatOption,
+    err,
+    feed_list,
+    out,
+    run,
+    state,
+)
+from ratebook.render.listing import OutputFormat, render
+
+PANEL = "Service"
+
+commands = typer.Typer()
+keys_app = typer.Typer(help="API keys, each confined to one entity.", no_args_is_help=True)
+
+commands.add_typer(keys_app, name="keys", rich_help_panel=PANEL)
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Who holds the key (audited as key:NAME).")],
+    scope: Annotated[
+        str, typer.Option("--scope", help="Comma-separated: ingest,read,review,admin.")
+    ] = "ingest,read",
+    entity: EntityOption = None,
+) -> None:
+    """Create a key; it is printed once and only its SHA-256 is stored."""
+    from ratebook.workflows import manage_keys
+
+    engine = run(state(ctx).store)
+    scopes = run(lambda: manage_keys.parse_scopes(scope))
+    made = run(lambda: manage_keys.create_key(engine, name=name, scopes=scopes, entity_code=entity))
+    err.print(
+        f"key {made.key.name} for entity {made.key.entity_code} ({','.join(scopes)}); "
+        "store it now, it cannot be shown again:"
+    )
+    out.print(made.secret, markup=False)
+
+
+@keys_app.command("list")
+def keys_list(
+    ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE, entity: EntityOption = None
+) -> None:
+    """The entity's keys (never their secrets)."""
+    from ratebook.workflows import manage_keys
+
+    engine = run(state(ctx).reader)
+    found = run(lambda: manage_keys.list_keys(engine, entity_code=entity))
+    rows = [
+        {
+            "name": k.name,
+            "prefix": k.prefix,
+            "scopes": ",".join(s for s in manage_keys.SCOPES if s in k.scopes),
+            "created_by": k.created_by,
+            "created_at": k.created_at.isoformat(timespec="seconds"),
+            "revoked_at": k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+        }
+        for k in found
+    ]
+    columns = ["name", "prefix", "scopes", "created_by", "created_at", "revoked_at"]
+    render(rows, columns, fmt, out, title="API keys")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The key's name.")],
+    entity: EntityOption = None,
+) -> None:
+    """Revoke a key; requests with it fail from now on."""
+    from ratebook.workflows import manage_keys
+
+    engine = run(state(ctx).store)
+    key = run(lambda: manage_keys.revoke_key(engine, name, entity_code=entity))
+    out.print(f"revoked key {key.name} ({key.prefix})")
+
+
+@commands.command(rich_help_panel=PANEL)
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    feeds_file: FeedsOption = None,
+    no_feeds: Annotated[
+        bool, typer.Option("--no-feeds", help="Serve the API only, even with a feeds file.")
+    ] = False,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs) and run the scheduled feeds, until Ctrl-C."""
+    from datetime import UTC, datetime
+
+    import uvicorn
+
+    from ratebook.api import create_app
+    from ratebook.workflows.schedule_feeds import Scheduler
+
+    cli = state(ctx)
+    engine = run(cli.store)  # migrates before the first request
+    path = feeds_file or cli.settings.feeds_file
+    stop = threading.Event()
+
+    def pause(seconds: float) -> None:  # float-ok: a wait, not money
+        stop.wait(seconds)
+
+    app = create_app(cli.settings, engine=engine)
+    if not no_feeds and path.exists():
+        feeds = feed_list(cli, path)
+        scheduler = Scheduler(
+            engine=engine,
+            feeds=feeds,
+            settings=cli.settings,
+            clock=lambda: datetime.now(UTC),
+            sleep=pause,
+            references=app.state.references,  # one copy of each entity's reference data
+        )
+        threading.Thread(
+            target=scheduler.run, kwargs={"stop": stop.is_set}, name="feeds", daemon=True
+        ).start()
+        err.print(f"scheduling {len(feeds)} feeds from {path}")
+    err.print(f"serving the API on http://{host}:{port} (OpenAPI at /docs); Ctrl-C to stop")
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        stop.set()
