@@ -279,11 +279,11 @@ def test_a_reading_command_never_creates_a_store(tmp_path: Path) -> None:
     """A command that only reads, pointed at a store that is not there, says so (and where)
     instead of leaving an empty database behind."""
     missing = tmp_path / "other.db"
-    code, out, err = _cli(str(missing), "balances", "--period", "2026-10")
+    code, _, err = _cli(str(missing), "balances", "--period", "2026-10")
     assert code == 1
     assert err.startswith(f"error: NO_STORE there is no store at {missing}")
     assert not missing.exists()
     # a plain path is a SQLite store, as sqlite:///path is
     assert _cli(str(missing), "init", "--entity", "E")[0] == 0
-    code, out, err = _cli(str(missing), "balances", "--period", "2026-10")
+    code, _out, err = _cli(str(missing), "balances", "--period", "2026-10")
     assert (code, err) == (0, "")

@@ -75,6 +75,8 @@ def ingest(
             failed = True
             continue
         summaries.append(summary)
+        for note in summary.notes:
+            err.print(f"note: {path}: {note}", markup=False)
         if summary.already_imported:
             out.print(f"{path}: already imported (batch {summary.batch_id}); nothing changed")
     if summaries:

@@ -37,6 +37,7 @@ class SubCode(StrEnum):
     INVALID_UTF8 = "INVALID_UTF8"
     FIELD_TOO_LONG = "FIELD_TOO_LONG"
     UNKNOWN_UNIT = "UNKNOWN_UNIT"
+    TIME_OUT_OF_RANGE = "TIME_OUT_OF_RANGE"
 
 
 #: One row per rejected input row. ``row_idx`` points into the chunk the stage was given.

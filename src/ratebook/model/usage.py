@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import polars as pl
 
 #: Units a record's quantity may be in. Quantities are integers at QUANTITY_SCALE of the unit.
 UNITS: frozenset[str] = frozenset({"s", "msg", "B", "kWh", "m3", "call", "req"})
+
+#: The instants a record may start at, half-open ``[EARLIEST, LATEST)`` (UTC): usage outside
+#: it is an ``INVALID_RECORD`` (``TIME_OUT_OF_RANGE``), and billing periods are the months
+#: inside it (``FIRST_PERIOD`` to ``LAST_PERIOD``). Years such as 0001 and 9999, which a
+#: switch writes for a missing or a wrong clock, never reach a cycle.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+FIRST_PERIOD = "1970-01"
+LAST_PERIOD = "2199-12"
 
 #: Dispositions that are charged. Any other disposition, or a zero quantity, is rated at zero
 #: (kept, never dropped).

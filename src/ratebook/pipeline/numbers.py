@@ -128,9 +128,19 @@ def e164(numbers: pl.Series, plan: NumberPlan) -> pl.Series:
 
 
 def e164_one(number: str, plan: NumberPlan) -> str:
-    """:func:`e164` for a single number."""
-    result = e164(pl.Series("n", [number], dtype=pl.String), plan)[0]
-    return str(result)
+    """:func:`e164` for a single number that must be a phone number (a customer's).
+
+    Raises:
+        ValueError: text that no rule makes an E.164 number.
+    """
+    result = str(e164(pl.Series("n", [number], dtype=pl.String), plan)[0])
+    if not re.match(_E164, result):
+        raise ValueError(
+            f"{number!r} is not a phone number: give it in E.164 (+60312345678), as a national"
+            f" number of {plan.region}, or after the international prefix"
+            f" ({plan.international_prefix})"
+        )
+    return result
 
 
 def e164_prefix(text: str, plan: NumberPlan) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from ratebook.model.rejections import Code, SubCode, no_rejections
-from ratebook.model.usage import RECORD_COLUMNS, UNITS
+from ratebook.model.usage import EARLIEST, LATEST, RECORD_COLUMNS, UNITS
 from ratebook.pipeline.normalise import content_digests
 
 #: Longest text kept in each canonical column (the store's column widths).
@@ -67,6 +67,19 @@ def validate(frame: pl.DataFrame, *, entity_zone: str) -> tuple[pl.DataFrame, pl
         "start_time", pl.col("start_time_problem"), pl.col("start_time_text")
     )
     checks.append((hit, sub, reason, "start_time"))
+    checks.append(
+        (
+            (pl.col("start_time") < EARLIEST) | (pl.col("start_time") >= LATEST),
+            pl.lit(SubCode.TIME_OUT_OF_RANGE.value),
+            pl.lit("start_time '")
+            + pl.col("start_time_text").str.slice(0, 40)
+            + pl.lit(
+                f"' is outside {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC), the time window"
+                " Ratebook bills; a switch's clock was wrong, or the field is not the start"
+            ),
+            "start_time",
+        )
+    )
     hit, sub, reason = _problem("quantity", pl.col("quantity_problem"), pl.col("quantity_text"))
     checks.append((hit, sub, reason, "quantity"))
     checks.append(

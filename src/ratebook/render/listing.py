@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -42,10 +42,10 @@ def render(
         return
     if fmt is OutputFormat.CSV:
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        writer = SafeCsvWriter(buffer, lineterminator="\n")
         writer.writerow(columns)
         for r in rows:
-            writer.writerow(["" if r[c] is None else spreadsheet_safe(r[c]) for c in columns])
+            writer.writerow([r[c] for c in columns])
         console.file.write(buffer.getvalue())
         return
     table = Table(title=title, header_style="bold", show_lines=False)
@@ -56,14 +56,15 @@ def render(
     console.print(table)
 
 
-_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
 
 
 def spreadsheet_safe(value: object) -> object:
     """A CSV cell a spreadsheet shows as text, never runs (OWASP's CSV-injection rule).
 
     Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
-    apostrophe, unless it is a plain decimal number such as ``-1.20``; other values pass.
+    apostrophe, unless it is a plain decimal number such as ``-1.20`` or ``+60312345678``
+    (a number, never a formula); other values pass.
     """
     if (
         isinstance(value, str)
@@ -72,3 +73,21 @@ def spreadsheet_safe(value: object) -> object:
     ):
         return "'" + value
     return value
+
+
+class SafeCsvWriter:
+    """A ``csv.writer`` whose every cell goes through ``spreadsheet_safe``: every CSV file
+    Ratebook writes (listings, statements, exports) is written by one, so text from a feed
+    (a caller's name, an attribute) never runs as a formula where the file is opened."""
+
+    def __init__(self, handle: Any, **options: Any) -> None:
+        self._writer = csv.writer(handle, **options)
+
+    def writerow(self, row: Iterable[object]) -> None:
+        """Write one row, each text cell made inert."""
+        self._writer.writerow(["" if v is None else spreadsheet_safe(v) for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
+        """Write every row of ``rows``."""
+        for row in rows:
+            self.writerow(row)

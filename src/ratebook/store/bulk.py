@@ -15,7 +15,9 @@ frame; the copy is inside it.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sqlite3
 import tempfile
 from functools import cache
@@ -26,6 +28,8 @@ import adbc_driver_sqlite
 import polars as pl
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
+
+from ratebook.store import scratch
 
 
 def _sqlite_text(frame: pl.DataFrame) -> pl.DataFrame:
@@ -90,7 +94,7 @@ def _stageable(frame: pl.DataFrame) -> bool:
 def _scratch_image(frame: pl.DataFrame) -> bytes:
     """The bytes of a scratch SQLite database holding ``frame`` as table ``frame``, written
     by the ADBC driver."""
-    fd, name = tempfile.mkstemp(prefix="ratebook-stage-", suffix=".sqlite")
+    fd, name = tempfile.mkstemp(prefix="stage-", suffix=".sqlite", dir=scratch.folder())
     os.close(fd)
     try:
         with (
@@ -111,8 +115,14 @@ def _scratch_image(frame: pl.DataFrame) -> bytes:
                 )
                 statement.bind_stream(frame)
                 statement.execute_update()
-        with open(name, "rb") as scratch:
-            return scratch.read()
+        with open(name, "rb") as staged:
+            return staged.read()
+    except adbc_driver_manager.Error as error:
+        # the driver reports a full disk as the rollback that failed after it; say what it was
+        free = shutil.disk_usage(os.path.dirname(name)).free
+        if free < max(frame.estimated_size() * 2, 1 << 20):
+            raise OSError(errno.ENOSPC, f"No space left on device: {name}") from error
+        raise
     finally:
         os.unlink(name)
 

@@ -59,7 +59,12 @@ def describe(exc: BaseException) -> RatebookError:
             f"another writer held what this change needed, and the database ended it; {_KEPT}:"
             " run it again",
         )
-    if any(s and s.startswith("08") for s in codes) or "server closed the connection" in text:
+    # 08: connection exceptions; 57P0x: the server shut down or ended the session
+    if (
+        any(s and s.startswith(("08", "57P0")) for s in codes)
+        or "server closed the connection" in text
+        or "connection is lost" in text
+    ):
         return StoreError("DB_CONNECTION_LOST", f"the connection to the database was lost; {_KEPT}")
     if "readonly database" in text or "read-only transaction" in text:
         return StoreError("DB_READ_ONLY", f"the database is read-only here; {_KEPT}")

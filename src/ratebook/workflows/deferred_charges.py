@@ -24,7 +24,7 @@ from types import TracebackType
 import polars as pl
 from sqlalchemy import Connection
 
-from ratebook.store import usage
+from ratebook.store import scratch, usage
 from ratebook.workflows.book_charges import Ledger
 from ratebook.workflows.cycle_usage import CycleUsage
 
@@ -35,7 +35,7 @@ class DeferredCharges:
 
     def __init__(self, *, expected_rows: int, partition_rows: int) -> None:
         self._partitions = max(1, math.ceil(expected_rows / max(1, partition_rows)))
-        self._folder = tempfile.TemporaryDirectory(prefix="ratebook-charges-")
+        self._folder = tempfile.TemporaryDirectory(prefix="charges-", dir=scratch.folder())
         self._spills = 0
         self._held = 0  # records held, all partitions
 

@@ -78,6 +78,8 @@ class ImportSummary:
         rerated_change: what those re-ratings changed in total, AMOUNT_SCALE.
         currency: the entity's currency.
         charge_places: the entity's charge places, for showing ``charge``.
+        notes: what the import took in a way the user may not expect (a header cell with
+            blanks around its name), for the user to read.
     """
 
     path: str
@@ -93,6 +95,7 @@ class ImportSummary:
     currency: str = ""
     charge_places: int = 4
     by_code: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0  # float-ok: elapsed time, not money
 
 
@@ -231,6 +234,7 @@ def _import_once(
                 batch_id=batch_id,
                 currency=entity.currency,
                 charge_places=entity.charge_places,
+                notes=_header_notes(source.header),
             )
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
             ledger = Ledger(cycle)
@@ -316,6 +320,15 @@ def _import_once(
             },
         )
     return summary
+
+
+def _header_notes(header: list[str] | None) -> list[str]:
+    """What the header says that the import read otherwise than written."""
+    padded = [cell for cell in header or [] if cell != cell.strip()]
+    if not padded:
+        return []
+    shown = ", ".join(repr(cell) for cell in padded[:5])
+    return [f"header: blanks around {shown} were ignored (read as the names without them)"]
 
 
 def _check_zone(zone: str) -> None:

@@ -33,7 +33,7 @@ from ratebook.sources.remote import (
     unsafe_name,
 )
 from ratebook.store import feeds as manifest
-from ratebook.store import usage
+from ratebook.store import scratch, usage
 from ratebook.store.entities import get_entity
 from ratebook.store.feed_lock import running_feed
 from ratebook.store.reference import ReferenceCache
@@ -111,7 +111,7 @@ def _run(
     store: RemoteStore | None = None
     try:
         store = opener(feed)
-        with tempfile.TemporaryDirectory(prefix="ratebook-pull-") as staging:
+        with tempfile.TemporaryDirectory(prefix="pull-", dir=scratch.folder()) as staging:
             for file in sorted(store.files(), key=lambda f: f.name):
                 _consider(
                     engine,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,9 @@ from sqlalchemy import Engine
 
 from ratebook.errors import InputError, NotFoundError
 from ratebook.model.parties import Entity
+from ratebook.model.usage import FIRST_PERIOD, LAST_PERIOD
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.render.listing import SafeCsvWriter
 from ratebook.store import parties, review, usage
 from ratebook.store.entities import get_entity
 
@@ -32,9 +33,15 @@ STATEMENT_HEADER = (
 
 
 def check_period(period: str) -> str:
-    """``YYYY-MM`` or an InputError."""
+    """``YYYY-MM`` of a month Ratebook bills, or an InputError (``BAD_PERIOD``)."""
     if not _PERIOD.match(period):
         raise InputError("BAD_PERIOD", f"{period!r} is not a month as YYYY-MM", path="--period")
+    if not FIRST_PERIOD <= period <= LAST_PERIOD:
+        raise InputError(
+            "BAD_PERIOD",
+            f"{period} is outside {FIRST_PERIOD} to {LAST_PERIOD}, the months Ratebook bills",
+            path="--period",
+        )
     return period
 
 
@@ -145,7 +152,7 @@ def _write(entity: Entity, account: str, lines: pl.DataFrame, out: Path) -> Stat
     rows = _statement_rows(entity, lines)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = SafeCsvWriter(handle)
         writer.writerow(STATEMENT_HEADER)
         writer.writerows(rows)
         writer.writerow(

@@ -30,7 +30,7 @@ from ratebook.model.usage import RECORD_COLUMNS
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.validate import validate
-from ratebook.render.listing import spreadsheet_safe
+from ratebook.render.listing import SafeCsvWriter
 from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk, to_csv_line
 from ratebook.sources.formats import get_format
@@ -376,10 +376,10 @@ def export_csv(engine: Engine, f: Filter, out: Path, *, entity_code: str | None 
     spreadsheet would run as a formula is made inert (``render.listing.spreadsheet_safe``)."""
     rows = list_exceptions(engine, f, entity_code=entity_code)
     with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = SafeCsvWriter(handle)
         writer.writerow(EXPORT_COLUMNS)
         for row in rows:
-            writer.writerow([spreadsheet_safe(row[c]) for c in EXPORT_COLUMNS])
+            writer.writerow([row[c] for c in EXPORT_COLUMNS])
     return len(rows)
 
 

@@ -41,7 +41,7 @@ from ratebook.api.schemas import (
 from ratebook.errors import AccessError, InputError
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.sources.formats import FORMATS
-from ratebook.store import api_keys
+from ratebook.store import api_keys, scratch
 from ratebook.store.engine import reading
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.ingest_events import EventGroup, EventsSummary
@@ -340,7 +340,7 @@ async def post_import(
         raise Problem(
             422, "UNKNOWN_FORMAT", f"unknown format {format!r} (formats: {', '.join(FORMATS)})"
         )
-    with tempfile.TemporaryDirectory(prefix="ratebook-upload-") as folder:
+    with tempfile.TemporaryDirectory(prefix="upload-", dir=scratch.folder()) as folder:
         path = Path(folder) / "upload.csv"
         with path.open("wb") as out:
             async for chunk in limited_stream(request, settings.api_max_upload_bytes):
