@@ -146,7 +146,14 @@ def record_rehashed(conn: Connection, rng: random.Random) -> str:
 
 
 def record_deleted(conn: Connection, rng: random.Random) -> str:
-    row = _pick(conn, rng, "usage_records")
+    # a record the exception queue or a correction refers to is kept by a foreign key
+    row = _pick(
+        conn,
+        rng,
+        "usage_records",
+        "id NOT IN (SELECT record_pk FROM exceptions WHERE record_pk IS NOT NULL)"
+        " AND id NOT IN (SELECT record_pk FROM corrections)",
+    )
     conn.execute(text("DELETE FROM usage_records WHERE id = :id"), {"id": row})
     return f"record {row}: deleted"
 
