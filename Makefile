@@ -28,11 +28,12 @@ demo: $(RUNSTAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## make lint: ruff and mypy --strict
+## make lint: ruff, mypy --strict, and the import layers (import-linter)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make bench: throughput figures (not a pass/fail test)
 bench: $(STAMP)

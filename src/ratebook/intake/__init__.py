@@ -1,0 +1,1 @@
+"""The staged import shared by files, pushed events and streams: read, assess, book."""
