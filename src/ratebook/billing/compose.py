@@ -14,9 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ratebook.billing.close import round_total
 from ratebook.billing.tax import TaxLine, TaxRate, rate_for, tax_lines
-from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, format_fixed
+from ratebook.money import (
+    AMOUNT_SCALE,
+    PRICE_SCALE,
+    QUANTITY_SCALE,
+    RoundingMode,
+    format_fixed,
+    round_div,
+)
 
 SCHEMA_ID = "https://ratebook.dev/schemas/invoice-1.json"
 
@@ -71,6 +77,14 @@ class Composed:
     lines: list[Line]
     tax: list[TaxLine]
     totals: Totals
+
+
+def round_total(exact: int, *, minor_places: int, mode: RoundingMode) -> tuple[int, int]:
+    """``(total, remainder)``: ``exact`` rounded to the minor unit, and what rounding left
+    (``exact - total``, under one minor unit), which is carried to the next cycle."""
+    step = 10 ** (AMOUNT_SCALE - minor_places)
+    total = round_div(exact, step, mode) * step
+    return total, exact - total
 
 
 def compose(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from ratebook.model.ledger import Period, next_period
 from ratebook.money import AMOUNT_SCALE, RoundingMode, round_div
 
 
@@ -71,19 +72,7 @@ class RecurringCharge:
 
 def period_of(day: date) -> str:
     """The calendar-month cycle (``YYYY-MM``) a local date is in."""
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def next_period(period: str) -> str:
-    """The cycle after ``period``."""
-    year, month = int(period[:4]), int(period[5:7])
-    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
-
-
-def previous_period(period: str) -> str:
-    """The cycle before ``period``."""
-    year, month = int(period[:4]), int(period[5:7])
-    return f"{year - 1:04d}-12" if month == 1 else f"{year:04d}-{month - 1:02d}"
+    return str(Period(day.year, day.month))
 
 
 def _add_years(day: date, years: int) -> date:

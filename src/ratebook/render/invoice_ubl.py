@@ -12,6 +12,8 @@ import xml.etree.ElementTree as ET
 from decimal import Decimal
 from typing import Any
 
+from ratebook.model.ledger import Period
+
 NS = {
     "": "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -64,10 +66,12 @@ def ubl_invoice(doc: dict[str, Any]) -> bytes:
     _cbc(root, "InvoiceTypeCode", "380")
     _cbc(root, "Note", f"Billing period {head['period']}")
     _cbc(root, "DocumentCurrencyCode", currency)
-    year, month = int(head["period"][:4]), int(head["period"][5:7])
+    month = Period.of(head["period"])
     period = _cac(root, "InvoicePeriod")
     _cbc(period, "StartDate", f"{head['period']}-01")
-    _cbc(period, "EndDate", f"{head['period']}-{calendar.monthrange(year, month)[1]:02d}")
+    _cbc(
+        period, "EndDate", f"{head['period']}-{calendar.monthrange(month.year, month.month)[1]:02d}"
+    )
     _cbc(period, "Description", head["period"])
     _party(root, "AccountingSupplierParty", doc["seller"]["entity"], doc["seller"]["name"])
     _party(root, "AccountingCustomerParty", doc["customer"]["account"], doc["customer"]["name"])

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import polars as pl
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
-from ratebook.billing.recurring import next_period
 from ratebook.billing.tax import TaxRate, Treatment
+from ratebook.model.ledger import next_period
 from ratebook.store.frames import query_frame
 from ratebook.store.tables import (
     billing_cycles,

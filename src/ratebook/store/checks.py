@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Connection, func, select
 
-from ratebook.billing.recurring import next_period
 from ratebook.errors import ConflictError
+from ratebook.model.ledger import next_period
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.store.frames import query_frame
 from ratebook.store.review import NO_ROWS, row_identity

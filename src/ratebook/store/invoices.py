@@ -4,13 +4,17 @@ delivery log of their hand-off."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from ratebook.billing.compose import Line
+from ratebook.billing.tax import TaxRate, rate_for
 from ratebook.errors import ConflictError
+from ratebook.store.seals import Seal
 from ratebook.store.tables import customers, invoice_deliveries, invoice_lines, invoices
 
 
@@ -41,10 +45,41 @@ def next_number(conn: Connection, entity_id: int) -> int:
     return int(last or 0) + 1
 
 
+def line_rows(lines: Sequence[Line], rates: Mapping[str, TaxRate]) -> list[dict[str, Any]]:
+    """An invoice's lines as stored rows, numbered from 1, with their tax treatment."""
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        rate = rate_for(line.category, rates)
+        rows.append(
+            {
+                "line_no": n,
+                "kind": line.kind,
+                "category": line.category,
+                "description": line.description[:500],
+                "service": line.service,
+                "destination": line.destination,
+                "band": line.band,
+                "unit": line.unit,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "rate_unit": line.rate_unit,
+                "records": line.records,
+                "source_period": line.source_period,
+                "amount": line.amount,
+                "tax_treatment": rate.treatment.value,
+                "tax_rate_ppm": rate.rate_ppm,
+            }
+        )
+    return rows
+
+
 def add_invoice(
-    conn: Connection, values: dict[str, Any], lines: list[dict[str, Any]]
+    conn: Connection, values: dict[str, Any], lines: list[dict[str, Any]], *, seal: Seal
 ) -> tuple[int, list[int]]:
-    """Insert an invoice and its lines; returns its id and the lines' ids in line order."""
+    """Insert an invoice and its lines (sealed in ``seal``); returns its id and the lines'
+    ids in line order."""
+    seal.add_rows("invoice", [values])
+    seal.add_rows("invoice_lines", lines)
     result = conn.execute(insert(invoices).values(**values))
     invoice_id = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
     if not lines:

@@ -8,7 +8,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -18,6 +18,7 @@ from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ratebook.errors import StoreError
+from ratebook.model.ledger import POSTING_COLUMNS, Posting
 from ratebook.pipeline.dedupe import KNOWN_SCHEMA
 from ratebook.store.bulk import insert_frame
 from ratebook.store.frames import query_frame
@@ -368,40 +369,39 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
     )["id"]
 
 
-_POSTING_SCHEMA: dict[str, pl.DataType] = {
+#: A posting as it is written: its columns, the entity, the batch and when.
+_STORED_POSTING: dict[str, pl.DataType] = {
     "entity_id": pl.Int64(),
-    "customer_id": pl.Int64(),
-    "period": pl.String(),
-    "kind": pl.String(),
-    "amount": pl.Int64(),
-    "quantity": pl.Int64(),
-    "records": pl.Int64(),
+    **POSTING_COLUMNS,
     "batch_id": pl.Int64(),
-    "reverses_id": pl.Int64(),
-    "memo": pl.String(),
-    "category": pl.String(),
-    "source_period": pl.String(),
     "posted_at": pl.Datetime("us", "UTC"),
 }
-_OPTIONAL_POSTING = ("quantity", "batch_id", "reverses_id", "memo", "category", "source_period")
 
 
 def add_postings(
-    conn: Connection, postings: list[dict[str, object]], *, seal: Seal | None = None
+    conn: Connection,
+    postings: Sequence[Posting],
+    *,
+    entity_id: int,
+    batch_id: int | None,
+    posted_at: datetime,
+    seal: Seal | None = None,
 ) -> None:
-    """Append ledger postings (never updated, never deleted) in one bulk write; optional
-    columns may be left out of any posting. ``seal`` seals them for the batch's audit entry.
-
-    Raises:
-        ValueError: a posting with a key that is not a column of the ledger.
-    """
+    """Append ledger postings (never updated, never deleted) of one batch in one bulk
+    write; ``seal`` seals them for the batch's audit entry."""
     if not postings:
         return
-    blank = dict.fromkeys(_OPTIONAL_POSTING)
-    unknown = {key for p in postings for key in p} - set(_POSTING_SCHEMA)
-    if unknown:
-        raise ValueError(f"not ledger posting columns: {sorted(unknown)}")
-    frame = pl.DataFrame([{**blank, **p} for p in postings], schema=_POSTING_SCHEMA)
+    rows = [
+        {
+            "entity_id": entity_id,
+            **{name: getattr(p, name) for name in POSTING_COLUMNS},
+            "kind": p.kind.value,
+            "batch_id": batch_id,
+            "posted_at": posted_at,
+        }
+        for p in postings
+    ]
+    frame = pl.DataFrame(rows, schema=_STORED_POSTING)
     if seal is not None:
         seal.add("postings", frame)
     insert_frame(conn, ledger_postings, frame)

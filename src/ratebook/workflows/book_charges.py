@@ -8,7 +8,6 @@ usage postings, which ``Ledger.postings`` hands over at the end of the run.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,13 +15,14 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Connection
 
+from ratebook.billing.post import UsageTally, reposting
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, no_rejections, reject_where
 from ratebook.pipeline.price import Reference, price
-from ratebook.store import checks, cycles
+from ratebook.store import checks, cycles, usage
 from ratebook.store.bulk import insert_frame
 from ratebook.store.seals import Seal
 from ratebook.store.tables import rated_charges
-from ratebook.workflows.cycle_usage import CycleUsage, Placed, reposting
+from ratebook.workflows.cycle_usage import CycleUsage, Placed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,17 +84,13 @@ def assess(
 
 @dataclass(slots=True)
 class Ledger:
-    """The usage postings of one run, summed per customer, period and unit, and the re-rating
-    postings, written once at the end of the run (``postings``). ``cycle`` says which cycle
-    each period's usage is posted to, for the charges and their postings alike; ``seal``
-    seals every row the run writes, for its audit entry."""
+    """Books a run's charges and tallies their postings, written once at the end of the run
+    (``post``). ``cycle`` says which cycle each period's usage is posted to, for the charges
+    and their postings alike; ``seal`` seals every row the run writes, for its audit entry."""
 
     cycle: CycleUsage
     seal: Seal = field(default_factory=Seal)
-    records: Counter[tuple[int, str, str]] = field(default_factory=Counter)
-    quantities: Counter[tuple[int, str, str]] = field(default_factory=Counter)
-    amounts: Counter[tuple[int, str, str]] = field(default_factory=Counter)
-    reposts: list[dict[str, object]] = field(default_factory=list)
+    tally: UsageTally = field(default_factory=UsageTally)
 
     def book(
         self,
@@ -113,7 +109,7 @@ class Ledger:
             "record_pk",
             "customer_id",
             "period",
-            self.cycle.posted_period().alias("posted_period"),
+            self.cycle.routing.posted_period().alias("posted_period"),
             "rate_table_id",
             "version_id",
             "rate_row_id",
@@ -143,60 +139,37 @@ class Ledger:
             rated_at=now,
             seal=self.seal,
         )
-        self.reposts += reposting(
+        self.tally.reposts += reposting(
             placed.replaced,
             placed.replacements,
-            entity_id=entity_id,
-            batch_id=batch_id,
             memo="re-rated: a late record changed tier places",
         )
-        for row in (
-            rated.group_by("customer_id", "period", "unit")
-            .agg(pl.len().alias("n"), pl.col("billed_quantity").sum(), pl.col("charge").sum())
-            .iter_rows(named=True)
-        ):
-            key = (int(row["customer_id"]), str(row["period"]), str(row["unit"]))
-            self.records[key] += int(row["n"])
-            self.quantities[key] += int(row["billed_quantity"])
-            self.amounts[key] += int(row["charge"])
+        self.tally.add(rated)
 
-    def postings(
-        self, *, entity_id: int, batch_id: int, source: str, now: datetime
-    ) -> list[dict[str, object]]:
-        """Every posting of the run: usage per customer, period and unit (late usage of a
-        closed cycle to the first open one), then the re-ratings."""
-        return [
-            {
-                "entity_id": entity_id,
-                "customer_id": customer_id,
-                "amount": self.amounts[key],
-                "quantity": self.quantities[key],
-                "records": count,
-                "batch_id": batch_id,
-                "memo": f"usage ({unit}) from {Path(source).name}",
-                "posted_at": now,
-                **self.cycle.posting_period(period),
-            }
-            for key, count in sorted(self.records.items())
-            for customer_id, period, unit in [key]
-        ] + self.reposts
-
-    def require_posted(self, conn: Connection, *, entity_id: int) -> None:
-        """Refuse to commit unless every customer-cycle this run posted to still has charges
-        equal to its usage postings (call it after ``postings`` are written).
+    def post(
+        self, conn: Connection, *, entity_id: int, batch_id: int, source: str, now: datetime
+    ) -> None:
+        """Write every posting of the run (usage per customer, period and unit, then the
+        re-ratings), and refuse to commit unless every customer-cycle they touched still has
+        charges equal to its usage postings.
 
         Raises:
             ConflictError: ``LEDGER_UNBALANCED``.
         """
-        touched = [
-            (customer_id, str(self.cycle.posting_period(period)["period"]))
-            for customer_id, period, _unit in self.records
-        ] + [(int(str(p["customer_id"])), str(p["period"])) for p in self.reposts]
+        routing = self.cycle.routing
+        usage.add_postings(
+            conn,
+            self.tally.postings(routing, source=Path(source).name),
+            entity_id=entity_id,
+            batch_id=batch_id,
+            posted_at=now,
+            seal=self.seal,
+        )
         checks.require_posted(
             conn,
             entity_id,
             pl.DataFrame(
-                touched,
+                self.tally.touched(routing),
                 schema={"customer_id": pl.Int64, "posted_period": pl.String},
                 orient="row",
             ),

@@ -11,12 +11,12 @@ from sqlalchemy import Engine
 
 from ratebook.errors import NotFoundError
 from ratebook.model.holdings import Identifier
+from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.store import billing, parties
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
-from ratebook.workflows.report_usage import check_period
 
 #: Posting kinds shown on their own in a balance; the others add up under ``other``.
 _KINDS = ("brought_forward", "usage", "reversal", "recurring", "credit")
@@ -95,7 +95,7 @@ def customer_balance(
         entity = get_entity(conn, entity_code)
         if period is None:
             period = (now or datetime.now(UTC)).astimezone(entity.zone).strftime("%Y-%m")
-        check_period(period)
+        Period.parse(period)
         customer = parties.customer_by_account(conn, entity.id, account)
         if customer is None:
             raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer {account!r}")

@@ -19,12 +19,11 @@ Used by one import (across its chunks, inside its transaction) and by ``rerate``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import polars as pl
 from sqlalchemy import Connection
 
-from ratebook.billing.recurring import next_period
+from ratebook.billing.post import Routing
 from ratebook.pipeline.tiers import GROUP, on_tiers, price_in_cycle
 from ratebook.store import billing, cycles
 from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
@@ -114,28 +113,11 @@ class CycleUsage:
         """The entity's closed periods."""
         return frozenset(self._closed)
 
-    def posted_period(self) -> pl.Expr:
-        """The cycle the usage of each record (its ``period``) is posted to: the period itself
-        while it is open, else the first open cycle (cycles close in order), as late usage.
-        The closed cycles were read under the entity's lock, so no close can come between."""
-        if not self._closed:
-            return pl.col("period")
-        return (
-            pl.when(pl.col("period").is_in(sorted(self._closed)))
-            .then(pl.lit(next_period(max(self._closed))))
-            .otherwise(pl.col("period"))
-        )
-
-    def posting_period(self, period: str) -> dict[str, object]:
-        """Where usage of ``period`` is posted (``posted_period``), as a posting's period,
-        kind and source period."""
-        if period not in self._closed:
-            return {"period": period, "kind": "usage", "source_period": None}
-        return {
-            "period": next_period(max(self._closed)),
-            "kind": "late_usage",
-            "source_period": period,
-        }
+    @property
+    def routing(self) -> Routing:
+        """Where usage of each period is posted (read under the entity's lock, so no close
+        can come between)."""
+        return Routing.of(self._closed)
 
     def place(self, rated: pl.DataFrame) -> Placed:
         """Price ``rated`` (new records with ``origin``) at their places in their cycles.
@@ -258,43 +240,3 @@ class CycleUsage:
             .drop("_n")
         )
         return new_placed.select(new.columns), replaced, replacements
-
-
-def reposting(
-    replaced: pl.DataFrame,
-    replacements: pl.DataFrame,
-    *,
-    entity_id: int,
-    batch_id: int | None,
-    memo: str,
-) -> list[dict[str, object]]:
-    """Ledger postings for re-rated charges: per customer, cycle posted to and unit, a
-    reversal of the old charges and a posting of the new ones."""
-    now = datetime.now(UTC)
-    out: list[dict[str, object]] = []
-    for frame, kind, sign in ((replaced, "reversal", -1), (replacements, "usage", 1)):
-        totals = (
-            frame.group_by("customer_id", "posted_period", "unit")
-            .agg(
-                pl.len().alias("n"),
-                pl.col("billed_quantity").sum(),
-                pl.col("charge").sum(),
-            )
-            .sort("customer_id", "posted_period", "unit")
-        )
-        for row in totals.iter_rows(named=True):
-            out.append(
-                {
-                    "entity_id": entity_id,
-                    "customer_id": row["customer_id"],
-                    "period": row["posted_period"],
-                    "kind": kind,
-                    "amount": sign * int(row["charge"]),
-                    "quantity": sign * int(row["billed_quantity"]),
-                    "records": sign * int(row["n"]),
-                    "batch_id": batch_id,
-                    "memo": f"{memo} ({row['unit']})",
-                    "posted_at": now,
-                }
-            )
-    return out

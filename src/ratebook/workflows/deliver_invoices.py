@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import Engine
 
+from ratebook.model.ledger import Period
 from ratebook.store import audit, invoices
 from ratebook.store.entities import get_entity
 from ratebook.workflows.close_cycle import invoice_id_text
-from ratebook.workflows.report_usage import check_period
 
 
 @dataclass(slots=True)
@@ -61,7 +61,7 @@ def deliver_invoices(
 ) -> DeliverySummary:
     """POST every invoice (of ``period``, or all) not yet delivered to ``url``."""
     if period is not None:
-        check_period(period)
+        Period.parse(period)
     summary = DeliverySummary()
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from ratebook.errors import ConflictError, InputError, NotFoundError
 from ratebook.model.disputes import Outcome, Status, allowed
+from ratebook.model.ledger import Posting, PostingKind
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, AmountError, format_fixed, parse_fixed
 from ratebook.store import audit, billing, usage
@@ -208,19 +209,18 @@ def resolve(
             usage.add_postings(
                 conn,
                 [
-                    {
-                        "entity_id": entity.id,
-                        "customer_id": found["customer_id"],
-                        "period": period,
-                        "kind": "credit",
-                        "amount": -amount,
-                        "records": 0,
-                        "category": found["category"],
-                        "memo": f"Credit for dispute {number}: {_short(found['reason'])}",
-                        "batch_id": batch_id,
-                        "posted_at": now,
-                    }
+                    Posting(
+                        customer_id=found["customer_id"],
+                        period=period,
+                        kind=PostingKind.CREDIT,
+                        amount=-amount,
+                        category=found["category"],
+                        memo=f"Credit for dispute {number}: {_short(found['reason'])}",
+                    )
                 ],
+                entity_id=entity.id,
+                batch_id=batch_id,
+                posted_at=now,
                 seal=seal,
             )
             sealed = {"batch": batch_id, "sealed": seal.summary()}

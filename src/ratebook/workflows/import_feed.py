@@ -276,14 +276,9 @@ def _import_once(
                     batch_id=batch_id,
                     progress=None if progress is None else progress.place,
                 )
-        usage.add_postings(
-            conn,
-            ledger.postings(
-                entity_id=entity.id, batch_id=batch_id, source=name, now=datetime.now(UTC)
-            ),
-            seal=ledger.seal,
+        ledger.post(
+            conn, entity_id=entity.id, batch_id=batch_id, source=name, now=datetime.now(UTC)
         )
-        ledger.require_posted(conn, entity_id=entity.id)
         cycle.save()
         accounted = summary.rated + summary.duplicates + summary.exceptions
         if accounted != summary.rows_read:

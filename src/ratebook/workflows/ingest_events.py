@@ -536,14 +536,9 @@ def _ingest_origin(
             settings=settings,
             summary=batch,
         )
-    usage.add_postings(
-        conn,
-        ledger.postings(
-            entity_id=entity.id, batch_id=batch_id, source=source_name, now=datetime.now(UTC)
-        ),
-        seal=ledger.seal,
+    ledger.post(
+        conn, entity_id=entity.id, batch_id=batch_id, source=source_name, now=datetime.now(UTC)
     )
-    ledger.require_posted(conn, entity_id=entity.id)
     batch.rows_read += len(repeats)
     batch.duplicates += len(repeats)
     if batch.rated + batch.duplicates + batch.exceptions != batch.rows_read:

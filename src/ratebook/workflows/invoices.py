@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ratebook.errors import InputError, NotFoundError
+from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
 from ratebook.render.invoice_ubl import ubl_invoice
 from ratebook.store import invoices
 from ratebook.store.entities import get_entity
 from ratebook.store.invoices import InvoiceRow
-from ratebook.workflows.report_usage import check_period
 
 FORMATS = ("json", "ubl")
 
@@ -37,7 +37,7 @@ def list_invoices(
 ) -> tuple[Entity, list[InvoiceRow]]:
     """The entity and its issued invoices, by number."""
     if period is not None:
-        check_period(period)
+        Period.parse(period)
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
         return entity, invoices.list_invoices(conn, entity.id, period=period, account=account)

@@ -9,15 +9,13 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine
 
-from ratebook.errors import InputError, NotFoundError
+from ratebook.errors import NotFoundError
+from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
-from ratebook.model.usage import FIRST_PERIOD, LAST_PERIOD
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.render.listing import SafeCsvWriter
 from ratebook.store import parties, review, usage
 from ratebook.store.entities import get_entity
-
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 STATEMENT_HEADER = (
     "date_time",
@@ -30,19 +28,6 @@ STATEMENT_HEADER = (
     "rate_unit",
     "charge",
 )
-
-
-def check_period(period: str) -> str:
-    """``YYYY-MM`` of a month Ratebook bills, or an InputError (``BAD_PERIOD``)."""
-    if not _PERIOD.match(period):
-        raise InputError("BAD_PERIOD", f"{period!r} is not a month as YYYY-MM", path="--period")
-    if not FIRST_PERIOD <= period <= LAST_PERIOD:
-        raise InputError(
-            "BAD_PERIOD",
-            f"{period} is outside {FIRST_PERIOD} to {LAST_PERIOD}, the months Ratebook bills",
-            path="--period",
-        )
-    return period
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,7 +44,7 @@ class BalanceLine:
 
 def balances(engine: Engine, period: str, *, entity_code: str | None = None) -> list[BalanceLine]:
     """Per-customer records, billed quantity and charge for a calendar month (entity's zone)."""
-    check_period(period)
+    Period.parse(period)
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
         frame = usage.balances(conn, entity.id, period)
@@ -121,7 +106,7 @@ def write_statement(
     Raises:
         NotFoundError: ``CUSTOMER_NOT_FOUND``.
     """
-    check_period(period)
+    Period.parse(period)
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
         customer = parties.customer_by_account(conn, entity.id, account)
@@ -135,7 +120,7 @@ def write_statements(
     engine: Engine, *, period: str, out_dir: Path, entity_code: str | None = None
 ) -> list[StatementResult]:
     """Write the statement of every customer with usage in ``period`` into ``out_dir``."""
-    check_period(period)
+    Period.parse(period)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[StatementResult] = []
     with engine.connect() as conn:

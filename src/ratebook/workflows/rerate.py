@@ -21,15 +21,16 @@ from datetime import UTC, datetime
 import polars as pl
 from sqlalchemy import Engine
 
+from ratebook.billing.post import reposting
 from ratebook.errors import ConflictError, NotFoundError
+from ratebook.model.ledger import Period
 from ratebook.pipeline.rate import RATING_COLUMNS, rate
 from ratebook.store import audit, billing, checks, cycles, parties, usage
 from ratebook.store.cycles import CHARGE_SCHEMA
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
 from ratebook.store.seals import Seal
-from ratebook.workflows.cycle_usage import reposting, usage_change
-from ratebook.workflows.report_usage import check_period
+from ratebook.workflows.cycle_usage import usage_change
 
 #: What a new rating carries (a rated record's columns, less the row's destination name).
 _PRICING = tuple(c for c in RATING_COLUMNS if c != "destination_name")
@@ -85,7 +86,7 @@ def rerate(
         ConflictError: ``CYCLE_CLOSED``; ``RERATE_WOULD_UNRATE`` when the rates in force now
             would leave records without a charge (nothing is changed then).
     """
-    check_period(period)
+    Period.parse(period)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
@@ -175,13 +176,10 @@ def rerate(
         cycles.add_usage(conn, entity.id, usage_change(replacements, replaced))
         usage.add_postings(
             conn,
-            reposting(
-                replaced,
-                replacements,
-                entity_id=entity.id,
-                batch_id=batch_id,
-                memo=f"re-rated {period} after a rate correction",
-            ),
+            reposting(replaced, replacements, memo=f"re-rated {period} after a rate correction"),
+            entity_id=entity.id,
+            batch_id=batch_id,
+            posted_at=now,
             seal=seal,
         )
         checks.require_posted(conn, entity.id, replacements.select("customer_id", "posted_period"))

@@ -494,12 +494,7 @@ def _rebill(
     now = datetime.now(UTC)
     ledger = Ledger(cycle)
     ledger.book(conn, rated, placed, entity_id=entity.id, batch_id=batch_id, now=now)
-    usage.add_postings(
-        conn,
-        ledger.postings(entity_id=entity.id, batch_id=batch_id, source="review", now=now),
-        seal=ledger.seal,
-    )
-    ledger.require_posted(conn, entity_id=entity.id)
+    ledger.post(conn, entity_id=entity.id, batch_id=batch_id, source="review", now=now)
     cycle.save()
     matched = assessed.matched.join(by_idx, on="row_idx")
     review.set_record_customers(

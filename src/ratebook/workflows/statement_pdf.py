@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from ratebook.billing.compose import money_text
 from ratebook.billing.statement import mask_number, quantity_text
 from ratebook.errors import NotFoundError
+from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
 from ratebook.money import (
     AMOUNT_SCALE,
@@ -31,7 +32,6 @@ from ratebook.money import (
 from ratebook.render.statement_pdf import StatementPage, render_statement
 from ratebook.store import billing, invoices, parties, usage
 from ratebook.store.entities import get_entity
-from ratebook.workflows.report_usage import check_period
 
 _OTHER = ("credit", "adjustment", "volume_settlement")
 
@@ -61,7 +61,7 @@ def write_statement_pdf(
     Raises:
         NotFoundError: ``CUSTOMER_NOT_FOUND``.
     """
-    check_period(period)
+    Period.parse(period)
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
         customer = parties.customer_by_account(conn, entity.id, account)

@@ -1,0 +1,131 @@
+"""Posting rated usage to the ledger: where each period's usage goes, the tally of a run's
+charges into postings, and the reversal and re-post of re-rated charges. Pure.
+
+Usage of an open period is posted to that period. Usage of a closed period (a late record)
+goes to the first open period, as ``late_usage`` naming the period it came from: cycles close
+in order, so the first open one is the one after the last closed. A run tallies its charges
+per customer, period and unit and posts each sum once, at its end.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ratebook.model.ledger import Posting, PostingKind, next_period
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Where usage is posted, given the entity's closed periods."""
+
+    closed: frozenset[str]
+
+    @classmethod
+    def of(cls, closed: Collection[str]) -> Routing:
+        return cls(frozenset(closed))
+
+    @property
+    def first_open(self) -> str | None:
+        """The period late usage goes to (None while no period is closed)."""
+        return next_period(max(self.closed)) if self.closed else None
+
+    def posted_to(self, period: str) -> tuple[str, PostingKind, str | None]:
+        """``(period posted to, kind, source period)`` for usage of ``period``."""
+        if period not in self.closed:
+            return period, PostingKind.USAGE, None
+        return str(self.first_open), PostingKind.LATE_USAGE, period
+
+    def posted_period(self) -> pl.Expr:
+        """``posted_to`` as an expression over a frame's ``period`` column."""
+        if not self.closed:
+            return pl.col("period")
+        return (
+            pl.when(pl.col("period").is_in(sorted(self.closed)))
+            .then(pl.lit(self.first_open))
+            .otherwise(pl.col("period"))
+        )
+
+
+@dataclass(slots=True)
+class UsageTally:
+    """A run's rated charges summed per customer, period and unit, and the re-rating
+    postings it made, to be posted once at the end of the run."""
+
+    records: Counter[tuple[int, str, str]] = field(default_factory=Counter)
+    quantities: Counter[tuple[int, str, str]] = field(default_factory=Counter)
+    amounts: Counter[tuple[int, str, str]] = field(default_factory=Counter)
+    reposts: list[Posting] = field(default_factory=list)
+
+    def add(self, rated: pl.DataFrame) -> None:
+        """Count the charges of ``rated`` (``customer_id``, ``period``, ``unit``,
+        ``billed_quantity``, ``charge``)."""
+        for customer_id, period, unit, n, quantity, amount in (
+            rated.group_by("customer_id", "period", "unit")
+            .agg(pl.len(), pl.col("billed_quantity").sum(), pl.col("charge").sum())
+            .iter_rows()
+        ):
+            key = (int(customer_id), str(period), str(unit))
+            self.records[key] += int(n)
+            self.quantities[key] += int(quantity)
+            self.amounts[key] += int(amount)
+
+    def postings(self, routing: Routing, *, source: str) -> list[Posting]:
+        """Every posting of the run: usage per customer, period and unit (posted where
+        ``routing`` says), then the re-ratings. ``source`` names the run in the memos."""
+        usage = []
+        for (customer_id, period, unit), count in sorted(self.records.items()):
+            posted, kind, came_from = routing.posted_to(period)
+            usage.append(
+                Posting(
+                    customer_id=customer_id,
+                    period=posted,
+                    kind=kind,
+                    amount=self.amounts[customer_id, period, unit],
+                    quantity=self.quantities[customer_id, period, unit],
+                    records=count,
+                    source_period=came_from,
+                    memo=f"usage ({unit}) from {source}",
+                )
+            )
+        return usage + self.reposts
+
+    def touched(self, routing: Routing) -> list[tuple[int, str]]:
+        """``(customer, period posted to)`` of every posting of the run."""
+        usage = [(c, routing.posted_to(p)[0]) for c, p, _ in self.records]
+        return usage + [(p.customer_id, p.period) for p in self.reposts]
+
+
+def reposting(replaced: pl.DataFrame, replacements: pl.DataFrame, *, memo: str) -> list[Posting]:
+    """The postings of re-rated charges: per customer, period posted to and unit, a reversal
+    of the old charges (``replaced``) and a posting of the new ones (``replacements``); both
+    frames have ``customer_id``, ``posted_period``, ``unit``, ``billed_quantity`` and
+    ``charge``."""
+    out: list[Posting] = []
+    for frame, kind, sign in (
+        (replaced, PostingKind.REVERSAL, -1),
+        (replacements, PostingKind.USAGE, 1),
+    ):
+        out += _sums(frame, kind, sign, memo)
+    return out
+
+
+def _sums(frame: pl.DataFrame, kind: PostingKind, sign: int, memo: str) -> Iterable[Posting]:
+    totals = (
+        frame.group_by("customer_id", "posted_period", "unit")
+        .agg(pl.len(), pl.col("billed_quantity").sum(), pl.col("charge").sum())
+        .sort("customer_id", "posted_period", "unit")
+    )
+    for customer_id, period, unit, n, quantity, amount in totals.iter_rows():
+        yield Posting(
+            customer_id=int(customer_id),
+            period=str(period),
+            kind=kind,
+            amount=sign * int(amount),
+            quantity=sign * int(quantity),
+            records=sign * int(n),
+            memo=f"{memo} ({unit})",
+        )
