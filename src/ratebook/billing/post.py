@@ -40,13 +40,15 @@ class Routing:
         return str(self.first_open), PostingKind.LATE_USAGE, period
 
     def posted_period(self) -> pl.Expr:
-        """``posted_to`` as an expression over a frame's ``period`` column."""
+        """``posted_to`` as an expression over a frame's ``period`` column, named
+        ``posted_period``."""
         if not self.closed:
-            return pl.col("period")
+            return pl.col("period").alias("posted_period")
         return (
             pl.when(pl.col("period").is_in(sorted(self.closed)))
             .then(pl.lit(self.first_open))
             .otherwise(pl.col("period"))
+            .alias("posted_period")
         )
 
 
