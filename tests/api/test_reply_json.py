@@ -9,7 +9,8 @@ import orjson
 
 from ratebook.api.routes.events import reply_json
 from ratebook.api.schemas import EventOutcome, EventsReply
-from ratebook.workflows.ingest_events import EventResult, EventsSummary, TierPart
+from ratebook.intake.answers import EventResult, TierPart
+from ratebook.workflows.ingest_events import EventsSummary
 
 
 def test_event_results_and_outcomes_have_the_same_fields_in_order() -> None:

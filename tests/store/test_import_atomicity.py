@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from ratebook.intake import chunk as chunk_module
 from ratebook.settings import Settings
 from ratebook.store.tables import exceptions, import_batches, ledger_postings, usage_records
 from ratebook.workflows import import_feed as import_feed_module
@@ -49,22 +50,22 @@ def test_crash_mid_file_then_rerun(
     )
     feed = write(tmp_path / "feed.csv", FEED)
     small = Settings(chunk_rows=3)  # three chunks: the crash comes after one has been written
-    real = import_feed_module.import_chunk
+    real = chunk_module.import_chunk
     calls = {"n": 0}
 
-    def crash_on_second(*args: Any, **kwargs: Any) -> None:
+    def crash_on_second(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError("disk unplugged")
-        real(*args, **kwargs)
+        return real(*args, **kwargs)
 
     before = _counts(my_engine)
-    monkeypatch.setattr(import_feed_module, "import_chunk", crash_on_second)
+    monkeypatch.setattr(f"{import_feed_module.__name__}.import_chunk", crash_on_second)
     with pytest.raises(OSError, match="disk unplugged"):
         import_feed(my_engine, feed, format_name="generic", settings=small)
     assert _counts(my_engine) == before
 
-    monkeypatch.setattr(import_feed_module, "import_chunk", real)
+    monkeypatch.setattr(f"{import_feed_module.__name__}.import_chunk", real)
     summary = import_feed(my_engine, feed, format_name="generic", settings=small)
     assert (summary.rows_read, summary.rated, summary.exceptions) == (8, 7, 1)
     # 7 calls of 60 s at 0.03 a minute

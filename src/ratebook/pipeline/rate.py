@@ -317,7 +317,7 @@ def rate(
     without it the records are taken as the first of their cycles. Records need an
     ``origin`` column for their order in the cycle (the empty origin if absent).
     ``place_tiers=False`` leaves tiered records at their first tier's price, for a caller
-    that places them itself (``workflows.cycle_usage``), so tiers are not priced twice.
+    that places them itself (``intake.place``), so tiers are not priced twice.
 
     Returns:
         ``(rated, rejections)``: ``rated`` is ``records`` plus ``RATING_COLUMNS``.

@@ -2,7 +2,7 @@
 
 ``POST /v1/rate`` answers what ``POST /v1/events`` would for the same events at that moment:
 the same shaping, validation, dedupe against the store, match, rate and placing in each
-customer-cycle (``import_feed.read_chunk``), read in one snapshot and never written. A quote
+customer-cycle (``intake.chunk.read_chunk``), read in one snapshot and never written. A quote
 therefore neither waits for a writer nor holds one up: not SQLite's write lock behind a long
 import, nor a customer's running totals on PostgreSQL while an import that touches them is in
 flight.
@@ -20,27 +20,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from ratebook.intake.answers import EventResult, answer_batch, exception_result
+from ratebook.intake.chunk import read_chunk
+from ratebook.intake.events import batch_rows
+from ratebook.intake.place import CycleUsage
 from ratebook.model.parties import Entity
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
+from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, event_rows
 from ratebook.sources.formats import get_format
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, load_reference
-from ratebook.workflows.cycle_usage import CycleUsage
-from ratebook.workflows.import_feed import read_chunk
-from ratebook.workflows.ingest_events import (
-    DEFAULT_ORIGIN,
-    EventResult,
-    EventRow,
-    EventsSummary,
-    answer_batch,
-    batch_rows,
-    count_result,
-    event_rows,
-    exception_result,
-    ingest_events,
-)
+from ratebook.workflows.ingest_events import EventsSummary, count_result, ingest_events
 
 
 def quote_in_cycle(

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from ratebook.billing.post import reposting
 from ratebook.errors import ConflictError, NotFoundError
+from ratebook.intake.place import usage_change
 from ratebook.model.ledger import Period
 from ratebook.pipeline.rate import RATING_COLUMNS, rate
 from ratebook.store import audit, billing, checks, cycles, parties, usage
@@ -30,7 +31,6 @@ from ratebook.store.cycles import CHARGE_SCHEMA
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
 from ratebook.store.seals import Seal
-from ratebook.workflows.cycle_usage import usage_change
 
 #: What a new rating carries (a rated record's columns, less the row's destination name).
 _PRICING = tuple(c for c in RATING_COLUMNS if c != "destination_name")

@@ -24,6 +24,8 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ratebook.errors import ConflictError, InputError, NotFoundError
+from ratebook.intake.book import Ledger, assess
+from ratebook.intake.place import CycleUsage
 from ratebook.model.parties import Entity
 from ratebook.model.rejections import Code
 from ratebook.model.usage import RECORD_COLUMNS
@@ -39,8 +41,6 @@ from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
 from ratebook.store.review import PENDING, Filter
 from ratebook.store.tables import exceptions, import_batches, usage_records
-from ratebook.workflows.book_charges import Ledger, assess
-from ratebook.workflows.cycle_usage import CycleUsage
 
 #: Codes a clerk may accept as they are (priced beyond the limits / billed late).
 ACCEPTABLE = (Code.OUT_OF_POLICY.value, Code.LATE_FOR_CLOSED_CYCLE.value)

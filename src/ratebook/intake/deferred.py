@@ -24,9 +24,10 @@ from types import TracebackType
 import polars as pl
 from sqlalchemy import Connection
 
+from ratebook.intake.book import Ledger
+from ratebook.intake.place import CycleUsage
+from ratebook.intake.tally import Tally
 from ratebook.store import scratch, usage
-from ratebook.workflows.book_charges import Ledger
-from ratebook.workflows.cycle_usage import CycleUsage
 
 
 class DeferredCharges:
@@ -73,15 +74,15 @@ class DeferredCharges:
         entity_id: int,
         batch_id: int,
         progress: Callable[[int, int], None] | None = None,
-    ) -> tuple[int, int, int]:
+    ) -> Tally:
         """Place and book everything held, a partition at a time, telling ``progress`` of
         ``(partitions done, partitions)`` after each.
 
         Returns:
-            ``(charge, rerated, rerated_change)``: the total of the new charges, how many
-            charges of earlier imports were re-rated, and what that changed (AMOUNT_SCALE).
+            the charge of the new records, how many charges of earlier imports were re-rated,
+            and what that changed (AMOUNT_SCALE).
         """
-        charge = rerated = change = 0
+        booked = Tally()
         first = True
         folder = Path(self._folder.name)
         for partition in range(self._partitions):
@@ -103,13 +104,14 @@ class DeferredCharges:
                 batch_id=batch_id,
                 now=datetime.now(UTC),
             )
-            charge += int(placed.rated["charge"].sum() or 0)
-            rerated += placed.replacements.height
-            change += int(placed.replacements["charge"].sum() or 0) - int(
-                placed.replaced["charge"].sum() or 0
+            booked += Tally(
+                charge=int(placed.rated["charge"].sum() or 0),
+                rerated=placed.replacements.height,
+                rerated_change=int(placed.replacements["charge"].sum() or 0)
+                - int(placed.replaced["charge"].sum() or 0),
             )
             for file in files:
                 file.unlink()
         if progress is not None:
             progress(self._partitions, self._partitions)
-        return charge, rerated, change
+        return booked

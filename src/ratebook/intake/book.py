@@ -16,13 +16,13 @@ import polars as pl
 from sqlalchemy import Connection
 
 from ratebook.billing.post import UsageTally, reposting
+from ratebook.intake.place import CycleUsage, Placed
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, no_rejections, reject_where
 from ratebook.pipeline.price import Reference, price
 from ratebook.store import checks, cycles, usage
 from ratebook.store.bulk import insert_frame
 from ratebook.store.seals import Seal
 from ratebook.store.tables import rated_charges
-from ratebook.workflows.cycle_usage import CycleUsage, Placed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
