@@ -34,7 +34,7 @@ from ratebook.store.tables import (
     rated_charges,
     usage_records,
 )
-from ratebook.workflows import review_exceptions
+from ratebook.workflows import reprocess_exceptions
 from ratebook.workflows.check_ledger import check_ledger
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
@@ -183,7 +183,7 @@ def race_trial(engine: Engine, folder: Path, seed: int) -> RaceResult:
             engine, _write(folder / "c.csv", "account,name,rate_table,numbers\nC,C,voice,\n")
         )
         pause(40)
-        review_exceptions.reprocess(engine, Filter(code="UNMATCHED_CUSTOMER"))
+        reprocess_exceptions.reprocess(engine, Filter(code="UNMATCHED_CUSTOMER"))
 
     work: list[Callable[[], None]] = [
         lambda: importer(files[0::2], 0),
@@ -193,7 +193,7 @@ def race_trial(engine: Engine, folder: Path, seed: int) -> RaceResult:
     ]
     _together(work, result)
     # what the race left: C's last records re-processed, then every close again
-    review_exceptions.reprocess(engine, Filter(code="UNMATCHED_CUSTOMER"))
+    reprocess_exceptions.reprocess(engine, Filter(code="UNMATCHED_CUSTOMER"))
     for month in MONTHS:
         try:
             again = close_cycle(engine, month)

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from ratebook.billing.recurring import Billing, Interval
 from ratebook.billing.tax import Treatment
 from ratebook.store.review import Filter
-from ratebook.workflows import disputes, review_exceptions
+from ratebook.workflows import correct_exception, disputes, reprocess_exceptions, review_exceptions
 from ratebook.workflows.billing_setup import SubscriptionSpec, add_subscription, set_tax
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
@@ -108,9 +108,9 @@ def build(engine: Engine, folder: Path) -> None:
         engine,
         _write(folder / "c2.csv", "account,name,rate_table,numbers\nC,C Sdn Bhd,retail,\n"),
     )
-    review_exceptions.reprocess(engine, Filter(code="UNMATCHED_CUSTOMER"))
+    reprocess_exceptions.reprocess(engine, Filter(code="UNMATCHED_CUSTOMER"))
     (invalid,) = review_exceptions.list_exceptions(engine, Filter(code="INVALID_RECORD"))
-    review_exceptions.correct(
+    correct_exception.correct(
         engine, int(invalid["id"]), changes={"quantity": "4"}, reason="sign error"
     )
     # a back-dated SMS of A: the SMS after it move up a tier place and are re-rated

@@ -30,6 +30,7 @@ from ratebook.errors import ConflictError, InputError
 from ratebook.store import usage
 from ratebook.store.review import Filter
 from ratebook.store.tables import corrections, ledger_postings, usage_records
+from ratebook.workflows import correct_exception, reprocess_exceptions
 from ratebook.workflows import review_exceptions as review
 from ratebook.workflows.billing_setup import set_policy
 from ratebook.workflows.close_cycle import close_cycle
@@ -140,7 +141,7 @@ def test_a_clerk_clears_the_queue(my_engine: Engine, tmp_path: Path) -> None:
 
     # re-processing before the cause is fixed changes nothing but says why
     unmatched = Filter(code="UNMATCHED_CUSTOMER")
-    early = review.reprocess(my_engine, unmatched)
+    early = reprocess_exceptions.reprocess(my_engine, unmatched)
     assert (early.selected, early.resolved, dict(early.failing)) == (
         4,
         0,
@@ -152,7 +153,7 @@ def test_a_clerk_clears_the_queue(my_engine: Engine, tmp_path: Path) -> None:
     import_customers(
         my_engine, write(tmp_path / "newco.csv", CUSTOMERS.replace("ACME,Acme", "NEWCO,Newco"))
     )
-    fixed = review.reprocess(my_engine, unmatched, note="NEWCO signed on 1 October")
+    fixed = reprocess_exceptions.reprocess(my_engine, unmatched, note="NEWCO signed on 1 October")
     assert (fixed.resolved, dict(fixed.failing), fixed.charge) == (
         2,
         {"UNMATCHED_CUSTOMER": 2},
@@ -171,23 +172,25 @@ def test_a_clerk_clears_the_queue(my_engine: Engine, tmp_path: Path) -> None:
 
     # an out-of-policy record can be accepted; a record with no rate cannot
     with pytest.raises(ConflictError) as refused:
-        review.accept(my_engine, queue["c5"]["id"], "customer insists")
+        reprocess_exceptions.accept(my_engine, queue["c5"]["id"], "customer insists")
     assert refused.value.code == "NOT_ACCEPTABLE"
-    accepted = review.accept(my_engine, queue["c6"]["id"], "two-hour conference call, agreed")
+    accepted = reprocess_exceptions.accept(
+        my_engine, queue["c6"]["id"], "two-hour conference call, agreed"
+    )
     assert accepted.charge == 12_000_000  # 7200 s / 600
 
     # the +44 rate is added as a correction of the version: c5 rates at 0.3000 a minute
     import_rate_table(my_engine, write(tmp_path / "flat2.yaml", TABLE_WITH_UK), correct=True)
-    uk = review.reprocess(my_engine, Filter(ids=(queue["c5"]["id"],)))
+    uk = reprocess_exceptions.reprocess(my_engine, Filter(ids=(queue["c5"]["id"],)))
     assert (uk.resolved, uk.charge) == (1, 300_000)
 
     # a resolved exception is final
     with pytest.raises(ConflictError) as final:
-        review.reprocess(my_engine, Filter(ids=(queue["c5"]["id"],)))
+        reprocess_exceptions.reprocess(my_engine, Filter(ids=(queue["c5"]["id"],)))
     assert final.value.code == "EXCEPTION_CLOSED"
 
     # the late September call is billed as late usage in October
-    late = review.accept(my_engine, queue["c9"]["id"], "switch uploaded late")
+    late = reprocess_exceptions.accept(my_engine, queue["c9"]["id"], "switch uploaded late")
     assert late.charge == 100_000
     with my_engine.connect() as conn:
         posting = conn.execute(
@@ -217,13 +220,19 @@ def test_a_corrected_copy_keeps_the_original(my_engine: Engine, tmp_path: Path) 
     assert ",abc," in original_raw
 
     with pytest.raises(InputError) as unknown:
-        review.correct(my_engine, invalid["id"], changes={"seconds": "30"}, reason="typo")
+        correct_exception.correct(
+            my_engine, invalid["id"], changes={"seconds": "30"}, reason="typo"
+        )
     assert unknown.value.code == "UNKNOWN_COLUMN"
     with pytest.raises(InputError) as still:
-        review.correct(my_engine, invalid["id"], changes={"quantity": "-3"}, reason="typo")
+        correct_exception.correct(
+            my_engine, invalid["id"], changes={"quantity": "-3"}, reason="typo"
+        )
     assert (still.value.code, still.value.field) == ("NEGATIVE", "quantity")
 
-    fixed = review.correct(my_engine, invalid["id"], changes={"quantity": "30"}, reason="typo")
+    fixed = correct_exception.correct(
+        my_engine, invalid["id"], changes={"quantity": "30"}, reason="typo"
+    )
     assert (fixed.resolved, fixed.charge) == (1, 50_000)  # 30 s / 600
 
     shown = review.show_exception(my_engine, invalid["id"])
@@ -244,10 +253,12 @@ def test_a_corrected_copy_keeps_the_original(my_engine: Engine, tmp_path: Path) 
     # the conflicting copy of c1 cannot keep the id; with a new id it is billed
     conflict = queue["c1 conflict"]
     with pytest.raises(ConflictError) as same_id:
-        review.correct(my_engine, conflict["id"], changes={"quantity": "90"}, reason="second leg")
+        correct_exception.correct(
+            my_engine, conflict["id"], changes={"quantity": "90"}, reason="second leg"
+        )
     assert same_id.value.code == "CORRECTION_ID_CONFLICT"
     assert review.show_exception(my_engine, conflict["id"])["status"] == "open"
-    leg = review.correct(
+    leg = correct_exception.correct(
         my_engine, conflict["id"], changes={"record_id": "c1-b"}, reason="second leg"
     )
     assert (leg.resolved, leg.charge) == (1, 150_000)  # 90 s / 600
@@ -263,7 +274,9 @@ def test_a_stored_record_is_corrected_in_place_with_its_original_kept(
     """GHOST was a typo for ACME: the account is corrected on the stored record."""
     _setup(my_engine, tmp_path)
     ghost = _queue(my_engine)["c4"]
-    fixed = review.correct(my_engine, ghost["id"], changes={"account": "ACME"}, reason="typo")
+    fixed = correct_exception.correct(
+        my_engine, ghost["id"], changes={"account": "ACME"}, reason="typo"
+    )
     assert (fixed.resolved, fixed.charge) == (1, 100_000)
     [fix] = review.show_exception(my_engine, ghost["id"])["corrections"]
     assert '"account": "GHOST"' in fix["original"]

@@ -24,7 +24,7 @@ from ratebook.store.checks import check_store
 from ratebook.store.entities import get_entity
 from ratebook.store.review import Filter
 from ratebook.store.tables import import_batches, usage_records
-from ratebook.workflows import review_exceptions
+from ratebook.workflows import correct_exception, review_exceptions
 from ratebook.workflows.import_feed import ImportSummary, import_feed
 from ratebook.workflows.ingest_events import EventsSummary, ingest_events
 from tests.conftest import one_customer, write
@@ -153,7 +153,7 @@ def test_a_correction_racing_an_import_of_its_id_is_refused_as_a_duplicate(
     )
     (pending,) = review_exceptions.list_exceptions(my_engine, Filter(code="INVALID_RECORD"))
     checked, imported = threading.Event(), threading.Event()
-    real = review_exceptions._refuse_clash
+    real = correct_exception._refuse_clash
 
     def then_wait(*args: Any) -> None:
         real(*args)
@@ -164,7 +164,7 @@ def test_a_correction_racing_an_import_of_its_id_is_refused_as_a_duplicate(
     monkeypatch.setattr(review_exceptions, "_refuse_clash", then_wait)
 
     def clerk() -> object:
-        return review_exceptions.correct(
+        return correct_exception.correct(
             my_engine,
             pending["id"],
             changes={"start_time": "2026-10-05T10:00:00+08:00"},

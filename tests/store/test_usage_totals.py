@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from ratebook.store import usage
 from ratebook.store.engine import migrate
 from ratebook.store.review import Filter
-from ratebook.workflows import review_exceptions as review
+from ratebook.workflows import reprocess_exceptions
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rate_table
@@ -131,7 +131,9 @@ def test_every_path_keeps_the_totals_equal_to_the_charges(
         my_engine,
         write(tmp_path / "n.csv", "account,name,rate_table,numbers\nNEWCO,Newco,retail,\n"),
     )
-    assert review.reprocess(my_engine, Filter(code="UNMATCHED_CUSTOMER")).resolved == 1
+    assert (
+        reprocess_exceptions.reprocess(my_engine, Filter(code="UNMATCHED_CUSTOMER")).resolved == 1
+    )
     assert _used(my_engine) == {"ACME": 360, "BETA": 300, "NEWCO": 60}
     assert _rows(my_engine, _TOTALS) == _rows(my_engine, _FROM_CHARGES)
 

@@ -253,13 +253,16 @@ def exceptions_reprocess(
     entity: EntityOption = None,
 ) -> None:
     """Rate pending exceptions again after fixing the cause; those that rate are resolved."""
-    from ratebook.workflows import review_exceptions as review
+    from ratebook.workflows import reprocess_exceptions
 
     engine = run(state(ctx).store)
     f = _filter(ids, code, None, period, customer, origin, text, batch)
     if not all_pending:
         run(lambda: _any_filter(f))
-    _report(run(lambda: review.reprocess(engine, f, entity_code=entity, note=note)), "resolved")
+    _report(
+        run(lambda: reprocess_exceptions.reprocess(engine, f, entity_code=entity, note=note)),
+        "resolved",
+    )
 
 
 @exceptions_app.command("correct")
@@ -275,7 +278,7 @@ def exceptions_correct(
     entity: EntityOption = None,
 ) -> None:
     """Store a corrected copy of the row (the original is kept) and bill it."""
-    from ratebook.workflows import review_exceptions as review
+    from ratebook.workflows import correct_exception
 
     engine = run(state(ctx).store)
     changes: dict[str, str] = {}
@@ -285,7 +288,7 @@ def exceptions_correct(
             run(lambda bad=item: _bad_set(bad))  # type: ignore[misc]
         changes[name] = value
     outcome = run(
-        lambda: review.correct(
+        lambda: correct_exception.correct(
             engine,
             exception_id,
             changes=changes or None,
@@ -310,11 +313,12 @@ def exceptions_accept(
     entity: EntityOption = None,
 ) -> None:
     """Bill an OUT_OF_POLICY record as it is (or a LATE_FOR_CLOSED_CYCLE one late)."""
-    from ratebook.workflows import review_exceptions as review
+    from ratebook.workflows import reprocess_exceptions
 
     engine = run(state(ctx).store)
     _report(
-        run(lambda: review.accept(engine, exception_id, reason, entity_code=entity)), "resolved"
+        run(lambda: reprocess_exceptions.accept(engine, exception_id, reason, entity_code=entity)),
+        "resolved",
     )
 
 

@@ -28,7 +28,7 @@ from ratebook.errors import NotFoundError
 from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.settings import Settings
 from ratebook.store.review import Filter
-from ratebook.workflows import disputes, review_exceptions
+from ratebook.workflows import disputes, reprocess_exceptions, review_exceptions
 from ratebook.workflows.review_exceptions import Outcome
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["review"])
@@ -174,7 +174,7 @@ def reprocess(
     def produce() -> ActionReply:
         _known(write.engine, write.caller, exception_id)
         with write.caller.acting():
-            outcome = review_exceptions.reprocess(
+            outcome = reprocess_exceptions.reprocess(
                 write.engine,
                 Filter(ids=(exception_id,)),
                 entity_code=write.caller.entity,
@@ -197,7 +197,7 @@ def accept(
 ) -> Response:
     def produce() -> ActionReply:
         with write.caller.acting():
-            outcome = review_exceptions.accept(
+            outcome = reprocess_exceptions.accept(
                 write.engine, exception_id, body.reason, entity_code=write.caller.entity
             )
         return _action(outcome)
