@@ -165,7 +165,8 @@ def cycle_close(ctx: typer.Context, period: PeriodOption, entity: EntityOption =
     """Close a month: bill recurring fees, settle volume tiers, invoice or carry forward."""
     from ratebook.billing.compose import money_text
     from ratebook.money import minor_places
-    from ratebook.workflows.close_cycle import close_cycle, invoice_id_text
+    from ratebook.workflows.close_cycle import close_cycle
+    from ratebook.workflows.issue_invoices import invoice_id_text
 
     engine = run(state(ctx).store)
     result = run(lambda: close_cycle(engine, period, entity_code=entity))
@@ -205,7 +206,7 @@ def invoices_list(
     from ratebook.billing.compose import money_text
     from ratebook.money import minor_places
     from ratebook.workflows import invoices as invoice_flows
-    from ratebook.workflows.close_cycle import invoice_id_text
+    from ratebook.workflows.issue_invoices import invoice_id_text
 
     engine = run(state(ctx).reader)
     found, rows = run(

@@ -9,7 +9,6 @@ close in order, and only once they have ended. The rules of each customer's clos
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,10 +25,9 @@ from ratebook.billing.close import (
     close_customer,
     closed_before,
     recurring_line,
-    usage_keys,
     usage_lines,
 )
-from ratebook.billing.compose import Line, canonical_json, document
+from ratebook.billing.compose import Line
 from ratebook.billing.volume import settle_volume
 from ratebook.errors import ConflictError
 from ratebook.model.ledger import Period, Posting, PostingKind, previous_period
@@ -40,6 +38,7 @@ from ratebook.store.cycles import period_charges
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
 from ratebook.store.seals import Seal
+from ratebook.workflows.issue_invoices import Invoicing
 
 
 @dataclass(slots=True, kw_only=True)
@@ -57,11 +56,6 @@ class CloseSummary:
     carried_total: int = 0
     recurring: int = 0
     invoice_numbers: list[int] = field(default_factory=list)
-
-
-def invoice_id_text(entity_code: str, number: int) -> str:
-    """The printed invoice number: entity code and a zero-padded sequence."""
-    return f"{entity_code}-{number:06d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,9 +248,7 @@ class _Closing:
         )
         self.postings: list[Posting] = []
         self.results: list[dict[str, object]] = []
-        self.charge_links: list[dict[str, int]] = []
-        self.sub_links: list[dict[str, int]] = []
-        self.issued: list[audit.Change] = []  # the audit log's entries, in issue order
+        self.invoicing = Invoicing(conn, entity, period, now, self.policy)
 
     def run(self, summary: CloseSummary) -> None:
         """Close every customer with postings in the cycle, then write it all."""
@@ -315,7 +307,7 @@ class _Closing:
             )
             invoice_id = None
             if closed.decision.outcome is Outcome.INVOICED:
-                invoice_id = self._issue(
+                invoice_id = self.invoicing.issue(
                     fact, closed, number, {k: v.get(cid) for k, v in billed.items()}
                 )
                 summary.invoiced += 1
@@ -329,87 +321,6 @@ class _Closing:
             self.postings += closed.postings
             self.results.append(self._result(closed, invoice_id))
         self._write()
-
-    def _issue(
-        self,
-        fact: dict[str, object],
-        closed: CustomerClose,
-        number: int,
-        charges: dict[str, pl.DataFrame | None],
-    ) -> int:
-        """Write the invoice of a customer's close and link what it bills; its id."""
-        reason = closed.decision.reason or "floor"
-        composed = closed.composed
-        doc = document(
-            number=number,
-            display_number=invoice_id_text(self.entity.code, number),
-            period=self.period,
-            issued_at=self.now,
-            reason=reason,
-            seller={"entity": self.entity.code, "name": self.entity.name},
-            customer={"account": str(fact["account"]), "name": str(fact["name"])},
-            currency=self.entity.currency,
-            minor_places=self.policy.minor_places,
-            composed=composed,
-            rates=self.policy.rates,
-        )
-        text = canonical_json(doc)
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        totals = composed.totals
-        values = {
-            "entity_id": self.entity.id,
-            "number": number,
-            "customer_id": closed.customer_id,
-            "period": self.period,
-            "issued_at": self.now,
-            "currency": self.entity.currency,
-            "net": totals.net,
-            "tax": totals.tax,
-            "total": totals.total,
-            "rounding": totals.rounding,
-            "reason": reason,
-            "document": text,
-            "document_sha256": digest,
-        }
-        sealed = Seal()
-        invoice_id, line_ids = invoices.add_invoice(
-            self.conn, values, invoices.line_rows(composed.lines, self.policy.rates), seal=sealed
-        )
-        self.issued.append(
-            audit.Change(
-                entity_id=self.entity.id,
-                action="invoice.issue",
-                object_type="invoice",
-                object_id=number,
-                after={
-                    "period": self.period,
-                    "customer_id": closed.customer_id,
-                    "total": totals.total,
-                    "reason": reason,
-                    "document_sha256": digest,
-                    "sealed": sealed.summary(),
-                },
-            )
-        )
-        by_key = {line.key: line_id for line, line_id in zip(composed.lines, line_ids, strict=True)}
-        for kind in ("usage", "late_usage"):
-            frame = charges[kind]
-            if frame is not None:
-                for charge_id, *grouped in frame.select("charge_id", *usage_keys(kind)).iter_rows():
-                    self._link(charge_id, by_key[(kind, *grouped)])
-        carried = charges["brought_forward"]
-        if carried is not None:
-            for charge_id, service in carried.select("charge_id", "service").iter_rows():
-                line_id = by_key.get(("brought_forward", service))
-                if line_id is not None:
-                    self._link(charge_id, line_id)
-        for key, line_id in by_key.items():
-            if key and key[0] == "recurring":
-                self.sub_links.append({"sc_id": int(key[1]), "line_id": line_id})
-        return invoice_id
-
-    def _link(self, charge_id: int, line_id: int) -> None:
-        self.charge_links.append({"charge_id": int(charge_id), "line_id": line_id})
 
     def _result(self, closed: CustomerClose, invoice_id: int | None) -> dict[str, object]:
         totals = closed.composed.totals
@@ -428,16 +339,7 @@ class _Closing:
         }
 
     def _write(self) -> None:
-        audit.record_all(self.conn, self.issued)
+        self.invoicing.write_audit()
         _post(self.conn, self.entity, self.postings, self.now, self.batch)
         billing.add_results(self.conn, self.results)
-        self.charge_links.sort(key=lambda link: link["charge_id"])
-        self.batch.seal.add_rows(
-            "links",
-            [
-                {"charge_id": x["charge_id"], "invoice_line_id": x["line_id"]}
-                for x in self.charge_links
-            ],
-        )
-        billing.link_charges(self.conn, self.charge_links)
-        billing.link_subscription_charges(self.conn, self.sub_links)
+        self.invoicing.write_links(self.batch.seal)

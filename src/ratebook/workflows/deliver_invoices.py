@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from ratebook.model.ledger import Period
 from ratebook.store import audit, invoices
 from ratebook.store.entities import get_entity
-from ratebook.workflows.close_cycle import invoice_id_text
+from ratebook.workflows.issue_invoices import invoice_id_text
 
 
 @dataclass(slots=True)
