@@ -145,7 +145,7 @@ def statement_bench(work: Path, lines: int = 10_000) -> None:
     from ratebook.workflows.close_cycle import close_cycle
     from ratebook.workflows.import_customers import import_customers
     from ratebook.workflows.import_feed import import_feed
-    from ratebook.workflows.import_rates import import_rate_table
+    from ratebook.workflows.import_rate_table import import_rate_table
     from ratebook.workflows.init_entity import init_entity
     from ratebook.workflows.statement_pdf import write_statement_pdf
 

@@ -18,7 +18,7 @@ from ratebook.api import create_app
 from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
 from ratebook.workflows.import_customers import import_customers
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.init_entity import init_entity
 from ratebook.workflows.manage_keys import create_key
 from tests.conftest import write

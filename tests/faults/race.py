@@ -39,7 +39,7 @@ from ratebook.workflows.check_ledger import check_ledger
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.rerate import rerate
 from ratebook.workflows.verify_audit import verify_audit
 from tests.faults import story

@@ -18,13 +18,20 @@ from sqlalchemy import Engine
 from ratebook.billing.recurring import Billing, Interval
 from ratebook.billing.tax import Treatment
 from ratebook.store.review import Filter
-from ratebook.workflows import correct_exception, disputes, reprocess_exceptions, review_exceptions
-from ratebook.workflows.billing_setup import SubscriptionSpec, add_subscription, set_tax
+from ratebook.workflows import (
+    correct_exception,
+    disputes,
+    reprocess_exceptions,
+    resolve_dispute,
+    review_exceptions,
+)
+from ratebook.workflows.billing_setup import set_tax
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.init_entity import init_entity
+from ratebook.workflows.manage_subscriptions import SubscriptionSpec, add_subscription
 
 TABLE = """
 name: retail
@@ -118,7 +125,7 @@ def build(engine: Engine, folder: Path) -> None:
     import_feed(engine, _calls(folder, "oct2.csv", oct2), format_name="generic")
     close_cycle(engine, "2026-10")
     disputes.open_dispute(engine, disputes.Subject(record_id="b1"), "never dialled")
-    disputes.resolve(engine, 1, outcome="upheld", credit="0.10")
+    resolve_dispute.resolve(engine, 1, outcome="upheld", credit="0.10")
     nov = [
         "a6,2026-11-03T10:00:00+08:00,900,A,+60312345678,voice,s",
         "b2,2026-11-04T10:00:00+08:00,1200,B,+60312345678,voice,s",

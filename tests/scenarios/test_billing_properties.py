@@ -28,7 +28,7 @@ from ratebook.workflows.billing_setup import close_account, set_tax
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.init_entity import init_entity
 from ratebook.workflows.invoices import list_invoices
 from ratebook.workflows.report_usage import write_statement

@@ -15,19 +15,13 @@ from ratebook.billing.recurring import Billing, Interval
 from ratebook.billing.tax import Treatment
 from ratebook.errors import ConflictError
 from ratebook.store.tables import invoices, ledger_postings
-from ratebook.workflows.billing_setup import (
-    SubscriptionSpec,
-    add_subscription,
-    close_account,
-    set_customer_floor,
-    set_policy,
-    set_tax,
-)
+from ratebook.workflows.billing_setup import close_account, set_customer_floor, set_policy, set_tax
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.invoices import get_invoice, list_invoices
+from ratebook.workflows.manage_subscriptions import SubscriptionSpec, add_subscription
 from tests.conftest import write
 
 TABLE = """

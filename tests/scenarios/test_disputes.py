@@ -17,12 +17,12 @@ from sqlalchemy import Engine, select
 from ratebook.billing.tax import Treatment
 from ratebook.errors import ConflictError, InputError, NotFoundError
 from ratebook.store.tables import invoice_lines
-from ratebook.workflows import disputes
+from ratebook.workflows import disputes, resolve_dispute
 from ratebook.workflows.billing_setup import set_tax
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.invoices import get_invoice
 from ratebook.workflows.lineage import lineage
 from tests.conftest import write
@@ -67,7 +67,7 @@ def test_an_upheld_dispute_credits_the_next_invoice(my_engine: Engine, tmp_path:
     disputes.comment(my_engine, 1, "asked the NOC for the outage report")
     disputes.set_status(my_engine, 1, "investigating")
     disputes.comment(my_engine, 1, "outage confirmed 09:40-10:30")
-    resolved = disputes.resolve(
+    resolved = resolve_dispute.resolve(
         my_engine, 1, outcome="upheld", credit="0.50", note="half the call was dead air"
     )
     assert (resolved["status"], resolved["outcome"], resolved["credit"]) == (
@@ -107,16 +107,16 @@ def test_illegal_moves_are_refused(my_engine: Engine, tmp_path: Path) -> None:
     _october(my_engine, tmp_path)
     disputes.open_dispute(my_engine, disputes.Subject(record_id="k1"), "never called")
     with pytest.raises(ConflictError) as too_big:
-        disputes.resolve(my_engine, 1, outcome="upheld", credit="1.0001")  # disputed 1.0000
+        resolve_dispute.resolve(my_engine, 1, outcome="upheld", credit="1.0001")  # disputed 1.0000
     assert too_big.value.code == "CREDIT_TOO_LARGE"
     with pytest.raises(InputError) as rejected_credit:
-        disputes.resolve(my_engine, 1, outcome="rejected", credit="0.10")
+        resolve_dispute.resolve(my_engine, 1, outcome="rejected", credit="0.10")
     assert rejected_credit.value.code == "CREDIT_ON_REJECTED"
     with pytest.raises(InputError):
         disputes.set_status(my_engine, 1, "resolved")  # only 'resolve' resolves
-    disputes.resolve(my_engine, 1, outcome="rejected", note="CDR matches the switch log")
+    resolve_dispute.resolve(my_engine, 1, outcome="rejected", note="CDR matches the switch log")
     moves: list[Callable[[], object]] = [
-        lambda: disputes.resolve(my_engine, 1, outcome="upheld", credit="0.10"),
+        lambda: resolve_dispute.resolve(my_engine, 1, outcome="upheld", credit="0.10"),
         lambda: disputes.set_status(my_engine, 1, "investigating"),
         lambda: disputes.set_status(my_engine, 1, "open"),
     ]
@@ -157,7 +157,7 @@ def test_a_dispute_on_an_issued_invoice_line_credits_the_next_cycle(
         my_engine, disputes.Subject(invoice_line=line_id), "rate should be the promo rate"
     )
     assert opened["disputed"] == 3_000_000
-    disputes.resolve(my_engine, 1, outcome="upheld", credit="1.00")
+    resolve_dispute.resolve(my_engine, 1, outcome="upheld", credit="1.00")
     # November holds only the credit: a balance of -1.00 is under the floor, so it is carried
     november = close_cycle(my_engine, "2026-11", now=datetime(2026, 12, 1, tzinfo=UTC))
     assert (november.invoiced, november.carried, november.carried_total) == (0, 1, -1_000_000)

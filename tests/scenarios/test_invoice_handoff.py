@@ -25,13 +25,14 @@ from ratebook.billing.recurring import Billing, Interval
 from ratebook.billing.tax import Treatment
 from ratebook.store import invoices as invoice_store
 from ratebook.store.entities import get_entity
-from ratebook.workflows.billing_setup import SubscriptionSpec, add_subscription, set_tax
+from ratebook.workflows.billing_setup import set_tax
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.deliver_invoices import deliver_invoices
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.invoices import export_invoices, list_invoices
+from ratebook.workflows.manage_subscriptions import SubscriptionSpec, add_subscription
 from tests.conftest import write
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "invoice.schema.json").read_text())

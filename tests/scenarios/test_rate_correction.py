@@ -19,7 +19,7 @@ from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.explain_record import explain
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.rerate import rerate
 from tests.conftest import write
 

@@ -12,7 +12,7 @@ from ratebook.errors import InputError
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from tests.conftest import write
 
 TABLE = """

@@ -36,7 +36,7 @@ from ratebook.workflows.billing_setup import set_policy
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.lineage import lineage
 from tests.conftest import write
 

@@ -13,7 +13,7 @@ from ratebook.workflows.billing_setup import set_tax
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.invoices import get_invoice
 from ratebook.workflows.statement_pdf import write_statement_pdf
 from tests.conftest import write

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from ratebook.errors import InputError
+from ratebook.intake.tally import ImportSummary
 from ratebook.store.tables import usage_records
 from ratebook.workflows import report_usage
-from ratebook.workflows.import_feed import ImportSummary, import_feed
+from ratebook.workflows.import_feed import import_feed
 from tests.conftest import write
 
 HEADER = "record_id,start_time,quantity,caller,destination\n"

@@ -14,12 +14,12 @@ from ratebook.errors import InputError
 from ratebook.model.audit import HASHED
 from ratebook.store import audit
 from ratebook.store.tables import audit_log
-from ratebook.workflows import disputes
+from ratebook.workflows import disputes, resolve_dispute
 from ratebook.workflows.billing_setup import set_policy
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from tests.conftest import write
 
 TABLE = """
@@ -50,7 +50,7 @@ def _month_of_work(engine: Engine, tmp_path: Path) -> None:
     with audit.acting_as("ben"):
         disputes.open_dispute(engine, disputes.Subject(record_id="a1"), "too long")
         disputes.comment(engine, 1, "checking")
-        disputes.resolve(engine, 1, outcome="upheld", credit="0.10")
+        resolve_dispute.resolve(engine, 1, outcome="upheld", credit="0.10")
         close_cycle(engine, "2026-10")
 
 

@@ -24,7 +24,7 @@ from ratebook.store.entities import get_entity
 from ratebook.workflows.close_cycle import CloseSummary, close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.invoices import get_invoice
 from tests.conftest import write
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from ratebook.intake.tally import ImportProgress
 from ratebook.settings import Settings
 from ratebook.workflows.import_customers import import_customers
-from ratebook.workflows.import_feed import ImportProgress, import_feed
+from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rates
 from tests.conftest import write
 

@@ -23,7 +23,7 @@ from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE
 from ratebook.pipeline.tiers import split_text
 from ratebook.store.tables import exceptions, rated_charges, usage_records, usage_totals
 from ratebook.workflows.import_customers import import_customers
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.ingest_events import ingest_events
 from ratebook.workflows.quote_in_cycle import quote_in_cycle
 from tests.api.conftest import CUSTOMERS, TIERED

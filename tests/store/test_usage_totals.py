@@ -18,7 +18,7 @@ from ratebook.store.review import Filter
 from ratebook.workflows import reprocess_exceptions
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.ingest_events import ingest_events
 from ratebook.workflows.rerate import rerate
 from tests.conftest import write

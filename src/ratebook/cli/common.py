@@ -25,8 +25,8 @@ from ratebook.render.listing import OutputFormat
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from ratebook.intake.tally import ImportProgress
     from ratebook.settings import Settings
-    from ratebook.workflows.import_feed import ImportProgress
 
 # piped output (files, pagers) gets wide tables instead of Rich's 80-column default
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
@@ -174,7 +174,7 @@ def import_progress(label: str) -> Iterator[ImportProgress]:
     """Progress of one file's import: the bytes read, then the held charges placed."""
     from rich.filesize import decimal
 
-    from ratebook.workflows.import_feed import ImportProgress
+    from ratebook.intake.tally import ImportProgress
 
     progress = _bar(TextColumn("{task.fields[detail]}"))
     with progress:

@@ -24,7 +24,7 @@ from ratebook.errors import RatebookError
 from ratebook.render.listing import OutputFormat, render
 
 if TYPE_CHECKING:
-    from ratebook.workflows.import_feed import ImportSummary
+    from ratebook.intake.tally import ImportSummary
 
 PANEL = "Import"
 

@@ -489,14 +489,14 @@ def disputes_resolve(
 ) -> None:
     """Resolve a dispute: --upheld [--credit AMOUNT] or --rejected."""
     from ratebook.money import AMOUNT_SCALE, format_fixed
-    from ratebook.workflows import disputes as dispute_flows
+    from ratebook.workflows import resolve_dispute
 
     engine = run(state(ctx).store)
     if upheld == rejected:
         run(lambda: _one_outcome())
     outcome = "upheld" if upheld else "rejected"
     found = run(
-        lambda: dispute_flows.resolve(
+        lambda: resolve_dispute.resolve(
             engine, number, outcome=outcome, note=note, credit=credit, entity_code=entity
         )
     )

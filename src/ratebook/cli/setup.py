@@ -131,7 +131,8 @@ def rates_import(
     entity: EntityOption = None,
 ) -> None:
     """Import a rate table: a YAML file with its versions, or a CSV deck as one version."""
-    from ratebook.workflows.import_rates import import_rate_table, import_rates
+    from ratebook.workflows.import_rate_table import import_rate_table
+    from ratebook.workflows.import_rates import import_rates
 
     engine = run(state(ctx).store)
     if file.suffix.lower() in (".yaml", ".yml"):
@@ -310,10 +311,12 @@ def subscriptions_import(
     entity: EntityOption = None,
 ) -> None:
     """Import subscriptions (reference,account,plan,fee,interval,billing,starts_on,...)."""
-    from ratebook.workflows import billing_setup
+    from ratebook.workflows import manage_subscriptions
 
     engine = run(state(ctx).store)
-    result = run(lambda: billing_setup.import_subscriptions(engine, file, entity_code=entity))
+    result = run(
+        lambda: manage_subscriptions.import_subscriptions(engine, file, entity_code=entity)
+    )
     out.print(
         f"{file}: {result.rows} rows, {result.added} added, {result.ended} ended, "
         f"{result.unchanged} unchanged"
@@ -335,7 +338,7 @@ def subscriptions_add(
     entity: EntityOption = None,
 ) -> None:
     """Add one subscription."""
-    from ratebook.workflows import billing_setup
+    from ratebook.workflows import manage_subscriptions
 
     engine = run(state(ctx).store)
     values = {
@@ -349,8 +352,8 @@ def subscriptions_add(
         "ends_on": ends_on or "",
         "category": category,
     }
-    spec = run(lambda: billing_setup.parse_spec(values))
-    result = run(lambda: billing_setup.add_subscription(engine, spec, entity_code=entity))
+    spec = run(lambda: manage_subscriptions.parse_spec(values))
+    result = run(lambda: manage_subscriptions.add_subscription(engine, spec, entity_code=entity))
     out.print(f"subscription {reference}: " + ("added" if result.added else "unchanged"))
 
 
@@ -362,12 +365,14 @@ def subscriptions_end(
     entity: EntityOption = None,
 ) -> None:
     """End a subscription."""
-    from ratebook.workflows import billing_setup
+    from ratebook.workflows import manage_subscriptions
 
     engine = run(state(ctx).store)
     last = run(lambda: _date(ends_on, "--ends-on"))
     assert last is not None
-    sub = run(lambda: billing_setup.end_subscription(engine, reference, last, entity_code=entity))
+    sub = run(
+        lambda: manage_subscriptions.end_subscription(engine, reference, last, entity_code=entity)
+    )
     out.print(f"subscription {sub.reference} ({sub.plan}) ends on {sub.ends_on}")
 
 
@@ -380,11 +385,13 @@ def subscriptions_list(
 ) -> None:
     """Subscriptions."""
     from ratebook.money import AMOUNT_SCALE, format_fixed
-    from ratebook.workflows import billing_setup
+    from ratebook.workflows import manage_subscriptions
 
     engine = run(state(ctx).reader)
     _, subs = run(
-        lambda: billing_setup.list_subscriptions(engine, account=customer, entity_code=entity)
+        lambda: manage_subscriptions.list_subscriptions(
+            engine, account=customer, entity_code=entity
+        )
     )
     rows = [
         {

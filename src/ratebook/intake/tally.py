@@ -1,10 +1,11 @@
 """What a run of the intake did, as an immutable tally that runs add up: rows read, and what
-became of each (rated, a duplicate, an exception by code), the charge, and the re-ratings."""
+became of each (rated, a duplicate, an exception by code), the charge, and the re-ratings;
+and what a file's import reports, as it goes and when it is done."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -57,3 +58,88 @@ class Tally:
 def codes(found: list[str]) -> Mapping[str, int]:
     """Exception codes counted, for a tally."""
     return MappingProxyType(dict(Counter(found)))
+
+
+#: progress callback: (done so far, total)
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportProgress:
+    """What a long import reports as it goes.
+
+    Attributes:
+        read: ``(bytes read, file size)``, after each chunk.
+        place: ``(partitions placed, partitions held)``, after each partition of the held
+            charges is placed in its cycles and booked (the part after the last chunk).
+    """
+
+    read: Progress
+    place: Progress
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportSummary:
+    """What an import did.
+
+    Attributes:
+        path: the file as named.
+        batch_id: the manifest entry (the earlier one when ``already_imported``).
+        already_imported: the file's digest was already in the manifest; nothing changed.
+        tally: what became of its rows (``rows_read``, ``rated``, ... read it).
+        currency: the entity's currency.
+        charge_places: the entity's charge places, for showing ``charge``.
+        notes: what the import took in a way the user may not expect (a header cell with
+            blanks around its name), for the user to read.
+        seconds: how long it took.
+    """
+
+    path: str
+    batch_id: int
+    already_imported: bool = False
+    tally: Tally = field(default_factory=Tally)
+    currency: str = ""
+    charge_places: int = 4
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0  # float-ok: elapsed time, not money
+
+    @property
+    def rows_read(self) -> int:
+        """Data rows (blank lines and the header are not rows)."""
+        return self.tally.read
+
+    @property
+    def rated(self) -> int:
+        """Rows that became rated records (zero-charge ones included)."""
+        return self.tally.rated
+
+    @property
+    def duplicates(self) -> int:
+        """Exact repeats of a known record."""
+        return self.tally.duplicates
+
+    @property
+    def exceptions(self) -> int:
+        """Rows in the exception queue."""
+        return self.tally.exceptions
+
+    @property
+    def by_code(self) -> Mapping[str, int]:
+        """Those exceptions by code."""
+        return self.tally.by_code
+
+    @property
+    def charge(self) -> int:
+        """Total of the new charges, AMOUNT_SCALE."""
+        return self.tally.charge
+
+    @property
+    def rerated(self) -> int:
+        """Earlier charges re-rated because a record of this file came before them in a
+        cycle with tiers."""
+        return self.tally.rerated
+
+    @property
+    def rerated_change(self) -> int:
+        """What those re-ratings changed in total, AMOUNT_SCALE."""
+        return self.tally.rerated_change

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 import polars as pl
 from sqlalchemy import Connection, Engine
 
-from ratebook.billing import recurring
 from ratebook.billing.close import (
     Customer,
     CustomerClose,
@@ -28,16 +27,19 @@ from ratebook.billing.close import (
     usage_lines,
 )
 from ratebook.billing.compose import Line
-from ratebook.billing.volume import settle_volume
 from ratebook.errors import ConflictError
-from ratebook.model.ledger import Period, Posting, PostingKind, previous_period
+from ratebook.model.ledger import Period, Posting, previous_period
 from ratebook.model.parties import Entity
 from ratebook.money import minor_places
 from ratebook.store import audit, billing, invoices, subscriptions, usage
-from ratebook.store.cycles import period_charges
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import load_reference
 from ratebook.store.seals import Seal
+from ratebook.workflows.bill_recurring import (
+    CloseBatch,
+    bill_recurring,
+    post,
+    settle_volume_tiers,
+)
 from ratebook.workflows.issue_invoices import Invoicing
 
 
@@ -56,14 +58,6 @@ class CloseSummary:
     carried_total: int = 0
     recurring: int = 0
     invoice_numbers: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """The close's batch and the seal of what it writes."""
-
-    id: int
-    seal: Seal
 
 
 def close_cycle(
@@ -98,7 +92,7 @@ def close_cycle(
         billing.set_cycle_status(conn, entity.id, period, "closing", **bounds)
         # the close's postings, billed intervals and invoice links form a batch of their own,
         # sealed in the close's audit entry
-        batch = _Batch(
+        batch = CloseBatch(
             id=usage.start_batch(
                 conn,
                 entity_id=entity.id,
@@ -111,8 +105,8 @@ def close_cycle(
             ),
             seal=Seal(),
         )
-        summary.recurring = _bill_recurring(conn, entity, period, now, batch)
-        _settle_volume(conn, entity, period, now, batch)
+        summary.recurring = bill_recurring(conn, entity, period, now, batch)
+        settle_volume_tiers(conn, entity, period, now, batch)
         _Closing(conn, entity, period, now, ends_at, batch).run(summary)
         usage.finish_batch(conn, batch.id, rows_read=0, rated=0, duplicates=0, exceptions_count=0)
         billing.set_cycle_status(conn, entity.id, period, "closed", closed_at=now, **bounds)
@@ -154,68 +148,6 @@ def _require_closable(
         )
 
 
-def _bill_recurring(
-    conn: Connection, entity: Entity, period: str, now: datetime, batch: _Batch
-) -> int:
-    billed = subscriptions.billed_intervals(conn, entity.id)
-    postings: list[Posting] = []
-    count = 0
-    for sub in subscriptions.all_subscriptions(conn, entity.id):
-        charges = recurring.due(
-            sub,
-            period,
-            billed=billed.get(sub.id, frozenset()),
-            places=entity.charge_places,
-            mode=entity.rounding_mode,
-        )
-        subscriptions.add_charges(conn, entity.id, period, charges, seal=batch.seal)
-        count += len(charges)
-        postings += [
-            Posting(
-                customer_id=sub.customer_id,
-                period=period,
-                kind=PostingKind.RECURRING,
-                amount=c.amount,
-                memo=f"{sub.plan} {c.service_from}..{c.service_to}",
-                category=sub.category,
-            )
-            for c in charges
-        ]
-    _post(conn, entity, postings, now, batch)
-    return count
-
-
-def _settle_volume(
-    conn: Connection, entity: Entity, period: str, now: datetime, batch: _Batch
-) -> None:
-    charges = period_charges(conn, entity.id, period)
-    if charges.is_empty():
-        return
-    adjustments = settle_volume(charges, load_reference(conn, entity.id).rows)
-    postings = [
-        Posting(
-            customer_id=row["customer_id"],
-            period=period,
-            kind=PostingKind.VOLUME_SETTLEMENT,
-            amount=row["amount"],
-            quantity=row["used"],
-            records=row["records"],
-            memo=f"volume tier settlement: {row['service']} ({row['unit']})",
-            category=row["service"],
-        )
-        for row in adjustments.iter_rows(named=True)
-    ]
-    _post(conn, entity, postings, now, batch)
-
-
-def _post(
-    conn: Connection, entity: Entity, postings: list[Posting], now: datetime, batch: _Batch
-) -> None:
-    usage.add_postings(
-        conn, postings, entity_id=entity.id, batch_id=batch.id, posted_at=now, seal=batch.seal
-    )
-
-
 def _by_customer(charges: pl.DataFrame) -> dict[int, pl.DataFrame]:
     return {
         int(cid): part for (cid,), part in charges.partition_by("customer_id", as_dict=True).items()
@@ -234,7 +166,7 @@ class _Closing:
         period: str,
         now: datetime,
         ends_at: datetime,
-        batch: _Batch,
+        batch: CloseBatch,
     ) -> None:
         self.conn, self.entity, self.period, self.now = conn, entity, period, now
         self.ends_at, self.batch = ends_at, batch
@@ -340,6 +272,6 @@ class _Closing:
 
     def _write(self) -> None:
         self.invoicing.write_audit()
-        _post(self.conn, self.entity, self.postings, self.now, self.batch)
+        post(self.conn, self.entity, self.postings, self.now, self.batch)
         billing.add_results(self.conn, self.results)
         self.invoicing.write_links(self.batch.seal)

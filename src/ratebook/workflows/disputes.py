@@ -16,14 +16,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from ratebook.errors import ConflictError, InputError, NotFoundError
-from ratebook.model.disputes import Outcome, Status, allowed
-from ratebook.model.ledger import Posting, PostingKind
+from ratebook.model.disputes import Status, allowed
 from ratebook.model.parties import Entity
-from ratebook.money import AMOUNT_SCALE, AmountError, format_fixed, parse_fixed
-from ratebook.store import audit, billing, usage
+from ratebook.money import AMOUNT_SCALE, format_fixed
+from ratebook.store import audit
 from ratebook.store import disputes as store
 from ratebook.store.entities import get_entity
-from ratebook.store.seals import Seal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,7 +83,7 @@ def open_dispute(
         )
         found = store.get(conn, entity.id, number)
         assert found is not None
-        _audit(conn, entity, "dispute.open", number, after=_public(found))
+        audit_dispute(conn, entity, "dispute.open", number, after=public_view(found))
         return found
 
 
@@ -96,7 +94,7 @@ def comment(
     _need_text(text, "--text")
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
-        found = _get(conn, entity, number)
+        found = get_dispute(conn, entity, number)
         now = datetime.now(UTC)
         store.add_event(
             conn,
@@ -107,7 +105,7 @@ def comment(
             at=now,
             body=text,
         )
-        _audit(conn, entity, "dispute.comment", number, after={"comment": text})
+        audit_dispute(conn, entity, "dispute.comment", number, after={"comment": text})
         return found
 
 
@@ -134,123 +132,17 @@ def set_status(
         raise InputError("USE_RESOLVE", "resolve a dispute with 'disputes resolve'", path="status")
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
-        found = _get(conn, entity, number)
-        _move(conn, entity, found, target, note or "")
+        found = get_dispute(conn, entity, number)
+        move_dispute(conn, entity, found, target, note or "")
         store.update_dispute(conn, found["id"], status=target.value)
         return {**found, "status": target.value}
-
-
-def resolve(
-    engine: Engine,
-    number: int,
-    *,
-    outcome: str,
-    note: str = "",
-    credit: str | None = None,
-    entity_code: str | None = None,
-    today: str | None = None,
-) -> dict[str, Any]:
-    """Resolve a dispute: ``upheld`` (optionally with a credit, in the entity's currency,
-    before tax, at most the disputed amount) or ``rejected``.
-
-    ``today`` (YYYY-MM) is the current cycle when no cycle holds postings yet (default: now in
-    the entity's zone).
-
-    Raises:
-        ConflictError: ``ILLEGAL_TRANSITION`` for a resolved dispute; ``CREDIT_TOO_LARGE``.
-        InputError: a credit on a rejected dispute, or a bad amount.
-    """
-    try:
-        end = Outcome(outcome)
-    except ValueError:
-        raise InputError("UNKNOWN_OUTCOME", "upheld or rejected", path="--outcome") from None
-    amount = None
-    if credit is not None:
-        if end is Outcome.REJECTED:
-            raise InputError(
-                "CREDIT_ON_REJECTED", "a rejected dispute gets no credit", path="--credit"
-            )
-        try:
-            amount = parse_fixed(credit, AMOUNT_SCALE)
-        except AmountError as exc:
-            raise InputError(exc.code, str(exc), path="--credit", field="credit") from None
-        if amount <= 0:
-            raise InputError("OUT_OF_RANGE", "a credit is more than zero", path="--credit")
-    with engine.begin() as conn:
-        entity = get_entity(conn, entity_code)
-        billing.lock_entity(conn, entity.id, shared=True)
-        found = _get(conn, entity, number)
-        _move(conn, entity, found, Status.RESOLVED, note, outcome=end.value)
-        now = datetime.now(UTC)
-        period = None
-        sealed: dict[str, Any] = {}
-        if amount is not None:
-            if amount > int(found["disputed"]):
-                raise ConflictError(
-                    "CREDIT_TOO_LARGE",
-                    f"a credit of {credit} is more than the disputed"
-                    f" {_money(entity, int(found['disputed']))} {entity.currency}",
-                )
-            period = billing.next_open_period(
-                conn, entity.id, today or now.astimezone(entity.zone).strftime("%Y-%m")
-            )
-            # the credit is a batch of its own, sealed in the resolution's audit entry
-            batch_id = usage.start_batch(
-                conn,
-                entity_id=entity.id,
-                origin="dispute",
-                fmt="credit",
-                source_kind="credit",
-                source_name=f"dispute {number}",
-                source_sha256=None,
-                size_bytes=None,
-            )
-            seal = Seal()
-            usage.add_postings(
-                conn,
-                [
-                    Posting(
-                        customer_id=found["customer_id"],
-                        period=period,
-                        kind=PostingKind.CREDIT,
-                        amount=-amount,
-                        category=found["category"],
-                        memo=f"Credit for dispute {number}: {_short(found['reason'])}",
-                    )
-                ],
-                entity_id=entity.id,
-                batch_id=batch_id,
-                posted_at=now,
-                seal=seal,
-            )
-            sealed = {"batch": batch_id, "sealed": seal.summary()}
-        store.update_dispute(
-            conn,
-            found["id"],
-            status=Status.RESOLVED.value,
-            outcome=end.value,
-            credit=amount,
-            credit_period=period,
-            resolved_at=now,
-        )
-        resolved = store.get(conn, entity.id, number)
-        assert resolved is not None
-        _audit(
-            conn,
-            entity,
-            "dispute.resolve",
-            number,
-            before=_public(found),
-            after={**_public(resolved), **sealed},
-        )
-        return resolved
 
 
 def show(engine: Engine, number: int, *, entity_code: str | None = None) -> dict[str, Any]:
     """A dispute with its full history in order."""
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        found = _get(conn, entity, number)
+        found = get_dispute(conn, entity, number)
         return {**found, "history": store.events(conn, found["id"])}
 
 
@@ -322,14 +214,14 @@ def _subject_facts(conn: Connection, entity: Entity, subject: Subject) -> dict[s
     }
 
 
-def _get(conn: Connection, entity: Entity, number: int) -> dict[str, Any]:
+def get_dispute(conn: Connection, entity: Entity, number: int) -> dict[str, Any]:
     found = store.get(conn, entity.id, number)
     if found is None:
         raise NotFoundError("DISPUTE_NOT_FOUND", f"no dispute {number}")
     return found
 
 
-def _move(
+def move_dispute(
     conn: Connection,
     entity: Entity,
     found: dict[str, Any],
@@ -359,7 +251,7 @@ def _move(
         to_status=target.value,
     )
     if target is not Status.RESOLVED:
-        _audit(
+        audit_dispute(
             conn,
             entity,
             "dispute.status",
@@ -369,12 +261,12 @@ def _move(
         )
 
 
-def _public(found: dict[str, Any]) -> dict[str, Any]:
+def public_view(found: dict[str, Any]) -> dict[str, Any]:
     keys = ("number", "subject", "account", "category", "disputed", "status", "outcome", "credit")
     return {k: found.get(k) for k in keys}
 
 
-def _audit(
+def audit_dispute(
     conn: Connection,
     entity: Entity,
     action: str,
@@ -401,10 +293,10 @@ def _need_text(text: str, option: str) -> None:
         )
 
 
-def _short(text: str, limit: int = 80) -> str:
+def short_text(text: str, limit: int = 80) -> str:
     one_line = " ".join(text.split())
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
-def _money(entity: Entity, amount: int) -> str:
+def money_text_of(entity: Entity, amount: int) -> str:
     return format_fixed(amount, AMOUNT_SCALE, entity.charge_places)

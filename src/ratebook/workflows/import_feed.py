@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from ratebook.intake.book import Ledger
 from ratebook.intake.chunk import import_chunk
 from ratebook.intake.deferred import DeferredCharges
 from ratebook.intake.place import CycleUsage
-from ratebook.intake.tally import Tally
+from ratebook.intake.tally import ImportProgress, ImportSummary, Tally
 from ratebook.model.parties import Entity
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
@@ -37,90 +36,6 @@ from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, load_reference
 
 log = logging.getLogger(__name__)
-
-#: progress callback: (done so far, total)
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImportProgress:
-    """What a long import reports as it goes.
-
-    Attributes:
-        read: ``(bytes read, file size)``, after each chunk.
-        place: ``(partitions placed, partitions held)``, after each partition of the held
-            charges is placed in its cycles and booked (the part after the last chunk).
-    """
-
-    read: Progress
-    place: Progress
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImportSummary:
-    """What an import did.
-
-    Attributes:
-        path: the file as named.
-        batch_id: the manifest entry (the earlier one when ``already_imported``).
-        already_imported: the file's digest was already in the manifest; nothing changed.
-        tally: what became of its rows (``rows_read``, ``rated``, ... read it).
-        currency: the entity's currency.
-        charge_places: the entity's charge places, for showing ``charge``.
-        notes: what the import took in a way the user may not expect (a header cell with
-            blanks around its name), for the user to read.
-        seconds: how long it took.
-    """
-
-    path: str
-    batch_id: int
-    already_imported: bool = False
-    tally: Tally = field(default_factory=Tally)
-    currency: str = ""
-    charge_places: int = 4
-    notes: tuple[str, ...] = ()
-    seconds: float = 0.0  # float-ok: elapsed time, not money
-
-    @property
-    def rows_read(self) -> int:
-        """Data rows (blank lines and the header are not rows)."""
-        return self.tally.read
-
-    @property
-    def rated(self) -> int:
-        """Rows that became rated records (zero-charge ones included)."""
-        return self.tally.rated
-
-    @property
-    def duplicates(self) -> int:
-        """Exact repeats of a known record."""
-        return self.tally.duplicates
-
-    @property
-    def exceptions(self) -> int:
-        """Rows in the exception queue."""
-        return self.tally.exceptions
-
-    @property
-    def by_code(self) -> Mapping[str, int]:
-        """Those exceptions by code."""
-        return self.tally.by_code
-
-    @property
-    def charge(self) -> int:
-        """Total of the new charges, AMOUNT_SCALE."""
-        return self.tally.charge
-
-    @property
-    def rerated(self) -> int:
-        """Earlier charges re-rated because a record of this file came before them in a
-        cycle with tiers."""
-        return self.tally.rerated
-
-    @property
-    def rerated_change(self) -> int:
-        """What those re-ratings changed in total, AMOUNT_SCALE."""
-        return self.tally.rerated_change
 
 
 def import_feed(

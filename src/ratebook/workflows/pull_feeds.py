@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ratebook.errors import InputError, RatebookError
+from ratebook.intake.tally import ImportSummary
 from ratebook.settings import Settings
 from ratebook.sources.feeds_config import FolderFeed, S3Feed, SftpFeed
 from ratebook.sources.remote import (
@@ -37,7 +38,7 @@ from ratebook.store import scratch, usage
 from ratebook.store.entities import get_entity
 from ratebook.store.feed_lock import running_feed
 from ratebook.store.reference import ReferenceCache
-from ratebook.workflows.import_feed import ImportSummary, import_feed
+from ratebook.workflows.import_feed import import_feed
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from ratebook.demodata import generate
+from ratebook.intake.tally import ImportProgress
 from ratebook.money import AMOUNT_SCALE, format_fixed, parse_fixed
 from ratebook.settings import Settings
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows import report_usage
 from ratebook.workflows.import_customers import import_customers
-from ratebook.workflows.import_feed import ImportProgress, import_feed
+from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.init_entity import init_entity
 

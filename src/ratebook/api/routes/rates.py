@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from ratebook.api.body import ExactJsonRoute, limited_stream
 from ratebook.api.deps import Admin, Config, Reader, Store
 from ratebook.workflows import rate_tables
-from ratebook.workflows.import_rates import import_rate_table
+from ratebook.workflows.import_rate_table import import_rate_table
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["rate tables"])
 

@@ -28,7 +28,7 @@ from ratebook.errors import NotFoundError
 from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.settings import Settings
 from ratebook.store.review import Filter
-from ratebook.workflows import disputes, reprocess_exceptions, review_exceptions
+from ratebook.workflows import disputes, reprocess_exceptions, resolve_dispute, review_exceptions
 from ratebook.workflows.review_exceptions import Outcome
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["review"])
@@ -324,7 +324,7 @@ def resolve(
 ) -> Response:
     def produce() -> Any:
         with write.caller.acting():
-            found = disputes.resolve(
+            found = resolve_dispute.resolve(
                 write.engine,
                 number,
                 outcome=body.outcome,
