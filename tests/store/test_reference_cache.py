@@ -62,6 +62,7 @@ def test_an_unchanged_reference_is_read_once(
 def test_every_kind_of_reference_change_prices_the_next_event(
     my_engine: Engine, tmp_path: Path
 ) -> None:
+    now = datetime.now(UTC)
     one_customer(my_engine, tmp_path)
     cache = ReferenceCache()
     assert _price(my_engine, cache, _event("e1", "A")) == "0.0300"
@@ -110,6 +111,7 @@ def test_every_kind_of_reference_change_prices_the_next_event(
                     valid_to=None,
                 )
             ],
+            now=now,
         )
     assert _price(my_engine, cache, _event("e6", "A")) == "0.0100"
 
@@ -119,6 +121,7 @@ def _identifier(value: str) -> Identifier:
 
 
 def test_a_reference_writer_in_flight_is_never_kept(my_engine: Engine, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
     if my_engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer at a time: no writer is ever in flight beside a reader")
     one_customer(my_engine, tmp_path)
@@ -127,7 +130,9 @@ def test_a_reference_writer_in_flight_is_never_kept(my_engine: Engine, tmp_path:
         (customer_id,) = conn.execute(text("SELECT id FROM customers")).one()
     with my_engine.connect() as writer, my_engine.connect() as other, my_engine.connect() as reader:
         writer.begin()
-        parties.add_identifiers(writer, entity_id, [(customer_id, _identifier("+60321119999"))])
+        parties.add_identifiers(
+            writer, entity_id, [(customer_id, _identifier("+60321119999"))], now=now
+        )
         # the reader sees a writer in flight: no stamp, so nothing would be kept
         with reader.begin():
             assert reference_stamp(reader, entity_id) is None
@@ -135,7 +140,9 @@ def test_a_reference_writer_in_flight_is_never_kept(my_engine: Engine, tmp_path:
         other.begin()
         other.execute(text("SET LOCAL lock_timeout = '200ms'"))
         with pytest.raises(OperationalError, match="lock timeout"):
-            parties.add_identifiers(other, entity_id, [(customer_id, _identifier("+60321118888"))])
+            parties.add_identifiers(
+                other, entity_id, [(customer_id, _identifier("+60321118888"))], now=now
+            )
         other.rollback()
         writer.commit()
         with reader.begin():

@@ -46,6 +46,7 @@ def finish_batch(
         rated=tally.rated,
         duplicates=tally.duplicates,
         exceptions_count=tally.exceptions,
+        now=now,
     )
     if audited is None:
         return
@@ -66,4 +67,5 @@ def finish_batch(
             "batch": batch_id,
             "sealed": ledger.seal.summary(),
         },
+        at=now,
     )

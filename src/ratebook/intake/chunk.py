@@ -7,7 +7,7 @@ transaction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 from sqlalchemy import Connection
@@ -115,6 +115,7 @@ def import_chunk(
     cycle: CycleUsage,
     ledger: Ledger,
     settings: Settings,
+    now: datetime,
     deferred: DeferredCharges | None = None,
 ) -> tuple[ReadChunk, Tally]:
     """``read_chunk`` then ``store_chunk``: one chunk of a batch through every stage, and
@@ -141,6 +142,7 @@ def import_chunk(
         batch_id=batch_id,
         source_sha256=source_sha256,
         ledger=ledger,
+        now=now,
         deferred=deferred,
     )
     return read, tally
@@ -156,6 +158,7 @@ def store_chunk(
     batch_id: int,
     source_sha256: str | list[str],
     ledger: Ledger,
+    now: datetime,
     deferred: DeferredCharges | None = None,
 ) -> Tally:
     """Store what ``read_chunk`` made of ``chunk``'s rows: every new record (billed or not,
@@ -180,9 +183,7 @@ def store_chunk(
     if deferred is not None:
         deferred.hold(rated)
     else:
-        ledger.book(
-            conn, rated, placed, entity_id=entity_id, batch_id=batch_id, now=datetime.now(UTC)
-        )
+        ledger.book(conn, rated, placed, entity_id=entity_id, batch_id=batch_id, now=now)
         booked = Tally(
             charge=int(rated["charge"].sum() or 0),
             rerated=placed.replacements.height,
@@ -209,6 +210,7 @@ def store_chunk(
             on="row_idx",
             how="left",
         ).join(pks, on="row_idx", how="left"),
+        now=now,
     )
     return booked + Tally(
         read=chunk.height,
@@ -302,6 +304,7 @@ def _store_exceptions(
     unparsed: pl.DataFrame,
     conflicts: pl.DataFrame,
     unbilled: pl.DataFrame,
+    now: datetime,
 ) -> list[str]:
     """Store a chunk's rows that are no records (``unparsed``), clashing copies of known
     records (``conflicts``) and records that cannot be billed (``unbilled``) as exceptions,
@@ -332,7 +335,6 @@ def _store_exceptions(
     if not parts:
         return []
     found = pl.concat(parts).sort("row_idx")
-    now = datetime.now(UTC)
     insert_frame(
         conn,
         exceptions,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -73,6 +73,7 @@ class DeferredCharges:
         ledger: Ledger,
         entity_id: int,
         batch_id: int,
+        now: datetime,
         progress: Callable[[int, int], None] | None = None,
     ) -> Tally:
         """Place and book everything held, a partition at a time, telling ``progress`` of
@@ -102,7 +103,7 @@ class DeferredCharges:
                 placed,
                 entity_id=entity_id,
                 batch_id=batch_id,
-                now=datetime.now(UTC),
+                now=now,
             )
             booked += Tally(
                 charge=int(placed.rated["charge"].sum() or 0),

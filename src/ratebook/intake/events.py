@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -80,6 +80,7 @@ def book_events(
     source_name: str,
     settings: Settings,
     audited: bool,
+    now: datetime,
 ) -> tuple[int, Tally, dict[int, EventResult]]:
     """Store one batch of events (one origin and attribute set): its batch id, what became
     of its events, and each event's answer by its index among the transaction's events.
@@ -97,6 +98,7 @@ def book_events(
         source_kind="api",
         columns=rows.columns,
         feed_zone=entity.timezone,
+        now=now,
     )
     ledger = Ledger(cycle)
     # an exact repeat of a pending exception is a duplicate of it, never read again
@@ -117,6 +119,7 @@ def book_events(
             cycle=cycle,
             ledger=ledger,
             settings=settings,
+            now=now,
         )
         tally += booked
     finish_batch(
@@ -126,7 +129,7 @@ def book_events(
         ledger=ledger,
         tally=tally,
         source=source_name,
-        now=datetime.now(UTC),
+        now=now,
         audited={"source": source_name, "format": "events", "origin": origin} if audited else None,
     )
     results = {

@@ -72,8 +72,10 @@ def record(
     before: Any = None,
     after: Any = None,
     actor: str | None = None,
+    at: datetime,
 ) -> int:
-    """Append one entry; returns its id. ``before``/``after`` are JSON-able values."""
+    """Append one entry, made at ``at``; returns its id. ``before``/``after`` are JSON-able
+    values."""
     change = Change(
         entity_id=entity_id,
         action=action,
@@ -83,7 +85,7 @@ def record(
         after=after,
         actor=actor,
     )
-    return record_all(conn, [change])[0]
+    return record_all(conn, [change], at=at)[0]
 
 
 def head(conn: Connection) -> tuple[int, str] | None:
@@ -94,7 +96,7 @@ def head(conn: Connection) -> tuple[int, str] | None:
     return None if last is None else (int(last.id), str(last.hash))
 
 
-def record_all(conn: Connection, changes: list[Change]) -> list[int]:
+def record_all(conn: Connection, changes: list[Change], *, at: datetime) -> list[int]:
     """Append entries in order, chained as one at a time would be, by one statement (a close
     issues thousands of invoices); returns their ids."""
     if not changes:
@@ -108,7 +110,7 @@ def record_all(conn: Connection, changes: list[Change]) -> list[int]:
     for change in changes:
         entry: dict[str, Any] = {
             "id": next_id,
-            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "actor": change.actor or acting,
             "entity_id": change.entity_id,
             "action": change.action,

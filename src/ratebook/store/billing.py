@@ -4,7 +4,7 @@ charges an invoice bills, each customer's result, and the entity's tax rates."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 from sqlalchemy import Connection, bindparam, func, insert, select, text, update
@@ -268,7 +268,7 @@ def load_tax_rates(conn: Connection, entity_id: int) -> dict[str, TaxRate]:
     }
 
 
-def set_tax_rate(conn: Connection, entity_id: int, rate: TaxRate) -> None:
+def set_tax_rate(conn: Connection, entity_id: int, rate: TaxRate, *, now: datetime) -> None:
     """Create or replace the rate of a category."""
     t = tax_rates.c
     conn.execute(tax_rates.delete().where(t.entity_id == entity_id, t.category == rate.category))
@@ -279,7 +279,7 @@ def set_tax_rate(conn: Connection, entity_id: int, rate: TaxRate) -> None:
             treatment=rate.treatment.value,
             rate_ppm=rate.rate_ppm,
             label=rate.label,
-            created_at=datetime.now(UTC),
+            created_at=now,
         )
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -72,6 +72,7 @@ def create_entity(
     charge_places: int = 4,
     rounding_mode: RoundingMode = RoundingMode.HALF_UP,
     mask_digits: int = 3,
+    now: datetime,
 ) -> Entity:
     """Insert a new entity and return it."""
     result = conn.execute(
@@ -85,7 +86,7 @@ def create_entity(
             charge_places=charge_places,
             rounding_mode=rounding_mode.value,
             mask_digits=mask_digits,
-            created_at=datetime.now(UTC),
+            created_at=now,
         )
     )
     entity_id = result.inserted_primary_key[0] if result.inserted_primary_key else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -26,13 +26,14 @@ def customer_accounts(conn: Connection, entity_id: int) -> dict[str, tuple[int, 
     return {str(r.account): (int(r.id), str(r.name)) for r in rows}
 
 
-def add_customers(conn: Connection, entity_id: int, named: list[tuple[str, str]]) -> dict[str, int]:
+def add_customers(
+    conn: Connection, entity_id: int, named: list[tuple[str, str]], *, now: datetime
+) -> dict[str, int]:
     """Create customers (``(account, name)``, accounts new to the entity), each with its
     account identifier. Returns ``{account: id}``."""
     if not named:
         return {}
     lock_reference(conn, entity_id)
-    now = datetime.now(UTC)
     created = conn.execute(
         insert(customers).returning(
             customers.c.id, customers.c.account, sort_by_parameter_order=True
@@ -56,6 +57,7 @@ def add_customers(conn: Connection, entity_id: int, named: list[tuple[str, str]]
             (customer_id, Identifier(kind="account", value=account, valid_from=None, valid_to=None))
             for account, customer_id in ids.items()
         ],
+        now=now,
     )
     return ids
 
@@ -71,13 +73,14 @@ def rename_customers(conn: Connection, names: list[tuple[int, str]]) -> None:
         )
 
 
-def add_identifiers(conn: Connection, entity_id: int, held: list[tuple[int, Identifier]]) -> None:
+def add_identifiers(
+    conn: Connection, entity_id: int, held: list[tuple[int, Identifier]], *, now: datetime
+) -> None:
     """Add identifiers (``(customer_id, identifier)``), checked by the caller
     (``model.holdings``)."""
     if not held:
         return
     lock_reference(conn, entity_id)
-    now = datetime.now(UTC)
     conn.execute(
         insert(customer_identifiers),
         [
@@ -95,12 +98,13 @@ def add_identifiers(conn: Connection, entity_id: int, held: list[tuple[int, Iden
     )
 
 
-def add_assignments(conn: Connection, entity_id: int, assignments: list[Assignment]) -> None:
+def add_assignments(
+    conn: Connection, entity_id: int, assignments: list[Assignment], *, now: datetime
+) -> None:
     """Add rate-table assignments, checked by the caller (``model.holdings``)."""
     if not assignments:
         return
     lock_reference(conn, entity_id)
-    now = datetime.now(UTC)
     conn.execute(
         insert(rate_assignments),
         [

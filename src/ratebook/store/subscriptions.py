@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -50,6 +50,7 @@ def add_subscription(
     starts_on: date,
     ends_on: date | None,
     category: str,
+    now: datetime,
 ) -> int:
     """Insert a subscription; returns its id."""
     result = conn.execute(
@@ -64,7 +65,7 @@ def add_subscription(
             starts_on=starts_on,
             ends_on=ends_on,
             category=category,
-            created_at=datetime.now(UTC),
+            created_at=now,
         )
     )
     return int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
@@ -117,11 +118,11 @@ def add_charges(
     period: str,
     charges: list[RecurringCharge],
     *,
+    now: datetime,
     seal: Seal | None = None,
 ) -> None:
     """Record billed service intervals (``seal`` seals them for the close's audit entry)."""
     if charges:
-        now = datetime.now(UTC)
         rows = [
             {
                 "entity_id": entity_id,

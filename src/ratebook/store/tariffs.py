@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -26,13 +26,13 @@ def rate_table_id(conn: Connection, entity_id: int, name: str) -> int | None:
     return None if row is None else int(row.id)
 
 
-def ensure_rate_table(conn: Connection, entity_id: int, name: str) -> int:
+def ensure_rate_table(conn: Connection, entity_id: int, name: str, *, now: datetime) -> int:
     """The id of the rate table called ``name``, created if need be."""
     found = rate_table_id(conn, entity_id, name)
     if found is not None:
         return found
     result = conn.execute(
-        insert(rate_tables).values(entity_id=entity_id, name=name, created_at=datetime.now(UTC))
+        insert(rate_tables).values(entity_id=entity_id, name=name, created_at=now)
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
@@ -84,6 +84,7 @@ def add_version(
     source_sha256: str,
     rows: pl.DataFrame,
     revision: int = 1,
+    now: datetime,
 ) -> int:
     """Insert a version with its rows (``ROW_SCHEMA`` less the ids). Returns the version id."""
     lock_reference(conn, entity_id)
@@ -101,7 +102,7 @@ def add_version(
             source_name=source_name,
             source_sha256=source_sha256,
             revision=revision,
-            created_at=datetime.now(UTC),
+            created_at=now,
         )
     )
     version_id = int(result.inserted_primary_key[0])  # type: ignore[index]

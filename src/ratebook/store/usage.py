@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 import polars as pl
@@ -171,11 +171,11 @@ def start_batch(
     source_kind: str = "file",
     columns: list[str] | None = None,
     feed_zone: str | None = None,
+    now: datetime,
 ) -> int:
     """Insert the batch's manifest row (counts filled in by :func:`finish_batch`).
 
     ``source_kind`` is ``file`` for an import, ``rerate`` for a re-rating run."""
-    now = datetime.now(UTC)
     result = conn.execute(
         insert(import_batches).values(
             entity_id=entity_id,
@@ -206,13 +206,14 @@ def finish_batch(
     rated: int,
     duplicates: int,
     exceptions_count: int,
+    now: datetime,
 ) -> None:
     """Record the batch's final counts (same transaction as its rows)."""
     conn.execute(
         update(import_batches)
         .where(import_batches.c.id == batch_id)
         .values(
-            finished_at=datetime.now(UTC),
+            finished_at=now,
             rows_read=rows_read,
             rated=rated,
             duplicates=duplicates,

@@ -42,7 +42,7 @@ def bill_recurring(
             places=entity.charge_places,
             mode=entity.rounding_mode,
         )
-        subscriptions.add_charges(conn, entity.id, period, charges, seal=batch.seal)
+        subscriptions.add_charges(conn, entity.id, period, charges, seal=batch.seal, now=now)
         count += len(charges)
         postings += [
             Posting(

@@ -31,6 +31,7 @@ def set_tax(
     ``rate`` is a percentage (``"8"``) for the standard treatment; zero-rated and exempt
     categories take none.
     """
+    now = datetime.now(UTC)
     if treatment is Treatment.STANDARD:
         if rate is None:
             raise ConfigError("RATE_REQUIRED", "a standard tax needs --rate PERCENT")
@@ -47,7 +48,7 @@ def set_tax(
     tax = TaxRate(category=category, treatment=treatment, rate_ppm=rate_ppm, label=label)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
-        billing.set_tax_rate(conn, entity.id, tax)
+        billing.set_tax_rate(conn, entity.id, tax, now=now)
         audit_setting(
             conn,
             entity,
@@ -55,6 +56,7 @@ def set_tax(
             "tax_rate",
             category,
             {"treatment": treatment.value, "rate_ppm": rate_ppm, "label": label},
+            now=now,
         )
     return tax
 
@@ -80,6 +82,7 @@ def set_policy(
 ) -> Entity:
     """Change the entity's invoicing floor, carry limit, fiscal year end and what imports do
     with usage of a closed cycle (``bill`` or ``reject``)."""
+    now = datetime.now(UTC)
     floor_units = None
     if floor is not None:
         try:
@@ -115,6 +118,7 @@ def set_policy(
             object_id=entity.code,
             before=_policy(entity),
             after=_policy(changed),
+            at=now,
         )
         return changed
 
@@ -137,6 +141,7 @@ def close_account(
     Raises:
         NotFoundError: ``CUSTOMER_NOT_FOUND``.
     """
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         customer = parties.customer_by_account(conn, entity.id, account)
@@ -145,7 +150,13 @@ def close_account(
         closed_at = datetime.combine(closed_on, time(), tzinfo=entity.zone).astimezone(UTC)
         parties.close_customer(conn, customer[0], closed_at)
         audit_setting(
-            conn, entity, "customer.close", "customer", account, {"closed_at": str(closed_at)}
+            conn,
+            entity,
+            "customer.close",
+            "customer",
+            account,
+            {"closed_at": str(closed_at)},
+            now=now,
         )
     return closed_at
 
@@ -158,6 +169,7 @@ def set_customer_floor(
     Raises:
         NotFoundError: ``CUSTOMER_NOT_FOUND``.
     """
+    now = datetime.now(UTC)
     units = None
     if floor is not None:
         try:
@@ -171,14 +183,34 @@ def set_customer_floor(
             raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer {account!r}")
         parties.set_customer_floor(conn, customer[0], units)
         audit_setting(
-            conn, entity, "customer.floor", "customer", account, {"invoicing_floor": units}
+            conn,
+            entity,
+            "customer.floor",
+            "customer",
+            account,
+            {"invoicing_floor": units},
+            now=now,
         )
     return units
 
 
 def audit_setting(
-    conn: Connection, entity: Entity, action: str, kind: str, name: str, after: object
+    conn: Connection,
+    entity: Entity,
+    action: str,
+    kind: str,
+    name: str,
+    after: object,
+    *,
+    now: datetime,
 ) -> None:
+    """Audit a change of a setting (tax, policy, a customer's floor or closure, a plan)."""
     audit.record(
-        conn, entity_id=entity.id, action=action, object_type=kind, object_id=name, after=after
+        conn,
+        entity_id=entity.id,
+        action=action,
+        object_type=kind,
+        object_id=name,
+        after=after,
+        at=now,
     )

@@ -102,13 +102,16 @@ def close_cycle(
                 source_name=f"close {period}",
                 source_sha256=None,
                 size_bytes=None,
+                now=now,
             ),
             seal=Seal(),
         )
         summary.recurring = bill_recurring(conn, entity, period, now, batch)
         settle_volume_tiers(conn, entity, period, now, batch)
         _Closing(conn, entity, period, now, ends_at, batch).run(summary)
-        usage.finish_batch(conn, batch.id, rows_read=0, rated=0, duplicates=0, exceptions_count=0)
+        usage.finish_batch(
+            conn, batch.id, rows_read=0, rated=0, duplicates=0, exceptions_count=0, now=now
+        )
         billing.set_cycle_status(conn, entity.id, period, "closed", closed_at=now, **bounds)
         audit.record(
             conn,
@@ -128,6 +131,7 @@ def close_cycle(
                 "batch": batch.id,
                 "sealed": batch.seal.summary(),
             },
+            at=now,
         )
     return summary
 

@@ -60,6 +60,7 @@ def deliver_invoices(
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliverySummary:
     """POST every invoice (of ``period``, or all) not yet delivered to ``url``."""
+    now = datetime.now(UTC)
     if period is not None:
         Period.parse(period)
     summary = DeliverySummary()
@@ -123,6 +124,7 @@ def deliver_invoices(
                             "status_code": status,
                             "outcome": "delivered" if ok else "failed",
                         },
+                        at=now,
                     )
                 if ok:
                     break

@@ -275,6 +275,7 @@ def audit_dispute(
     before: Any = None,
     after: Any = None,
 ) -> None:
+    now = datetime.now(UTC)
     audit.record(
         conn,
         entity_id=entity.id,
@@ -283,6 +284,7 @@ def audit_dispute(
         object_id=number,
         before=before,
         after=after,
+        at=now,
     )
 
 

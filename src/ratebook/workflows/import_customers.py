@@ -10,7 +10,7 @@ not at all; importing it again changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -146,6 +146,7 @@ def import_customers(
     Raises:
         InputError: located problems; nothing is imported then.
     """
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         rows = _read(path, entity.timezone, entity.region)
@@ -159,7 +160,7 @@ def import_customers(
         names = {row.account: row.name for row in rows}  # an account's last row names it
         fresh = [(account, name) for account, name in names.items() if account not in known]
         ids = {account: customer_id for account, (customer_id, _) in known.items()}
-        ids.update(parties.add_customers(conn, entity.id, fresh))
+        ids.update(parties.add_customers(conn, entity.id, fresh, now=now))
         parties.rename_customers(
             conn,
             [
@@ -213,8 +214,8 @@ def import_customers(
                 )
                 if held.assign(assignment):
                     new_assignments.append(assignment)
-        parties.add_identifiers(conn, entity.id, new_identifiers)
-        parties.add_assignments(conn, entity.id, new_assignments)
+        parties.add_identifiers(conn, entity.id, new_identifiers, now=now)
+        parties.add_assignments(conn, entity.id, new_assignments, now=now)
         created, identifiers, assignments = len(fresh), len(new_identifiers), len(new_assignments)
         if created or identifiers or assignments:
             audit.record(
@@ -229,6 +230,7 @@ def import_customers(
                     "identifiers_added": identifiers,
                     "assignments_added": assignments,
                 },
+                at=now,
             )
     return CustomersResult(
         rows=len(rows),

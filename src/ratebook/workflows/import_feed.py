@@ -127,6 +127,7 @@ def _import_once(
     references: ReferenceCache | None,
 ) -> ImportSummary:
     """``import_feed``'s one transaction."""
+    now = datetime.now(UTC)
     with engine.begin() as conn, import_cache(conn):
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
@@ -165,6 +166,7 @@ def _import_once(
                 size_bytes=file.facts.size,
                 columns=columns,
                 feed_zone=zone,
+                now=now,
             )
             reference = (
                 references.load(conn, entity.id)
@@ -177,7 +179,7 @@ def _import_once(
                 conn,
                 source,
                 file,
-                _Into(entity=entity, zone=zone, origin=origin, batch_id=batch_id),
+                _Into(entity=entity, zone=zone, origin=origin, batch_id=batch_id, now=now),
                 columns=columns,
                 reference=reference,
                 ledger=ledger,
@@ -191,7 +193,7 @@ def _import_once(
             ledger=ledger,
             tally=tally,
             source=file.name,
-            now=datetime.now(UTC),
+            now=now,
             audited={
                 "source": file.name,
                 "sha256": file.facts.sha256,
@@ -212,12 +214,13 @@ def _import_once(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Into:
-    """Where the file's rows go: the entity, their zone, the feed and the batch."""
+    """Where the file's rows go: the entity, their zone, the feed, the batch, and when."""
 
     entity: Entity
     zone: str
     origin: str
     batch_id: int
+    now: datetime
 
 
 def _read_file(
@@ -260,6 +263,7 @@ def _read_file(
                 cycle=ledger.cycle,
                 ledger=ledger,
                 settings=settings,
+                now=into.now,
                 deferred=deferred,
             )
             tally += of_chunk
@@ -272,6 +276,7 @@ def _read_file(
                 ledger=ledger,
                 entity_id=into.entity.id,
                 batch_id=into.batch_id,
+                now=into.now,
                 progress=None if progress is None else progress.place,
             )
     return tally

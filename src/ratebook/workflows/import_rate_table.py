@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -51,6 +52,7 @@ def import_rate_table(
     Raises:
         InputError: a located problem in the file; nothing is imported then.
     """
+    now = datetime.now(UTC)
     added: list[str] = []
     unchanged: list[str] = []
     corrected: list[str] = []
@@ -83,7 +85,7 @@ def import_rate_table(
                 field="rounding.mode",
             ) from None
         digest = inspect_file(path).sha256
-        table_id = tariffs.ensure_rate_table(conn, entity.id, table.name)
+        table_id = tariffs.ensure_rate_table(conn, entity.id, table.name, now=now)
         for version in versions:
             spec = json.loads(version.spec)
             spec["rounding"] = {"places": places, "mode": mode.value}
@@ -118,6 +120,7 @@ def import_rate_table(
                 source_sha256=digest,
                 rows=version.rows,
                 revision=revision,
+                now=now,
             )
             (corrected if revision > 1 else added).append(label)
         if added or corrected:
@@ -133,5 +136,6 @@ def import_rate_table(
                     "source": str(path),
                     "sha256": digest,
                 },
+                at=now,
             )
     return TableResult(table=table.name, added=added, unchanged=unchanged, corrected=corrected)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -142,6 +143,7 @@ def import_rates(
     Raises:
         InputError: a located problem in the deck or an option; nothing is imported.
     """
+    now = datetime.now(UTC)
     try:
         default_increment = Increment.parse(increment)
     except ValueError as exc:
@@ -172,7 +174,7 @@ def import_rates(
             ) from None
         rows = _read_deck(path, default_increment)
         digest = inspect_file(path).sha256
-        table_id = tariffs.ensure_rate_table(conn, entity.id, name)
+        table_id = tariffs.ensure_rate_table(conn, entity.id, name, now=now)
         existing = tariffs.version_at(conn, table_id, start)
         revision = 1
         if existing is not None:
@@ -203,6 +205,7 @@ def import_rates(
             source_sha256=digest,
             rows=rows,
             revision=revision,
+            now=now,
         )
         audit.record(
             conn,
@@ -218,6 +221,7 @@ def import_rates(
                 "source": str(path),
                 "sha256": digest,
             },
+            at=now,
         )
     return RatesResult(
         table=name, version_id=version_id, rows=rows.height, created=True, revision=revision

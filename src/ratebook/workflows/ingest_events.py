@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -209,6 +210,7 @@ def _store_rows(
             if key_id is not None and not api_keys.is_live(conn, key_id):
                 raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
             billing.lock_entity(conn, entity.id, shared=True)
+            now = datetime.now(UTC)
             reference = (
                 references.load(conn, entity.id)
                 if references is not None
@@ -226,6 +228,7 @@ def _store_rows(
                     source_name=source_name,
                     settings=settings,
                     audited=not dry_run,
+                    now=now,
                 )
                 whole.batch_ids.append(batch_id)
                 whole.rated += tally.rated

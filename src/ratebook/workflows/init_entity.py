@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
@@ -41,6 +42,7 @@ def init_entity(
     Raises:
         ConfigError: a setting that cannot work (unknown zone, region, rounding; bad floor).
     """
+    now = datetime.now(UTC)
     if not is_zone(timezone):
         raise ConfigError("UNKNOWN_TIME_ZONE", f"{timezone!r} is not an IANA time zone")
     try:
@@ -77,6 +79,7 @@ def init_entity(
             charge_places=charge_places,
             rounding_mode=mode,
             mask_digits=mask_digits,
+            now=now,
         )
         audit.record(
             conn,
@@ -94,5 +97,6 @@ def init_entity(
                 "rounding_mode": entity.rounding_mode.value,
                 "mask_digits": entity.mask_digits,
             },
+            at=now,
         )
     return InitResult(entity=entity, created=True)

@@ -6,7 +6,7 @@ from the charges and billed intervals to the lines that bill them, sealed in the
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 from sqlalchemy import Connection
@@ -130,7 +130,8 @@ class Invoicing:
 
     def write_audit(self) -> None:
         """Append every issued invoice's audit entry, in issue order."""
-        audit.record_all(self.conn, self.issued)
+        now = datetime.now(UTC)
+        audit.record_all(self.conn, self.issued, at=now)
 
     def write_links(self, seal: Seal) -> None:
         """Link the billed charges and intervals to their lines (sealed in ``seal``, the

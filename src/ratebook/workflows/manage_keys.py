@@ -95,6 +95,7 @@ def create_key(
             object_type="api_key",
             object_id=key_id,
             after={"name": name, "prefix": prefix, "scopes": scopes},
+            at=now,
         )
         row = api_keys.find_by_name(conn, entity.id, name)
     if row is None:
@@ -132,6 +133,7 @@ def revoke_key(engine: Engine, name: str, *, entity_code: str | None = None) -> 
             object_type="api_key",
             object_id=row.id,
             before={"name": name, "prefix": row.prefix},
+            at=now,
         )
         found = api_keys.find_by_name(conn, entity.id, name)
     if found is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
@@ -116,6 +116,7 @@ def _store(
     conn: Connection, entity: Entity, spec: SubscriptionSpec, *, path: Path | str, line: int | None
 ) -> str:
     """Add, end or keep one subscription: returns ``added``, ``ended`` or ``unchanged``."""
+    now = datetime.now(UTC)
     customer = parties.customer_by_account(conn, entity.id, spec.account)
     if customer is None:
         raise InputError(
@@ -139,6 +140,7 @@ def _store(
             starts_on=spec.starts_on,
             ends_on=spec.ends_on,
             category=spec.category,
+            now=now,
         )
         return "added"
     terms = (customer[0], spec.plan, spec.fee, spec.interval, spec.billing, spec.starts_on)
@@ -163,6 +165,7 @@ def import_subscriptions(
     engine: Engine, path: Path, *, entity_code: str | None = None
 ) -> SubscriptionsResult:
     """Import a subscriptions file (whole or not at all)."""
+    now = datetime.now(UTC)
     rows = _read(path)
     counts = {"added": 0, "ended": 0, "unchanged": 0}
     with engine.begin() as conn:
@@ -170,7 +173,13 @@ def import_subscriptions(
         for line, spec in rows:
             counts[_store(conn, entity, spec, path=path, line=line)] += 1
         audit_setting(
-            conn, entity, "subscriptions.import", "file", str(path), {"rows": len(rows), **counts}
+            conn,
+            entity,
+            "subscriptions.import",
+            "file",
+            str(path),
+            {"rows": len(rows), **counts},
+            now=now,
         )
     return SubscriptionsResult(rows=len(rows), **counts)
 
@@ -179,6 +188,7 @@ def add_subscription(
     engine: Engine, spec: SubscriptionSpec, *, entity_code: str | None = None
 ) -> SubscriptionsResult:
     """Add one subscription (or end a known one)."""
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         outcome = _store(conn, entity, spec, path="--", line=None)
@@ -189,6 +199,7 @@ def add_subscription(
             "subscription",
             spec.reference,
             {"account": spec.account, "plan": spec.plan, "outcome": outcome},
+            now=now,
         )
     return SubscriptionsResult(
         rows=1, **{k: int(k == outcome) for k in ("added", "ended", "unchanged")}
@@ -199,6 +210,7 @@ def end_subscription(
     engine: Engine, reference: str, ends_on: date, *, entity_code: str | None = None
 ) -> Subscription:
     """Set a subscription's last day of service."""
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         known = subscriptions.find_subscription(conn, entity.id, reference)
@@ -216,6 +228,7 @@ def end_subscription(
             "subscription",
             reference,
             {"ends_on": ends_on.isoformat(), "was": str(known.ends_on) if known.ends_on else None},
+            now=now,
         )
         return dataclasses.replace(known, ends_on=ends_on)
 

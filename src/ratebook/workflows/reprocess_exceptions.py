@@ -139,6 +139,7 @@ def _rebill(
     late_usage: str,
 ) -> Outcome:
     """Price the stored records of ``targets`` and book those that rate, like an import."""
+    now = datetime.now(UTC)
     outcome = new_outcome(entity, selected=len(targets))
     if not targets:
         return outcome
@@ -155,6 +156,7 @@ def _rebill(
         source_sha256=None,
         size_bytes=None,
         source_kind="review",
+        now=now,
     )
     assessed = assess(
         records.drop("record_pk"),
@@ -167,7 +169,6 @@ def _rebill(
     placed = assessed.placed
     by_idx = records.select("row_idx", "record_pk")
     rated = placed.rated.join(by_idx, on="row_idx", how="left")
-    now = datetime.now(UTC)
     ledger = Ledger(cycle)
     ledger.book(conn, rated, placed, entity_id=entity.id, batch_id=batch_id, now=now)
     ledger.post(conn, entity_id=entity.id, batch_id=batch_id, source="review", now=now)
@@ -224,7 +225,9 @@ def _rebill(
                     x,
                     after={"code": now_failing["code"], "reason": now_failing["reason"]},
                 )
-    usage.finish_batch(conn, batch_id, rows_read=0, rated=0, duplicates=0, exceptions_count=0)
+    usage.finish_batch(
+        conn, batch_id, rows_read=0, rated=0, duplicates=0, exceptions_count=0, now=now
+    )
     audit.record(
         conn,
         entity_id=entity.id,
@@ -238,6 +241,7 @@ def _rebill(
             "batch": batch_id,
             "sealed": ledger.seal.summary(),
         },
+        at=now,
     )
     return outcome
 

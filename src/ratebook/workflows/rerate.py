@@ -86,6 +86,7 @@ def rerate(
         ConflictError: ``CYCLE_CLOSED``; ``RERATE_WOULD_UNRATE`` when the rates in force now
             would leave records without a charge (nothing is changed then).
     """
+    now = datetime.now(UTC)
     Period.parse(period)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
@@ -166,8 +167,8 @@ def rerate(
             source_name=f"rerate {period}" + (f" {account}" if account else ""),
             source_sha256=None,
             size_bytes=None,
+            now=now,
         )
-        now = datetime.now(UTC)
         seal = Seal()
         cycles.replace_charges(
             conn, replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now, seal=seal
@@ -190,6 +191,7 @@ def rerate(
             rated=replacements.height,
             duplicates=0,
             exceptions_count=0,
+            now=now,
         )
         summary.batch_id = batch_id
         summary.rerated = replacements.height
@@ -211,6 +213,7 @@ def rerate(
                 "batch": batch_id,
                 "sealed": seal.summary(),
             },
+            at=now,
         )
         old = replaced.group_by("customer_account").agg(
             pl.len().alias("n"), pl.col("charge").sum().alias("before")

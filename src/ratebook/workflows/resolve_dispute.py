@@ -90,6 +90,7 @@ def resolve(
                 source_name=f"dispute {number}",
                 source_sha256=None,
                 size_bytes=None,
+                now=now,
             )
             seal = Seal()
             usage.add_postings(

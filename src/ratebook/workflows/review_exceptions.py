@@ -236,6 +236,7 @@ def audit_change(
     before: Any = None,
     after: Any = None,
 ) -> None:
+    now = datetime.now(UTC)
     audit.record(
         conn,
         entity_id=entity.id,
@@ -246,6 +247,7 @@ def audit_change(
         if before is not None
         else {"status": x["status"], "code": x["code"], "assignee": x.get("assignee")},
         after=after,
+        at=now,
     )
 
 
