@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from ratebook.errors import ConflictError
-from ratebook.store.review import Filter
+from ratebook.model.review import Filter
 from ratebook.store.tables import (
     customers,
     invoices,

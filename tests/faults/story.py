@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from ratebook.billing.recurring import Billing, Interval
 from ratebook.billing.tax import Treatment
-from ratebook.store.review import Filter
+from ratebook.model.review import Filter
 from ratebook.workflows import (
     correct_exception,
     disputes,

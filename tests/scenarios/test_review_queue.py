@@ -27,8 +27,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from ratebook.errors import ConflictError, InputError
+from ratebook.model.review import Filter
 from ratebook.store import usage
-from ratebook.store.review import Filter
 from ratebook.store.tables import corrections, ledger_postings, usage_records
 from ratebook.workflows import correct_exception, reprocess_exceptions
 from ratebook.workflows import review_exceptions as review

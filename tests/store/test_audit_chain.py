@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select, text, update
 
 from ratebook.errors import InputError
+from ratebook.model.actor import acting_as
 from ratebook.model.audit import HASHED
 from ratebook.store import audit
 from ratebook.store.tables import audit_log
@@ -40,14 +41,14 @@ FEED = (
 
 
 def _month_of_work(engine: Engine, tmp_path: Path) -> None:
-    with audit.acting_as("aisyah"):
+    with acting_as("aisyah"):
         import_rate_table(engine, write(tmp_path / "flat.yaml", TABLE))
         import_customers(
             engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nACME,Acme,flat,\n")
         )
         import_feed(engine, write(tmp_path / "oct.csv", FEED), format_name="generic")
         set_policy(engine, max_carry_cycles=3)
-    with audit.acting_as("ben"):
+    with acting_as("ben"):
         disputes.open_dispute(engine, disputes.Subject(record_id="a1"), "too long")
         disputes.comment(engine, 1, "checking")
         resolve_dispute.resolve(engine, 1, outcome="upheld", credit="0.10")

@@ -19,11 +19,11 @@ from sqlalchemy import Engine, func, select
 
 from ratebook.errors import ConflictError
 from ratebook.intake.tally import ImportSummary
+from ratebook.model.review import Filter
 from ratebook.settings import Settings
 from ratebook.store import event_outcomes, usage
 from ratebook.store.checks import check_store
 from ratebook.store.entities import get_entity
-from ratebook.store.review import Filter
 from ratebook.store.tables import import_batches, usage_records
 from ratebook.workflows import correct_exception, review_exceptions
 from ratebook.workflows.import_feed import import_feed

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from ratebook.model.review import Filter
 from ratebook.store import usage
 from ratebook.store.engine import migrate
-from ratebook.store.review import Filter
 from ratebook.workflows import reprocess_exceptions
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed

@@ -24,8 +24,8 @@ from sqlalchemy import Engine
 
 from ratebook.api.metrics import Metrics
 from ratebook.errors import AccessError
+from ratebook.model.actor import acting_as
 from ratebook.settings import Settings
-from ratebook.store.audit import acting_as
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.ingest_events import (
     EventGroup,

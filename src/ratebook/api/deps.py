@@ -15,9 +15,9 @@ from sqlalchemy import Engine
 
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.problems import Problem
+from ratebook.model.actor import acting_as
+from ratebook.model.keys import KeyRow
 from ratebook.settings import Settings
-from ratebook.store.api_keys import KeyRow
-from ratebook.store.audit import acting_as
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.manage_keys import authenticate, digest, well_formed
 

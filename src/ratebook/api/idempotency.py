@@ -23,7 +23,13 @@ from sqlalchemy import Engine
 from ratebook.api.deps import Caller
 from ratebook.api.problems import Problem, error_response
 from ratebook.settings import Settings
-from ratebook.store import idempotency
+from ratebook.workflows.answer_once import (
+    Answer,
+    Claim,
+    claim_key,
+    keep_answer,
+    release_key,
+)
 
 #: The header, on every write that honours it.
 IdempotencyKey = Annotated[
@@ -72,67 +78,54 @@ def run_once(
     if header is None:
         return produce()
     key = _key(header)
-    wanted = fingerprint(request, body_sha256)
     entity_id = caller.key.entity_id
     now = datetime.now(UTC)
-    expired_before = now - timedelta(hours=settings.idempotency_ttl_hours)
     state = request.app.state
-    with engine.begin() as conn:
-        if now - state.idempotency_purged_at >= PURGE_EVERY:
-            state.idempotency_purged_at = now
-            idempotency.purge(conn, expired_before=expired_before)
-        found = idempotency.claim(
-            conn,
-            entity_id=entity_id,
-            key=key,
-            request_sha256=wanted,
-            now=now,
-            expired_before=expired_before,
+    purge = now - state.idempotency_purged_at >= PURGE_EVERY
+    if purge:
+        state.idempotency_purged_at = now
+    claimed = claim_key(
+        engine,
+        entity_id=entity_id,
+        key=key,
+        request_sha256=fingerprint(request, body_sha256),
+        now=now,
+        time_to_live=timedelta(hours=settings.idempotency_ttl_hours),
+        lease=timedelta(seconds=settings.idempotency_lease_seconds),
+        purge=purge,
+    )
+    if claimed.claim is Claim.REUSED:
+        raise Problem(
+            422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for another request"
         )
-        if found is not None:
-            if found["request_sha256"] != wanted:
-                raise Problem(
-                    422,
-                    "IDEMPOTENCY_KEY_REUSED",
-                    "this Idempotency-Key was used for another request",
-                )
-            if found["status"] == "done":
-                return Response(
-                    found["response_body"],
-                    status_code=found["response_status"],
-                    media_type=found["response_type"],
-                    headers={"Idempotent-Replayed": "true"},
-                )
-            lease = timedelta(seconds=settings.idempotency_lease_seconds)
-            abandoned = found["created_at"] < now - lease
-            if not (
-                abandoned and idempotency.take_over(conn, found["id"], found["created_at"], now)
-            ):
-                raise Problem(
-                    409,
-                    "IDEMPOTENCY_IN_FLIGHT",
-                    "a request with this Idempotency-Key is still being processed",
-                )
+    if claimed.claim is Claim.IN_FLIGHT:
+        raise Problem(
+            409,
+            "IDEMPOTENCY_IN_FLIGHT",
+            "a request with this Idempotency-Key is still being processed",
+        )
+    if claimed.answer is not None:
+        return Response(
+            claimed.answer.body,
+            status_code=claimed.answer.status,
+            media_type=claimed.answer.media_type,
+            headers={"Idempotent-Replayed": "true"},
+        )
     try:
         response = produce()
     except Exception as exc:
         answer = error_response(request, exc)
         if answer is None:
-            with engine.begin() as conn:
-                idempotency.release(conn, entity_id=entity_id, key=key)
+            release_key(engine, entity_id=entity_id, key=key)
             raise
         response = answer
-    with engine.begin() as conn:
-        if response.status_code >= 500:
-            idempotency.release(conn, entity_id=entity_id, key=key)
-        else:
-            idempotency.complete(
-                conn,
-                entity_id=entity_id,
-                key=key,
-                status=response.status_code,
-                media_type=response.media_type or "application/json",
-                body=bytes(response.body).decode("utf-8"),
-                now=datetime.now(UTC),
-            )
+    if response.status_code >= 500:
+        release_key(engine, entity_id=entity_id, key=key)
+    else:
+        kept = Answer(
+            status=response.status_code,
+            media_type=response.media_type or "application/json",
+            body=bytes(response.body).decode("utf-8"),
+        )
+        keep_answer(engine, entity_id=entity_id, key=key, answer=kept, now=datetime.now(UTC))
     return response

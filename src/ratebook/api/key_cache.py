@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from ratebook.store.api_keys import KeyRow
+from ratebook.model.keys import KeyRow
 
 
 class KeyCache:

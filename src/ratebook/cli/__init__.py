@@ -76,7 +76,7 @@ def _root(
     ctx.obj = found
     ctx.call_on_close(found.close)
     if actor:
-        from ratebook.store.audit import acting_as
+        from ratebook.model.actor import acting_as
 
         ctx.with_resource(acting_as(actor))
 

@@ -193,15 +193,13 @@ def audit_log(
     entity: EntityOption = None,
 ) -> None:
     """Audit entries, oldest first, filtered."""
-    from ratebook.store import audit
-    from ratebook.store.entities import get_entity
+    from ratebook.workflows.read_audit_log import read_audit_log
 
     engine = run(state(ctx).reader)
-    with engine.connect() as conn:
-        entity_id = run(lambda: get_entity(conn, entity).id)
-        rows = audit.entries(
-            conn,
-            entity_id=entity_id,
+    rows = run(
+        lambda: read_audit_log(
+            engine,
+            entity_code=entity,
             action=action,
             object_type=object_type,
             object_id=object_id,
@@ -209,6 +207,7 @@ def audit_log(
             since=since,
             limit=limit,
         )
+    )
     shown = [
         {**r, "object": f"{r['object_type']} {r['object_id']}", "change": _change(r)} for r in rows
     ]

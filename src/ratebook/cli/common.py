@@ -138,9 +138,9 @@ def run(call: Callable[[], T]) -> T:
 
 def feed_list(settings_state: State, path: Path | None) -> list[Any]:
     """The feeds of ``path`` (default: the settings' feeds file)."""
-    from ratebook.sources.feeds_config import load_feeds
+    from ratebook.workflows.schedule_feeds import read_feeds
 
-    return run(lambda: load_feeds(path or settings_state.settings.feeds_file))
+    return run(lambda: read_feeds(path or settings_state.settings.feeds_file))
 
 
 def _bar(*columns: Any) -> Progress:

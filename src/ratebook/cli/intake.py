@@ -46,12 +46,11 @@ def ingest(
     entity: EntityOption = None,
 ) -> None:
     """Import usage files: each file in one transaction, each row accounted for."""
-    from ratebook.sources.formats import get_format
     from ratebook.store.reference import ReferenceCache
-    from ratebook.workflows.import_feed import import_feed
+    from ratebook.workflows.import_feed import check_format, import_feed
 
     cli = state(ctx)
-    run(lambda: get_format(fmt))
+    run(lambda: check_format(fmt))
     engine = run(cli.store)
     failed = False
     summaries: list[ImportSummary] = []
@@ -267,32 +266,27 @@ def feeds_status(
 ) -> None:
     """Each feed's last run, files imported, last error and next run."""
     from datetime import UTC, datetime
-    from functools import partial
 
-    from ratebook.store import feeds as manifest
-    from ratebook.store.entities import get_entity
-    from ratebook.workflows.schedule_feeds import next_run
+    from ratebook.workflows.schedule_feeds import feed_statuses
 
     cli = state(ctx)
     feeds = feed_list(cli, feeds_file)
     engine = run(cli.reader)
-    now = datetime.now(UTC)
-    rows = []
-    with engine.connect() as conn:
-        for f in feeds:
-            entity = run(partial(get_entity, conn, f.entity))
-            h = manifest.history(conn, entity.id, f.name)
-            rows.append(
-                {
-                    "feed": f.name,
-                    "last_run": f"{h.last_started:%Y-%m-%d %H:%M:%S}Z" if h.last_started else None,
-                    "status": h.last_status,
-                    "files_imported": h.files_imported,
-                    "failures_in_a_row": h.failures_in_a_row,
-                    "last_error": h.last_error,
-                    "next_run": f"{next_run(f, h, now):%Y-%m-%d %H:%M:%S}Z",
-                }
-            )
+    statuses = run(lambda: feed_statuses(engine, feeds, now=datetime.now(UTC)))
+    rows = [
+        {
+            "feed": s.feed,
+            "last_run": f"{s.history.last_started:%Y-%m-%d %H:%M:%S}Z"
+            if s.history.last_started
+            else None,
+            "status": s.history.last_status,
+            "files_imported": s.history.files_imported,
+            "failures_in_a_row": s.history.failures_in_a_row,
+            "last_error": s.history.last_error,
+            "next_run": f"{s.next_run:%Y-%m-%d %H:%M:%S}Z",
+        }
+        for s in statuses
+    ]
     render(
         rows,
         [

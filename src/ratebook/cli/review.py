@@ -20,7 +20,7 @@ from ratebook.errors import InputError
 from ratebook.render.listing import OutputFormat, render
 
 if TYPE_CHECKING:
-    from ratebook.store.review import Filter
+    from ratebook.model.review import Filter
     from ratebook.workflows.review_exceptions import Outcome
 
 PANEL = "Review"
@@ -91,7 +91,7 @@ def _filter(
     text: str | None,
     batch: int | None,
 ) -> Filter:
-    from ratebook.store.review import Filter
+    from ratebook.model.review import Filter
 
     return Filter(
         ids=tuple(ids) if ids else None,
@@ -107,7 +107,7 @@ def _filter(
 
 def _any_filter(f: Filter) -> None:
     """A bulk action must say what it acts on (never the whole queue by accident)."""
-    from ratebook.store.review import Filter
+    from ratebook.model.review import Filter
 
     if f == Filter():
         raise InputError(
@@ -585,7 +585,6 @@ def lineage(
 ) -> None:
     """From an invoice line back to the raw rows, or from a record to its invoice lines."""
     from ratebook.model.audit import canonical
-    from ratebook.store.entities import get_entity
     from ratebook.workflows.lineage import lineage as lineage_of
     from ratebook.workflows.lineage import lineage_text
 
@@ -598,7 +597,5 @@ def lineage(
     if fmt is not OutputFormat.TABLE:
         out.file.write(canonical(json.loads(json.dumps(chain, default=str))) + "\n")
         return
-    with engine.connect() as conn:
-        currency = get_entity(conn, entity).currency
-    for line in lineage_text(chain, currency=currency):
+    for line in lineage_text(chain, currency=chain["currency"]):
         out.print(line, markup=False)

@@ -42,10 +42,10 @@ commands.add_typer(subscriptions_app, name="subscriptions", rich_help_panel=PANE
 @commands.command(rich_help_panel=PANEL)
 def migrate(ctx: typer.Context) -> None:
     """Bring the store to this Ratebook's schema (commands that write do it themselves)."""
-    from ratebook.store.engine import SCHEMA_HEAD
+    from ratebook.workflows.init_entity import store_schema
 
-    run(state(ctx).store)
-    out.print(f"the store is at schema {SCHEMA_HEAD}")
+    engine = run(state(ctx).store)
+    out.print(f"the store is at schema {store_schema(engine)}")
 
 
 @commands.command(rich_help_panel=PANEL)
@@ -270,11 +270,10 @@ def entities_create(
 def entities_list(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
     """Every entity and its settings."""
     from ratebook.money import AMOUNT_SCALE, format_fixed
-    from ratebook.store.entities import list_entities
+    from ratebook.workflows.init_entity import list_entities
 
     engine = run(state(ctx).reader)
-    with engine.connect() as conn:
-        found = list_entities(conn)
+    found = list_entities(engine)
     rows = [
         {
             "code": e.code,

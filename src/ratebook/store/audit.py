@@ -7,46 +7,19 @@ The ``prev_hash`` column is unique as a last line of defence.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text
 
+from ratebook.model.actor import current_actor
 from ratebook.model.audit import GENESIS, Break, canonical, entry_hash, first_break
 from ratebook.store.tables import audit_log
 
 #: The advisory-lock key of the audit chain (PostgreSQL), apart from the entity locks.
 _CHAIN_LOCK = 0x52424155  # "RBAU"
-
-_actor: ContextVar[str | None] = ContextVar("ratebook_actor", default=None)
-
-
-def current_actor() -> str:
-    """Who is acting: set by :func:`acting_as` (the CLI's ``--actor``, an API key), else the
-    operating-system user."""
-    name = _actor.get()
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry, e.g. in a container
-        return "unknown"
-
-
-@contextmanager
-def acting_as(name: str | None) -> Iterator[None]:
-    """Attribute the changes made inside the block to ``name`` (no-op for None)."""
-    token = _actor.set(name) if name else None
-    try:
-        yield
-    finally:
-        if token is not None:
-            _actor.reset(token)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,12 +3,12 @@ change status, count, and the live row identity of every import."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Select, case, func, insert, select, update
 
+from ratebook.model.review import PENDING, Filter
 from ratebook.store.tables import (
     corrections,
     customers,
@@ -16,36 +16,6 @@ from ratebook.store.tables import (
     import_batches,
     usage_records,
 )
-
-#: Statuses an exception waits in; ``resolved`` and ``rejected`` are final.
-PENDING = ("open", "in_review")
-STATUSES = ("open", "in_review", "resolved", "rejected")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Filter:
-    """Which exceptions an action or a listing takes; every set field must match.
-
-    Attributes:
-        ids: these exceptions only.
-        code: exception code, e.g. ``NO_RATE``.
-        status: a status; ``pending`` means open or in review.
-        period: the record's billing period, YYYY-MM.
-        customer: a customer account: the matched customer's, or the account the record
-            named (an unmatched one).
-        origin: the feed the row came from.
-        text: a case-insensitive substring of the reason, the raw row or the record id.
-        batch_id: rows of this import batch.
-    """
-
-    ids: tuple[int, ...] | None = None
-    code: str | None = None
-    status: str | None = None
-    period: str | None = None
-    customer: str | None = None
-    origin: str | None = None
-    text: str | None = None
-    batch_id: int | None = None
 
 
 def _joined() -> Any:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ratebook.errors import ConflictError, InputError
+from ratebook.model.actor import current_actor
 from ratebook.model.parties import Entity
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
@@ -19,7 +20,7 @@ from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk, to_csv_line
 from ratebook.sources.formats import get_format
-from ratebook.store import audit, billing, review, usage
+from ratebook.store import billing, review, usage
 from ratebook.store.entities import get_entity
 from ratebook.store.tables import exceptions, import_batches, usage_records
 from ratebook.workflows.reprocess_exceptions import _rebill, _require_billed
@@ -110,7 +111,7 @@ def correct(
             raw=to_csv_line(fields),
             original=_original_json(stored),
             original_sha256=None if stored is None else str(stored["content_sha256"]),
-            author=audit.current_actor(),
+            author=current_actor(),
             reason=reason,
             created_at=datetime.now(UTC),
         )

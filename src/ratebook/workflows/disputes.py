@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from ratebook.errors import ConflictError, InputError, NotFoundError
+from ratebook.model.actor import current_actor
 from ratebook.model.disputes import Status, allowed
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, format_fixed
@@ -59,7 +60,7 @@ def open_dispute(
         entity = get_entity(conn, entity_code)
         facts = _subject_facts(conn, entity, subject)
         now = datetime.now(UTC)
-        actor = audit.current_actor()
+        actor = current_actor()
         number = store.next_number(conn, entity.id)
         dispute_id = store.add(
             conn,
@@ -101,7 +102,7 @@ def comment(
             entity_id=entity.id,
             dispute_id=found["id"],
             kind="comment",
-            author=audit.current_actor(),
+            author=current_actor(),
             at=now,
             body=text,
         )
@@ -244,7 +245,7 @@ def move_dispute(
         entity_id=entity.id,
         dispute_id=found["id"],
         kind="resolved" if target is Status.RESOLVED else "status",
-        author=audit.current_actor(),
+        author=current_actor(),
         at=datetime.now(UTC),
         body=(f"{outcome}: {note}" if outcome and note else outcome or note),
         from_status=current.value,

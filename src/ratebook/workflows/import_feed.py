@@ -29,7 +29,7 @@ from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.csvread import CsvRows, FileFacts, inspect_file
 from ratebook.sources.dates import is_zone
-from ratebook.sources.formats import FeedFormat, get_format
+from ratebook.sources.formats import FORMATS, FeedFormat, get_format
 from ratebook.store import billing, usage
 from ratebook.store.engine import import_cache
 from ratebook.store.entities import get_entity
@@ -289,6 +289,20 @@ def _header_notes(header: list[str] | None) -> tuple[str, ...]:
         return ()
     shown = ", ".join(repr(cell) for cell in padded[:5])
     return (f"header: blanks around {shown} were ignored (read as the names without them)",)
+
+
+def known_formats() -> list[str]:
+    """The feed formats a file may be imported in, by name."""
+    return sorted(FORMATS)
+
+
+def check_format(name: str) -> None:
+    """Refuse a format that is not known, before a file is read.
+
+    Raises:
+        InputError: ``UNKNOWN_FORMAT``.
+    """
+    get_format(name)
 
 
 def _check_zone(zone: str) -> None:

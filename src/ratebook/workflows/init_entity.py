@@ -13,7 +13,9 @@ from ratebook.money import AMOUNT_SCALE, AmountError, RoundingMode, parse_fixed
 from ratebook.pipeline.numbers import number_plan
 from ratebook.sources.dates import is_zone
 from ratebook.store import audit
+from ratebook.store.engine import schema_versions
 from ratebook.store.entities import create_entity, find_entity
+from ratebook.store.entities import list_entities as store_entities
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,3 +102,14 @@ def init_entity(
             at=now,
         )
     return InitResult(entity=entity, created=True)
+
+
+def list_entities(engine: Engine) -> list[Entity]:
+    """Every entity of the store, by code."""
+    with engine.connect() as conn:
+        return store_entities(conn)
+
+
+def store_schema(engine: Engine) -> str:
+    """The schema the store is at."""
+    return ", ".join(schema_versions(engine))

@@ -50,6 +50,7 @@ def lineage(
             if not pks:
                 raise NotFoundError("RECORD_NOT_FOUND", f"no record {record_id!r}")
         return {
+            "currency": entity.currency,
             "invoice_line": line,
             "fees": fees,
             "records": [_record_chain(conn, pk) for pk in pks],

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from ratebook.errors import ConfigError, ConflictError, NotFoundError
+from ratebook.model.actor import current_actor
+from ratebook.model.keys import KeyRow
 from ratebook.store import api_keys, audit
-from ratebook.store.api_keys import KeyRow
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 
@@ -85,7 +86,7 @@ def create_key(
             prefix=prefix,
             secret_sha256=digest(secret),
             scopes=scopes,
-            created_by=audit.current_actor(),
+            created_by=current_actor(),
             now=now,
         )
         audit.record(
@@ -156,3 +157,9 @@ def authenticate(engine: Engine, presented: str) -> KeyRow | None:
     if row is None or row.revoked_at is not None:
         return None
     return row
+
+
+def key_is_live(engine: Engine, key_id: int) -> bool:
+    """Whether the key is still live (not revoked), read beside any writer."""
+    with reading(engine).connect() as conn:
+        return api_keys.is_live(conn, key_id)

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from ratebook.errors import NotFoundError
 from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
+from ratebook.model.review import Filter
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.render.listing import SafeCsvWriter
 from ratebook.store import parties, review, usage
@@ -172,7 +173,7 @@ def exception_log(
     """The exception queue with source file and line, as a frame (``review.LISTED``)."""
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        found = review.find(conn, entity.id, review.Filter(code=code, status=status))
+        found = review.find(conn, entity.id, Filter(code=code, status=status))
     return pl.DataFrame(
         [[row[c] for c in review.LISTED] for row in found],
         schema=review.LISTED_SCHEMA,

@@ -14,13 +14,14 @@ from sqlalchemy import Connection, Engine, select
 from ratebook.errors import ConflictError
 from ratebook.intake.book import Ledger, assess
 from ratebook.intake.place import CycleUsage
+from ratebook.model.actor import current_actor
 from ratebook.model.parties import Entity
 from ratebook.model.rejections import Code
+from ratebook.model.review import Filter
 from ratebook.model.usage import RECORD_COLUMNS
 from ratebook.store import audit, billing, review, usage
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
-from ratebook.store.review import Filter
 from ratebook.store.tables import usage_records
 from ratebook.workflows.review_exceptions import (
     ACCEPTABLE,
@@ -146,7 +147,7 @@ def _rebill(
     records = _records(conn, entity, targets)
     reference = load_reference(conn, entity.id)
     cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
-    actor = audit.current_actor()
+    actor = current_actor()
     batch_id = usage.start_batch(
         conn,
         entity_id=entity.id,

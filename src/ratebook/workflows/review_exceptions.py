@@ -20,12 +20,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from ratebook.errors import ConflictError, InputError, NotFoundError
+from ratebook.model.actor import current_actor
 from ratebook.model.parties import Entity
 from ratebook.model.rejections import Code
+from ratebook.model.review import PENDING, Filter
 from ratebook.render.listing import SafeCsvWriter
 from ratebook.store import audit, review
 from ratebook.store.entities import get_entity
-from ratebook.store.review import PENDING, Filter
 
 #: Codes a clerk may accept as they are (priced beyond the limits / billed late).
 ACCEPTABLE = (Code.OUT_OF_POLICY.value, Code.LATE_FOR_CLOSED_CYCLE.value)
@@ -110,7 +111,7 @@ def reject(engine: Engine, f: Filter, reason: str, *, entity_code: str | None = 
         entity = get_entity(conn, entity_code)
         targets = pending(conn, entity, f)
         now = datetime.now(UTC)
-        actor = audit.current_actor()
+        actor = current_actor()
         ids = [x["id"] for x in targets]
         review.set_state(
             conn,

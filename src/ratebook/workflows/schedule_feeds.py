@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
@@ -25,7 +26,9 @@ from sqlalchemy import Engine
 
 from ratebook.errors import RatebookError
 from ratebook.settings import Settings
+from ratebook.sources.feeds_config import load_feeds
 from ratebook.store import feeds as manifest
+from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.pull_feeds import AnyFeed, PullResult, pull_feed
@@ -34,6 +37,43 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedStatus:
+    """A feed's last run and when it is next due.
+
+    Attributes:
+        feed: its name.
+        history: its runs so far.
+        next_run: when it is next due.
+    """
+
+    feed: str
+    history: manifest.RunHistory
+    next_run: datetime
+
+
+def feed_statuses(engine: Engine, feeds: list[AnyFeed], *, now: datetime) -> list[FeedStatus]:
+    """Each feed's status, in order.
+
+    Raises:
+        NotFoundError, ConfigError: a feed names an entity that does not exist.
+    """
+    found = []
+    with reading(engine).connect() as conn:
+        for feed in feeds:
+            entity = get_entity(conn, feed.entity)
+            history = manifest.history(conn, entity.id, feed.name)
+            found.append(
+                FeedStatus(feed=feed.name, history=history, next_run=next_run(feed, history, now))
+            )
+    return found
+
+
+def read_feeds(path: Path) -> list[AnyFeed]:
+    """The feeds of a feeds file (``sources.feeds_config``)."""
+    return load_feeds(path)
 
 
 def next_run(feed: AnyFeed, history: manifest.RunHistory, started: datetime) -> datetime:

@@ -40,11 +40,10 @@ from ratebook.api.schemas import (
 )
 from ratebook.errors import AccessError, InputError
 from ratebook.money import AMOUNT_SCALE, format_fixed
-from ratebook.sources.formats import FORMATS
-from ratebook.store import api_keys, scratch
-from ratebook.store.engine import reading
-from ratebook.workflows.import_feed import import_feed
+from ratebook.store import scratch
+from ratebook.workflows.import_feed import import_feed, known_formats
 from ratebook.workflows.ingest_events import EventGroup, EventsSummary
+from ratebook.workflows.manage_keys import key_is_live
 from ratebook.workflows.quote_in_cycle import quote_in_cycle
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["usage"])
@@ -163,9 +162,7 @@ def _refused(engine: Engine, keys: KeyCache, caller: Caller) -> None:
     """A push was refused: if its key was revoked since the server kept it, the answer is
     401 (``AccessError``), not the refusal, and the key is dropped. The writer checks a kept
     key only in the transaction of a push it stores, so a refused one is checked here."""
-    with reading(engine).connect() as conn:
-        live = api_keys.is_live(conn, caller.key.id)
-    if not live:
+    if not key_is_live(engine, caller.key.id):
         keys.drop(caller.key.id)
         raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
 
@@ -336,9 +333,11 @@ async def post_import(
 ) -> Response:
     """Import a CSV file streamed as the body, exactly as ``ratebook ingest`` would; a file
     already imported (same SHA-256) changes nothing and says so."""
-    if format not in FORMATS:
+    if format not in known_formats():
         raise Problem(
-            422, "UNKNOWN_FORMAT", f"unknown format {format!r} (formats: {', '.join(FORMATS)})"
+            422,
+            "UNKNOWN_FORMAT",
+            f"unknown format {format!r} (formats: {', '.join(known_formats())})",
         )
     with tempfile.TemporaryDirectory(prefix="upload-", dir=scratch.folder()) as folder:
         path = Path(folder) / "upload.csv"

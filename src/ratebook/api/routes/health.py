@@ -5,12 +5,10 @@ from __future__ import annotations
 import hmac
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from ratebook.api.deps import Config, Store
 from ratebook.api.problems import Problem
-from ratebook.store.engine import is_current, reading
+from ratebook.workflows.check_health import store_problem
 
 router = APIRouter(tags=["operations"])
 
@@ -26,13 +24,10 @@ def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready (problem JSON says why)"}},
 )
 def readyz(engine: Store) -> dict[str, str]:
-    try:
-        with reading(engine).connect() as conn:
-            conn.execute(text("SELECT 1"))
-        current = is_current(engine)
-    except SQLAlchemyError:
-        raise Problem(503, "DB_UNREACHABLE", "the database does not answer") from None
-    if not current:
+    problem = store_problem(engine)
+    if problem == "DB_UNREACHABLE":
+        raise Problem(503, "DB_UNREACHABLE", "the database does not answer")
+    if problem == "SCHEMA_OUTDATED":
         raise Problem(503, "SCHEMA_OUTDATED", "the database schema is not at the newest migration")
     return {"status": "ready"}
 

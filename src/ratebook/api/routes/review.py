@@ -25,9 +25,9 @@ from ratebook.api.schemas import (
     StatusIn,
 )
 from ratebook.errors import NotFoundError
+from ratebook.model.review import Filter
 from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.settings import Settings
-from ratebook.store.review import Filter
 from ratebook.workflows import disputes, reprocess_exceptions, resolve_dispute, review_exceptions
 from ratebook.workflows.review_exceptions import Outcome
 
