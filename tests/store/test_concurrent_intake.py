@@ -162,7 +162,7 @@ def test_a_correction_racing_an_import_of_its_id_is_refused_as_a_duplicate(
             checked.set()
             assert imported.wait(timeout=30)
 
-    monkeypatch.setattr(review_exceptions, "_refuse_clash", then_wait)
+    monkeypatch.setattr(correct_exception, "_refuse_clash", then_wait)
 
     def clerk() -> object:
         return correct_exception.correct(
