@@ -1,8 +1,8 @@
 """Live API keys kept between requests, for the one route whose writes check the key again.
 
-Checking a key in the store took a worker thread per request: handing the check to a thread
-and back cost more than all else a single pushed event does (1.3 ms of CPU a request under
-load). ``POST /v1/events`` therefore takes a key it has seen from here. Its writer checks the
+Checking a key in the store takes a worker thread per request, and handing the check to a
+thread and back costs more than the rest of what a single pushed event does. ``POST
+/v1/events`` therefore takes a key it has seen from here. Its writer checks the
 key again inside the transaction that stores the events (``ingest_event_groups(key_id=)``), so
 a key revoked in the meantime, by any process, stores nothing and gets 401, and is dropped
 from here. Every other route checks the store on every request.

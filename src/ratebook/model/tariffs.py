@@ -183,8 +183,8 @@ class Calendar:
 
 @functools.lru_cache(maxsize=64)
 def _national_holidays(country: str, subdivision: str | None, years: range) -> frozenset[date]:
-    """A ``holidays`` calendar's dates: built once per calendar and years, not once per chunk
-    (about 10 ms each time)."""
+    """A ``holidays`` calendar's dates: built once per calendar and years (building one is
+    slow), not once per chunk."""
     import holidays
 
     calendar = holidays.country_holidays(country, subdiv=subdivision, years=list(years))
@@ -210,8 +210,8 @@ class TimeBands:
 
         The local wall-clock time is taken once, as whole seconds since 1970-01-01 local,
         and split with integer arithmetic into the day (for the weekday and holidays) and the
-        seconds since midnight: the date-part accessors each decoded every instant again, three
-        times as long in all."""
+        seconds since midnight, where the date-part accessors would each decode every instant
+        again."""
         local = (
             start_utc.dt.convert_time_zone(self.timezone).dt.replace_time_zone(None).dt.epoch("s")
         )

@@ -138,7 +138,7 @@ def content_digests(frame: pl.DataFrame) -> pl.Series:
     if frame.height < _PARALLEL_ROWS:
         return frame.select(_digest()).to_series()
     # the hash runs on one thread per expression: slices of the frame, hashed side by side
-    # in one lazy plan, use every core (half the time on two)
+    # in one lazy plan, use every core
     step = -(-frame.height // _SLICES)
     slices = [
         frame.slice(start, step).lazy().select(_digest()) for start in range(0, frame.height, step)
@@ -201,7 +201,7 @@ def normalise(
         pl.col("quantity"), QUANTITY_SCALE, all_whole=all_whole
     )
     # lazy: the start-time parse uses its text many times over, and only a lazy plan takes
-    # each repeated part once (less than half the time of the eager frame)
+    # each repeated part once
     parsed = (
         raw.lazy()
         .with_columns(

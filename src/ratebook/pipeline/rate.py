@@ -92,7 +92,7 @@ def _bands(records: pl.DataFrame, versions: pl.DataFrame) -> pl.Series:
     """The band each record (with ``version_id``) falls in, by its version's time bands.
 
     One lazy pass for every version: a band expression uses the local time several times, and
-    only a lazy plan computes it once (common subexpressions), about half the time."""
+    only a lazy plan computes it once (common subexpressions)."""
     if records.is_empty():
         return pl.Series("band", [], dtype=pl.String)
     low, high = records.select(

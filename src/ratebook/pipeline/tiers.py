@@ -64,7 +64,7 @@ def place(records: pl.DataFrame, before: pl.DataFrame | None = None) -> pl.DataF
         records: with ``GROUP``, ``ORDER`` and ``billed_quantity``.
         before: per ``GROUP``, ``used``: what the group held before these records (default 0).
     """
-    # lazy: the windowed sum runs about a third faster in a plan than on an eager frame
+    # lazy: a plan runs the windowed sum with less copying than an eager frame
     frame = records.lazy()
     if before is not None and not before.is_empty():
         frame = frame.join(

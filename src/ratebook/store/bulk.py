@@ -3,14 +3,13 @@ SQLite a staged copy for a large frame and ``executemany`` for a small one. All 
 SQLAlchemy connection's own DBAPI connection, so they commit or roll back with everything else
 in the transaction.
 
-SQLite's staged copy: Python's ``sqlite3`` pays for every value it binds, which made binding
-about half of an import's write time (1M records and charges, a chunk at a time: 15-18 s by
-``executemany``, against about 7 s for SQLite to insert the same rows from another table).
-So a large frame is written by the ADBC SQLite driver, which binds the frame's Arrow columns
-in C, into a scratch database file of its own; that file's image is loaded into an in-memory
-database attached to the connection (``sqlite3_deserialize``), and one ``INSERT ... SELECT``
-copies the rows in. The scratch file is outside the transaction and holds nothing but the
-frame; the copy is inside it.
+SQLite's staged copy: Python's ``sqlite3`` pays for every value it binds, which would make
+binding a large share of an import's write time, against SQLite inserting the same rows
+from another table. So a large frame is written by the ADBC SQLite driver, which binds the
+frame's Arrow columns in C, into a scratch database file of its own; that file's image is
+loaded into an in-memory database attached to the connection (``sqlite3_deserialize``), and
+one ``INSERT ... SELECT`` copies the rows in. The scratch file is outside the transaction and
+holds nothing but the frame; the copy is inside it.
 """
 
 from __future__ import annotations
@@ -182,7 +181,7 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
 
 def _postgres_copy(raw: Any, table: Table, frame: pl.DataFrame) -> None:
     """``COPY`` of ``frame`` into ``table``, as CSV."""
-    import psycopg  # here: a SQLite deployment need not load it (80 ms at every start)
+    import psycopg  # here: a SQLite deployment need not load it at every start
 
     text = frame.with_columns(
         pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")

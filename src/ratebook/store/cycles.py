@@ -154,8 +154,8 @@ def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.D
     ``period``, ``service``, ``unit``, ``since``) whose record starts at ``since`` or later.
 
     The store is asked by customer and period (indexed) and the groups and instants are
-    matched here: one ``OR`` term per group made SQLite test every charge against thousands
-    of terms (40 s for a 100,000-row chunk of late usage)."""
+    matched here: one ``OR`` term per group would make SQLite test every charge against
+    thousands of terms."""
     c = rated_charges.c
     periods = sorted(since["period"].unique().to_list())
     found: list[pl.DataFrame] = []

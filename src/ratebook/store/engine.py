@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration's revision (``tests/store/test_schema.py`` holds it to the folder), so
-#: that opening a current store reads one row instead of loading Alembic (90 ms a start).
+#: that opening a current store reads one row instead of loading Alembic, which is slow.
 SCHEMA_HEAD = "0015"
 
 
@@ -77,9 +77,8 @@ _IMPORT_CACHE_KIB = 256 * 1024
 def import_cache(conn: Connection) -> Iterator[None]:
     """On SQLite, a 256 MiB page cache for ``conn`` while it imports, then its old size
     again: a large file's index pages (the record id key above all) outgrow the default
-    2 MiB and every insert then reads pages back through the operating system (a 1M-row
-    import took 12% longer). Only for the import, since pooled connections each keep their
-    own cache. Nothing on PostgreSQL."""
+    2 MiB and every insert would read pages back through the operating system. Only for the
+    import, since pooled connections each keep their own cache. Nothing on PostgreSQL."""
     if conn.dialect.name != "sqlite":
         yield
         return
@@ -118,9 +117,9 @@ def _sqlite_begin(conn: Any) -> None:
 #: Connections an engine keeps open once used: as many as the API's busiest moment (AnyIO's
 #: 40 worker threads, the event writer and the feed scheduler). A pool smaller than that closes
 #: each connection returned beyond its size and opens a new one for the next request (SQLite:
-#: four pragmas; PostgreSQL: a login), about a tenth of single-event throughput in the bench.
+#: four pragmas; PostgreSQL: a login), which a single pushed event cannot afford.
 #: PostgreSQL admits 100 connections by default, so a request beyond the pool there waits for
-#: one instead of opening another (a pool of 24 did worse than 48 at 1,000 requests/s).
+#: one instead of opening another.
 _POOL_SIZE = 48
 
 

@@ -84,7 +84,7 @@ def add_invoice(
     invoice_id = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
     if not lines:
         return invoice_id, []
-    # one statement for all the lines (a statement a line was most of a large close)
+    # one statement for all the lines: a statement a line would dominate a large close
     inserted = conn.execute(
         insert(invoice_lines).returning(invoice_lines.c.id, sort_by_parameter_order=True),
         [{"entity_id": values["entity_id"], "invoice_id": invoice_id, **line} for line in lines],

@@ -89,8 +89,8 @@ def _entity(*, checked: bool = True) -> Column[int]:
 # The hot tables of an import, usage_records and rated_charges, carry no foreign keys: they
 # are append-only and written only by the import paths, in one transaction, with ids read
 # from the reference data in that same transaction (and reference rows are never deleted).
-# Checking seven keys per charge row took about half of a PostgreSQL import (COPY), for no
-# protection the code does not already give.
+# Checking seven keys per charge row would cost a large share of a PostgreSQL import (COPY),
+# for no protection the code does not already give.
 
 
 def _created() -> Column[datetime]:
@@ -340,8 +340,8 @@ rated_charges = Table(
 )
 
 # What each customer-cycle holds, per service and unit, so that placing new records on tiered
-# rows reads one row per group instead of summing every charge the cycle holds (a cost that
-# grew with the cycle: 2 s per pushed batch after 300,000 charges). Kept up to date by the
+# rows reads one row per group instead of summing every charge the cycle holds, a cost that
+# would grow with the cycle. Kept up to date by the
 # transaction that books or re-rates charges (``store.cycles.add_usage``); the migration that
 # made it filled it from the charges.
 usage_totals = Table(
