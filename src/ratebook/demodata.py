@@ -135,7 +135,9 @@ def generate(
     year: int = 2026,
     month: int = 10,
 ) -> DemoFiles:
-    """Write ``deck.csv``, ``customers.csv`` and two Asterisk files into ``directory``."""
+    """Write ``deck.csv``, ``customers.csv`` and two Asterisk files into ``directory``.
+
+    One function: it writes the demo's files in the order a reader follows them."""
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     deck = _deck_rows(rng)

@@ -74,7 +74,9 @@ def run_once(
     body_sha256: str,
     produce: Callable[[], Response],
 ) -> Response:
-    """``produce()`` the response, at most once per idempotency key of the caller's entity."""
+    """``produce()`` the response, at most once per idempotency key of the caller's entity.
+
+    One function: claim, run and keep are one request's steps."""
     if header is None:
         return produce()
     key = _key(header)

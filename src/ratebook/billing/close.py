@@ -162,6 +162,8 @@ def close_customer(
     Raises:
         ConflictError: ``LEDGER_UNBALANCED`` when the usage lines differ from the cycle's
             usage postings, or all the lines from the cycle's postings.
+
+    One function: the checks, the decision and its postings are one rule read top to bottom.
     """
     rated = sum(line.amount for line in usage)
     posted_usage = int(ledger.filter(pl.col("kind").is_in(list(USAGE_KINDS)))["amount"].sum())

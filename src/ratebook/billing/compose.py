@@ -136,7 +136,9 @@ def document(
     composed: Composed,
     rates: Mapping[str, TaxRate],
 ) -> dict[str, Any]:
-    """The hand-off document of an invoice (``docs/invoice.schema.json``)."""
+    """The hand-off document of an invoice (``docs/invoice.schema.json``).
+
+    One function: it builds one document, field after field."""
 
     def money(value: int) -> str:
         return money_text(value, minor_places)

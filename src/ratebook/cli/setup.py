@@ -130,7 +130,9 @@ def rates_import(
     ] = False,
     entity: EntityOption = None,
 ) -> None:
-    """Import a rate table: a YAML file with its versions, or a CSV deck as one version."""
+    """Import a rate table: a YAML file with its versions, or a CSV deck as one version.
+
+    One function: a YAML table and a CSV deck are the two forms of one command."""
     from ratebook.workflows.import_rate_table import import_rate_table
     from ratebook.workflows.import_rates import import_rates
 

@@ -165,7 +165,9 @@ def store_chunk(
     so its id is known from now on), the charges of the rated ones, and the exceptions.
     ``source_sha256`` is the file's digest, or one per row of the chunk (events of several
     requests). With ``deferred``, the rated records' charges are held there to be placed
-    and booked after the last chunk; without, they are booked now."""
+    and booked after the last chunk; without, they are booked now.
+
+    One function: records, charges and exceptions of one chunk, in the order their ids need."""
     assessed = read.assessed
     placed = assessed.placed
     pks = _store_records(
@@ -308,7 +310,9 @@ def _store_exceptions(
 ) -> list[str]:
     """Store a chunk's rows that are no records (``unparsed``), clashing copies of known
     records (``conflicts``) and records that cannot be billed (``unbilled``) as exceptions,
-    in row order; their codes."""
+    in row order; their codes.
+
+    One function: it lines up three kinds of refusal into one insert."""
     parts: list[pl.DataFrame] = []
     for frame in (unparsed, conflicts, unbilled):
         if frame.is_empty():

@@ -84,7 +84,9 @@ def book_events(
 ) -> tuple[int, Tally, dict[int, EventResult]]:
     """Store one batch of events (one origin and attribute set): its batch id, what became
     of its events, and each event's answer by its index among the transaction's events.
-    ``audited=False`` writes no audit entry (a quote, rolled back)."""
+    ``audited=False`` writes no audit entry (a quote, rolled back).
+
+    One function: the batch's steps in order, as a file's are."""
     fmt = get_format("generic")
     rows = batch_rows(conn, entity.id, origin, members)
     batch_id = usage.start_batch(

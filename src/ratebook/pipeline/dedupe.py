@@ -40,6 +40,8 @@ def dedupe(
     Returns:
         ``(new, duplicates, conflicts)``: ``new`` keeps the record columns; ``duplicates`` has
         ``row_idx`` and ``record_id``; ``conflicts`` is a rejection frame.
+
+    One function: the batch's own repeats and the store's are one ordered decision.
     """
     ordered = records.sort("row_idx")
     # only a record whose id came earlier in the batch, or is in the store, can repeat or

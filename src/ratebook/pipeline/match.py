@@ -36,6 +36,8 @@ def match_customers(
 
     Returns:
         ``(matched, rejections)``.
+
+    One function: the account, number and prefix matches are one lazy plan.
     """
     keys = records.select("row_idx", "start_time", "account", "caller")
     candidates: list[pl.DataFrame] = []

@@ -118,7 +118,9 @@ def _bands(records: pl.DataFrame, versions: pl.DataFrame) -> pl.Series:
 def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     """For each record (with ``version_id`` and ``record_band``), the rate row of its service
     and unit whose prefix matches longest; at equal length a row for the record's band beats
-    one for every band (``*``)."""
+    one for every band (``*``).
+
+    One function: the joins by prefix length are one lazy plan."""
     digits = (
         pl.when(pl.col("destination").str.starts_with("+"))
         .then(pl.col("destination").str.slice(1))
@@ -321,6 +323,8 @@ def rate(
 
     Returns:
         ``(rated, rejections)``: ``rated`` is ``records`` plus ``RATING_COLUMNS``.
+
+    One function: the stages are one lazy plan, and splitting it would cut the plan.
     """
     charged = (pl.col("quantity") > 0) & (
         pl.col("disposition").is_null() | pl.col("disposition").is_in(sorted(CHARGED_DISPOSITIONS))

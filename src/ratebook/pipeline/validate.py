@@ -53,6 +53,8 @@ def validate(frame: pl.DataFrame, *, entity_zone: str) -> tuple[pl.DataFrame, pl
 
     Returns:
         ``(records, rejections)``; records have exactly ``RECORD_COLUMNS``.
+
+    One function: the checks are one ordered list, the first hit winning.
     """
     checks: list[tuple[pl.Expr, pl.Expr, pl.Expr, str]] = []
     checks.append(

@@ -52,7 +52,9 @@ def _tax_category(parent: ET.Element, name: str, treatment: str, rate: str) -> N
 
 
 def ubl_invoice(doc: dict[str, Any]) -> bytes:
-    """The UBL 2.1 Invoice XML (UTF-8 bytes) of a hand-off document."""
+    """The UBL 2.1 Invoice XML (UTF-8 bytes) of a hand-off document.
+
+    One function: it builds one document, element after element."""
     for prefix, uri in NS.items():
         ET.register_namespace(prefix, uri)
     head = doc["invoice"]

@@ -118,7 +118,9 @@ def _table(
 
 
 def render_statement(page: StatementPage, out: Path) -> int:
-    """Write the statement PDF; returns the number of itemised rows."""
+    """Write the statement PDF; returns the number of itemised rows.
+
+    One function: it lays out one page flow top to bottom."""
     styles = getSampleStyleSheet()
     title = ParagraphStyle("title", parent=styles["Title"], textColor=ACCENT, alignment=0)
     heading = ParagraphStyle(

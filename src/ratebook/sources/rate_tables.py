@@ -244,6 +244,8 @@ def load_rate_table(path: Path, *, entity_zone: str) -> tuple[TableSpec, list[Lo
     Raises:
         InputError: ``BAD_YAML`` with the line, or ``BAD_RATE_TABLE`` naming the setting, e.g.
             ``versions[0].rows[2].price``; deck problems name the deck's line.
+
+    One function: it reads one file's versions in order.
     """
     table = load_model(path, TableSpec, "BAD_RATE_TABLE")
     zone = table.timezone or entity_zone

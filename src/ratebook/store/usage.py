@@ -226,7 +226,9 @@ def known_versions(
     conn: Connection, entity_id: int, origin: str, record_ids: list[str]
 ) -> pl.DataFrame:
     """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies, each id's
-    record (its first version) ahead of the others."""
+    record (its first version) ahead of the others.
+
+    One function: it builds one statement per dialect."""
     if not record_ids:
         return pl.DataFrame(schema=KNOWN_SCHEMA)
     # probed in key order, the index and table pages come in order too, which PostgreSQL

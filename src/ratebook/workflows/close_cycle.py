@@ -73,6 +73,8 @@ def close_cycle(
         InputError: ``BAD_PERIOD``.
         ConflictError: ``CYCLE_NOT_ENDED`` (the month is not over), ``CYCLE_OUT_OF_ORDER`` (an
             earlier cycle with postings is still open), ``LEDGER_UNBALANCED``.
+
+    One function: it is the close's transaction, its steps in order.
     """
     month = Period.parse(period)
     period = str(month)
@@ -187,7 +189,9 @@ class _Closing:
         self.invoicing = Invoicing(conn, entity, period, now, self.policy)
 
     def run(self, summary: CloseSummary) -> None:
-        """Close every customer with postings in the cycle, then write it all."""
+        """Close every customer with postings in the cycle, then write it all.
+
+        One function: every customer is closed from data loaded at once."""
         conn, entity_id, period = self.conn, self.entity.id, self.period
         ledger = billing.period_postings(conn, entity_id, period)
         ids = ledger["customer_id"].unique().to_list()

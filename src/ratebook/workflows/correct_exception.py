@@ -69,6 +69,8 @@ def correct(
         InputError: the copy is still invalid (names the field), or a column is unknown.
         ConflictError: the copy duplicates or conflicts with another record, or still cannot
             be billed (``STILL_NOT_BILLABLE``); nothing is changed.
+
+    One function: reading the copy, storing it and billing it are one transaction's steps.
     """
     need_reason(reason)
     if not changes and raw is None:

@@ -59,7 +59,9 @@ def deliver_invoices(
     entity_code: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliverySummary:
-    """POST every invoice (of ``period``, or all) not yet delivered to ``url``."""
+    """POST every invoice (of ``period``, or all) not yet delivered to ``url``.
+
+    One function: each attempt, its log and its audit follow one another per invoice."""
     now = datetime.now(UTC)
     if period is not None:
         Period.parse(period)

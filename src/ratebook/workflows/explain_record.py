@@ -70,6 +70,9 @@ def explain(
 
 
 def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
+    """One record's explanation, as lines of text: its source, customer, rate and arithmetic.
+
+    One function: it prints one record's explanation top to bottom."""
     local = record["start_time"].astimezone(entity.zone)
     lines = [
         f"record {record['record_id']} (origin {record['origin']})",

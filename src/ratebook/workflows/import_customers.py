@@ -52,6 +52,10 @@ class _Row:
 
 
 def _read(path: Path, zone: str, region: str) -> list[_Row]:
+    """The file's rows, each checked and its numbers normalised (``file:line: field``
+    errors).
+
+    One function: it checks each column of a row in the order the file gives them."""
     plan = number_plan(region)
     out: list[_Row] = []
     for line, row in reference_rows(path, REQUIRED):
@@ -145,6 +149,8 @@ def import_customers(
 
     Raises:
         InputError: located problems; nothing is imported then.
+
+    One function: the checks against the store and the bulk writes are one transaction's steps.
     """
     now = datetime.now(UTC)
     with engine.begin() as conn:

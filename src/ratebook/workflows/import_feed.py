@@ -73,6 +73,8 @@ def import_feed(
 
     Raises:
         InputError: the file cannot be imported at all (missing, empty, bad header, ...).
+
+    One function: most of it is its arguments' documentation.
     """
     settings = settings or Settings()
     fmt = get_format(format_name)
@@ -126,7 +128,9 @@ def _import_once(
     progress: ImportProgress | None,
     references: ReferenceCache | None,
 ) -> ImportSummary:
-    """``import_feed``'s one transaction."""
+    """``import_feed``'s one transaction.
+
+    One function: it is the transaction, its steps in order."""
     now = datetime.now(UTC)
     with engine.begin() as conn, import_cache(conn):
         entity = get_entity(conn, entity_code)

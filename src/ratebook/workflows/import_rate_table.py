@@ -51,6 +51,8 @@ def import_rate_table(
 
     Raises:
         InputError: a located problem in the file; nothing is imported then.
+
+    One function: each version's checks and writes follow one another in one transaction.
     """
     now = datetime.now(UTC)
     added: list[str] = []

@@ -142,6 +142,8 @@ def import_rates(
 
     Raises:
         InputError: a located problem in the deck or an option; nothing is imported.
+
+    One function: reading, checking and storing a version are one transaction's steps in order.
     """
     now = datetime.now(UTC)
     try:

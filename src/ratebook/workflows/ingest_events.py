@@ -144,6 +144,8 @@ def ingest_event_groups(
         InputError: an attribute or origin that cannot be stored (names the event; nothing
             of any group is stored).
         AccessError: ``key_id`` was revoked (nothing is stored).
+
+    One function: it groups the requests, runs their transaction and splits the answers.
     """
     settings = settings or Settings()
     started = time.perf_counter()

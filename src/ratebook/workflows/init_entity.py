@@ -43,6 +43,8 @@ def init_entity(
 
     Raises:
         ConfigError: a setting that cannot work (unknown zone, region, rounding; bad floor).
+
+    One function: each setting is checked in turn, then stored in one transaction.
     """
     now = datetime.now(UTC)
     if not is_zone(timezone):

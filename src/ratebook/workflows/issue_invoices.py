@@ -54,7 +54,9 @@ class Invoicing:
             closed: its close.
             number: the invoice's number.
             charges: by kind (``usage``, ``late_usage``, ``brought_forward``), the charges
-                its lines bill (None where it has none)."""
+                its lines bill (None where it has none).
+
+        One function: the document, its rows and its links are one invoice's writes."""
         reason = closed.decision.reason or "floor"
         composed = closed.composed
         doc = document(

@@ -67,7 +67,9 @@ def _record_chain(conn: Connection, record_pk: int) -> dict[str, Any]:
 
 
 def lineage_text(chain: dict[str, Any], *, currency: str) -> list[str]:
-    """The chain as indented lines for a terminal."""
+    """The chain as indented lines for a terminal.
+
+    One function: it prints one chain top to bottom."""
     out: list[str] = []
     line = chain["invoice_line"]
     if line is not None:

@@ -160,6 +160,9 @@ def _consider(
     *,
     references: ReferenceCache | None,
 ) -> None:
+    """Decide what to do with one remote file: wait, refuse, import or skip it.
+
+    One function: each state a remote file can be in is decided in one place."""
     why = unsafe_name(file.name)
     if why is not None:
         log.warning("feed %s: refused remote name %r: %s", feed.name, file.name, why)

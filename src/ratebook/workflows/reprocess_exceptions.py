@@ -139,7 +139,9 @@ def _rebill(
     enforce_policy: bool,
     late_usage: str,
 ) -> Outcome:
-    """Price the stored records of ``targets`` and book those that rate, like an import."""
+    """Price the stored records of ``targets`` and book those that rate, like an import.
+
+    One function: pricing, booking and settling each exception share one batch and one ledger."""
     now = datetime.now(UTC)
     outcome = new_outcome(entity, selected=len(targets))
     if not targets:

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ratebook.billing.post import reposting
 from ratebook.errors import ConflictError, NotFoundError
 from ratebook.intake.place import usage_change
 from ratebook.model.ledger import Period
+from ratebook.model.parties import Entity
+from ratebook.pipeline.price import Reference
 from ratebook.pipeline.rate import RATING_COLUMNS, rate
 from ratebook.store import audit, billing, checks, cycles, parties, usage
 from ratebook.store.cycles import CHARGE_SCHEMA
@@ -109,124 +111,157 @@ def rerate(
         summary.examined = current.height
         if current.is_empty():
             return summary
-        reference = load_reference(conn, entity.id)
-        records = current.with_row_index("row_idx").with_columns(pl.col("row_idx").cast(pl.Int64))
-        inputs = records.select(
-            "row_idx",
-            "customer_id",
-            "customer_account",
-            "start_time",
-            "service",
-            "destination",
-            "disposition",
-            "unit",
-            "quantity",
-            "period",
-            "origin",
-            "record_id",
-        )
-        rated, rejected = rate(
-            inputs,
-            assignments=reference.assignments,
-            versions=reference.versions,
-            rows=reference.rows,
-            zone=entity.timezone,
-        )
-        if not rejected.is_empty():
-            named = rejected.join(inputs.select("row_idx", "record_id"), on="row_idx")
-            shown = ", ".join(
-                f"{rid} ({code}: {reason})"
-                for rid, code, reason in named.select("record_id", "code", "reason").head(5).rows()
-            )
-            raise ConflictError(
-                "RERATE_WOULD_UNRATE",
-                f"the rates in force now leave {rejected.height} record(s) of {period} without"
-                f" a charge, e.g. {shown}; nothing was re-rated",
-            )
-        again = records.select("row_idx", "charge_id", "record_pk", *_ORDER_KEYS).join(
-            rated.select("row_idx", *_PRICING), on="row_idx", how="left"
-        )
-        was = records.select("row_idx", *_PRICING)
-        changed_rows = (
-            again.join(was, on="row_idx", suffix="_was")
-            .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in _COMPARED))
-            .select("row_idx")
-        )
-        if changed_rows.is_empty():
+        replacements = _priced_again(current, load_reference(conn, entity.id), entity, period)
+        if replacements.is_empty():
             return summary
-        replacements = again.join(changed_rows, on="row_idx", how="semi").select(
-            list(CHARGE_SCHEMA)
-        )
         replaced = current.join(replacements.select("charge_id"), on="charge_id", how="semi")
-        batch_id = usage.start_batch(
-            conn,
-            entity_id=entity.id,
-            origin="rerate",
-            fmt="rerate",
-            source_kind="rerate",
-            source_name=f"rerate {period}" + (f" {account}" if account else ""),
-            source_sha256=None,
-            size_bytes=None,
-            now=now,
-        )
-        seal = Seal()
-        cycles.replace_charges(
-            conn, replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now, seal=seal
-        )
-        # a corrected increment changes the billed quantities the cycle holds
-        cycles.add_usage(conn, entity.id, usage_change(replacements, replaced))
-        usage.add_postings(
-            conn,
-            reposting(replaced, replacements, memo=f"re-rated {period} after a rate correction"),
-            entity_id=entity.id,
-            batch_id=batch_id,
-            posted_at=now,
-            seal=seal,
-        )
-        checks.require_posted(conn, entity.id, replacements.select("customer_id", "posted_period"))
-        usage.finish_batch(
-            conn,
-            batch_id,
-            rows_read=summary.examined,
-            rated=replacements.height,
-            duplicates=0,
-            exceptions_count=0,
-            now=now,
-        )
-        summary.batch_id = batch_id
+        summary.batch_id = _book(conn, entity, summary, account, replaced, replacements, now)
         summary.rerated = replacements.height
         summary.before = int(replaced["charge"].sum())
         summary.after = int(replacements["charge"].sum())
-        audit.record(
-            conn,
-            entity_id=entity.id,
-            action="rerate",
-            object_type="batch",
-            object_id=batch_id,
-            after={
-                "period": period,
-                "account": account,
-                "examined": summary.examined,
-                "rerated": summary.rerated,
-                "before": summary.before,
-                "after": summary.after,
-                "batch": batch_id,
-                "sealed": seal.summary(),
-            },
-            at=now,
-        )
-        old = replaced.group_by("customer_account").agg(
-            pl.len().alias("n"), pl.col("charge").sum().alias("before")
-        )
-        new = (
-            replacements.join(
-                current.select("charge_id", "customer_account"), on="charge_id", how="left"
-            )
-            .group_by("customer_account")
-            .agg(pl.col("charge").sum().alias("after"))
-        )
-        for name, n, before, after in (
-            old.join(new, on="customer_account").sort("customer_account").iter_rows()
-        ):
-            summary.by_account[str(name)] = (int(n), int(before), int(after))
+        summary.by_account.update(_by_account(current, replaced, replacements))
     return summary
+
+
+def _priced_again(
+    current: pl.DataFrame, reference: Reference, entity: Entity, period: str
+) -> pl.DataFrame:
+    """The new ratings (``CHARGE_SCHEMA``, ``charge_id`` of the charge each replaces) of the
+    ``current`` charges that the rates in force now price differently.
+
+    Raises:
+        ConflictError: ``RERATE_WOULD_UNRATE``.
+    """
+    records = current.with_row_index("row_idx").with_columns(pl.col("row_idx").cast(pl.Int64))
+    inputs = records.select(
+        "row_idx",
+        "customer_id",
+        "customer_account",
+        "start_time",
+        "service",
+        "destination",
+        "disposition",
+        "unit",
+        "quantity",
+        "period",
+        "origin",
+        "record_id",
+    )
+    rated, rejected = rate(
+        inputs,
+        assignments=reference.assignments,
+        versions=reference.versions,
+        rows=reference.rows,
+        zone=entity.timezone,
+    )
+    if not rejected.is_empty():
+        named = rejected.join(inputs.select("row_idx", "record_id"), on="row_idx")
+        shown = ", ".join(
+            f"{rid} ({code}: {reason})"
+            for rid, code, reason in named.select("record_id", "code", "reason").head(5).rows()
+        )
+        raise ConflictError(
+            "RERATE_WOULD_UNRATE",
+            f"the rates in force now leave {rejected.height} record(s) of {period} without"
+            f" a charge, e.g. {shown}; nothing was re-rated",
+        )
+    again = records.select("row_idx", "charge_id", "record_pk", *_ORDER_KEYS).join(
+        rated.select("row_idx", *_PRICING), on="row_idx", how="left"
+    )
+    was = records.select("row_idx", *_PRICING)
+    changed_rows = (
+        again.join(was, on="row_idx", suffix="_was")
+        .filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in _COMPARED))
+        .select("row_idx")
+    )
+    return again.join(changed_rows, on="row_idx", how="semi").select(list(CHARGE_SCHEMA))
+
+
+def _book(
+    conn: Connection,
+    entity: Entity,
+    summary: RerateSummary,
+    account: str | None,
+    replaced: pl.DataFrame,
+    replacements: pl.DataFrame,
+    now: datetime,
+) -> int:
+    """Write the re-rating as a batch: the new charges superseding the old, the cycle's
+    totals, the reversal and re-post, and the sealed audit entry. Its batch id."""
+    period = summary.period
+    batch_id = usage.start_batch(
+        conn,
+        entity_id=entity.id,
+        origin="rerate",
+        fmt="rerate",
+        source_kind="rerate",
+        source_name=f"rerate {period}" + (f" {account}" if account else ""),
+        source_sha256=None,
+        size_bytes=None,
+        now=now,
+    )
+    seal = Seal()
+    cycles.replace_charges(
+        conn, replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now, seal=seal
+    )
+    # a corrected increment changes the billed quantities the cycle holds
+    cycles.add_usage(conn, entity.id, usage_change(replacements, replaced))
+    usage.add_postings(
+        conn,
+        reposting(replaced, replacements, memo=f"re-rated {period} after a rate correction"),
+        entity_id=entity.id,
+        batch_id=batch_id,
+        posted_at=now,
+        seal=seal,
+    )
+    checks.require_posted(conn, entity.id, replacements.select("customer_id", "posted_period"))
+    usage.finish_batch(
+        conn,
+        batch_id,
+        rows_read=summary.examined,
+        rated=replacements.height,
+        duplicates=0,
+        exceptions_count=0,
+        now=now,
+    )
+    audit.record(
+        conn,
+        entity_id=entity.id,
+        action="rerate",
+        object_type="batch",
+        object_id=batch_id,
+        after={
+            "period": period,
+            "account": account,
+            "examined": summary.examined,
+            "rerated": replacements.height,
+            "before": int(replaced["charge"].sum()),
+            "after": int(replacements["charge"].sum()),
+            "batch": batch_id,
+            "sealed": seal.summary(),
+        },
+        at=now,
+    )
+    return batch_id
+
+
+def _by_account(
+    current: pl.DataFrame, replaced: pl.DataFrame, replacements: pl.DataFrame
+) -> dict[str, tuple[int, int, int]]:
+    """Per account: charges re-rated, their total before and after."""
+    old = replaced.group_by("customer_account").agg(
+        pl.len().alias("n"), pl.col("charge").sum().alias("before")
+    )
+    new = (
+        replacements.join(
+            current.select("charge_id", "customer_account"), on="charge_id", how="left"
+        )
+        .group_by("customer_account")
+        .agg(pl.col("charge").sum().alias("after"))
+    )
+    return {
+        str(name): (int(n), int(before), int(after))
+        for name, n, before, after in old.join(new, on="customer_account")
+        .sort("customer_account")
+        .iter_rows()
+    }

@@ -45,6 +45,8 @@ def resolve(
     Raises:
         ConflictError: ``ILLEGAL_TRANSITION`` for a resolved dispute; ``CREDIT_TOO_LARGE``.
         InputError: a credit on a rejected dispute, or a bad amount.
+
+    One function: the state change, the credit and its audit belong to one transaction.
     """
     try:
         end = Outcome(outcome)

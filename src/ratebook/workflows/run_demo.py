@@ -37,7 +37,9 @@ def run_demo(
     seed: int,
     progress: ProgressFactory,
 ) -> None:
-    """Run the demo month end to end, with its files in ``directory``."""
+    """Run the demo month end to end, with its files in ``directory``.
+
+    One function: it is the demo's script, step after step."""
     began = time.perf_counter()
     console.print(f"[bold]Generating[/] {records:,} Asterisk CDRs, 200 customers and a rate deck")
     files = generate(directory / "demo-input", records=records, seed=seed)

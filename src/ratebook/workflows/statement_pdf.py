@@ -82,6 +82,9 @@ def _page(
     period: str,
     now: datetime,
 ) -> StatementPage:
+    """What one customer's statement page shows: its lines, its invoice and its summaries.
+
+    One function: it gathers one page's facts in the order the page shows them."""
     customer_id, name = customer
     minor = minor_places(entity.currency)
     lines = usage.statement_lines(conn, entity.id, customer_id, period)

@@ -216,7 +216,9 @@ async def post_events(
     """Rate and store one event or up to ``api_max_events``; each answer carries the rated
     charge or the exception code and reason. A repeated ``(origin, record_id)`` answers
     the original outcome with ``duplicate: true``. Concurrent requests are stored together
-    (group commit), each answered with its own events' outcomes."""
+    (group commit), each answered with its own events' outcomes.
+
+    One function: reading, checking and queueing one push are one request's steps."""
     keys: KeyCache = request.app.state.keys
     try:
         if _size(payload) > 100:
