@@ -96,6 +96,22 @@ def reading(engine: Engine) -> Engine:
     return engine.execution_options(**{_READ_ONLY: True})
 
 
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """One consistent read of the store, beside any writer: on PostgreSQL a read-only
+    REPEATABLE READ transaction, on SQLite a deferred one (its WAL snapshot)."""
+    with reading(engine).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield conn
+
+
+def ping(engine: Engine) -> None:
+    """Ask the store for nothing (raises ``SQLAlchemyError`` when it does not answer)."""
+    with reading(engine).connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
 def _sqlite_begin(conn: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
     # writes fails at once with "database is locked" when another writer got in between

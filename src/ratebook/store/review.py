@@ -258,3 +258,45 @@ def row_identity(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
         .order_by(b.id)
     )
     return [{k: (int(v) if k != "source_name" else v) for k, v in r._mapping.items()} for r in rows]
+
+
+def attach_record(
+    conn: Connection, exception_id: int, *, record_pk: int, record_id: str, period: str
+) -> None:
+    """Point an exception at the record its correction is (and that record's id and period)."""
+    conn.execute(
+        update(exceptions)
+        .where(exceptions.c.id == exception_id)
+        .values(record_pk=record_pk, record_id=record_id, period=period)
+    )
+
+
+def add_record(conn: Connection, values: dict[str, Any]) -> int:
+    """Insert one usage record (a correction's copy of a row that never became one); its id."""
+    result = conn.execute(insert(usage_records).values(**values))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def overwrite_record(conn: Connection, record_pk: int, values: dict[str, Any]) -> None:
+    """Change a stored record to its corrected values (the original is kept with the
+    correction)."""
+    conn.execute(update(usage_records).where(usage_records.c.id == record_pk).values(**values))
+
+
+def other_record(
+    conn: Connection, entity_id: int, origin: str, record_id: str, *, besides: int | None
+) -> dict[str, Any] | None:
+    """Another record of the origin with this id (not ``besides``): its key, content digest
+    and where it came from."""
+    r = usage_records.c
+    row = conn.execute(
+        select(r.id, r.content_sha256, r.source_line, import_batches.c.source_name)
+        .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
+        .where(
+            r.entity_id == entity_id,
+            r.origin == origin,
+            r.record_id == record_id,
+            r.id != (besides if besides is not None else -1),
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
-from ratebook.pipeline.rate import ROW_SCHEMA, VERSION_SCHEMA
+from ratebook.model.tariffs import ROW_SCHEMA, VERSION_SCHEMA
 from ratebook.store.bulk import insert_frame
 from ratebook.store.frames import query_frame
 from ratebook.store.reference_lock import lock_reference
@@ -159,3 +159,54 @@ def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
         c.tiers,
     ).where(c.entity_id == entity_id)
     return query_frame(conn, statement, ROW_SCHEMA)
+
+
+def table_list(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
+    """The entity's rate tables (id, name, description), by name."""
+    t = rate_tables.c
+    rows = conn.execute(
+        select(t.id, t.name, t.description).where(t.entity_id == entity_id).order_by(t.name)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def versions(conn: Connection, entity_id: int, table_id: int | None = None) -> list[dict[str, Any]]:
+    """The versions of the entity's rate tables (of one, with ``table_id``), every revision,
+    with how many rows each has."""
+    v, r = rate_table_versions.c, rate_rows.c
+    rows_per_version = (
+        select(r.version_id, func.count().label("rows")).group_by(r.version_id).subquery()
+    )
+    statement = (
+        select(
+            v.id,
+            v.rate_table_id,
+            v.effective_from,
+            v.revision,
+            v.currency,
+            v.timezone,
+            v.rounding_mode,
+            v.rounding_places,
+            v.rounding_point,
+            v.source_name,
+            func.coalesce(rows_per_version.c.rows, 0).label("rows"),
+        )
+        .outerjoin(rows_per_version, rows_per_version.c.version_id == v.id)
+        .where(v.entity_id == entity_id)
+        .order_by(v.rate_table_id, v.effective_from, v.revision)
+    )
+    if table_id is not None:
+        statement = statement.where(v.rate_table_id == table_id)
+    return [dict(row._mapping) for row in conn.execute(statement)]
+
+
+def rows_of(conn: Connection, version_ids: list[int]) -> list[Any]:
+    """The rows of these versions, by version, service, prefix and band."""
+    r = rate_rows.c
+    return list(
+        conn.execute(
+            select(rate_rows)
+            .where(r.version_id.in_(version_ids))
+            .order_by(r.version_id, r.service, r.prefix, r.band)
+        ).all()
+    )

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ratebook.store.engine import is_current, reading
+from ratebook.store.engine import is_current, ping
 
 
 def store_problem(engine: Engine) -> str | None:
     """None when the store is ready; else ``DB_UNREACHABLE`` or ``SCHEMA_OUTDATED``."""
     try:
-        with reading(engine).connect() as conn:
-            conn.execute(text("SELECT 1"))
+        ping(engine)
         current = is_current(engine)
     except SQLAlchemyError:
         return "DB_UNREACHABLE"

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from ratebook.model.parties import Entity
 from ratebook.store.checks import Checked, check_store
-from ratebook.store.engine import reading
+from ratebook.store.engine import snapshot
 from ratebook.store.entities import get_entity, list_entities
 
 
@@ -23,8 +23,6 @@ class EntityCheck:
 
 def check_ledger(engine: Engine, *, entity_code: str | None = None) -> list[EntityCheck]:
     """Check the named entity, or every entity when ``entity_code`` is None."""
-    with reading(engine).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with snapshot(engine) as conn:
         chosen = [get_entity(conn, entity_code)] if entity_code else list_entities(conn)
         return [EntityCheck(entity=e, checked=check_store(conn, e.id)) for e in chosen]

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ratebook.errors import ConflictError, InputError
@@ -22,7 +22,6 @@ from ratebook.sources.csvread import RawChunk, to_csv_line
 from ratebook.sources.formats import get_format
 from ratebook.store import billing, review, usage
 from ratebook.store.entities import get_entity
-from ratebook.store.tables import exceptions, import_batches, usage_records
 from ratebook.workflows.reprocess_exceptions import _rebill, _require_billed
 from ratebook.workflows.review_exceptions import (
     Outcome,
@@ -78,6 +77,7 @@ def correct(
             "MISSING_VALUE", "give the changes (--set FIELD=VALUE) or --raw", path="--set"
         )
     settings = settings or Settings()
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
@@ -115,14 +115,16 @@ def correct(
             original_sha256=None if stored is None else str(stored["content_sha256"]),
             author=current_actor(),
             reason=reason,
-            created_at=datetime.now(UTC),
+            created_at=now,
         )
         if stored is not None:
             _overwrite(conn, record_pk, copy, to_csv_line(fields))
-        conn.execute(
-            update(exceptions)
-            .where(exceptions.c.id == exception_id)
-            .values(record_pk=record_pk, record_id=copy["record_id"], period=copy["period"])
+        review.attach_record(
+            conn,
+            exception_id,
+            record_pk=record_pk,
+            record_id=copy["record_id"],
+            period=copy["period"],
         )
         audit_change(
             conn,
@@ -220,49 +222,41 @@ def _store_copy(
         # a savepoint: if an import stores the id meanwhile (PostgreSQL), the insert meets
         # its unique key, and the transaction can still look again and say whose it is
         with conn.begin_nested():
-            result = conn.execute(
-                insert(usage_records).values(
-                    entity_id=entity.id,
-                    origin=x["origin"],
+            made = review.add_record(
+                conn,
+                {
+                    "entity_id": entity.id,
+                    "origin": x["origin"],
                     **{c: copy[c] for c in _RECORD_FIELDS},
-                    customer_id=None,
-                    status="exception",
-                    batch_id=x["batch_id"],
-                    source_sha256=x["source_sha256"],
-                    source_line=x["source_line"],
-                    raw=to_csv_line(fields),
-                )
+                    "customer_id": None,
+                    "status": "exception",
+                    "batch_id": x["batch_id"],
+                    "source_sha256": x["source_sha256"],
+                    "source_line": x["source_line"],
+                    "raw": to_csv_line(fields),
+                },
             )
     except IntegrityError as error:
         if not usage.stored_meanwhile(error):
             raise
         _refuse_clash(conn, entity, x, copy)
         raise
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return made
 
 
 def _refuse_clash(
     conn: Connection, entity: Entity, x: dict[str, Any], copy: dict[str, Any]
 ) -> None:
     """Refuse a copy whose id another record of the origin already has."""
-    r = usage_records.c
-    own = x["record_pk"]
-    clash = conn.execute(
-        select(r.id, r.content_sha256, r.source_line, import_batches.c.source_name)
-        .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
-        .where(
-            r.entity_id == entity.id,
-            r.origin == x["origin"],
-            r.record_id == copy["record_id"],
-            r.id != (own if own is not None else -1),
-        )
-    ).first()
+    clash = review.other_record(
+        conn, entity.id, x["origin"], copy["record_id"], besides=x["record_pk"]
+    )
     if clash is not None:
-        same = clash.content_sha256 == copy["content_sha256"]
+        same = clash["content_sha256"] == copy["content_sha256"]
         raise ConflictError(
             "CORRECTION_DUPLICATE" if same else "CORRECTION_ID_CONFLICT",
             f"record {copy['record_id']!r} is already billed from"
-            f" {clash.source_name}:{clash.source_line}"
+            f" {clash['source_name']}:{clash['source_line']}"
             + (
                 " with the same content: reject this exception as a duplicate"
                 if same
@@ -272,11 +266,7 @@ def _refuse_clash(
 
 
 def _overwrite(conn: Connection, record_pk: int, copy: dict[str, Any], raw: str) -> None:
-    conn.execute(
-        update(usage_records)
-        .where(usage_records.c.id == record_pk)
-        .values(**{c: copy[c] for c in _RECORD_FIELDS}, raw=raw)
-    )
+    review.overwrite_record(conn, record_pk, {**{c: copy[c] for c in _RECORD_FIELDS}, "raw": raw})
 
 
 def _original_json(stored: dict[str, Any] | None) -> str | None:

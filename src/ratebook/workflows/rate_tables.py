@@ -5,58 +5,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine
 
 from ratebook.errors import NotFoundError
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.store import tariffs
 from ratebook.store.entities import get_entity
-from ratebook.store.tables import rate_rows, rate_table_versions, rate_tables
-
-
-def _versions(
-    conn: Connection, entity_id: int, table_id: int | None = None
-) -> list[dict[str, Any]]:
-    v, r = rate_table_versions.c, rate_rows.c
-    rows_per_version = (
-        select(r.version_id, func.count().label("rows")).group_by(r.version_id).subquery()
-    )
-    statement = (
-        select(
-            v.id,
-            v.rate_table_id,
-            v.effective_from,
-            v.revision,
-            v.currency,
-            v.timezone,
-            v.rounding_mode,
-            v.rounding_places,
-            v.rounding_point,
-            v.source_name,
-            func.coalesce(rows_per_version.c.rows, 0).label("rows"),
-        )
-        .outerjoin(rows_per_version, rows_per_version.c.version_id == v.id)
-        .where(v.entity_id == entity_id)
-        .order_by(v.rate_table_id, v.effective_from, v.revision)
-    )
-    if table_id is not None:
-        statement = statement.where(v.rate_table_id == table_id)
-    return [dict(row._mapping) for row in conn.execute(statement)]
 
 
 def list_rate_tables(engine: Engine, *, entity_code: str | None = None) -> list[dict[str, Any]]:
     """Every rate table of the entity with its versions (every revision), by name."""
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        t = rate_tables.c
-        tables = conn.execute(
-            select(t.id, t.name, t.description).where(t.entity_id == entity.id).order_by(t.name)
-        ).all()
-        versions = _versions(conn, entity.id)
+        tables = tariffs.table_list(conn, entity.id)
+        versions = tariffs.versions(conn, entity.id)
     return [
         {
-            "name": table.name,
-            "description": table.description,
-            "versions": [_version(v) for v in versions if v["rate_table_id"] == table.id],
+            "name": table["name"],
+            "description": table["description"],
+            "versions": [_version(v) for v in versions if v["rate_table_id"] == table["id"]],
         }
         for table in tables
     ]
@@ -100,19 +67,11 @@ def show_rate_table(engine: Engine, name: str, *, entity_code: str | None = None
     """
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        t = rate_tables.c
-        table = conn.execute(
-            select(t.id, t.name, t.description).where(t.entity_id == entity.id, t.name == name)
-        ).first()
+        table = next((t for t in tariffs.table_list(conn, entity.id) if t["name"] == name), None)
         if table is None:
             raise NotFoundError("RATE_TABLE_NOT_FOUND", f"no rate table {name!r}")
-        versions = _versions(conn, entity.id, table.id)
-        r = rate_rows.c
-        rows = conn.execute(
-            select(rate_rows)
-            .where(r.version_id.in_([v["id"] for v in versions]))
-            .order_by(r.version_id, r.service, r.prefix, r.band)
-        ).all()
+        versions = tariffs.versions(conn, entity.id, table["id"])
+        rows = tariffs.rows_of(conn, [v["id"] for v in versions])
     by_version: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_version.setdefault(row.version_id, []).append(
@@ -135,7 +94,7 @@ def show_rate_table(engine: Engine, name: str, *, entity_code: str | None = None
             }
         )
     return {
-        "name": table.name,
-        "description": table.description,
+        "name": table["name"],
+        "description": table["description"],
         "versions": [{**_version(v), "rates": by_version.get(v["id"], [])} for v in versions],
     }

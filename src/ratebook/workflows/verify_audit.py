@@ -22,7 +22,7 @@ from ratebook.model.anchor import Anchor, AnchorKey, check_signature, sign
 from ratebook.model.audit import first_break
 from ratebook.store import audit
 from ratebook.store.checks import check_store
-from ratebook.store.engine import reading
+from ratebook.store.engine import reading, snapshot
 from ratebook.store.entities import list_entities
 from ratebook.store.seal_check import AuditReport, Expected, Finding, Progress, recompute
 
@@ -37,9 +37,7 @@ def verify_audit(
 ) -> AuditReport:
     """Walk the chain, and with ``deep`` recompute every seal; check ``anchor`` (and its
     signature with ``key``) against the chain. Reads one snapshot, beside any writer."""
-    with reading(engine).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    with snapshot(engine) as conn:
         return audit_findings(conn, deep=deep, anchor=anchor, key=key, progress=progress)
 
 
