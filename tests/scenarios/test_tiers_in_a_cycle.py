@@ -218,3 +218,30 @@ def test_a_file_out_of_time_order_re_rates_none_of_its_own_calls(
         totals = ledger_totals(conn, get_entity(conn, None).id, "2026-10")
     assert not [m for m in memos if m.startswith("re-rated")]  # no reversal, no re-posting
     assert totals == {"ACME": 1_400_000}
+
+
+def test_a_late_call_leaves_alone_the_calls_it_moves_without_repricing(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    _setup(my_engine, tmp_path)
+    import_feed(my_engine, write(tmp_path / "first.csv", FIRST), format_name="generic")
+    import_feed(my_engine, write(tmp_path / "late.csv", LATE), format_name="generic")
+    with my_engine.connect() as conn:
+        before = conn.execute(select(ledger_postings.c.id)).scalars().all()
+    # c2b (15 Oct, 1 min) comes after c2: the cycle is at 12 min, so c2b is 1 min at 0.05 =
+    # 0.05. c3 (20 Oct) moves from 12 min to 13 min, still wholly past 10 min: 3 min at 0.05
+    # = 0.15 as before, so it is not re-rated
+    extra = HEADER + "c2b,2026-10-15T10:00:00+08:00,60,ACME,+60312345678,voice,s\n"
+    summary = import_feed(my_engine, write(tmp_path / "extra.csv", extra), format_name="generic")
+    assert (summary.rerated, summary.rerated_change) == (0, 0)
+    with my_engine.connect() as conn:
+        added = conn.execute(
+            select(
+                ledger_postings.c.kind, ledger_postings.c.amount, ledger_postings.c.records
+            ).where(ledger_postings.c.id.not_in(before))
+        ).all()
+    assert [tuple(p) for p in added] == [("usage", 50_000, 1)]
+    assert _lines(my_engine, tmp_path)["2026-10-20 180"] == "0.1500"
+    # the explanation gives c3's place as it is now, after c2b
+    story = "\n".join(explain(my_engine, "c3"))
+    assert "usage before this record was 780 s" in story

@@ -31,8 +31,12 @@ from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
 #: What a booked charge adds to its group's totals (``usage_change``).
 _BOOKED = (*GROUP, "billed_quantity", "start_time", "tier")
 
-#: What decides a charge's place-dependent part; a change in any is a re-rating.
+#: What placing a record sets.
 _PLACED = ("charge", "unit_price", "usage_before", "tier", "tier_split")
+#: What a held charge's new place must change for it to be re-rated (reversed and posted
+#: again): its amount or how it is split between tiers. A charge moved along its tier by a
+#: back-dated record, costing the same, is left as it is.
+_REPRICED = ("charge", "unit_price", "tier", "tier_split")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,7 +233,7 @@ class CycleUsage:
         was = stored.select(list(CHARGE_SCHEMA))
         changed = again.join(
             was.select("charge_id", *_PLACED), on="charge_id", how="inner", suffix="_was"
-        ).filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in _PLACED))
+        ).filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in _REPRICED))
         replacements = changed.select(list(CHARGE_SCHEMA))
         replaced = was.join(replacements.select("charge_id"), on="charge_id", how="semi")
         # the new records keep every column they came with, now placed

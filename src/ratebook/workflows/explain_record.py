@@ -6,23 +6,14 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from ratebook.errors import NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.pipeline.tiers import split_text
+from ratebook.store import explain as explained
 from ratebook.store.entities import get_entity
-from ratebook.store.tables import (
-    customers,
-    exceptions,
-    import_batches,
-    rate_rows,
-    rate_table_versions,
-    rate_tables,
-    rated_charges,
-    usage_records,
-)
 
 
 def _qty(value: int, unit: str) -> str:
@@ -48,16 +39,7 @@ def explain(
     out: list[str] = []
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        r = usage_records.c
-        query = (
-            select(usage_records, import_batches.c.source_name)
-            .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
-            .where(r.entity_id == entity.id, r.record_id == record_id)
-            .order_by(r.origin)
-        )
-        if origin is not None:
-            query = query.where(r.origin == origin)
-        records = conn.execute(query).mappings().all()
+        records = explained.records_named(conn, entity.id, record_id, origin)
         if not records:
             raise NotFoundError(
                 "RECORD_NOT_FOUND",
@@ -84,59 +66,21 @@ def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
         + (f", {record['disposition']}" if record["disposition"] else ""),
     ]
     if record["customer_id"] is not None:
-        account, name = conn.execute(
-            select(customers.c.account, customers.c.name).where(
-                customers.c.id == record["customer_id"]
-            )
-        ).one()
+        account, name = explained.customer_names(conn, record["customer_id"])
         lines.append(f"  customer {account} ({name})")
-    c = rated_charges.c
-    charges = (
-        conn.execute(
-            select(
-                rated_charges,
-                rate_tables.c.name.label("table_name"),
-                rate_table_versions.c.effective_from,
-                rate_rows.c.destination_name,
-                rate_rows.c.increment_initial,
-                rate_rows.c.increment_subsequent,
-                rate_rows.c.minimum_charge,
-                rate_rows.c.tier_kind,
-            )
-            .select_from(
-                rated_charges.outerjoin(rate_tables, rate_tables.c.id == c.rate_table_id)
-                .outerjoin(rate_table_versions, rate_table_versions.c.id == c.version_id)
-                .outerjoin(rate_rows, rate_rows.c.id == c.rate_row_id)
-            )
-            .where(c.record_pk == record["id"])
-            .order_by(c.id)
-        )
-        .mappings()
-        .all()
-    )
+    charges = explained.ratings(conn, record["id"])
     for charge in charges:
+        if charge["tier"] is not None and charge["superseded_by"] is None:
+            charge = {**charge, "usage_before": explained.usage_ahead(conn, record, charge)}
         lines.extend(_explain_charge(entity, record, charge))
-    problems = conn.execute(
-        select(
-            exceptions.c.id,
-            exceptions.c.code,
-            exceptions.c.sub_code,
-            exceptions.c.reason,
-            exceptions.c.status,
-        )
-        .where(
-            exceptions.c.entity_id == entity.id,
-            (exceptions.c.record_pk == record["id"])
-            | (
-                (exceptions.c.record_id == record["record_id"])
-                & (exceptions.c.origin == record["origin"])
-            ),
-        )
-        .order_by(exceptions.c.id)
-    ).all()
+    problems = explained.problems(
+        conn, entity.id, record["id"], record["record_id"], record["origin"]
+    )
     for problem in problems:
-        code = problem.code + (f"/{problem.sub_code}" if problem.sub_code else "")
-        lines.append(f"  exception {problem.id} {code} ({problem.status}): {problem.reason}")
+        code = problem["code"] + (f"/{problem['sub_code']}" if problem["sub_code"] else "")
+        lines.append(
+            f"  exception {problem['id']} {code} ({problem['status']}): {problem['reason']}"
+        )
     if not charges and not problems:
         lines.append("  not rated")
     return lines

@@ -1,0 +1,107 @@
+"""What ``ratebook explain`` reads of a record: the record with its source, its customer, every
+rating of it with its rate table, version and row, and its exceptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select, tuple_
+
+from ratebook.store.tables import (
+    customers,
+    exceptions,
+    import_batches,
+    rate_rows,
+    rate_table_versions,
+    rate_tables,
+    rated_charges,
+    usage_records,
+)
+
+
+def records_named(
+    conn: Connection, entity_id: int, record_id: str, origin: str | None
+) -> list[dict[str, Any]]:
+    """The records with this id (of one origin, or every), with their source's name."""
+    r = usage_records.c
+    query = (
+        select(usage_records, import_batches.c.source_name)
+        .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
+        .where(r.entity_id == entity_id, r.record_id == record_id)
+        .order_by(r.origin)
+    )
+    if origin is not None:
+        query = query.where(r.origin == origin)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def customer_names(conn: Connection, customer_id: int) -> tuple[str, str]:
+    """A customer's account and name."""
+    account, name = conn.execute(
+        select(customers.c.account, customers.c.name).where(customers.c.id == customer_id)
+    ).one()
+    return str(account), str(name)
+
+
+def usage_ahead(conn: Connection, record: dict[str, Any], charge: dict[str, Any]) -> int:
+    """The billed quantity of the current charges ahead of ``record`` in its customer-cycle
+    of the service (``pipeline.tiers.ORDER``): where a tiered record stands now. A charge
+    keeps the place it was priced at while a back-dated record moves it without changing its
+    amount or tier split (``intake.place``), so its stored ``usage_before`` can be behind."""
+    c, r = rated_charges.c, usage_records.c
+    query = (
+        select(func.coalesce(func.sum(c.billed_quantity), 0))
+        .select_from(rated_charges.join(usage_records, r.id == c.record_pk))
+        .where(
+            c.entity_id == charge["entity_id"],
+            c.customer_id == charge["customer_id"],
+            c.period == charge["period"],
+            c.superseded_by.is_(None),
+            r.service == record["service"],
+            r.unit == record["unit"],
+            tuple_(r.start_time, r.origin, r.record_id)
+            < tuple_(record["start_time"], record["origin"], record["record_id"]),
+        )
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def ratings(conn: Connection, record_pk: int) -> list[dict[str, Any]]:
+    """Every rating of a record, oldest first, with its table, version and row."""
+    c = rated_charges.c
+    query = (
+        select(
+            rated_charges,
+            rate_tables.c.name.label("table_name"),
+            rate_table_versions.c.effective_from,
+            rate_rows.c.destination_name,
+            rate_rows.c.increment_initial,
+            rate_rows.c.increment_subsequent,
+            rate_rows.c.minimum_charge,
+            rate_rows.c.tier_kind,
+        )
+        .select_from(
+            rated_charges.outerjoin(rate_tables, rate_tables.c.id == c.rate_table_id)
+            .outerjoin(rate_table_versions, rate_table_versions.c.id == c.version_id)
+            .outerjoin(rate_rows, rate_rows.c.id == c.rate_row_id)
+        )
+        .where(c.record_pk == record_pk)
+        .order_by(c.id)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def problems(
+    conn: Connection, entity_id: int, record_pk: int, record_id: str, origin: str
+) -> list[dict[str, Any]]:
+    """The exceptions of a record (by its key, or its id where it never became one)."""
+    x = exceptions.c
+    query = (
+        select(x.id, x.code, x.sub_code, x.reason, x.status)
+        .where(
+            x.entity_id == entity_id,
+            (x.record_pk == record_pk) | ((x.record_id == record_id) & (x.origin == origin)),
+        )
+        .order_by(x.id)
+    )
+    return [dict(row) for row in conn.execute(query).mappings()]
