@@ -24,7 +24,8 @@ import polars as pl
 import psycopg
 from shaped import ShapedInputs, generate
 
-from ratebook.pipeline.dedupe import KNOWN_SCHEMA, dedupe
+from ratebook.model.usage import KNOWN_SCHEMA
+from ratebook.pipeline.dedupe import dedupe
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import price

@@ -9,7 +9,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ratebook.pipeline.dedupe import KNOWN_SCHEMA, dedupe
+from ratebook.model.usage import KNOWN_SCHEMA
+from ratebook.pipeline.dedupe import dedupe
 
 _IDS = st.sampled_from(["a", "b", "c", "d"])
 _CONTENTS = st.sampled_from(["x", "y", "z"])

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ratebook.model.parties import ASSIGNMENT_SCHEMA
 from ratebook.model.rejections import Code
+from ratebook.model.tariffs import ROW_SCHEMA, VERSION_SCHEMA
 from ratebook.pipeline import rate as rate_module
-from ratebook.pipeline.rate import ASSIGNMENT_SCHEMA, ROW_SCHEMA, VERSION_SCHEMA, rate
+from ratebook.pipeline.rate import rate
 
 T0 = datetime(2026, 10, 5, 2, 0, tzinfo=UTC)  # 10:00 in Kuala Lumpur
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from ratebook.money import RoundingMode
 
 
@@ -49,3 +51,25 @@ class Entity:
     def zone(self) -> ZoneInfo:
         """The entity's time zone."""
         return ZoneInfo(self.timezone)
+
+
+#: Identifiers as the matcher needs them; validity bounds are null when open.
+IDENTIFIER_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.Int64(),
+    "account": pl.String(),  # the customer's account code, for messages and output
+    "kind": pl.String(),  # account | number | prefix
+    "value": pl.String(),
+    "valid_from": pl.Datetime("us", "UTC"),
+    "valid_to": pl.Datetime("us", "UTC"),
+}
+
+
+#: A customer's rate tables over time, as the rater needs them.
+ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
+    "customer_id": pl.Int64(),
+    "rate_table_id": pl.Int64(),
+    "role": pl.String(),  # base | override
+    "discount_ppm": pl.Int64(),  # percentage discount in parts per million (base role)
+    "valid_from": pl.Datetime("us", "UTC"),
+    "valid_to": pl.Datetime("us", "UTC"),
+}

@@ -267,3 +267,35 @@ def time_bands(spec: dict[str, Any], zone: str) -> TimeBands:
         default=spec.get("default_band", "standard"),
         calendar=calendar_of(spec),
     )
+
+
+#: Rate-table versions as the rater needs them.
+VERSION_SCHEMA: dict[str, pl.DataType] = {
+    "version_id": pl.Int64(),
+    "rate_table_id": pl.Int64(),
+    "effective_from": pl.Datetime("us", "UTC"),
+    "rounding_mode": pl.String(),
+    "rounding_places": pl.Int64(),
+    "timezone": pl.String(),
+    "spec": pl.String(),  # JSON: bands, default_band, holidays, policy
+}
+
+
+#: Rate rows as the rater needs them; money columns in fixed minor units.
+ROW_SCHEMA: dict[str, pl.DataType] = {
+    "rate_row_id": pl.Int64(),
+    "version_id": pl.Int64(),
+    "service": pl.String(),
+    "prefix": pl.String(),
+    "destination_name": pl.String(),
+    "band": pl.String(),
+    "price": pl.Int64(),
+    "unit": pl.String(),
+    "rate_unit": pl.Int64(),
+    "connect_fee": pl.Int64(),
+    "increment_initial": pl.Int64(),
+    "increment_subsequent": pl.Int64(),
+    "minimum_charge": pl.Int64(),
+    "tier_kind": pl.String(),  # graduated | volume | null
+    "tiers": pl.String(),  # JSON ladder, see ``pipeline.tiers``
+}

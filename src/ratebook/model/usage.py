@@ -57,3 +57,12 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
     "content_sha256": pl.String(),
     "period": pl.String(),
 }
+
+
+#: What the store knows of the ids in a batch: one row per known (id, content) version, an
+#: id's first version (the stored record) ahead of its others.
+KNOWN_SCHEMA: dict[str, pl.DataType] = {
+    "record_id": pl.String(),
+    "content_sha256": pl.String(),
+    "seen_at": pl.String(),  # where it was first seen, e.g. "cdr-2026-10.csv:1234"
+}

@@ -15,15 +15,6 @@ import polars as pl
 
 from ratebook.model.rejections import Code, no_rejections
 
-#: What the store knows of the ids in a batch: one row per known (id, content) version, an
-#: id's first version (the stored record) ahead of its others.
-KNOWN_SCHEMA: dict[str, pl.DataType] = {
-    "record_id": pl.String(),
-    "content_sha256": pl.String(),
-    "seen_at": pl.String(),  # where it was first seen, e.g. "cdr-2026-10.csv:1234"
-}
-
-
 _DUPLICATE_SCHEMA = {"row_idx": pl.Int64, "record_id": pl.String}
 
 
@@ -34,7 +25,7 @@ def dedupe(
 
     Args:
         records: canonical records of one origin, in file order (``row_idx`` ascending).
-        known: versions already stored for those ids (``KNOWN_SCHEMA``), each id's first
+        known: versions already stored for those ids (``model.usage.KNOWN_SCHEMA``), each id's first
             version ahead of its others: a conflict names where that one was seen.
 
     Returns:

@@ -12,16 +12,6 @@ import polars as pl
 
 from ratebook.model.rejections import Code, reject_where
 
-#: Identifiers as the matcher needs them; validity bounds are null when open.
-IDENTIFIER_SCHEMA: dict[str, pl.DataType] = {
-    "customer_id": pl.Int64(),
-    "account": pl.String(),  # the customer's account code, for messages and output
-    "kind": pl.String(),  # account | number | prefix
-    "value": pl.String(),
-    "valid_from": pl.Datetime("us", "UTC"),
-    "valid_to": pl.Datetime("us", "UTC"),
-}
-
 
 def _in_force(at: str = "start_time") -> pl.Expr:
     return (pl.col("valid_from").is_null() | (pl.col("valid_from") <= pl.col(at))) & (

@@ -16,10 +16,10 @@ class Reference:
     """The reference data rating reads, as frames (see the stages' schemas).
 
     Attributes:
-        identifiers: customer identifiers (``match.IDENTIFIER_SCHEMA``).
-        assignments: rate-table assignments (``rate.ASSIGNMENT_SCHEMA``).
-        versions: rate-table versions (``rate.VERSION_SCHEMA``).
-        rows: rate rows (``rate.ROW_SCHEMA``).
+        identifiers: customer identifiers (``model.parties.IDENTIFIER_SCHEMA``).
+        assignments: rate-table assignments (``model.parties.ASSIGNMENT_SCHEMA``).
+        versions: rate-table versions (``model.tariffs.VERSION_SCHEMA``).
+        rows: rate rows (``model.tariffs.ROW_SCHEMA``).
     """
 
     identifiers: pl.DataFrame

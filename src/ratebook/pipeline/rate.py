@@ -29,43 +29,6 @@ from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMo
 from ratebook.pipeline.charges import billed_quantity_expr, charge_expr
 from ratebook.pipeline.tiers import price_in_cycle
 
-ASSIGNMENT_SCHEMA: dict[str, pl.DataType] = {
-    "customer_id": pl.Int64(),
-    "rate_table_id": pl.Int64(),
-    "role": pl.String(),  # base | override
-    "discount_ppm": pl.Int64(),  # percentage discount in parts per million (base role)
-    "valid_from": pl.Datetime("us", "UTC"),
-    "valid_to": pl.Datetime("us", "UTC"),
-}
-
-VERSION_SCHEMA: dict[str, pl.DataType] = {
-    "version_id": pl.Int64(),
-    "rate_table_id": pl.Int64(),
-    "effective_from": pl.Datetime("us", "UTC"),
-    "rounding_mode": pl.String(),
-    "rounding_places": pl.Int64(),
-    "timezone": pl.String(),
-    "spec": pl.String(),  # JSON: bands, default_band, holidays, policy
-}
-
-ROW_SCHEMA: dict[str, pl.DataType] = {
-    "rate_row_id": pl.Int64(),
-    "version_id": pl.Int64(),
-    "service": pl.String(),
-    "prefix": pl.String(),
-    "destination_name": pl.String(),
-    "band": pl.String(),
-    "price": pl.Int64(),
-    "unit": pl.String(),
-    "rate_unit": pl.Int64(),
-    "connect_fee": pl.Int64(),
-    "increment_initial": pl.Int64(),
-    "increment_subsequent": pl.Int64(),
-    "minimum_charge": pl.Int64(),
-    "tier_kind": pl.String(),  # graduated | volume | null
-    "tiers": pl.String(),  # JSON ladder, see ``pipeline.tiers``
-}
-
 #: Columns a rated record gains.
 RATING_COLUMNS = (
     "rate_table_id",

@@ -148,7 +148,7 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
             ``rate_unit``, ``connect_fee``, ``discount_ppm``, ``rounding_places`` and
             ``rounding_mode``, and the columns it sets on a tiered record: ``tier``,
             ``tier_split``, ``unit_price`` and ``charge``.
-        rows: the rate rows (``rate.ROW_SCHEMA``).
+        rows: the rate rows (``model.tariffs.ROW_SCHEMA``).
     """
     if records.is_empty():
         return records

@@ -9,8 +9,7 @@ import polars as pl
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ratebook.model.holdings import Assignment, Holdings, Identifier
-from ratebook.pipeline.match import IDENTIFIER_SCHEMA
-from ratebook.pipeline.rate import ASSIGNMENT_SCHEMA
+from ratebook.model.parties import ASSIGNMENT_SCHEMA, IDENTIFIER_SCHEMA
 from ratebook.store.frames import query_frame
 from ratebook.store.reference_lock import lock_reference
 from ratebook.store.tables import customer_identifiers, customers, rate_assignments

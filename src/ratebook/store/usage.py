@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ratebook.errors import StoreError
 from ratebook.model.ledger import POSTING_COLUMNS, Posting
-from ratebook.pipeline.dedupe import KNOWN_SCHEMA
+from ratebook.model.usage import KNOWN_SCHEMA
 from ratebook.store.bulk import insert_frame
 from ratebook.store.frames import query_frame
 from ratebook.store.seals import Seal
