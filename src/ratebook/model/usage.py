@@ -15,6 +15,10 @@ UNITS: frozenset[str] = frozenset({"s", "msg", "B", "kWh", "m3", "call", "req"})
 #: switch writes for a missing or a wrong clock, never reach a cycle.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+#: The one-record paths (``pipeline.scalar``, ``pipeline.event_record``) take instants before
+#: this one only: Polars' time-zone tables end with 2099, Python's rules go on for ever, and
+#: the two must agree on every local time they work out.
+SCALAR_BEFORE = datetime(2099, 12, 1, tzinfo=UTC)
 FIRST_PERIOD = "1970-01"
 LAST_PERIOD = "2199-12"
 

@@ -10,6 +10,7 @@ import threading
 
 from sqlalchemy import Connection
 
+from ratebook.pipeline.compiled import rating_state
 from ratebook.pipeline.price import Reference
 from ratebook.store import parties, tariffs
 from ratebook.store.reference_lock import reference_stamp
@@ -46,6 +47,7 @@ class ReferenceCache:
             if held is not None and held[0] == stamp:
                 return held[1]
         reference = load_reference(conn, entity_id)
+        rating_state(reference)  # compiled once, for the scalar path of every request
         if stamp is not None:
             with self._lock:
                 self._held[entity_id] = (stamp, reference)

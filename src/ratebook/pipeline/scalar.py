@@ -1,0 +1,361 @@
+"""Match and rate a few records one at a time, without frames: the path of a quote or a pushed
+event, where the vectorized stages (``match``, ``rate``, ``tiers``) spend their time setting up
+plans rather than pricing.
+
+Every rule is the vectorized one, written for one record: the customer by account, exact
+number, then longest number prefix; the override table's row where it has one, else the
+base table's; the version in force; the band by local time, holidays first; the longest
+destination prefix, a row for the record's band beating one for every band; increments, connect
+fee, minimum, discount and one rounding; the policy limits in order (quantity, charge, price);
+then the tiers at the record's place in its cycle. ``price.price`` picks this path for small
+groups, and a differential property test holds both paths to the same frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ratebook.model.rejections import Code
+from ratebook.model.tariffs import TimeBands
+from ratebook.model.usage import CHARGED_DISPOSITIONS
+from ratebook.money import (
+    AMOUNT_SCALE,
+    PRICE_SCALE,
+    QUANTITY_SCALE,
+    RoundingMode,
+    format_fixed,
+    round_div,
+)
+from ratebook.pipeline.compiled import Assignment, RatingState, Row, Version
+
+_PRICE_TO_AMOUNT = 10 ** (PRICE_SCALE - AMOUNT_SCALE)
+_MILLION = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a record is not priced: a rejection's code, field and reason."""
+
+    code: str
+    field: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The rate a record takes: its table, version, band and row (None where there is none)."""
+
+    rate_table_id: int | None
+    version: Version | None
+    band: str | None
+    row: Row | None
+    prefix: str | None
+
+
+def charged(record: dict[str, Any]) -> bool:
+    """Whether a record is charged: a positive quantity, answered or without a disposition."""
+    disposition = record["disposition"]
+    return record["quantity"] > 0 and (disposition is None or disposition in CHARGED_DISPOSITIONS)
+
+
+def _local_day(record: dict[str, Any], zone: str) -> str:
+    return f"{record['start_time'].astimezone(ZoneInfo(zone)):%Y-%m-%d}"
+
+
+def match(state: RatingState, record: dict[str, Any], zone: str) -> tuple[int, str] | Refusal:
+    """The customer (id, account) of a record, or its ``UNMATCHED_CUSTOMER`` refusal."""
+    at = record["start_time"]
+    account, caller = record["account"], record["caller"]
+    # (-score, customer_id, account): the highest score, then the lowest customer id
+    candidates: list[tuple[int, int, str]] = []
+    if account is not None:
+        for found in state.accounts.get(account, ()):
+            if found.in_force(at):
+                candidates.append((-1000, found.customer_id, found.account))
+    elif caller is not None:
+        for found in state.numbers.get(caller, ()):
+            if found.in_force(at):
+                candidates.append((-(len(caller) * 2 + 1), found.customer_id, found.account))
+        for length, values in state.number_prefixes.items():
+            for found in values.get(caller[:length], ()):
+                if found.in_force(at):
+                    candidates.append((-(length * 2), found.customer_id, found.account))
+    if candidates:
+        _, customer_id, customer_account = min(candidates)
+        return customer_id, customer_account
+    if account is not None:
+        reason = f"account '{account}' is not a customer account"
+    elif caller is not None:
+        reason = f"caller {caller} is not a number of any customer on {_local_day(record, zone)}"
+    else:
+        reason = "the record has neither an account nor a caller number"
+    return Refusal(Code.UNMATCHED_CUSTOMER.value, None, reason)
+
+
+def _assigned(assignments: list[Assignment], at: datetime) -> Assignment | None:
+    """The assignment in force at ``at``, the latest ``valid_from`` first (open last)."""
+    live = [a for a in assignments if a.in_force(at)]
+    if not live:
+        return None
+    dated = [a for a in live if a.valid_from is not None]
+    if not dated:
+        return live[0]
+    return max(dated, key=lambda a: a.valid_from or at)
+
+
+def _in_force(versions: list[Version], at: datetime) -> Version | None:
+    """The version in force at ``at``: the latest ``effective_from`` at or before it."""
+    chosen = None
+    for version in versions:
+        if version.effective_from <= at:
+            chosen = version
+        else:
+            break
+    return chosen
+
+
+def band_at(bands: TimeBands, holidays: dict[int, frozenset[int]], at: datetime) -> str:
+    """The band of a UTC instant (``TimeBands.classify`` for one instant)."""
+    # the local wall-clock time, counted as if it were UTC
+    wall = at.astimezone(ZoneInfo(bands.timezone)).replace(tzinfo=UTC)
+    seconds_since = (wall - _EPOCH) // _SECOND
+    day, seconds = divmod(seconds_since, _DAY)
+    if bands.calendar is not None:
+        year = at.year
+        days = holidays.get(year)
+        if days is None:
+            dates = bands.calendar.days(range(year - 1, year + 2))
+            days = frozenset((d - _EPOCH.date()).days for d in dates)
+            holidays[year] = days
+        if day in days:
+            return bands.calendar.band
+    weekday = (day + 3) % 7 + 1
+    for band in bands.bands:
+        if band.start < band.end:
+            if weekday in band.days and band.start <= seconds < band.end:
+                return band.name
+        elif (weekday in band.days and seconds >= band.start) or (
+            (weekday - 2) % 7 + 1 in band.days and seconds < band.end
+        ):
+            return band.name
+    return bands.default
+
+
+def _row(version: Version, record: dict[str, Any], band: str) -> tuple[Row, str] | None:
+    """The row of the longest matching destination prefix, the band's own row first."""
+    key = (record["service"], record["unit"])
+    assert version.rows is not None
+    assert version.lengths is not None
+    by_prefix = version.rows.get(key)
+    if by_prefix is None:
+        return None
+    destination = record["destination"]
+    digits = destination[1:] if destination is not None and destination.startswith("+") else None
+    for length in version.lengths[key]:
+        if length == 0:
+            prefix = "*"
+        elif digits is None or len(digits) < length:
+            continue
+        else:
+            prefix = digits[:length]
+        by_band = by_prefix.get(prefix)
+        if by_band is None:
+            continue
+        row = by_band.get(band) or by_band.get("*")
+        if row is not None:
+            return row, prefix
+    return None
+
+
+def _choose(state: RatingState, assignments: list[Assignment], record: dict[str, Any]) -> Choice:
+    at = record["start_time"]
+    assignment = _assigned(assignments, at)
+    if assignment is None:
+        return Choice(None, None, None, None, None)
+    version = _in_force(state.versions.get(assignment.rate_table_id, []), at)
+    if version is None:
+        return Choice(assignment.rate_table_id, None, None, None, None)
+    state.rows_of(version)
+    band = band_at(version.bands, version.holidays, at)
+    found = _row(version, record, band)
+    if found is None:
+        return Choice(assignment.rate_table_id, version, band, None, None)
+    return Choice(assignment.rate_table_id, version, band, found[0], found[1])
+
+
+def billed_quantity(quantity: int, row: Row | None, is_charged: bool) -> int:
+    """The quantity after the row's increments (0 for a record not charged)."""
+    if not is_charged or row is None:
+        return 0
+    initial, subsequent = row.increment_initial, row.increment_subsequent
+    if quantity <= initial:
+        return initial
+    return initial + -(-(quantity - initial) // subsequent) * subsequent
+
+
+def charge_of(
+    usage: int,
+    *,
+    rate_unit: int,
+    connect_fee: int,
+    minimum: int | None,
+    places: int,
+    mode: RoundingMode,
+    discount_ppm: int,
+) -> int:
+    """``charges.charge_expr`` for one charged record."""
+    denominator = rate_unit * _PRICE_TO_AMOUNT
+    numerator = connect_fee * denominator + usage
+    if minimum is not None:
+        numerator = max(numerator, minimum * denominator)
+    numerator *= _MILLION - discount_ppm
+    denominator *= _MILLION
+    step = int(10 ** (AMOUNT_SCALE - places))
+    return round_div(numerator, denominator * step, mode) * step
+
+
+def rate(
+    state: RatingState, record: dict[str, Any], customer_id: int, zone: str
+) -> dict[str, Any] | Refusal:
+    """The rating columns (``rate.RATING_COLUMNS``) of a matched record, at its first tier's
+    price, or its ``NO_RATE`` refusal."""
+    is_charged = charged(record)
+    roles = state.assignments.get(customer_id, {})
+    choice = _choose(state, roles.get("base", []), record)
+    base = _assigned(roles.get("base", []), record["start_time"])
+    discount = (base.discount_ppm if base is not None else None) or 0
+    if roles.get("override"):
+        mine = _choose(state, roles["override"], record)
+        if mine.row is not None:
+            choice = mine
+    row = choice.row
+    if is_charged and row is None:
+        day = _local_day(record, zone)
+        if choice.rate_table_id is None:
+            reason = f"customer {record['customer_account']} has no rate table on {day}"
+        elif choice.version is None:
+            reason = f"the customer's rate table has no version in force on {day}"
+        else:
+            destination = record["destination"] or "(none)"
+            reason = f"no {record['service']} rate for destination {destination} on {day}"
+        return Refusal(Code.NO_RATE.value, "destination", reason)
+    version = choice.version
+    billed = billed_quantity(record["quantity"], row, is_charged)
+    places = version.rounding_places if version is not None else 0
+    mode = version.rounding_mode if version is not None else RoundingMode.HALF_UP
+    charge = 0
+    if is_charged and row is not None:
+        charge = charge_of(
+            billed * row.price,
+            rate_unit=row.rate_unit,
+            connect_fee=row.connect_fee,
+            minimum=row.minimum_charge,
+            places=places,
+            mode=mode,
+            discount_ppm=discount,
+        )
+    return {
+        "rate_table_id": choice.rate_table_id,
+        "version_id": version.version_id if version is not None else None,
+        "rate_row_id": row.rate_row_id if row is not None else None,
+        "prefix": choice.prefix,
+        "band": choice.band if row is not None else None,
+        "destination_name": row.destination_name if row is not None else None,
+        "billed_quantity": billed,
+        "unit_price": row.price if row is not None else 0,
+        "rate_unit": row.rate_unit if row is not None else 60 * 10**QUANTITY_SCALE,
+        "connect_fee": row.connect_fee if row is not None else 0,
+        "discount_ppm": discount,
+        "charge": charge,
+        "rounding_mode": mode.value,
+        "rounding_places": places,
+        "usage_before": None,
+        "tier": None,
+        "tier_split": None,
+        "_row": row,
+    }
+
+
+def breach(state: RatingState, record: dict[str, Any], rated: dict[str, Any]) -> Refusal | None:
+    """The first policy limit of its version a rated record is beyond (quantity, charge,
+    price), as an ``OUT_OF_POLICY`` refusal; None within them."""
+    if rated["version_id"] is None:
+        return None
+    policy = state.by_id[rated["version_id"]].policy
+    unit = record["unit"]
+    most = policy.max_quantity.get(record["service"])
+    if most is not None and record["quantity"] > most:
+        return Refusal(
+            Code.OUT_OF_POLICY.value,
+            "quantity",
+            f"quantity {format_fixed(record['quantity'], QUANTITY_SCALE)} {unit} is over the"
+            f" rate table's max_quantity of {format_fixed(most, QUANTITY_SCALE)} {unit}",
+        )
+    if policy.max_charge is not None and rated["charge"] > policy.max_charge:
+        return Refusal(
+            Code.OUT_OF_POLICY.value,
+            "charge",
+            f"charge {format_fixed(rated['charge'], AMOUNT_SCALE)} is over the rate table's"
+            f" max_charge of {format_fixed(policy.max_charge, AMOUNT_SCALE)}",
+        )
+    if policy.max_price is not None and rated["unit_price"] > policy.max_price:
+        return Refusal(
+            Code.OUT_OF_POLICY.value,
+            "price",
+            f"price {format_fixed(rated['unit_price'], PRICE_SCALE)} is over the rate table's"
+            f" max_price of {format_fixed(policy.max_price, PRICE_SCALE)}",
+        )
+    return None
+
+
+def tiered(rated: dict[str, Any]) -> bool:
+    """Whether a rated record's row has tiers."""
+    row: Row | None = rated["_row"]
+    return row is not None and row.ladder is not None
+
+
+def apply_ladder(rated: dict[str, Any], usage_before: int) -> None:
+    """Price a record on a tiered row at its place (``tiers.apply_tiers`` for one record):
+    sets ``usage_before``, ``tier``, ``tier_split``, ``unit_price`` and ``charge``."""
+    row: Row = rated["_row"]
+    assert row.ladder is not None
+    billed = rated["billed_quantity"]
+    start, end = usage_before, usage_before + billed
+    parts: list[tuple[int, int, int]] = []
+    for k, (low, price) in enumerate(row.ladder):
+        upto = row.ladder[k + 1][0] if k + 1 < len(row.ladder) else None
+        if row.tier_kind == "graduated":
+            part = max(min(end, end if upto is None else upto) - max(start, low), 0)
+        else:
+            part = billed if low < end and (upto is None or end <= upto) else 0
+        if part > 0:
+            parts.append((k, part, price))
+    usage = sum(part * price for _, part, price in parts)
+    rated["usage_before"] = usage_before
+    rated["tier"] = parts[0][0] if parts else 0
+    rated["tier_split"] = (
+        "[" + ",".join(f'{{"quantity":{q},"price":{p},"tier":{k}}}' for k, q, p in parts) + "]"
+        if parts
+        else None
+    )
+    if parts:
+        rated["unit_price"] = parts[0][2]
+    rated["charge"] = (
+        charge_of(
+            usage,
+            rate_unit=rated["rate_unit"],
+            connect_fee=rated["connect_fee"],
+            minimum=row.minimum_charge,
+            places=rated["rounding_places"],
+            mode=RoundingMode(rated["rounding_mode"]),
+            discount_ppm=rated["discount_ppm"],
+        )
+        if billed > 0
+        else 0
+    )

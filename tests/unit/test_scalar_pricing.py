@@ -1,0 +1,263 @@
+"""The scalar pricer (``pipeline.scalar``, one record at a time) against the vectorized stages:
+random reference data (identifiers of every kind, effective-dated and overriding assignments,
+versions in zones with daylight saving, bands crossing midnight, holiday calendars, policy
+limits, prefixes and bands, increments, minimums, connect fees, discounts, every rounding mode,
+graduated and volume ladders) and random records must give the same four frames, to the
+column, the type and the minor unit."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from ratebook.model.parties import ASSIGNMENT_SCHEMA, IDENTIFIER_SCHEMA
+from ratebook.model.tariffs import ROW_SCHEMA, VERSION_SCHEMA
+from ratebook.model.usage import RECORD_COLUMNS
+from ratebook.money import RoundingMode
+from ratebook.pipeline.price import Reference, price
+
+ZONES = ("Asia/Kuala_Lumpur", "Europe/London", "America/New_York", "Australia/Lord_Howe")
+ENTITY_ZONE = "Europe/London"
+#: A year with both daylight-saving changes in each northern zone, and its neighbours
+T0 = datetime(2025, 12, 20, tzinfo=UTC)
+SPAN = timedelta(days=400)
+CUSTOMERS = (1, 2, 3, 4)
+NUMBERS = ("+60312345678", "+60123456789", "+6591234567", "+442071234567", "1001", None)
+PREFIXES = ("*", "6", "60", "603", "6012", "65", "44", "4420")
+SERVICES = {"voice": "s", "sms": "msg", "data": "B"}
+
+
+def _instant(draw: st.DrawFn) -> datetime:
+    return T0 + timedelta(seconds=draw(st.integers(0, int(SPAN.total_seconds()))))
+
+
+def _window(draw: st.DrawFn) -> tuple[datetime | None, datetime | None]:
+    start = draw(st.none() | st.builds(lambda s: T0 + timedelta(days=s), st.integers(0, 300)))
+    end = draw(
+        st.none() | st.builds(lambda d: (start or T0) + timedelta(days=d), st.integers(1, 300))
+    )
+    return start, end
+
+
+@st.composite
+def identifiers(draw: st.DrawFn) -> pl.DataFrame:
+    rows = []
+    for customer in CUSTOMERS:
+        account = f"A{customer}"
+        for _ in range(draw(st.integers(1, 2))):
+            start, end = _window(draw) if draw(st.integers(0, 3)) == 0 else (None, None)
+            rows.append((customer, account, "account", account, start, end))
+        for _ in range(draw(st.integers(0, 2))):
+            kind = draw(st.sampled_from(["number", "prefix"]))
+            number = draw(st.sampled_from([n for n in NUMBERS if n and n.startswith("+")]))
+            value = number if kind == "number" else number[: draw(st.integers(3, 7))]
+            start, end = _window(draw) if draw(st.booleans()) else (None, None)
+            rows.append((customer, account, kind, value, start, end))
+    return pl.DataFrame(rows, schema=IDENTIFIER_SCHEMA, orient="row")
+
+
+@st.composite
+def assignments(draw: st.DrawFn) -> pl.DataFrame:
+    rows = []
+    for customer in CUSTOMERS:
+        if draw(st.integers(0, 9)) == 0:
+            continue  # no rate table
+        count = draw(st.integers(1, 2))
+        changes = sorted(
+            draw(st.lists(st.integers(1, 380), min_size=count, max_size=count, unique=True))
+        )
+        for n, day in enumerate(changes):
+            start = None if n == 0 and draw(st.integers(0, 3)) > 0 else T0 + timedelta(days=day)
+            end = T0 + timedelta(days=changes[n + 1]) if n + 1 < count else None
+            discount = draw(st.sampled_from([0, 0, 75_000, 333_333]))
+            rows.append((customer, draw(st.sampled_from([1, 2])), "base", discount, start, end))
+        if draw(st.integers(0, 3)) == 0:
+            rows.append((customer, 3, "override", 0, *_window(draw)))
+    return pl.DataFrame(rows, schema=ASSIGNMENT_SCHEMA, orient="row")
+
+
+def _band(draw: st.DrawFn, name: str) -> dict[str, object]:
+    days = sorted(draw(st.sets(st.integers(1, 7), min_size=1, max_size=7)))
+    start = draw(st.integers(0, 47)) * 1800
+    end = draw(st.integers(1, 48).filter(lambda e: e * 1800 != start)) * 1800
+    return {"name": name, "days": days, "start": start, "end": end}
+
+
+def _spec(draw: st.DrawFn) -> str:
+    spec: dict[str, object] = {}
+    if draw(st.booleans()):
+        spec["bands"] = [_band(draw, "peak")] + (
+            [_band(draw, "night")] if draw(st.booleans()) else []
+        )
+        spec["default_band"] = "offpeak"
+    if draw(st.booleans()):
+        dates = draw(st.lists(st.dates(T0.date(), (T0 + SPAN).date()), max_size=4))
+        spec["holidays"] = {
+            "band": "offpeak",
+            "country": draw(st.sampled_from([None, "MY", "GB"])),
+            "dates": [d.isoformat() for d in dates],
+        }
+    if draw(st.booleans()):
+        spec["policy"] = {
+            "max_charge": draw(st.none() | st.integers(0, 3_000_000)),
+            "max_price": draw(st.none() | st.integers(0, 200_000_000)),
+            "max_quantity": draw(
+                st.dictionaries(
+                    st.sampled_from(list(SERVICES)), st.integers(0, 3_000_000), max_size=2
+                )
+            ),
+        }
+    return json.dumps(spec)
+
+
+@st.composite
+def versions(draw: st.DrawFn) -> pl.DataFrame:
+    rows = []
+    version_id = 0
+    for table in (1, 2, 3):
+        first = draw(st.integers(-30, 0))
+        later = draw(st.lists(st.integers(1, 380), max_size=2, unique=True))
+        starts = sorted([first, *later])
+        for day in starts:
+            version_id += 1
+            rows.append(
+                (
+                    version_id,
+                    table,
+                    T0 + timedelta(days=day, seconds=draw(st.integers(0, 86_399))),
+                    draw(st.sampled_from([m.value for m in RoundingMode])),
+                    draw(st.integers(0, 6)),
+                    draw(st.sampled_from(ZONES)),
+                    _spec(draw),
+                )
+            )
+    return pl.DataFrame(rows, schema=VERSION_SCHEMA, orient="row")
+
+
+def _ladder(draw: st.DrawFn) -> str:
+    # steps on whole minutes and messages too, where a cycle's usage lands exactly on them
+    step = st.sampled_from([1_000, 2_000, 60_000, 120_000, 180_000]) | st.integers(1, 2_000_000)
+    steps = sorted(draw(st.lists(step, min_size=1, max_size=3, unique=True)))
+    prices = draw(
+        st.lists(st.integers(0, 90_000_000), min_size=len(steps) + 1, max_size=len(steps) + 1)
+    )
+    return json.dumps([{"from": f, "price": p} for f, p in zip([0, *steps], prices, strict=True)])
+
+
+@st.composite
+def rate_rows(draw: st.DrawFn, version_ids: list[int]) -> pl.DataFrame:
+    rows: list[dict[str, object]] = []
+    for version_id in version_ids:
+        keys = draw(
+            st.sets(
+                st.tuples(
+                    st.sampled_from(list(SERVICES)),
+                    st.sampled_from(PREFIXES),
+                    st.sampled_from(["*", "peak", "offpeak", "night"]),
+                ),
+                max_size=10,
+            )
+        )
+        # most versions price every destination of a service somehow
+        keys |= {(service, "*", "*") for service in SERVICES if draw(st.integers(0, 3)) > 0}
+        for service, prefix, band in sorted(keys):
+            unit = SERVICES[service]
+            initial = draw(st.sampled_from([0, 1_000, 30_000, 60_000]))
+            tier_kind = draw(st.sampled_from([None, None, "graduated", "volume"]))
+            rows.append(
+                {
+                    "rate_row_id": len(rows) + 1,
+                    "version_id": version_id,
+                    "service": service,
+                    "prefix": prefix,
+                    "destination_name": f"to {prefix}",
+                    "band": band,
+                    "price": draw(st.integers(0, 90_000_000)),
+                    "unit": unit,
+                    "rate_unit": draw(st.sampled_from([1_000, 60_000, 1_000_000])),
+                    "connect_fee": draw(st.sampled_from([0, 0, 10_000, 333])),
+                    "increment_initial": initial,
+                    "increment_subsequent": draw(st.sampled_from([1, 1_000, 6_000, 60_000])),
+                    "minimum_charge": draw(st.sampled_from([None, 0, 5_000, 1_000_000])),
+                    "tier_kind": tier_kind,
+                    "tiers": _ladder(draw) if tier_kind else None,
+                }
+            )
+    return pl.DataFrame(rows, schema=ROW_SCHEMA)
+
+
+@st.composite
+def references(draw: st.DrawFn) -> Reference:
+    found = draw(versions())
+    return Reference(
+        identifiers=draw(identifiers()),
+        assignments=draw(assignments()),
+        versions=found,
+        rows=draw(rate_rows(found["version_id"].to_list())),
+    )
+
+
+@st.composite
+def records(draw: st.DrawFn) -> pl.DataFrame:
+    rows = []
+    for n in range(draw(st.integers(1, 25))):
+        service = draw(st.sampled_from(list(SERVICES)))
+        at = _instant(draw)
+        has_account = draw(st.integers(0, 3)) > 0
+        rows.append(
+            {
+                "row_idx": n,
+                "line": n + 2,
+                "record_id": f"r{draw(st.integers(0, 10**6))}-{n}",
+                "start_time": at,
+                "quantity": draw(
+                    st.sampled_from([0, 1, 999, 60_000, 61_000, 2_500_000])
+                    | st.integers(0, 5_000_000)
+                ),
+                "unit": SERVICES[service],
+                "service": service,
+                "account": (
+                    draw(st.sampled_from(["A1", "A2", "A3", "A4", "A1", "A2", "A9"]))
+                    if has_account
+                    else None
+                ),
+                "caller": None if has_account else draw(st.sampled_from(NUMBERS)),
+                "destination": draw(st.sampled_from(NUMBERS)),
+                "disposition": draw(st.sampled_from([None, None, "ANSWERED", "NO ANSWER"])),
+                "direction": None,
+                "attributes": None,
+                "content_sha256": "0" * 64,
+                "period": f"{at.astimezone(ZoneInfo(ENTITY_ZONE)):%Y-%m}",
+            }
+        )
+    frame = pl.DataFrame(rows, schema=RECORD_COLUMNS)
+    if draw(st.booleans()):
+        frame = frame.with_columns(
+            pl.Series("origin", [draw(st.sampled_from(["", "sw1", "sw2"])) for _ in rows])
+        )
+    return frame
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(reference=references(), batch=records(), enforce=st.booleans(), place=st.booleans())
+def test_the_scalar_path_prices_as_the_vectorized_path(
+    reference: Reference, batch: pl.DataFrame, enforce: bool, place: bool
+) -> None:
+    options = {"zone": ENTITY_ZONE, "enforce_policy": enforce, "place_tiers": place}
+    vectorized = price(batch, reference, scalar=False, **options)  # type: ignore[arg-type]
+    one_by_one = price(batch, reference, scalar=True, **options)  # type: ignore[arg-type]
+    for name in ("matched", "rated", "unmatched", "unrated"):
+        try:
+            assert_frame_equal(getattr(one_by_one, name), getattr(vectorized, name))
+        except AssertionError as differs:
+            raise AssertionError(f"the {name} frames differ: {differs}") from None
