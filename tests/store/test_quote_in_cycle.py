@@ -5,6 +5,7 @@ waits for no writer."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sqlite3
 import threading
@@ -19,8 +20,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from ratebook.intake.answers import EventResult
+from ratebook.intake.quick_quote import quick_answers
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE
 from ratebook.pipeline.tiers import split_text
+from ratebook.settings import Settings
+from ratebook.sources.events import event_rows
+from ratebook.store.entities import get_entity
+from ratebook.store.reference import load_reference
 from ratebook.store.tables import exceptions, rated_charges, usage_records, usage_totals
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rate_table import import_rate_table
@@ -239,3 +245,61 @@ def test_a_push_answers_what_the_store_then_holds(history: Engine) -> None:
                     ) == (*charge[:6], split_text(charge.tier_split))
 
     check()
+
+
+def _unnamed(n: int, template: dict[str, Any]) -> dict[str, Any]:
+    """A template without an id, a few seconds apart from the others of its quote (made-up
+    ids break ties of start time, and they differ from one quote to the next)."""
+    start = template["start_time"].replace(":00:00+", f":00:{n:02d}+")
+    return {**{k: v for k, v in template.items() if k != "record_id"}, "start_time": start}
+
+
+#: Quotes of events without ids: every outcome of one record, early and late in the cycle,
+#: at a local time, by a national number, with attributes, and one the fast path declines
+UNNAMED = [
+    _call(10, day=20, seconds=90),
+    _call(11, day=3, seconds=200),
+    _call(12, day=20, account="BETA", seconds=61),
+    _call(13, account="NOBODY"),
+    {**_call(14), "destination": "+442071234567"},
+    {**_call(15), "quantity": -5},
+    {**_call(16), "service": "sms", "unit": "msg", "quantity": 3, "destination": "+6012"},
+    {**_call(17), "quantity": 0},
+    {**_call(18, day=15), "destination": "0312345678", "attributes": {"plan": "gold"}},
+    {**_call(19, day=14), "disposition": "NO ANSWER"},
+]
+
+
+def test_the_usual_quote_answers_what_the_staged_intake_answers(history: Engine) -> None:
+    before = _counts(history)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(picks=st.lists(st.integers(0, len(UNNAMED) - 1), min_size=1, max_size=5))
+    def check(picks: list[int]) -> None:
+        events = [_unnamed(n, UNNAMED[i]) for n, i in enumerate(picks)]
+        quick = quote_in_cycle(history, events, entity_code="MY1")
+        staged = quote_in_cycle(history, events, entity_code="MY1", quick=False)
+        assert _counts(history) == before
+        # the made-up ids differ from one quote to the next; all else is the same
+        assert [dataclasses.replace(r, record_id=None) for r in quick.results] == [
+            dataclasses.replace(r, record_id=None) for r in staged.results
+        ]
+
+    check()
+
+
+def test_the_usual_quote_is_answered_from_the_rating_state(history: Engine) -> None:
+    # ACME holds 700 s on the 15th; a 90 s call on the 20th is 2 minutes past the tier
+    # boundary: RM0.1000, answered by the quick path itself
+    (row,) = event_rows([_unnamed(0, UNNAMED[0]) | {"record_id": "q-1"}], "api", "", 0)
+    with history.connect() as conn:
+        entity = get_entity(conn, "MY1")
+        answers = quick_answers(
+            conn, entity, [row], reference=load_reference(conn, entity.id), settings=Settings()
+        )
+    assert answers is not None
+    assert (answers[0].status, answers[0].charge, answers[0].billed_quantity) == (
+        "rated",
+        "0.1000",
+        "120",
+    )

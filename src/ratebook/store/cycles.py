@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy import Connection, bindparam, case, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ratebook.store.frames import query_frame
@@ -106,6 +106,52 @@ def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.Data
         ).where(t.entity_id == entity_id, t.customer_id.in_(some), t.period.in_(periods))
         found.append(query_frame(conn, statement, USAGE_SCHEMA))
     return pl.concat(found) if found else pl.DataFrame(schema=USAGE_SCHEMA)
+
+
+def group_usage(
+    conn: Connection, entity_id: int, group: tuple[int, str, str, str]
+) -> tuple[int, datetime | None]:
+    """One group's (``customer_id``, ``period``, ``service``, ``unit``) running total and the
+    latest start among its charges (``(0, None)`` for a group without charges)."""
+    t = usage_totals.c
+    customer_id, period, service, unit = group
+    row = conn.execute(
+        select(t.used, t.last_start).where(
+            t.entity_id == entity_id,
+            t.customer_id == customer_id,
+            t.period == period,
+            t.service == service,
+            t.unit == unit,
+        )
+    ).first()
+    return (0, None) if row is None else (int(row.used), row.last_start)
+
+
+def usage_ahead(
+    conn: Connection,
+    entity_id: int,
+    group: tuple[int, str, str, str],
+    key: tuple[datetime, str, str],
+) -> int:
+    """The billed quantity of a group's current charges ahead of ``key`` (``start_time``,
+    ``origin``, ``record_id``: ``pipeline.tiers.ORDER``), where a record of that key stands in
+    its customer-cycle."""
+    c, r = rated_charges.c, usage_records.c
+    customer_id, period, service, unit = group
+    query = (
+        select(func.coalesce(func.sum(c.billed_quantity), 0))
+        .select_from(rated_charges.join(usage_records, r.id == c.record_pk))
+        .where(
+            c.entity_id == entity_id,
+            c.customer_id == customer_id,
+            c.period == period,
+            c.superseded_by.is_(None),
+            r.service == service,
+            r.unit == unit,
+            tuple_(r.start_time, r.origin, r.record_id) < tuple_(*key),
+        )
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def _later(current: Any, offered: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select, tuple_
+from sqlalchemy import Connection, select
 
 from ratebook.store.tables import (
     customers,
@@ -41,29 +41,6 @@ def customer_names(conn: Connection, customer_id: int) -> tuple[str, str]:
         select(customers.c.account, customers.c.name).where(customers.c.id == customer_id)
     ).one()
     return str(account), str(name)
-
-
-def usage_ahead(conn: Connection, record: dict[str, Any], charge: dict[str, Any]) -> int:
-    """The billed quantity of the current charges ahead of ``record`` in its customer-cycle
-    of the service (``pipeline.tiers.ORDER``): where a tiered record stands now. A charge
-    keeps the place it was priced at while a back-dated record moves it without changing its
-    amount or tier split (``intake.place``), so its stored ``usage_before`` can be behind."""
-    c, r = rated_charges.c, usage_records.c
-    query = (
-        select(func.coalesce(func.sum(c.billed_quantity), 0))
-        .select_from(rated_charges.join(usage_records, r.id == c.record_pk))
-        .where(
-            c.entity_id == charge["entity_id"],
-            c.customer_id == charge["customer_id"],
-            c.period == charge["period"],
-            c.superseded_by.is_(None),
-            r.service == record["service"],
-            r.unit == record["unit"],
-            tuple_(r.start_time, r.origin, r.record_id)
-            < tuple_(record["start_time"], record["origin"], record["record_id"]),
-        )
-    )
-    return int(conn.execute(query).scalar_one())
 
 
 def ratings(conn: Connection, record_pk: int) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from ratebook.errors import NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.pipeline.tiers import split_text
+from ratebook.store import cycles
 from ratebook.store import explain as explained
 from ratebook.store.entities import get_entity
 
@@ -71,7 +72,12 @@ def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
     charges = explained.ratings(conn, record["id"])
     for charge in charges:
         if charge["tier"] is not None and charge["superseded_by"] is None:
-            charge = {**charge, "usage_before": explained.usage_ahead(conn, record, charge)}
+            # where it stands now: a back-dated record can move a charge along its tier
+            # without re-rating it (``intake.place``), leaving its stored place behind
+            group = (charge["customer_id"], charge["period"], record["service"], record["unit"])
+            key = (record["start_time"], record["origin"], record["record_id"])
+            ahead = cycles.usage_ahead(conn, entity.id, group, key)
+            charge = {**charge, "usage_before": ahead}
         lines.extend(_explain_charge(entity, record, charge))
     problems = explained.problems(
         conn, entity.id, record["id"], record["record_id"], record["origin"]

@@ -1,0 +1,128 @@
+"""A quote answered from the compiled rating state alone, without frames.
+
+The usual quote (events without ids of their own, read by ``pipeline.event_record``, in open
+cycles) needs nothing of the store but what a tiered row asks: where the event would stand in
+its customer-cycle. That is the group's running total when the event starts after every charge
+of it (one read by primary key), else the charges ahead of it (one indexed read). Any other
+quote gives None, and ``workflows.quote_in_cycle`` answers it with the staged intake, which gives
+the same answers (the differential tests of the two paths hold them equal).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ratebook.intake.answers import EventResult, exception_result, rated_result
+from ratebook.model.parties import Entity
+from ratebook.pipeline import scalar
+from ratebook.pipeline.compiled import rating_state
+from ratebook.pipeline.event_record import canonical
+from ratebook.pipeline.numbers import number_plan
+from ratebook.pipeline.price import Reference
+from ratebook.pipeline.tiers import GROUP, ORDER
+from ratebook.settings import Settings
+from ratebook.sources.events import FIELDS, EventRow
+from ratebook.store import billing, cycles
+
+
+def _records(
+    entity: Entity, members: list[EventRow], settings: Settings
+) -> list[dict[str, Any]] | None:
+    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
+    plan = number_plan(entity.region)
+    records: list[dict[str, Any]] = []
+    for row_idx, member in enumerate(members):
+        if not member.utf8_ok:
+            return None
+        record = canonical(
+            member.fields,
+            columns,
+            row_idx=row_idx,
+            line=member.index + 1,
+            feed_zone=entity.timezone,
+            entity_zone=entity.timezone,
+            plan=plan,
+            max_field_chars=settings.max_field_chars,
+        )
+        if record is None:
+            return None
+        records.append({**record, "origin": member.origin})
+    return records
+
+
+def _refused(member: EventRow, entity: Entity, refusal: scalar.Refusal) -> EventResult:
+    found = {"id": None, "code": refusal.code, "reason": refusal.reason, "field": refusal.field}
+    return exception_result(member, entity, found, duplicate=False)
+
+
+def _place(conn: Connection, entity: Entity, rated: list[dict[str, Any]]) -> None:
+    """Price the tiered records at their places: after the stored charges ahead of each,
+    then the quote's own records ahead of it."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for record in rated:
+        groups.setdefault(tuple(record[c] for c in GROUP), []).append(record)
+    for group, members in groups.items():
+        if not any(scalar.tiered(r) for r in members):
+            continue
+        key: Any = group
+        used, last_start = cycles.group_usage(conn, entity.id, key)
+        ahead = 0
+        for record in sorted(members, key=lambda r: tuple(r[c] for c in ORDER)):
+            if scalar.tiered(record):
+                stored = (
+                    used
+                    if last_start is None or record["start_time"] > last_start
+                    else cycles.usage_ahead(
+                        conn,
+                        entity.id,
+                        key,
+                        tuple(record[c] for c in ORDER),
+                    )
+                )
+                scalar.apply_ladder(record, stored + ahead)
+            ahead += record["billed_quantity"]
+
+
+def quick_answers(
+    conn: Connection,
+    entity: Entity,
+    members: list[EventRow],
+    *,
+    reference: Reference,
+    settings: Settings,
+) -> dict[int, EventResult] | None:
+    """Each event's answer by its index, or None for a quote this path does not take.
+
+    ``members`` are one batch (one origin and attribute set) whose ids were made up for the
+    quote, so none can repeat a stored record or a pending exception."""
+    records = _records(entity, members, settings)
+    if records is None or len({r["record_id"] for r in records}) < len(records):
+        return None
+    if billing.closed_periods(conn, entity.id) & {r["period"] for r in records}:
+        return None  # usage of a closed cycle goes where the entity's late-usage rule says
+    state = rating_state(reference)
+    zone = entity.timezone
+    results: dict[int, EventResult] = {}
+    rated: list[tuple[EventRow, dict[str, Any]]] = []
+    for member, record in zip(members, records, strict=True):
+        found = scalar.match(state, record, zone)
+        if isinstance(found, scalar.Refusal):
+            results[member.index] = _refused(member, entity, found)
+            continue
+        record.update(customer_id=found[0], customer_account=found[1])
+        rating = scalar.rate(state, record, found[0], zone)
+        refusal = (
+            rating if isinstance(rating, scalar.Refusal) else scalar.breach(state, record, rating)
+        )
+        if refusal is not None:
+            results[member.index] = _refused(member, entity, refusal)
+            continue
+        assert not isinstance(rating, scalar.Refusal)
+        record.update(rating)
+        rated.append((member, record))
+    _place(conn, entity, [record for _, record in rated])
+    for member, record in rated:
+        results[member.index] = rated_result(member, entity, record, duplicate=False)
+    return results
