@@ -12,13 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from ratebook.model.usage import EVENT_FIELDS as FIELDS
 from ratebook.model.usage import RECORD_COLUMNS
 from ratebook.pipeline.event_record import canonical
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.validate import validate
 from ratebook.sources.csvread import RawChunk
-from ratebook.sources.events import FIELDS, event_rows
+from ratebook.sources.events import event_rows
 from ratebook.sources.formats import get_format
 
 ZONES = ("Asia/Kuala_Lumpur", "Europe/London", "America/New_York")

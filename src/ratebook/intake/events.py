@@ -17,10 +17,11 @@ from ratebook.intake.chunk import ReadChunk, import_chunk
 from ratebook.intake.place import CycleUsage
 from ratebook.intake.tally import Tally
 from ratebook.model.parties import Entity
+from ratebook.model.usage import EVENT_FIELDS as FIELDS
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk, to_csv_line
-from ratebook.sources.events import FIELDS, EventRow
+from ratebook.sources.events import EventRow
 from ratebook.sources.formats import get_format
 from ratebook.store import event_outcomes, usage
 

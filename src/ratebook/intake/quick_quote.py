@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from ratebook.intake.answers import EventResult, exception_result, rated_result
 from ratebook.model.parties import Entity
+from ratebook.model.usage import EVENT_FIELDS as FIELDS
 from ratebook.pipeline import scalar
 from ratebook.pipeline.compiled import rating_state
 from ratebook.pipeline.event_record import canonical
@@ -23,7 +24,7 @@ from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import Reference
 from ratebook.pipeline.tiers import GROUP, ORDER
 from ratebook.settings import Settings
-from ratebook.sources.events import FIELDS, EventRow
+from ratebook.sources.events import EventRow
 from ratebook.store import billing, cycles
 
 

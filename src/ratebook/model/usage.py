@@ -26,6 +26,20 @@ LAST_PERIOD = "2199-12"
 #: (kept, never dropped).
 CHARGED_DISPOSITIONS: frozenset[str] = frozenset({"ANSWERED"})
 
+#: The canonical fields a pushed event may carry, in the order of the rows built from them.
+EVENT_FIELDS = (
+    "record_id",
+    "start_time",
+    "quantity",
+    "unit",
+    "service",
+    "account",
+    "caller",
+    "destination",
+    "disposition",
+    "direction",
+)
+
 #: Text columns a feed format produces, before parsing. ``row_idx`` points into the chunk's rows.
 RAW_COLUMNS: dict[str, pl.DataType] = {
     "row_idx": pl.Int64(),

@@ -20,11 +20,10 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from ratebook.model.usage import EARLIEST, SCALAR_BEFORE, UNITS
+from ratebook.model.usage import EARLIEST, EVENT_FIELDS, SCALAR_BEFORE, UNITS
 from ratebook.money import QUANTITY_SCALE
 from ratebook.pipeline.numbers import NumberPlan
 from ratebook.pipeline.validate import MAX_LENGTHS
-from ratebook.sources.events import FIELDS
 
 _START = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})?$"
@@ -138,10 +137,10 @@ def canonical(
         text = fields.get(name, "").strip()
         return text or None
 
-    attributes = [c for c in columns if c not in FIELDS]
+    attributes = [c for c in columns if c not in EVENT_FIELDS]
     if any(not _PLAIN.match(fields.get(c, "")) for c in attributes):
         return None
-    record: dict[str, Any] = {name: value(name) for name in FIELDS}
+    record: dict[str, Any] = {name: value(name) for name in EVENT_FIELDS}
     record["unit"] = record["unit"] or "s"
     record["service"] = (record["service"] or "voice").lower()
     record["attributes"] = (

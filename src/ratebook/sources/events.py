@@ -17,20 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 from ratebook.errors import InputError
+from ratebook.model.usage import EVENT_FIELDS as FIELDS
 
-#: The canonical fields an event may carry, in the order of the rows built from them.
-FIELDS = (
-    "record_id",
-    "start_time",
-    "quantity",
-    "unit",
-    "service",
-    "account",
-    "caller",
-    "destination",
-    "disposition",
-    "direction",
-)
 DEFAULT_ORIGIN = "api"
 _MAX_ORIGIN = 64
 
