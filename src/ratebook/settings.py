@@ -29,6 +29,14 @@ class Settings(BaseSettings):
             Bearer token (the metrics name every entity, across tenants); unset, it is open.
         idempotency_ttl_hours: an ``Idempotency-Key`` is kept this long after its request
             arrived; after that its answer is forgotten and the key may be used anew.
+        api_key_rate, api_key_burst: requests a second one API key may make of one server
+            process, and how many at once after a pause (429 with ``Retry-After`` beyond).
+        api_max_in_flight: requests one server process serves at once (429 beyond).
+        api_max_queued_events: pushed events waiting for the writer (429 beyond).
+        api_body_seconds: the longest a request body may take to arrive (408 beyond).
+        event_days_back, event_days_ahead: a pushed event starting more than this many days
+            before, or after, the moment it is received is an ``INVALID_RECORD``
+            (``OUTSIDE_EVENT_WINDOW``); files keep the whole billed time window.
     """
 
     model_config = SettingsConfigDict(env_prefix="RATEBOOK_", extra="ignore")
@@ -44,3 +52,10 @@ class Settings(BaseSettings):
     idempotency_lease_seconds: int = Field(default=300, ge=1)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     metrics_token: SecretStr | None = None
+    api_key_rate: int = Field(default=2_000, ge=1)
+    api_key_burst: int = Field(default=4_000, ge=1)
+    api_max_in_flight: int = Field(default=128, ge=1)
+    api_max_queued_events: int = Field(default=200_000, ge=1)
+    api_body_seconds: int = Field(default=30, ge=1)
+    event_days_back: int = Field(default=400, ge=1)
+    event_days_ahead: int = Field(default=1, ge=0)

@@ -9,6 +9,7 @@ import dataclasses
 import itertools
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
 from ratebook.intake.answers import EventResult
+from ratebook.intake.events import event_window
 from ratebook.intake.quick_quote import quick_answers
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE
 from ratebook.pipeline.tiers import split_text
@@ -295,7 +297,12 @@ def test_the_usual_quote_is_answered_from_the_rating_state(history: Engine) -> N
     with history.connect() as conn:
         entity = get_entity(conn, "MY1")
         answers = quick_answers(
-            conn, entity, [row], reference=load_reference(conn, entity.id), settings=Settings()
+            conn,
+            entity,
+            [row],
+            reference=load_reference(conn, entity.id),
+            settings=Settings(),
+            window=event_window(datetime.now(UTC), Settings()),
         )
     assert answers is not None
     assert (answers[0].status, answers[0].charge, answers[0].billed_quantity) == (

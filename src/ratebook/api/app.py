@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 from ratebook.api import problems
 from ratebook.api.body import RefuseNul
 from ratebook.api.coalesce import EventCoalescer
+from ratebook.api.gate import Gate
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.metrics import LatencyMiddleware, Metrics
 from ratebook.api.routes import accounts, events, health, rates, review
@@ -55,17 +57,23 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(app.state.event_writer.close)
+        app.state.probe.shutdown(wait=False)
 
     app = FastAPI(
         lifespan=lifespan,
         title="Ratebook",
         version="1",
         summary="Usage metering and CDR billing: push usage, quote, read balances and invoices.",
-        responses={status: _PROBLEM for status in (400, 401, 403, 404, 409, 413, 422, 503)},
+        responses={
+            status: _PROBLEM
+            for status in (400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 500, 503)
+        },
     )
     app.state.settings = settings
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.metrics = Metrics()
+    # /readyz asks the store on a thread of its own, never queued behind requests' work
+    app.state.probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ratebook-probe")
     # the entities' reference data, kept between requests while unchanged
     app.state.references = ReferenceCache()
     # live keys of POST /v1/events, whose writer checks them again (api.key_cache)
@@ -78,6 +86,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     for module in (health, events, accounts, review, rates):
         app.include_router(module.router)
     app.add_middleware(RefuseNul)
+    app.add_middleware(Gate, engine=app.state.engine, settings=settings, keys=app.state.keys)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
 
     def openapi() -> dict[str, Any]:

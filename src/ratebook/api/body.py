@@ -6,6 +6,7 @@ as a number keeps every digit. The route class below makes FastAPI read bodies t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -13,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -41,10 +43,24 @@ def check_length_header(request: Request, limit: int) -> None:
 
 
 async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body's chunks, raising 413 as soon as more than ``limit`` bytes arrived."""
+    """The body's chunks, raising 413 as soon as more than ``limit`` bytes arrived, and 408
+    when the whole body takes longer than the settings' ``api_body_seconds`` to arrive."""
     check_length_header(request, limit)
+    seconds = request.app.state.settings.api_body_seconds
+    deadline = asyncio.get_running_loop().time() + seconds
+    chunks = request.stream().__aiter__()
     seen = 0
-    async for chunk in request.stream():
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(max(left, 0)):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise Problem(
+                408, "BODY_TIMEOUT", f"the request body did not arrive within {seconds} s"
+            ) from None
         seen += len(chunk)
         if seen > limit:
             raise too_large(limit)
@@ -76,7 +92,16 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         Problem: 400 ``INVALID_JSON`` or ``JSON_TOO_DEEP``.
     """
     try:
-        value = json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
+        value = json.loads(
+            body,
+            parse_float=Decimal,
+            parse_constant=_no_constant,
+            object_pairs_hook=_object,
+        )
+    except _RepeatedKeyError as repeated:
+        raise Problem(
+            400, "DUPLICATE_KEY", f"the JSON object has the key {repeated.args[0]!r} twice"
+        ) from None
     except RecursionError:
         raise Problem(400, "JSON_TOO_DEEP", f"JSON nests deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -89,8 +114,27 @@ def parse_json(body: bytes, max_depth: int) -> Any:
     return value
 
 
+class _RepeatedKeyError(ValueError):
+    """A JSON object with a key twice (which of the two would count is anyone's guess)."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKeyError(key)
+            seen.add(key)
+    return found
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+#: Bodies up to this size are parsed on the event loop (a thread hand-off costs more).
+_PARSE_ON_LOOP = 64 * 1024
 
 
 class ExactJsonRequest(Request):
@@ -105,7 +149,14 @@ class ExactJsonRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = parse_json(await self.body(), int(self.scope[DEPTH_KEY]))
+            body = await self.body()
+            depth = int(self.scope[DEPTH_KEY])
+            # a large body is parsed in a worker thread, not on the loop other requests share
+            self._json = (
+                parse_json(body, depth)
+                if len(body) <= _PARSE_ON_LOOP
+                else await run_in_threadpool(parse_json, body, depth)
+            )
         return self._json
 
 

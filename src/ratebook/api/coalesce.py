@@ -36,6 +36,10 @@ from ratebook.workflows.ingest_events import (
 log = logging.getLogger(__name__)
 
 
+class Busy(Exception):  # noqa: N818 (a state, not an error of the caller's)
+    """The writer's queue is full: the push is refused, to be sent again later."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Writer:
     """Who stores a group: requests are only grouped with others of the same writer."""
@@ -71,6 +75,7 @@ class EventCoalescer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._queued = 0  # events submitted and not yet stored
 
     def submit(
         self,
@@ -83,11 +88,25 @@ class EventCoalescer:
     ) -> Future[EventsSummary]:
         """Queue ``group`` to be stored with whatever else is waiting; the future gives its
         own outcomes (or the error that stopped it: ``AccessError`` when ``key_id`` was
-        revoked before the group was stored)."""
+        revoked before the group was stored).
+
+        Raises:
+            Busy: ``api_max_queued_events`` events are waiting already.
+        """
         pending = _Pending(_Writer(entity, source_name, actor, key_id), group)
         self._start()
+        size = len(group.events)
+        with self._lock:
+            if self._queued and self._queued + size > self._settings.api_max_queued_events:
+                raise Busy(self._queued)
+            self._queued += size
+        pending.future.add_done_callback(lambda _: self._done(size))
         self._queue.put(pending)
         return pending.future
+
+    def _done(self, size: int) -> None:
+        with self._lock:
+            self._queued -= size
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread."""

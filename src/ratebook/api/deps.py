@@ -8,15 +8,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.problems import Problem
+from ratebook.errors import InputError
 from ratebook.model.actor import acting_as
 from ratebook.model.keys import KeyRow
+from ratebook.model.ledger import Period
 from ratebook.settings import Settings
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.manage_keys import authenticate, digest, well_formed
@@ -125,6 +128,33 @@ async def _event_ingester(
         raise Problem(403, "FORBIDDEN", "the API key lacks the 'ingest' scope")
     return Caller(key)
 
+
+def _period(text: str, where: str) -> str:
+    try:
+        Period.parse(text, option=where)
+    except InputError as bad:
+        raise Problem(422, "BAD_PERIOD", bad.message) from None
+    return text
+
+
+def _period_query(
+    period: Annotated[
+        str | None, Query(max_length=32, description="A billing month, YYYY-MM.")
+    ] = None,
+) -> str | None:
+    return None if period is None else _period(period, "period")
+
+
+def _period_path(
+    period: Annotated[str, PathParam(max_length=32, description="A billing month, YYYY-MM.")],
+) -> str:
+    return _period(period, "period")
+
+
+#: ``?period=YYYY-MM``, and the ``{period}`` of a path: anything but a month Ratebook bills is
+#: 422 ``BAD_PERIOD`` on every route.
+PeriodQuery = Annotated[str | None, Depends(_period_query)]
+PeriodPath = Annotated[str, Depends(_period_path)]
 
 Ingester = Annotated[Caller, Depends(_caller("ingest"))]
 #: ``Ingester`` for the route whose writer checks the key again in its transaction.

@@ -16,7 +16,7 @@ Number = str | int | Decimal
 class EventIn(BaseModel):
     """One usage event in the canonical shape (the generic CSV format's columns)."""
 
-    model_config = ConfigDict(extra="forbid", title="Event")
+    model_config = ConfigDict(extra="forbid", title="Event", strict=True)
 
     record_id: str | int = Field(description="The call-id or event-id; with the origin, unique.")
     start_time: str = Field(description="ISO 8601; without an offset, the entity's zone.")
@@ -37,7 +37,7 @@ class EventIn(BaseModel):
 class QuoteIn(BaseModel):
     """A hypothetical event to price; nothing is stored."""
 
-    model_config = ConfigDict(extra="forbid", title="QuoteEvent")
+    model_config = ConfigDict(extra="forbid", title="QuoteEvent", strict=True)
 
     start_time: str
     quantity: Number
@@ -56,7 +56,7 @@ class QuoteIn(BaseModel):
 class CloudEventData(BaseModel):
     """The ``data`` of a usage CloudEvent: the canonical fields but the id and origin."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     quantity: Number
     start_time: str | None = None
@@ -77,7 +77,7 @@ class CloudEventIn(BaseModel):
     ``data.start_time`` gives one; ``subject`` is the account unless ``data.account`` does.
     """
 
-    model_config = ConfigDict(extra="allow", title="CloudEvent")
+    model_config = ConfigDict(extra="allow", title="CloudEvent", strict=True)
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1)

@@ -67,15 +67,17 @@ def read_chunk(
     cycle: CycleUsage,
     settings: Settings,
     place: bool = True,
+    window: tuple[datetime, datetime] | None = None,
 ) -> ReadChunk:
     """Every stage of a chunk up to what it would store, writing nothing: shape, normalise,
     validate, dedupe against the store, match, rate and place. An import stores what this
-    gives (``import_chunk``); a quote answers with it."""
+    gives (``import_chunk``); a quote answers with it. ``window``: pushed events' start
+    times (``validate``)."""
     raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
     normal = normalise(
         raw, time_layout=fmt.time_layout, feed_zone=zone, plan=number_plan(entity.region)
     )
-    records, invalid = validate(normal, entity_zone=entity.timezone)
+    records, invalid = validate(normal, entity_zone=entity.timezone, window=window)
     known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
     new, duplicates, conflicts = dedupe(records, known)
     new = new.with_columns(pl.lit(origin).alias("origin"))
@@ -117,6 +119,7 @@ def import_chunk(
     settings: Settings,
     now: datetime,
     deferred: DeferredCharges | None = None,
+    window: tuple[datetime, datetime] | None = None,
 ) -> tuple[ReadChunk, Tally]:
     """``read_chunk`` then ``store_chunk``: one chunk of a batch through every stage, and
     what became of its rows."""
@@ -132,6 +135,7 @@ def import_chunk(
         cycle=cycle,
         settings=settings,
         place=deferred is None,
+        window=window,
     )
     tally = store_chunk(
         conn,

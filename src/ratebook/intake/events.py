@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -42,6 +42,14 @@ class BatchRows:
     repeats: dict[int, dict[str, Any]]
     fresh: list[EventRow]
     chunk: RawChunk | None
+
+
+def event_window(now: datetime, settings: Settings) -> tuple[datetime, datetime]:
+    """The times a pushed event may start at, received at ``now``: ``[from, to)``."""
+    return (
+        now - timedelta(days=settings.event_days_back),
+        now + timedelta(days=settings.event_days_ahead),
+    )
 
 
 def batch_rows(conn: Connection, entity_id: int, origin: str, members: list[EventRow]) -> BatchRows:
@@ -123,6 +131,7 @@ def book_events(
             ledger=ledger,
             settings=settings,
             now=now,
+            window=event_window(now, settings),
         )
         tally += booked
     finish_batch(

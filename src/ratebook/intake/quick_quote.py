@@ -10,6 +10,7 @@ the same answers (the differential tests of the two paths hold them equal).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -29,7 +30,10 @@ from ratebook.store import billing, cycles
 
 
 def _records(
-    entity: Entity, members: list[EventRow], settings: Settings
+    entity: Entity,
+    members: list[EventRow],
+    settings: Settings,
+    window: tuple[datetime, datetime],
 ) -> list[dict[str, Any]] | None:
     columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
     plan = number_plan(entity.region)
@@ -47,7 +51,7 @@ def _records(
             plan=plan,
             max_field_chars=settings.max_field_chars,
         )
-        if record is None:
+        if record is None or not window[0] <= record["start_time"] < window[1]:
             return None
         records.append({**record, "origin": member.origin})
     return records
@@ -93,12 +97,14 @@ def quick_answers(
     *,
     reference: Reference,
     settings: Settings,
+    window: tuple[datetime, datetime],
 ) -> dict[int, EventResult] | None:
     """Each event's answer by its index, or None for a quote this path does not take.
 
     ``members`` are one batch (one origin and attribute set) whose ids were made up for the
-    quote, so none can repeat a stored record or a pending exception."""
-    records = _records(entity, members, settings)
+    quote, so none can repeat a stored record or a pending exception. ``window``: the times
+    an event may start at (``intake.events.event_window``)."""
+    records = _records(entity, members, settings, window)
     if records is None or len({r["record_id"] for r in records}) < len(records):
         return None
     if billing.closed_periods(conn, entity.id) & {r["period"] for r in records}:

@@ -38,6 +38,7 @@ class SubCode(StrEnum):
     FIELD_TOO_LONG = "FIELD_TOO_LONG"
     UNKNOWN_UNIT = "UNKNOWN_UNIT"
     TIME_OUT_OF_RANGE = "TIME_OUT_OF_RANGE"
+    OUTSIDE_EVENT_WINDOW = "OUTSIDE_EVENT_WINDOW"
 
 
 #: One row per rejected input row. ``row_idx`` points into the chunk the stage was given.

@@ -7,6 +7,8 @@ the start time in the entity's zone).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import polars as pl
 
 from ratebook.model.rejections import Code, SubCode, no_rejections
@@ -48,8 +50,13 @@ def _problem(field: str, problem: pl.Expr, text: pl.Expr) -> tuple[pl.Expr, pl.E
     return problem.is_not_null(), problem, reason
 
 
-def validate(frame: pl.DataFrame, *, entity_zone: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def validate(
+    frame: pl.DataFrame, *, entity_zone: str, window: tuple[datetime, datetime] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a normalised frame into canonical records and rejections.
+
+    ``window`` (``[from, to)``, UTC), for pushed events: a start outside it is refused
+    (``OUTSIDE_EVENT_WINDOW``), such as a device clock's year 10000.
 
     Returns:
         ``(records, rejections)``; records have exactly ``RECORD_COLUMNS``.
@@ -82,6 +89,23 @@ def validate(frame: pl.DataFrame, *, entity_zone: str) -> tuple[pl.DataFrame, pl
             "start_time",
         )
     )
+    if window is not None:
+        low, high = window
+        checks.append(
+            (
+                (pl.col("start_time") < low) | (pl.col("start_time") >= high),
+                pl.lit(SubCode.OUTSIDE_EVENT_WINDOW.value),
+                pl.lit("start_time '")
+                + pl.col("start_time_text").str.slice(0, 40)
+                + pl.lit(
+                    f"' is outside {low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M} (UTC), the"
+                    " window of times an event may start in around when it is received; a"
+                    " device's clock was wrong, or the event is too old to push (import it"
+                    " as a file)"
+                ),
+                "start_time",
+            )
+        )
     hit, sub, reason = _problem("quantity", pl.col("quantity_problem"), pl.col("quantity_text"))
     checks.append((hit, sub, reason, "quantity"))
     checks.append(

@@ -18,13 +18,14 @@ against their records, so they take the path that stores them and rolls back
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from ratebook.intake.answers import EventResult, answer_batch, exception_result
 from ratebook.intake.chunk import read_chunk
-from ratebook.intake.events import batch_rows
+from ratebook.intake.events import batch_rows, event_window
 from ratebook.intake.place import CycleUsage
 from ratebook.intake.quick_quote import quick_answers
 from ratebook.model.parties import Entity
@@ -86,7 +87,14 @@ def quote_in_cycle(
             else load_reference(conn, entity.id)
         )
         answers = (
-            quick_answers(conn, entity, rows, reference=reference, settings=settings)
+            quick_answers(
+                conn,
+                entity,
+                rows,
+                reference=reference,
+                settings=settings,
+                window=event_window(datetime.now(UTC), settings),
+            )
             if quick and not own_ids
             else None
         )
@@ -130,6 +138,7 @@ def _quote(
         reference=reference,
         cycle=CycleUsage(conn, entity_id=entity.id, rows=reference.rows),
         settings=settings,
+        window=event_window(datetime.now(UTC), settings),
     )
     # nothing is kept, so an exception has no id
     refused = {

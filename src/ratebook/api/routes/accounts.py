@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 
 from ratebook.api.body import ExactJsonRoute
-from ratebook.api.deps import Reader, Store
+from ratebook.api.deps import PeriodPath, PeriodQuery, Reader, Store
 from ratebook.api.schemas import (
     BalanceOut,
     CustomerDetail,
@@ -28,7 +28,6 @@ from ratebook.workflows.statement_pdf import write_statement_pdf
 router = APIRouter(route_class=ExactJsonRoute, tags=["accounts"])
 
 Account = Annotated[str, PathParam(max_length=64)]
-Period = Annotated[str, PathParam(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
 
 
 def _instant(value: datetime | None) -> str | None:
@@ -94,9 +93,7 @@ def get_balance(
     caller: Reader,
     engine: Store,
     account: Account,
-    period: Annotated[
-        str | None, Query(pattern=r"^\d{4}-\d{2}$", description="Default: the current cycle.")
-    ] = None,
+    period: PeriodQuery = None,
 ) -> BalanceOut:
     b = customer_accounts.customer_balance(
         engine, account, period=period, entity_code=caller.entity
@@ -108,7 +105,7 @@ def get_balance(
 def get_invoices(
     caller: Reader,
     engine: Store,
-    period: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None,
+    period: PeriodQuery = None,
     account: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[InvoiceOut]:
     _, rows = invoices.list_invoices(
@@ -151,7 +148,9 @@ def get_invoice(
     response_class=Response,
     responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
-def get_statement_csv(caller: Reader, engine: Store, account: Account, period: Period) -> Response:
+def get_statement_csv(
+    caller: Reader, engine: Store, account: Account, period: PeriodPath
+) -> Response:
     with tempfile.TemporaryDirectory(prefix="ratebook-statement-") as folder:
         out = Path(folder) / "statement.csv"
         report_usage.write_statement(
@@ -173,7 +172,9 @@ def get_statement_csv(caller: Reader, engine: Store, account: Account, period: P
         200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
     },
 )
-def get_statement_pdf(caller: Reader, engine: Store, account: Account, period: Period) -> Response:
+def get_statement_pdf(
+    caller: Reader, engine: Store, account: Account, period: PeriodPath
+) -> Response:
     with tempfile.TemporaryDirectory(prefix="ratebook-statement-") as folder:
         out = Path(folder) / "statement.pdf"
         write_statement_pdf(

@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
 from ratebook.api.body import ExactJsonRoute, body_digest, limited_stream
-from ratebook.api.coalesce import EventCoalescer
+from ratebook.api.coalesce import Busy, EventCoalescer
 from ratebook.api.deps import (
     Caller,
     Config,
@@ -232,15 +232,25 @@ async def post_events(
     writer: EventCoalescer = request.app.state.event_writer
 
     def submit() -> Future[EventsSummary]:
-        return writer.submit(
-            EventGroup(
-                events=events, default_origin=origin or "api", body_sha256=body_digest(request)
-            ),
-            entity=caller.entity,
-            source_name=f"api:{caller.key.name}",
-            actor=caller.actor,
-            key_id=caller.key.id,
-        )
+        try:
+            return writer.submit(
+                EventGroup(
+                    events=events,
+                    default_origin=origin or "api",
+                    body_sha256=body_digest(request),
+                ),
+                entity=caller.entity,
+                source_name=f"api:{caller.key.name}",
+                actor=caller.actor,
+                key_id=caller.key.id,
+            )
+        except Busy as busy:
+            raise Problem(
+                429,
+                "BUSY",
+                f"{busy.args[0]} events are waiting to be stored; send these again shortly",
+                headers={"Retry-After": "1"},
+            ) from None
 
     def reply(summary: EventsSummary) -> Response:
         request.app.state.metrics.counted(

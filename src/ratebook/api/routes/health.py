@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Request, Response
 
@@ -12,9 +14,13 @@ from ratebook.workflows.check_health import store_problem
 
 router = APIRouter(tags=["operations"])
 
+#: How long ``/readyz`` waits for the store before answering that it does not answer.
+_PROBE_SECONDS = 5
+
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    # on the event loop itself: no worker thread, so no queue of work, can hold it up
     return {"status": "ok"}
 
 
@@ -23,8 +29,15 @@ def healthz() -> dict[str, str]:
     summary="The database answers and its schema is current",
     responses={503: {"description": "Not ready (problem JSON says why)"}},
 )
-def readyz(engine: Store) -> dict[str, str]:
-    problem = store_problem(engine)
+async def readyz(request: Request, engine: Store) -> dict[str, str]:
+    # on the probe's own thread, never behind the worker threads that serve requests
+    probe: ThreadPoolExecutor = request.app.state.probe
+    try:
+        problem = await asyncio.wait_for(
+            asyncio.wrap_future(probe.submit(store_problem, engine)), _PROBE_SECONDS
+        )
+    except TimeoutError:
+        problem = "DB_UNREACHABLE"
     if problem == "DB_UNREACHABLE":
         raise Problem(503, "DB_UNREACHABLE", "the database does not answer")
     if problem == "SCHEMA_OUTDATED":
@@ -41,7 +54,7 @@ def readyz(engine: Store) -> dict[str, str]:
         401: {"description": "The metrics token is set and was not sent"},
     },
 )
-def metrics(request: Request, settings: Config) -> Response:
+async def metrics(request: Request, settings: Config) -> Response:
     token = settings.metrics_token
     if token is not None:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")

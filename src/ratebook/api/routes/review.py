@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from ratebook.api.body import ExactJsonRoute, body_digest
-from ratebook.api.deps import Caller, Config, Reader, Reviewer, Store
+from ratebook.api.deps import Caller, Config, PeriodQuery, Reader, Reviewer, Store
 from ratebook.api.idempotency import IdempotencyKey, run_once
 from ratebook.api.schemas import (
     ActionReply,
@@ -35,7 +35,6 @@ router = APIRouter(route_class=ExactJsonRoute, tags=["review"])
 
 ExceptionId = Annotated[int, PathParam(ge=1, le=2**62)]
 DisputeNumber = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
-PeriodQuery = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")]
 
 
 #: Store keys that mean nothing to a caller (the entity is the key's; customers go by account).

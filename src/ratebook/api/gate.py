@@ -1,0 +1,230 @@
+"""The gate every API request passes before any work is done for it, as ASGI middleware.
+
+In order, each refusal a problem JSON answered without reading the body:
+
+1. the probes (``/healthz``, ``/readyz``), the metrics and the API's own documents pass
+   straight through: they never wait behind work;
+2. a request without a well-formed API key gets 401;
+3. a body declared larger than its route reads gets 413, one of a media type its route does
+   not read 415 (an untyped body is read as the route reads bodies);
+4. the key is looked up (kept keys without a store read; at most ``_LOOKUPS`` lookups at
+   once, beyond that 429), and an unknown or revoked one gets 401;
+5. a key past its rate (``api_key_rate`` requests a second, bursts of ``api_key_burst``) gets
+   429 with ``Retry-After``, as does any request while ``api_max_in_flight`` are being
+   served by this process.
+
+The route still checks the key's scope, and the store still checks it where it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ratebook.api.key_cache import KeyCache
+from ratebook.settings import Settings
+from ratebook.workflows.manage_keys import authenticate, digest, well_formed
+
+#: Paths that need no key and are never held up.
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+#: The media types each route with a body reads (any other route: JSON).
+_MEDIA_TYPES: dict[str, frozenset[str]] = {
+    "/v1/events": frozenset(
+        {"application/json", "application/cloudevents+json", "application/cloudevents-batch+json"}
+    ),
+    "/v1/imports": frozenset({"text/csv", "application/octet-stream"}),
+    "/v1/rate-tables": frozenset(
+        {"application/yaml", "application/x-yaml", "text/yaml", "multipart/form-data"}
+    ),
+}
+_JSON = frozenset({"application/json"})
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+#: Key lookups in the store at once; an unknown key's lookup cannot queue behind others.
+_LOOKUPS = 8
+_SECOND_NS = 1_000_000_000
+
+
+async def answer(
+    send: Send, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> None:
+    """Send a problem JSON (the shape ``api.problems`` gives every error)."""
+    titles = {
+        401: "Unauthorized",
+        408: "Request Timeout",
+        413: "Content Too Large",
+        415: "Unsupported Media Type",
+        429: "Too Many Requests",
+    }
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": titles.get(status, "Error"),
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
+    ).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """A token bucket, in nanoseconds of credit: each request costs one second's worth
+    divided by the rate, the bucket holds ``burst`` requests' worth."""
+
+    credit: int
+    at: int
+
+
+class RateLimiter:
+    """Per-key token buckets of this process."""
+
+    def __init__(self, rate: int, burst: int) -> None:
+        self._cost = _SECOND_NS // rate
+        self._capacity = self._cost * burst
+        self._buckets: dict[int, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key_id: int, now: int) -> int:
+        """0 when the key may go on, else the nanoseconds until it may."""
+        with self._lock:
+            bucket = self._buckets.get(key_id)
+            if bucket is None:
+                bucket = self._buckets[key_id] = _Bucket(self._capacity, now)
+            bucket.credit = min(self._capacity, bucket.credit + now - bucket.at)
+            bucket.at = now
+            if bucket.credit >= self._cost:
+                bucket.credit -= self._cost
+                return 0
+            return self._cost - bucket.credit
+
+
+def _retry_after(nanoseconds: int) -> dict[str, str]:
+    return {"Retry-After": str(max(1, -(-nanoseconds // _SECOND_NS)))}
+
+
+class Gate:
+    """The middleware (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, *, engine: Engine, settings: Settings, keys: KeyCache) -> None:
+        self.app = app
+        self.engine = engine
+        self.settings = settings
+        self.keys = keys
+        self.limiter = RateLimiter(settings.api_key_rate, settings.api_key_burst)
+        self.in_flight = 0
+        self.lookups = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        refused = self._refused_by_headers(scope, headers)
+        if refused is not None:
+            await answer(send, *refused)
+            return
+        token = headers[b"authorization"][7:].decode("latin-1").strip()
+        if self.keys.get(digest(token)) is None and self.lookups >= _LOOKUPS:
+            await answer(send, 429, "BUSY", "too many new keys at once", _retry_after(1))
+            return
+        key_id = await self._key_id(token)
+        if key_id is None:
+            await answer(
+                send,
+                401,
+                "UNAUTHENTICATED",
+                "the API key is unknown or revoked",
+                {"WWW-Authenticate": "Bearer"},
+            )
+            return
+        wait = self.limiter.take(key_id, time.monotonic_ns())
+        if wait:
+            await answer(
+                send,
+                429,
+                "RATE_LIMITED",
+                f"this key may make {self.settings.api_key_rate} requests a second",
+                _retry_after(wait),
+            )
+            return
+        if self.in_flight >= self.settings.api_max_in_flight:
+            await answer(
+                send, 429, "BUSY", "the server is at its limit of requests", _retry_after(1)
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    def _refused_by_headers(
+        self, scope: Scope, headers: dict[bytes, bytes]
+    ) -> tuple[int, str, str, dict[str, str] | None] | None:
+        """The refusal the request's line and headers alone call for, or None."""
+        auth = headers.get(b"authorization", b"")
+        if auth[:7].lower() != b"bearer " or not well_formed(auth[7:].decode("latin-1").strip()):
+            return (
+                401,
+                "UNAUTHENTICATED",
+                "send an API key as a Bearer token",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if scope["method"] not in _WITH_BODY:
+            return None
+        path = scope["path"]
+        limit = (
+            self.settings.api_max_upload_bytes
+            if path == "/v1/imports"
+            else self.settings.api_max_body_bytes
+        )
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return (413, "BODY_TOO_LARGE", f"the request body is larger than {limit} bytes", None)
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
+        wanted = _MEDIA_TYPES.get(path, _JSON)
+        if media and media not in wanted:  # untyped, a body is read as its route reads it
+            return (
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"send the body as {' or '.join(sorted(wanted))}, not {media}",
+                None,
+            )
+        return None
+
+    async def _key_id(self, token: str) -> int | None:
+        """The live key's id, or None (unknown or revoked)."""
+        wanted = digest(token)
+        kept = self.keys.get(wanted)
+        if kept is not None:
+            return kept.id
+        self.lookups += 1
+        try:
+            key = await run_in_threadpool(authenticate, self.engine, token)
+        finally:
+            self.lookups -= 1
+        if key is None:
+            return None
+        self.keys.keep(wanted, key)
+        return key.id
