@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import polars as pl
 import psycopg
+from api_part import api_bench
 from shaped import ShapedInputs, generate
 
 from ratebook.model.usage import KNOWN_SCHEMA
@@ -186,100 +187,6 @@ def statement_bench(work: Path, lines: int = 10_000) -> None:
     )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_ready(url: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the server at {url} did not become ready")
-        time.sleep(0.2)
-
-
-def api_floor() -> None:
-    """The latency load against a FastAPI route that does nothing (``bench/api_floor.py``):
-    the share of the figure that is the framework, the load process and the machine."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "api_floor.py"), str(port)],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_ready(url)
-        print("yardstick: the same load against a FastAPI route that does nothing:")
-        load = [sys.executable, str(Path(__file__).parent / "api_load.py")]
-        subprocess.run(
-            [*load, "latency", "--url", url, "--key", "-", "--rate", "1000", "--seconds", "3"],
-            check=True,
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def api_bench(work: Path, db: str, label: str) -> None:
-    """Start ``ratebook serve`` with its real settings and drive it from a separate load
-    process on loopback (``bench/api_load.py``)."""
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "flat.yaml").write_text(STATEMENT_TABLE)
-    accounts = 200
-    (work / "customers.csv").write_text(
-        "account,name,rate_table,numbers\n"
-        + "".join(f"C{i:05d},Customer {i},flat,\n" for i in range(accounts))
-    )
-    _ratebook(db, "init", "--entity", "BENCH")
-    _ratebook(db, "rates", "import", str(work / "flat.yaml"))
-    _ratebook(db, "customers", "import", str(work / "customers.csv"))
-    key = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ratebook",
-            "--db",
-            db,
-            "keys",
-            "create",
-            "bench",
-            "--scope",
-            "ingest",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ratebook", "--db", db, "serve", "--port", str(port), "--no-feeds"],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_ready(url)
-        print(f"API on {label} ({url}, one uvicorn worker):")
-        load = [sys.executable, str(Path(__file__).parent / "api_load.py")]
-        common = ["--url", url, "--key", key, "--accounts", str(accounts)]
-        subprocess.run([*load, "latency", *common, "--rate", "1000", "--seconds", "3"], check=True)
-        subprocess.run([*load, "throughput", *common, "--seconds", "5"], check=True)
-        subprocess.run([*load, "batch", *common, "--batches", "3"], check=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -289,17 +196,22 @@ def main() -> None:
         help="ingest file sizes, comma-separated (default 1000000,5000000)",
     )
     parser.add_argument("--only", choices=["ingest", "statement", "api"], default=None)
+    parser.add_argument(
+        "--api-month",
+        type=int,
+        default=1_000_000,
+        help="records of October the API's store holds before its load (default 1000000)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ratebook-bench-") as folder:
         work = Path(folder)
         if args.only in (None, "statement"):
             statement_bench(work / "statement")
         if args.only in (None, "api"):
-            api_floor()
-            api_bench(work / "api", f"sqlite:///{work / 'api' / 'api.db'}", "SQLite")
             with _postgres_url() as pg:
-                if pg:
-                    api_bench(work / "api-pg", pg, "PostgreSQL")
+                stores = [("SQLite", f"sqlite:///{work / 'api.db'}")]
+                stores += [("PostgreSQL", pg)] if pg else []
+                api_bench(work / "api", stores, args.api_month)
         if args.only in ("statement", "api"):
             return
         for rows in args.rows:
