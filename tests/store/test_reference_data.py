@@ -12,6 +12,7 @@ from ratebook.workflows import report_usage
 from ratebook.workflows.customer_accounts import show_customer
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
+from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.import_rates import import_rates
 from tests.conftest import write
 
@@ -193,3 +194,21 @@ def test_deck_errors_are_located(
             my_engine, write(tmp_path / "d.csv", deck), name="t", effective_from="2026-10-01"
         )
     assert (caught.value.code, caught.value.line, caught.value.field) == (code, line, field)
+
+
+@pytest.mark.parametrize(
+    ("deck", "code"),
+    [(None, "FILE_NOT_FOUND"), (b"prefix,destination,rate\n60,Caf\xe9,0.1\n", "NOT_UTF8")],
+)
+def test_a_table_s_unreadable_deck_is_named(
+    my_engine: Engine, tmp_path: Path, deck: bytes | None, code: str
+) -> None:
+    if deck is not None:
+        (tmp_path / "m.csv").write_bytes(deck)
+    table = write(
+        tmp_path / "t.yaml",
+        "name: t\nversions:\n  - effective_from: 2026-10-01\n    deck: m.csv\n",
+    )
+    with pytest.raises(InputError) as caught:
+        import_rate_table(my_engine, table)
+    assert (caught.value.code, caught.value.path) == (code, str(tmp_path / "m.csv"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
@@ -42,7 +42,7 @@ def check_length_header(request: Request, limit: int) -> None:
             raise too_large(limit)
 
 
-async def limited_stream(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     """The body's chunks, raising 413 as soon as more than ``limit`` bytes arrived, and 408
     when the whole body takes longer than the settings' ``api_body_seconds`` to arrive."""
     check_length_header(request, limit)
@@ -111,7 +111,28 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         raise Problem(400, "INVALID_JSON", "JSON strings may not hold the NUL character (\\u0000)")
     if depth(value) > max_depth:
         raise Problem(400, "JSON_TOO_DEEP", f"JSON nests deeper than {max_depth} levels")
+    if b"\\ud" in body.lower() and not _encodable(value):
+        # a lone surrogate escape: not a character, and no store can hold it as text
+        raise Problem(400, "INVALID_JSON", "a JSON string holds a lone surrogate (\\uD800-\\uDFFF)")
     return value
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string (and key) in a parsed JSON value is encodable as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 class _RepeatedKeyError(ValueError):

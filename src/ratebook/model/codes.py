@@ -56,6 +56,8 @@ ERRORS: dict[str, str] = {
     "BAD_FEED": "a feed in the feeds file cannot work as written",
     "BAD_RATE_TABLE": "a rate-table file cannot work as written",
     "BAD_RATE_ROW": "a rate row cannot work as written",
+    "DECK_NOT_UPLOADED": "an uploaded rate table names a deck the upload did not carry",
+    "BAD_UPLOAD": "a multipart upload is malformed or carries the wrong parts",
     "BAD_DATE": "not a date that exists, or not YYYY-MM-DD",
     "BAD_PERIOD": "not a billing month (YYYY-MM, 1970-01 to 2199-12)",
     "BAD_RANGE": "an end that is not after its start",

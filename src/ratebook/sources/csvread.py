@@ -35,7 +35,8 @@ from ratebook.errors import InputError
 #: rejected row by row with FIELD_TOO_LONG.
 CSV_FIELD_LIMIT = 64 * 1024 * 1024
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
+#: What no store can hold as text: bytes that were not UTF-8 (surrogate escapes), and NUL.
+_UNSTORABLE = re.compile("[\udc80-\udcff\x00]")
 _READ_BLOCK = 1 << 20
 #: Bytes a plain file is read by: whole lines, about 100,000 CDRs.
 _PLAIN_BLOCK = 8 << 20
@@ -54,12 +55,14 @@ class FileFacts:
         valid_utf8: whether the whole file decodes as UTF-8.
         plain: valid UTF-8 without a NUL or a carriage return outside a CRLF line end, so that
             Polars can read it a block of lines at a time (see :class:`CsvRows`).
+        has_nul: whether the file holds a NUL byte (text no store keeps).
     """
 
     sha256: str
     size: int
     valid_utf8: bool
     plain: bool = False
+    has_nul: bool = False
 
 
 def field_column(position: int) -> str:
@@ -155,6 +158,7 @@ def inspect_file(path: Path) -> FileFacts:
     decoder = codecs.getincrementaldecoder("utf-8")()
     valid = True
     plain = True
+    nul = False
     cr_pending = False  # the block before ended with a carriage return
     size = 0
     try:
@@ -162,6 +166,7 @@ def inspect_file(path: Path) -> FileFacts:
             while block := handle.read(_READ_BLOCK):
                 size += len(block)
                 digest.update(block)
+                nul = nul or b"\x00" in block
                 if valid:
                     try:
                         decoder.decode(block)
@@ -192,20 +197,23 @@ def inspect_file(path: Path) -> FileFacts:
         size=size,
         valid_utf8=valid,
         plain=valid and plain and not cr_pending,
+        has_nul=nul,
     )
 
 
 def has_invalid_utf8(fields: list[str]) -> int | None:
-    """Index of the first field holding bytes that were not UTF-8, or None."""
+    """Index of the first field holding bytes that were not UTF-8 (or a NUL), or None."""
     for index, value in enumerate(fields):
-        if _SURROGATE.search(value):
+        if _UNSTORABLE.search(value):
             return index
     return None
 
 
 def printable(text: str) -> str:
-    """Text safe to store and show: undecodable bytes become U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """Text safe to store and show: undecodable bytes and NUL become U+FFFD."""
+    return (
+        text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "\ufffd")
+    )
 
 
 def to_csv_line(fields: list[str]) -> str:
@@ -219,11 +227,12 @@ def to_csv_line(fields: list[str]) -> str:
         and '"' not in plain
         and "\r" not in plain
         and "\n" not in plain
+        and "\x00" not in plain
     ):
         return plain  # nothing to quote: what the writer below gives, without its setup
     buffer = io.StringIO()
     # an ASCII field holds no undecodable byte (and str knows it is ASCII without a scan)
-    shown = [f if f.isascii() else printable(f) for f in fields]
+    shown = [f if f.isascii() and "\x00" not in f else printable(f) for f in fields]
     # the writer quotes the characters of its line terminator: with none, a field's own
     # line end would be written bare and read back as two rows
     csv.writer(buffer, lineterminator="\r\n").writerow(shown)
@@ -456,7 +465,7 @@ class CsvRows:
             lines.append(self._pending[0])
             rows.append(self._pending[1])
             self._pending = None
-        checked = self._facts.valid_utf8
+        checked = self._facts.valid_utf8 and not self._facts.has_nul
         while True:
             if len(rows) >= self._chunk_rows:
                 yield RawChunk.from_rows(
@@ -511,10 +520,11 @@ def reference_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int,
     ``(line, {column: text})``, columns lower-cased, ``line`` the physical line a row starts on.
 
     Raises:
-        InputError: ``INVALID_UTF8``, ``EMPTY_FILE``, ``MISSING_COLUMN`` (line 1) or
-            ``FIELD_COUNT`` (the row's line).
+        InputError: ``INVALID_UTF8`` (or a NUL in a row), ``EMPTY_FILE``, ``MISSING_COLUMN``
+            (line 1) or ``FIELD_COUNT`` (the row's line).
     """
-    if not inspect_file(path).valid_utf8:
+    facts = inspect_file(path)
+    if not facts.valid_utf8:
         raise InputError("INVALID_UTF8", "the file is not UTF-8", path=path)
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -537,5 +547,9 @@ def reference_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int,
             if None in row or any(v is None for v in row.values()):
                 raise InputError(
                     "FIELD_COUNT", f"expected {len(names)} fields", path=path, line=line
+                )
+            if facts.has_nul and any("\x00" in v for v in row.values()):
+                raise InputError(
+                    "INVALID_UTF8", "the row holds a NUL character", path=path, line=line
                 )
             yield line, row

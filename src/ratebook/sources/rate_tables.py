@@ -9,6 +9,7 @@ import csv
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -18,21 +19,16 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ratebook.errors import InputError
-from ratebook.model.tariffs import Band, parse_increment, parse_measure
+from ratebook.model.tariffs import (
+    DEFAULT_PER,
+    Band,
+    parse_increment,
+    parse_measure,
+    service_unit,
+)
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, AmountError, parse_fixed
 from ratebook.sources.dates import is_zone, parse_local_start
 from ratebook.sources.yamlfile import load_model
-
-#: default rate unit of each service when a row does not say
-DEFAULT_PER = {
-    "voice": "60s",
-    "sms": "1msg",
-    "data": "1MB",
-    "kwh": "1kWh",
-    "water": "1m3",
-    "api": "1req",
-    "calls": "1call",
-}
 
 Decimal = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*$")]
 
@@ -163,11 +159,6 @@ class LoadedVersion:
     rows: pl.DataFrame
 
 
-def service_unit(service: str) -> str:
-    """The base unit a service is measured in (``s`` for voice, ``B`` for data, ...)."""
-    return parse_measure(DEFAULT_PER.get(service, "1call")).unit
-
-
 def _row(spec: RowSpec) -> dict[str, Any]:
     per = parse_measure(spec.per or DEFAULT_PER.get(spec.service, "1call"))
     if spec.increment:
@@ -213,37 +204,69 @@ def _ladder(tiers: TierSpec, price: int, unit: str) -> str:
     return json.dumps(ladder)
 
 
-def _deck_rows(path: Path) -> list[RowSpec]:
-    """Rows from a CSV deck: columns named as the YAML row keys (``rate`` for ``price``)."""
+def _deck_rows(path: Path, named: str) -> list[RowSpec]:
+    """Rows from a CSV deck: columns named as the YAML row keys (``rate`` for ``price``).
+    ``named``: the deck as the user named it, for the errors."""
     out: list[RowSpec] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        last = 1
-        for record in reader:
-            line, last = last + 1, reader.line_num
-            values = {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}
-            if "rate" in values:
-                values["price"] = values.pop("rate")
-            try:
-                out.append(RowSpec.model_validate({k: v for k, v in values.items() if v}))
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                raise InputError(
-                    "BAD_RATE_ROW",
-                    str(first["msg"]),
-                    path=path,
-                    line=line,
-                    field=".".join(str(p) for p in first["loc"]),
-                ) from None
+    line = 1
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            for record in reader:
+                line = reader.line_num
+                values = {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}
+                if "rate" in values:
+                    values["price"] = values.pop("rate")
+                try:
+                    out.append(RowSpec.model_validate({k: v for k, v in values.items() if v}))
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    raise InputError(
+                        "BAD_RATE_ROW",
+                        str(first["msg"]),
+                        path=named,
+                        line=line,
+                        field=".".join(str(p) for p in first["loc"]),
+                    ) from None
+    except FileNotFoundError:
+        raise InputError("FILE_NOT_FOUND", "no such deck", path=named) from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise InputError("FILE_UNREADABLE", exc.strerror or "unreadable", path=named) from None
+    except UnicodeDecodeError:
+        raise InputError("NOT_UTF8", "the deck is not UTF-8 text", path=named) from None
+    except csv.Error as exc:
+        raise InputError("CSV_SYNTAX", str(exc), path=named, line=line + 1) from None
     return out
 
 
-def load_rate_table(path: Path, *, entity_zone: str) -> tuple[TableSpec, list[LoadedVersion]]:
-    """Read a rate-table YAML file (and the decks it names).
+def _deck_path(path: Path, deck: Path, decks: Mapping[str, Path] | None, where: str) -> Path:
+    """Where a version's deck is read from: beside the YAML file, or, when the decks came
+    with it in one upload (``decks``: uploaded file name → where it was saved), only one of
+    those, by its plain name. An uploaded table never opens a path of the server's."""
+    if decks is None:
+        return path.parent / deck
+    found = decks.get(str(deck))
+    if found is None:
+        raise InputError(
+            "DECK_NOT_UPLOADED",
+            f"deck {str(deck)[:100]!r} was not uploaded with the table: send it in the same"
+            " multipart request, as a file part of that name",
+            path=path,
+            field=f"{where}.deck",
+        )
+    return found
+
+
+def load_rate_table(
+    path: Path, *, entity_zone: str, decks: Mapping[str, Path] | None = None
+) -> tuple[TableSpec, list[LoadedVersion]]:
+    """Read a rate-table YAML file (and the decks it names). ``decks``: the decks uploaded
+    with it, by file name (``_deck_path``); without it, decks are read beside the file.
 
     Raises:
         InputError: ``BAD_YAML`` with the line, or ``BAD_RATE_TABLE`` naming the setting, e.g.
-            ``versions[0].rows[2].price``; deck problems name the deck's line.
+            ``versions[0].rows[2].price``; deck problems name the deck's line;
+            ``DECK_NOT_UPLOADED`` for a deck an upload did not carry.
 
     One function: it reads one file's versions in order.
     """
@@ -256,7 +279,8 @@ def load_rate_table(path: Path, *, entity_zone: str) -> tuple[TableSpec, list[Lo
             bands = [Band.parse(name, spec) for name, spec in version.bands.items()]
             rows = list(version.rows)
             if version.deck is not None:
-                rows += _deck_rows(path.parent / version.deck)
+                shown = version.deck if decks is not None else path.parent / version.deck
+                rows += _deck_rows(_deck_path(path, version.deck, decks, where), str(shown))
             if not rows:
                 raise ValueError("a version needs rows (rows: or deck:)")
             parsed = [_row(r) for r in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,14 +41,20 @@ def _content_digest(spec: str, rows: pl.DataFrame) -> str:
 
 
 def import_rate_table(
-    engine: Engine, path: Path, *, entity_code: str | None = None, correct: bool = False
+    engine: Engine,
+    path: Path,
+    *,
+    entity_code: str | None = None,
+    correct: bool = False,
+    decks: Mapping[str, Path] | None = None,
 ) -> TableResult:
     """Import a YAML rate-table file: each version not yet stored is added.
 
     A version already stored with the same content is left as it is. One stored with other
     content at the same ``effective_from`` is refused (versions are never edited), unless
     ``correct``: then the file's version is stored as the next revision, which prices from
-    then on; ``rerate`` applies it to usage already rated.
+    then on; ``rerate`` applies it to usage already rated. ``decks``: the decks uploaded with
+    the file (the API), the only ones it may name.
 
     Raises:
         InputError: a located problem in the file; nothing is imported then.
@@ -60,7 +67,7 @@ def import_rate_table(
     corrected: list[str] = []
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
-        table, versions = load_rate_table(path, entity_zone=entity.timezone)
+        table, versions = load_rate_table(path, entity_zone=entity.timezone, decks=decks)
         if table.currency is not None and table.currency.upper() != entity.currency:
             raise InputError(
                 "BAD_CURRENCY",
