@@ -21,7 +21,10 @@ class EventIn(BaseModel):
     record_id: str | int = Field(description="The call-id or event-id; with the origin, unique.")
     start_time: str = Field(description="ISO 8601; without an offset, the entity's zone.")
     quantity: Number = Field(description="In the unit; a JSON number or decimal text.")
-    unit: str | None = Field(default=None, description="s, min, msg, B, kB, MB, GB, kWh, m3, call")
+    unit: str | None = Field(
+        default=None,
+        description="s, min, msg, B, kB, MB, GB, kWh, m3, call, req; by default the service's own",
+    )
     service: str | None = Field(default=None, description="voice (default), sms, data, ...")
     origin: str | None = Field(default=None, max_length=64, description="The feed (default api).")
     account: str | None = None

@@ -81,6 +81,29 @@ def parse_measure(text: str, default_unit: str | None = None) -> Measure:
     return Measure(unit=base, amount=amount)
 
 
+#: The rate unit of each service when a rate row does not say (any other service: ``1call``).
+DEFAULT_PER = {
+    "voice": "60s",
+    "sms": "1msg",
+    "data": "1MB",
+    "kwh": "1kWh",
+    "water": "1m3",
+    "api": "1req",
+    "calls": "1call",
+}
+#: The base unit each service is measured in: what an event without a unit counts in.
+SERVICE_UNITS: dict[str, str] = {
+    service: parse_measure(per).unit for service, per in DEFAULT_PER.items()
+}
+#: The base unit of any service not in ``SERVICE_UNITS``.
+OTHER_SERVICE_UNIT = "call"
+
+
+def service_unit(service: str) -> str:
+    """The base unit a service is measured in (``s`` for voice, ``B`` for data, ...)."""
+    return SERVICE_UNITS.get(service, OTHER_SERVICE_UNIT)
+
+
 @functools.lru_cache(maxsize=1024)
 def parse_increment(text: str, default_unit: str) -> tuple[Measure, Measure]:
     """``"30/6"`` (in ``default_unit``) or ``"1MB/100KB"`` to (initial, subsequent).

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
+from ratebook.model.tariffs import service_unit
 from ratebook.model.usage import EARLIEST, EVENT_FIELDS, SCALAR_BEFORE, UNITS
 from ratebook.money import QUANTITY_SCALE
 from ratebook.pipeline.numbers import NumberPlan
@@ -141,8 +142,8 @@ def canonical(
     if any(not _PLAIN.match(fields.get(c, "")) for c in attributes):
         return None
     record: dict[str, Any] = {name: value(name) for name in EVENT_FIELDS}
-    record["unit"] = record["unit"] or "s"
     record["service"] = (record["service"] or "voice").lower()
+    record["unit"] = record["unit"] or service_unit(record["service"])
     record["attributes"] = (
         json.dumps({c: fields.get(c, "") for c in attributes}, separators=(",", ":"))
         if attributes

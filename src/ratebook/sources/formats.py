@@ -18,6 +18,7 @@ import polars as pl
 
 from ratebook.errors import InputError
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, SubCode, no_rejections
+from ratebook.model.tariffs import OTHER_SERVICE_UNIT, SERVICE_UNITS
 from ratebook.model.usage import RAW_COLUMNS
 from ratebook.sources.csvread import RawChunk, field_column
 
@@ -114,7 +115,12 @@ def _reasons(
         pl.when(wrong_count)
         .then(pl.format("expected {} fields, found {}", pl.lit(expected), pl.col("width")))
         .when(bad_utf8)
-        .then(pl.format("field {} holds bytes that are not UTF-8", column_name(pl.col("bad_utf8"))))
+        .then(
+            pl.format(
+                "field {} holds bytes that are not UTF-8 text (or a NUL)",
+                column_name(pl.col("bad_utf8")),
+            )
+        )
         .otherwise(
             pl.format(
                 "field {} has {} characters, more than the {} allowed",
@@ -203,6 +209,11 @@ class GenericFormat:
         frame, rejected = _shape_rejections(chunk, columns, {len(columns)}, max_field_chars)
         known = set(self.required) | set(self.optional)
         extra = [c for c in columns if c not in known]
+        service = (
+            (_blank_to_null("service") if "service" in columns else pl.lit(None, pl.String))
+            .fill_null("voice")
+            .str.to_lowercase()
+        )
         out = frame.select(
             [
                 pl.col("row_idx"),
@@ -221,12 +232,14 @@ class GenericFormat:
                     )
                 ],
                 (_blank_to_null("unit") if "unit" in columns else pl.lit(None, pl.String))
-                .fill_null("s")
+                .fill_null(
+                    # no unit: the service's own (seconds for voice, messages for sms)
+                    service.replace_strict(
+                        SERVICE_UNITS, default=OTHER_SERVICE_UNIT, return_dtype=pl.String
+                    )
+                )
                 .alias("unit"),
-                (_blank_to_null("service") if "service" in columns else pl.lit(None, pl.String))
-                .fill_null("voice")
-                .str.to_lowercase()
-                .alias("service"),
+                service.alias("service"),
                 _attributes(extra).alias("attributes"),
             ]
         )
