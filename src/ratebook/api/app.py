@@ -108,3 +108,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker of ``ratebook serve --workers N``: its settings (the store
+    included) from ``RATEBOOK_*`` variables, its own engine, caches and event writer."""
+    return create_app(Settings())

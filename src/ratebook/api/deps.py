@@ -3,10 +3,10 @@ an ``Annotated`` alias so a route's signature says what it needs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi import Path as PathParam
@@ -101,32 +101,36 @@ def _caller(scope: str) -> Callable[..., Caller]:
     return dependency
 
 
-async def _event_ingester(
-    request: Request,
-    engine: Store,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    """The ``ingest`` caller of ``POST /v1/events``: a key seen before is taken from the
-    app's ``KeyCache`` without a store read (its writer checks it again, see
-    ``api.key_cache``); a new one is checked in the store as on every other route."""
-    if credentials is None:
-        raise Problem(
-            401, "UNAUTHENTICATED", "send an API key as a Bearer token", headers=_CHALLENGE
-        )
-    keys: KeyCache = request.app.state.keys
-    presented = credentials.credentials
-    wanted = digest(presented) if well_formed(presented) else None
-    key = keys.get(wanted) if wanted else None
-    if key is None:
-        key = await run_in_threadpool(authenticate, engine, presented)
-        if key is None or wanted is None:
+def _kept_caller(scope: str) -> Callable[..., Coroutine[Any, Any, Caller]]:
+    """A caller taken from the app's ``KeyCache`` without a store read, for a route whose
+    workflow checks the key again in its own transaction (see ``api.key_cache``); a key not
+    kept yet is checked in the store as on every other route."""
+
+    async def dependency(
+        request: Request,
+        engine: Store,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        if credentials is None:
             raise Problem(
-                401, "UNAUTHENTICATED", "the API key is unknown or revoked", headers=_CHALLENGE
+                401, "UNAUTHENTICATED", "send an API key as a Bearer token", headers=_CHALLENGE
             )
-        keys.keep(wanted, key)
-    if "ingest" not in key.scopes and "admin" not in key.scopes:
-        raise Problem(403, "FORBIDDEN", "the API key lacks the 'ingest' scope")
-    return Caller(key)
+        keys: KeyCache = request.app.state.keys
+        presented = credentials.credentials
+        wanted = digest(presented) if well_formed(presented) else None
+        key = keys.get(wanted) if wanted else None
+        if key is None:
+            key = await run_in_threadpool(authenticate, engine, presented)
+            if key is None or wanted is None:
+                raise Problem(
+                    401, "UNAUTHENTICATED", "the API key is unknown or revoked", headers=_CHALLENGE
+                )
+            keys.keep(wanted, key)
+        if scope not in key.scopes and "admin" not in key.scopes:
+            raise Problem(403, "FORBIDDEN", f"the API key lacks the {scope!r} scope")
+        return Caller(key)
+
+    return dependency
 
 
 def _period(text: str, where: str) -> str:
@@ -156,9 +160,12 @@ def _period_path(
 PeriodQuery = Annotated[str | None, Depends(_period_query)]
 PeriodPath = Annotated[str, Depends(_period_path)]
 
+
 Ingester = Annotated[Caller, Depends(_caller("ingest"))]
 #: ``Ingester`` for the route whose writer checks the key again in its transaction.
-EventIngester = Annotated[Caller, Depends(_event_ingester)]
+EventIngester = Annotated[Caller, Depends(_kept_caller("ingest"))]
+#: ``Reader`` for the quote, whose workflow checks the key again in its snapshot.
+QuoteReader = Annotated[Caller, Depends(_kept_caller("read"))]
 Reader = Annotated[Caller, Depends(_caller("read"))]
 Reviewer = Annotated[Caller, Depends(_caller("review"))]
 Admin = Annotated[Caller, Depends(_caller("admin"))]

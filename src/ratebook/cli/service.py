@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Annotated
 
@@ -96,8 +97,17 @@ def serve(
     no_feeds: Annotated[
         bool, typer.Option("--no-feeds", help="Serve the API only, even with a feeds file.")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="API server processes, each with its own writer (docs/api.md)."
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the REST API (OpenAPI at /docs) and run the scheduled feeds, until Ctrl-C."""
+    """Serve the REST API (OpenAPI at /docs) and run the scheduled feeds, until Ctrl-C.
+
+    With --workers N, N processes share the port; the feeds run in the first, the
+    supervisor."""
     from datetime import UTC, datetime
 
     import uvicorn
@@ -114,6 +124,7 @@ def serve(
         stop.wait(seconds)
 
     app = create_app(cli.settings, engine=engine)
+    references = app.state.references
     if not no_feeds and path.exists():
         feeds = feed_list(cli, path)
         scheduler = Scheduler(
@@ -122,20 +133,32 @@ def serve(
             settings=cli.settings,
             clock=lambda: datetime.now(UTC),
             sleep=pause,
-            references=app.state.references,  # one copy of each entity's reference data
+            references=references,  # one copy of each entity's reference data
         )
         threading.Thread(
             target=scheduler.run, kwargs={"stop": stop.is_set}, name="feeds", daemon=True
         ).start()
         err.print(f"scheduling {len(feeds)} feeds from {path}")
-    err.print(f"serving the API on http://{host}:{port} (OpenAPI at /docs); Ctrl-C to stop")
+    err.print(
+        f"serving the API on http://{host}:{port} (OpenAPI at /docs)"
+        + (f" in {workers} processes" if workers > 1 else "")
+        + "; Ctrl-C to stop"
+    )
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        else:
+            # each worker process builds its own app from the settings, which it reads from
+            # the environment: the store this command was given goes there
+            os.environ["RATEBOOK_DATABASE_URL"] = cli.settings.database_url
+            uvicorn.run(
+                "ratebook.api.app:app_from_environment",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level="warning",
+                access_log=False,
+            )
     finally:
         stop.set()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, insert, select, update
 
 from ratebook.model.keys import KeyRow
+from ratebook.store import driver
 from ratebook.store.tables import api_keys, entities
 
 
@@ -68,15 +69,35 @@ def add_key(
 
 def find_by_digest(conn: Connection, secret_sha256: str) -> KeyRow | None:
     """The key whose digest is ``secret_sha256`` (revoked or not), or None."""
-    row = conn.execute(_select().where(api_keys.c.secret_sha256 == secret_sha256)).first()
-    return _row(row) if row else None
+    found = driver.rows(conn, _BY_DIGEST, (secret_sha256,))
+    if not found:
+        return None
+    key_id, entity_id, code, name, prefix, scopes, by, created, revoked = found[0]
+    return KeyRow(
+        id=key_id,
+        entity_id=entity_id,
+        entity_code=code,
+        name=name,
+        prefix=prefix,
+        scopes=frozenset(s for s in scopes.split(",") if s),
+        created_by=by,
+        created_at=driver.instant(created),  # type: ignore[arg-type]
+        revoked_at=driver.instant(revoked),
+    )
+
+
+#: ``_select`` for one digest, as a request's read (the driver's own SQL).
+_BY_DIGEST = (
+    "SELECT k.id, k.entity_id, e.code, k.name, k.prefix, k.scopes, k.created_by, k.created_at,"
+    " k.revoked_at FROM api_keys k JOIN entities e ON e.id = k.entity_id"
+    " WHERE k.secret_sha256 = ?"
+)
 
 
 def is_live(conn: Connection, key_id: int) -> bool:
     """Whether the key exists and is not revoked."""
-    c = api_keys.c
-    found = conn.execute(select(c.revoked_at).where(c.id == key_id)).first()
-    return found is not None and found.revoked_at is None
+    found = driver.rows(conn, "SELECT revoked_at FROM api_keys WHERE id = ?", (key_id,))
+    return bool(found) and found[0][0] is None
 
 
 def find_by_name(conn: Connection, entity_id: int, name: str) -> KeyRow | None:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from ratebook.billing.tax import TaxRate, Treatment
 from ratebook.model.ledger import next_period
+from ratebook.store import driver
 from ratebook.store.frames import query_frame
 from ratebook.store.tables import (
     billing_cycles,
@@ -115,11 +116,12 @@ def set_cycle_status(
 
 def closed_periods(conn: Connection, entity_id: int) -> set[str]:
     """Every closed cycle of the entity."""
-    c = billing_cycles.c
-    rows = conn.execute(
-        select(c.period).where(c.entity_id == entity_id, c.status == "closed")
-    ).scalars()
-    return {str(p) for p in rows}
+    found = driver.rows(
+        conn,
+        "SELECT period FROM billing_cycles WHERE entity_id = ? AND status = 'closed'",
+        (entity_id,),
+    )
+    return {str(period) for (period,) in found}
 
 
 def unclosed_periods_before(conn: Connection, entity_id: int, period: str) -> list[str]:

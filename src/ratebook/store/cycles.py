@@ -16,6 +16,7 @@ import polars as pl
 from sqlalchemy import Connection, bindparam, case, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ratebook.store import driver
 from ratebook.store.frames import query_frame
 from ratebook.store.seals import Seal
 from ratebook.store.tables import (
@@ -113,18 +114,13 @@ def group_usage(
 ) -> tuple[int, datetime | None]:
     """One group's (``customer_id``, ``period``, ``service``, ``unit``) running total and the
     latest start among its charges (``(0, None)`` for a group without charges)."""
-    t = usage_totals.c
-    customer_id, period, service, unit = group
-    row = conn.execute(
-        select(t.used, t.last_start).where(
-            t.entity_id == entity_id,
-            t.customer_id == customer_id,
-            t.period == period,
-            t.service == service,
-            t.unit == unit,
-        )
-    ).first()
-    return (0, None) if row is None else (int(row.used), row.last_start)
+    found = driver.rows(
+        conn,
+        "SELECT used, last_start FROM usage_totals WHERE entity_id = ? AND customer_id = ?"
+        " AND period = ? AND service = ? AND unit = ?",
+        (entity_id, *group),
+    )
+    return (0, None) if not found else (int(found[0][0]), driver.instant(found[0][1]))
 
 
 def usage_ahead(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -10,6 +11,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from ratebook.errors import ConfigError, NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import RoundingMode
+from ratebook.store import driver
 from ratebook.store.tables import entities
 
 
@@ -31,10 +33,29 @@ def _entity(row: Any) -> Entity:
     )
 
 
+#: The entity's columns ``_entity`` reads, as one request's read (the driver's own SQL).
+_COLUMNS = (
+    "id",
+    "code",
+    "name",
+    "currency",
+    "timezone",
+    "region",
+    "invoicing_floor",
+    "charge_places",
+    "rounding_mode",
+    "mask_digits",
+    "max_carry_cycles",
+    "fiscal_year_end_month",
+    "late_usage",
+)
+_BY_CODE = f"SELECT {', '.join(_COLUMNS)} FROM entities WHERE code = ?"
+
+
 def find_entity(conn: Connection, code: str) -> Entity | None:
     """The entity with ``code``, or None."""
-    row = conn.execute(select(entities).where(entities.c.code == code)).first()
-    return _entity(row) if row else None
+    found = driver.rows(conn, _BY_CODE, (code,))
+    return _entity(SimpleNamespace(**dict(zip(_COLUMNS, found[0], strict=True)))) if found else None
 
 
 def get_entity(conn: Connection, code: str | None) -> Entity:

@@ -30,25 +30,38 @@ class ReferenceCache:
     """Each entity's reference data, kept between transactions while it is unchanged: a
     request of the API then reads one stamp (``store.reference_lock.reference_stamp``)
     instead of every customer identifier and rate row of the entity. One per app, shared by
-    its threads; the frames it hands out are never modified."""
+    its threads; the frames it hands out are never modified. When the data changes, one
+    thread loads it anew and the others that want the same stamp wait for that load rather
+    than each loading it again."""
 
     def __init__(self) -> None:
         self._held: dict[int, tuple[tuple[int, ...], Reference]] = {}
         self._lock = threading.Lock()
+        self._loading: dict[int, threading.Lock] = {}
+
+    def _kept(self, entity_id: int, stamp: tuple[int, ...]) -> Reference | None:
+        with self._lock:
+            held = self._held.get(entity_id)
+        return held[1] if held is not None and held[0] == stamp else None
 
     def load(self, conn: Connection, entity_id: int) -> Reference:
         """The entity's reference data as ``conn``'s transaction sees it: the kept copy when
         the stamp is the one it was loaded under, else loaded (and kept, unless a writer is
         in flight)."""
         stamp = reference_stamp(conn, entity_id)
-        if stamp is not None:
-            with self._lock:
-                held = self._held.get(entity_id)
-            if held is not None and held[0] == stamp:
-                return held[1]
-        reference = load_reference(conn, entity_id)
-        rating_state(reference)  # compiled once, for the scalar path of every request
-        if stamp is not None:
+        if stamp is None:
+            return load_reference(conn, entity_id)
+        kept = self._kept(entity_id, stamp)
+        if kept is not None:
+            return kept
+        with self._lock:
+            loading = self._loading.setdefault(entity_id, threading.Lock())
+        with loading:
+            kept = self._kept(entity_id, stamp)  # loaded meanwhile by another thread
+            if kept is not None:
+                return kept
+            reference = load_reference(conn, entity_id)
+            rating_state(reference)  # compiled once, for the scalar path of every request
             with self._lock:
                 self._held[entity_id] = (stamp, reference)
         return reference

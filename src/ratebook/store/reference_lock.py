@@ -12,8 +12,9 @@ the lock sees no write in flight; SQLite has one writer at a time anyway.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, text
 
+from ratebook.store import driver
 from ratebook.store.tables import (
     customer_identifiers,
     rate_assignments,
@@ -47,14 +48,17 @@ def reference_stamp(conn: Connection, entity_id: int) -> tuple[int, ...] | None:
     reference data is in flight (PostgreSQL). On PostgreSQL the shared side of the reference
     lock is then held until the transaction ends, so the data cannot change under it."""
     if conn.dialect.name == "postgresql":
-        free = conn.execute(
-            text("SELECT pg_try_advisory_xact_lock_shared(:k1, :k2)"),
-            {"k1": _REFERENCE_LOCK, "k2": entity_id},
-        ).scalar_one()
+        ((free,),) = driver.rows(
+            conn, "SELECT pg_try_advisory_xact_lock_shared(?, ?)", (_REFERENCE_LOCK, entity_id)
+        )
         if not free:
             return None
-    tables = (customer_identifiers, rate_assignments, rate_table_versions, rate_rows)
-    row = conn.execute(
-        select(*[select(func.coalesce(func.max(t.c.id), 0)).scalar_subquery() for t in tables])
-    ).one()
-    return tuple(int(v) for v in row)
+    ((*stamp,),) = driver.rows(conn, _STAMP)
+    return tuple(int(v) for v in stamp)
+
+
+#: The largest id of each reference table (a request's read: in the driver's own SQL).
+_STAMP = "SELECT " + ", ".join(
+    f"(SELECT COALESCE(MAX(id), 0) FROM {t.name})"
+    for t in (customer_identifiers, rate_assignments, rate_table_versions, rate_rows)
+)

@@ -82,6 +82,7 @@ def ingest_events(
     settings: Settings | None = None,
     dry_run: bool = False,
     references: ReferenceCache | None = None,
+    key_id: int | None = None,
 ) -> EventsSummary:
     """Rate and store pushed events in one transaction (or, with ``dry_run``, rate them as
     the batch engine would and store nothing: a quote).
@@ -101,9 +102,11 @@ def ingest_events(
             themselves is answered without an id, since it is not kept.
         references: where the entity's reference data is kept between calls (the API's);
             without it, it is loaded.
+        key_id: the API key sending the events, which must still be live in the transaction.
 
     Raises:
         InputError: an attribute or origin that cannot be stored (names the event).
+        AccessError: ``key_id`` was revoked (nothing is stored).
     """
     if dry_run:
         events = [
@@ -118,6 +121,7 @@ def ingest_events(
         settings=settings,
         dry_run=dry_run,
         references=references,
+        key_id=key_id,
     )[0]
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from ratebook.errors import AccessError
 from ratebook.intake.answers import EventResult, answer_batch, exception_result
 from ratebook.intake.chunk import read_chunk
 from ratebook.intake.events import batch_rows, event_window
@@ -33,6 +34,7 @@ from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, event_rows
 from ratebook.sources.formats import get_format
+from ratebook.store import api_keys
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, load_reference
@@ -48,6 +50,7 @@ def quote_in_cycle(
     settings: Settings | None = None,
     references: ReferenceCache | None = None,
     quick: bool = True,
+    key_id: int | None = None,
 ) -> EventsSummary:
     """What pushing ``events`` now would answer, event for event, storing nothing.
 
@@ -56,9 +59,11 @@ def quote_in_cycle(
     cycle's order). An id already stored answers that record's outcome as a duplicate. An
     exception is answered with its code and reason, and no exception id (none is kept).
     ``quick=False`` answers even the usual quote with the staged intake (to compare the two).
+    With ``key_id``, the API key asking must still be live in the quote's snapshot.
 
     Raises:
         InputError: an attribute or origin that cannot be stored (names the event).
+        AccessError: ``key_id`` was revoked.
     """
     settings = settings or Settings()
     # events with ids of their own may repeat stored records or pending exceptions
@@ -66,6 +71,7 @@ def quote_in_cycle(
     events = [{**e, "record_id": e.get("record_id") or f"quote-{uuid.uuid4().hex}"} for e in events]
     rows = event_rows(events, default_origin, "", 0)
     if len({(row.origin, row.shape) for row in rows}) != 1:
+        # several batches: stored and rolled back, the key checked where they are stored
         return ingest_events(
             engine,
             events,
@@ -74,12 +80,15 @@ def quote_in_cycle(
             settings=settings,
             dry_run=True,
             references=references,
+            key_id=key_id,
         )
     snapshot = reading(engine)
     if engine.dialect.name == "postgresql":
         # every read of the quote sees the same moment, as the storing transaction would
         snapshot = snapshot.execution_options(isolation_level="REPEATABLE READ")
     with snapshot.connect() as conn, conn.begin():
+        if key_id is not None and not api_keys.is_live(conn, key_id):
+            raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
         entity = get_entity(conn, entity_code)
         reference = (
             references.load(conn, entity.id)

@@ -23,7 +23,7 @@ from ratebook.api.deps import (
     Config,
     EventIngester,
     Ingester,
-    Reader,
+    QuoteReader,
     References,
     Store,
 )
@@ -290,7 +290,8 @@ async def post_events(
     openapi_extra=_QUOTE_BODY,
 )
 def post_rate(
-    caller: Reader,
+    request: Request,
+    caller: QuoteReader,
     engine: Store,
     settings: Config,
     references: References,
@@ -308,9 +309,18 @@ def post_rate(
         _QUOTES.validate_python(items)
     except ValidationError as exc:
         raise _invalid(exc, "") from None
-    summary = quote_in_cycle(
-        engine, items, entity_code=caller.entity, settings=settings, references=references
-    )
+    try:
+        summary = quote_in_cycle(
+            engine,
+            items,
+            entity_code=caller.entity,
+            settings=settings,
+            references=references,
+            key_id=caller.key.id,
+        )
+    except AccessError:
+        request.app.state.keys.drop(caller.key.id)
+        raise
     return _reply(summary)
 
 
