@@ -43,6 +43,7 @@ ERRORS: dict[str, str] = {
     "FILE_UNREADABLE": "the file cannot be read",
     "FILE_UNWRITABLE": "the file cannot be written",
     "FILE_EXISTS": "the output file exists already",
+    "FILE_UNUSABLE": "a file or folder cannot be read or written by this user",
     "EMPTY_FILE": "the file has no rows",
     "NOT_UTF8": "the file is not UTF-8 text",
     "CSV_SYNTAX": "the CSV cannot be read past a line",

@@ -10,7 +10,7 @@ import errno
 import sqlite3
 import tempfile
 
-from ratebook.errors import RatebookError, StoreError
+from ratebook.errors import InputError, RatebookError, StoreError
 
 _KEPT = "nothing of the unfinished change was kept"
 
@@ -41,10 +41,23 @@ def _disk_full(exc: BaseException) -> bool:
     return "no space left on device" in text or "database or disk is full" in text
 
 
+def _file_error(exc: OSError) -> InputError:
+    """A file or folder a command was given that it cannot use, named as it was given."""
+    path = str(exc.filename)
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.EEXIST:
+        return InputError("FILE_EXISTS", "the file exists; name a new one", path=path)
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return InputError("FILE_NOT_FOUND", "no such file or folder on this path", path=path)
+    return InputError("FILE_UNUSABLE", reason.lower(), path=path)
+
+
 def describe(exc: BaseException) -> RatebookError:
     """A one-line error for ``exc``: itself if it is a ``RatebookError``, else a code for what
     failed under the command (``DISK_FULL``, ``DB_CONNECTION_LOST``, ``DB_CONTENTION``,
-    ``STORE_ERROR``) or ``INTERNAL_ERROR`` for a fault of Ratebook itself."""
+    ``STORE_ERROR``), for a file or folder that cannot be used (``FILE_EXISTS``,
+    ``FILE_NOT_FOUND``, ``FILE_UNUSABLE``), or ``INTERNAL_ERROR`` for a fault of Ratebook
+    itself."""
     if isinstance(exc, RatebookError):
         return exc
     if _disk_full(exc):
@@ -68,6 +81,8 @@ def describe(exc: BaseException) -> RatebookError:
         return StoreError("DB_CONNECTION_LOST", f"the connection to the database was lost; {_KEPT}")
     if "readonly database" in text or "read-only transaction" in text:
         return StoreError("DB_READ_ONLY", f"the database is read-only here; {_KEPT}")
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return _file_error(exc)
     if isinstance(exc, SQLAlchemyError) or any(
         type(e).__module__.startswith(("psycopg", "sqlite3")) for e in _chain(exc)
     ):
