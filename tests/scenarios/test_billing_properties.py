@@ -23,7 +23,13 @@ from sqlalchemy import ColumnElement, Engine, func, select
 
 from ratebook.billing.tax import Treatment
 from ratebook.money import parse_fixed
-from ratebook.store.tables import entities, ledger_postings, rated_charges
+from ratebook.store.tables import (
+    entities,
+    invoice_lines,
+    invoices,
+    ledger_postings,
+    rated_charges,
+)
 from ratebook.workflows.billing_setup import close_account, set_tax
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
@@ -134,13 +140,28 @@ def test_two_years_of_closes_keep_every_sen(
     for row in issued:
         assert row.total % 10_000 == 0  # whole sen
         assert row.reason == "closure" or row.total >= 1_000_000
-    # each invoice's usage lines == its period's statement lines == its usage postings
+    # each invoice bills its lines in whole sen, within a sen of their exact amounts, and
+    # they add up to its net; the exact usage lines == the period's statement == its usage
+    # postings
     for row, doc in zip(issued, docs, strict=True):
-        usage = sum(
-            parse_fixed(x["amount"], 6, allow_negative=True)
-            for x in doc["lines"]
-            if x["kind"] == "usage"
-        )
+        with engine.connect() as conn:
+            exact = [
+                (kind, amount)
+                for kind, amount in conn.execute(
+                    select(invoice_lines.c.kind, invoice_lines.c.amount)
+                    .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+                    .where(invoices.c.number == row.number, invoices.c.entity_id == entity_id)
+                    .order_by(invoice_lines.c.line_no)
+                )
+            ]
+        billed = [parse_fixed(x["amount"], 6, allow_negative=True) for x in doc["lines"]]
+        assert all(amount % 10_000 == 0 for amount in billed)
+        assert all(abs(b - e) < 10_000 for b, (_, e) in zip(billed, exact, strict=True))
+        net = parse_fixed(doc["totals"]["net"], 6, allow_negative=True)
+        tax = parse_fixed(doc["totals"]["tax"], 6, allow_negative=True)
+        assert sum(billed) == net
+        assert net + tax == row.total
+        usage = sum(amount for kind, amount in exact if kind == "usage")
         out = write_statement(
             engine,
             account="ACME",

@@ -173,29 +173,37 @@ def test_tax_rounding_and_the_remainder_carried(my_engine: Engine, tmp_path: Pat
     import_feed(my_engine, write(tmp_path / "jul.csv", HEADER + body), format_name="generic")
     close_cycle(my_engine, "2026-07")
     _, doc = get_invoice(my_engine, 1)
-    # SST 8% on 12.3450 + 15.00 = 27.3450 -> 2.1876 -> 2.19 (half-up, once per rate)
+    # lines exact: fee 15.00, SMS 0.10, calls 12.345; net 27.445 -> 27.45 (half-up). Each
+    # line taken down to the sen (15.00, 0.10, 12.34 = 27.44), the missing sen goes to the
+    # line that lost most, the calls: billed 15.00, 0.10, 12.35
+    # SST 8% on 15.00 + 12.35 = 27.35 -> 2.188 -> 2.19 (half-up, once per rate)
     # zero-rated SMS 0.10: a tax line of 0.00
-    # exact = 27.3450 + 0.10 + 2.19 = 29.6350 -> total 29.64, rounding -0.0050 carried
+    # total 27.45 + 2.19 = 29.64; exact 27.445 + 2.19 = 29.635; -0.005 carried
+    assert [(x["kind"], x["amount"]) for x in doc["lines"]] == [
+        ("recurring", "15.00"),
+        ("usage", "0.10"),
+        ("usage", "12.35"),
+    ]
     assert doc["tax"] == [
-        {"label": "SST", "treatment": "standard", "rate": "8", "base": "27.345", "amount": "2.19"},
+        {"label": "SST", "treatment": "standard", "rate": "8", "base": "27.35", "amount": "2.19"},
         {"label": "SST", "treatment": "zero", "rate": "0", "base": "0.10", "amount": "0.00"},
     ]
     assert doc["totals"] == {
-        "net": "27.445",
+        "net": "27.45",
         "tax": "2.19",
         "exact": "29.635",
         "rounding_carried": "-0.005",
         "total": "29.64",
     }
-    assert [x["kind"] for x in doc["lines"]] == ["recurring", "usage", "usage"]
     assert doc["lines"][0]["description"] == "SIP trunk, 01 Jul 2026 to 31 Jul 2026"
-    # August: the fee again, and the -0.005 rounding brought forward:
-    # SST on 15.00 = 1.20; exact 15.00 - 0.005 + 1.20 = 16.195 -> 16.20 (half-up), -0.005 on
+    # August: the fee again, and the -0.005 brought forward (outside the scope of tax): net
+    # 14.995 -> 15.00; taken down, 15.00 and -0.01; the sen goes to the brought-forward line,
+    # which lost 0.005: billed 15.00 and 0.00. SST on 15.00 = 1.20; total 16.20; -0.005 on
     close_cycle(my_engine, "2026-08")
     _, august = get_invoice(my_engine, 2)
     assert [(x["kind"], x["amount"]) for x in august["lines"]] == [
         ("recurring", "15.00"),
-        ("brought_forward", "-0.005"),
+        ("brought_forward", "0.00"),
     ]
     assert august["totals"]["total"] == "16.20"
     assert august["totals"]["rounding_carried"] == "-0.005"

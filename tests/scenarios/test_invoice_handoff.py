@@ -103,9 +103,12 @@ def test_every_json_export_validates_and_is_the_issued_document(
         assert text == row.document
         validator.validate(json.loads(text))
     beta = json.loads(issued[2].document)
-    # 20.00 x 22 / 31 = 14.19354.. -> 14.1935 (4 places, half-up); 0.05 carried from July
+    # 20.00 x 22 / 31 = 14.19354.. -> 14.1935 (4 places, half-up); 0.05 carried from July;
+    # net 14.2435 -> 14.24, billed as 14.19 and 0.05 (0.0035 carried)
+    assert beta["totals"]["net"] == "14.24"
+    assert beta["totals"]["rounding_carried"] == "0.0035"
     assert [(x["kind"], x["amount"]) for x in beta["lines"]] == [
-        ("recurring", "14.1935"),
+        ("recurring", "14.19"),
         ("brought_forward", "0.05"),
     ]
     again = export_invoices(billed, tmp_path / "again", fmt="json")
@@ -168,11 +171,18 @@ def test_ubl_has_the_mandatory_structure_and_adds_up(billed: Engine, tmp_path: P
     legal = "cac:LegalMonetaryTotal/cbc:"
     assert line_sum == Decimal(_text(root, legal + "LineExtensionAmount"))
     # ACME July: 7407 s to +60 = 12.345; 95 s to +65 in 6 s steps = 96 s at 0.25/min = 0.40;
-    # 1 SMS 0.05 (exempt). SST 8% on 12.745 = 1.0196 -> 1.02. Exact 13.815 -> 13.82 (half-up)
-    assert line_sum == Decimal("12.795")
+    # 1 SMS 0.05 (exempt). Net 12.795 -> 12.80 (half-up): the lines taken down to the sen
+    # (12.34, 0.40, 0.05) and the missing sen to the +60 line, which lost 0.005: 12.35.
+    # SST 8% on 12.75 = 1.02. Payable 12.80 + 1.02 = 13.82; the -0.005 is carried
+    assert sorted(Decimal(_text(line, "cbc:LineExtensionAmount")) for line in lines) == [
+        Decimal("0.05"),
+        Decimal("0.40"),
+        Decimal("12.35"),
+    ]
+    assert line_sum == Decimal("12.80")
     assert _text(root, "cac:TaxTotal/cbc:TaxAmount") == "1.02"
-    assert _text(root, legal + "TaxInclusiveAmount") == "13.815"
-    assert _text(root, legal + "PayableRoundingAmount") == "0.005"
+    assert _text(root, legal + "TaxInclusiveAmount") == "13.82"
+    assert root.find("cac:LegalMonetaryTotal/cbc:PayableRoundingAmount", NS) is None
     assert _text(root, legal + "PayableAmount") == "13.82"
     for line in lines:
         amount = line.find("cbc:LineExtensionAmount", NS)

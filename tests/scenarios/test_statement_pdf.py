@@ -46,7 +46,8 @@ def test_the_statement_shows_the_invoice_totals_and_masked_numbers(
     import_feed(my_engine, write(tmp_path / "jul.csv", HEADER + calls), format_name="generic")
     close_cycle(my_engine, "2026-07")
     _, doc = get_invoice(my_engine, 1)
-    # usage 150 x 0.1017 = 15.255; SST 8% = 1.2204 -> 1.22; exact 16.475 -> 16.48
+    # usage 150 x 0.1017 = 15.255, billed 15.26 (half-up); SST 8% of 15.26 = 1.2208 -> 1.22;
+    # due 15.26 + 1.22 = 16.48, and -0.005 carried
     assert doc["totals"]["total"] == "16.48"
 
     result = write_statement_pdf(
@@ -59,9 +60,10 @@ def test_the_statement_shows_the_invoice_totals_and_masked_numbers(
     assert f"Page {pages} of {pages}" in text
     assert "Statement of account" in text
     assert "Total due 16.48" in text
-    assert "Usage this period 15.255" in text
+    assert "Usage this period 15.26" in text
     assert "Tax 1.22" in text
-    assert "SST standard 8% on 15.255: 1.22 MYR" in text
+    assert "SST standard 8% on 15.26: 1.22 MYR" in text
+    assert "Itemised usage total 15.255" in text  # the records, at the rates' places
     # every destination shows with its last 3 digits hidden, none in full
     assert "+60312340000" not in text
     assert "+60312340xxx" in text

@@ -1,9 +1,13 @@
 """Composing an invoice: its lines in a fixed order, the tax, the totals, and the hand-off
 document (the JSON described by ``docs/invoice.schema.json``).
 
-Amounts are integers at AMOUNT_SCALE. Line amounts are exact (sums of rated charges, prorated
-fees, carried amounts); only tax and the invoice total are rounded to the currency's minor
-unit, and what the total's rounding leaves is carried to the next cycle.
+Amounts are integers at AMOUNT_SCALE. A line's ``amount`` is exact (a sum of rated charges,
+a prorated fee, a carried amount), as the ledger and the lineage keep it. The invoice bills
+each line in whole minor units of the currency: the exact net is rounded once with the
+entity's mode, and that figure is shared among the lines by largest remainder, so each line
+is within one minor unit of its exact amount and the lines add up to the net billed. Tax is
+computed per rate on the billed lines; what the net's rounding leaves (under one minor unit)
+is carried to the next cycle, so no fraction of a minor unit is lost or invented.
 """
 
 from __future__ import annotations
@@ -60,10 +64,12 @@ class Line:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Totals:
-    """``net`` (lines) + ``tax`` = ``exact``; ``total`` is it at the minor unit and
-    ``rounding`` = ``exact - total`` is carried forward."""
+    """``net`` (the exact lines) + ``tax`` = ``exact``; ``billed_net`` is the net in whole
+    minor units (the billed lines' sum), ``total`` = ``billed_net + tax`` is what is due, and
+    ``rounding`` = ``exact - total`` (= ``net - billed_net``) is carried forward."""
 
     net: int
+    billed_net: int
     tax: int
     exact: int
     total: int
@@ -72,9 +78,11 @@ class Totals:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Composed:
-    """An invoice's ordered lines, tax lines and totals."""
+    """An invoice's ordered lines, each line's billed amount (``billed[i]`` for
+    ``lines[i]``, in whole minor units), tax lines and totals."""
 
     lines: list[Line]
+    billed: list[int]
     tax: list[TaxLine]
     totals: Totals
 
@@ -87,6 +95,23 @@ def round_total(exact: int, *, minor_places: int, mode: RoundingMode) -> tuple[i
     return total, exact - total
 
 
+def billed_amounts(amounts: Sequence[int], *, minor_places: int, mode: RoundingMode) -> list[int]:
+    """Each exact amount in whole minor units, adding up to their sum rounded with ``mode``.
+
+    Largest remainder: every amount is taken down to its minor unit, and the minor units the
+    rounded sum still needs go one each to the amounts that lost most (the first of equals);
+    so each is within one minor unit of its exact value.
+    """
+    step = 10 ** (AMOUNT_SCALE - minor_places)
+    billed_sum, _ = round_total(sum(amounts), minor_places=minor_places, mode=mode)
+    floors = [(amount // step) * step for amount in amounts]
+    short = (billed_sum - sum(floors)) // step  # 0 <= short <= len(amounts)
+    lost = sorted(range(len(amounts)), key=lambda i: (floors[i] - amounts[i], i))
+    for i in lost[:short]:
+        floors[i] += step
+    return floors
+
+
 def compose(
     lines: Sequence[Line],
     rates: Mapping[str, TaxRate],
@@ -94,21 +119,31 @@ def compose(
     minor_places: int,
     mode: RoundingMode,
 ) -> Composed:
-    """Order the lines (by kind, then as given), compute tax and the totals."""
+    """Order the lines (by kind, then as given), bill them in whole minor units, and compute
+    the tax and the totals."""
     ordered = sorted(lines, key=lambda line: KINDS.index(line.kind))
+    billed = billed_amounts([line.amount for line in ordered], minor_places=minor_places, mode=mode)
     taxes = tax_lines(
-        ((line.category, line.amount) for line in ordered),
+        ((line.category, amount) for line, amount in zip(ordered, billed, strict=True)),
         rates,
         minor_places=minor_places,
         mode=mode,
     )
     net = sum(line.amount for line in ordered)
+    billed_net = sum(billed)
     tax = sum(t.amount for t in taxes)
-    total, rounding = round_total(net + tax, minor_places=minor_places, mode=mode)
     return Composed(
         lines=ordered,
+        billed=billed,
         tax=taxes,
-        totals=Totals(net=net, tax=tax, exact=net + tax, total=total, rounding=rounding),
+        totals=Totals(
+            net=net,
+            billed_net=billed_net,
+            tax=tax,
+            exact=net + tax,
+            total=billed_net + tax,
+            rounding=net - billed_net,
+        ),
     )
 
 
@@ -144,7 +179,7 @@ def document(
         return money_text(value, minor_places)
 
     lines = []
-    for n, line in enumerate(composed.lines, start=1):
+    for n, (line, billed) in enumerate(zip(composed.lines, composed.billed, strict=True), 1):
         rate = rate_for(line.category, rates)
         item: dict[str, Any] = {
             "line": n,
@@ -152,7 +187,7 @@ def document(
             "category": line.category,
             "description": line.description,
             "records": line.records,
-            "amount": money(line.amount),
+            "amount": money(billed),
             "tax": {"treatment": rate.treatment.value, "rate": percent_text(rate.rate_ppm)},
         }
         if line.service is not None:
@@ -195,7 +230,7 @@ def document(
             for t in composed.tax
         ],
         "totals": {
-            "net": money(totals.net),
+            "net": money(totals.billed_net),
             "tax": money(totals.tax),
             "exact": money(totals.exact),
             "rounding_carried": money(totals.rounding),

@@ -1,15 +1,15 @@
 """An invoice's hand-off document as UBL 2.1 Invoice XML.
 
-Built from the JSON document (``docs/invoice.schema.json``), so the two never disagree. The
-invoice total's rounding to the minor unit is ``PayableRoundingAmount``; line amounts stay
-exact, as on the JSON document.
+Built from the JSON document (``docs/invoice.schema.json``), so the two never disagree: its
+lines, net, tax and total are the document's, all in whole minor units, so the payable
+amount is the tax-inclusive one (what the net's rounding left is carried to the next
+invoice, a line of its own there).
 """
 
 from __future__ import annotations
 
 import calendar
 import xml.etree.ElementTree as ET
-from decimal import Decimal
 from typing import Any
 
 from ratebook.model.ledger import Period
@@ -88,9 +88,7 @@ def ubl_invoice(doc: dict[str, Any]) -> bytes:
     legal = _cac(root, "LegalMonetaryTotal")
     _cbc(legal, "LineExtensionAmount", totals["net"], **money)
     _cbc(legal, "TaxExclusiveAmount", totals["net"], **money)
-    _cbc(legal, "TaxInclusiveAmount", totals["exact"], **money)
-    rounding = Decimal(totals["total"]) - Decimal(totals["exact"])
-    _cbc(legal, "PayableRoundingAmount", str(rounding), **money)
+    _cbc(legal, "TaxInclusiveAmount", totals["total"], **money)
     _cbc(legal, "PayableAmount", totals["total"], **money)
     for line in doc["lines"]:
         item_line = _cac(root, "InvoiceLine")

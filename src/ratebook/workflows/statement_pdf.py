@@ -113,7 +113,6 @@ def _page(
         invoice_lines += [
             ["Net", "", "", "", totals["net"]],
             ["Tax", "", "", "", totals["tax"]],
-            ["Rounding carried to the next period", "", "", "", totals["rounding_carried"]],
             ["Total due", "", "", "", totals["total"]],
         ]
         for tax in doc["tax"]:
@@ -123,8 +122,9 @@ def _page(
             )
         if doc["totals"]["rounding_carried"] not in ("0.00", "0"):
             notes.append(
-                f"Rounding of the total to the sen, {doc['totals']['rounding_carried']}, is "
-                "carried to the next period."
+                f"Lines are billed in whole minor units of {entity.currency}; what that left,"
+                f" {doc['totals']['rounding_carried']} {entity.currency}, is carried to the next"
+                " period."
             )
     else:
         number = f"ST-{entity.code}-{period}-{account}"
