@@ -126,15 +126,8 @@ def _serve_and_load(
         f" (set up in {time.monotonic() - began:.0f}s):",
         flush=True,
     )
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ratebook", "--db", db, "serve", "--port", str(port), "--no-feeds"],
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "RATEBOOK_EVENT_DAYS_BACK": "36500"},
-    )
+    server, url = _serve(db, 1)
     try:
-        _wait_ready(url)
         _load("quotes", url, key, prefixes, "--rate", "10", "--seconds", "2")  # warm-up
         line = _load("quotes", url, key, prefixes, "--rate", "200")
         _show(line, f" ({_p99(line) / floors['quotes']:.1f}x the floor's p99; target p99 <= 5 ms)")
@@ -152,3 +145,28 @@ def _serve_and_load(
     finally:
         server.terminate()
         server.wait(timeout=30)
+    print(f"API on {label}, serve --workers 2:", flush=True)
+    server, url = _serve(db, 2)
+    try:
+        _load("quotes", url, key, prefixes, "--rate", "10", "--seconds", "2")  # warm-up
+        line = _load("quote-throughput", url, key, prefixes, "--seconds", "5")
+        _show(line, f" ({_per_second(line) / floors['rate']:.2f}x the one-worker floor's rate)")
+        line = _load("events", url, key, prefixes, "--rate", "500")
+        _show(line, f" ({_p99(line) / floors['events']:.1f}x the floor's p99)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _serve(db: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``ratebook serve`` on a free port with ``workers`` processes, once it answers."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "ratebook", "--db", db, "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--workers", str(workers), "--no-feeds"],
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "RATEBOOK_EVENT_DAYS_BACK": "36500"},
+    )
+    _wait_ready(url)
+    return server, url

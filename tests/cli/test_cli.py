@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from ratebook.cli import app
 from tests.conftest import read_only_url, write
+from tests.support.statements import statement_totals
 
 runner = CliRunner()
 
@@ -116,7 +117,10 @@ def test_ingest_summary_and_listings(loaded: str, tmp_path: Path) -> None:
     )
     assert code == 0
     assert "2 records, total 0.2300 MYR" in out
-    assert statement.read_text().splitlines()[-1].endswith(",0.2300")
+    assert [(t["unit"], t["charge"], t["records"]) for t in statement_totals(statement)] == [
+        ("s", "0.2300", "2"),
+        ("", "0.2300", "2"),
+    ]
 
 
 @pytest.mark.parametrize(

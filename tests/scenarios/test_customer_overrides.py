@@ -13,6 +13,7 @@ from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rates
 from tests.conftest import write
+from tests.support.statements import statement_records
 
 FEED = """record_id,start_time,quantity,account,destination
 m1,2026-10-05T10:00:00+08:00,60,ACME,+60123456789
@@ -51,14 +52,14 @@ def test_override_rows_win_where_they_match_and_discount_applies(
     report_usage.write_statement(
         my_engine, account="ACME", period="2026-10", out=tmp_path / "acme.csv"
     )
-    rows = [r.split(",") for r in (tmp_path / "acme.csv").read_text().splitlines()[1:-1]]
-    assert [(r[2], r[3], r[-1]) for r in rows] == [
+    rows = statement_records(tmp_path / "acme.csv")
+    assert [(r["destination"], r["destination_name"], r["charge"]) for r in rows] == [
         # the override's 601 wins over the base's longer 60123: 0.0100 less 10% = 0.0090
-        ("+60123456789", "Mobile (ACME contract)", "0.0090"),
+        ("'+60123456xxx", "Mobile (ACME contract)", "0.0090"),
         # no override row for 603: the base 0.0300 less 10% = 0.0270
-        ("+60312345678", "Malaysia", "0.0270"),
+        ("'+60312345xxx", "Malaysia", "0.0270"),
         # 61 s bills 120 s at 0.20 = 0.4000, less 10% = 0.3600
-        ("+6591234567", "Singapore", "0.3600"),
+        ("'+6591234xxx", "Singapore", "0.3600"),
     ]
     balances = {b.account: b.charge for b in report_usage.balances(my_engine, "2026-10")}
     assert balances == {"ACME": "0.3960", "BETA": "0.0500"}  # BETA: the base's 60123 row

@@ -16,6 +16,7 @@ from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rates
 from tests.conftest import write
+from tests.support.statements import statement_records, statement_totals
 
 DECK = """prefix,destination,rate
 60,Malaysia,0.0500
@@ -141,31 +142,52 @@ def test_october_balances_statement_and_ledger(my_engine: Engine, tmp_path: Path
     with (tmp_path / "acme.csv").open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == list(report_usage.STATEMENT_HEADER)
-    assert rows[1] == [
-        "2026-10-01 00:00:00",
-        "+60321110001",
-        "+60312345678",
-        "Malaysia",
-        "60",
-        "60",
-        "0.0500",
-        "60s",
-        "0.0500",
-    ]
-    assert rows[2] == [
-        "2026-10-03 09:00:00",
-        "+60321110001",
-        "+60123456789",
+    records = statement_records(tmp_path / "acme.csv")
+    assert {(r["account"], r["period"], r["currency"]) for r in records} == {
+        ("ACME", "2026-10", "MYR")
+    }
+    # destinations with the entity's last 3 digits masked (and, not being plain numbers, kept
+    # from a spreadsheet's formula reading); the rate unit as the table has it
+    assert records[0] == {
+        "kind": "record",
+        "account": "ACME",
+        "period": "2026-10",
+        "currency": "MYR",
+        "record_id": "1001.10",
+        "date_time": "2026-10-01 00:00:00",
+        "service": "voice",
+        "caller": "+60321110001",
+        "destination": "'+60312345xxx",
+        "destination_name": "Malaysia",
+        "band": "standard",  # the band of a table without bands
+        "quantity": "60",
+        "billed_quantity": "60",
+        "unit": "s",
+        "rate": "0.0500",
+        "rate_unit": "60s",
+        "tiers": "",
+        "charge": "0.0500",
+        "records": "",
+    }
+    second = records[1]
+    assert (second["record_id"], second["destination"], second["destination_name"]) == (
+        "1001.1",
+        "'+60123456xxx",
         "Malaysia Mobile (Maxis)",
+    )
+    assert (second["quantity"], second["billed_quantity"], second["rate"]) == (
         "61",
         "120",
         "0.1000",
-        "60s",
-        "0.2000",
-    ]
-    assert rows[-1][0] == "TOTAL"
-    assert rows[-1][-1] == "0.5000"
-    assert sum(int(r[-1].replace(".", "")) for r in rows[1:-1]) == 5000
+    )
+    assert second["charge"] == "0.2000"
+    # one total per unit (here only seconds: 60 + 61 + 30 + 5 s, billed 60 + 120 + 60 + 60),
+    # then the total of everything, each with its count of records
+    totals = statement_totals(tmp_path / "acme.csv")
+    assert [
+        (t["unit"], t["quantity"], t["billed_quantity"], t["charge"], t["records"]) for t in totals
+    ] == [("s", "156", "300", "0.5000", "4"), ("", "", "", "0.5000", "4")]
+    assert all(t["record_id"] == t["destination_name"] == "" for t in totals)
 
 
 def test_reimport_renamed_copy_and_redelivery_change_nothing(

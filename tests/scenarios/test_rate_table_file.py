@@ -14,6 +14,7 @@ from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rate_table import import_rate_table
 from tests.conftest import write
+from tests.support.statements import statement_records
 
 TABLE = """
 name: retail
@@ -68,8 +69,8 @@ def test_october_with_bands_units_holiday_policy_and_versions(
         my_engine, account="ACME", period="2026-10", out=tmp_path / "acme.csv"
     )
     lines = {
-        row.split(",")[0] + " " + row.split(",")[4]: row.split(",")[-1]
-        for row in (tmp_path / "acme.csv").read_text().splitlines()[1:-1]
+        row["date_time"] + " " + row["quantity"]: row["charge"]
+        for row in statement_records(tmp_path / "acme.csv")
     }
     assert lines == {
         "2026-10-05 08:00:00 61": "0.1200",  # v1 peak, 120 s x 0.06/min

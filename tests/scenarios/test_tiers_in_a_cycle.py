@@ -24,6 +24,7 @@ from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rate_table import import_rate_table
 from tests.conftest import write
+from tests.support.statements import statement_records, statement_totals
 
 TABLE = """
 name: tiered
@@ -60,8 +61,8 @@ def _setup(engine: Engine, tmp_path: Path) -> None:
 
 def _lines(engine: Engine, tmp_path: Path) -> dict[str, str]:
     report_usage.write_statement(engine, account="ACME", period="2026-10", out=tmp_path / "s.csv")
-    rows = [r.split(",") for r in (tmp_path / "s.csv").read_text().splitlines()[1:-1]]
-    return {r[0][:10] + " " + r[4]: r[-1] for r in rows}
+    rows = statement_records(tmp_path / "s.csv")
+    return {r["date_time"][:10] + " " + r["quantity"]: r["charge"] for r in rows}
 
 
 def test_a_late_call_re_rates_the_calls_after_it(my_engine: Engine, tmp_path: Path) -> None:
@@ -87,6 +88,19 @@ def test_a_late_call_re_rates_the_calls_after_it(my_engine: Engine, tmp_path: Pa
         "2026-10-06 1": "0.0500",
         "2026-10-07 1": "0.0500",
     }
+    # the statement shows c2's split between the tiers, and no one rate for it; SMS are
+    # priced per message, calls per minute; one total per unit
+    c2 = next(r for r in statement_records(tmp_path / "s.csv") if r["record_id"] == "c2")
+    assert (c2["rate"], c2["rate_unit"]) == ("", "60s")
+    assert c2["tiers"] == "120 s at 0.1000; 120 s at 0.0500"
+    sms = next(r for r in statement_records(tmp_path / "s.csv") if r["record_id"] == "s1")
+    assert (sms["rate"], sms["rate_unit"], sms["tiers"]) == ("0.0500", "1msg", "")
+    totals = statement_totals(tmp_path / "s.csv")
+    assert [(t["unit"], t["quantity"], t["charge"], t["records"]) for t in totals] == [
+        ("msg", "3", "0.1500", "3"),
+        ("s", "900", "1.2500", "3"),
+        ("", "", "1.4000", "6"),
+    ]
     with my_engine.connect() as conn:
         entity = get_entity(conn, None)
         postings = conn.execute(

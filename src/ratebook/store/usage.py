@@ -477,6 +477,7 @@ def statement_lines(
             r.service,
             r.unit,
             c.band,
+            c.tier_split,
         )
         .select_from(
             rated_charges.join(usage_records, usage_records.c.id == c.record_pk).outerjoin(
@@ -509,6 +510,7 @@ def statement_lines(
             "service": pl.String,
             "unit": pl.String,
             "band": pl.String,
+            "tier_split": pl.String,
         },
         orient="row",
     )

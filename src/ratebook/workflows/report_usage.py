@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Engine
 
+from ratebook.billing.statement import mask_number, measure_text, tier_parts_text
 from ratebook.errors import NotFoundError
 from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
@@ -18,16 +19,29 @@ from ratebook.render.listing import SafeCsvWriter
 from ratebook.store import parties, review, usage
 from ratebook.store.entities import get_entity
 
+#: The columns of a CSV statement (docs/billing.md, "Statements"). ``kind`` is ``record`` for
+#: a rated record, ``total`` for the totals after them: one per unit, then one of everything
+#: (``unit`` empty), each with its count of records.
 STATEMENT_HEADER = (
+    "kind",
+    "account",
+    "period",
+    "currency",
+    "record_id",
     "date_time",
+    "service",
     "caller",
     "destination",
     "destination_name",
-    "duration",
-    "billed",
+    "band",
+    "quantity",
+    "billed_quantity",
+    "unit",
     "rate",
     "rate_unit",
+    "tiers",
     "charge",
+    "records",
 )
 
 
@@ -73,36 +87,93 @@ class StatementResult:
     currency: str
 
 
-def _statement_rows(entity: Entity, lines: pl.DataFrame) -> list[list[str]]:
+def _statement_rows(
+    entity: Entity, account: str, period: str, lines: pl.DataFrame
+) -> list[list[str]]:
     local = lines.with_columns(
         pl.col("start_time")
         .dt.convert_time_zone(entity.timezone)
         .dt.strftime("%Y-%m-%d %H:%M:%S")
         .alias("local")
     )
+    places = entity.charge_places
+    head = [account, period, entity.currency]
     out: list[list[str]] = []
     for row in local.iter_rows(named=True):
+        tiers = tier_parts_text(row["tier_split"], row["unit"], places)
         out.append(
             [
+                "record",
+                *head,
+                row["record_id"],
                 row["local"],
+                row["service"],
                 row["caller"] or "",
-                row["destination"] or "",
+                mask_number(row["destination"], entity.mask_digits),
                 row["destination_name"] or "",
+                row["band"] or "",
                 format_fixed(row["quantity"], QUANTITY_SCALE),
                 format_fixed(row["billed_quantity"], QUANTITY_SCALE),
-                format_fixed(row["unit_price"], PRICE_SCALE, min_places=entity.charge_places),
-                format_fixed(row["rate_unit"], QUANTITY_SCALE) + "s",
-                format_fixed(row["charge"], AMOUNT_SCALE, entity.charge_places),
+                row["unit"],
+                # a record split between tiers has no one rate: its parts are in ``tiers``
+                "" if tiers else format_fixed(row["unit_price"], PRICE_SCALE, min_places=places),
+                measure_text(row["rate_unit"], row["unit"]),
+                tiers,
+                format_fixed(row["charge"], AMOUNT_SCALE, places),
+                "",
             ]
         )
+    by_unit = (
+        lines.group_by("unit")
+        .agg(
+            pl.col("quantity").sum(),
+            pl.col("billed_quantity").sum(),
+            pl.col("charge").sum(),
+            pl.len().alias("records"),
+        )
+        .sort("unit")
+    )
+    blank = [""] * 7  # record_id .. band
+    for unit, quantity, billed, charge, records in by_unit.iter_rows():
+        out.append(
+            [
+                "total",
+                *head,
+                *blank,
+                format_fixed(quantity, QUANTITY_SCALE),
+                format_fixed(billed, QUANTITY_SCALE),
+                unit,
+                "",
+                "",
+                "",
+                format_fixed(charge, AMOUNT_SCALE, places),
+                str(records),
+            ]
+        )
+    out.append(
+        [
+            "total",
+            *head,
+            *blank,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            format_fixed(int(lines["charge"].sum() or 0), AMOUNT_SCALE, places),
+            str(lines.height),
+        ]
+    )
     return out
 
 
 def write_statement(
     engine: Engine, *, account: str, period: str, out: Path, entity_code: str | None = None
 ) -> StatementResult:
-    """Write one customer's monthly usage statement as CSV: a line per record in start-time
-    order (local time of the entity), then a ``TOTAL`` line.
+    """Write one customer's monthly usage statement as CSV (``STATEMENT_HEADER``): a line per
+    record in start-time order (local time of the entity), then the totals per unit and of
+    everything.
 
     Raises:
         NotFoundError: ``CUSTOMER_NOT_FOUND``.
@@ -114,7 +185,7 @@ def write_statement(
         if customer is None:
             raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer with account {account!r}")
         lines = usage.statement_lines(conn, entity.id, customer[0], period)
-    return _write(entity, account, lines, out)
+    return _write(entity, account, period, lines, out)
 
 
 def write_statements(
@@ -129,35 +200,25 @@ def write_statements(
         for customer_id, account in usage.customers_with_usage(conn, entity.id, period):
             lines = usage.statement_lines(conn, entity.id, customer_id, period)
             safe = re.sub(r"[^A-Za-z0-9._-]", "_", account)
-            results.append(_write(entity, account, lines, out_dir / f"{safe}-{period}.csv"))
+            path = out_dir / f"{safe}-{period}.csv"
+            results.append(_write(entity, account, period, lines, path))
     return results
 
 
-def _write(entity: Entity, account: str, lines: pl.DataFrame, out: Path) -> StatementResult:
+def _write(
+    entity: Entity, account: str, period: str, lines: pl.DataFrame, out: Path
+) -> StatementResult:
     total = int(lines["charge"].sum() or 0)
-    rows = _statement_rows(entity, lines)
+    rows = _statement_rows(entity, account, period, lines)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = SafeCsvWriter(handle)
         writer.writerow(STATEMENT_HEADER)
         writer.writerows(rows)
-        writer.writerow(
-            [
-                "TOTAL",
-                "",
-                "",
-                f"{len(rows)} records",
-                format_fixed(int(lines["quantity"].sum() or 0), QUANTITY_SCALE),
-                format_fixed(int(lines["billed_quantity"].sum() or 0), QUANTITY_SCALE),
-                "",
-                "",
-                format_fixed(total, AMOUNT_SCALE, entity.charge_places),
-            ]
-        )
     return StatementResult(
         path=out,
         account=account,
-        lines=len(rows),
+        lines=lines.height,
         total=format_fixed(total, AMOUNT_SCALE, entity.charge_places),
         currency=entity.currency,
     )
