@@ -345,3 +345,24 @@ def test_volume_tiers_are_settled_on_the_invoice(my_engine: Engine, tmp_path: Pa
         ("volume_settlement", "-0.09"),
     ]
     assert doc["totals"]["total"] == "0.10"
+
+
+def test_an_invoice_line_never_names_a_number_called(my_engine: Engine, tmp_path: Path) -> None:
+    _setup(my_engine, tmp_path)
+    # 900 s to +60 = RM1.50; two unanswered calls to numbers no rate row covers (a satellite
+    # phone, a UK number): billed at zero, they need no rate, and group into one line
+    body = (
+        "c1,2026-07-10T10:00:00+08:00,900,ACME,+60312345678,voice,s\n"
+        "u1,2026-07-11T10:00:00+08:00,0,ACME,+88179160184,voice,s\n"
+        "u2,2026-07-12T10:00:00+08:00,0,ACME,+442071234567,voice,s\n"
+    )
+    import_feed(my_engine, write(tmp_path / "jul.csv", HEADER + body), format_name="generic")
+    close_cycle(my_engine, "2026-07")
+    _, doc = get_invoice(my_engine, 1)
+    assert [(x["description"], x["records"], x["amount"]) for x in doc["lines"]] == [
+        ("Voice: Malaysia (standard)", 1, "1.50"),
+        ("Voice: not charged", 2, "0.00"),
+    ]
+    text = repr(doc)
+    assert "88179160184" not in text
+    assert "2071234567" not in text

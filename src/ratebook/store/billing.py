@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, text, update
 
 from ratebook.billing.tax import TaxRate, Treatment
 from ratebook.model.ledger import next_period
@@ -153,6 +153,11 @@ def period_postings(
     return query_frame(conn, statement, POSTING_SCHEMA)
 
 
+#: The destination of an invoice line grouping records that no rate row priced (unanswered
+#: and zero-length records, billed at zero).
+NOT_CHARGED = "not charged"
+
+
 def billable_charges(
     conn: Connection, entity_id: int, period: str, customer_ids: Iterable[int]
 ) -> pl.DataFrame:
@@ -166,7 +171,9 @@ def billable_charges(
             c.posted_period,
             r.service,
             r.unit,
-            func.coalesce(rate_rows.c.destination_name, r.destination),
+            # the rate row's name, or its prefix; never the number called (an invoice line
+            # is not masked), and a record rated by no row (unanswered, zero) groups apart
+            func.coalesce(rate_rows.c.destination_name, c.prefix, literal(NOT_CHARGED)),
             c.band,
             c.unit_price,
             c.rate_unit,
