@@ -3,9 +3,11 @@ shows the invoice's totals, the itemised calls with masked numbers, and page num
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
-from pypdf import PdfReader
+from pypdf import PageObject, PdfReader
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from sqlalchemy import Engine
 
 from ratebook.billing.tax import Treatment
@@ -70,3 +72,75 @@ def test_the_statement_shows_the_invoice_totals_and_masked_numbers(
     assert text.count("+6031234") == 150
     assert "0:01:01" in text  # duration 61 s
     assert "0.1017" in text  # one call's charge
+
+
+LONG_NAMES = """
+name: long
+currency: MYR
+timezone: Asia/Kuala_Lumpur
+versions:
+  - effective_from: 2026-01-01
+    rows:
+      - prefix: "609"
+        destination: "Malaysia Fixed (Kelantan, Terengganu & Pahang)"
+        price: "0.1000"
+      - {prefix: "60", destination: Malaysia, price: "0.1000"}
+"""
+
+
+def _page_runs(page: PageObject) -> list[tuple[float, float, str, float]]:  # float-ok: points
+    """A page's text runs as ``(x, y, text, size)``, where the PDF draws them."""
+    runs: list[tuple[float, float, str, float]] = []  # float-ok: points
+
+    def visit(
+        text: str, cm: list[float], tm: list[float], _font: object, size: float
+    ) -> None:  # float-ok: points
+        # ReportLab draws a cell's text in one run, at the text matrix, shifted by the table
+        if text.strip():
+            runs.append((tm[4] + cm[4], tm[5] + cm[5], text.strip(), size))
+
+    page.extract_text(visitor_text=visit)
+    return runs
+
+
+def _runs(path: Path) -> list[list[tuple[float, float, str, float]]]:  # float-ok: points
+    return [_page_runs(page) for page in PdfReader(path).pages]
+
+
+def test_itemised_columns_never_overlap_and_each_page_has_one_header(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    import_rate_table(my_engine, write(tmp_path / "long.yaml", LONG_NAMES))
+    import_customers(
+        my_engine,
+        write(tmp_path / "c.csv", "account,name,rate_table,numbers\nACME,Acme Sdn Bhd,long,\n"),
+    )
+    calls = "".join(
+        f"c{i},2026-07-{1 + i % 28:02d}T10:{i % 60:02d}:00+08:00,61,ACME,+60355550000,"
+        f"+6091234{i:04d},voice,s\n"
+        for i in range(300)
+    )
+    import_feed(my_engine, write(tmp_path / "jul.csv", HEADER + calls), format_name="generic")
+    result = write_statement_pdf(
+        my_engine, account="ACME", period="2026-07", out=tmp_path / "acme.pdf"
+    )
+    pages = _runs(result.path)
+    itemised = [runs for runs in pages if any(text == "Date/time" for _, _, text, _ in runs)]
+    assert len(itemised) >= 3  # 300 calls take several pages
+    for runs in itemised:
+        # the column header once, at the top of the page's table
+        headers = [y for _, y, text, _ in runs if text == "Date/time"]
+        assert len(headers) == 1
+        assert all(y <= headers[0] for x, y, text, _ in runs if "+6091234" in text)
+        # on every line, each text ends before the next one starts (Helvetica, as drawn)
+        lines: dict[float, list[tuple[float, str, float]]] = {}  # float-ok: points
+        for x, y, text, size in runs:
+            lines.setdefault(round(y, 1), []).append((x, text, size))
+        for cells in lines.values():
+            cells.sort()
+            for (x, text, size), (next_x, _, _) in itertools.pairwise(cells):
+                width = stringWidth(text, "Helvetica", size)
+                assert x + width <= next_x + 0.5, (text, x, width, next_x)
+    names = [text for runs in itemised for _, _, text, _ in runs if text.startswith("Malaysia F")]
+    assert names
+    assert all(text.endswith("…") for text in names)  # the long name, cut to its column

@@ -16,9 +16,11 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     KeepTogether,
+    PageBreak,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -31,8 +33,8 @@ ACCENT = colors.HexColor("#0f4c81")
 RULE = colors.HexColor("#cbd5e1")
 SHADE = colors.HexColor("#f1f5f9")
 
-#: Itemised rows per table; small tables keep ReportLab's page splitting linear.
-_CHUNK = 60
+#: Left and right padding of a table cell (ReportLab's default), in points.
+_CELL_PADDING = 12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +84,16 @@ class _NumberedCanvas(Canvas):
         super().save()
 
 
+def _fit(text: str, width: float, font: str, size: float) -> str:  # float-ok: points
+    """``text`` cut to fit a cell ``width`` points wide, with an ellipsis where it was cut."""
+    room = width - _CELL_PADDING
+    if stringWidth(text, font, size) <= room:
+        return text
+    while text and stringWidth(text + "…", font, size) > room:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
 def _table(
     rows: Sequence[Sequence[str]],
     widths: Sequence[float],
@@ -91,6 +103,21 @@ def _table(
     total_row: bool = False,
     font_size: float = 8,  # float-ok: points
 ) -> Table:
+    """A table whose every cell fits its column on one line (cut with an ellipsis)."""
+    rows = [
+        [
+            _fit(
+                cell,
+                width,
+                "Helvetica-Bold"
+                if (header and n == 0) or (total_row and n == len(rows) - 1)
+                else "Helvetica",
+                font_size,
+            )
+            for cell, width in zip(row, widths, strict=True)
+        ]
+        for n, row in enumerate(rows)
+    ]
     table = Table([list(r) for r in rows], colWidths=list(widths), repeatRows=1 if header else 0)
     style: list[tuple[Any, ...]] = [
         ("FONT", (0, 0), (-1, -1), "Helvetica", font_size),
@@ -198,10 +225,26 @@ def render_statement(page: StatementPage, out: Path) -> int:
         "Rate",
         "Charge",
     ]
-    widths = [27 * mm, 22 * mm, 22 * mm, 42 * mm, 16 * mm, 16 * mm, 20 * mm, usable - 165 * mm]
-    for start in range(0, max(len(page.items), 1), _CHUNK):
-        chunk = page.items[start : start + _CHUNK]
+    widths = [30 * mm, 23 * mm, 23 * mm, 37 * mm, 15 * mm, 15 * mm, 19 * mm, usable - 162 * mm]
+    # the itemised list starts a page, and each page holds one table with the column header
+    # at its top: as many rows as a page takes, less one for safety, then a page break
+    frame = A4[1] - 18 * mm - 16 * mm - 12  # the frame, less its own padding
+    one = _table([header, header], widths, font_size=7).wrap(usable, frame)[1]
+    two = _table([header, header, header], widths, font_size=7).wrap(usable, frame)[1]
+    row_height, header_height = two - one, one - (two - one)
+    per_page = int((frame - header_height) // row_height) - 1
+    items_title = Paragraph(f"Itemised usage ({len(page.items)} records)", heading)
+    first = per_page - int(items_title.wrap(usable, frame)[1] // row_height) - 2
+    story += [PageBreak(), items_title]
+    start, size = 0, first
+    while True:
+        chunk = page.items[start : start + size]
         story.append(_table([header, *chunk], widths, right_from=4, font_size=7))
+        start += size
+        if start >= len(page.items):
+            break
+        story.append(PageBreak())
+        size = per_page
     story += [
         Spacer(1, 3 * mm),
         KeepTogether(
