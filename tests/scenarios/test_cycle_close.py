@@ -366,3 +366,18 @@ def test_an_invoice_line_never_names_a_number_called(my_engine: Engine, tmp_path
     text = repr(doc)
     assert "88179160184" not in text
     assert "2071234567" not in text
+
+
+def test_a_close_tells_its_progress_customer_by_customer(my_engine: Engine, tmp_path: Path) -> None:
+    _setup(my_engine, tmp_path, accounts=("ACME", "BETA", "GAMMA"))
+    body = "".join(
+        f"{a}1,2026-07-10T10:00:00+08:00,600,{a},+60312345678,voice,s\n"
+        for a in ("ACME", "BETA", "GAMMA")
+    )
+    import_feed(my_engine, write(tmp_path / "jul.csv", HEADER + body), format_name="generic")
+    told: list[tuple[int, int]] = []
+    close_cycle(my_engine, "2026-07", progress=lambda done, total: told.append((done, total)))
+    # three customers and the writing: it starts at 0 and ends at the total, never going back
+    assert told[0] == (0, 4)
+    assert told[-1] == (4, 4)
+    assert [done for done, _ in told] == sorted(done for done, _ in told)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -247,9 +248,19 @@ def test_the_webhook_is_signed_retried_and_received_once(
     billed: Engine, receiver: _Receiver
 ) -> None:
     delays: list[float] = []
-    result = deliver_invoices(billed, receiver.url, b"s3cret", base_delay=0.05, sleep=delays.append)
+    told: list[tuple[int, int]] = []
+    result = deliver_invoices(
+        billed,
+        receiver.url,
+        b"s3cret",
+        base_delay=0.05,
+        sleep=delays.append,
+        progress=lambda done, total: told.append((done, total)),
+    )
     assert (result.delivered, result.failed, result.already) == (3, 0, 0)
     assert delays == [0.05, 0.1]  # two 500s on the first invoice, doubling back-off
+    assert (result.retries, result.last_error) == (2, "HTTP 500")
+    assert told == [(0, 3), (1, 3), (2, 3)]
     assert all(r["signed"] for r in receiver.requests)
     _, issued = list_invoices(billed)
     assert sorted(receiver.kept) == sorted(f"MY1-{i.number:06d}" for i in issued)
@@ -280,3 +291,22 @@ def test_a_wrong_secret_fails_after_its_attempts(billed: Engine, receiver: _Rece
     assert (result.delivered, result.failed) == (0, 1)
     assert len(receiver.requests) == 2
     assert receiver.kept == {}
+
+
+def test_an_unreachable_url_fails_each_attempt_within_its_timeout(billed: Engine) -> None:
+    # a port nothing listens on: each attempt fails at once, and the run says why
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = deliver_invoices(
+        billed,
+        f"http://127.0.0.1:{port}/hook",
+        b"s3cret",
+        period="2026-08",
+        attempts=3,
+        timeout=1.0,
+        sleep=lambda _: None,
+    )
+    assert (result.delivered, result.failed, result.retries) == (0, 1, 2)
+    assert result.last_error is not None
+    assert result.last_error.startswith("ConnectError")

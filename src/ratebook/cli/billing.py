@@ -15,6 +15,7 @@ from ratebook.cli.common import (
     PeriodOption,
     err,
     out,
+    progress_bar,
     run,
     state,
 )
@@ -107,11 +108,12 @@ def statements(
     from ratebook.workflows import report_usage
 
     engine = run(state(ctx).reader)
-    results = run(
-        lambda: report_usage.write_statements(
-            engine, period=period, out_dir=out_dir, entity_code=entity
+    with progress_bar("writing statements") as advance:
+        results = run(
+            lambda: report_usage.write_statements(
+                engine, period=period, out_dir=out_dir, entity_code=entity, progress=advance
+            )
         )
-    )
     out.print(f"{len(results)} statements written to {out_dir}")
 
 
@@ -169,7 +171,8 @@ def cycle_close(ctx: typer.Context, period: PeriodOption, entity: EntityOption =
     from ratebook.workflows.issue_invoices import invoice_id_text
 
     engine = run(state(ctx).store)
-    result = run(lambda: close_cycle(engine, period, entity_code=entity))
+    with progress_bar(f"closing {period}") as advance:
+        result = run(lambda: close_cycle(engine, period, entity_code=entity, progress=advance))
     if result.already_closed:
         out.print(f"{period} is already closed; nothing changed")
         return
@@ -324,10 +327,15 @@ def invoices_deliver(
         str, typer.Option(help="Environment variable holding the signing secret.")
     ] = "RATEBOOK_WEBHOOK_SECRET",  # noqa: S107 (the variable's name, not a secret)
     period: Annotated[str | None, typer.Option(help="Only this month, YYYY-MM.")] = None,
-    attempts: Annotated[int, typer.Option(help="Tries per invoice.")] = 5,
+    attempts: Annotated[int, typer.Option(min=1, max=20, help="Tries per invoice.")] = 5,
+    timeout: Annotated[
+        int, typer.Option(min=1, max=300, help="Seconds each attempt may take.")
+    ] = 10,
     entity: EntityOption = None,
 ) -> None:
-    """POST each invoice not yet delivered to URL, signed (HMAC-SHA256) and retried."""
+    """POST each invoice not yet delivered to URL, signed (HMAC-SHA256) and retried.
+
+    The signing secret is read from $RATEBOOK_WEBHOOK_SECRET (or --secret-env)."""
 
     from ratebook.workflows.deliver_invoices import deliver_invoices
 
@@ -336,14 +344,25 @@ def invoices_deliver(
         err.print(f"error: NO_SECRET set the signing secret in ${secret_env}", markup=False)
         raise typer.Exit(code=1)
     engine = run(state(ctx).store)
-    result = run(
-        lambda: deliver_invoices(
-            engine, url, secret.encode(), period=period, attempts=attempts, entity_code=entity
+    with progress_bar("delivering invoices") as advance:
+        result = run(
+            lambda: deliver_invoices(
+                engine,
+                url,
+                secret.encode(),
+                period=period,
+                attempts=attempts,
+                timeout=timeout,
+                entity_code=entity,
+                progress=advance,
+            )
         )
-    )
     out.print(
         f"{result.delivered} delivered, {result.already} already delivered, "
         f"{result.failed} failed after {attempts} attempts"
+        + (f"; {result.retries} retries" if result.retries else "")
+        + (f"; last error: {result.last_error}" if result.last_error else ""),
+        markup=False,
     )
     if result.failed:
         raise typer.Exit(code=1)

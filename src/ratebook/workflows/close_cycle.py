@@ -10,6 +10,7 @@ close in order, and only once they have ended. The rules of each customer's clos
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -66,8 +67,10 @@ def close_cycle(
     *,
     entity_code: str | None = None,
     now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CloseSummary:
-    """Close ``period`` for an entity.
+    """Close ``period`` for an entity. ``progress(done, total)`` is told of the customers
+    closed as it goes (the last step, ``total``, is the writing).
 
     Raises:
         InputError: ``BAD_PERIOD``.
@@ -110,7 +113,7 @@ def close_cycle(
         )
         summary.recurring = bill_recurring(conn, entity, period, now, batch)
         settle_volume_tiers(conn, entity, period, now, batch)
-        _Closing(conn, entity, period, now, ends_at, batch).run(summary)
+        _Closing(conn, entity, period, now, ends_at, batch).run(summary, progress)
         usage.finish_batch(
             conn, batch.id, rows_read=0, rated=0, duplicates=0, exceptions_count=0, now=now
         )
@@ -188,7 +191,7 @@ class _Closing:
         self.results: list[dict[str, object]] = []
         self.invoicing = Invoicing(conn, entity, period, now, self.policy)
 
-    def run(self, summary: CloseSummary) -> None:
+    def run(self, summary: CloseSummary, progress: Callable[[int, int], None] | None) -> None:
         """Close every customer with postings in the cycle, then write it all.
 
         One function: every customer is closed from data loaded at once."""
@@ -228,7 +231,10 @@ class _Closing:
         }
         posted = ledger.partition_by("customer_id", as_dict=True)
         number = invoices.next_number(conn, entity_id)  # the close's lock keeps the numbering
-        for fact in facts.iter_rows(named=True):
+        total = facts.height + 1  # and the writing
+        for done, fact in enumerate(facts.iter_rows(named=True)):
+            if progress is not None and done % 200 == 0:
+                progress(done, total)
             cid = int(fact["customer_id"])
             closed = close_customer(
                 period=period,
@@ -260,7 +266,11 @@ class _Closing:
             summary.customers += 1
             self.postings += closed.postings
             self.results.append(self._result(closed, invoice_id))
+        if progress is not None:
+            progress(total - 1, total)
         self._write()
+        if progress is not None:
+            progress(total, total)
 
     def _result(self, closed: CustomerClose, invoice_id: int | None) -> dict[str, object]:
         totals = closed.composed.totals

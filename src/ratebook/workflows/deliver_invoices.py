@@ -34,11 +34,15 @@ from ratebook.workflows.issue_invoices import invoice_id_text
 
 @dataclass(slots=True)
 class DeliverySummary:
-    """Counts of a delivery run."""
+    """Counts of a delivery run: invoices delivered, delivered before, failed after every
+    attempt; ``retries``, the attempts after a first that failed; ``last_error``, the last
+    failure's status or error."""
 
     delivered: int = 0
     already: int = 0
     failed: int = 0
+    retries: int = 0
+    last_error: str | None = None
 
 
 def signature(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -58,8 +62,10 @@ def deliver_invoices(
     timeout: float = 10.0,  # float-ok: seconds
     entity_code: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DeliverySummary:
-    """POST every invoice (of ``period``, or all) not yet delivered to ``url``.
+    """POST every invoice (of ``period``, or all) not yet delivered to ``url``, each attempt
+    waiting at most ``timeout`` seconds; ``progress(done, total)`` is told of each invoice.
 
     One function: each attempt, its log and its audit follow one another per invoice."""
     now = datetime.now(UTC)
@@ -71,7 +77,9 @@ def deliver_invoices(
         rows = invoices.list_invoices(conn, entity.id, period=period)
         done = invoices.delivered_to(conn, entity.id, url)
     with httpx.Client(timeout=timeout) as client:
-        for row in rows:
+        for count, row in enumerate(rows):
+            if progress is not None:
+                progress(count, len(rows))
             if row.id in done:
                 summary.already += 1
                 continue
@@ -130,7 +138,9 @@ def deliver_invoices(
                     )
                 if ok:
                     break
+                summary.last_error = f"HTTP {status}" if status is not None else error
                 if attempt < attempts:
+                    summary.retries += 1
                     sleep(base_delay * 2 ** (attempt - 1))
             if ok:
                 summary.delivered += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,15 +190,24 @@ def write_statement(
 
 
 def write_statements(
-    engine: Engine, *, period: str, out_dir: Path, entity_code: str | None = None
+    engine: Engine,
+    *,
+    period: str,
+    out_dir: Path,
+    entity_code: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[StatementResult]:
-    """Write the statement of every customer with usage in ``period`` into ``out_dir``."""
+    """Write the statement of every customer with usage in ``period`` into ``out_dir``;
+    ``progress(done, total)`` is told of each one written."""
     Period.parse(period)
     out_dir.mkdir(parents=True, exist_ok=True)
     results: list[StatementResult] = []
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        for customer_id, account in usage.customers_with_usage(conn, entity.id, period):
+        customers = usage.customers_with_usage(conn, entity.id, period)
+        for done, (customer_id, account) in enumerate(customers):
+            if progress is not None:
+                progress(done, len(customers))
             lines = usage.statement_lines(conn, entity.id, customer_id, period)
             safe = re.sub(r"[^A-Za-z0-9._-]", "_", account)
             path = out_dir / f"{safe}-{period}.csv"
