@@ -39,6 +39,8 @@ from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.lineage import lineage
 from tests.conftest import write
+from tests.scenarios.test_october_for_two_customers import _cdr
+from tests.scenarios.test_october_for_two_customers import _setup as october_setup
 
 TABLE = """
 name: flat
@@ -320,3 +322,21 @@ def test_counts_and_filters(my_engine: Engine, tmp_path: Path) -> None:
     assert assigned.assigned == 1
     [mine] = review.list_exceptions(my_engine, Filter(status="in_review"))
     assert (mine["record_id"], mine["assignee"]) == ("c5", "aisyah")
+
+
+def test_an_asterisk_row_is_corrected_by_the_field_its_exception_names(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    october_setup(my_engine, tmp_path)
+    # ACME's number to +60312345678 (0.05 a minute, per minute); billsec "abc" cannot be read
+    row = _cdr("0321110001", "0312345678", "2026-10-03 09:00:00", 61, uniqueid="9.1")
+    feed = write(tmp_path / "Master.csv", row.replace('"61"', '"abc"') + "\n")
+    assert import_feed(my_engine, feed, format_name="asterisk").exceptions == 1
+    [held] = review.list_exceptions(my_engine, Filter())
+    assert held["field"] == "quantity"  # the canonical field, read from billsec
+    fixed = correct_exception.correct(
+        my_engine, held["id"], changes={"quantity": "30"}, reason="switch wrote abc"
+    )
+    assert (fixed.resolved, fixed.charge) == (1, 50_000)  # 30 s bills 60 s at 0.05
+    [fix] = review.show_exception(my_engine, held["id"])["corrections"]
+    assert fix["changes"] == '{"billsec": ["abc", "30"]}'  # the switch's own column changed

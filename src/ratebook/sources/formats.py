@@ -10,6 +10,7 @@ fields). Parsing the text is ``pipeline.normalise``'s job, the same for every fo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -39,6 +40,12 @@ class FeedFormat(Protocol):
     @property
     def time_layout(self) -> str:
         """strftime-style layout of start times, or ``iso8601`` (ISO 8601, optional offset)."""
+        ...
+
+    @property
+    def sources(self) -> Mapping[str, str]:
+        """The column each canonical field is read from, where it has another name (a
+        correction may name either)."""
         ...
 
     def bind_header(self, header: list[str] | None, path: Path) -> list[str]:
@@ -163,6 +170,7 @@ class GenericFormat:
     has_header: bool = True
     time_layout: str = "iso8601"
     required: tuple[str, ...] = ("record_id", "start_time", "quantity")
+    sources: Mapping[str, str] = field(default_factory=dict)  # canonical names already
     optional: tuple[str, ...] = (
         "account",
         "caller",
@@ -332,6 +340,16 @@ class AsteriskFormat(_SwitchFormat):
 
     name: str = "asterisk"
     columns: tuple[str, ...] = field(default=ASTERISK_COLUMNS)
+    sources: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "record_id": "uniqueid",
+            "start_time": "start",
+            "quantity": "billsec",
+            "account": "accountcode",
+            "caller": "src",
+            "destination": "dst",
+        }
+    )
 
     def to_frame(
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
@@ -413,6 +431,16 @@ class FreeSwitchFormat(_SwitchFormat):
 
     name: str = "freeswitch"
     columns: tuple[str, ...] = field(default=FREESWITCH_COLUMNS)
+    sources: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "record_id": "uuid",
+            "start_time": "start_stamp",
+            "quantity": "billsec",
+            "account": "accountcode",
+            "caller": "caller_id_number",
+            "destination": "destination_number",
+        }
+    )
 
     def to_frame(
         self, chunk: RawChunk, columns: list[str], max_field_chars: int

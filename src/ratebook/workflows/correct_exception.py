@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,8 +83,8 @@ def correct(
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
         x = pending_one(conn, entity, exception_id)
-        fields, columns = _corrected_fields(x, changes, raw)
         fmt = get_format(x["format"])
+        fields, columns = _corrected_fields(x, changes, raw, fmt.sources)
         chunk = RawChunk.from_rows(
             [x["source_line"] or 0], [fields], width=len(columns), utf8_checked=False
         )
@@ -154,8 +155,14 @@ def correct(
 
 
 def _corrected_fields(
-    x: dict[str, Any], changes: dict[str, str] | None, raw: str | None
+    x: dict[str, Any],
+    changes: dict[str, str] | None,
+    raw: str | None,
+    sources: Mapping[str, str],
 ) -> tuple[list[str], list[str]]:
+    """The corrected row's fields and the feed's columns. A change names a column of the
+    feed, or the canonical field an exception names (``quantity`` for Asterisk's
+    ``billsec``)."""
     if x["batch_columns"] is None:
         raise ConflictError(
             "CANNOT_CORRECT",
@@ -169,10 +176,13 @@ def _corrected_fields(
     fields = next(csv.reader([x["raw"] or ""]), [])
     for name, value in (changes or {}).items():
         key = name.strip().lower()
+        key = key if key in columns else sources.get(key, key)
         if key not in columns:
+            also = ", ".join(f"{c} ({s})" for c, s in sources.items())
             raise InputError(
                 "UNKNOWN_COLUMN",
-                f"the feed has no column {name!r}; its columns are {', '.join(columns)}",
+                f"the feed has no column {name!r}; its columns are {', '.join(columns)}"
+                + (f"; fields by their names: {also}" if also else ""),
                 path="--set",
                 field=name,
             )
