@@ -19,6 +19,7 @@ import typer.main
 from typer.core import TyperArgument, TyperOption
 
 from ratebook.cli import audit, billing, intake, review, service, setup
+from ratebook.cli import reference as reference  # adds list and show to customers and rates
 from ratebook.cli.common import DbOption, State, err
 
 app = typer.Typer(

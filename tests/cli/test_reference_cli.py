@@ -1,0 +1,42 @@
+"""``customers list|show`` and ``rates list|show``: what the store holds, as a user reads it."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.test_cli import _cli
+
+
+def test_customers_are_listed_and_shown(loaded: str) -> None:
+    code, out, _ = _cli(loaded, "customers", "list", "--format", "json")
+    assert code == 0
+    assert json.loads(out) == [{"account": "ACME", "name": "Acme", "status": "active", "floor": ""}]
+    code, out, _ = _cli(loaded, "customers", "show", "ACME", "--format", "json")
+    assert code == 0
+    shown = json.loads(out)
+    # the customers file gave ACME the numbers +6032*: every number under that prefix
+    assert [(i["kind"], i["value"]) for i in shown if i["kind"] != "account"] == [
+        ("prefix", "+6032")
+    ]
+    code, _, err = _cli(loaded, "customers", "show", "NOBODY")
+    assert code == 1
+    assert "CUSTOMER_NOT_FOUND" in err
+
+
+def test_rate_tables_are_listed_and_shown_in_their_zone(loaded: str) -> None:
+    code, out, _ = _cli(loaded, "rates", "list", "--format", "json")
+    assert code == 0
+    # the deck was imported effective 2026-10-01: its local date, not the UTC instant
+    [version] = json.loads(out)
+    assert (version["table"], version["effective_from"], version["rows"]) == (
+        "standard",
+        "2026-10-01",
+        2,
+    )
+    code, out, _ = _cli(loaded, "rates", "show", "standard", "--format", "json")
+    assert code == 0
+    rows = {(r["prefix"], r["destination"], r["price"], r["per"]) for r in json.loads(out)}
+    assert rows == {("60", "Malaysia", "0.03", "60s"), ("6012", "Maxis", "0.1", "60s")}
+    code, out, _ = _cli(loaded, "rates", "show", "standard", "--limit", "1")
+    assert code == 0
+    assert "1 of 2 rows" in out
