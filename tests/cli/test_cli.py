@@ -233,6 +233,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Demo finished" in done.stdout
     assert len(list((tmp_path / "statements").glob("*.csv"))) > 100
+    # the month is closed and invoiced; the top three get PDF statements; the tour is there
+    assert "October closed:" in done.stdout
+    assert len(list((tmp_path / "statements").glob("*.pdf"))) == 3
+    assert (tmp_path / "tour" / "README.md").exists()
     again = subprocess.run(
         [sys.executable, "-m", "ratebook", "demo", "--records", "5000"],
         cwd=tmp_path,

@@ -224,7 +224,7 @@ def invoices_list(
             "invoice": invoice_id_text(found.code, r.number),
             "period": r.period,
             "account": r.account,
-            "net": money_text(r.net, places),
+            "net": money_text(r.billed_net, places),
             "tax": money_text(r.tax, places),
             "total": money_text(r.total, places),
             "currency": r.currency,

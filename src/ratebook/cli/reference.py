@@ -21,9 +21,9 @@ def _local(version: dict[str, Any]) -> str:
     """A version's start as its table writes it: the local date in the table's zone."""
     from datetime import datetime
 
-    from ratebook.workflows.import_rate_table import local_label
+    from ratebook.model.tariffs import version_label
 
-    return local_label(datetime.fromisoformat(version["effective_from"]), version["timezone"])
+    return version_label(datetime.fromisoformat(version["effective_from"]), version["timezone"])
 
 
 @customers_app.command("list")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -97,6 +98,13 @@ SERVICE_UNITS: dict[str, str] = {
 }
 #: The base unit of any service not in ``SERVICE_UNITS``.
 OTHER_SERVICE_UNIT = "call"
+
+
+def version_label(instant: datetime, zone: str) -> str:
+    """A version's effective-from instant as its table writes it: the local date in the
+    table's zone (with the time, where it is not midnight)."""
+    local = instant.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d}" if local.time() == time(0) else f"{local:%Y-%m-%d %H:%M:%S}"
 
 
 def service_unit(service: str) -> str:

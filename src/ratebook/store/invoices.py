@@ -20,7 +20,9 @@ from ratebook.store.tables import customers, invoice_deliveries, invoice_lines, 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InvoiceRow:
-    """An issued invoice as stored. Amounts at AMOUNT_SCALE."""
+    """An issued invoice as stored. Amounts at AMOUNT_SCALE: ``net`` is the exact sum of its
+    lines, ``billed_net`` the net it bills (in whole minor units), ``total`` = ``billed_net``
+    + ``tax``, and ``rounding`` = ``net - billed_net``, carried to the next cycle."""
 
     id: int
     number: int
@@ -36,6 +38,11 @@ class InvoiceRow:
     reason: str
     document: str
     document_sha256: str
+
+    @property
+    def billed_net(self) -> int:
+        """The net the invoice bills: its lines in whole minor units."""
+        return self.total - self.tax
 
 
 def next_number(conn: Connection, entity_id: int) -> int:

@@ -113,6 +113,7 @@ def charges(conn: Connection, record_pk: int) -> list[dict[str, Any]]:
             c.invoice_line_id,
             t.name.label("rate_table"),
             v.effective_from,
+            v.timezone.label("version_timezone"),
             v.revision,
             w.destination_name,
             li.line_no,

@@ -7,14 +7,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import polars as pl
 from sqlalchemy import Engine
 
 from ratebook.errors import InputError
+from ratebook.model.tariffs import version_label
 from ratebook.money import (
     RoundingMode,
 )
@@ -39,13 +39,6 @@ class TableResult:
 def _content_digest(spec: str, rows: pl.DataFrame) -> str:
     ordered = rows.sort(["service", "prefix", "band"]).write_csv()
     return hashlib.sha256((spec + "\n" + ordered).encode()).hexdigest()
-
-
-def local_label(instant: datetime, zone: str) -> str:
-    """An effective-from instant as the table writes it: its local date in the table's zone
-    (with the time, where it is not midnight)."""
-    local = instant.astimezone(ZoneInfo(zone))
-    return f"{local:%Y-%m-%d}" if local.time() == time(0) else f"{local:%Y-%m-%d %H:%M:%S}"
 
 
 def import_rate_table(
@@ -107,7 +100,7 @@ def import_rate_table(
             spec = json.loads(version.spec)
             spec["rounding"] = {"places": places, "mode": mode.value}
             spec["content_digest"] = _content_digest(json.dumps(spec, sort_keys=True), version.rows)
-            label = local_label(version.effective_from, spec["timezone"])
+            label = version_label(version.effective_from, spec["timezone"])
             existing = tariffs.version_spec_at(conn, table_id, version.effective_from)
             revision = 1
             if existing is not None:

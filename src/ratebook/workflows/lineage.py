@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from ratebook.errors import InputError, NotFoundError
+from ratebook.model.tariffs import version_label
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.store import lineage as store
 from ratebook.store.entities import get_entity
@@ -110,7 +111,8 @@ def lineage_text(chain: dict[str, Any], *, currency: str) -> list[str]:
             if charge["rate_table"] is not None:
                 out.append(
                     f"{indent}    rate table {charge['rate_table']}, version from"
-                    f" {charge['effective_from']:%Y-%m-%d} revision {charge['revision']},"
+                    f" {version_label(charge['effective_from'], charge['version_timezone'])}"
+                    f" revision {charge['revision']},"
                     f" row prefix {charge['prefix']} ({charge['destination_name']})"
                     f" band {charge['band']}"
                     + (f" tier {charge['tier']}" if charge["tier"] is not None else "")

@@ -1,5 +1,6 @@
 """``ratebook demo``: generate a month in a directory, then init, import rates, customers and
-CDRs, and print balances, exceptions and where the statements went."""
+CDRs, close the month, issue its invoices and write statements (CSV, and PDF for the top
+customers); and write the tour folder of every command (``ratebook.tour``)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,21 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from ratebook.billing.tax import Treatment
 from ratebook.demodata import generate
 from ratebook.intake.tally import ImportProgress
 from ratebook.money import AMOUNT_SCALE, format_fixed, parse_fixed
 from ratebook.settings import Settings
 from ratebook.store.reference import ReferenceCache
+from ratebook.tour import write_tour
 from ratebook.workflows import report_usage
+from ratebook.workflows.billing_setup import set_tax
+from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.init_entity import init_entity
+from ratebook.workflows.statement_pdf import write_statement_pdf
 
 ProgressFactory = Callable[[str], AbstractContextManager[ImportProgress]]
 
@@ -103,9 +109,34 @@ def run_demo(
     console.print(
         f"{len(lines)} customers billed, total {format_fixed(total, AMOUNT_SCALE, 4)} MYR"
     )
-    written = report_usage.write_statements(
-        engine, period="2026-10", out_dir=directory / "statements", entity_code="DEMO"
+    set_tax(engine, "*", rate="8", treatment=Treatment.STANDARD, label="SST", entity_code="DEMO")
+    closed = close_cycle(engine, "2026-10", entity_code="DEMO")
+    console.print(
+        f"October closed: {closed.invoiced} invoices issued, totalling"
+        f" {format_fixed(closed.invoiced_total, AMOUNT_SCALE, 2)} MYR with SST 8%;"
+        f" {closed.carried} balances under the 1.00 floor carried forward"
     )
-    console.print(f"{len(written)} statements written to {directory / 'statements'}")
-    console.print("Try: ratebook exceptions list --code UNMATCHED_CUSTOMER | head -20")
+    statements = directory / "statements"
+    written = report_usage.write_statements(
+        engine, period="2026-10", out_dir=statements, entity_code="DEMO"
+    )
+    for b in top[:3]:
+        write_statement_pdf(
+            engine,
+            account=b.account,
+            period="2026-10",
+            out=statements / f"{b.account}-2026-10.pdf",
+            entity_code="DEMO",
+        )
+    console.print(
+        f"{len(written)} CSV statements and the PDF statements of the top 3 customers written"
+        f" to {statements}"
+    )
+    tour = write_tour(directory / "tour")
+    console.print(f"A tour of every command, with small files, is in {tour}: see its README.md")
+    console.print(
+        f"Try, in {directory}: ratebook invoices list;"
+        " ratebook exceptions list --code UNMATCHED_CUSTOMER",
+        markup=False,
+    )
     console.print(f"[bold green]Demo finished[/] in {time.perf_counter() - began:.1f}s")

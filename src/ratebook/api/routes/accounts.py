@@ -119,7 +119,7 @@ def get_invoices(
             period=r.period,
             issued_at=r.issued_at.isoformat(),
             currency=r.currency,
-            net=format_fixed(r.net, AMOUNT_SCALE, min_places=2),
+            net=format_fixed(r.billed_net, AMOUNT_SCALE, min_places=2),
             tax=format_fixed(r.tax, AMOUNT_SCALE, min_places=2),
             total=format_fixed(r.total, AMOUNT_SCALE, min_places=2),
             reason=r.reason,
