@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from ratebook.store import billing
 from ratebook.store.engine import open_store
 from ratebook.workflows.customer_accounts import list_customers
 from ratebook.workflows.import_customers import import_customers
@@ -47,8 +48,7 @@ def test_reading_commands_answer_while_a_writer_holds_the_store(
     story.build(engine, tmp_path)
     with engine.connect() as writer:
         writer.begin()  # SQLite: BEGIN IMMEDIATE, the write lock is taken
-        if writer.dialect.name == "postgresql":
-            writer.execute(text("SELECT pg_advisory_xact_lock(5391179, 1)"))  # a close's lock
+        billing.lock_entity(writer, 1, shared=False)  # PostgreSQL: a close's lock
         writer.execute(text("UPDATE customers SET name = 'Renamed meanwhile'"))
         for args in (
             ["balances", "--period", "2026-10"],

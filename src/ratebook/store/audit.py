@@ -18,8 +18,9 @@ from ratebook.model.actor import current_actor
 from ratebook.model.audit import GENESIS, Break, canonical, entry_hash, first_break
 from ratebook.store.tables import audit_log
 
-#: The advisory-lock key of the audit chain (PostgreSQL), apart from the entity locks.
-_CHAIN_LOCK = 0x52424155  # "RBAU"
+#: The advisory-lock key of the audit chain (PostgreSQL), apart from the entity locks and per
+#: schema (advisory locks are the database's; each deployment's chain is its own).
+_CHAIN_LOCK = "hashtext(current_schema() || '/ratebook-audit')"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +76,7 @@ def record_all(conn: Connection, changes: list[Change], *, at: datetime) -> list
     if not changes:
         return []
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHAIN_LOCK})
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK})"))
     last = head(conn)
     next_id, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     acting = current_actor()

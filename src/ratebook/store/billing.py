@@ -25,8 +25,10 @@ from ratebook.store.tables import (
     usage_records,
 )
 
-#: The first key of the PostgreSQL advisory lock a cycle close holds per entity.
-_LOCK_CLASS = 0x52424B
+#: The first key of the PostgreSQL advisory lock a cycle close holds per entity: the hash of
+#: the schema and this name, for advisory locks are the database's and two deployments in
+#: one database (a schema each) must not wait for each other.
+LOCK_CLASS_SQL = "hashtext(current_schema() || '/ratebook-close')"
 
 POSTING_SCHEMA: dict[str, pl.DataType] = {
     "customer_id": pl.Int64(),
@@ -70,7 +72,7 @@ def lock_entity(conn: Connection, entity_id: int, *, shared: bool) -> None:
     time, so it needs nothing more."""
     if conn.dialect.name == "postgresql":
         name = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        conn.execute(text(f"SELECT {name}(:k1, :k2)"), {"k1": _LOCK_CLASS, "k2": entity_id})
+        conn.execute(text(f"SELECT {name}({LOCK_CLASS_SQL}, :k2)"), {"k2": entity_id})
 
 
 def cycle_row(conn: Connection, entity_id: int, period: str) -> tuple[str, datetime | None] | None:

@@ -22,8 +22,8 @@ from ratebook.store.tables import (
     rate_table_versions,
 )
 
-#: The advisory lock class of reference writers (a cycle close's is ``billing._LOCK_CLASS``).
-_REFERENCE_LOCK = 0x52425246  # "RBRF"
+#: The advisory lock class of reference writers, per schema (as ``billing.LOCK_CLASS_SQL``).
+_REFERENCE_LOCK = "hashtext(current_schema() || '/ratebook-reference')"
 _HELD = "ratebook_reference_lock"
 
 
@@ -38,7 +38,7 @@ def lock_reference(conn: Connection, entity_id: int) -> None:
     if held is not None and held[0] is transaction and held[1] == entity_id:
         return
     conn.execute(
-        text("SELECT pg_advisory_xact_lock(:k1, :k2)"), {"k1": _REFERENCE_LOCK, "k2": entity_id}
+        text(f"SELECT pg_advisory_xact_lock({_REFERENCE_LOCK}, :k2)"), {"k2": entity_id}
     )
     conn.info[_HELD] = (transaction, entity_id)
 
@@ -49,7 +49,7 @@ def reference_stamp(conn: Connection, entity_id: int) -> tuple[int, ...] | None:
     lock is then held until the transaction ends, so the data cannot change under it."""
     if conn.dialect.name == "postgresql":
         ((free,),) = driver.rows(
-            conn, "SELECT pg_try_advisory_xact_lock_shared(?, ?)", (_REFERENCE_LOCK, entity_id)
+            conn, f"SELECT pg_try_advisory_xact_lock_shared({_REFERENCE_LOCK}, ?)", (entity_id,)
         )
         if not free:
             return None
