@@ -26,7 +26,7 @@ demo: $(RUNSTAMP)
 
 ## make test: install dev dependencies and run the whole suite
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(or $(WORKERS),2) --durations=10
 
 ## make lint: ruff, mypy --strict, and the import layers (import-linter)
 lint: $(STAMP)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import polars as pl
 import psycopg
 import pytest
+from hypothesis import settings
 from sqlalchemy import Connection, Engine
 
 from ratebook.store import tariffs
@@ -18,6 +19,11 @@ from ratebook.store.engine import open_store
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.init_entity import init_entity
+
+# a property's examples take as long as the machine lets them (the suite runs in parallel,
+# beside servers it starts): no example fails for its time
+settings.register_profile("ratebook", deadline=None)
+settings.load_profile("ratebook")
 
 POSTGRES_ENV = "RATEBOOK_TEST_POSTGRES_URL"
 

@@ -70,13 +70,21 @@ def head(conn: Connection) -> tuple[int, str] | None:
     return None if last is None else (int(last.id), str(last.hash))
 
 
+def lock_chain(conn: Connection) -> None:
+    """Take the audit chain's lock now, until the transaction ends (PostgreSQL; SQLite has one
+    writer at a time). An import takes it at its first audit entry and the cycles' running
+    totals after; a writer that would change those totals before it audits takes the lock
+    first, so no two writers ever wait for each other in opposite orders (a deadlock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK})"))
+
+
 def record_all(conn: Connection, changes: list[Change], *, at: datetime) -> list[int]:
     """Append entries in order, chained as one at a time would be, by one statement (a close
     issues thousands of invoices); returns their ids."""
     if not changes:
         return []
-    if conn.dialect.name == "postgresql":
-        conn.execute(text(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK})"))
+    lock_chain(conn)
     last = head(conn)
     next_id, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     acting = current_actor()

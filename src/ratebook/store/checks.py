@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import polars as pl
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal, or_, select, union_all
 
 from ratebook.errors import ConflictError
 from ratebook.model.ledger import next_period
@@ -98,50 +98,55 @@ def _chunks(values: Sequence[int]) -> Iterator[list[int]]:
 _SUMS = {"customer_id": pl.Int64(), "period": pl.String(), "amount": pl.Int64()}
 
 
+_SIDES = {**_SUMS, "side": pl.String()}
+
+
 def _posted_usage(
     conn: Connection, entity_id: int, customer_ids: list[int] | None, periods: list[str] | None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Usage postings and current charges summed per customer and cycle posted to (both
-    ``_SUMS``), of ``customer_ids`` and ``periods`` (None: all)."""
+    ``_SUMS``), of ``customer_ids`` and ``periods`` (None: all).
+
+    Both sums come from one statement, so from one snapshot of the store: at PostgreSQL's
+    read committed, two statements could see a writer beside this one commit in between
+    (its postings missed by the first, its charges counted by the second) and report a
+    difference that never was."""
     p, c = ledger_postings.c, rated_charges.c
     posted = (
-        select(p.customer_id, p.period, func.sum(p.amount))
+        select(p.customer_id, p.period, func.sum(p.amount), literal("posted"))
         .where(p.entity_id == entity_id, p.kind.in_(USAGE_KINDS))
         .group_by(p.customer_id, p.period)
     )
     charged = (
-        select(c.customer_id, c.posted_period, func.sum(c.charge))
+        select(c.customer_id, c.posted_period, func.sum(c.charge), literal("charged"))
         .where(c.entity_id == entity_id, c.superseded_by.is_(None))
         .group_by(c.customer_id, c.posted_period)
     )
+    parts: list[pl.DataFrame] = []
     if periods is None or customer_ids is None:
-        return query_frame(conn, posted, _SUMS), query_frame(conn, charged, _SUMS)
-    # the charges posted to a cycle are of the cycle itself or, as late usage, of the earlier
-    # cycles its late-usage postings name: asking for those periods keeps to the index
-    late = select(p.source_period).where(
-        p.entity_id == entity_id,
-        p.kind == "late_usage",
-        p.period.in_(periods),
-        p.source_period.is_not(None),
-    )
-    sources = sorted({*periods, *(str(s) for s in conn.execute(late.distinct()).scalars())})
-    posted_parts, charged_parts = [], []
-    for some in _chunks(customer_ids):
-        posted_parts.append(
-            query_frame(conn, posted.where(p.customer_id.in_(some), p.period.in_(periods)), _SUMS)
+        parts.append(query_frame(conn, union_all(posted, charged), _SIDES))
+    else:
+        # the charges posted to a cycle are of the cycle itself or, as late usage, of the
+        # earlier cycles its late-usage postings name: asking for those periods keeps to the
+        # index
+        late = select(p.source_period).where(
+            p.entity_id == entity_id,
+            p.kind == "late_usage",
+            p.period.in_(periods),
+            p.source_period.is_not(None),
         )
-        charged_parts.append(
-            query_frame(
-                conn,
-                charged.where(
-                    c.customer_id.in_(some),
-                    c.period.in_(sources),
-                    c.posted_period.in_(periods),
-                ),
-                _SUMS,
+        for some in _chunks(customer_ids):
+            mine = posted.where(p.customer_id.in_(some), p.period.in_(periods))
+            theirs = charged.where(
+                c.customer_id.in_(some),
+                or_(c.period.in_(periods), c.period.in_(late)),
+                c.posted_period.in_(periods),
             )
-        )
-    return pl.concat(posted_parts), pl.concat(charged_parts)
+            parts.append(query_frame(conn, union_all(mine, theirs), _SIDES))
+    both = pl.concat(parts)
+    posted_sums = both.filter(pl.col("side") == "posted").drop("side")
+    charged_sums = both.filter(pl.col("side") == "charged").drop("side")
+    return posted_sums, charged_sums
 
 
 def unposted_usage(

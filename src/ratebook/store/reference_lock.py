@@ -37,9 +37,7 @@ def lock_reference(conn: Connection, entity_id: int) -> None:
     # the transaction object itself is kept (not its id, which a later one could reuse)
     if held is not None and held[0] is transaction and held[1] == entity_id:
         return
-    conn.execute(
-        text(f"SELECT pg_advisory_xact_lock({_REFERENCE_LOCK}, :k2)"), {"k2": entity_id}
-    )
+    conn.execute(text(f"SELECT pg_advisory_xact_lock({_REFERENCE_LOCK}, :k2)"), {"k2": entity_id})
     conn.info[_HELD] = (transaction, entity_id)
 
 

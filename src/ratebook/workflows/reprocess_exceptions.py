@@ -175,6 +175,7 @@ def _rebill(
     ledger = Ledger(cycle)
     ledger.book(conn, rated, placed, entity_id=entity.id, batch_id=batch_id, now=now)
     ledger.post(conn, entity_id=entity.id, batch_id=batch_id, source="review", now=now)
+    audit.lock_chain(conn)  # before the cycles' totals, as an import takes the two
     cycle.save()
     matched = assessed.matched.join(by_idx, on="row_idx")
     review.set_record_customers(

@@ -204,7 +204,9 @@ def _book(
     cycles.replace_charges(
         conn, replacements, entity_id=entity.id, batch_id=batch_id, rated_at=now, seal=seal
     )
-    # a corrected increment changes the billed quantities the cycle holds
+    # a corrected increment changes the billed quantities the cycle holds; the audit chain is
+    # taken first, in the order an import takes the two (``audit.lock_chain``)
+    audit.lock_chain(conn)
     cycles.add_usage(conn, entity.id, usage_change(replacements, replaced))
     usage.add_postings(
         conn,
