@@ -114,11 +114,17 @@ def _deck_rows(rng: random.Random) -> list[tuple[str, str, str]]:
         country = geocoder.country_name_for_number(example, "en") or region
         cc = str(example.country_code)
         price = rng.choice([0.05, 0.08, 0.12, 0.18, 0.25, 0.40, 0.65, 0.90, 1.20])
-        rows.append((cc, country, f"{price:.4f}"))
+        if cc == "1":  # the North American plan: a country is its area codes
+            rows.append(("1", "North America", "0.0500"))
+            rows.append((cc + str(example.national_number)[:3], country, f"{price:.4f}"))
+        else:
+            rows.append((cc, country, f"{price:.4f}"))
         mobile = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
         if mobile is not None:
             national = str(mobile.national_number)
-            prefix = cc + national[:2]
+            # the mobile range's leading digits: in the North American plan a country is
+            # its three-digit area codes (+1 809 is the Dominican Republic, +1 807 Canada)
+            prefix = cc + national[: 3 if cc == "1" else 2]
             rows.append((prefix, f"{country} Mobile", f"{price * 1.5:.4f}"))
     unique: dict[str, tuple[str, str, str]] = {}
     for row in rows:
@@ -152,9 +158,13 @@ def generate(
     with customers_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["account", "name", "rate_table", "numbers"])
+        # every customer a name of its own (a number after it past the words' combinations)
+        names = [f"{a} {b}" for a in _WORDS_A for b in _WORDS_B]
+        rng.shuffle(names)
         for index in range(customers):
             account = f"C{index + 1:04d}"
-            name = f"{rng.choice(_WORDS_A)} {rng.choice(_WORDS_B)} Sdn Bhd"
+            round_, pick = divmod(index, len(names))
+            name = f"{names[pick]}{f' {round_ + 1}' if round_ else ''} Sdn Bhd"
             area = rng.choice(["3", "3", "3", "4", "7", "8"])
             block = f"60{area}{2000 + index:04d}"  # a 100-number DID block
             extra = f"601{rng.randint(0, 9)}{rng.randint(1000000, 9999999)}"
