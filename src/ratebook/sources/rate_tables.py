@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from ratebook.errors import InputError
 from ratebook.model.tariffs import (
@@ -30,7 +37,17 @@ from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, AmountError, parse_fixed
 from ratebook.sources.dates import is_zone, parse_local_start
 from ratebook.sources.yamlfile import load_model
 
-Decimal = Annotated[str, Field(pattern=r"^\s*\d+(\.\d+)?\s*$")]
+_DECIMAL = re.compile(r"^\s*\d+(\.\d+)?\s*$")
+
+
+def _decimal_text(value: str) -> str:
+    if not _DECIMAL.match(value):
+        raise ValueError(f"{value[:40]!r} is not a decimal amount such as 0.0250 (digits, a point)")
+    return value
+
+
+#: An exact amount as text: digits with an optional decimal point, never a float.
+Decimal = Annotated[str, AfterValidator(_decimal_text)]
 
 
 class TierStep(BaseModel):
