@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.cli.test_cli import _cli
+from tests.cli.test_cli import FEED, _cli
+from tests.conftest import write
 
 
 def test_customers_are_listed_and_shown(loaded: str) -> None:
@@ -40,3 +42,15 @@ def test_rate_tables_are_listed_and_shown_in_their_zone(loaded: str) -> None:
     code, out, _ = _cli(loaded, "rates", "show", "standard", "--limit", "1")
     assert code == 0
     assert "1 of 2 rows" in out
+
+
+def test_a_listing_says_when_it_shows_only_the_first(loaded: str, tmp_path: Path) -> None:
+    # the feed leaves two exceptions: a negative quantity and an unknown caller
+    assert _cli(loaded, "ingest", str(write(tmp_path / "feed.csv", FEED)))[0] == 0
+    code, out, _ = _cli(loaded, "exceptions", "list", "--limit", "1")
+    assert code == 0
+    assert "the first 1 shown" in out
+    code, out, _ = _cli(loaded, "exceptions", "list", "--format", "json")
+    assert len(json.loads(out)) == 2  # JSON and CSV list them all
+    code, out, _ = _cli(loaded, "exceptions", "list")
+    assert "the first" not in out

@@ -117,6 +117,10 @@ def _any_filter(f: Filter) -> None:
         )
 
 
+#: Exceptions a table shows unless told otherwise.
+TABLE_LIMIT = 100
+
+
 @exceptions_app.command("list")
 def exceptions_list(
     ctx: typer.Context,
@@ -128,7 +132,14 @@ def exceptions_list(
     origin: OriginOption = None,
     text: TextOption = None,
     batch: BatchOption = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help=f"At most this many (default: {TABLE_LIMIT} in a table, all as JSON or CSV).",
+        ),
+    ] = None,
     fmt: FormatOption = OutputFormat.TABLE,
     entity: EntityOption = None,
 ) -> None:
@@ -137,7 +148,11 @@ def exceptions_list(
 
     engine = run(state(ctx).reader)
     f = _filter(ids, code, status, period, customer, origin, text, batch)
-    found = run(lambda: review.list_exceptions(engine, f, entity_code=entity, limit=limit))
+    shown = limit if limit is not None else TABLE_LIMIT if fmt is OutputFormat.TABLE else None
+    asked = None if shown is None else shown + 1  # one more: whether there are more
+    found = run(lambda: review.list_exceptions(engine, f, entity_code=entity, limit=asked))
+    more = shown is not None and len(found) > shown
+    found = found[:shown] if shown is not None else found
     rows: list[dict[str, Any]] = [
         {
             **r,
@@ -153,6 +168,8 @@ def exceptions_list(
         out,
         title="Exceptions",
     )
+    if more and fmt is OutputFormat.TABLE:
+        out.print(f"the first {shown} shown; --limit N for more, or narrow with --code")
 
 
 @exceptions_app.command("show")
