@@ -149,4 +149,5 @@ def lineage_text(chain: dict[str, Any], *, currency: str) -> list[str]:
 
 
 def _money(value: int) -> str:
-    return format_fixed(value, AMOUNT_SCALE)
+    """An amount as money is written: at least two places, every place it has."""
+    return format_fixed(value, AMOUNT_SCALE, None, min_places=2)
