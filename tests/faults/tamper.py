@@ -146,13 +146,15 @@ def record_rehashed(conn: Connection, rng: random.Random) -> str:
 
 
 def record_deleted(conn: Connection, rng: random.Random) -> str:
-    # a record the exception queue or a correction refers to is kept by a foreign key
+    # a record the exception queue, a correction or a dispute refers to is kept by a
+    # foreign key
     row = _pick(
         conn,
         rng,
         "usage_records",
         "id NOT IN (SELECT record_pk FROM exceptions WHERE record_pk IS NOT NULL)"
-        " AND id NOT IN (SELECT record_pk FROM corrections)",
+        " AND id NOT IN (SELECT record_pk FROM corrections)"
+        " AND id NOT IN (SELECT record_pk FROM disputes WHERE record_pk IS NOT NULL)",
     )
     conn.execute(text("DELETE FROM usage_records WHERE id = :id"), {"id": row})
     return f"record {row}: deleted"
