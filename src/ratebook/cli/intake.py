@@ -88,8 +88,10 @@ def _print_import_table(summaries: list[ImportSummary]) -> None:
     from ratebook.money import AMOUNT_SCALE, format_fixed
 
     table = Table(title="Import summary", header_style="bold")
-    for name in ("file", "read", "rated", "duplicates", "exceptions", "charge", "seconds"):
-        table.add_column(name, justify="left" if name == "file" else "right")
+    # numbers are never cut: a narrow terminal folds the file name instead
+    table.add_column("file", justify="left", overflow="fold")
+    for name in ("read", "rated", "duplicates", "exceptions", "charge", "seconds"):
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     for s in summaries:
         charge = (
             "(earlier)"
