@@ -19,6 +19,7 @@ from ratebook.store.reference_lock import reference_stamp
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.ingest_events import ingest_events
+from ratebook.workflows.warm_up import warm_references
 from tests.conftest import one_customer, write
 
 
@@ -56,6 +57,26 @@ def test_an_unchanged_reference_is_read_once(
     cache = ReferenceCache()
     # 60 s at 0.03 a minute, three times, from one load
     assert [_price(my_engine, cache, _event(f"e{n}", "A")) for n in range(3)] == ["0.0300"] * 3
+    assert len(loads) == 1
+
+
+def test_a_server_loads_the_reference_before_its_first_request(
+    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_customer(my_engine, tmp_path)
+    loads: list[int] = []
+    real = reference.load_reference
+
+    def counted(conn: Connection, entity_id: int) -> Reference:
+        loads.append(entity_id)
+        return real(conn, entity_id)
+
+    monkeypatch.setattr(reference, "load_reference", counted)
+    cache = ReferenceCache()
+    assert warm_references(my_engine, cache) == ["MY1"]
+    assert len(loads) == 1
+    # the first event is priced from what the warm-up loaded
+    assert _price(my_engine, cache, _event("w1", "A")) == "0.0300"
     assert len(loads) == 1
 
 

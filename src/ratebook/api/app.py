@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from ratebook.api.routes import accounts, events, health, rates, review
 from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
 from ratebook.store.reference import ReferenceCache
+from ratebook.workflows.warm_up import warm_references
 
 _PROBLEM = {
     "description": "An error, as RFC 9457 problem JSON with a stable `code`",
@@ -55,6 +57,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # the reference data loads beside the first requests, not in their way
+        threading.Thread(
+            target=warm_references,
+            args=(app.state.engine, app.state.references),
+            name="ratebook-warm-up",
+            daemon=True,
+        ).start()
         yield
         await run_in_threadpool(app.state.event_writer.close)
         app.state.probe.shutdown(wait=False)
