@@ -71,6 +71,10 @@ def _root(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        # a lost connection is told once, as the command's one error line: the driver's
+        # own note on the copy it abandoned is for --verbose
+        logging.getLogger("psycopg").setLevel(logging.ERROR)
     if debug:
         os.environ[_DEBUG] = "1"
     found = State(db=db)
