@@ -81,6 +81,7 @@ def test_ingest_summary_and_listings(loaded: str, tmp_path: Path) -> None:
     assert json.loads(out) == [
         {
             "account": "ACME",
+            "unit": "s",
             "records": 2,
             "billed_quantity": "180",
             "charge": "0.2300",
@@ -89,8 +90,8 @@ def test_ingest_summary_and_listings(loaded: str, tmp_path: Path) -> None:
     ]
     code, out, _ = _cli(loaded, "balances", "--period", "2026-10", "--format", "csv")
     assert list(csv.reader(io.StringIO(out))) == [
-        ["account", "records", "billed_quantity", "charge", "currency"],
-        ["ACME", "2", "180", "0.2300", "MYR"],
+        ["account", "unit", "records", "billed_quantity", "charge", "currency"],
+        ["ACME", "s", "2", "180", "0.2300", "MYR"],
     ]
     code, out, _ = _cli(loaded, "balances", "--period", "2026-10")
     assert code == 0

@@ -38,7 +38,7 @@ def balances(
     fmt: FormatOption = OutputFormat.TABLE,
     entity: EntityOption = None,
 ) -> None:
-    """Per-customer usage and charges for a month."""
+    """Per-customer usage and charges for a month, a line per unit."""
     from ratebook.workflows import report_usage
 
     engine = run(state(ctx).reader)
@@ -46,6 +46,7 @@ def balances(
     rows = [
         {
             "account": b.account,
+            "unit": b.unit,
             "records": b.records,
             "billed_quantity": b.billed_quantity,
             "charge": b.charge,
@@ -55,7 +56,7 @@ def balances(
     ]
     render(
         rows,
-        ["account", "records", "billed_quantity", "charge", "currency"],
+        ["account", "unit", "records", "billed_quantity", "charge", "currency"],
         fmt,
         out,
         title=f"Balances {period}",

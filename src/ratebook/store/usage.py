@@ -413,28 +413,35 @@ def add_postings(
 
 
 def balances(conn: Connection, entity_id: int, period: str) -> pl.DataFrame:
-    """Per customer with usage in ``period``: records, billed quantity and charge (current
-    ratings only), ordered by account."""
-    c = rated_charges.c
+    """Per customer and unit with usage in ``period``: records, billed quantity and charge
+    (current ratings only), ordered by account and unit. Quantities of different units are
+    never added together."""
+    c, r = rated_charges.c, usage_records.c
     statement = (
         select(
             customers.c.account,
             customers.c.name,
+            r.unit,
             func.count().label("records"),
             func.coalesce(func.sum(c.billed_quantity), 0).label("billed_quantity"),
             func.coalesce(func.sum(c.charge), 0).label("charge"),
         )
-        .select_from(rated_charges.join(customers, customers.c.id == c.customer_id))
+        .select_from(
+            rated_charges.join(customers, customers.c.id == c.customer_id).join(
+                usage_records, r.id == c.record_pk
+            )
+        )
         .where(c.entity_id == entity_id, c.period == period, c.superseded_by.is_(None))
-        .group_by(customers.c.account, customers.c.name)
-        .order_by(customers.c.account)
+        .group_by(customers.c.account, customers.c.name, r.unit)
+        .order_by(customers.c.account, r.unit)
     )
     rows = conn.execute(statement).all()
     return pl.DataFrame(
-        [tuple(r) for r in rows],
+        [tuple(x) for x in rows],
         schema={
             "account": pl.String,
             "name": pl.String,
+            "unit": pl.String,
             "records": pl.Int64,
             "billed_quantity": pl.Int64,
             "charge": pl.Int64,

@@ -48,10 +48,12 @@ STATEMENT_HEADER = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BalanceLine:
-    """One customer's usage in a period. Amounts and quantities are exact decimal text."""
+    """One customer's usage of one unit in a period. Amounts and quantities are exact
+    decimal text; ``billed_quantity`` is in ``unit``."""
 
     account: str
     name: str
+    unit: str
     records: int
     billed_quantity: str
     charge: str
@@ -59,7 +61,8 @@ class BalanceLine:
 
 
 def balances(engine: Engine, period: str, *, entity_code: str | None = None) -> list[BalanceLine]:
-    """Per-customer records, billed quantity and charge for a calendar month (entity's zone)."""
+    """Per customer and unit: records, billed quantity and charge for a calendar month (in
+    the entity's zone); a customer's charge is the sum of its lines."""
     Period.parse(period)
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
@@ -68,6 +71,7 @@ def balances(engine: Engine, period: str, *, entity_code: str | None = None) -> 
         BalanceLine(
             account=row["account"],
             name=row["name"],
+            unit=row["unit"],
             records=row["records"],
             billed_quantity=format_fixed(row["billed_quantity"], QUANTITY_SCALE),
             charge=format_fixed(row["charge"], AMOUNT_SCALE, entity.charge_places),

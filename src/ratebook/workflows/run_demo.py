@@ -96,6 +96,7 @@ def run_demo(
             "exceptions by code: " + ", ".join(f"{c} {n:,}" for c, n in sorted(by_code.items()))
         )
 
+    # the demo's calls are all voice: a line per customer, in seconds
     lines = report_usage.balances(engine, "2026-10", entity_code="DEMO")
     top = sorted(lines, key=lambda b: parse_fixed(b.charge, AMOUNT_SCALE), reverse=True)[:10]
     table = Table(title="October 2026: top 10 customers by charge", header_style="bold")
@@ -107,7 +108,8 @@ def run_demo(
     total = sum(parse_fixed(b.charge, AMOUNT_SCALE) for b in lines)
     console.print(table)
     console.print(
-        f"{len(lines)} customers billed, total {format_fixed(total, AMOUNT_SCALE, 4)} MYR"
+        f"{len({b.account for b in lines})} customers billed,"
+        f" total {format_fixed(total, AMOUNT_SCALE, 4)} MYR"
     )
     set_tax(engine, "*", rate="8", treatment=Treatment.STANDARD, label="SST", entity_code="DEMO")
     closed = close_cycle(engine, "2026-10", entity_code="DEMO")
