@@ -28,8 +28,9 @@ def test_a_month_from_subscription_to_statement(loaded: str, tmp_path: Path) -> 
     code, out, _ = _cli(db, "cycle", "close", "--period", "2026-10")
     assert code == 0
     assert "1 invoiced (MY1-000001 to MY1-000001)" in out
-    # usage 0.2000 + 0.0300; SIP trunk 30.00 x 16/31 = 15.4838.. -> 15.4839 (4 places);
-    # SST 8% on 15.7139 = 1.2571 -> 1.26; exact 16.9739 -> 16.97
+    # usage 0.2000 + 0.0300; SIP trunk 30.00 x 16/31 = 15.4838.. -> 15.4839 (4 places); the
+    # net 15.7139 is billed as 15.71 (0.20, 0.03, 15.48); SST 8% on 15.71 = 1.2568 -> 1.26;
+    # total 16.97, and 0.0039 carried
     code, out, _ = _cli(db, "invoices", "list", "--format", "json")
     assert [(i["invoice"], i["total"], i["tax"]) for i in json.loads(out)] == [
         ("MY1-000001", "16.97", "1.26")
@@ -38,6 +39,9 @@ def test_a_month_from_subscription_to_statement(loaded: str, tmp_path: Path) -> 
     assert "SIP trunk, 16 Oct 2026 to 31 Oct 2026 (16 of 31 days)" in out
     assert "total 16.97 MYR" in out
     assert "already closed" in _cli(db, "cycle", "close", "--period", "2026-10")[1]
+    # the audit log shows the close's money as money
+    code, out, _ = _cli(db, "audit", "log", "--action", "cycle.close", "--format", "json")
+    assert '"invoiced_total":"16.97"' in json.loads(out)[0]["change"]
     code, out, _ = _cli(db, "invoices", "export", "--format", "ubl", "--out", str(tmp_path / "x"))
     assert (code, (tmp_path / "x" / "MY1-000001.xml").exists()) == (0, True)
     pdf = tmp_path / "acme.pdf"

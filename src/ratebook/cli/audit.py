@@ -3,6 +3,7 @@ ledger's invariants)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -214,8 +215,35 @@ def audit_log(
     render(shown, ["id", "at", "actor", "action", "object", "change"], fmt, out, title="Audit log")
 
 
+#: The keys of audit entries that hold money, kept as integers at AMOUNT_SCALE.
+_MONEY_KEYS = frozenset(
+    {"amount", "charge", "credit", "disputed", "total", "invoiced_total", "carried_total"}
+)
+
+
 def _change(entry: dict[str, Any]) -> str:
-    before, after = entry["before"], entry["after"]
+    before, after = _money_shown(entry["before"]), _money_shown(entry["after"])
     if before and after:
         return f"{before} -> {after}"
     return str(after or before or "")
+
+
+def _money_shown(text: str | None) -> str | None:
+    """An entry's JSON with its amounts as decimal money (``11.97``, not ``11970000``)."""
+    if not text:
+        return text
+    from ratebook.money import AMOUNT_SCALE, format_fixed
+
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(found, dict):
+        return text
+    shown = {
+        k: format_fixed(v, AMOUNT_SCALE, None, min_places=2)
+        if k in _MONEY_KEYS and isinstance(v, int) and not isinstance(v, bool)
+        else v
+        for k, v in found.items()
+    }
+    return json.dumps(shown, separators=(",", ":"), sort_keys=True)
