@@ -614,5 +614,5 @@ def lineage(
     if fmt is not OutputFormat.TABLE:
         out.file.write(canonical(json.loads(json.dumps(chain, default=str))) + "\n")
         return
-    for line in lineage_text(chain, currency=chain["currency"]):
+    for line in lineage_text(chain, currency=chain["currency"], zone=chain["timezone"]):
         out.print(line, markup=False)

@@ -96,7 +96,8 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
     unit = record["unit"]
     state = "superseded" if charge["superseded_by"] is not None else "current"
     lines = [
-        f"  rated {charge['rated_at']:%Y-%m-%d %H:%M:%S}Z ({state}), period {charge['period']}"
+        f"  rated {charge['rated_at'].astimezone(entity.zone):%Y-%m-%d %H:%M:%S %Z} ({state}),"
+        f" period {charge['period']}"
     ]
     if charge["rate_row_id"] is None:
         lines.append("  not charged (zero quantity or not answered): charge 0")

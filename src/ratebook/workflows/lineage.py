@@ -8,7 +8,9 @@ row a clerk corrected, the original and the correction).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine
 
@@ -52,6 +54,7 @@ def lineage(
                 raise NotFoundError("RECORD_NOT_FOUND", f"no record {record_id!r}")
         return {
             "currency": entity.currency,
+            "timezone": entity.timezone,
             "invoice_line": line,
             "fees": fees,
             "records": [_record_chain(conn, pk) for pk in pks],
@@ -67,8 +70,8 @@ def _record_chain(conn: Connection, record_pk: int) -> dict[str, Any]:
     }
 
 
-def lineage_text(chain: dict[str, Any], *, currency: str) -> list[str]:
-    """The chain as indented lines for a terminal.
+def lineage_text(chain: dict[str, Any], *, currency: str, zone: str = "UTC") -> list[str]:
+    """The chain as indented lines for a terminal, its instants in ``zone`` (the entity's).
 
     One function: it prints one chain top to bottom."""
     out: list[str] = []
@@ -90,7 +93,7 @@ def lineage_text(chain: dict[str, Any], *, currency: str) -> list[str]:
         out.append(
             f"{indent}record {record['record_id']} (origin {record['origin']}),"
             f" {record['service']} {format_fixed(record['quantity'], QUANTITY_SCALE)}"
-            f" {record['unit']} at {record['start_time']:%Y-%m-%d %H:%M:%S} UTC,"
+            f" {record['unit']} at {_local(record['start_time'], zone)},"
             f" status {record['status']}"
         )
         for charge in record["charges"]:
@@ -125,7 +128,7 @@ def lineage_text(chain: dict[str, Any], *, currency: str) -> list[str]:
         out.append(
             f"{indent}  import batch {record['batch_id']} ({record['source_kind']},"
             f" {record['format']}) {record['source_name']}"
-            f" at {record['imported_at']:%Y-%m-%d %H:%M:%S} UTC"
+            f" at {_local(record['imported_at'], zone)}"
         )
         out.append(
             f"{indent}  source sha256 {record['source_sha256']} line {record['source_line']}"
@@ -142,10 +145,15 @@ def lineage_text(chain: dict[str, Any], *, currency: str) -> list[str]:
                 out.append(f"{indent}  original raw: {exception['raw']}")
         for fix in record["corrections"]:
             out.append(
-                f"{indent}  corrected by {fix['author']} at {fix['created_at']:%Y-%m-%d %H:%M}"
-                f" UTC: {fix['changes']} ({fix['reason']})"
+                f"{indent}  corrected by {fix['author']} at {_local(fix['created_at'], zone)}:"
+                f" {fix['changes']} ({fix['reason']})"
             )
     return out
+
+
+def _local(instant: datetime, zone: str) -> str:
+    """An instant as the entity's clocks show it, with their offset (``+08``)."""
+    return f"{instant.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M:%S %Z}"
 
 
 def _money(value: int) -> str:
