@@ -25,7 +25,7 @@ from ratebook.sources.feeds_config import FolderFeed, S3Feed, SftpFeed
 from ratebook.sources.remote import FeedError, FolderStore, RemoteFile, RemoteStore, connect
 from ratebook.store.engine import make_engine
 from ratebook.store.entities import get_entity
-from ratebook.store.feed_lock import running_feed
+from ratebook.store.feed_lock import advisory_key, running_feed
 from ratebook.store.tables import feed_files, feed_runs, import_batches, usage_records
 from ratebook.workflows import pull_feeds
 from ratebook.workflows.pull_feeds import AnyFeed, PullResult, pull_all, pull_feed
@@ -493,14 +493,19 @@ def test_a_feed_lock_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> Non
     engine.dispose()
 
 
-def _advisory_holders(engine: Engine) -> set[int]:
+def _feed_lock_holders(engine: Engine, entity_id: int, feed: str) -> set[int]:
+    """The sessions holding the feed's advisory lock (other tests, in other schemas or other
+    workers, may hold advisory locks of their own meanwhile)."""
     with engine.connect() as conn:
+        schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
+        key = advisory_key(entity_id, feed, schema) & 0xFFFFFFFFFFFFFFFF
         return set(
             conn.execute(
                 text(
                     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
-                    " AND granted"
-                )
+                    " AND granted AND classid = :high AND objid = :low"
+                ),
+                {"high": key >> 32, "low": key & 0xFFFFFFFF},
             ).scalars()
         )
 
@@ -512,10 +517,10 @@ def test_a_feed_lock_whose_connection_dies_ends_the_run_quietly(
     with it; leaving the block neither raises nor leaves the feed locked."""
     if not db_url.startswith("postgresql"):
         pytest.skip("an advisory lock's session is PostgreSQL's")
-    before = _advisory_holders(engine)
+    assert _feed_lock_holders(engine, 1, "f1") == set()
     with running_feed(engine, 1, "f1") as held:
         assert held
-        (mine,) = _advisory_holders(engine) - before
+        (mine,) = _feed_lock_holders(engine, 1, "f1")
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": mine})
     assert "feed lock connection lost" in caplog.text

@@ -42,6 +42,11 @@ def _key(entity_id: int, feed: str, schema: str = "") -> bytes:
     return hashlib.blake2b(f"{schema}\0{entity_id}\0{feed}".encode(), digest_size=8).digest()
 
 
+def advisory_key(entity_id: int, feed: str, schema: str) -> int:
+    """The PostgreSQL advisory lock key of a feed of an entity in a schema."""
+    return int.from_bytes(_key(entity_id, feed, schema), "big", signed=True)
+
+
 @contextmanager
 def running_feed(engine: Engine, entity_id: int, feed: str) -> Iterator[bool]:
     """Hold the right to run ``feed`` for the block: True when this caller holds it, False
@@ -68,7 +73,7 @@ def _postgres_lock(engine: Engine, entity_id: int, feed: str) -> Iterator[bool]:
     with engine.connect() as conn:
         # advisory locks are the database's: the schema keeps two deployments in one apart
         schema = str(conn.execute(text("SELECT current_schema()")).scalar_one())
-        key = int.from_bytes(_key(entity_id, feed, schema), "big", signed=True)
+        key = advisory_key(entity_id, feed, schema)
         held = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar_one())
         conn.commit()  # idle while the run works on its own connections, not in a transaction
         try:
