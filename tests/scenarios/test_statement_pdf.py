@@ -30,22 +30,31 @@ def _text(path: Path) -> tuple[str, int]:
     return " ".join(text.split()), len(reader.pages)
 
 
+def _acme_calls(
+    engine: Engine, tmp_path: Path, table: tuple[str, str], calls: int, numbers: str
+) -> None:
+    """ACME on ``table`` (its name and YAML), with ``calls`` calls of 61 s in July to
+    ``numbers`` followed by four digits."""
+    name, text = table
+    import_rate_table(engine, write(tmp_path / "table.yaml", text))
+    import_customers(
+        engine,
+        write(tmp_path / "c.csv", f"account,name,rate_table,numbers\nACME,Acme Sdn Bhd,{name},\n"),
+    )
+    rows = "".join(
+        f"c{i},2026-07-{1 + i % 28:02d}T10:{i % 60:02d}:00+08:00,61,ACME,+60355550000,"
+        f"{numbers}{i:04d},voice,s\n"
+        for i in range(calls)
+    )
+    import_feed(engine, write(tmp_path / "jul.csv", HEADER + rows), format_name="generic")
+
+
 def test_the_statement_shows_the_invoice_totals_and_masked_numbers(
     my_engine: Engine, tmp_path: Path
 ) -> None:
-    import_rate_table(my_engine, write(tmp_path / "flat.yaml", TABLE))
-    import_customers(
-        my_engine,
-        write(tmp_path / "c.csv", "account,name,rate_table,numbers\nACME,Acme Sdn Bhd,flat,\n"),
-    )
     set_tax(my_engine, "voice", rate="8", treatment=Treatment.STANDARD, label="SST")
     # 150 calls of 61 s at RM0.10/min: 6.1/60 = 0.101666.. -> 0.1017 each (4 places)
-    calls = "".join(
-        f"c{i},2026-07-{1 + i % 28:02d}T10:{i % 60:02d}:00+08:00,61,ACME,+60355550000,"
-        f"+6031234{i:04d},voice,s\n"
-        for i in range(150)
-    )
-    import_feed(my_engine, write(tmp_path / "jul.csv", HEADER + calls), format_name="generic")
+    _acme_calls(my_engine, tmp_path, ("flat", TABLE), 150, "+6031234")
     close_cycle(my_engine, "2026-07")
     _, doc = get_invoice(my_engine, 1)
     # usage 150 x 0.1017 = 15.255, billed 15.26 (half-up); SST 8% of 15.26 = 1.2208 -> 1.22;
@@ -110,17 +119,7 @@ def _runs(path: Path) -> list[list[tuple[float, float, str, float]]]:  # float-o
 def test_itemised_columns_never_overlap_and_each_page_has_one_header(
     my_engine: Engine, tmp_path: Path
 ) -> None:
-    import_rate_table(my_engine, write(tmp_path / "long.yaml", LONG_NAMES))
-    import_customers(
-        my_engine,
-        write(tmp_path / "c.csv", "account,name,rate_table,numbers\nACME,Acme Sdn Bhd,long,\n"),
-    )
-    calls = "".join(
-        f"c{i},2026-07-{1 + i % 28:02d}T10:{i % 60:02d}:00+08:00,61,ACME,+60355550000,"
-        f"+6091234{i:04d},voice,s\n"
-        for i in range(300)
-    )
-    import_feed(my_engine, write(tmp_path / "jul.csv", HEADER + calls), format_name="generic")
+    _acme_calls(my_engine, tmp_path, ("long", LONG_NAMES), 300, "+6091234")
     result = write_statement_pdf(
         my_engine, account="ACME", period="2026-07", out=tmp_path / "acme.pdf"
     )

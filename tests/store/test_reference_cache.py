@@ -42,18 +42,24 @@ def _price(engine: Engine, cache: ReferenceCache, event: dict[str, object]) -> s
     return result.charge if result.status == "rated" else result.code
 
 
-def test_an_unchanged_reference_is_read_once(
-    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    one_customer(my_engine, tmp_path)
-    loads: list[int] = []
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The entity ids reference data is loaded from the store for, one per load, from now."""
+    found: list[int] = []
     real = reference.load_reference
 
     def counted(conn: Connection, entity_id: int) -> Reference:
-        loads.append(entity_id)
+        found.append(entity_id)
         return real(conn, entity_id)
 
     monkeypatch.setattr(reference, "load_reference", counted)
+    return found
+
+
+def test_an_unchanged_reference_is_read_once(
+    my_engine: Engine, tmp_path: Path, loads: list[int]
+) -> None:
+    one_customer(my_engine, tmp_path)
     cache = ReferenceCache()
     # 60 s at 0.03 a minute, three times, from one load
     assert [_price(my_engine, cache, _event(f"e{n}", "A")) for n in range(3)] == ["0.0300"] * 3
@@ -61,17 +67,9 @@ def test_an_unchanged_reference_is_read_once(
 
 
 def test_a_server_loads_the_reference_before_its_first_request(
-    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    my_engine: Engine, tmp_path: Path, loads: list[int]
 ) -> None:
     one_customer(my_engine, tmp_path)
-    loads: list[int] = []
-    real = reference.load_reference
-
-    def counted(conn: Connection, entity_id: int) -> Reference:
-        loads.append(entity_id)
-        return real(conn, entity_id)
-
-    monkeypatch.setattr(reference, "load_reference", counted)
     cache = ReferenceCache()
     assert warm_references(my_engine, cache) == ["MY1"]
     assert len(loads) == 1

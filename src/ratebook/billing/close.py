@@ -1,5 +1,6 @@
 """Closing one customer's cycle: its invoice lines and their wording, the carry-forward
-decision, the invoice total's rounding, and the postings the close adds. Pure.
+decision, the remainder of billing in whole minor units, and the postings the close adds.
+Pure.
 
 A customer's payable total is everything its cycle holds (usage, late usage, recurring fees,
 amounts brought forward, credits, adjustments) plus the tax an invoice would add. Under the

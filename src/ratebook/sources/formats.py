@@ -278,27 +278,24 @@ ASTERISK_COLUMNS = (*ASTERISK_BASE, "uniqueid", "userfield")
 def _switch_calls(
     frame: pl.DataFrame,
     *,
-    record_id: str,
-    start: str,
-    account: str,
-    caller: str,
-    destination: str,
+    sources: Mapping[str, str],
     disposition: pl.Expr,
     attributes: list[str],
 ) -> pl.DataFrame:
-    """A switch's call records as ``RAW_COLUMNS``: voice, billed by ``billsec`` in seconds,
-    the named columns as the canonical fields and ``attributes`` kept as attributes."""
+    """A switch's call records as ``RAW_COLUMNS``: voice, in seconds, each canonical field
+    read from its column in ``sources`` (the format's), and ``attributes`` kept as
+    attributes."""
     return frame.select(
         pl.col("row_idx"),
         pl.col("line"),
-        _blank_to_null(record_id).alias("record_id"),
-        _blank_to_null(start).alias("start_time"),
-        _blank_to_null("billsec").alias("quantity"),
+        _blank_to_null(sources["record_id"]).alias("record_id"),
+        _blank_to_null(sources["start_time"]).alias("start_time"),
+        _blank_to_null(sources["quantity"]).alias("quantity"),
         pl.lit("s").alias("unit"),
         pl.lit("voice").alias("service"),
-        _blank_to_null(account).alias("account"),
-        _blank_to_null(caller).alias("caller"),
-        _blank_to_null(destination).alias("destination"),
+        _blank_to_null(sources["account"]).alias("account"),
+        _blank_to_null(sources["caller"]).alias("caller"),
+        _blank_to_null(sources["destination"]).alias("destination"),
         disposition.alias("disposition"),
         pl.lit(None, pl.String).alias("direction"),
         _attributes(attributes).alias("attributes"),
@@ -375,11 +372,7 @@ class AsteriskFormat(_SwitchFormat):
             )
         out = _switch_calls(
             frame,
-            record_id="uniqueid",
-            start="start",
-            account="accountcode",
-            caller="src",
-            destination="dst",
+            sources=self.sources,
             disposition=_blank_to_null("disposition").str.to_uppercase(),
             attributes=[
                 "dcontext",
@@ -449,11 +442,7 @@ class FreeSwitchFormat(_SwitchFormat):
         answered = _blank_to_null("answer_stamp").is_not_null()
         out = _switch_calls(
             frame,
-            record_id="uuid",
-            start="start_stamp",
-            account="accountcode",
-            caller="caller_id_number",
-            destination="destination_number",
+            sources=self.sources,
             disposition=pl.when(answered)
             .then(pl.lit("ANSWERED"))
             .otherwise(_blank_to_null("hangup_cause").str.to_uppercase()),

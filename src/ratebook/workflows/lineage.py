@@ -70,7 +70,7 @@ def _record_chain(conn: Connection, record_pk: int) -> dict[str, Any]:
     }
 
 
-def lineage_text(chain: dict[str, Any], *, currency: str, zone: str = "UTC") -> list[str]:
+def lineage_text(chain: dict[str, Any], *, currency: str, zone: str) -> list[str]:
     """The chain as indented lines for a terminal, its instants in ``zone`` (the entity's).
 
     One function: it prints one chain top to bottom."""
