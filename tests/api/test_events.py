@@ -125,6 +125,27 @@ def test_exact_numbers_and_a_single_event(api: Api) -> None:
             "quantity",
         )
 
+        # a quantity in another unit of the service's measure: 1.5 min is 90 s, billed as
+        # 2 whole minutes at RM0.10; an unknown unit is named
+        def push_in(unit: str, record_id: str) -> dict[str, object]:
+            event = {**CALL, "record_id": record_id, "account": "ACME", "quantity": "1.5"}
+            reply = client.post("/v1/events", json={**event, "unit": unit})
+            assert reply.status_code == 200, reply.text
+            result: dict[str, object] = reply.json()["results"][0]
+            return result
+
+        minutes = push_in("min", "u-min")
+        assert (minutes["charge"], minutes["billed_quantity"]) == ("0.2000", "120")
+        unknown = push_in("fortnight", "u-bad")
+        assert (unknown["code"], unknown["field"]) == ("INVALID_RECORD", "unit")
+    with api.store.connect() as conn:
+        stored = conn.execute(
+            select(usage_records.c.quantity, usage_records.c.unit).where(
+                usage_records.c.record_id == "u-min"
+            )
+        ).one()
+    assert tuple(stored) == (90_000, "s")  # kept in the base unit, at 3 places
+
 
 def test_cloudevents_structured_and_batch(api: Api) -> None:
     cloud = {

@@ -261,7 +261,10 @@ def test_a_corrected_deck_and_rerate_from_the_command_line(loaded: str, tmp_path
     assert "--correct" in error
     code, output, _ = _cli(loaded, *rates, "--correct")
     assert code == 0
-    assert "(revision 2)" in output
+    # the table's own version and revision, not a store-wide id
+    assert "rate table standard, version from 2026-10-01 (revision 2), 2 rows" in output
+    code, output, _ = _cli(loaded, *rates, "--correct")
+    assert "version from 2026-10-01 already imported; nothing changed" in output
     # r1 bills 120 s: at 0.10 a minute 0.2000, at the corrected 0.08 0.1600
     code, output, _ = _cli(loaded, "rerate", "--period", "2026-10", "--format", "json")
     assert code == 0

@@ -8,6 +8,9 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
+from ratebook.cli import common
 from tests.cli.test_cli import FEED, _cli
 from tests.conftest import write
 
@@ -76,6 +79,41 @@ def test_a_clerk_fixes_the_queue(loaded: str, tmp_path: Path) -> None:
     assert "line 4" in out
     assert "original raw: r3,2026-10-05T12:00:00+08:00,-4," in out
     assert "raw: r3,2026-10-05T12:00:00+08:00,4," in out
+
+
+@pytest.mark.parametrize("width", [100, 160])
+def test_the_queue_fits_a_terminal_and_breaks_no_word(
+    loaded: str, tmp_path: Path, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (
+        _cli(loaded, "ingest", str(write(tmp_path / "a-long-file-name-from-the-switch.csv", FEED)))[
+            0
+        ]
+        == 0
+    )
+    monkeypatch.setattr(common.out, "width", width)
+    code, out, _ = _cli(loaded, "exceptions", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= width
+    # each value whole on one line: r4's code and caller (0399999999 in +60 form)
+    for token in ("UNMATCHED_CUSTOMER", "+60399999999"):
+        assert any(token in line for line in lines), token
+    # the file's line beside its name, which is cut short (never broken) when room runs out
+    [r4] = [line for line in lines if "UNMATCHED_CUSTOMER" in line]
+    file = "a-long-file-name-from-the-switch.csv"
+    assert file in r4 if width >= 140 else "a-long-file" in r4 and "…" in r4
+    assert " 5 " in r4
+    # r3's code and sub-code, each whole
+    assert any("INVALID_RECORD/" in line for line in lines)
+    assert any("NEGATIVE" in line for line in lines)
+    header = next(line for line in lines if "reason" in line)
+    # a wide terminal also shows the field, the period and no empty assignee column
+    assert ("field" in header, "period" in header, "assignee" in header) == (
+        width >= 140,
+        width >= 140,
+        False,
+    )
 
 
 def test_a_dispute_and_the_audit_log(loaded: str, tmp_path: Path) -> None:

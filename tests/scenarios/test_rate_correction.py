@@ -68,7 +68,9 @@ def test_a_correction_then_rerate_replaces_the_wrong_charges(
     # the correction prices from now on, but nothing billed changes until the re-rating
     assert _charges(my_engine, "2026-10") == {"ACME": "0.3200", "BETA": "0.1800"}
 
-    summary = rerate(my_engine, "2026-10")
+    steps: list[tuple[int, int]] = []
+    summary = rerate(my_engine, "2026-10", progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]  # read, priced, booked
     # a1: 2 min x 0.05 = 0.10 (was 0.12); b1: 3 min x 0.05 = 0.15 (was 0.18); a2 unchanged
     assert (summary.examined, summary.rerated) == (3, 2)
     assert (summary.before, summary.after) == (300_000, 250_000)

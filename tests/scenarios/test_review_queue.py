@@ -155,7 +155,14 @@ def test_a_clerk_clears_the_queue(my_engine: Engine, tmp_path: Path) -> None:
     import_customers(
         my_engine, write(tmp_path / "newco.csv", CUSTOMERS.replace("ACME,Acme", "NEWCO,Newco"))
     )
-    fixed = reprocess_exceptions.reprocess(my_engine, unmatched, note="NEWCO signed on 1 October")
+    told: list[tuple[int, int]] = []
+    fixed = reprocess_exceptions.reprocess(
+        my_engine,
+        unmatched,
+        note="NEWCO signed on 1 October",
+        progress=lambda done, total: told.append((done, total)),
+    )
+    assert told == [(0, 4), (4, 4)]  # the four pending UNMATCHED_CUSTOMER rows, settled
     assert (fixed.resolved, dict(fixed.failing), fixed.charge) == (
         2,
         {"UNMATCHED_CUSTOMER": 2},

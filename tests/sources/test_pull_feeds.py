@@ -316,13 +316,22 @@ def test_bad_credentials_fail_that_feed_only(
     healthy_dir.mkdir()
     (healthy_dir / "h.csv").write_bytes(cdr_file("h"))
     healthy = FolderFeed(kind="folder", name="healthy", format="generic", path=healthy_dir)
-    bad, good = pull_all(my_engine, [delivery.bad_feed(), healthy], settings=SETTINGS, now=_now())
+    told: list[tuple[str, int, int]] = []
+    bad, good = pull_all(
+        my_engine,
+        [delivery.bad_feed(), healthy],
+        settings=SETTINGS,
+        now=_now(),
+        progress=lambda feed, done, total: told.append((feed, done, total)),
+    )
     expected = "PATH_MISSING" if delivery.kind == "folder" else "LOGIN_REFUSED"
     assert bad.status == "failed"
     assert bad.error is not None
     assert expected in bad.error
     assert (good.status, _fresh(good)) == ("ok", 1)
     assert "not-the-secret" not in bad.error
+    # the failing feed never listed its files; the healthy one counts its single file
+    assert told == [("healthy", 0, 1), ("healthy", 1, 1)]
 
 
 def test_unsafe_names_are_refused(my_engine: Engine, delivery: Delivery) -> None:

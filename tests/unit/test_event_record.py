@@ -201,3 +201,33 @@ def test_the_fast_path_takes_the_usual_event() -> None:
         "2026-10",
     )
     assert fast["attributes"] == '{"region":"north"}'
+
+
+def test_quantities_in_other_units_are_restated_exactly_in_the_base_unit() -> None:
+    def read(quantity: str, unit: str, service: str) -> tuple[object, ...]:
+        event = {
+            "record_id": "u",
+            "start_time": "2026-10-15T10:00:00+08:00",
+            "quantity": quantity,
+            "unit": unit,
+            "service": service,
+            "account": "ACME",
+        }
+        records, rejected, _ = _frames(event, "Asia/Kuala_Lumpur")
+        if records.is_empty():
+            return tuple(rejected.select("sub_code", "reason").row(0))
+        return tuple(records.select("quantity", "unit").row(0))
+
+    # by hand, at 3 places of the base unit: 2.5 MB = 2,500,000 B; 1 GiB = 1,073,741,824 B
+    assert read("2.5", "MB", "data") == (2_500_000_000, "B")
+    assert read("1", "GiB", "data") == (1_073_741_824_000, "B")
+    assert read("1.5", "min", "voice") == (90_000, "s")
+    assert read("750", "Wh", "kwh") == (750, "kWh")  # 0.750 kWh
+    assert read("1250", "L", "water") == (1_250, "m3")
+    # 0.5 Wh is 0.0005 kWh: finer than a record holds, refused rather than rounded
+    assert read("0.5", "Wh", "kwh") == (
+        "TOO_PRECISE",
+        "quantity '0.5 Wh' has more than 3 decimal places of its base unit",
+    )
+    # nearly a trillion GB: past the range a record holds
+    assert read("9" * 12, "GB", "data")[0] == "TOO_LARGE"

@@ -131,7 +131,12 @@ def rerate(
     from ratebook.workflows.rerate import rerate as rerate_period
 
     engine = run(state(ctx).store)
-    result = run(lambda: rerate_period(engine, period, account=customer, entity_code=entity))
+    with progress_bar(f"re-rating {period}: read, price, book") as advance:
+        result = run(
+            lambda: rerate_period(
+                engine, period, account=customer, entity_code=entity, progress=advance
+            )
+        )
 
     def money(value: int) -> str:
         return format_fixed(value, AMOUNT_SCALE, result.charge_places)

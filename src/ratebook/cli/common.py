@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import typer
 from rich.console import Console
@@ -155,16 +155,25 @@ def _bar(*columns: Any) -> Progress:
     )
 
 
+class Advance(Protocol):
+    """Moves a progress bar: ``done`` of ``total``, under a new label when one is given."""
+
+    def __call__(self, done: int, total: int, label: str | None = None) -> None: ...
+
+
 @contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(label: str) -> Iterator[Advance]:
     """A progress bar on stderr (when it is a terminal) for long work that reports
     ``(done, total)``; the callable it yields moves it."""
     progress = _bar(TextColumn("{task.completed}/{task.total}"))
     with progress:
         task = progress.add_task(label, total=None)
 
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def advance(done: int, total: int, label: str | None = None) -> None:
+            if label is None:
+                progress.update(task, completed=done, total=total)
+            else:
+                progress.update(task, completed=done, total=total, description=label)
 
         yield advance
 

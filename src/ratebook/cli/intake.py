@@ -17,6 +17,7 @@ from ratebook.cli.common import (
     feed_list,
     import_progress,
     out,
+    progress_bar,
     run,
     state,
 )
@@ -191,13 +192,19 @@ def pull(
         err.print(f"error: FEED_NOT_FOUND no feed {feed!r} in the feeds file", markup=False)
         raise typer.Exit(code=1)
     engine = run(cli.store)
-    results = pull_all(
-        engine,
-        chosen,
-        settings=cli.settings,
-        now=datetime.now(UTC),
-        references=ReferenceCache(),
-    )
+    with progress_bar("pulling") as advance:
+
+        def files_done(feed: str, done: int, total: int) -> None:
+            advance(done, total, f"pulling {feed}")
+
+        results = pull_all(
+            engine,
+            chosen,
+            settings=cli.settings,
+            now=datetime.now(UTC),
+            references=ReferenceCache(),
+            progress=files_done,
+        )
     for r in results:
         fresh = [s for s in r.imported if not s.already_imported]
         line = f"{r.feed}: {r.status}, {r.files_seen} files seen, {len(fresh)} imported"

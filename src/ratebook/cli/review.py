@@ -13,6 +13,7 @@ from ratebook.cli.common import (
     FormatOption,
     err,
     out,
+    progress_bar,
     run,
     state,
 )
@@ -121,6 +122,10 @@ def _any_filter(f: Filter) -> None:
 TABLE_LIMIT = 100
 
 
+#: A terminal at least this wide shows every column of a listing; a narrower one its key ones.
+_WIDE = 140
+
+
 @exceptions_app.command("list")
 def exceptions_list(
     ctx: typer.Context,
@@ -153,20 +158,35 @@ def exceptions_list(
     found = run(lambda: review.list_exceptions(engine, f, entity_code=entity, limit=asked))
     more = shown is not None and len(found) > shown
     found = found[:shown] if shown is not None else found
+    table = fmt is OutputFormat.TABLE
+    # a table puts a sub-code on a line of its own, and the file's line apart from its name
+    # without the folder ('exceptions show' has the whole path), so its columns fit a terminal
+    joint = "/\n" if table else "/"
     rows: list[dict[str, Any]] = [
         {
             **r,
-            "code": r["code"] + (f"/{r['sub_code']}" if r["sub_code"] else ""),
+            "code": r["code"] + (joint + r["sub_code"] if r["sub_code"] else ""),
             "source": f"{r['source_name']}:{r['source_line']}",
+            "file": Path(r["source_name"]).name,
+            "line": r["source_line"],
         }
         for r in found
     ]
+    columns = ["id", "code", "field", "source", "record_id", "period", "status", "assignee"]
+    if table:
+        columns[3:4] = ["file", "line"]
+        if out.width < _WIDE:  # the reason names the field; the rest is in 'show'
+            columns = [c for c in columns if c not in ("field", "period", "assignee")]
+        elif not any(r["assignee"] for r in rows):
+            columns.remove("assignee")
     render(
         rows,
-        ["id", "code", "field", "source", "record_id", "period", "status", "assignee", "reason"],
+        [*columns, "reason"],
         fmt,
         out,
         title="Exceptions",
+        prose=["reason"],
+        shrink=["file", "record_id"],
     )
     if more and fmt is OutputFormat.TABLE:
         out.print(f"the first {shown} shown; --limit N for more, or narrow with --code")
@@ -276,10 +296,13 @@ def exceptions_reprocess(
     f = _filter(ids, code, None, period, customer, origin, text, batch)
     if not all_pending:
         run(lambda: _any_filter(f))
-    _report(
-        run(lambda: reprocess_exceptions.reprocess(engine, f, entity_code=entity, note=note)),
-        "resolved",
-    )
+    with progress_bar("reprocessing exceptions") as advance:
+        outcome = run(
+            lambda: reprocess_exceptions.reprocess(
+                engine, f, entity_code=entity, note=note, progress=advance
+            )
+        )
+    _report(outcome, "resolved")
 
 
 @exceptions_app.command("correct")

@@ -171,14 +171,12 @@ def rates_import(
             correct=correct,
         )
     )
+    version = f"rate table {result.table}, version from {effective_from}"
     if result.created:
         revision = f" (revision {result.revision})" if result.revision > 1 else ""
-        out.print(
-            f"{file}: rate table {result.table}, version {result.version_id}{revision} from"
-            f" {effective_from}, {result.rows} rows"
-        )
+        out.print(f"{file}: {version}{revision}, {result.rows} rows")
     else:
-        out.print(f"{file}: already imported as version {result.version_id}; nothing changed")
+        out.print(f"{file}: {version} already imported; nothing changed")
 
 
 @commands.command(rich_help_panel=PANEL)

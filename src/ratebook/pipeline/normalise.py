@@ -10,10 +10,13 @@ time in a daylight-saving gap does not exist and is rejected (``NONEXISTENT_LOCA
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import polars as pl
 import polars_hash as plh
 
 from ratebook.model.rejections import SubCode
+from ratebook.model.tariffs import UNIT_ALIASES
 from ratebook.money import QUANTITY_SCALE, parse_fixed_expr, whole_number_text
 from ratebook.pipeline.numbers import NumberPlan, e164
 
@@ -216,7 +219,60 @@ def normalise(
         .with_columns(start.alias("start_time"), quantity.alias("quantity"))
         .collect()
     )
-    return parsed.with_columns(
+    return _in_base_units(parsed).with_columns(
         e164(raw["caller"], plan).alias("caller"),
         e164(raw["destination"], plan).alias("destination"),
+    )
+
+
+#: Each written unit that is not a base unit: its base unit and its size in it as a fraction
+#: (1 MB = 1,000,000/1 B; 1 Wh = 1/1000 kWh).
+_CONVERSIONS = {
+    written: (base, Fraction(size))
+    for written, (base, size) in UNIT_ALIASES.items()
+    if written != base
+}
+#: The largest quantity at QUANTITY_SCALE a record holds (the Int64 column's safe range).
+_MOST = 10**18
+
+
+def _in_base_units(parsed: pl.DataFrame) -> pl.DataFrame:
+    """Quantities written in another unit (``MB``, ``min``, ``Wh``) restated exactly in their
+    base unit (``B``, ``s``, ``kWh``); one finer than 0.001 of the base unit is
+    ``TOO_PRECISE``, one past the column's range ``TOO_LARGE``. Unknown units are left for
+    validation to name."""
+    written = pl.col("unit")
+    if not parsed.select(written.is_in(list(_CONVERSIONS)).any()).item():
+        return parsed
+    numerator = written.replace_strict(
+        {u: f.numerator for u, (_, f) in _CONVERSIONS.items()}, default=1, return_dtype=pl.Int128
+    )
+    denominator = written.replace_strict(
+        {u: f.denominator for u, (_, f) in _CONVERSIONS.items()},
+        default=1,
+        return_dtype=pl.Int128,
+    )
+    scaled = pl.col("quantity").cast(pl.Int128) * numerator
+    converted = scaled // denominator
+    problem = (
+        pl.when(pl.col("quantity_problem").is_not_null())
+        .then(pl.col("quantity_problem"))
+        .when(scaled % denominator != 0)
+        .then(pl.lit(SubCode.TOO_PRECISE.value))
+        .when(converted >= _MOST)
+        .then(pl.lit(SubCode.TOO_LARGE.value))
+    )
+    alias = written.is_in(list(_CONVERSIONS))
+    return parsed.with_columns(
+        problem.alias("quantity_problem"),
+        pl.when(alias & problem.is_null())
+        .then(converted)
+        .otherwise(pl.col("quantity"))
+        .cast(pl.Int64)
+        .alias("quantity"),
+        pl.when(alias)
+        .then(pl.col("quantity_text") + pl.lit(" ") + written)
+        .otherwise(pl.col("quantity_text"))
+        .alias("quantity_text"),
+        written.replace({u: base for u, (base, _) in _CONVERSIONS.items()}).alias("unit"),
     )

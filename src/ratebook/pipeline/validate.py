@@ -32,7 +32,7 @@ _SUB_REASONS = {
     SubCode.NONEXISTENT_LOCAL_TIME.value: "does not exist in the feed's zone (clocks went forward)",
     SubCode.NOT_A_NUMBER.value: "is not a number",
     SubCode.NEGATIVE.value: "is negative",
-    SubCode.TOO_PRECISE.value: "has more than 3 decimal places",
+    SubCode.TOO_PRECISE.value: "has more than 3 decimal places of its base unit",
     SubCode.TOO_LARGE.value: "is too large",
 }
 

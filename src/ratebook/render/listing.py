@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -30,11 +30,16 @@ def render(
     *,
     title: str | None = None,
     right: Sequence[str] = (),
+    prose: Sequence[str] = (),
+    shrink: Sequence[str] = (),
 ) -> None:
     """Print ``rows`` (dicts with ``columns`` keys) in ``fmt``.
 
     JSON is a list of objects keeping each value's type (amounts are already decimal text);
-    CSV has a header row; the table right-aligns the ``right`` columns.
+    CSV has a header row; the table right-aligns the ``right`` columns. When ``prose``
+    names columns, those take the room the others leave and wrap at whole words, the
+    ``shrink`` columns are cut short (with an ellipsis) when room runs out, and the others
+    keep each value whole on one line.
     """
     if fmt is OutputFormat.JSON:
         console.file.write(json.dumps([{c: r[c] for c in columns} for r in rows], indent=2))
@@ -50,7 +55,15 @@ def render(
         return
     table = Table(title=title, header_style="bold", show_lines=False)
     for c in columns:
-        table.add_column(c, justify="right" if c in right else "left", overflow="fold")
+        justify: Literal["left", "right"] = "right" if c in right else "left"
+        if not prose:
+            table.add_column(c, justify=justify, overflow="fold")
+        elif c in prose:
+            table.add_column(c, justify=justify, overflow="fold", ratio=1, min_width=16)
+        elif c in shrink:
+            table.add_column(c, justify=justify, overflow="ellipsis")
+        else:
+            table.add_column(c, justify=justify, no_wrap=True)
     for r in rows:
         table.add_row(*["" if r[c] is None else str(r[c]) for c in columns])
     console.print(table)

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -81,10 +82,12 @@ def pull_feed(
     now: datetime,
     opener: Callable[[AnyFeed], RemoteStore] = connect,
     references: ReferenceCache | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PullResult:
     """Run ``feed`` once at ``now`` and record the run; never raises for feed problems.
     A feed that another thread, process or server is running is left to it (``busy``).
-    ``references`` keeps reference data between imports (``import_feed``)."""
+    ``references`` keeps reference data between imports (``import_feed``);
+    ``progress(done, total)`` is told of the files considered."""
     result = PullResult(feed=feed.name)
     with engine.connect() as conn:
         entity = get_entity(conn, feed.entity)
@@ -94,7 +97,7 @@ def pull_feed(
             result.error = "another process is running this feed; it is left to that run"
             log.info("feed %s: %s", feed.name, result.error)
             return result
-        _run(engine, feed, entity.id, settings, now, opener, references, result)
+        _run(engine, feed, entity.id, settings, now, opener, references, result, progress)
     return result
 
 
@@ -107,13 +110,17 @@ def _run(
     opener: Callable[[AnyFeed], RemoteStore],
     references: ReferenceCache | None,
     result: PullResult,
+    progress: Callable[[int, int], None] | None,
 ) -> None:
     """The run itself, holding the feed: take its files, then log the run."""
     store: RemoteStore | None = None
     try:
         store = opener(feed)
         with tempfile.TemporaryDirectory(prefix="pull-", dir=scratch.folder()) as staging:
-            for file in sorted(store.files(), key=lambda f: f.name):
+            files = sorted(store.files(), key=lambda f: f.name)
+            for done, file in enumerate(files):
+                if progress is not None:
+                    progress(done, len(files))
                 _consider(
                     engine,
                     feed,
@@ -126,6 +133,8 @@ def _run(
                     result,
                     references=references,
                 )
+            if progress is not None:
+                progress(len(files), len(files))
     except FeedError as error:
         result.status = "failed"
         result.error = error.render()
@@ -301,14 +310,23 @@ def pull_all(
     now: datetime,
     opener: Callable[[AnyFeed], RemoteStore] = connect,
     references: ReferenceCache | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[PullResult]:
-    """Run every feed once; a failing feed does not stop the others."""
+    """Run every feed once; a failing feed does not stop the others. ``progress(feed, done,
+    total)`` is told of each feed's files considered."""
     results: list[PullResult] = []
     for feed in feeds:
+        told = None if progress is None else partial(progress, feed.name)
         try:
             results.append(
                 pull_feed(
-                    engine, feed, settings=settings, now=now, opener=opener, references=references
+                    engine,
+                    feed,
+                    settings=settings,
+                    now=now,
+                    opener=opener,
+                    references=references,
+                    progress=told,
                 )
             )
         except RatebookError as error:  # e.g. the feed names an entity that does not exist

@@ -4,7 +4,7 @@ stages an import uses, and those that now rate booked like an import's (a batch 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,11 +35,17 @@ from ratebook.workflows.review_exceptions import (
 
 
 def reprocess(
-    engine: Engine, f: Filter, *, entity_code: str | None = None, note: str | None = None
+    engine: Engine,
+    f: Filter,
+    *,
+    entity_code: str | None = None,
+    note: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Outcome:
     """Run pending exceptions through matching and rating again (after a customer number or a
     rate row was added); those that now rate are resolved, the others get their current
-    reason. Rows that never became a record need ``correct``."""
+    reason. Rows that never became a record need ``correct``. ``progress(done, total)`` is
+    told of the exceptions settled."""
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
@@ -53,6 +59,7 @@ def reprocess(
             note=note,
             enforce_policy=True,
             late_usage=entity.late_usage,
+            progress=progress,
         )
         outcome.selected = len(targets)
         outcome.needs_correction = len(targets) - len(stored)
@@ -138,6 +145,7 @@ def _rebill(
     note: str | None,
     enforce_policy: bool,
     late_usage: str,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Outcome:
     """Price the stored records of ``targets`` and book those that rate, like an import.
 
@@ -185,6 +193,8 @@ def _rebill(
     charges = dict(zip(rated["row_idx"].to_list(), rated["charge"].to_list(), strict=True))
     failing = {int(r["row_idx"]): r for r in assessed.rejections.iter_rows(named=True)}
     for i, x in enumerate(targets):
+        if progress is not None and i % 200 == 0:
+            progress(i, len(targets))
         if i in charges:
             review.set_state(
                 conn,
@@ -229,6 +239,8 @@ def _rebill(
                     x,
                     after={"code": now_failing["code"], "reason": now_failing["reason"]},
                 )
+    if progress is not None:
+        progress(len(targets), len(targets))
     usage.finish_batch(
         conn, batch_id, rows_read=0, rated=0, duplicates=0, exceptions_count=0, now=now
     )

@@ -15,6 +15,7 @@ touched (their review re-processes them). A closed cycle is never re-rated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -78,9 +79,15 @@ class RerateSummary:
 
 
 def rerate(
-    engine: Engine, period: str, *, account: str | None = None, entity_code: str | None = None
+    engine: Engine,
+    period: str,
+    *,
+    account: str | None = None,
+    entity_code: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RerateSummary:
     """Re-rate ``period`` (YYYY-MM), for one customer or all, in one transaction.
+    ``progress(done, total)`` is told of its three steps: read, priced, booked.
 
     Raises:
         InputError: ``BAD_PERIOD``.
@@ -107,11 +114,14 @@ def rerate(
             if found is None:
                 raise NotFoundError("UNKNOWN_CUSTOMER", f"no customer with account {account!r}")
             customer_id = found[0]
+        tell = progress or (lambda done, total: None)
         current = cycles.period_charges(conn, entity.id, period, customer_id)
         summary.examined = current.height
+        tell(1, 3)
         if current.is_empty():
             return summary
         replacements = _priced_again(current, load_reference(conn, entity.id), entity, period)
+        tell(2, 3)
         if replacements.is_empty():
             return summary
         replaced = current.join(replacements.select("charge_id"), on="charge_id", how="semi")
@@ -120,6 +130,7 @@ def rerate(
         summary.before = int(replaced["charge"].sum())
         summary.after = int(replacements["charge"].sum())
         summary.by_account.update(_by_account(current, replaced, replacements))
+        tell(3, 3)
     return summary
 
 
