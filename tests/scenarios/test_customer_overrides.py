@@ -85,7 +85,7 @@ def test_explain_shows_the_rate_and_the_arithmetic(my_engine: Engine, tmp_path: 
     import_feed(my_engine, write(tmp_path / "f.csv", FEED), format_name="generic")
     lines = explain(my_engine, "f1")
     assert lines[0] == "record f1 (origin generic)"
-    assert lines[1].startswith(f"  from {tmp_path / 'f.csv'} line 3 (file sha256 ")
+    assert lines[1].startswith(f"  from {tmp_path / 'f.csv'} line 3 (sha256 ")
     assert "  customer ACME (Acme)" in lines
     assert "  charge: connect fee 0; 60 s x 0.0300 / 60 s = 0.03; less 10% discount" in lines
     assert lines[-1] == "  = 0.027, rounded half-up to 4 places: 0.0270 MYR"

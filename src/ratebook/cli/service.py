@@ -162,3 +162,105 @@ def serve(
             )
     finally:
         stop.set()
+
+
+@commands.command(rich_help_panel=PANEL)
+def consume(
+    ctx: typer.Context,
+    topic: Annotated[
+        list[str], typer.Option("--topic", metavar="TOPIC", help="A topic to read (repeat).")
+    ],
+    group: Annotated[
+        str, typer.Option(metavar="GROUP", help="The consumer group; its members share.")
+    ] = "ratebook",
+    bootstrap_servers: Annotated[
+        str, typer.Option(metavar="HOST:PORT", help="The brokers, comma-separated.")
+    ] = "127.0.0.1:9092",
+    entity: EntityOption = None,
+    entity_header: Annotated[
+        str, typer.Option(metavar="NAME", help="The header naming an event's entity.")
+    ] = "ratebook-entity",
+    origin: Annotated[
+        str, typer.Option(metavar="ORIGIN", help="The origin of events naming none.")
+    ] = "kafka",
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, metavar="N", help="Most messages per transaction.")
+    ] = 1000,
+    batch_wait: Annotated[
+        float, typer.Option(min=0.01, metavar="SECONDS", help="Longest wait to fill a batch.")
+    ] = 0.5,
+    dead_letter_topic: Annotated[
+        str | None,
+        typer.Option(metavar="TOPIC", help="Where messages naming no known entity go."),
+    ] = None,
+    client: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--client", metavar="KEY=VALUE", help="A librdkafka setting passed through (repeat)."
+        ),
+    ] = None,
+    stop_when_idle: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Leave after this long without a message."),
+    ] = None,
+) -> None:
+    """Consume usage events from Kafka as a member of a consumer group, each batch applied
+    exactly once (docs/streaming.md), until Ctrl-C or SIGTERM."""
+    import signal
+
+    from ratebook.sources.kafka import StreamConfig
+    from ratebook.workflows.consume_stream import StreamTotals
+    from ratebook.workflows.consume_stream import consume as consume_stream
+
+    cli = state(ctx)
+    settings_given: dict[str, str] = {}
+    for item in client or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            err.print(f"error: --client {item!r}: BAD_CLIENT_SETTING give KEY=VALUE")
+            raise typer.Exit(code=2)
+        settings_given[key.strip()] = value
+    config = run(
+        lambda: StreamConfig(
+            bootstrap=bootstrap_servers,
+            topics=tuple(topic),
+            group=group,
+            entity=entity,
+            entity_header=entity_header,
+            origin=origin,
+            batch_size=batch_size,
+            batch_wait=batch_wait,
+            dead_letter_topic=dead_letter_topic,
+            client=settings_given,
+        )
+    )
+    engine = run(cli.store)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def line(totals: StreamTotals) -> str:
+        return (
+            f"{totals.batches} batches: read {totals.read:,} = rated {totals.rated:,}"
+            f" + duplicates {totals.duplicates:,} + exceptions {totals.exceptions:,};"
+            f" dead-lettered {totals.dead_lettered:,}"
+        )
+
+    err.print(
+        f"consuming {', '.join(topic)} from {bootstrap_servers} as group {group!r}; Ctrl-C to stop",
+        markup=False,
+    )
+    with err.status(f"waiting for messages from {bootstrap_servers}") as status:
+
+        def told(totals: StreamTotals) -> None:
+            status.update(line(totals) + "; waiting for more")
+
+        totals = consume_stream(
+            engine,
+            config,
+            settings=cli.settings,
+            stop=stop,
+            idle_exit=stop_when_idle,
+            on_batch=told,
+        )
+    out.print(f"consumed {line(totals)}", markup=False)

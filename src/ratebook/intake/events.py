@@ -35,7 +35,8 @@ class BatchRows:
         repeats: by event index, the pending exception an event repeats exactly (an invalid
             event sent again: a duplicate of it, never read again).
         fresh: the other events, in order.
-        chunk: the fresh events' rows, lines numbered by event index from 1 (None if none).
+        chunk: the fresh events' rows, lines numbered by event index from 1 or as the events
+            say (a stream's offsets) (None if none).
     """
 
     columns: list[str]
@@ -66,7 +67,7 @@ def batch_rows(conn: Connection, entity_id: int, origin: str, members: list[Even
     fresh = [m for m in members if m.index not in repeats]
     chunk = (
         RawChunk.from_rows(
-            [m.index + 1 for m in fresh],
+            [m.index + 1 if m.line is None else m.line for m in fresh],
             [[m.fields.get(c, "") for c in columns] for m in fresh],
             width=len(columns),
             utf8_checked=all(m.utf8_ok for m in fresh),
@@ -90,10 +91,14 @@ def book_events(
     settings: Settings,
     audited: bool,
     now: datetime,
+    source_kind: str = "api",
+    answered: bool = True,
 ) -> tuple[int, Tally, dict[int, EventResult]]:
     """Store one batch of events (one origin and attribute set): its batch id, what became
     of its events, and each event's answer by its index among the transaction's events.
-    ``audited=False`` writes no audit entry (a quote, rolled back).
+    ``audited=False`` writes no audit entry (a quote, rolled back); ``source_kind`` is
+    ``api`` or ``kafka``; ``answered=False`` (a stream, which answers no one) skips the
+    answers, and the events may then share lines (a message's array of events, one offset).
 
     One function: the batch's steps in order, as a file's are."""
     fmt = get_format("generic")
@@ -106,7 +111,7 @@ def book_events(
         source_name=source_name,
         source_sha256=None,  # events are known by id, not by the body they came in
         size_bytes=None,
-        source_kind="api",
+        source_kind=source_kind,
         columns=rows.columns,
         feed_zone=entity.timezone,
         now=now,
@@ -144,6 +149,8 @@ def book_events(
         now=now,
         audited={"source": source_name, "format": "events", "origin": origin} if audited else None,
     )
+    if not answered:
+        return batch_id, tally, {}
     results = {
         m.index: exception_result(m, entity, rows.repeats[m.index], duplicate=True)
         for m in members

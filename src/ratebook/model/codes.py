@@ -34,6 +34,7 @@ SUB_CODES: dict[str, str] = {
     "INVALID_UTF8": "the row holds bytes that are not UTF-8",
     "FIELD_TOO_LONG": "a field is longer than the store keeps",
     "UNKNOWN_UNIT": "the unit is not one Ratebook measures in",
+    "BAD_MESSAGE": "a stream message holds no event: not UTF-8, not JSON, or not an event",
 }
 
 #: Why a command or an API request stopped.

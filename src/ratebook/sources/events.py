@@ -35,6 +35,7 @@ class EventRow:
     utf8_ok: bool
     digest: str
     shape: tuple[str, ...]  # the attribute names, which make the columns of the row's batch
+    line: int | None = None  # where its source puts it (a stream's offset); default index + 1
 
 
 def _text(value: Any) -> tuple[str, bool]:

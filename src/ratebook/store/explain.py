@@ -25,7 +25,7 @@ def records_named(
     """The records with this id (of one origin, or every), with their source's name."""
     r = usage_records.c
     query = (
-        select(usage_records, import_batches.c.source_name)
+        select(usage_records, import_batches.c.source_name, import_batches.c.source_kind)
         .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
         .where(r.entity_id == entity_id, r.record_id == record_id)
         .order_by(r.origin)

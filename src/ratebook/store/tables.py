@@ -692,3 +692,19 @@ idempotency_keys = Table(
     UniqueConstraint("entity_id", "key"),
     Index("ix_idempotency_keys_created", "created_at"),  # the purge of expired keys
 )
+
+# A stream's consumed position: per consumer group, topic and partition, the next offset to
+# apply. It is advanced in the transaction that stores the events before it, so the store,
+# not the broker, is the truth of what was applied. ``epoch`` counts the assignments of the
+# partition: a member commits only under the epoch it claimed, so one that lost the
+# partition in a rebalance cannot.
+stream_offsets = Table(
+    "stream_offsets",
+    metadata,
+    Column("group_id", String(255), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -332,7 +332,8 @@ def refresh_statistics(conn: Connection, *, adding: int, records: bool = True) -
 
 def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = None) -> pl.Series:
     """Insert usage records (columns named as in ``usage_records``, without ``id``; one
-    batch, one record per ``source_line``) and return their ids, in the frame's order.
+    batch, one record per ``source_line`` and ``record_id``) and return their ids, in the
+    frame's order.
     ``seal`` seals them, in the order they are written, for the batch's audit entry.
 
     SQLite: the ids are counted on from the largest one and written with the rows, which is
@@ -360,14 +361,16 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
     c = usage_records.c
     found = query_frame(
         conn,
-        select(c.id, c.source_line).where(
+        select(c.id, c.source_line, c.record_id).where(
             c.batch_id == batch_id,
             c.source_line.between(records["source_line"].min(), records["source_line"].max()),
         ),
-        {"id": pl.Int64(), "source_line": pl.Int64()},
+        {"id": pl.Int64(), "source_line": pl.Int64(), "record_id": pl.String()},
     )
-    return records.select("source_line").join(
-        found, on="source_line", how="left", maintain_order="left"
+    # a line holds one record of the batch, or several with their own ids (a stream
+    # message's array of events, all at its offset)
+    return records.select("source_line", "record_id").join(
+        found, on=["source_line", "record_id"], how="left", maintain_order="left"
     )["id"]
 
 

@@ -17,6 +17,11 @@ from ratebook.store import explain as explained
 from ratebook.store.entities import get_entity
 
 
+def _place(source_kind: str) -> str:
+    """What a source's positions are called: a stream's offsets, a file's lines."""
+    return "offset" if source_kind == "kafka" else "line"
+
+
 def _qty(value: int, unit: str) -> str:
     return f"{format_fixed(value, QUANTITY_SCALE)} {unit}"
 
@@ -59,8 +64,9 @@ def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
     local = record["start_time"].astimezone(entity.zone)
     lines = [
         f"record {record['record_id']} (origin {record['origin']})",
-        f"  from {record['source_name']} line {record['source_line']}"
-        f" (file sha256 {record['source_sha256'][:16]}..., batch {record['batch_id']})",
+        f"  from {record['source_name']} {_place(record['source_kind'])}"
+        f" {record['source_line']} (sha256 {record['source_sha256'][:16]}...,"
+        f" batch {record['batch_id']})",
         f"  {record['service']} at {local:%Y-%m-%d %H:%M:%S} {entity.timezone}"
         f" from {record['caller'] or '-'} to {record['destination'] or '-'},"
         f" {_qty(record['quantity'], record['unit'])}"

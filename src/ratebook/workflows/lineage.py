@@ -131,7 +131,8 @@ def lineage_text(chain: dict[str, Any], *, currency: str, zone: str) -> list[str
             f" at {_local(record['imported_at'], zone)}"
         )
         out.append(
-            f"{indent}  source sha256 {record['source_sha256']} line {record['source_line']}"
+            f"{indent}  source sha256 {record['source_sha256']}"
+            f" {'offset' if record['source_kind'] == 'kafka' else 'line'} {record['source_line']}"
         )
         out.append(f"{indent}  raw: {record['raw'] if record['raw'] is not None else '(not kept)'}")
         exception = record["exception"]
