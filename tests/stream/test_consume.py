@@ -203,3 +203,36 @@ def test_a_header_entity_without_a_dead_letter_topic_is_refused() -> None:
             client={"enable.auto.commit": "true"},
         )
     assert fixed.value.code == "BAD_CLIENT_SETTING"
+
+
+def test_a_connection_lost_mid_batch_rolls_it_back_and_the_stream_resumes(
+    my_engine: Engine, tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import Connection
+
+    from ratebook.workflows import consume_stream
+
+    one_customer(my_engine, tmp_path)
+    topic = broker.topic(partitions=1)
+    broker.produce(topic, [(b"A", as_bytes(event(f"m{n}", 60 * (n + 1))), None) for n in range(5)])
+    real = consume_stream.advance
+    cut: list[int] = []
+
+    def cut_once(conn: Connection, *args: object, **kwargs: object) -> bool:
+        if not cut:  # the first batch's records are written: its connection dies now
+            cut.append(1)
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+            else:
+                conn.connection.dbapi_connection.close()  # type: ignore[union-attr]
+        return real(conn, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(consume_stream, "advance", cut_once)
+    totals = run_until_idle(my_engine, config(broker, topic, batch_size=2))
+    assert cut == [1]
+    assert totals.last_error is not None  # type: ignore[attr-defined]
+    # m0..m4: 1..5 minutes at RM0.0300, each once
+    assert charges(my_engine) == {f"m{n}": 30_000 * (n + 1) for n in range(5)}
+    with my_engine.connect() as conn:
+        [position] = stream_offsets.positions(conn, f"g-{topic}")
+    assert position["next_offset"] == 5

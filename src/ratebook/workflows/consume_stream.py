@@ -327,16 +327,19 @@ def consume(
     on_batch: Callable[[StreamTotals], None] | None = None,
 ) -> StreamTotals:
     """Consume as a member of ``config.group`` until ``stop`` is set (or, with
-    ``idle_exit``, until no message came for that many seconds while holding partitions),
-    then leave the group. The batch under way when ``stop`` is set is finished or rolled
-    back first."""
+    ``idle_exit``, until it holds partitions and neither a message nor a change of its
+    partitions came for that many seconds), then leave the group. The batch under way when
+    ``stop`` is set is finished or rolled back first."""
     totals = StreamTotals()
     held: dict[Partition, Claim] = {}
     positions: dict[Partition, int | None] = {}
     references = ReferenceCache()
     dead = kafka.DeadLetters(config)
 
+    idle_since = [time.monotonic()]  # restarted by each message and each assignment
+
     def on_assign(partitions: list[Partition]) -> dict[Partition, int | None]:
+        idle_since[0] = time.monotonic()
         now = datetime.now(UTC)
         with engine.begin() as conn:
             for topic, partition in partitions:
@@ -347,6 +350,7 @@ def consume(
         return {p: positions[p] for p in partitions}
 
     def on_revoke(partitions: list[Partition]) -> None:
+        idle_since[0] = time.monotonic()
         for p in partitions:
             held.pop(p, None)
             positions.pop(p, None)
@@ -354,14 +358,14 @@ def consume(
 
     client = kafka.consumer(config, on_assign, on_revoke)
     try:
-        idle_since = time.monotonic()
         while not stop.is_set():
             messages = kafka.poll(client, config)
             if not messages:
-                if idle_exit is not None and time.monotonic() - idle_since >= idle_exit:
+                quiet = time.monotonic() - idle_since[0]
+                if idle_exit is not None and held and quiet >= idle_exit:
                     break
                 continue
-            idle_since = time.monotonic()
+            idle_since[0] = time.monotonic()
             try:
                 result = apply_batch(
                     engine,

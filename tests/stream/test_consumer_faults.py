@@ -1,0 +1,136 @@
+"""``ratebook consume`` as operators run it, against a real broker on both stores: killed with
+SIGKILL at random points and started again, or sharing a topic with a member that joins and
+one that leaves. Every event is applied exactly once, and the stored positions are the
+topic's ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select
+
+from ratebook.store import stream_offsets
+from ratebook.store.tables import rated_charges, usage_records
+from tests.conftest import one_customer
+from tests.stream.conftest import FAST_GROUP, Broker
+from tests.stream.test_consume import START
+
+EVENTS = 240
+PARTITIONS = 3
+
+
+def _seconds(n: int) -> int:
+    return 1 + (n * 37) % 400
+
+
+def _expected() -> dict[str, int]:
+    """Each event's charge by hand: RM0.0300 a started minute, at 6 places."""
+    return {f"k{n}": -(-_seconds(n) // 60) * 30_000 for n in range(EVENTS)}
+
+
+def _produce(broker: Broker, topic: str, numbers: range) -> None:
+    broker.produce(
+        topic,
+        [
+            (
+                f"A{n % 7}".encode(),
+                json.dumps(
+                    {
+                        "record_id": f"k{n}",
+                        "start_time": START,
+                        "quantity": _seconds(n),
+                        "account": "A",
+                        "destination": "+60312345678",
+                    }
+                ).encode(),
+                None,
+            )
+            for n in numbers
+        ],
+    )
+
+
+def _consumer(url: str, broker: Broker, topic: str, *more: str) -> subprocess.Popen[bytes]:
+    client = [f"--client={k}={v}" for k, v in FAST_GROUP.items()]
+    return subprocess.Popen(
+        [sys.executable, "-m", "ratebook", "--db", url, "consume", "--topic", topic,
+         "--group", f"g-{topic}", "--bootstrap-servers", broker.bootstrap, "--entity", "MY1",
+         "--batch-size", "15", "--batch-wait", "0.1", *client, *more],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+
+
+def _charges(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(usage_records.c.record_id, rated_charges.c.charge)
+            .join(rated_charges, rated_charges.c.record_pk == usage_records.c.id)
+            .where(rated_charges.c.superseded_by.is_(None))
+        ).all()
+        records = conn.execute(select(func.count()).select_from(usage_records)).scalar_one()
+    assert records == len(rows)  # no record stored twice
+    return {str(r): int(c) for r, c in rows}
+
+
+def _positions(engine: Engine, topic: str) -> dict[int, int]:
+    with engine.connect() as conn:
+        return {
+            int(p["partition"]): int(p["next_offset"])  # type: ignore[call-overload]
+            for p in stream_offsets.positions(conn, f"g-{topic}")
+        }
+
+
+def _url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def test_a_consumer_killed_at_random_points_applies_each_event_once(
+    my_engine: Engine, tmp_path: Path, broker: Broker
+) -> None:
+    one_customer(my_engine, tmp_path)
+    topic = broker.topic(PARTITIONS)
+    chance = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "") + topic)
+    share = EVENTS // 5
+    for trial in range(5):  # each member finds new events, and is killed at a random point
+        _produce(broker, topic, range(trial * share, (trial + 1) * share))
+        member = _consumer(_url(my_engine), broker, topic, "--batch-size", "4")
+        time.sleep(chance.uniform(0.8, 3.0))
+        member.send_signal(signal.SIGKILL)
+        member.communicate(timeout=10)  # reaps it and closes its pipes
+    last = _consumer(_url(my_engine), broker, topic, "--stop-when-idle", "4")
+    _, err = last.communicate(timeout=120)
+    assert last.returncode == 0, err.decode()
+    assert _charges(my_engine) == _expected()
+    assert _positions(my_engine, topic) == broker.ends(topic, EVENTS)
+
+
+def test_members_joining_and_leaving_lose_and_double_nothing(
+    my_engine: Engine, tmp_path: Path, broker: Broker
+) -> None:
+    one_customer(my_engine, tmp_path)
+    topic = broker.topic(PARTITIONS)
+    first = _consumer(_url(my_engine), broker, topic, "--stop-when-idle", "6")
+    _produce(broker, topic, range(EVENTS // 3))
+    time.sleep(2)
+    second = _consumer(_url(my_engine), broker, topic)  # joins mid-stream
+    _produce(broker, topic, range(EVENTS // 3, 2 * EVENTS // 3))
+    time.sleep(4)
+    # the newcomer leaves cleanly after its batch (tansu, unlike Kafka, never completes a
+    # rebalance after the group's leader leaves, so the first member stays)
+    second.send_signal(signal.SIGTERM)
+    _, err = second.communicate(timeout=30)
+    assert second.returncode == 0, err.decode()
+    _produce(broker, topic, range(2 * EVENTS // 3, EVENTS))
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err.decode()
+    assert _charges(my_engine) == _expected()
+    assert _positions(my_engine, topic) == broker.ends(topic, EVENTS)
