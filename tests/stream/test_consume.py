@@ -210,12 +210,10 @@ def test_a_connection_lost_mid_batch_rolls_it_back_and_the_stream_resumes(
 ) -> None:
     from sqlalchemy import Connection
 
-    from ratebook.workflows import consume_stream
-
     one_customer(my_engine, tmp_path)
     topic = broker.topic(partitions=1)
     broker.produce(topic, [(b"A", as_bytes(event(f"m{n}", 60 * (n + 1))), None) for n in range(5)])
-    real = consume_stream.advance
+    real = stream_offsets.advance
     cut: list[int] = []
 
     def cut_once(conn: Connection, *args: object, **kwargs: object) -> bool:
@@ -227,7 +225,7 @@ def test_a_connection_lost_mid_batch_rolls_it_back_and_the_stream_resumes(
                 conn.connection.dbapi_connection.close()  # type: ignore[union-attr]
         return real(conn, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(consume_stream, "advance", cut_once)
+    monkeypatch.setattr("ratebook.workflows.consume_stream.advance", cut_once)
     totals = run_until_idle(my_engine, config(broker, topic, batch_size=2))
     assert cut == [1]
     assert totals.last_error is not None  # type: ignore[attr-defined]
