@@ -120,7 +120,7 @@ def test_every_message_is_applied_once_with_its_offset(
         "ce-2": 90_000,
     }
     with my_engine.connect() as conn:
-        [position] = stream_offsets.positions(conn, f"g-{topic}")
+        [position] = stream_offsets.stored_positions(conn, f"g-{topic}")
         bad = conn.execute(
             select(exceptions.c.sub_code, exceptions.c.source_line, exceptions.c.raw)
             .where(exceptions.c.sub_code == "BAD_MESSAGE")
@@ -162,7 +162,7 @@ def test_a_member_that_lost_its_partition_cannot_commit(my_engine: Engine, tmp_p
         )
     assert charges(my_engine) == {}  # its records rolled back with its position
     with my_engine.connect() as conn:
-        [position] = stream_offsets.positions(conn, "g")
+        [position] = stream_offsets.stored_positions(conn, "g")
     assert (position["next_offset"], position["epoch"]) == (-1, 2)
 
 
@@ -232,5 +232,5 @@ def test_a_connection_lost_mid_batch_rolls_it_back_and_the_stream_resumes(
     # m0..m4: 1..5 minutes at RM0.0300, each once
     assert charges(my_engine) == {f"m{n}": 30_000 * (n + 1) for n in range(5)}
     with my_engine.connect() as conn:
-        [position] = stream_offsets.positions(conn, f"g-{topic}")
+        [position] = stream_offsets.stored_positions(conn, f"g-{topic}")
     assert position["next_offset"] == 5

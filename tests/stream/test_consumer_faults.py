@@ -85,7 +85,7 @@ def _positions(engine: Engine, topic: str) -> dict[int, int]:
     with engine.connect() as conn:
         return {
             int(p["partition"]): int(p["next_offset"])  # type: ignore[call-overload]
-            for p in stream_offsets.positions(conn, f"g-{topic}")
+            for p in stream_offsets.stored_positions(conn, f"g-{topic}")
         }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter as Tally
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Latency buckets in seconds, fine below 10 ms where the single-event target is.
@@ -63,9 +63,42 @@ class Metrics:
         for code, count in by_code.items():
             self.exceptions.labels(entity, code).inc(count)
 
-    def exposition(self) -> bytes:
-        """The text format Prometheus scrapes."""
-        return generate_latest(self.registry)
+    def exposition(self, streams: list[dict[str, object]] | None = None) -> bytes:
+        """The text format Prometheus scrapes, with each stream partition's gauges as the
+        store has them (``stream_statuses``)."""
+        text = generate_latest(self.registry)
+        if not streams:
+            return text
+        registry = CollectorRegistry(auto_describe=True)
+        labels = ["group", "topic", "partition"]
+        gauges = {
+            "next_offset": Gauge(
+                "ratebook_stream_next_offset",
+                "The next offset to apply, as stored.",
+                labels,
+                registry=registry,
+            ),
+            "lag": Gauge(
+                "ratebook_stream_lag",
+                "Messages behind the partition's end when its last batch was applied.",
+                labels,
+                registry=registry,
+            ),
+            "batch_ms": Gauge(
+                "ratebook_stream_batch_seconds",
+                "Time in the store of the partition's last batch.",
+                labels,
+                registry=registry,
+            ),
+        }
+        for row in streams:
+            key = (str(row["group_id"]), str(row["topic"]), str(row["partition"]))
+            gauges["next_offset"].labels(*key).set(int(str(row["next_offset"])))
+            if row["lag"] is not None:
+                gauges["lag"].labels(*key).set(int(str(row["lag"])))
+            if row["batch_ms"] is not None:
+                gauges["batch_ms"].labels(*key).set(int(str(row["batch_ms"])) / 1000)
+        return text + generate_latest(registry)
 
 
 class LatencyMiddleware:

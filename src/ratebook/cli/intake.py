@@ -276,6 +276,7 @@ def feeds_status(
     """Each feed's last run, files imported, last error and next run."""
     from datetime import UTC, datetime
 
+    from ratebook.workflows.consume_stream import stream_statuses
     from ratebook.workflows.schedule_feeds import feed_statuses
 
     cli = state(ctx)
@@ -312,3 +313,30 @@ def feeds_status(
         title="Feed status",
         right=["files_imported", "failures_in_a_row"],
     )
+    streams = run(lambda: stream_statuses(engine))
+    if streams and fmt is OutputFormat.TABLE:
+        render(
+            [
+                {
+                    **s,
+                    "updated": f"{s['updated_at']:%Y-%m-%d %H:%M:%S}Z",
+                    "batch_ms": s["batch_ms"],
+                }
+                for s in streams
+            ],
+            [
+                "group_id",
+                "topic",
+                "partition",
+                "next_offset",
+                "lag",
+                "batch_ms",
+                "updated",
+                "last_error",
+            ],
+            fmt,
+            out,
+            title="Streams (positions stored with the events)",
+            right=["partition", "next_offset", "lag", "batch_ms"],
+            prose=["last_error"],
+        )

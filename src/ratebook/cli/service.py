@@ -139,6 +139,15 @@ def serve(
             target=scheduler.run, kwargs={"stop": stop.is_set}, name="feeds", daemon=True
         ).start()
         err.print(f"scheduling {len(feeds)} feeds from {path}")
+        from ratebook.workflows.consume_stream import start_streams
+
+        for feed, config in run(
+            lambda: start_streams(engine, path, settings=cli.settings, stop=stop)
+        ):
+            err.print(
+                f"consuming {', '.join(config.topics)} as group {config.group!r} (feed {feed})",
+                markup=False,
+            )
     err.print(
         f"serving the API on http://{host}:{port} (OpenAPI at /docs)"
         + (f" in {workers} processes" if workers > 1 else "")

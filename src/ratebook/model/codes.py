@@ -56,6 +56,10 @@ ERRORS: dict[str, str] = {
     "BAD_YAML": "the YAML cannot be parsed",
     "DUPLICATE_KEY": "a YAML mapping or a JSON object gives a key twice",
     "BAD_FEED": "a feed in the feeds file cannot work as written",
+    "NO_TOPIC": "a stream consumer was given no topic",
+    "NO_DEAD_LETTER_TOPIC": "events take their entity from a header, and no dead-letter topic"
+    " is set for those naming none Ratebook knows",
+    "BAD_CLIENT_SETTING": "a Kafka client setting is malformed or one Ratebook fixes",
     "BAD_RATE_TABLE": "a rate-table file cannot work as written",
     "BAD_RATE_ROW": "a rate row cannot work as written",
     "DECK_NOT_UPLOADED": "an uploaded rate table names a deck the upload did not carry",

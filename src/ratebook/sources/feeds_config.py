@@ -6,6 +6,7 @@ written: the values are read when connecting and are never stored or printed.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,6 +14,8 @@ from typing import Annotated, Literal
 from cronsim import CronSim, CronSimError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ratebook.errors import ConfigError
+from ratebook.model.stream import StreamConfig
 from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FORMATS
 from ratebook.sources.yamlfile import load_model
@@ -135,7 +138,61 @@ class S3Feed(_FeedBase):
     secret_key_env: str = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 (a variable name)
 
 
-Feed = Annotated[FolderFeed | SftpFeed | S3Feed, Field(discriminator="kind")]
+class KafkaFeed(BaseModel):
+    """A Kafka stream that ``ratebook serve`` consumes beside the API, as ``ratebook consume``
+    does (``model.stream.StreamConfig`` says what each setting does; docs/streaming.md).
+
+    Attributes:
+        client: librdkafka settings passed through; credentials belong in
+            ``client_env`` (setting -> environment variable), never in the file.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["kafka"]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
+    bootstrap_servers: str
+    topics: Annotated[list[str], Field(min_length=1)]
+    group: str = "ratebook"
+    entity: str | None = None
+    entity_header: str = "ratebook-entity"
+    origin: str = "kafka"
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    batch_wait_ms: Annotated[int, Field(ge=10, le=60_000)] = 500
+    dead_letter_topic: str | None = None
+    client: dict[str, str] = Field(default_factory=dict)
+    client_env: dict[str, str] = Field(default_factory=dict)
+
+    def stream(self) -> StreamConfig:
+        """The consumer's settings, credentials read from the environment now.
+
+        Raises:
+            ConfigError: as ``StreamConfig`` does; ``CREDENTIAL_MISSING`` for an unset variable.
+        """
+        client = dict(self.client)
+        for setting, variable in self.client_env.items():
+            value = os.environ.get(variable)
+            if value is None:
+                raise ConfigError(
+                    "CREDENTIAL_MISSING",
+                    f"feed {self.name!r}: {setting} names ${variable}, which is not set",
+                )
+            client[setting] = value
+        return StreamConfig(
+            bootstrap=self.bootstrap_servers,
+            topics=tuple(self.topics),
+            group=self.group,
+            entity=self.entity,
+            entity_header=self.entity_header,
+            origin=self.origin,
+            batch_size=self.batch_size,
+            batch_wait=self.batch_wait_ms / 1000,
+            dead_letter_topic=self.dead_letter_topic,
+            client=client,
+        )
+
+
+Feed = Annotated[FolderFeed | SftpFeed | S3Feed | KafkaFeed, Field(discriminator="kind")]
 
 
 class FeedsFile(BaseModel):
@@ -155,10 +212,17 @@ class FeedsFile(BaseModel):
 
 
 def load_feeds(path: Path) -> list[FolderFeed | SftpFeed | S3Feed]:
-    """Read and check a feeds file.
+    """Read and check a feeds file: its file feeds (its streams are ``load_streams``').
 
     Raises:
         InputError: ``FILE_NOT_FOUND``, ``BAD_YAML`` (with the line) or ``BAD_FEED`` naming the
             setting at fault, e.g. ``feeds[1].host``.
     """
-    return list(load_model(path, FeedsFile, "BAD_FEED").feeds)
+    feeds = load_model(path, FeedsFile, "BAD_FEED").feeds
+    return [f for f in feeds if not isinstance(f, KafkaFeed)]
+
+
+def load_streams(path: Path) -> list[KafkaFeed]:
+    """The ``kind: kafka`` feeds of a feeds file (errors as ``load_feeds``)."""
+    feeds = load_model(path, FeedsFile, "BAD_FEED").feeds
+    return [f for f in feeds if isinstance(f, KafkaFeed)]

@@ -107,13 +107,12 @@ def commit_async(client: Consumer, positions: dict[tuple[str, int], int]) -> Non
 def high_watermarks(
     client: Consumer, partitions: list[tuple[str, int]]
 ) -> dict[tuple[str, int], int]:
-    """Each partition's next offset to be written (from the client's cached statistics)."""
+    """Each partition's next offset to be written, as the last fetch response said (no
+    round trip to the broker)."""
     marks: dict[tuple[str, int], int] = {}
     for topic, partition in partitions:
         try:
-            _, high = client.get_watermark_offsets(
-                KafkaPartition(topic, partition), timeout=1, cached=False
-            )
+            _, high = client.get_watermark_offsets(KafkaPartition(topic, partition), cached=True)
         except Exception as error:  # a broker that is away: the lag is unknown for now
             log.info("kafka: no watermark of %s:%s: %s", topic, partition, error)
         else:

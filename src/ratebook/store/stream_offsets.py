@@ -47,11 +47,19 @@ def claim(conn: Connection, group: str, topic: str, partition: int, now: datetim
 
 
 def advance(
-    conn: Connection, group: str, held: Claim, expected: int | None, next_offset: int, now: datetime
+    conn: Connection,
+    group: str,
+    held: Claim,
+    expected: int | None,
+    next_offset: int,
+    now: datetime,
+    *,
+    lag: int | None = None,
+    batch_ms: int | None = None,
 ) -> bool:
     """Move the partition's position from ``expected`` to ``next_offset`` if this member
-    still holds it (its epoch is the latest) and nobody moved it meanwhile. False otherwise:
-    the caller's transaction must then be rolled back."""
+    still holds it (its epoch is the latest) and nobody moved it meanwhile, with the lag and
+    batch time seen. False otherwise: the caller's transaction must then be rolled back."""
     c = stream_offsets.c
     done = conn.execute(
         update(stream_offsets)
@@ -62,15 +70,40 @@ def advance(
             c.epoch == held.epoch,
             c.next_offset == (-1 if expected is None else expected),
         )
-        .values(next_offset=next_offset, updated_at=now)
+        .values(
+            next_offset=next_offset, updated_at=now, lag=lag, batch_ms=batch_ms, last_error=None
+        )
     )
     return done.rowcount == 1
 
 
-def positions(conn: Connection, group: str | None = None) -> list[dict[str, object]]:
+def record_error(
+    conn: Connection, group: str, partitions: list[tuple[str, int]], error: str, now: datetime
+) -> None:
+    """Note the error that stopped a batch of ``partitions`` (their positions stay)."""
+    c = stream_offsets.c
+    for topic, partition in partitions:
+        conn.execute(
+            update(stream_offsets)
+            .where(c.group_id == group, c.topic == topic, c.partition == partition)
+            .values(last_error=error[:2000], updated_at=now)
+        )
+
+
+def stored_positions(conn: Connection, group: str | None = None) -> list[dict[str, object]]:
     """Every stored position (of one group), for status and lag."""
     c = stream_offsets.c
-    query = select(c.group_id, c.topic, c.partition, c.next_offset, c.epoch, c.updated_at)
+    query = select(
+        c.group_id,
+        c.topic,
+        c.partition,
+        c.next_offset,
+        c.epoch,
+        c.updated_at,
+        c.lag,
+        c.batch_ms,
+        c.last_error,
+    )
     if group is not None:
         query = query.where(c.group_id == group)
     rows = conn.execute(query.order_by(c.group_id, c.topic, c.partition)).mappings().all()

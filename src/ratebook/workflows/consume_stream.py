@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -40,11 +41,13 @@ from ratebook.model.stream import StreamConfig
 from ratebook.settings import Settings
 from ratebook.sources import kafka
 from ratebook.sources.events import EventRow, event_rows
+from ratebook.sources.feeds_config import load_streams
 from ratebook.sources.messages import StreamMessage, Unreadable, decode
 from ratebook.store import billing, usage
+from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, load_reference
-from ratebook.store.stream_offsets import Claim, advance, claim
+from ratebook.store.stream_offsets import Claim, advance, claim, record_error, stored_positions
 from ratebook.store.unreadable import UnreadableMessage, add_unreadable
 
 log = logging.getLogger(__name__)
@@ -106,11 +109,13 @@ def apply_batch(
     settings: Settings,
     references: ReferenceCache | None = None,
     dead_letters: Callable[[list[tuple[StreamMessage, str]]], None] = lambda _: None,
+    ends: dict[Partition, int] | None = None,
 ) -> BatchResult:
     """Apply ``messages`` and advance their partitions' positions in one transaction (run
     again when another writer stored the same records meanwhile). Messages of partitions
     not in ``held``, or before a partition's position, are skipped: they are another
-    member's, or applied already.
+    member's, or applied already. ``ends`` (each partition's end, as the broker last said)
+    gives the lag stored with the positions.
 
     Raises:
         LostPartitionError: another member claimed a partition of the batch since (nothing is
@@ -123,7 +128,9 @@ def apply_batch(
         and m.offset >= (positions.get((m.topic, m.partition)) or 0)
     ]
     return usage.storing(
-        lambda: _apply(engine, config, held, positions, fresh, settings, references, dead_letters),
+        lambda: _apply(
+            engine, config, held, positions, fresh, settings, references, dead_letters, ends or {}
+        ),
         what=f"{len(fresh)} stream messages",
     )
 
@@ -137,12 +144,14 @@ def _apply(
     settings: Settings,
     references: ReferenceCache | None,
     dead_letters: Callable[[list[tuple[StreamMessage, str]]], None],
+    broker_ends: dict[Partition, int],
 ) -> BatchResult:
     """``apply_batch``'s one transaction.
 
     One function: the transaction's steps in order (read the messages, book each entity's
     share, advance the positions, send dead letters, commit)."""
     result = BatchResult()
+    started = time.perf_counter()
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
@@ -155,8 +164,20 @@ def _apply(
             for m in messages:
                 key = (m.topic, m.partition)
                 ends[key] = max(ends.get(key, 0), m.offset + 1)
+            batch_ms = round((time.perf_counter() - started) * 1000)
             for key, end in sorted(ends.items()):
-                if not advance(conn, config.group, held[key], positions.get(key), end, now):
+                lag = None if key not in broker_ends else max(0, broker_ends[key] - end)
+                moved = advance(
+                    conn,
+                    config.group,
+                    held[key],
+                    positions.get(key),
+                    end,
+                    now,
+                    lag=lag,
+                    batch_ms=batch_ms,
+                )
+                if not moved:
                     lost.append(key)
             if lost:
                 raise LostPartitionError(lost)
@@ -366,6 +387,7 @@ def consume(
                     break
                 continue
             idle_since[0] = time.monotonic()
+            touched = sorted({(m.topic, m.partition) for m in messages})
             try:
                 result = apply_batch(
                     engine,
@@ -376,6 +398,7 @@ def consume(
                     settings=settings,
                     references=references,
                     dead_letters=dead.send,
+                    ends=kafka.high_watermarks(client, touched),
                 )
             except LostPartitionError as lost:
                 totals.last_error = str(lost)
@@ -388,6 +411,7 @@ def consume(
             except (RatebookError, DBAPIError, RuntimeError) as error:
                 totals.last_error = str(error)
                 log.warning("stream %s: batch not applied, retrying: %s", config.group, error)
+                _note_error(engine, config.group, touched, totals.last_error)
                 _rewind(client, positions, messages)
                 time.sleep(1)
                 continue
@@ -401,6 +425,16 @@ def consume(
     return totals
 
 
+def _note_error(engine: Engine, group: str, partitions: list[Partition], error: str) -> None:
+    """Keep the error with the partitions' positions for status; a store that cannot take
+    it now (the usual cause of the error) is left alone."""
+    try:
+        with engine.begin() as conn:
+            record_error(conn, group, partitions, error, datetime.now(UTC))
+    except (RatebookError, DBAPIError) as failed:
+        log.info("stream %s: error not recorded: %s", group, failed)
+
+
 def _rewind(
     client: kafka.Consumer, positions: dict[Partition, int | None], messages: list[StreamMessage]
 ) -> None:
@@ -409,3 +443,46 @@ def _rewind(
     for key in sorted({(m.topic, m.partition) for m in messages}):
         if key in positions:
             kafka.seek(client, key, positions[key])
+
+
+def keep_consuming(
+    engine: Engine, config: StreamConfig, *, settings: Settings, stop: threading.Event
+) -> None:
+    """``consume`` until ``stop`` is set, starting again (after a pause) when the store or
+    the broker fails under it: ``ratebook serve``'s streams."""
+    while not stop.is_set():
+        try:
+            consume(engine, config, settings=settings, stop=stop)
+        except (RatebookError, DBAPIError, RuntimeError) as error:
+            log.warning("stream %s stopped, starting again in 5 s: %s", config.group, error)
+            stop.wait(5)
+
+
+def start_streams(
+    engine: Engine, feeds_file: Path, *, settings: Settings, stop: threading.Event
+) -> list[tuple[str, StreamConfig]]:
+    """A consumer thread (``keep_consuming``) for each ``kind: kafka`` feed of
+    ``feeds_file``, until ``stop`` is set; each feed's name and settings.
+
+    Raises:
+        InputError: a feeds file that cannot be read; ConfigError: a stream that cannot work.
+    """
+    started: list[tuple[str, StreamConfig]] = []
+    for feed in load_streams(feeds_file):
+        config = feed.stream()
+        threading.Thread(
+            target=keep_consuming,
+            args=(engine, config),
+            kwargs={"settings": settings, "stop": stop},
+            name=f"stream-{feed.name}",
+            daemon=True,
+        ).start()
+        started.append((feed.name, config))
+    return started
+
+
+def stream_statuses(engine: Engine) -> list[dict[str, object]]:
+    """Every consumer group's partitions as the store has them: position, lag, batch time
+    and last error (``feeds status``, ``/metrics``)."""
+    with reading(engine).connect() as conn:
+        return stored_positions(conn)

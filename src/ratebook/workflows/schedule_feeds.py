@@ -72,7 +72,7 @@ def feed_statuses(engine: Engine, feeds: list[AnyFeed], *, now: datetime) -> lis
 
 
 def read_feeds(path: Path) -> list[AnyFeed]:
-    """The feeds of a feeds file (``sources.feeds_config``)."""
+    """The file feeds of a feeds file (``sources.feeds_config``)."""
     return load_feeds(path)
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from ratebook.api.deps import Config, Store
 from ratebook.api.problems import Problem
 from ratebook.workflows.check_health import store_problem
+from ratebook.workflows.consume_stream import stream_statuses
 
 router = APIRouter(tags=["operations"])
 
@@ -54,7 +55,7 @@ async def readyz(request: Request, engine: Store) -> dict[str, str]:
         401: {"description": "The metrics token is set and was not sent"},
     },
 )
-async def metrics(request: Request, settings: Config) -> Response:
+async def metrics(request: Request, settings: Config, engine: Store) -> Response:
     token = settings.metrics_token
     if token is not None:
         scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
@@ -66,7 +67,9 @@ async def metrics(request: Request, settings: Config) -> Response:
                 "send the metrics token (RATEBOOK_METRICS_TOKEN) as a Bearer token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+    probe: ThreadPoolExecutor = request.app.state.probe
+    streams = await asyncio.wrap_future(probe.submit(stream_statuses, engine))
     return Response(
-        request.app.state.metrics.exposition(),
+        request.app.state.metrics.exposition(streams),
         media_type="text/plain; version=0.0.4; charset=utf-8",
     )

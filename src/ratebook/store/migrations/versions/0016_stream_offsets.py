@@ -2,7 +2,8 @@
 
 A Kafka consumer group's position per topic and partition, advanced in the transaction that
 stores the events before it (exactly-once effect), with the epoch of the partition's latest
-assignment so that a member that lost the partition cannot commit.
+assignment so that a member that lost the partition cannot commit, and what the member last
+saw of it (lag, batch time, error) for status and metrics.
 
 Revision ID: 0016
 Revises: 0015
@@ -31,6 +32,9 @@ def upgrade() -> None:
         sa.Column("next_offset", sa.BigInteger(), nullable=False),
         sa.Column("epoch", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", ratebook.store.tables.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("lag", sa.BigInteger(), nullable=True),
+        sa.Column("batch_ms", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
     )
 
 
