@@ -2,9 +2,10 @@
 Prints figures and ratios, asserts nothing. The ingest inputs have the rating issue's shape
 (``bench/shaped.py``); ``--rows N[,N...]`` sets the file sizes (default 1,000,000 and
 5,000,000). PostgreSQL is measured too when ``RATEBOOK_BENCH_POSTGRES_URL`` or
-``RATEBOOK_TEST_POSTGRES_URL`` is set. ``--only ingest|statement|api`` runs one part; the
-API part starts ``ratebook serve`` and drives it from a separate process
-(``bench/api_load.py``)."""
+``RATEBOOK_TEST_POSTGRES_URL`` is set. ``--only ingest|statement|api|stream`` runs one part;
+the API part starts ``ratebook serve`` and drives it from a separate process
+(``bench/api_load.py``); the stream part a local tansu broker and ``ratebook consume``
+(``bench/stream_part.py``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +25,7 @@ import polars as pl
 import psycopg
 from api_part import api_bench
 from shaped import ShapedInputs, generate
+from stream_part import stream_bench
 
 from ratebook.model.usage import KNOWN_SCHEMA
 from ratebook.pipeline.dedupe import dedupe
@@ -130,6 +132,34 @@ def _postgres_url() -> Iterator[str | None]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+@contextmanager
+def _postgres_schemas() -> Iterator[Callable[[str], str] | None]:
+    """A maker of URLs for fresh schemas on the configured PostgreSQL (None when none is),
+    each dropped afterwards."""
+    base = os.environ.get("RATEBOOK_BENCH_POSTGRES_URL") or os.environ.get(
+        "RATEBOOK_TEST_POSTGRES_URL"
+    )
+    if not base:
+        yield None
+        return
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        schema = f"rb_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        made.append(schema)
+        joiner = "&" if "?" in base else "?"
+        return f"{base}{joiner}options={quote(f'-csearch_path={schema}')}"
+
+    try:
+        yield make
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            for schema in made:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 STATEMENT_TABLE = """
 name: flat
 currency: MYR
@@ -195,7 +225,13 @@ def main() -> None:
         default=[1_000_000, 5_000_000],
         help="ingest file sizes, comma-separated (default 1000000,5000000)",
     )
-    parser.add_argument("--only", choices=["ingest", "statement", "api"], default=None)
+    parser.add_argument("--only", choices=["ingest", "statement", "api", "stream"], default=None)
+    parser.add_argument(
+        "--stream-events",
+        type=int,
+        default=200_000,
+        help="events the stream part produces and consumes (default 200000)",
+    )
     parser.add_argument(
         "--api-month",
         type=int,
@@ -212,7 +248,15 @@ def main() -> None:
                 stores = [("SQLite", f"sqlite:///{work / 'api.db'}")]
                 stores += [("PostgreSQL", pg)] if pg else []
                 api_bench(work / "api", stores, args.api_month)
-        if args.only in ("statement", "api"):
+        if args.only in (None, "stream"):
+            with _postgres_schemas() as pg:
+                sqlite = [("SQLite", lambda name: f"sqlite:///{work / name}.db")]
+                stream_bench(
+                    work / "stream",
+                    sqlite + ([("PostgreSQL", pg)] if pg else []),
+                    args.stream_events,
+                )
+        if args.only in ("statement", "api", "stream"):
             return
         for rows in args.rows:
             ingest_bench(work / f"ingest-{rows}", rows)
