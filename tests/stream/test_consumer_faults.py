@@ -86,6 +86,7 @@ def _positions(engine: Engine, topic: str) -> dict[int, int]:
         return {
             int(p["partition"]): int(p["next_offset"])  # type: ignore[call-overload]
             for p in stream_offsets.stored_positions(conn, f"g-{topic}")
+            if p["next_offset"] is not None  # a partition no message went to
         }
 
 

@@ -93,3 +93,9 @@ def test_serve_consumes_the_feeds_files_streams(
     [row] = [line for line in status.stdout.splitlines() if topic in line]
     cells = [c.strip() for c in row.split("│") if c.strip()]
     assert cells[:4] == ["billing", topic, "0", "3"]  # group, topic, partition, next offset
+
+    # without a feeds file at hand, the streams' positions alone
+    alone = CliRunner().invoke(app, ["--db", url, "feeds", "status"])
+    assert alone.exit_code == 0, alone.stderr
+    assert topic in alone.stdout
+    assert "Feed status" not in alone.stdout

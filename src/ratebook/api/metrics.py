@@ -93,7 +93,8 @@ class Metrics:
         }
         for row in streams:
             key = (str(row["group_id"]), str(row["topic"]), str(row["partition"]))
-            gauges["next_offset"].labels(*key).set(int(str(row["next_offset"])))
+            if row["next_offset"] is not None:
+                gauges["next_offset"].labels(*key).set(int(str(row["next_offset"])))
             if row["lag"] is not None:
                 gauges["lag"].labels(*key).set(int(str(row["lag"])))
             if row["batch_ms"] is not None:

@@ -280,7 +280,9 @@ def feeds_status(
     from ratebook.workflows.schedule_feeds import feed_statuses
 
     cli = state(ctx)
-    feeds = feed_list(cli, feeds_file)
+    # without a feeds file (none given, none in its usual place), the streams' positions only
+    alone = feeds_file is None and not cli.settings.feeds_file.exists()
+    feeds = [] if alone else feed_list(cli, feeds_file)
     engine = run(cli.reader)
     statuses = run(lambda: feed_statuses(engine, feeds, now=datetime.now(UTC)))
     rows = [
@@ -297,23 +299,31 @@ def feeds_status(
         }
         for s in statuses
     ]
-    render(
-        rows,
-        [
-            "feed",
-            "last_run",
-            "status",
-            "files_imported",
-            "failures_in_a_row",
-            "last_error",
-            "next_run",
-        ],
-        fmt,
-        out,
-        title="Feed status",
-        right=["files_imported", "failures_in_a_row"],
-    )
     streams = run(lambda: stream_statuses(engine))
+    if alone and not streams:
+        err.print(
+            f"error: {cli.settings.feeds_file}: FILE_NOT_FOUND no feeds file, and no stream"
+            " has stored a position yet",
+            markup=False,
+        )
+        raise typer.Exit(code=1)
+    if not alone:
+        render(
+            rows,
+            [
+                "feed",
+                "last_run",
+                "status",
+                "files_imported",
+                "failures_in_a_row",
+                "last_error",
+                "next_run",
+            ],
+            fmt,
+            out,
+            title="Feed status",
+            right=["files_imported", "failures_in_a_row"],
+        )
     if streams and fmt is OutputFormat.TABLE:
         render(
             [

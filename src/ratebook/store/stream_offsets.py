@@ -91,7 +91,8 @@ def record_error(
 
 
 def stored_positions(conn: Connection, group: str | None = None) -> list[dict[str, object]]:
-    """Every stored position (of one group), for status and lag."""
+    """Every stored position (of one group), for status and lag; ``next_offset`` is None
+    for a partition nothing was applied from yet."""
     c = stream_offsets.c
     query = select(
         c.group_id,
@@ -107,4 +108,5 @@ def stored_positions(conn: Connection, group: str | None = None) -> list[dict[st
     if group is not None:
         query = query.where(c.group_id == group)
     rows = conn.execute(query.order_by(c.group_id, c.topic, c.partition)).mappings().all()
-    return [dict(r) for r in rows]
+    # -1 is stored for a partition claimed but never applied: nothing, not an offset
+    return [{**r, "next_offset": None if r["next_offset"] < 0 else r["next_offset"]} for r in rows]
