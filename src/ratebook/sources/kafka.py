@@ -5,6 +5,8 @@ watermark for the lag."""
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +29,31 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+class _OncePerMinute(logging.Filter):
+    """Lets each distinct client line through once a minute: a broker that is down is told
+    once, not at every reconnect attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[str, float] = {}  # float-ok: a clock
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = re.sub(r"\(after \d+ms[^)]*\)|\d+", "", record.getMessage())
+        now = time.monotonic()
+        if now - self._last.get(key, -60.0) < 60:
+            return False
+        self._last[key] = now
+        return True
+
+
+_CLIENT_LOG = logging.getLogger("ratebook.kafka.client")
+_CLIENT_LOG.addFilter(_OncePerMinute())
+
+
 def _quiet(client: dict[str, Any]) -> dict[str, Any]:
-    """librdkafka's own log lines through Python's logging, not on stderr."""
-    return {"logger": logging.getLogger("ratebook.kafka.client"), **client}
+    """librdkafka's own log lines through Python's logging (each once a minute), not on
+    stderr."""
+    return {"logger": _CLIENT_LOG, **client}
 
 
 def consumer(
