@@ -55,7 +55,7 @@ def config(broker: Broker, topic: str, **more: object) -> StreamConfig:
     return StreamConfig(**given)  # type: ignore[arg-type]
 
 
-def run_until_idle(engine: Engine, stream: StreamConfig, idle: float = 3.0) -> object:
+def run_until_idle(engine: Engine, stream: StreamConfig, idle: float = 2.0) -> object:
     return consume(engine, stream, settings=Settings(), stop=threading.Event(), idle_exit=idle)
 
 
