@@ -82,6 +82,7 @@ def test_serve_consumes_the_feeds_files_streams(
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         assert wanted in metrics
         assert "ratebook_stream_batch_seconds" in metrics
+        assert "ratebook_stream_events_per_second" in metrics
     finally:
         server.send_signal(signal.SIGINT)
         _, errors = server.communicate(timeout=30)

@@ -84,6 +84,12 @@ class Metrics:
                 labels,
                 registry=registry,
             ),
+            "events_per_second": Gauge(
+                "ratebook_stream_events_per_second",
+                "The partition's last batch: its messages over its time in the store.",
+                labels,
+                registry=registry,
+            ),
             "batch_ms": Gauge(
                 "ratebook_stream_batch_seconds",
                 "Time in the store of the partition's last batch.",
@@ -97,6 +103,8 @@ class Metrics:
                 gauges["next_offset"].labels(*key).set(int(str(row["next_offset"])))
             if row["lag"] is not None:
                 gauges["lag"].labels(*key).set(int(str(row["lag"])))
+            if row["events_per_second"] is not None:
+                gauges["events_per_second"].labels(*key).set(int(str(row["events_per_second"])))
             if row["batch_ms"] is not None:
                 gauges["batch_ms"].labels(*key).set(int(str(row["batch_ms"])) / 1000)
         return text + generate_latest(registry)

@@ -329,17 +329,19 @@ def feeds_status(
             [
                 {
                     **s,
+                    "group": s["group_id"],
+                    "events/s": s["events_per_second"],
                     "updated": f"{s['updated_at']:%Y-%m-%d %H:%M:%S}Z",
-                    "batch_ms": s["batch_ms"],
                 }
                 for s in streams
             ],
             [
-                "group_id",
+                "group",
                 "topic",
                 "partition",
                 "next_offset",
                 "lag",
+                "events/s",
                 "batch_ms",
                 "updated",
                 "last_error",
@@ -347,6 +349,6 @@ def feeds_status(
             fmt,
             out,
             title="Streams (positions stored with the events)",
-            right=["partition", "next_offset", "lag", "batch_ms"],
+            right=["partition", "next_offset", "lag", "events/s", "batch_ms"],
             prose=["last_error"],
         )

@@ -55,6 +55,7 @@ def advance(
     now: datetime,
     *,
     lag: int | None = None,
+    batch_messages: int | None = None,
     batch_ms: int | None = None,
 ) -> bool:
     """Move the partition's position from ``expected`` to ``next_offset`` if this member
@@ -71,7 +72,12 @@ def advance(
             c.next_offset == (-1 if expected is None else expected),
         )
         .values(
-            next_offset=next_offset, updated_at=now, lag=lag, batch_ms=batch_ms, last_error=None
+            next_offset=next_offset,
+            updated_at=now,
+            lag=lag,
+            batch_messages=batch_messages,
+            batch_ms=batch_ms,
+            last_error=None,
         )
     )
     return done.rowcount == 1
@@ -92,7 +98,8 @@ def record_error(
 
 def stored_positions(conn: Connection, group: str | None = None) -> list[dict[str, object]]:
     """Every stored position (of one group), for status and lag; ``next_offset`` is None
-    for a partition nothing was applied from yet."""
+    for a partition nothing was applied from yet, and ``events_per_second`` is the last
+    batch's messages of the partition over its time in the store."""
     c = stream_offsets.c
     query = select(
         c.group_id,
@@ -102,6 +109,7 @@ def stored_positions(conn: Connection, group: str | None = None) -> list[dict[st
         c.epoch,
         c.updated_at,
         c.lag,
+        c.batch_messages,
         c.batch_ms,
         c.last_error,
     )
@@ -109,4 +117,13 @@ def stored_positions(conn: Connection, group: str | None = None) -> list[dict[st
         query = query.where(c.group_id == group)
     rows = conn.execute(query.order_by(c.group_id, c.topic, c.partition)).mappings().all()
     # -1 is stored for a partition claimed but never applied: nothing, not an offset
-    return [{**r, "next_offset": None if r["next_offset"] < 0 else r["next_offset"]} for r in rows]
+    return [
+        {
+            **r,
+            "next_offset": None if r["next_offset"] < 0 else r["next_offset"],
+            "events_per_second": round(r["batch_messages"] * 1000 / r["batch_ms"])
+            if r["batch_messages"] and r["batch_ms"]
+            else None,
+        }
+        for r in rows
+    ]

@@ -707,9 +707,11 @@ stream_offsets = Table(
     Column("next_offset", BigInteger, nullable=False),
     Column("epoch", BigInteger, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
-    # as last seen by the member: messages behind the partition's end, the batch's time in
-    # the store, and the error that stopped a batch (cleared by the next one applied)
+    # as last seen by the member: messages behind the partition's end, the last batch's
+    # messages of the partition and its time in the store, and the error that stopped a batch
+    # (cleared by the next one applied)
     Column("lag", BigInteger, nullable=True),
+    Column("batch_messages", Integer, nullable=True),
     Column("batch_ms", Integer, nullable=True),
     Column("last_error", Text, nullable=True),
 )

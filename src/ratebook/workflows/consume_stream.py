@@ -161,9 +161,11 @@ def _apply(
                 _book(conn, plan, config, settings, references, now, result)
             lost: list[Partition] = []
             ends: dict[Partition, int] = {}
+            counts: dict[Partition, int] = defaultdict(int)
             for m in messages:
                 key = (m.topic, m.partition)
                 ends[key] = max(ends.get(key, 0), m.offset + 1)
+                counts[key] += 1
             batch_ms = round((time.perf_counter() - started) * 1000)
             for key, end in sorted(ends.items()):
                 lag = None if key not in broker_ends else max(0, broker_ends[key] - end)
@@ -175,6 +177,7 @@ def _apply(
                     end,
                     now,
                     lag=lag,
+                    batch_messages=counts[key],
                     batch_ms=batch_ms,
                 )
                 if not moved:

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("epoch", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", ratebook.store.tables.UtcDateTime(timezone=True), nullable=False),
         sa.Column("lag", sa.BigInteger(), nullable=True),
+        sa.Column("batch_messages", sa.Integer(), nullable=True),
         sa.Column("batch_ms", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
     )
