@@ -3,6 +3,7 @@
     python -m tests.faults.run race --trials 50 [--store sqlite|postgres|both]
     python -m tests.faults.run tamper --trials 200
     python -m tests.faults.run kill --trials 20
+    python -m tests.faults.run stream --trials 10         (a consumer killed with SIGKILL)
     python -m tests.faults.run disk-full --trials 10      (needs root: mounts a small tmpfs)
     python -m tests.faults.run modes --store sqlite       (which check finds which tampering)
 
@@ -34,10 +35,13 @@ import psycopg
 
 from ratebook.model.anchor import load_key
 from ratebook.store.engine import open_store
+from ratebook.workflows.init_entity import init_entity
 from ratebook.workflows.verify_audit import audit_findings, make_anchor
 from tests.faults import story
 from tests.faults.race import race_trial
 from tests.faults.tamper import TAMPERINGS
+from tests.stream.conftest import running_broker
+from tests.stream.test_consumer_faults import expected_charges, kill_trial
 
 
 @dataclass
@@ -186,6 +190,34 @@ def kill(kind: str, seed: int, folder: Path, tally: Tally) -> None:
             tally.failed.append(f"seed {seed}: {account} {found.get(account)} != {expected} {err}")
 
 
+def stream(kind: str, seed: int, folder: Path, tally: Tally) -> None:
+    """Kill stream consumers at random points (ten times), then let one finish: every event
+    applied once, and the stored positions the topic's ends."""
+    with _store(kind, folder) as url, running_broker() as broker:
+        engine = open_store(url)
+        try:
+            init_entity(
+                engine,
+                code="MY1",
+                name="Campaign",
+                currency="MYR",
+                timezone="Asia/Kuala_Lumpur",
+                region="MY",
+                floor="1.00",
+            )
+            found = kill_trial(engine, folder, broker, seed, kills=10)
+        finally:
+            engine.dispose()
+    expected = expected_charges()
+    tally.lost += len(set(expected) - set(found.charges))
+    tally.doubled += found.records - len(found.charges)
+    if found.charges != expected or found.positions != found.ends or found.last_exit != 0:
+        tally.failed.append(
+            f"seed {seed}: {len(found.charges)} of {len(expected)} charged, positions"
+            f" {found.positions} != ends {found.ends} {found.last_errors[-300:]}"
+        )
+
+
 def disk_full(kind: str, seed: int, folder: Path, tally: Tally) -> None:
     """Import into a store (SQLite) or spill (both) on a small disk: DISK_FULL, nothing kept."""
     rng = random.Random(seed)
@@ -221,6 +253,7 @@ CAMPAIGNS: dict[str, Callable[[str, int, Path, Tally], None]] = {
     "tamper": tamper,
     "kill": kill,
     "disk-full": disk_full,
+    "stream": stream,
 }
 
 

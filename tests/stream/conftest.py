@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,8 +100,9 @@ class Broker:
         return found
 
 
-@pytest.fixture(scope="session")
-def broker() -> Iterator[Broker]:
+@contextmanager
+def running_broker() -> Iterator[Broker]:
+    """A tansu broker on a free loopback port, memory-only, stopped afterwards."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
@@ -131,3 +133,9 @@ def broker() -> Iterator[Broker]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    with running_broker() as running:
+        yield running

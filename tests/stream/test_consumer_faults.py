@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
@@ -30,7 +32,7 @@ def _seconds(n: int) -> int:
     return 1 + (n * 37) % 400
 
 
-def _expected() -> dict[str, int]:
+def expected_charges() -> dict[str, int]:
     """Each event's charge by hand: RM0.0300 a started minute, at 6 places."""
     return {f"k{n}": -(-_seconds(n) // 60) * 30_000 for n in range(EVENTS)}
 
@@ -76,9 +78,12 @@ def _charges(engine: Engine) -> dict[str, int]:
             .join(rated_charges, rated_charges.c.record_pk == usage_records.c.id)
             .where(rated_charges.c.superseded_by.is_(None))
         ).all()
-        records = conn.execute(select(func.count()).select_from(usage_records)).scalar_one()
-    assert records == len(rows)  # no record stored twice
     return {str(r): int(c) for r, c in rows}
+
+
+def _records(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(usage_records)).scalar_one())
 
 
 def _positions(engine: Engine, topic: str) -> dict[int, int]:
@@ -94,24 +99,53 @@ def _url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-def test_a_consumer_killed_at_random_points_applies_each_event_once(
-    my_engine: Engine, tmp_path: Path, broker: Broker
-) -> None:
-    one_customer(my_engine, tmp_path)
+@dataclass
+class KillTrial:
+    """What a stream held after its consumers were killed and one ran to the end."""
+
+    charges: dict[str, int]
+    records: int
+    positions: dict[int, int]
+    ends: dict[int, int]
+    last_exit: int
+    last_errors: str
+
+
+def kill_trial(engine: Engine, folder: Path, broker: Broker, seed: int, kills: int) -> KillTrial:
+    """Events produced in ``kills`` shares, each share met by a new member killed with
+    SIGKILL at a random point, then one member left to run until the stream is quiet."""
+    one_customer(engine, folder)
     topic = broker.topic(PARTITIONS)
-    chance = random.Random(os.environ.get("PYTEST_XDIST_WORKER", "") + topic)
-    share = EVENTS // 5
-    for trial in range(5):  # each member finds new events, and is killed at a random point
-        _produce(broker, topic, range(trial * share, (trial + 1) * share))
-        member = _consumer(_url(my_engine), broker, topic, "--batch-size", "4")
+    chance = random.Random(seed)
+    share = EVENTS // kills
+    for trial in range(kills):  # each member finds new events, and is killed at a random point
+        numbers = range(trial * share, EVENTS if trial == kills - 1 else (trial + 1) * share)
+        _produce(broker, topic, numbers)
+        member = _consumer(_url(engine), broker, topic, "--batch-size", "4")
         time.sleep(chance.uniform(0.8, 3.0))
         member.send_signal(signal.SIGKILL)
         member.communicate(timeout=10)  # reaps it and closes its pipes
-    last = _consumer(_url(my_engine), broker, topic, "--stop-when-idle", "4")
+    last = _consumer(_url(engine), broker, topic, "--stop-when-idle", "4")
     _, err = last.communicate(timeout=120)
-    assert last.returncode == 0, err.decode()
-    assert _charges(my_engine) == _expected()
-    assert _positions(my_engine, topic) == broker.ends(topic, EVENTS)
+    return KillTrial(
+        charges=_charges(engine),
+        records=_records(engine),
+        positions=_positions(engine, topic),
+        ends=broker.ends(topic, EVENTS),
+        last_exit=last.returncode,
+        last_errors=err.decode(),
+    )
+
+
+def test_a_consumer_killed_at_random_points_applies_each_event_once(
+    my_engine: Engine, tmp_path: Path, broker: Broker
+) -> None:
+    seed = zlib.crc32(f"{os.environ.get('PYTEST_XDIST_WORKER', '')}{tmp_path}".encode())
+    found = kill_trial(my_engine, tmp_path, broker, seed, kills=5)
+    assert found.last_exit == 0, found.last_errors
+    assert found.charges == expected_charges()
+    assert found.records == len(found.charges)  # no record stored twice
+    assert found.positions == found.ends
 
 
 def test_members_joining_and_leaving_lose_and_double_nothing(
@@ -133,5 +167,6 @@ def test_members_joining_and_leaving_lose_and_double_nothing(
     _produce(broker, topic, range(2 * EVENTS // 3, EVENTS))
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err.decode()
-    assert _charges(my_engine) == _expected()
+    assert _charges(my_engine) == expected_charges()
+    assert _records(my_engine) == EVENTS
     assert _positions(my_engine, topic) == broker.ends(topic, EVENTS)
