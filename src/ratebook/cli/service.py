@@ -185,7 +185,14 @@ def consume(
     bootstrap_servers: Annotated[
         str, typer.Option(metavar="HOST:PORT", help="The brokers, comma-separated.")
     ] = "127.0.0.1:9092",
-    entity: EntityOption = None,
+    entity: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CODE",
+            help="Every event's entity; without it, each message names its own in the"
+            " --entity-header header (and --dead-letter-topic is needed).",
+        ),
+    ] = None,
     entity_header: Annotated[
         str, typer.Option(metavar="NAME", help="The header naming an event's entity.")
     ] = "ratebook-entity",
