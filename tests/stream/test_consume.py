@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from ratebook.errors import ConflictError
 from ratebook.model.stream import StreamConfig
 from ratebook.settings import Settings
 from ratebook.sources.messages import StreamMessage
@@ -19,6 +20,7 @@ from ratebook.store import stream_offsets
 from ratebook.store.tables import exceptions, import_batches, usage_records
 from ratebook.workflows import review_exceptions
 from ratebook.workflows.consume_stream import LostPartitionError, apply_batch, consume
+from ratebook.workflows.correct_exception import correct
 from ratebook.workflows.explain_record import explain
 from tests.conftest import one_customer
 from tests.stream.conftest import FAST_GROUP, Broker
@@ -122,15 +124,21 @@ def test_every_message_is_applied_once_with_its_offset(
     with my_engine.connect() as conn:
         [position] = stream_offsets.stored_positions(conn, f"g-{topic}")
         bad = conn.execute(
-            select(exceptions.c.sub_code, exceptions.c.source_line, exceptions.c.raw)
+            select(
+                exceptions.c.sub_code, exceptions.c.source_line, exceptions.c.raw, exceptions.c.id
+            )
             .where(exceptions.c.sub_code == "BAD_MESSAGE")
             .order_by(exceptions.c.source_line)
         ).all()
         kinds = set(conn.execute(select(import_batches.c.source_kind)).scalars())
     # the store holds the truth: the next offset after the 8 messages
     assert (position["topic"], position["partition"], position["next_offset"]) == (topic, 0, 8)
-    assert [(s, line) for s, line, _ in bad] == [("BAD_MESSAGE", 4), ("BAD_MESSAGE", 6)]
+    assert [(s, line) for s, line, _, _ in bad] == [("BAD_MESSAGE", 4), ("BAD_MESSAGE", 6)]
     assert bad[0][2] == "{not json"
+    # a message that holds no event has no fields to correct: it is rejected, not corrected
+    with pytest.raises(ConflictError) as refused:
+        correct(my_engine, bad[0][3], changes={"quantity": "60"}, reason="retyped")
+    assert refused.value.code == "NOT_CORRECTABLE"
     assert "kafka" in kinds
     story = explain(my_engine, "e3")
     assert story[1].startswith(f"  from kafka {topic} partition 0 offset 1 (sha256 ")

@@ -208,6 +208,12 @@ def exceptions_show(
         out.file.write(json.dumps(found, default=str, indent=2) + "\n")
         return
     code = found["code"] + (f"/{found['sub_code']}" if found["sub_code"] else "")
+    # a stream's positions are offsets
+    where = (
+        f"{found['source_name']} offset {found['source_line']}"
+        if found["source_kind"] == "kafka"
+        else f"{found['source_name']}:{found['source_line']}"
+    )
     out.print(
         f"exception {found['id']}: {code}" + (f" ({found['field']})" if found["field"] else ""),
         markup=False,
@@ -216,8 +222,8 @@ def exceptions_show(
         ("status", found["status"] + (f", {found['resolution']}" if found["resolution"] else "")),
         ("assignee", found["assignee"]),
         ("reason", found["reason"]),
-        ("source", f"{found['source_name']}:{found['source_line']} (origin {found['origin']})"),
-        ("file sha256", found["source_sha256"]),
+        ("source", f"{where} (origin {found['origin']})"),
+        ("sha256", found["source_sha256"]),
         ("record id", found["record_id"]),
         ("period", found["period"]),
         ("raw", found["raw"]),

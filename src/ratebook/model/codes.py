@@ -134,6 +134,8 @@ ERRORS: dict[str, str] = {
     "CORRECTION_ID_CONFLICT": "the corrected record clashes with one already stored",
     "STILL_NOT_BILLABLE": "the corrected or accepted record still cannot be billed",
     "NOT_ACCEPTABLE": "this exception cannot be accepted as it is",
+    "NOT_CORRECTABLE": "this exception has no fields to correct (a stream message that holds no"
+    " event)",
     "NOT_BILLED": "the record has no charge to dispute",
     "ILLEGAL_TRANSITION": "the dispute cannot move to that status",
     "CREDIT_TOO_LARGE": "a credit is more than the amount disputed",

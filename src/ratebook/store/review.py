@@ -127,6 +127,7 @@ def get(conn: Connection, entity_id: int, exception_id: int) -> dict[str, Any] |
         select(
             exceptions,
             import_batches.c.source_name,
+            import_batches.c.source_kind,
             import_batches.c.format,
             import_batches.c.columns.label("batch_columns"),
             import_batches.c.feed_zone,

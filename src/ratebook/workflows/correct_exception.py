@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from ratebook.errors import ConflictError, InputError
 from ratebook.model.actor import current_actor
 from ratebook.model.parties import Entity
+from ratebook.model.rejections import SubCode
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.validate import validate
@@ -83,6 +84,13 @@ def correct(
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
         x = pending_one(conn, entity, exception_id)
+        if x["sub_code"] == SubCode.BAD_MESSAGE.value:
+            raise ConflictError(
+                "NOT_CORRECTABLE",
+                f"exception {exception_id} is a stream message that holds no event, so it has"
+                " no fields to correct: reject it ('exceptions reject') and have the producer"
+                " send the event again",
+            )
         fmt = get_format(x["format"])
         fields, columns = _corrected_fields(x, changes, raw, fmt.sources)
         chunk = RawChunk.from_rows(
