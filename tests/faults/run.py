@@ -41,7 +41,7 @@ from tests.faults import story
 from tests.faults.race import race_trial
 from tests.faults.tamper import TAMPERINGS
 from tests.stream.conftest import running_broker
-from tests.stream.test_consumer_faults import expected_charges, kill_trial
+from tests.stream.test_consumer_faults import expected_charges, kill_trial, stop_members
 
 
 @dataclass
@@ -207,6 +207,7 @@ def stream(kind: str, seed: int, folder: Path, tally: Tally) -> None:
             )
             found = kill_trial(engine, folder, broker, seed, kills=10)
         finally:
+            stop_members()
             engine.dispose()
     expected = expected_charges()
     tally.lost += len(set(expected) - set(found.charges))

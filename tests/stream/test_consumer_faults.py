@@ -13,9 +13,11 @@ import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from ratebook.store import stream_offsets
@@ -59,9 +61,28 @@ def _produce(broker: Broker, topic: str, numbers: range) -> None:
     )
 
 
+#: The consumers started, so that a test or a campaign trial that fails stops them too.
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def stop_members() -> None:
+    """Kill every consumer still running and reap it."""
+    while STARTED:
+        member = STARTED.pop()
+        if member.poll() is None:
+            member.kill()
+        member.communicate()
+
+
+@pytest.fixture(autouse=True)
+def _members_stopped() -> Iterator[None]:
+    yield
+    stop_members()
+
+
 def _consumer(url: str, broker: Broker, topic: str, *more: str) -> subprocess.Popen[bytes]:
     client = [f"--client={k}={v}" for k, v in FAST_GROUP.items()]
-    return subprocess.Popen(
+    member = subprocess.Popen(
         [sys.executable, "-m", "ratebook", "--db", url, "consume", "--topic", topic,
          "--group", f"g-{topic}", "--bootstrap-servers", broker.bootstrap, "--entity", "MY1",
          "--batch-size", "15", "--batch-wait", "0.1", *client, *more],
@@ -69,6 +90,8 @@ def _consumer(url: str, broker: Broker, topic: str, *more: str) -> subprocess.Po
         stderr=subprocess.PIPE,
         env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
+    STARTED.append(member)
+    return member
 
 
 def _charges(engine: Engine) -> dict[str, int]:

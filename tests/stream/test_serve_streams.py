@@ -85,7 +85,12 @@ def test_serve_consumes_the_feeds_files_streams(
         assert "ratebook_stream_events_per_second" in metrics
     finally:
         server.send_signal(signal.SIGINT)
-        _, errors = server.communicate(timeout=30)
+        try:
+            _, errors = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.communicate()
+            raise
     assert "Traceback" not in errors, errors
     assert f"consuming {topic} as group 'billing' (feed cdrs)" in errors
 
