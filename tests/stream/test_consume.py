@@ -17,7 +17,7 @@ from ratebook.model.stream import StreamConfig
 from ratebook.settings import Settings
 from ratebook.sources.messages import StreamMessage
 from ratebook.store import stream_offsets
-from ratebook.store.tables import exceptions, import_batches, usage_records
+from ratebook.store.tables import exceptions, import_batches, rated_charges, usage_records
 from ratebook.workflows import review_exceptions
 from ratebook.workflows.consume_stream import LostPartitionError, apply_batch, consume
 from ratebook.workflows.correct_exception import correct
@@ -63,8 +63,6 @@ def run_until_idle(engine: Engine, stream: StreamConfig, idle: float = 2.0) -> o
 
 def charges(engine: Engine) -> dict[str, int]:
     """Each stored record's current charge, by record id (AMOUNT_SCALE)."""
-    from ratebook.store.tables import rated_charges
-
     with engine.connect() as conn:
         rows = conn.execute(
             select(usage_records.c.record_id, rated_charges.c.charge)

@@ -21,10 +21,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from ratebook.store import stream_offsets
-from ratebook.store.tables import rated_charges, usage_records
+from ratebook.store.tables import usage_records
 from tests.conftest import one_customer
 from tests.stream.conftest import FAST_GROUP, Broker
-from tests.stream.test_consume import START
+from tests.stream.test_consume import START, charges
 
 EVENTS = 240
 PARTITIONS = 3
@@ -94,16 +94,6 @@ def _consumer(url: str, broker: Broker, topic: str, *more: str) -> subprocess.Po
     return member
 
 
-def _charges(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(usage_records.c.record_id, rated_charges.c.charge)
-            .join(rated_charges, rated_charges.c.record_pk == usage_records.c.id)
-            .where(rated_charges.c.superseded_by.is_(None))
-        ).all()
-    return {str(r): int(c) for r, c in rows}
-
-
 def _records(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(usage_records)).scalar_one())
@@ -151,7 +141,7 @@ def kill_trial(engine: Engine, folder: Path, broker: Broker, seed: int, kills: i
     last = _consumer(_url(engine), broker, topic, "--stop-when-idle", "4")
     _, err = last.communicate(timeout=120)
     return KillTrial(
-        charges=_charges(engine),
+        charges=charges(engine),
         records=_records(engine),
         positions=_positions(engine, topic),
         ends=broker.ends(topic, EVENTS),
@@ -190,6 +180,6 @@ def test_members_joining_and_leaving_lose_and_double_nothing(
     _produce(broker, topic, range(2 * EVENTS // 3, EVENTS))
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err.decode()
-    assert _charges(my_engine) == expected_charges()
+    assert charges(my_engine) == expected_charges()
     assert _records(my_engine) == EVENTS
     assert _positions(my_engine, topic) == broker.ends(topic, EVENTS)

@@ -276,8 +276,8 @@ def feeds_status(
     """Each feed's last run, files imported, last error and next run."""
     from datetime import UTC, datetime
 
-    from ratebook.workflows.consume_stream import stream_statuses
     from ratebook.workflows.schedule_feeds import feed_statuses
+    from ratebook.workflows.stream_status import stream_statuses
 
     cli = state(ctx)
     # without a feeds file (none given, none in its usual place), the streams' positions only

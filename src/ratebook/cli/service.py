@@ -203,7 +203,8 @@ def consume(
         int, typer.Option(min=1, max=100_000, metavar="N", help="Most messages per transaction.")
     ] = 1000,
     batch_wait: Annotated[
-        float, typer.Option(min=0.01, metavar="SECONDS", help="Longest wait to fill a batch.")
+        float,  # float-ok: seconds
+        typer.Option(min=0.01, metavar="SECONDS", help="Longest wait to fill a batch."),
     ] = 0.5,
     dead_letter_topic: Annotated[
         str | None,
@@ -216,7 +217,7 @@ def consume(
         ),
     ] = None,
     stop_when_idle: Annotated[
-        float | None,
+        float | None,  # float-ok: seconds
         typer.Option(metavar="SECONDS", help="Leave after this long without a message."),
     ] = None,
 ) -> None:

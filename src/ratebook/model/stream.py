@@ -40,7 +40,7 @@ class StreamConfig:
     entity_header: str = "ratebook-entity"
     origin: str = "kafka"
     batch_size: int = 1000
-    batch_wait: float = 0.5
+    batch_wait: float = 0.5  # float-ok: seconds
     dead_letter_topic: str | None = None
     client: dict[str, str] = field(default_factory=dict)
 

@@ -116,3 +116,11 @@ def event_rows(
         shape = tuple(sorted(set(fields).difference(FIELDS))) if attributes else ()
         rows.append(EventRow(offset + index, index, origin, record_id, fields, ok, digest, shape))
     return rows
+
+
+def by_batch(rows: list[EventRow]) -> dict[tuple[str, tuple[str, ...]], list[EventRow]]:
+    """Events by the batch they are stored in: one per origin and attribute set, in order."""
+    batches: dict[tuple[str, tuple[str, ...]], list[EventRow]] = {}
+    for row in rows:
+        batches.setdefault((row.origin, row.shape), []).append(row)
+    return batches

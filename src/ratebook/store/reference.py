@@ -26,6 +26,14 @@ def load_reference(conn: Connection, entity_id: int) -> Reference:
     )
 
 
+def reference_for(conn: Connection, entity_id: int, references: ReferenceCache | None) -> Reference:
+    """The entity's reference data: from ``references`` when a caller keeps one between
+    transactions (``ReferenceCache.load``), else loaded."""
+    if references is not None:
+        return references.load(conn, entity_id)
+    return load_reference(conn, entity_id)
+
+
 class ReferenceCache:
     """Each entity's reference data, kept between transactions while it is unchanged: a
     request of the API then reads one stamp (``store.reference_lock.reference_stamp``)

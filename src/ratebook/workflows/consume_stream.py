@@ -40,14 +40,13 @@ from ratebook.model.rejections import Code
 from ratebook.model.stream import StreamConfig
 from ratebook.settings import Settings
 from ratebook.sources import kafka
-from ratebook.sources.events import EventRow, event_rows
+from ratebook.sources.events import EventRow, by_batch, event_rows
 from ratebook.sources.feeds_config import load_streams
 from ratebook.sources.messages import StreamMessage, Unreadable, decode
 from ratebook.store import billing, usage
-from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import ReferenceCache, load_reference
-from ratebook.store.stream_offsets import Claim, advance, claim, record_error, stored_positions
+from ratebook.store.reference import ReferenceCache, reference_for
+from ratebook.store.stream_offsets import Claim, advance, claim, record_error
 from ratebook.store.unreadable import UnreadableMessage, add_unreadable
 
 log = logging.getLogger(__name__)
@@ -250,17 +249,10 @@ def _book(
     set) of its events, one of its unreadable messages."""
     entity = plan.entity
     billing.lock_entity(conn, entity.id, shared=True)
-    reference = (
-        references.load(conn, entity.id)
-        if references is not None
-        else load_reference(conn, entity.id)
-    )
+    reference = reference_for(conn, entity.id, references)
     cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
     for (topic, partition), rows in sorted(plan.events.items()):
-        by_batch: dict[tuple[str, tuple[str, ...]], list[EventRow]] = {}
-        for row in rows:
-            by_batch.setdefault((row.origin, row.shape), []).append(row)
-        for (origin, _), members in by_batch.items():
+        for (origin, _), members in by_batch(rows).items():
             batch_id, tally, _ = book_events(
                 conn,
                 entity,
@@ -347,7 +339,7 @@ def consume(
     *,
     settings: Settings,
     stop: threading.Event,
-    idle_exit: float | None = None,
+    idle_exit: float | None = None,  # float-ok: seconds
     on_batch: Callable[[StreamTotals], None] | None = None,
 ) -> StreamTotals:
     """Consume as a member of ``config.group`` until ``stop`` is set (or, with
@@ -482,10 +474,3 @@ def start_streams(
         ).start()
         started.append((feed.name, config))
     return started
-
-
-def stream_statuses(engine: Engine) -> list[dict[str, object]]:
-    """Every consumer group's partitions as the store has them: position, lag, batch time
-    and last error (``feeds status``, ``/metrics``)."""
-    with reading(engine).connect() as conn:
-        return stored_positions(conn)

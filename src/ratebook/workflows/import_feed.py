@@ -33,7 +33,7 @@ from ratebook.sources.formats import FORMATS, FeedFormat, get_format
 from ratebook.store import billing, usage
 from ratebook.store.engine import import_cache
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import ReferenceCache, load_reference
+from ratebook.store.reference import ReferenceCache, reference_for
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +172,7 @@ def _import_once(
                 feed_zone=zone,
                 now=now,
             )
-            reference = (
-                references.load(conn, entity.id)
-                if references is not None
-                else load_reference(conn, entity.id)
-            )
+            reference = reference_for(conn, entity.id, references)
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
             ledger = Ledger(cycle)
             tally = _read_file(

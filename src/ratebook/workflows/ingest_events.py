@@ -26,10 +26,10 @@ from ratebook.intake.answers import EventResult
 from ratebook.intake.events import book_events
 from ratebook.intake.place import CycleUsage
 from ratebook.settings import Settings
-from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, event_rows
+from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, by_batch, event_rows
 from ratebook.store import api_keys, billing, usage
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import ReferenceCache, load_reference
+from ratebook.store.reference import ReferenceCache, reference_for
 
 log = logging.getLogger(__name__)
 
@@ -156,15 +156,13 @@ def ingest_event_groups(
     rows: list[EventRow] = []
     for group in groups:
         rows += event_rows(group.events, group.default_origin, group.body_sha256 or "", len(rows))
-    by_batch: dict[tuple[str, tuple[str, ...]], list[EventRow]] = {}
-    for row in rows:
-        by_batch.setdefault((row.origin, row.shape), []).append(row)
+    batches = by_batch(rows)
     # another writer may store events with the same ids while this runs: a new try answers
     # them as duplicates, with the other writer's outcome
     whole, results = usage.storing(
         lambda: _store_rows(
             engine,
-            by_batch,
+            batches,
             entity_code=entity_code,
             source_name=source_name,
             settings=settings,
@@ -196,7 +194,7 @@ def ingest_event_groups(
 
 def _store_rows(
     engine: Engine,
-    by_batch: dict[tuple[str, tuple[str, ...]], list[EventRow]],
+    batches: dict[tuple[str, tuple[str, ...]], list[EventRow]],
     *,
     entity_code: str | None,
     source_name: str,
@@ -217,13 +215,9 @@ def _store_rows(
                 raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
             billing.lock_entity(conn, entity.id, shared=True)
             now = datetime.now(UTC)
-            reference = (
-                references.load(conn, entity.id)
-                if references is not None
-                else load_reference(conn, entity.id)
-            )
+            reference = reference_for(conn, entity.id, references)
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
-            for (origin, _), members in by_batch.items():
+            for (origin, _), members in batches.items():
                 batch_id, tally, answers = book_events(
                     conn,
                     entity,

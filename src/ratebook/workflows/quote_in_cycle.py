@@ -37,7 +37,7 @@ from ratebook.sources.formats import get_format
 from ratebook.store import api_keys
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import ReferenceCache, load_reference
+from ratebook.store.reference import ReferenceCache, reference_for
 from ratebook.workflows.ingest_events import EventsSummary, count_result, ingest_events
 
 
@@ -90,11 +90,7 @@ def quote_in_cycle(
         if key_id is not None and not api_keys.is_live(conn, key_id):
             raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
         entity = get_entity(conn, entity_code)
-        reference = (
-            references.load(conn, entity.id)
-            if references is not None
-            else load_reference(conn, entity.id)
-        )
+        reference = reference_for(conn, entity.id, references)
         answers = (
             quick_answers(
                 conn,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from ratebook.api.deps import Config, Store
 from ratebook.api.problems import Problem
 from ratebook.workflows.check_health import store_problem
-from ratebook.workflows.consume_stream import stream_statuses
+from ratebook.workflows.stream_status import stream_statuses
 
 router = APIRouter(tags=["operations"])
 
