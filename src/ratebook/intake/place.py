@@ -18,12 +18,24 @@ Used by one import (across its chunks, inside its transaction) and by ``rerate``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection
 
 from ratebook.billing.post import Routing
+from ratebook.pipeline.compiled import Ladder
+from ratebook.pipeline.place_each import (
+    REPRICED,
+    GroupKey,
+    group_of,
+    ladders_of,
+    place_group,
+    replace_tail,
+)
 from ratebook.pipeline.tiers import GROUP, on_tiers, price_in_cycle
 from ratebook.store import billing, cycles
 from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
@@ -31,12 +43,13 @@ from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
 #: What a booked charge adds to its group's totals (``usage_change``).
 _BOOKED = (*GROUP, "billed_quantity", "start_time", "tier")
 
+#: Up to this many records a batch is placed one record at a time (``pipeline.place_each``),
+#: beyond it as frames: each vectorized step costs a fixed fraction of a millisecond, so a
+#: small batch's placing is all set-up.
+PLACE_EACH_ROWS = 500
+
 #: What placing a record sets.
 _PLACED = ("charge", "unit_price", "usage_before", "tier", "tier_split")
-#: What a held charge's new place must change for it to be re-rated (reversed and posted
-#: again): its amount or how it is split between tiers. A charge moved along its tier by a
-#: back-dated record, costing the same, is left as it is.
-_REPRICED = ("charge", "unit_price", "tier", "tier_split")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,6 +104,29 @@ def usage_change(added: pl.DataFrame, removed: pl.DataFrame | None = None) -> pl
     ).cast(pl.Schema(USAGE_SCHEMA))
 
 
+def _usage_rows(
+    charges: list[dict[str, Any]],
+    *,
+    tiered: Callable[[dict[str, Any]], bool] | None = None,
+    removed: bool = False,
+) -> pl.DataFrame:
+    """What booking ``charges`` (or, ``removed``, superseding them) adds to their groups'
+    totals, a row each (``USAGE_SCHEMA``): ``usage_change`` for charges held as dictionaries."""
+    return pl.DataFrame(
+        [
+            (
+                *group_of(c),
+                -c["billed_quantity"] if removed else c["billed_quantity"],
+                None if removed else c["start_time"],
+                c["start_time"] if tiered is not None and tiered(c) else None,
+            )
+            for c in charges
+        ],
+        schema=USAGE_SCHEMA,
+        orient="row",
+    )
+
+
 def _merged(totals: pl.DataFrame) -> pl.DataFrame:
     """One row per group: quantities summed, latest starts kept."""
     return (
@@ -111,6 +147,7 @@ class CycleUsage:
         self._held = pl.DataFrame(schema=USAGE_SCHEMA)
         self._added = pl.DataFrame(schema=USAGE_SCHEMA)  # not yet in the store's totals
         self._closed = billing.closed_periods(conn, entity_id)
+        self._ladders: dict[int, Ladder | None] = {}  # by rate row, None for a flat one
 
     @property
     def closed(self) -> frozenset[str]:
@@ -132,6 +169,8 @@ class CycleUsage:
         empty = pl.DataFrame(schema=CHARGE_SCHEMA)
         if rated.is_empty():
             return Placed(rated=rated, replaced=empty, replacements=empty)
+        if rated.height <= PLACE_EACH_ROWS:
+            return self._place_each(rated)
         held = self._load(rated)
         tiered = on_tiers(rated, self._rows)
         firsts = (
@@ -196,16 +235,101 @@ class CycleUsage:
             pl.col("start_time").max().alias("last_start"),
             pl.col("start_time").filter(pl.col("_tiered")).max().alias("last_tiered"),
         )
-        self._held = (
-            pl.concat([self._held, added.select(list(USAGE_SCHEMA))])
-            .group_by(GROUP, maintain_order=True)
-            .agg(
-                pl.col("used").sum(),
-                pl.col("last_start").max(),
-                pl.col("last_tiered").max(),
-            )
+        self._held = _merged(pl.concat([self._held, added.select(list(USAGE_SCHEMA))]))
+
+    def _place_each(self, rated: pl.DataFrame) -> Placed:
+        """``place`` for a small batch, one record at a time: the same frames, in the same
+        order, from a few frame steps rather than dozens."""
+        held = self._load(rated)
+        usage = {
+            row[: len(GROUP)]: row[len(GROUP) :]
+            for row in held.join(rated.select(GROUP).unique(), on=list(GROUP), how="semi")
             .select(list(USAGE_SCHEMA))
+            .iter_rows()
+        }
+        records = rated.to_dicts()
+        ladders = self._ladders_of(r["rate_row_id"] for r in records)
+        groups: dict[GroupKey, list[dict[str, Any]]] = {}
+        for record in records:
+            groups.setdefault(group_of(record), []).append(record)
+        late: dict[GroupKey, datetime] = {}
+        for key, members in groups.items():
+            used, last_start, last_tiered = usage[key]
+            since = min(r["start_time"] for r in members)
+            tiered = any(r["rate_row_id"] in ladders for r in members)
+            # as ``place``: late where a new record starts at or before a held charge that
+            # its place could change
+            if key[1] not in self._closed and (
+                (tiered and last_start is not None and since <= last_start)
+                or (last_tiered is not None and since <= last_tiered)
+            ):
+                late[key] = since
+            else:
+                place_group(members, used, ladders)
+        replaced: list[dict[str, Any]] = []
+        replacements: list[dict[str, Any]] = []
+        if late:
+            tails = self._tails(late)
+            ladders |= self._ladders_of(c["rate_row_id"] for t in tails.values() for c in t)
+            for key in late:
+                tail = tails.get(key, [])
+                before = usage[key][0] - sum(c["billed_quantity"] for c in tail)
+                for was, now in replace_tail(groups[key], tail, before, ladders):
+                    replaced.append(was)
+                    replacements.append(now)
+        self._held = _merged(
+            pl.concat(
+                [self._held, _usage_rows(records, tiered=lambda r: r["rate_row_id"] in ladders)]
+            )
         )
+        # what the booked charges change in the totals: the new records' charges, and the
+        # re-ratings' new charges in place of the old
+        self._added = _merged(
+            pl.concat(
+                [
+                    self._added,
+                    _usage_rows([*records, *replacements], tiered=lambda r: r["tier"] is not None),
+                    _usage_rows(replaced, removed=True),
+                ]
+            )
+        )
+        placed = [r for r in records if group_of(r) not in late]
+        placed += [r for r in records if group_of(r) in late]
+        if "row_idx" in rated.columns:
+            placed.sort(key=lambda r: r["row_idx"])
+        return Placed(
+            rated=pl.DataFrame(placed, schema=rated.schema),
+            replaced=pl.DataFrame(replaced, schema=CHARGE_SCHEMA),
+            replacements=pl.DataFrame(replacements, schema=CHARGE_SCHEMA),
+        )
+
+    def _tails(self, late: dict[GroupKey, datetime]) -> dict[GroupKey, list[dict[str, Any]]]:
+        """The stored charges of each late group from its first new record's instant on."""
+        since = pl.DataFrame(
+            [(*key, at) for key, at in late.items()],
+            schema={**{c: USAGE_SCHEMA[c] for c in GROUP}, "since": USAGE_SCHEMA["last_start"]},
+            orient="row",
+        )
+        tails: dict[GroupKey, list[dict[str, Any]]] = {}
+        for charge in cycles.charges_since(self._conn, self._entity_id, since).iter_rows(
+            named=True
+        ):
+            tails.setdefault(group_of(charge), []).append(charge)
+        return tails
+
+    def _ladders_of(self, rate_row_ids: Iterable[int | None]) -> dict[int, Ladder]:
+        """The ladders of the tiered rows among ``rate_row_ids``, read from the rate rows once
+        per row for the run."""
+        wanted = set(rate_row_ids)
+        missing = {i for i in wanted if i is not None and i not in self._ladders}
+        if missing:
+            found = ladders_of(self._rows, missing)
+            self._ladders.update({i: found.get(i) for i in missing})
+        return {
+            i: ladder
+            for i in wanted
+            if i is not None and (ladder := self._ladders.get(i)) is not None
+        }
 
     def _place_late(
         self, new: pl.DataFrame, late: pl.DataFrame
@@ -233,7 +357,7 @@ class CycleUsage:
         was = stored.select(list(CHARGE_SCHEMA))
         changed = again.join(
             was.select("charge_id", *_PLACED), on="charge_id", how="inner", suffix="_was"
-        ).filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in _REPRICED))
+        ).filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in REPRICED))
         replacements = changed.select(list(CHARGE_SCHEMA))
         replaced = was.join(replacements.select("charge_id"), on="charge_id", how="semi")
         # the new records keep every column they came with, now placed

@@ -58,6 +58,23 @@ class Assignment:
 
 
 @dataclass(frozen=True, slots=True)
+class Ladder:
+    """A tiered row's tiers: its kind (``graduated`` or ``volume``), its ``(from, price)``
+    steps and its minimum charge."""
+
+    tier_kind: str
+    steps: tuple[tuple[int, int], ...]
+    minimum_charge: int | None
+
+
+def ladder_of(tier_kind: str | None, tiers: str | None, minimum: int | None) -> Ladder | None:
+    """A rate row's ladder from its stored columns (None for a flat row)."""
+    if tier_kind is None:
+        return None
+    return Ladder(tier_kind, _ladder(tiers) or (), minimum)
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     """A rate row, money in fixed minor units; ``ladder`` the ``(from, price)`` steps of a
     tiered row (None for a flat one)."""
@@ -72,6 +89,12 @@ class Row:
     minimum_charge: int | None
     tier_kind: str | None
     ladder: tuple[tuple[int, int], ...] | None
+
+    def tiers(self) -> Ladder | None:
+        """The row's ladder (None for a flat row)."""
+        if self.tier_kind is None or self.ladder is None:
+            return None
+        return Ladder(self.tier_kind, self.ladder, self.minimum_charge)
 
 
 @dataclass(frozen=True, slots=True)

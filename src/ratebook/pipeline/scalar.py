@@ -29,7 +29,7 @@ from ratebook.money import (
     format_fixed,
     round_div,
 )
-from ratebook.pipeline.compiled import Assignment, RatingState, Row, Version
+from ratebook.pipeline.compiled import Assignment, Ladder, RatingState, Row, Version
 
 _PRICE_TO_AMOUNT = 10 ** (PRICE_SCALE - AMOUNT_SCALE)
 _MILLION = 1_000_000
@@ -324,13 +324,22 @@ def apply_ladder(rated: dict[str, Any], usage_before: int) -> None:
     """Price a record on a tiered row at its place (``tiers.apply_tiers`` for one record):
     sets ``usage_before``, ``tier``, ``tier_split``, ``unit_price`` and ``charge``."""
     row: Row = rated["_row"]
-    assert row.ladder is not None
+    ladder = row.tiers()
+    assert ladder is not None
+    price_on_ladder(rated, usage_before, ladder)
+
+
+def price_on_ladder(rated: dict[str, Any], usage_before: int, ladder: Ladder) -> None:
+    """Price a rated record (or a stored charge) on ``ladder`` with ``usage_before`` of its
+    group ahead of it: sets ``usage_before``, ``tier``, ``tier_split``, ``unit_price`` and
+    ``charge``."""
+    steps = ladder.steps
     billed = rated["billed_quantity"]
     start, end = usage_before, usage_before + billed
     parts: list[tuple[int, int, int]] = []
-    for k, (low, price) in enumerate(row.ladder):
-        upto = row.ladder[k + 1][0] if k + 1 < len(row.ladder) else None
-        if row.tier_kind == "graduated":
+    for k, (low, price) in enumerate(steps):
+        upto = steps[k + 1][0] if k + 1 < len(steps) else None
+        if ladder.tier_kind == "graduated":
             part = max(min(end, end if upto is None else upto) - max(start, low), 0)
         else:
             part = billed if low < end and (upto is None or end <= upto) else 0
@@ -351,7 +360,7 @@ def apply_ladder(rated: dict[str, Any], usage_before: int) -> None:
             usage,
             rate_unit=rated["rate_unit"],
             connect_fee=rated["connect_fee"],
-            minimum=row.minimum_charge,
+            minimum=ladder.minimum_charge,
             places=rated["rounding_places"],
             mode=RoundingMode(rated["rounding_mode"]),
             discount_ppm=rated["discount_ppm"],

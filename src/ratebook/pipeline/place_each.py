@@ -1,0 +1,79 @@
+"""Placing a few records in their customer-cycles one at a time: ``tiers.price_in_cycle`` for
+records held as dictionaries, the path a small batch takes (``intake.place.CycleUsage``), where
+the vectorized placing spends its time setting up plans rather than placing.
+
+The rules are the vectorized ones: within a group (``tiers.GROUP``) records stand in
+``tiers.ORDER``; a record on a tiered row is priced on its ladder after the group's billed
+quantity ahead of it; a record on a flat row is left as it is. Re-placing a group's stored
+charges after a back-dated record re-rates only those whose amount or tier split changes. A
+differential property test holds this path and the vectorized one to the same ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+from ratebook.pipeline.compiled import Ladder, ladder_of
+from ratebook.pipeline.scalar import price_on_ladder
+from ratebook.pipeline.tiers import GROUP, ORDER
+
+#: A customer-cycle's key: ``GROUP``'s values.
+GroupKey = tuple[Any, ...]
+
+#: What a stored charge's new place must change for it to be re-rated (reversed and posted
+#: again): its amount or how it is split between tiers. A charge moved along its tier by a
+#: back-dated record, costing the same, is left as it is.
+REPRICED = ("charge", "unit_price", "tier", "tier_split")
+
+
+def group_of(record: dict[str, Any]) -> GroupKey:
+    """The customer-cycle a record or charge counts in."""
+    return tuple(record[c] for c in GROUP)
+
+
+def ladders_of(rows: pl.DataFrame, rate_row_ids: Iterable[int | None]) -> dict[int, Ladder]:
+    """The ladders of the tiered rows among ``rate_row_ids`` (rows: ``ROW_SCHEMA``)."""
+    wanted = sorted({i for i in rate_row_ids if i is not None})
+    if not wanted:
+        return {}
+    found = rows.filter(
+        pl.col("rate_row_id").is_in(wanted) & pl.col("tier_kind").is_not_null()
+    ).select("rate_row_id", "tier_kind", "tiers", "minimum_charge")
+    ladders: dict[int, Ladder] = {}
+    for rate_row_id, kind, tiers, minimum in found.iter_rows():
+        ladder = ladder_of(kind, tiers, minimum)
+        if ladder is not None:
+            ladders[rate_row_id] = ladder
+    return ladders
+
+
+def place_group(records: list[dict[str, Any]], used: int, ladders: dict[int, Ladder]) -> None:
+    """Price the records of one group that are on tiered rows at their places: in ``ORDER``,
+    after ``used`` (what the group held before them) and the records ahead of each."""
+    for record in sorted(records, key=lambda r: tuple(r[c] for c in ORDER)):
+        ladder = ladders.get(record["rate_row_id"])
+        if ladder is not None:
+            price_on_ladder(record, used, ladder)
+        used += record["billed_quantity"]
+
+
+def replace_tail(
+    new: list[dict[str, Any]],
+    stored: list[dict[str, Any]],
+    before: int,
+    ladders: dict[int, Ladder],
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Place a late group's ``new`` records among its ``stored`` charges from their first
+    instant on, after ``before`` (what the group holds ahead of them all). The new records
+    are priced in place; the stored charges whose price changes come back as ``(was, now)``
+    pairs, in the order given."""
+    again = [dict(charge) for charge in stored]
+    place_group([*new, *again], before, ladders)
+    return [
+        (was, now)
+        for was, now in zip(stored, again, strict=True)
+        if any(now[c] != was[c] for c in REPRICED)
+    ]
