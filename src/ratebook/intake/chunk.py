@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection
@@ -17,6 +18,8 @@ from ratebook.intake.deferred import DeferredCharges
 from ratebook.intake.place import CycleUsage
 from ratebook.intake.tally import Tally, codes
 from ratebook.model.parties import Entity
+from ratebook.model.rejections import no_rejections
+from ratebook.model.usage import RECORD_COLUMNS
 from ratebook.pipeline.dedupe import dedupe
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
@@ -68,16 +71,27 @@ def read_chunk(
     settings: Settings,
     place: bool = True,
     window: tuple[datetime, datetime] | None = None,
+    canonical: list[dict[str, Any]] | None = None,
 ) -> ReadChunk:
     """Every stage of a chunk up to what it would store, writing nothing: shape, normalise,
     validate, dedupe against the store, match, rate and place. An import stores what this
     gives (``import_chunk``); a quote answers with it. ``window``: pushed events' start
-    times (``validate``)."""
-    raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
-    normal = normalise(
-        raw, time_layout=fmt.time_layout, feed_zone=zone, plan=number_plan(entity.region)
-    )
-    records, invalid = validate(normal, entity_zone=entity.timezone, window=window)
+    times (``validate``). ``canonical``: every row's record as ``pipeline.event_record``
+    read it (pushed events, each valid and inside ``window``), which stands for shaping,
+    normalising and validating them."""
+    if canonical is not None:
+        records = pl.DataFrame(canonical, schema=RECORD_COLUMNS)
+        unparsed = no_rejections().with_columns(pl.lit(None, pl.String).alias("record_id"))
+    else:
+        raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
+        normal = normalise(
+            raw, time_layout=fmt.time_layout, feed_zone=zone, plan=number_plan(entity.region)
+        )
+        records, invalid = validate(normal, entity_zone=entity.timezone, window=window)
+        # an unreadable row still names its record id when that column could be read
+        unparsed = pl.concat([shape_rejects, invalid]).join(
+            raw.select("row_idx", pl.col("record_id").str.slice(0, 255)), on="row_idx", how="left"
+        )
     known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
     new, duplicates, conflicts = dedupe(records, known)
     new = new.with_columns(pl.lit(origin).alias("origin"))
@@ -94,10 +108,7 @@ def read_chunk(
         new=new,
         duplicates=duplicates,
         conflicts=conflicts,
-        # an unreadable row still names its record id when that column could be read
-        unparsed=pl.concat([shape_rejects, invalid]).join(
-            raw.select("row_idx", pl.col("record_id").str.slice(0, 255)), on="row_idx", how="left"
-        ),
+        unparsed=unparsed,
         assessed=assessed,
     )
 
@@ -120,6 +131,7 @@ def import_chunk(
     now: datetime,
     deferred: DeferredCharges | None = None,
     window: tuple[datetime, datetime] | None = None,
+    canonical: list[dict[str, Any]] | None = None,
 ) -> tuple[ReadChunk, Tally]:
     """``read_chunk`` then ``store_chunk``: one chunk of a batch through every stage, and
     what became of its rows."""
@@ -136,6 +148,7 @@ def import_chunk(
         settings=settings,
         place=deferred is None,
         window=window,
+        canonical=canonical,
     )
     tally = store_chunk(
         conn,

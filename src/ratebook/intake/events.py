@@ -18,6 +18,8 @@ from ratebook.intake.place import CycleUsage
 from ratebook.intake.tally import Tally
 from ratebook.model.parties import Entity
 from ratebook.model.usage import EVENT_FIELDS as FIELDS
+from ratebook.pipeline.event_record import canonical
+from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk, to_csv_line
@@ -51,6 +53,39 @@ def event_window(now: datetime, settings: Settings) -> tuple[datetime, datetime]
         now - timedelta(days=settings.event_days_back),
         now + timedelta(days=settings.event_days_ahead),
     )
+
+
+def canonical_records(
+    entity: Entity,
+    members: list[EventRow],
+    columns: list[str],
+    *,
+    settings: Settings,
+    window: tuple[datetime, datetime],
+) -> list[dict[str, Any]] | None:
+    """The canonical records of a batch's events read without frames
+    (``pipeline.event_record``), row ``i`` the ``i``-th member, or None unless every event is
+    the usual kind and starts inside ``window``: the frames then read the batch and word each
+    refusal."""
+    plan = number_plan(entity.region)
+    records: list[dict[str, Any]] = []
+    for row_idx, member in enumerate(members):
+        if not member.utf8_ok:
+            return None
+        record = canonical(
+            member.fields,
+            columns,
+            row_idx=row_idx,
+            line=member.index + 1 if member.line is None else member.line,
+            feed_zone=entity.timezone,
+            entity_zone=entity.timezone,
+            plan=plan,
+            max_field_chars=settings.max_field_chars,
+        )
+        if record is None or not window[0] <= record["start_time"] < window[1]:
+            return None
+        records.append(record)
+    return records
 
 
 def batch_rows(conn: Connection, entity_id: int, origin: str, members: list[EventRow]) -> BatchRows:
@@ -121,6 +156,7 @@ def book_events(
     tally = Tally(read=len(rows.repeats), duplicates=len(rows.repeats))
     read: ReadChunk | None = None
     if rows.chunk is not None:
+        window = event_window(now, settings)
         read, booked = import_chunk(
             conn,
             rows.chunk,
@@ -136,7 +172,10 @@ def book_events(
             ledger=ledger,
             settings=settings,
             now=now,
-            window=event_window(now, settings),
+            window=window,
+            canonical=canonical_records(
+                entity, rows.fresh, rows.columns, settings=settings, window=window
+            ),
         )
         tally += booked
     finish_batch(

@@ -16,45 +16,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ratebook.intake.answers import EventResult, exception_result, rated_result
+from ratebook.intake.events import canonical_records
 from ratebook.model.parties import Entity
 from ratebook.model.usage import EVENT_FIELDS as FIELDS
 from ratebook.pipeline import scalar
 from ratebook.pipeline.compiled import rating_state
-from ratebook.pipeline.event_record import canonical
-from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import Reference
 from ratebook.pipeline.tiers import GROUP, ORDER
 from ratebook.settings import Settings
 from ratebook.sources.events import EventRow
 from ratebook.store import billing, cycles
-
-
-def _records(
-    entity: Entity,
-    members: list[EventRow],
-    settings: Settings,
-    window: tuple[datetime, datetime],
-) -> list[dict[str, Any]] | None:
-    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
-    plan = number_plan(entity.region)
-    records: list[dict[str, Any]] = []
-    for row_idx, member in enumerate(members):
-        if not member.utf8_ok:
-            return None
-        record = canonical(
-            member.fields,
-            columns,
-            row_idx=row_idx,
-            line=member.index + 1,
-            feed_zone=entity.timezone,
-            entity_zone=entity.timezone,
-            plan=plan,
-            max_field_chars=settings.max_field_chars,
-        )
-        if record is None or not window[0] <= record["start_time"] < window[1]:
-            return None
-        records.append({**record, "origin": member.origin})
-    return records
 
 
 def _refused(member: EventRow, entity: Entity, refusal: scalar.Refusal) -> EventResult:
@@ -104,7 +75,8 @@ def quick_answers(
     ``members`` are one batch (one origin and attribute set) whose ids were made up for the
     quote, so none can repeat a stored record or a pending exception. ``window``: the times
     an event may start at (``intake.events.event_window``)."""
-    records = _records(entity, members, settings, window)
+    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
+    records = canonical_records(entity, members, columns, settings=settings, window=window)
     if records is None or len({r["record_id"] for r in records}) < len(records):
         return None
     if billing.closed_periods(conn, entity.id) & {r["period"] for r in records}:
@@ -128,6 +100,7 @@ def quick_answers(
             continue
         assert not isinstance(rating, scalar.Refusal)
         record.update(rating)
+        record["origin"] = member.origin
         rated.append((member, record))
     _place(conn, entity, [record for _, record in rated])
     for member, record in rated:
