@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -134,11 +135,50 @@ def _text(name: str, dtype: pl.DataType) -> pl.Expr:
     return column.cast(pl.String).fill_null(_NULL)
 
 
+#: Up to this many rows are digested one by one in Python, beyond it as one frame
+#: expression: a few rows (a pushed event's) cost more to set an expression up for than to
+#: hash.
+_FEW_ROWS = 64
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _value_text(value: object) -> str:
+    """``_text`` for one value: an instant as epoch microseconds, a date in ISO form,
+    anything else as Polars casts it to text."""
+    if value is None:
+        return _NULL
+    if isinstance(value, datetime):
+        instant = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return str((instant - _EPOCH) // _MICROSECOND)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def row_digests(frame: pl.DataFrame, kind: str) -> pl.Series:
     """The SHA-256 (hex) of each row of ``frame`` (which holds at least ``SEALED[kind]``)."""
-    columns = SEALED[kind]
-    text = plh.concat_str([_text(c, frame.schema[c]) for c in columns], separator="\x1f")
+    if frame.height <= _FEW_ROWS:
+        return digests_each(frame, kind)
+    return digests_as_frame(frame, kind)
+
+
+def digests_as_frame(frame: pl.DataFrame, kind: str) -> pl.Series:
+    """``row_digests`` as one frame expression."""
+    text = plh.concat_str([_text(c, frame.schema[c]) for c in SEALED[kind]], separator="\x1f")
     return frame.select(text.chash.sha2_256().alias("digest")).to_series()
+
+
+def digests_each(frame: pl.DataFrame, kind: str) -> pl.Series:
+    """``row_digests`` one row at a time."""
+    return pl.Series(
+        "digest",
+        [
+            hashlib.sha256("\x1f".join(_value_text(v) for v in row).encode("utf-8")).hexdigest()
+            for row in frame.select(SEALED[kind]).iter_rows()
+        ],
+        dtype=pl.String,
+    )
 
 
 def joined_digests(frame: pl.DataFrame, kind: str) -> bytes:
