@@ -97,15 +97,15 @@ def _chunks(values: Sequence[int]) -> Iterator[list[int]]:
 
 _SUMS = {"customer_id": pl.Int64(), "period": pl.String(), "amount": pl.Int64()}
 
-
-_SIDES = {**_SUMS, "side": pl.String()}
+#: Per customer and cycle: an amount.
+Sums = dict[tuple[int, str], int]
 
 
 def _posted_usage(
     conn: Connection, entity_id: int, customer_ids: list[int] | None, periods: list[str] | None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Usage postings and current charges summed per customer and cycle posted to (both
-    ``_SUMS``), of ``customer_ids`` and ``periods`` (None: all).
+) -> tuple[Sums, Sums]:
+    """Usage postings and current charges summed per customer and cycle posted to, of
+    ``customer_ids`` and ``periods`` (None: all).
 
     Both sums come from one statement, so from one snapshot of the store: at PostgreSQL's
     read committed, two statements could see a writer beside this one commit in between
@@ -122,9 +122,9 @@ def _posted_usage(
         .where(c.entity_id == entity_id, c.superseded_by.is_(None))
         .group_by(c.customer_id, c.posted_period)
     )
-    parts: list[pl.DataFrame] = []
+    statements = []
     if periods is None or customer_ids is None:
-        parts.append(query_frame(conn, union_all(posted, charged), _SIDES))
+        statements.append(union_all(posted, charged))
     else:
         # the charges posted to a cycle are of the cycle itself or, as late usage, of the
         # earlier cycles its late-usage postings name: asking for those periods keeps to the
@@ -142,11 +142,12 @@ def _posted_usage(
                 or_(c.period.in_(periods), c.period.in_(late)),
                 c.posted_period.in_(periods),
             )
-            parts.append(query_frame(conn, union_all(mine, theirs), _SIDES))
-    both = pl.concat(parts)
-    posted_sums = both.filter(pl.col("side") == "posted").drop("side")
-    charged_sums = both.filter(pl.col("side") == "charged").drop("side")
-    return posted_sums, charged_sums
+            statements.append(union_all(mine, theirs))
+    sums: dict[str, Sums] = {"posted": {}, "charged": {}}
+    for statement in statements:
+        for customer_id, period, amount, side in conn.execute(statement):
+            sums[side][(int(customer_id), str(period))] = int(amount)
+    return sums["posted"], sums["charged"]
 
 
 def unposted_usage(
@@ -159,31 +160,33 @@ def unposted_usage(
         how many customer-cycles were compared, and the violations.
     """
     if touched is not None:
-        touched = touched.select("customer_id", pl.col("posted_period").alias("period")).unique()
-        if touched.is_empty():
+        keys = set(
+            zip(touched["customer_id"].to_list(), touched["posted_period"].to_list(), strict=True)
+        )
+        if not keys:
             return 0, []
         posted, charged = _posted_usage(
             conn,
             entity_id,
-            sorted(touched["customer_id"].to_list()),
-            sorted(touched["period"].unique().to_list()),
+            sorted({customer_id for customer_id, _ in keys}),
+            sorted({period for _, period in keys}),
         )
+        compared = {key for key in keys if key in posted or key in charged}
     else:
         posted, charged = _posted_usage(conn, entity_id, None, None)
-    both = posted.join(
-        charged, on=["customer_id", "period"], how="full", coalesce=True, suffix="_charged"
-    ).with_columns(pl.col("amount", "amount_charged").fill_null(0))
-    if touched is not None:
-        both = both.join(touched, on=["customer_id", "period"], how="semi")
-    wrong = both.filter(pl.col("amount") != pl.col("amount_charged")).sort("customer_id", "period")
-    names = _accounts(conn, entity_id, wrong["customer_id"].to_list())
-    return both.height, [
+        compared = posted.keys() | charged.keys()
+    wrong = sorted(key for key in compared if posted.get(key, 0) != charged.get(key, 0))
+    names = _accounts(conn, entity_id, [customer_id for customer_id, _ in wrong])
+    return len(compared), [
         Violation(
             code="USAGE_NOT_POSTED",
             subject=f"customer {names.get(cid, cid)}, cycle {period}",
-            detail=f"charges {_money(charged)} != usage postings {_money(amount)}",
+            detail=(
+                f"charges {_money(charged.get((cid, period), 0))}"
+                f" != usage postings {_money(posted.get((cid, period), 0))}"
+            ),
         )
-        for cid, period, amount, charged in wrong.head(_SHOWN).iter_rows()
+        for cid, period in wrong[:_SHOWN]
     ]
 
 
