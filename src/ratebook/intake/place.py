@@ -269,7 +269,7 @@ class CycleUsage:
         replaced: list[dict[str, Any]] = []
         replacements: list[dict[str, Any]] = []
         if late:
-            tails = self._tails(late)
+            tails = cycles.tails_since(self._conn, self._entity_id, late)
             ladders |= self._ladders_of(c["rate_row_id"] for t in tails.values() for c in t)
             for key in late:
                 tail = tails.get(key, [])
@@ -302,20 +302,6 @@ class CycleUsage:
             replaced=pl.DataFrame(replaced, schema=CHARGE_SCHEMA),
             replacements=pl.DataFrame(replacements, schema=CHARGE_SCHEMA),
         )
-
-    def _tails(self, late: dict[GroupKey, datetime]) -> dict[GroupKey, list[dict[str, Any]]]:
-        """The stored charges of each late group from its first new record's instant on."""
-        since = pl.DataFrame(
-            [(*key, at) for key, at in late.items()],
-            schema={**{c: USAGE_SCHEMA[c] for c in GROUP}, "since": USAGE_SCHEMA["last_start"]},
-            orient="row",
-        )
-        tails: dict[GroupKey, list[dict[str, Any]]] = {}
-        for charge in cycles.charges_since(self._conn, self._entity_id, since).iter_rows(
-            named=True
-        ):
-            tails.setdefault(group_of(charge), []).append(charge)
-        return tails
 
     def _ladders_of(self, rate_row_ids: Iterable[int | None]) -> dict[int, Ladder]:
         """The ladders of the tiered rows among ``rate_row_ids``, read from the rate rows once

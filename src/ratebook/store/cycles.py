@@ -90,7 +90,9 @@ def _charge_columns() -> list[Any]:
     c, r = rated_charges.c, usage_records.c
     on_record = {"service", "unit", "start_time", "origin", "record_id"}
     return [
-        c.id if name == "charge_id" else (r[name] if name in on_record else c[name])
+        c.id.label("charge_id")
+        if name == "charge_id"
+        else (r[name] if name in on_record else c[name])
         for name in CHARGE_SCHEMA
     ]
 
@@ -191,6 +193,21 @@ def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
     )
 
 
+def _current_charges(entity_id: int, customer_ids: list[int], periods: list[str]) -> Any:
+    """The statement of the current charges (``CHARGE_SCHEMA``) of some customers' cycles."""
+    c = rated_charges.c
+    return (
+        select(*_charge_columns())
+        .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
+        .where(
+            c.entity_id == entity_id,
+            c.superseded_by.is_(None),
+            c.customer_id.in_(customer_ids),
+            c.period.in_(periods),
+        )
+    )
+
+
 def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.DataFrame:
     """Current charges (``CHARGE_SCHEMA``) of the groups in ``since`` (``customer_id``,
     ``period``, ``service``, ``unit``, ``since``) whose record starts at ``since`` or later.
@@ -198,21 +215,10 @@ def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.D
     The store is asked by customer and period (indexed) and the groups and instants are
     matched here: one ``OR`` term per group would make SQLite test every charge against
     thousands of terms."""
-    c = rated_charges.c
     periods = sorted(since["period"].unique().to_list())
     found: list[pl.DataFrame] = []
     for some in _chunks(sorted(since["customer_id"].unique().to_list())):
-        statement = (
-            select(*_charge_columns())
-            .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
-            .where(
-                c.entity_id == entity_id,
-                c.superseded_by.is_(None),
-                c.customer_id.in_(some),
-                c.period.in_(periods),
-            )
-        )
-        found.append(query_frame(conn, statement, CHARGE_SCHEMA))
+        found.append(query_frame(conn, _current_charges(entity_id, some, periods), CHARGE_SCHEMA))
     if not found:
         return pl.DataFrame(schema=CHARGE_SCHEMA)
     groups = ["customer_id", "period", "service", "unit"]
@@ -226,6 +232,22 @@ def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.D
         .filter(pl.col("start_time") >= pl.col("since"))
         .select(list(CHARGE_SCHEMA))
     )
+
+
+def tails_since(
+    conn: Connection, entity_id: int, since: dict[tuple[Any, ...], datetime]
+) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """``charges_since`` for a few groups, as dictionaries (``CHARGE_SCHEMA``'s keys) by
+    group (``customer_id``, ``period``, ``service``, ``unit``)."""
+    periods = sorted({group[1] for group in since})
+    tails: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for some in _chunks(sorted({group[0] for group in since})):
+        for row in conn.execute(_current_charges(entity_id, some, periods)).mappings():
+            group = (row["customer_id"], row["period"], row["service"], row["unit"])
+            at = since.get(group)
+            if at is not None and row["start_time"] >= at:
+                tails.setdefault(group, []).append(dict(row))
+    return tails
 
 
 def replace_charges(
