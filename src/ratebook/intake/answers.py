@@ -142,10 +142,20 @@ ANSWER_COLUMNS = (
 )
 
 
+#: Up to this many rated records are formatted one by one rather than as one frame.
+_FEW_ROWS = 64
+
+
 def rated_answers(rated: pl.DataFrame, places: int) -> dict[int, dict[str, Any]]:
     """Rated records' ``ANSWER_COLUMNS`` by ``row_idx``, for ``rated_result``, with their
     amounts already as text (``places``: the entity's charge places), formatted for the whole
-    frame at once."""
+    frame at once. A few records are answered as they are, ``rated_result`` formatting each
+    amount alone (the same text, and the same refusal of a charge finer than ``places``)."""
+    if rated.height <= _FEW_ROWS:
+        return {
+            row["row_idx"]: row
+            for row in rated.select("row_idx", *ANSWER_COLUMNS).iter_rows(named=True)
+        }
     texts = rated.select(
         "row_idx",
         *ANSWER_COLUMNS,

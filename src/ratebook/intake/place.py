@@ -240,14 +240,8 @@ class CycleUsage:
     def _place_each(self, rated: pl.DataFrame) -> Placed:
         """``place`` for a small batch, one record at a time: the same frames, in the same
         order, from a few frame steps rather than dozens."""
-        held = self._load(rated)
-        usage = {
-            row[: len(GROUP)]: row[len(GROUP) :]
-            for row in held.join(rated.select(GROUP).unique(), on=list(GROUP), how="semi")
-            .select(list(USAGE_SCHEMA))
-            .iter_rows()
-        }
         records = rated.to_dicts()
+        usage = self._usage_of({group_of(r) for r in records})
         ladders = self._ladders_of(r["rate_row_id"] for r in records)
         groups: dict[GroupKey, list[dict[str, Any]]] = {}
         for record in records:
@@ -302,6 +296,36 @@ class CycleUsage:
             replaced=pl.DataFrame(replaced, schema=CHARGE_SCHEMA),
             replacements=pl.DataFrame(replacements, schema=CHARGE_SCHEMA),
         )
+
+    def _usage_of(
+        self, groups: set[GroupKey]
+    ) -> dict[GroupKey, tuple[int, datetime | None, datetime | None]]:
+        """``_load`` for a few groups, as ``(used, last_start, last_tiered)`` by group."""
+        usage: dict[GroupKey, tuple[int, datetime | None, datetime | None]] = {}
+        if not self._held.is_empty():
+            customers = sorted({group[0] for group in groups})
+            for row in (
+                self._held.filter(pl.col("customer_id").is_in(customers))
+                .select(list(USAGE_SCHEMA))
+                .iter_rows()
+            ):
+                if row[: len(GROUP)] in groups:
+                    usage[row[: len(GROUP)]] = row[len(GROUP) :]
+        missing = groups - usage.keys()
+        if missing:
+            found = cycles.usage_of(self._conn, self._entity_id, missing)
+            self._held = pl.concat(
+                [
+                    self._held,
+                    pl.DataFrame(
+                        [(*group, *held) for group, held in found.items()],
+                        schema=USAGE_SCHEMA,
+                        orient="row",
+                    ),
+                ]
+            )
+            usage |= found
+        return usage
 
     def _ladders_of(self, rate_row_ids: Iterable[int | None]) -> dict[int, Ladder]:
         """The ladders of the tiered rows among ``rate_row_ids``, read from the rate rows once

@@ -111,6 +111,30 @@ def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.Data
     return pl.concat(found) if found else pl.DataFrame(schema=USAGE_SCHEMA)
 
 
+def usage_of(
+    conn: Connection, entity_id: int, groups: set[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], tuple[int, datetime | None, datetime | None]]:
+    """``cycle_usage`` for a few groups (``customer_id``, ``period``, ``service``, ``unit``),
+    as ``(used, last_start, last_tiered)`` by group: ``(0, None, None)`` for a group without
+    charges."""
+    t = usage_totals.c
+    found: dict[tuple[Any, ...], tuple[int, datetime | None, datetime | None]] = dict.fromkeys(
+        groups, (0, None, None)
+    )
+    periods = sorted({group[1] for group in groups})
+    for some in _chunks(sorted({group[0] for group in groups})):
+        statement = select(
+            t.customer_id, t.period, t.service, t.unit, t.used, t.last_start, t.last_tiered
+        ).where(t.entity_id == entity_id, t.customer_id.in_(some), t.period.in_(periods))
+        for customer_id, period, service, unit, used, last_start, last_tiered in conn.execute(
+            statement
+        ):
+            group = (customer_id, period, service, unit)
+            if group in found:
+                found[group] = (int(used), last_start, last_tiered)
+    return found
+
+
 def group_usage(
     conn: Connection, entity_id: int, group: tuple[int, str, str, str]
 ) -> tuple[int, datetime | None]:
