@@ -217,10 +217,13 @@ def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
     )
 
 
-def _current_charges(entity_id: int, customer_ids: list[int], periods: list[str]) -> Any:
-    """The statement of the current charges (``CHARGE_SCHEMA``) of some customers' cycles."""
+def _current_charges(
+    entity_id: int, customer_ids: list[int], periods: list[str], since: datetime | None = None
+) -> Any:
+    """The statement of the current charges (``CHARGE_SCHEMA``) of some customers' cycles,
+    of records starting at ``since`` or later if given."""
     c = rated_charges.c
-    return (
+    statement = (
         select(*_charge_columns())
         .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
         .where(
@@ -230,6 +233,7 @@ def _current_charges(entity_id: int, customer_ids: list[int], periods: list[str]
             c.period.in_(periods),
         )
     )
+    return statement if since is None else statement.where(usage_records.c.start_time >= since)
 
 
 def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.DataFrame:
@@ -264,9 +268,11 @@ def tails_since(
     """``charges_since`` for a few groups, as dictionaries (``CHARGE_SCHEMA``'s keys) by
     group (``customer_id``, ``period``, ``service``, ``unit``)."""
     periods = sorted({group[1] for group in since})
+    earliest = min(since.values())
     tails: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for some in _chunks(sorted({group[0] for group in since})):
-        for row in conn.execute(_current_charges(entity_id, some, periods)).mappings():
+        statement = _current_charges(entity_id, some, periods, earliest)
+        for row in conn.execute(statement).mappings():
             group = (row["customer_id"], row["period"], row["service"], row["unit"])
             at = since.get(group)
             if at is not None and row["start_time"] >= at:
