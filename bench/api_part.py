@@ -145,6 +145,7 @@ def _serve_and_load(
     finally:
         server.terminate()
         server.wait(timeout=30)
+    _show(_group_costs(db, prefixes))
     print(f"API on {label}, serve --workers 2:", flush=True)
     server, url = _serve(db, 2)
     try:
@@ -156,6 +157,17 @@ def _serve_and_load(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _group_costs(db: str, prefixes: Path) -> str:
+    """The writer's cost per group commit, in process (``bench/api_groups.py``)."""
+    return subprocess.run(
+        [sys.executable, str(HERE / "api_groups.py"), "--db", db, "--prefixes", str(prefixes)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RATEBOOK_EVENT_DAYS_BACK": "36500"},
+    ).stdout.strip()
 
 
 def _serve(db: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:

@@ -1,0 +1,48 @@
+"""What the API's writer thread pays per group commit, measured in process: groups of 1, 10 and
+30 single-event requests drawn like the shaped month (``bench/api_load.py``'s ``Draw``), each
+stored by one ``ingest_event_groups`` call against the store the API part set up, with the
+reference data already loaded. Prints one line: the median milliseconds of each group size."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+from api_load import Draw
+
+from ratebook.store.engine import make_engine
+from ratebook.store.reference import ReferenceCache
+from ratebook.workflows.ingest_events import EventGroup, ingest_event_groups
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--prefixes", type=Path, required=True)
+    parser.add_argument("--groups", type=int, default=40, help="groups of each size")
+    args = parser.parse_args()
+    os.environ.setdefault("RATEBOOK_EVENT_DAYS_BACK", "36500")
+    engine = make_engine(args.db)
+    draw = Draw(args.prefixes.read_text().split())
+    references = ReferenceCache()
+    ingest_event_groups(engine, [EventGroup(events=[draw.event()])], references=references)
+    figures = []
+    for size in (1, 10, 30):
+        took = []
+        for _ in range(args.groups):
+            groups = [EventGroup(events=[draw.event()]) for _ in range(size)]
+            began = time.perf_counter()
+            ingest_event_groups(engine, groups, references=references)
+            took.append((time.perf_counter() - began) * 1000)
+        figures.append(f"{size}: {statistics.median(took):.1f} ms")
+    print(
+        "in process, one group commit of random-time single events, median: " + ", ".join(figures)
+    )
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
