@@ -21,19 +21,24 @@ def _feed(tmp_path: Path, name: str, count: int) -> Path:
     return write(tmp_path / f"{name}.csv", HEADER + rows)
 
 
-def _described(engine: Engine) -> tuple[int, int, int]:
-    """The row counts the planner's statistics give the records, the charges and the usage
-    totals."""
+def _described(engine: Engine) -> tuple[int, int, int, int]:
+    """The row counts the planner's statistics give the records, the charges, the usage
+    totals and the ledger postings."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT relname, CAST(reltuples AS bigint) FROM pg_class"
                 " WHERE oid IN ('usage_records'::regclass, 'rated_charges'::regclass,"
-                " 'usage_totals'::regclass)"
+                " 'usage_totals'::regclass, 'ledger_postings'::regclass)"
             )
         ).all()
     found = {str(name): max(int(count), 0) for name, count in rows}  # -1: never sampled
-    return found["usage_records"], found["rated_charges"], found["usage_totals"]
+    return (
+        found["usage_records"],
+        found["rated_charges"],
+        found["usage_totals"],
+        found["ledger_postings"],
+    )
 
 
 def test_statistics_follow_large_imports_and_skip_small_ones(
@@ -42,14 +47,16 @@ def test_statistics_follow_large_imports_and_skip_small_ones(
     if my_engine.dialect.name != "postgresql":
         pytest.skip("SQLite's planner keeps no statistics that an import refreshes")
     one_customer(my_engine, tmp_path)
-    # the tables are sampled once the records are stored and before the charges and the
-    # totals (one per customer, period, service and unit) are: small tables are read whole,
-    # so the counts are exact
+    # the records are sampled once they are stored, the charges, the totals (one per
+    # customer, period, service and unit) and the postings (one usage posting per
+    # customer-cycle) once the import has written them: small tables are read whole, so the
+    # counts are exact
     import_feed(my_engine, _feed(tmp_path, "a", 200), format_name="generic")
-    assert _described(my_engine) == (200, 0, 0)
-    # 10 records are 5% of the 200 the statistics describe: not sampled again; the charges'
-    # and the totals' statistics still describe none, so they are
+    assert _described(my_engine) == (200, 200, 1, 1)
+    # 10 records are 5% of the 200 the statistics describe: the records and the charges are
+    # not sampled again; the one total and the one posting are ten times fewer than the
+    # import's records, so they are (and still count one row each, the postings two)
     import_feed(my_engine, _feed(tmp_path, "b", 10), format_name="generic")
-    assert _described(my_engine) == (200, 200, 1)
+    assert _described(my_engine) == (200, 200, 1, 2)
     import_feed(my_engine, _feed(tmp_path, "c", 300), format_name="generic")
-    assert _described(my_engine) == (510, 210, 1)
+    assert _described(my_engine) == (510, 510, 1, 3)

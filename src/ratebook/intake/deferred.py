@@ -94,7 +94,13 @@ class DeferredCharges:
                 continue
             held = pl.read_parquet(files)
             # the charges booked so far change the best plan of the cycle queries
-            usage.refresh_statistics(conn, adding=self._held, records=first)
+            usage.refresh_statistics(
+                conn,
+                adding=self._held,
+                tables=("usage_records", "rated_charges", "usage_totals")
+                if first
+                else ("rated_charges", "usage_totals"),
+            )
             first = False
             placed = cycle.place(held)
             ledger.book(

@@ -302,20 +302,26 @@ def known_versions(
 _STALE_RATIO = 10
 
 
-def refresh_statistics(conn: Connection, *, adding: int, records: bool = True) -> None:
-    """On PostgreSQL, sample the tables an import is filling (its own rows included), so the
-    planner probes their indexes instead of scanning them: right after a bulk COPY the
-    statistics still describe nearly empty tables, and a usage-totals table never sampled
-    has each query of a day's file scan every total of the period. A table whose statistics
-    already describe ten times the ``adding`` rows of this import is left as it is: a day's
-    file into a month's store would otherwise spend much of its import sampling a million
-    records for nothing. ``records=False`` leaves the records out. A role that does not own
-    the tables gets a warning from the server and the old statistics; nothing fails."""
+#: The tables an import fills, in the one order every import samples them in, so that two
+#: never wait on each other's samples.
+IMPORT_TABLES = ("usage_records", "rated_charges", "usage_totals", "ledger_postings")
+
+
+def refresh_statistics(
+    conn: Connection, *, adding: int, tables: Sequence[str] = IMPORT_TABLES
+) -> None:
+    """On PostgreSQL, sample the ``tables`` (of ``IMPORT_TABLES``, in its order) an import is
+    filling, its own rows included, so the planner probes their indexes instead of scanning
+    them: right after a bulk COPY the statistics still describe nearly empty tables, and a
+    usage-totals or postings table never sampled has each query of a customer-cycle scan
+    every row of the period (a server without autovacuum never samples them at all). A table
+    whose statistics already describe ten times the ``adding`` rows of this import is left
+    as it is: a day's file into a month's store would otherwise spend much of its import
+    sampling a million records for nothing. A role that does not own the tables gets a
+    warning from the server and the old statistics; nothing fails."""
     if conn.dialect.name != "postgresql":
         return
-    # in one order for every import, so that two never wait on each other's samples
-    names = ["usage_records"] if records else []
-    names += ["rated_charges", "usage_totals"]
+    names = [name for name in IMPORT_TABLES if name in tables]
     rows = conn.execute(
         text(
             "SELECT relname, CAST(reltuples AS bigint) FROM pg_class"

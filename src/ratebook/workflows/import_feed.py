@@ -202,6 +202,11 @@ def _import_once(
             },
         )
         cycle.save()
+        # what the import wrote last (its charges, totals and postings) described to the
+        # planner for the queries of the next imports and requests
+        usage.refresh_statistics(
+            conn, adding=tally.rated, tables=("rated_charges", "usage_totals", "ledger_postings")
+        )
     return ImportSummary(
         path=file.name,
         batch_id=batch_id,
