@@ -18,7 +18,7 @@ Used by one import (across its chunks, inside its transaction) and by ``rerate``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,6 @@ import polars as pl
 from sqlalchemy import Connection
 
 from ratebook.billing.post import Routing
-from ratebook.pipeline.compiled import Ladder
 from ratebook.pipeline.place_each import (
     REPRICED,
     GroupKey,
@@ -147,7 +146,6 @@ class CycleUsage:
         self._held = pl.DataFrame(schema=USAGE_SCHEMA)
         self._added = pl.DataFrame(schema=USAGE_SCHEMA)  # not yet in the store's totals
         self._closed = billing.closed_periods(conn, entity_id)
-        self._ladders: dict[int, Ladder | None] = {}  # by rate row, None for a flat one
 
     @property
     def closed(self) -> frozenset[str]:
@@ -242,7 +240,7 @@ class CycleUsage:
         order, from a few frame steps rather than dozens."""
         records = rated.to_dicts()
         usage = self._usage_of({group_of(r) for r in records})
-        ladders = self._ladders_of(r["rate_row_id"] for r in records)
+        ladders = ladders_of(self._rows, [r["rate_row_id"] for r in records])
         groups: dict[GroupKey, list[dict[str, Any]]] = {}
         for record in records:
             groups.setdefault(group_of(record), []).append(record)
@@ -264,7 +262,7 @@ class CycleUsage:
         replacements: list[dict[str, Any]] = []
         if late:
             tails = cycles.tails_since(self._conn, self._entity_id, late)
-            ladders |= self._ladders_of(c["rate_row_id"] for t in tails.values() for c in t)
+            ladders |= ladders_of(self._rows, [c["rate_row_id"] for t in tails.values() for c in t])
             for key in late:
                 tail = tails.get(key, [])
                 before = usage[key][0] - sum(c["billed_quantity"] for c in tail)
@@ -326,20 +324,6 @@ class CycleUsage:
             )
             usage |= found
         return usage
-
-    def _ladders_of(self, rate_row_ids: Iterable[int | None]) -> dict[int, Ladder]:
-        """The ladders of the tiered rows among ``rate_row_ids``, read from the rate rows once
-        per row for the run."""
-        wanted = set(rate_row_ids)
-        missing = {i for i in wanted if i is not None and i not in self._ladders}
-        if missing:
-            found = ladders_of(self._rows, missing)
-            self._ladders.update({i: found.get(i) for i in missing})
-        return {
-            i: ladder
-            for i in wanted
-            if i is not None and (ladder := self._ladders.get(i)) is not None
-        }
 
     def _place_late(
         self, new: pl.DataFrame, late: pl.DataFrame

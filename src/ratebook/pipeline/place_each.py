@@ -11,6 +11,7 @@ differential property test holds this path and the vectorized one to the same le
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,20 +35,41 @@ def group_of(record: dict[str, Any]) -> GroupKey:
     return tuple(record[c] for c in GROUP)
 
 
+class _KnownLadders:
+    """The ladders looked up in the latest rate rows, kept while those rows are the ones
+    asked about: the reference data a process keeps between requests hands out the same frame
+    until it changes, so each row's ladder is read from it once, not once per transaction."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: pl.DataFrame | None = None
+        self._known: dict[int, Ladder | None] = {}
+
+    def of(self, rows: pl.DataFrame, wanted: set[int]) -> dict[int, Ladder]:
+        with self._lock:
+            if self._rows is not rows:
+                self._rows, self._known = rows, {}
+            known = self._known
+            missing = sorted(wanted - known.keys())
+        if missing:
+            found = rows.filter(
+                pl.col("rate_row_id").is_in(missing) & pl.col("tier_kind").is_not_null()
+            ).select("rate_row_id", "tier_kind", "tiers", "minimum_charge")
+            read = dict.fromkeys(missing)
+            for rate_row_id, kind, tiers, minimum in found.iter_rows():
+                read[rate_row_id] = ladder_of(kind, tiers, minimum)
+            with self._lock:
+                known.update(read)
+        return {i: ladder for i in wanted if (ladder := known.get(i)) is not None}
+
+
+_known_ladders = _KnownLadders()
+
+
 def ladders_of(rows: pl.DataFrame, rate_row_ids: Iterable[int | None]) -> dict[int, Ladder]:
     """The ladders of the tiered rows among ``rate_row_ids`` (rows: ``ROW_SCHEMA``)."""
-    wanted = sorted({i for i in rate_row_ids if i is not None})
-    if not wanted:
-        return {}
-    found = rows.filter(
-        pl.col("rate_row_id").is_in(wanted) & pl.col("tier_kind").is_not_null()
-    ).select("rate_row_id", "tier_kind", "tiers", "minimum_charge")
-    ladders: dict[int, Ladder] = {}
-    for rate_row_id, kind, tiers, minimum in found.iter_rows():
-        ladder = ladder_of(kind, tiers, minimum)
-        if ladder is not None:
-            ladders[rate_row_id] = ladder
-    return ladders
+    wanted = {i for i in rate_row_ids if i is not None}
+    return _known_ladders.of(rows, wanted) if wanted else {}
 
 
 def place_group(records: list[dict[str, Any]], used: int, ladders: dict[int, Ladder]) -> None:
