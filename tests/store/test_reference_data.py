@@ -13,7 +13,7 @@ from ratebook.workflows.customer_accounts import show_customer
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rate_table import import_rate_table
-from ratebook.workflows.import_rates import import_rates
+from ratebook.workflows.import_rates import column_map, import_rates
 from tests.conftest import write
 
 DECK = "prefix,destination,rate\n60,Malaysia,0.0300\n"
@@ -184,6 +184,14 @@ def test_a_version_is_never_edited(my_engine: Engine, tmp_path: Path) -> None:
         ("prefix,destination,rate\n60,M,0.1\n60,N,0.2\n", "DUPLICATE_PREFIX", 3, "prefix"),
         ("prefix,destination\n60,M\n", "MISSING_COLUMN", 1, "rate"),
         ("prefix,destination,rate,increment\n60,M,0.1,60\n", "BAD_INCREMENT", 2, "increment"),
+        # a misspelt optional column would leave every call under-priced
+        (
+            "prefix,destination,rate,connect_fees\n60,M,0.1,0.5\n",
+            "UNKNOWN_COLUMN",
+            1,
+            "connect_fees",
+        ),
+        ("prefix,destination,rate,Rate\n60,M,0.1,0.2\n", "DUPLICATE_COLUMN", 1, "rate"),
     ],
 )
 def test_deck_errors_are_located(
@@ -212,3 +220,65 @@ def test_a_table_s_unreadable_deck_is_named(
     with pytest.raises(InputError) as caught:
         import_rate_table(my_engine, table)
     assert (caught.value.code, caught.value.path) == (code, str(tmp_path / "m.csv"))
+
+
+def test_an_unknown_column_is_named_with_the_nearest_known_one(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    deck = write(tmp_path / "d.csv", "prefix,destination,rate,connect_fees\n60,M,0.1,0.5\n")
+    with pytest.raises(InputError) as caught:
+        import_rates(my_engine, deck, name="t", effective_from="2026-10-01")
+    assert "did you mean 'connect_fee'?" in str(caught.value)
+
+
+def test_a_table_s_deck_with_an_unknown_column_is_refused(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    """Even where the misspelt column is empty in every row, which no row check would see."""
+    write(tmp_path / "m.csv", "prefix,destination,rate,minimum_charg\n60,M,0.1,\n")
+    table = write(
+        tmp_path / "t.yaml",
+        "name: t\nversions:\n  - effective_from: 2026-10-01\n    deck: m.csv\n",
+    )
+    with pytest.raises(InputError) as caught:
+        import_rate_table(my_engine, table)
+    assert (caught.value.code, caught.value.line, caught.value.field) == (
+        "UNKNOWN_COLUMN",
+        1,
+        "minimum_charg",
+    )
+
+
+def test_a_deck_under_its_own_column_names_prices_as_the_documented_one(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    """ASTPP's export names its columns Code, Destination, Cost and Connectcost: mapped, the
+    deck prices calls exactly as the same rates under Ratebook's names."""
+    astpp = write(
+        tmp_path / "astpp.csv",
+        "Code,Destination,Cost,Connectcost\n60,Malaysia,0.0300,0.0500\n",
+    )
+    import_rates(
+        my_engine,
+        astpp,
+        name="standard",
+        effective_from="2026-01-01",
+        columns=column_map("prefix=Code,destination=Destination,rate=Cost,connect_fee=Connectcost"),
+    )
+    import_customers(
+        my_engine, write(tmp_path / "c.csv", "account,name,rate_table,numbers\nA,A,standard,\n")
+    )
+    feed = (
+        "record_id,start_time,quantity,account,destination\n"
+        "c1,2026-10-05T10:00:00+08:00,90,A,+60312345678\n"
+    )
+    import_feed(my_engine, write(tmp_path / "f.csv", feed), format_name="generic")
+    # 90 s billed as 2 minutes (60/60 increments) at 0.0300, plus the 0.0500 connect fee
+    assert [b.charge for b in report_usage.balances(my_engine, "2026-10")] == ["0.1100"]
+
+
+@pytest.mark.parametrize("text", ["prefix", "pfx=Code", "prefix=", "rate=Cost,=X"])
+def test_a_column_map_that_is_not_column_equals_header_is_refused(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        column_map(text)
+    assert (caught.value.code, caught.value.path) == ("BAD_COLUMN_MAP", "--columns")

@@ -120,6 +120,14 @@ def rates_import(
     increment: Annotated[str, typer.Option(help="Default increments, e.g. 30/6.")] = "60/60",
     places: Annotated[int | None, typer.Option(help="Places of each charge.")] = None,
     rounding: Annotated[str | None, typer.Option(help="half-up|half-even|up|down")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            metavar="COLUMN=HEADER,...",
+            help="A deck's own header names, e.g. prefix=Code,destination=Name,rate=Cost"
+            " (CSV deck).",
+        ),
+    ] = None,
     correct: Annotated[
         bool,
         typer.Option(
@@ -134,14 +142,14 @@ def rates_import(
 
     One function: a YAML table and a CSV deck are the two forms of one command."""
     from ratebook.workflows.import_rate_table import import_rate_table
-    from ratebook.workflows.import_rates import import_rates
+    from ratebook.workflows.import_rates import column_map, import_rates
 
     engine = run(state(ctx).store)
     if file.suffix.lower() in (".yaml", ".yml"):
-        if name or effective_from:
+        if name or effective_from or columns:
             err.print(
-                "error: a YAML rate table names itself and its versions; drop --name"
-                " and --effective-from"
+                "error: a YAML rate table names itself and its versions, and its rows name"
+                " their columns; drop --name, --effective-from and --columns"
             )
             raise typer.Exit(code=2)
         table = run(lambda: import_rate_table(engine, file, entity_code=entity, correct=correct))
@@ -158,6 +166,7 @@ def rates_import(
     if not name or not effective_from:
         err.print("error: a CSV deck needs --name and --effective-from")
         raise typer.Exit(code=2)
+    mapped = run(lambda: column_map(columns))
     result = run(
         lambda: import_rates(
             engine,
@@ -169,6 +178,7 @@ def rates_import(
             places=places,
             rounding=rounding,
             correct=correct,
+            columns=mapped,
         )
     )
     version = f"rate table {result.table}, version from {effective_from}"

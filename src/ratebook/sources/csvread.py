@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import hashlib
 import io
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -515,13 +516,25 @@ class CsvRows:
             yield RawChunk(frame=_split_plain(held, width), bytes_read=final)
 
 
-def reference_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def reference_rows(
+    path: Path,
+    required: tuple[str, ...],
+    *,
+    known: Collection[str] | None = None,
+    renamed: Mapping[str, str] | None = None,
+) -> Iterator[tuple[int, dict[str, str]]]:
     """The rows of a small reference file (customers, decks, subscriptions) as
     ``(line, {column: text})``, columns lower-cased, ``line`` the physical line a row starts on.
 
+    Args:
+        known: every column the file may have (None: any); another is refused, so that a
+            misspelt optional column (``connect_fees``) is not silently left unread.
+        renamed: the file's own names of columns (lower case) by the name they stand for.
+
     Raises:
-        InputError: ``INVALID_UTF8`` (or a NUL in a row), ``EMPTY_FILE``, ``MISSING_COLUMN``
-            (line 1) or ``FIELD_COUNT`` (the row's line).
+        InputError: ``INVALID_UTF8`` (or a NUL in a row), ``EMPTY_FILE``, ``MISSING_COLUMN``,
+            ``UNKNOWN_COLUMN`` or ``DUPLICATE_COLUMN`` (line 1) or ``FIELD_COUNT`` (the
+            row's line).
     """
     facts = inspect_file(path)
     if not facts.valid_utf8:
@@ -530,7 +543,7 @@ def reference_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int,
         reader = csv.DictReader(handle)
         if reader.fieldnames is None:
             raise InputError("EMPTY_FILE", "the file has no rows", path=path, line=1)
-        names = [n.strip().lower() for n in reader.fieldnames]
+        names = column_names(path, reader.fieldnames, known=known, renamed=renamed or {})
         reader.fieldnames = names
         for column in required:
             if column not in names:
@@ -553,3 +566,44 @@ def reference_rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int,
                     "INVALID_UTF8", "the row holds a NUL character", path=path, line=line
                 )
             yield line, row
+
+
+def column_names(
+    path: Path | str,
+    header: Sequence[str],
+    *,
+    known: Collection[str] | None,
+    renamed: Mapping[str, str],
+) -> list[str]:
+    """A reference file's column names as its rows are read by: lower-cased, renamed, and
+    each one known and used once."""
+    written = [n.strip().lower() for n in header]
+    for mine in renamed.values():
+        if mine not in written:
+            raise InputError(
+                "MISSING_COLUMN",
+                f"column {mine!r} (given in the column map) is not in the header",
+                path=path,
+                line=1,
+                field=mine,
+            )
+    stands_for = {mine: name for name, mine in renamed.items()}
+    names = [stands_for.get(n, n) for n in written]
+    for name in names:
+        if not name:
+            continue  # an unnamed column (a trailing comma) holds nothing read
+        if known is not None and name not in known:
+            near = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise InputError(
+                "UNKNOWN_COLUMN",
+                f"column {name!r} is not one this file may have ({', '.join(sorted(known))}){hint}",
+                path=path,
+                line=1,
+                field=name,
+            )
+        if names.count(name) > 1:
+            raise InputError(
+                "DUPLICATE_COLUMN", f"column {name!r} is given twice", path=path, line=1, field=name
+            )
+    return names

@@ -34,6 +34,7 @@ from ratebook.model.tariffs import (
     service_unit,
 )
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, AmountError, parse_fixed
+from ratebook.sources.csvread import column_names
 from ratebook.sources.dates import is_zone, parse_local_start
 from ratebook.sources.yamlfile import load_model
 
@@ -221,6 +222,10 @@ def _ladder(tiers: TierSpec, price: int, unit: str) -> str:
     return json.dumps(ladder)
 
 
+#: The columns a table's CSV deck may have: the row keys, and ``rate`` for ``price``.
+_DECK_COLUMNS = (*RowSpec.model_fields, "rate")
+
+
 def _deck_rows(path: Path, named: str) -> list[RowSpec]:
     """Rows from a CSV deck: columns named as the YAML row keys (``rate`` for ``price``).
     ``named``: the deck as the user named it, for the errors."""
@@ -229,9 +234,14 @@ def _deck_rows(path: Path, named: str) -> list[RowSpec]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
+            if reader.fieldnames is not None:
+                # a misspelt column is refused, not left unread: its rows would be mispriced
+                reader.fieldnames = column_names(
+                    named, reader.fieldnames, known=_DECK_COLUMNS, renamed={}
+                )
             for record in reader:
                 line = reader.line_num
-                values = {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}
+                values = {k: (v or "").strip() for k, v in record.items() if k}
                 if "rate" in values:
                     values["price"] = values.pop("rate")
                 try:

@@ -5,6 +5,7 @@ as its next revision. YAML rate tables are ``import_rate_table``'s."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,31 @@ from ratebook.store import audit, tariffs
 from ratebook.store.entities import get_entity
 
 REQUIRED = ("prefix", "destination", "rate")
+#: Every column a deck may have.
+COLUMNS = (*REQUIRED, "connect_fee", "increment", "minimum_charge", "service")
+
+
+def column_map(text: str | None) -> dict[str, str]:
+    """``--columns prefix=Code,rate=Cost``: a deck's own header names (lower case) by the
+    column each stands for.
+
+    Raises:
+        InputError: ``BAD_COLUMN_MAP``, naming the part that is not ``COLUMN=HEADER`` or
+            a column no deck has.
+    """
+    mapped: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        column, _, header = (piece.strip() for piece in part.partition("="))
+        if not header or column.lower() not in COLUMNS:
+            raise InputError(
+                "BAD_COLUMN_MAP",
+                f"{part.strip()!r} is not COLUMN=HEADER with COLUMN one of {', '.join(COLUMNS)}",
+                path="--columns",
+            )
+        mapped[column.lower()] = header.lower()
+    return mapped
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,10 +85,12 @@ class RatesResult:
     revision: int = 1
 
 
-def _read_deck(path: Path, default_increment: Increment) -> pl.DataFrame:
+def _read_deck(
+    path: Path, default_increment: Increment, columns: Mapping[str, str]
+) -> pl.DataFrame:
     records: list[dict[str, object]] = []
     seen: dict[tuple[str, str], int] = {}
-    for line, row in reference_rows(path, REQUIRED):
+    for line, row in reference_rows(path, REQUIRED, known=COLUMNS, renamed=columns):
 
         def amount(
             field: str, scale: int, default: str, *, at: int = line, row: dict[str, str] = row
@@ -129,6 +157,7 @@ def import_rates(
     places: int | None = None,
     rounding: str | None = None,
     correct: bool = False,
+    columns: Mapping[str, str] | None = None,
 ) -> RatesResult:
     """Import ``path`` as the version of table ``name`` in force from ``effective_from``.
 
@@ -139,6 +168,7 @@ def import_rates(
         rounding: rounding mode name (entity's by default).
         correct: a different deck at the same ``effective_from`` is a correction: it is
             stored as the version's next revision, which prices from then on (see ``rerate``).
+        columns: the deck's own header names by the column each stands for (``column_map``).
 
     Raises:
         InputError: a located problem in the deck or an option; nothing is imported.
@@ -174,7 +204,7 @@ def import_rates(
             raise InputError(
                 "BAD_ROUNDING", f"rounding must be one of {modes}", path="--rounding"
             ) from None
-        rows = _read_deck(path, default_increment)
+        rows = _read_deck(path, default_increment, columns or {})
         digest = inspect_file(path).sha256
         table_id = tariffs.ensure_rate_table(conn, entity.id, name, now=now)
         existing = tariffs.version_at(conn, table_id, start)
