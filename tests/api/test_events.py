@@ -178,6 +178,52 @@ def test_cloudevents_structured_and_batch(api: Api) -> None:
     assert batch["results"][1]["status"] == "exception"
 
 
+def test_a_cloudevent_s_other_data_keys_are_kept_as_attributes(api: Api) -> None:
+    """OpenMeter's examples put their dimensions in ``data`` beside the value: they are kept
+    with the record, as a stream keeps them, instead of refusing the event."""
+    cloud = {
+        "specversion": "1.0",
+        "id": "ce-om-1",
+        "source": "gateway",
+        "type": "request",
+        "time": "2026-10-07T09:00:00+08:00",
+        "subject": "BETA",
+        "data": {
+            "quantity": 60,
+            "destination": "+60312345678",
+            "method": "GET",
+            "path": "/hello",
+            "attributes": {"tier": "gold"},
+        },
+    }
+    with api.client() as client:
+        reply = client.post(
+            "/v1/events",
+            content=json.dumps(cloud).encode(),
+            headers={"Content-Type": "application/cloudevents+json"},
+        )
+        assert reply.status_code == 200, reply.text
+        assert _outcomes(reply.json()) == [("ce-om-1", "rated", False, "0.1000", None)]
+        clash = client.post(
+            "/v1/events",
+            content=json.dumps(
+                {**cloud, "id": "ce-om-2", "data": {**cloud["data"], "Tier": "silver"}}
+            ).encode(),
+            headers={"Content-Type": "application/cloudevents+json"},
+        )
+    assert (clash.status_code, clash.json()["code"]) == (422, "BAD_ATTRIBUTE")
+    with api.store.connect() as conn:
+        stored = conn.execute(
+            select(usage_records.c.attributes).where(usage_records.c.record_id == "ce-om-1")
+        ).scalar_one()
+    assert json.loads(stored) == {
+        "ce_type": "request",
+        "method": "GET",
+        "path": "/hello",
+        "tier": "gold",
+    }
+
+
 def test_idempotency_key_replays_refuses_reuse_and_in_flight(api: Api) -> None:
     event = {**CALL, "record_id": "k1", "quantity": 60, "account": "ACME"}
     with api.client() as client:

@@ -57,9 +57,10 @@ class QuoteIn(BaseModel):
 
 
 class CloudEventData(BaseModel):
-    """The ``data`` of a usage CloudEvent: the canonical fields but the id and origin."""
+    """The ``data`` of a usage CloudEvent: the canonical fields but the id and origin. Any
+    other key of ``data`` is kept as an attribute of the record, as from a stream."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True)
 
     quantity: Number
     start_time: str | None = None

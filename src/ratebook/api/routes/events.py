@@ -117,10 +117,22 @@ def _invalid(exc: ValidationError, prefix: str) -> Problem:
     )
 
 
-def _from_cloud(event: CloudEventIn) -> dict[str, Any]:
-    data = event.data.model_dump(exclude_none=True)
+def _from_cloud(event: CloudEventIn, index: int) -> dict[str, Any]:
+    """A CloudEvent as a canonical event: ``data``'s keys other than the canonical fields
+    are attributes, as ``data.attributes`` are, and the event's type is ``ce_type``."""
+    extra = dict(event.data.model_extra or {})
+    data = event.data.model_dump(exclude_none=True, exclude=set(extra))
     attributes = dict(data.pop("attributes", None) or {})
-    attributes["ce_type"] = event.type
+    written = {str(k).strip().lower() for k in attributes}
+    for key in extra:
+        if key.strip().lower() in written:
+            raise Problem(
+                422,
+                "BAD_ATTRIBUTE",
+                f"{key!r} is both a key of data and one of its attributes",
+                errors=[{"pointer": f"/{index}/data/{key}", "code": "BAD_ATTRIBUTE"}],
+            )
+    attributes = {**attributes, **extra, "ce_type": event.type}
     return {
         **data,
         "record_id": event.id,
@@ -149,7 +161,7 @@ def _events(payload: Any, max_events: int) -> list[dict[str, Any]]:
     cloud = [isinstance(e, dict) and "specversion" in e for e in payload]
     try:
         if all(cloud):
-            return [_from_cloud(e) for e in _CLOUD.validate_python(payload)]
+            return [_from_cloud(e, i) for i, e in enumerate(_CLOUD.validate_python(payload))]
         if any(cloud):
             raise Problem(422, "MIXED_EVENTS", "send CloudEvents or canonical events, not both")
         _EVENTS.validate_python(payload)
