@@ -181,6 +181,13 @@ def test_cloudevents_structured_and_batch(api: Api) -> None:
 def test_a_cloudevent_s_other_data_keys_are_kept_as_attributes(api: Api) -> None:
     """OpenMeter's examples put their dimensions in ``data`` beside the value: they are kept
     with the record, as a stream keeps them, instead of refusing the event."""
+    data: dict[str, object] = {
+        "quantity": 60,
+        "destination": "+60312345678",
+        "method": "GET",
+        "path": "/hello",
+        "attributes": {"tier": "gold"},
+    }
     cloud = {
         "specversion": "1.0",
         "id": "ce-om-1",
@@ -188,13 +195,7 @@ def test_a_cloudevent_s_other_data_keys_are_kept_as_attributes(api: Api) -> None
         "type": "request",
         "time": "2026-10-07T09:00:00+08:00",
         "subject": "BETA",
-        "data": {
-            "quantity": 60,
-            "destination": "+60312345678",
-            "method": "GET",
-            "path": "/hello",
-            "attributes": {"tier": "gold"},
-        },
+        "data": data,
     }
     with api.client() as client:
         reply = client.post(
@@ -207,7 +208,7 @@ def test_a_cloudevent_s_other_data_keys_are_kept_as_attributes(api: Api) -> None
         clash = client.post(
             "/v1/events",
             content=json.dumps(
-                {**cloud, "id": "ce-om-2", "data": {**cloud["data"], "Tier": "silver"}}
+                {**cloud, "id": "ce-om-2", "data": {**data, "Tier": "silver"}}
             ).encode(),
             headers={"Content-Type": "application/cloudevents+json"},
         )

@@ -272,7 +272,23 @@ ASTERISK_BASE = (
     "disposition",
     "amaflags",
 )
-ASTERISK_COLUMNS = (*ASTERISK_BASE, "uniqueid", "userfield")
+#: What ``cdr_csv`` appends with ``newcdrcolumns=yes``: the 21-field form.
+ASTERISK_NEW_COLUMNS = ("peeraccount", "linkedid", "sequence")
+ASTERISK_COLUMNS = (*ASTERISK_BASE, "uniqueid", "userfield", *ASTERISK_NEW_COLUMNS)
+#: The attributes every Asterisk record keeps.
+_ASTERISK_ATTRIBUTES = [
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "answer",
+    "end",
+    "duration",
+    "amaflags",
+    "userfield",
+]
 
 
 def _switch_calls(
@@ -280,11 +296,11 @@ def _switch_calls(
     *,
     sources: Mapping[str, str],
     disposition: pl.Expr,
-    attributes: list[str],
+    attributes: list[str] | pl.Expr,
 ) -> pl.DataFrame:
     """A switch's call records as ``RAW_COLUMNS``: voice, in seconds, each canonical field
     read from its column in ``sources`` (the format's), and ``attributes`` kept as
-    attributes."""
+    attributes (columns, or the expression of their JSON text)."""
     return frame.select(
         pl.col("row_idx"),
         pl.col("line"),
@@ -298,7 +314,9 @@ def _switch_calls(
         _blank_to_null(sources["destination"]).alias("destination"),
         disposition.alias("disposition"),
         pl.lit(None, pl.String).alias("direction"),
-        _attributes(attributes).alias("attributes"),
+        (attributes if isinstance(attributes, pl.Expr) else _attributes(attributes)).alias(
+            "attributes"
+        ),
     ).select(list(RAW_COLUMNS))
 
 
@@ -329,17 +347,22 @@ class _SwitchFormat:
 @dataclass(frozen=True, slots=True)
 class AsteriskFormat(_SwitchFormat):
     """Asterisk's ``Master.csv`` (cdr_csv): no header, 16 base columns, then optionally
-    ``uniqueid`` and ``userfield``.
+    ``uniqueid`` and ``userfield``, or all of those and ``peeraccount``, ``linkedid`` and
+    ``sequence`` (``newcdrcolumns=yes``: 21 fields).
 
-    The billed quantity is ``billsec`` in seconds; start times are local to the feed's zone;
-    the record id is ``uniqueid``, or :func:`asterisk_row_hash` where a row has none.
+    The billed quantity is ``billsec`` in seconds; start times are local to the feed's zone.
+    The record id is the call key: ``linkedid/sequence`` where a row has both (each CDR of a
+    call, its failover legs and its unanswered attempts included, has its own sequence, so
+    each is kept and billed when answered), else ``uniqueid``, else
+    :func:`asterisk_row_hash`. A 21-field row keeps ``uniqueid``, ``peeraccount``,
+    ``linkedid`` and ``sequence`` as attributes too, so its lineage names the leg.
     """
 
     name: str = "asterisk"
     columns: tuple[str, ...] = field(default=ASTERISK_COLUMNS)
     sources: Mapping[str, str] = field(
         default_factory=lambda: {
-            "record_id": "uniqueid",
+            "record_id": "call_key",
             "start_time": "start",
             "quantity": "billsec",
             "account": "accountcode",
@@ -353,7 +376,7 @@ class AsteriskFormat(_SwitchFormat):
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         base = len(ASTERISK_BASE)
         frame, rejected = _shape_rejections(
-            chunk, columns, {base, base + 1, base + 2}, max_field_chars
+            chunk, columns, {base, base + 1, base + 2, len(ASTERISK_COLUMNS)}, max_field_chars
         )
         missing_id = frame.select(
             pl.col("uniqueid").is_null() | (pl.col("uniqueid").str.strip_chars() == "")
@@ -370,23 +393,22 @@ class AsteriskFormat(_SwitchFormat):
                     "uniqueid"
                 )
             )
+        linked, sequence = _blank_to_null("linkedid"), _blank_to_null("sequence")
+        # a row of the 21-field form: its three new columns are read (even when empty)
+        newer = pl.col("linkedid").is_not_null()
+        frame = frame.with_columns(
+            pl.when(linked.is_not_null() & sequence.is_not_null())
+            .then(linked + pl.lit("/") + sequence)
+            .otherwise(pl.col("uniqueid"))
+            .alias("call_key")
+        )
         out = _switch_calls(
             frame,
             sources=self.sources,
             disposition=_blank_to_null("disposition").str.to_uppercase(),
-            attributes=[
-                "dcontext",
-                "clid",
-                "channel",
-                "dstchannel",
-                "lastapp",
-                "lastdata",
-                "answer",
-                "end",
-                "duration",
-                "amaflags",
-                "userfield",
-            ],
+            attributes=pl.when(newer)
+            .then(_attributes([*_ASTERISK_ATTRIBUTES, "uniqueid", *ASTERISK_NEW_COLUMNS]))
+            .otherwise(_attributes(_ASTERISK_ATTRIBUTES)),
         )
         return out, rejected
 
