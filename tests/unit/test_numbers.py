@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ratebook.pipeline.event_record import e164_number
 from ratebook.pipeline.numbers import e164, e164_prefix, number_plan
 
 MY = number_plan("MY")
@@ -85,3 +86,25 @@ def test_a_series_all_in_e164_form_comes_back_as_the_rules_give_it(
     ruled = e164(pl.Series([*numbers, "012-345 6789"], dtype=pl.String), MY).to_list()
     assert fast == numbers
     assert ruled == [*numbers, "+60123456789"]
+
+
+@pytest.mark.parametrize(
+    "region", ["IN", "GB", "US", "SG", "AU", "ID", "TH", "DE"], ids=lambda region: region
+)
+@pytest.mark.parametrize("kind", ["MOBILE", "FIXED_LINE"])
+def test_an_international_number_written_without_its_plus_is_read_as_one(
+    region: str, kind: str
+) -> None:
+    """A carrier logs a call to India as ``919814440333``: not a Malaysian number, so it is
+    the international number its digits spell (the library's example numbers of each
+    region, checked not to be valid Malaysian numbers too)."""
+    example = phonenumbers.example_number_for_type(
+        region, getattr(phonenumbers.PhoneNumberType, kind)
+    )
+    assert example is not None
+    e164_text = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    digits = e164_text[1:]
+    national = phonenumbers.parse(digits, "MY")
+    assert not phonenumbers.is_valid_number(national)
+    assert e164(pl.Series([digits]), MY).to_list() == [e164_text]
+    assert e164_number(digits, MY) == e164_text

@@ -18,12 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import phonenumbers
-
 from ratebook.model.tariffs import service_unit
 from ratebook.model.usage import EARLIEST, EVENT_FIELDS, SCALAR_BEFORE, UNITS
 from ratebook.money import QUANTITY_SCALE
-from ratebook.pipeline.numbers import NumberPlan
+from ratebook.pipeline.numbers import NumberPlan, parse_with_library
 from ratebook.pipeline.validate import MAX_LENGTHS
 
 _START = re.compile(
@@ -89,12 +87,9 @@ def e164_number(raw: str, plan: NumberPlan) -> str:
     if re.match(f"^{plan.country_code}\\d{{{max(8 - cc_len, 1)},{15 - cc_len}}}$", cleaned):
         return "+" + cleaned
     if re.match(r"^\d{7,15}$", cleaned):
-        try:
-            parsed = phonenumbers.parse(cleaned, plan.region)
-        except phonenumbers.NumberParseException:
-            parsed = None
-        if parsed is not None and phonenumbers.is_valid_number(parsed):
-            return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        found = parse_with_library(cleaned, plan.region)
+        if found is not None:
+            return found
     return raw.strip()
 
 

@@ -9,7 +9,9 @@ The rule, applied after removing blanks and the separators ``-().``:
 4. Digits starting with the region's country code, 8 to 15 digits long: ``+`` and the digits
    (international format written without the plus, as many switches log it).
 5. Other digit strings of 7 to 15 digits: parsed by the ``phonenumbers`` library in the home
-   region (once per distinct value); kept as written unless that gives a valid number.
+   region (once per distinct value), else as an international number written without its
+   ``+`` (``919814440333``, as a carrier logs a call to India); kept as written unless one of
+   the two gives a valid number.
 6. Anything else (extensions such as ``1001``, short codes, ``s``, ``anonymous``): kept as
    written, without a ``+``. Such a number never matches a rate prefix or a customer number
    given in E.164.
@@ -68,14 +70,18 @@ def number_plan(region: str) -> NumberPlan:
     )
 
 
-def _parse_with_library(value: str, region: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+def parse_with_library(value: str, region: str) -> str | None:
+    """Rule 5 for a string of digits: the E.164 form of the valid number it is in
+    ``region``, else of the valid international number it is with a ``+`` before it, else
+    None."""
+    for text, home in ((value, region), ("+" + value, None)):
+        try:
+            parsed = phonenumbers.parse(text, home)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return None
 
 
 def e164(numbers: pl.Series, plan: NumberPlan) -> pl.Series:
@@ -110,7 +116,7 @@ def e164(numbers: pl.Series, plan: NumberPlan) -> pl.Series:
         pl.col("e164").is_null() & pl.col("cleaned").str.contains(r"^\d{7,15}$")
     )["cleaned"].unique()
     if len(ambiguous):
-        parsed = [_parse_with_library(v, plan.region) for v in ambiguous]
+        parsed = [parse_with_library(v, plan.region) for v in ambiguous]
         out = out.with_columns(
             pl.coalesce(
                 "e164",
