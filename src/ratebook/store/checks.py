@@ -1,6 +1,6 @@
 """The ledger's invariants, checked against the rows the store holds.
 
-Each check reads aggregates (the database sums, Polars compares) and names every violation:
+Each check reads aggregates (the database sums, the check compares) and names every violation:
 
 * ``USAGE_NOT_POSTED``: the current charges posted to a customer-cycle differ from the
   cycle's usage postings (``usage``, ``reversal``, ``late_usage``);
