@@ -44,6 +44,14 @@ def ingest(
     ] = "generic",
     origin: Annotated[str | None, typer.Option(help="Feed name (default: the format).")] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Zone of times without offset.")] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LINE",
+            help="FreeSWITCH: the cdr_csv template line the files were written with, e.g."
+            ' \'"${uuid}","${start_stamp}",...\' (default: the stock "example" one).',
+        ),
+    ] = None,
     entity: EntityOption = None,
 ) -> None:
     """Import usage files: each file in one transaction, each row accounted for."""
@@ -51,7 +59,7 @@ def ingest(
     from ratebook.workflows.import_feed import check_format, import_feed
 
     cli = state(ctx)
-    run(lambda: check_format(fmt))
+    run(lambda: check_format(fmt, template))
     engine = run(cli.store)
     failed = False
     summaries: list[ImportSummary] = []
@@ -69,6 +77,7 @@ def ingest(
                     settings=cli.settings,
                     progress=advance,
                     references=references,
+                    template=template,
                 )
         except RatebookError as error:
             err.print(f"error: {error.render()}", markup=False)

@@ -54,6 +54,7 @@ ERRORS: dict[str, str] = {
     "DUPLICATE_COLUMN": "a column is named twice",
     "UNKNOWN_COLUMN": "a column is not one the format knows",
     "BAD_COLUMN_MAP": "a --columns map is not COLUMN=HEADER pairs of known columns",
+    "BAD_TEMPLATE": "a FreeSWITCH template line is not the ${variable} fields rating needs",
     "BAD_YAML": "the YAML cannot be parsed",
     "DUPLICATE_KEY": "a YAML mapping or a JSON object gives a key twice",
     "BAD_FEED": "a feed in the feeds file cannot work as written",

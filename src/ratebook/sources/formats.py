@@ -9,7 +9,9 @@ fields). Parsing the text is ``pipeline.normalise``'s job, the same for every fo
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,9 +311,14 @@ def _switch_calls(
         _blank_to_null(sources["quantity"]).alias("quantity"),
         pl.lit("s").alias("unit"),
         pl.lit("voice").alias("service"),
-        _blank_to_null(sources["account"]).alias("account"),
-        _blank_to_null(sources["caller"]).alias("caller"),
-        _blank_to_null(sources["destination"]).alias("destination"),
+        *[
+            (
+                _blank_to_null(sources[name])
+                if sources[name] in frame.columns
+                else pl.lit(None, pl.String)
+            ).alias(name)
+            for name in ("account", "caller", "destination")
+        ],
         disposition.alias("disposition"),
         pl.lit(None, pl.String).alias("direction"),
         (attributes if isinstance(attributes, pl.Expr) else _attributes(attributes)).alias(
@@ -461,26 +468,70 @@ class FreeSwitchFormat(_SwitchFormat):
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         frame, rejected = _shape_rejections(chunk, columns, {len(columns)}, max_field_chars)
-        answered = _blank_to_null("answer_stamp").is_not_null()
+        cause = (
+            _blank_to_null("hangup_cause").str.to_uppercase()
+            if "hangup_cause" in columns
+            else pl.lit(None, pl.String)
+        )
+        disposition = (
+            pl.when(_blank_to_null("answer_stamp").is_not_null())
+            .then(pl.lit("ANSWERED"))
+            .otherwise(cause)
+            if "answer_stamp" in columns
+            else pl.lit(None, pl.String)  # no answer stamp: charged when billsec is not 0
+        )
+        mapped = set(self.sources.values())
         out = _switch_calls(
             frame,
             sources=self.sources,
-            disposition=pl.when(answered)
-            .then(pl.lit("ANSWERED"))
-            .otherwise(_blank_to_null("hangup_cause").str.to_uppercase()),
-            attributes=[
-                "caller_id_name",
-                "context",
-                "answer_stamp",
-                "end_stamp",
-                "duration",
-                "hangup_cause",
-                "bleg_uuid",
-                "read_codec",
-                "write_codec",
-            ],
+            disposition=disposition,
+            attributes=[c for c in self.columns if c not in mapped],
         )
         return out, rejected
+
+
+#: A ``mod_cdr_csv`` template field: one channel variable, quoted or not.
+_TEMPLATE_FIELD = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: The variables a template must write for its calls to be rated.
+_TEMPLATE_NEEDS = ("uuid", "start_stamp", "billsec", "destination_number")
+
+
+def freeswitch_template(line: str) -> FreeSwitchFormat:
+    """The FreeSWITCH format of the ``mod_cdr_csv`` template a file was written with, given
+    as its line of ``${variable}`` fields (``"${uuid}","${start_stamp}",...``): its columns
+    are the variables in that order, read as the stock template's are; variables the format
+    does not map are kept as attributes.
+
+    Raises:
+        InputError: ``BAD_TEMPLATE``: a field that is not one ``${variable}``, a variable
+            written twice, or one of ``uuid``, ``start_stamp``, ``billsec`` and
+            ``destination_number`` missing.
+    """
+    try:
+        fields = next(csv.reader([line.strip()]), [])
+    except csv.Error as exc:
+        raise InputError("BAD_TEMPLATE", str(exc), path="--template") from None
+    names: list[str] = []
+    for text in fields:
+        found = _TEMPLATE_FIELD.fullmatch(text.strip())
+        if found is None:
+            raise InputError(
+                "BAD_TEMPLATE", f"{text!r} is not one ${{variable}} field", path="--template"
+            )
+        if found.group(1) in names:
+            raise InputError(
+                "BAD_TEMPLATE", f"${{{found.group(1)}}} is written twice", path="--template"
+            )
+        names.append(found.group(1))
+    missing = [name for name in _TEMPLATE_NEEDS if name not in names]
+    if missing:
+        raise InputError(
+            "BAD_TEMPLATE",
+            f"the template writes no ${{{missing[0]}}}, which rating needs"
+            f" (needed: {', '.join(_TEMPLATE_NEEDS)})",
+            path="--template",
+        )
+    return FreeSwitchFormat(columns=tuple(names))
 
 
 FORMATS: dict[str, FeedFormat] = {

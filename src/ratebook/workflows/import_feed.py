@@ -29,7 +29,7 @@ from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.csvread import CsvRows, FileFacts, inspect_file
 from ratebook.sources.dates import is_zone
-from ratebook.sources.formats import FORMATS, FeedFormat, get_format
+from ratebook.sources.formats import FORMATS, FeedFormat, freeswitch_template, get_format
 from ratebook.store import billing, usage
 from ratebook.store.engine import import_cache
 from ratebook.store.entities import get_entity
@@ -50,6 +50,7 @@ def import_feed(
     progress: ImportProgress | None = None,
     source_name: str | None = None,
     references: ReferenceCache | None = None,
+    template: str | None = None,
 ) -> ImportSummary:
     """Import one file in one transaction.
 
@@ -66,6 +67,8 @@ def import_feed(
             remote URL of a file pulled to a temporary path.
         references: where a long-running process (the API server, its feed scheduler) keeps
             each entity's reference data between imports; without it, it is loaded.
+        template: for ``freeswitch``, the ``mod_cdr_csv`` template line the file was
+            written with, when it is not the stock ``example`` one.
 
     Another writer may store the same file, or records with the same ids, while this import
     runs (PostgreSQL, where writers run side by side): the import then runs again and finds
@@ -77,7 +80,7 @@ def import_feed(
     One function: most of it is its arguments' documentation.
     """
     settings = settings or Settings()
-    fmt = get_format(format_name)
+    fmt = feed_format(format_name, template)
     facts = inspect_file(path)
     started = time.perf_counter()
     name = source_name or str(path)
@@ -301,13 +304,32 @@ def known_formats() -> list[str]:
     return sorted(FORMATS)
 
 
-def check_format(name: str) -> None:
-    """Refuse a format that is not known, before a file is read.
+def check_format(name: str, template: str | None = None) -> None:
+    """Refuse a format that is not known, or a template it cannot take, before a file is
+    read.
 
     Raises:
-        InputError: ``UNKNOWN_FORMAT``.
+        InputError: ``UNKNOWN_FORMAT``, ``BAD_TEMPLATE``.
     """
-    get_format(name)
+    feed_format(name, template)
+
+
+def feed_format(name: str, template: str | None) -> FeedFormat:
+    """The format ``name``, written with ``template`` (FreeSWITCH's only).
+
+    Raises:
+        InputError: ``UNKNOWN_FORMAT``, ``BAD_TEMPLATE``.
+    """
+    fmt = get_format(name)
+    if template is None:
+        return fmt
+    if fmt.name != "freeswitch":
+        raise InputError(
+            "BAD_TEMPLATE",
+            f"a template is FreeSWITCH's; format {name!r} has none",
+            path="--template",
+        )
+    return freeswitch_template(template)
 
 
 def _check_zone(zone: str) -> None:
