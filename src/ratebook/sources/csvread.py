@@ -80,7 +80,8 @@ class RawChunk:
             which the row starts), ``width`` (its number of fields), ``raw`` (the row as one
             CSV line, kept for lineage: its source text, or for a row the ``csv`` tokenizer
             read, its fields written out by :func:`to_csv_line`), ``bad_utf8`` (the position
-            of the first field holding bytes that are not UTF-8, else null) and the fields
+            of the first field holding bytes that are not UTF-8, else null), ``bad_mask``
+            (the bits of every such field, see ``_bad_mask``) and the fields
             ``f0``, ``f1``, ... up to the width the reader was asked for (null past the row's
             own width; undecodable bytes shown as U+FFFD).
         bytes_read: bytes of the file read when the chunk was complete (for progress).
@@ -113,6 +114,7 @@ class RawChunk:
             row if at is None else [printable(f) for f in row]
             for row, at in zip(rows, bad, strict=True)
         ]
+        masks = [None if at is None else _bad_mask(row) for row, at in zip(rows, bad, strict=True)]
         data: dict[str, Any] = {
             "line": pl.Series(lines, dtype=pl.Int64),
             "width": pl.Series([len(row) for row in rows], dtype=pl.Int64),
@@ -120,6 +122,7 @@ class RawChunk:
                 raw if raw is not None else [to_csv_line(row) for row in rows], dtype=pl.String
             ),
             "bad_utf8": pl.Series(bad, dtype=pl.Int64),
+            "bad_mask": pl.Series(masks, dtype=pl.Int64),
         }
         for position in range(width):
             data[field_column(position)] = pl.Series(
@@ -208,6 +211,20 @@ def has_invalid_utf8(fields: list[str]) -> int | None:
         if _UNSTORABLE.search(value):
             return index
     return None
+
+
+#: The highest bit of ``bad_mask``: it stands for that field and every one after it.
+MASK_BITS = 62
+
+
+def _bad_mask(fields: list[str]) -> int:
+    """The bits of the fields holding bytes that were not UTF-8 (or a NUL): bit ``i`` for
+    field ``i``, a field past ``MASK_BITS`` on that bit."""
+    mask = 0
+    for index, value in enumerate(fields):
+        if _UNSTORABLE.search(value):
+            mask |= 1 << min(index, MASK_BITS)
+    return mask
 
 
 def printable(text: str) -> str:
@@ -340,6 +357,7 @@ def _split_plain(rows: pl.DataFrame, width: int) -> pl.DataFrame:
         fields.list.len().cast(pl.Int64).alias("width"),
         "raw",
         pl.lit(None, pl.Int64).alias("bad_utf8"),
+        pl.lit(None, pl.Int64).alias("bad_mask"),
         *[fields.list.get(i, null_on_oob=True).alias(field_column(i)) for i in range(width)],
     )
 

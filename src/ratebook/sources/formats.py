@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +23,7 @@ from ratebook.errors import InputError
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, SubCode, no_rejections
 from ratebook.model.tariffs import OTHER_SERVICE_UNIT, SERVICE_UNITS
 from ratebook.model.usage import RAW_COLUMNS
-from ratebook.sources.csvread import RawChunk, field_column
+from ratebook.sources.csvread import MASK_BITS, RawChunk, field_column
 
 
 class FeedFormat(Protocol):
@@ -62,12 +62,32 @@ class FeedFormat(Protocol):
 
 
 def _shape_rejections(
-    chunk: RawChunk, columns: list[str], allowed_counts: set[int], max_field_chars: int
+    chunk: RawChunk,
+    columns: list[str],
+    allowed_counts: set[int],
+    max_field_chars: int,
+    lenient: Collection[str] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The well-shaped rows of a chunk (``row_idx``, ``line`` and the fields by column name,
     short rows padded with nulls), and rejections for the rest: the first of a wrong field
-    count, bytes that are not UTF-8, and a field over ``max_field_chars``."""
+    count, bytes that are not UTF-8, and a field over ``max_field_chars``. Bytes that are
+    not UTF-8 in a ``lenient`` column (a caller's name, a dial string: nothing billing
+    reads) are shown as U+FFFD and the row is kept."""
     fields = [field_column(i) for i in range(len(columns))]
+    chunk_frame = chunk.frame
+    if lenient:
+        # the first field with such bytes that is not lenient, if any
+        mask = pl.col("bad_mask")
+        chunk_frame = chunk_frame.with_columns(
+            pl.coalesce(
+                [pl.lit(None, pl.Int64)]
+                + [
+                    pl.when((mask & (1 << min(i, MASK_BITS))) != 0).then(pl.lit(i, pl.Int64))
+                    for i, name in enumerate(columns)
+                    if name not in lenient
+                ]
+            ).alias("bad_utf8")
+        )
     long_at: pl.Expr = pl.coalesce(
         [pl.lit(None, pl.Int64)]
         + [
@@ -75,7 +95,7 @@ def _shape_rejections(
             for i, f in enumerate(fields)
         ]
     )
-    frame = chunk.frame.with_row_index("row_idx").with_columns(
+    frame = chunk_frame.with_row_index("row_idx").with_columns(
         pl.col("row_idx").cast(pl.Int64), long_at.alias("_long")
     )
     wrong_count = ~pl.col("width").is_in(sorted(allowed_counts))
@@ -277,6 +297,11 @@ ASTERISK_BASE = (
 #: What ``cdr_csv`` appends with ``newcdrcolumns=yes``: the 21-field form.
 ASTERISK_NEW_COLUMNS = ("peeraccount", "linkedid", "sequence")
 ASTERISK_COLUMNS = (*ASTERISK_BASE, "uniqueid", "userfield", *ASTERISK_NEW_COLUMNS)
+#: The free-text columns of an Asterisk row, which bytes that are not UTF-8 (a caller's name
+#: in a legacy code page) do not make unreadable: nothing billing reads is in them.
+_ASTERISK_TEXT = frozenset(
+    ("dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "userfield", "peeraccount")
+)
 #: The attributes every Asterisk record keeps.
 _ASTERISK_ATTRIBUTES = [
     "dcontext",
@@ -383,7 +408,11 @@ class AsteriskFormat(_SwitchFormat):
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         base = len(ASTERISK_BASE)
         frame, rejected = _shape_rejections(
-            chunk, columns, {base, base + 1, base + 2, len(ASTERISK_COLUMNS)}, max_field_chars
+            chunk,
+            columns,
+            {base, base + 1, base + 2, len(ASTERISK_COLUMNS)},
+            max_field_chars,
+            lenient=_ASTERISK_TEXT,
         )
         missing_id = frame.select(
             pl.col("uniqueid").is_null() | (pl.col("uniqueid").str.strip_chars() == "")
@@ -440,6 +469,10 @@ FREESWITCH_COLUMNS = (
 )
 
 
+#: The FreeSWITCH attributes a call's disposition is read from.
+_FREESWITCH_DECIDING = ("answer_stamp", "hangup_cause")
+
+
 @dataclass(frozen=True, slots=True)
 class FreeSwitchFormat(_SwitchFormat):
     """FreeSWITCH ``mod_cdr_csv`` with its default ``example`` template: no header, the 15
@@ -467,7 +500,12 @@ class FreeSwitchFormat(_SwitchFormat):
     def to_frame(
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        frame, rejected = _shape_rejections(chunk, columns, {len(columns)}, max_field_chars)
+        mapped = set(self.sources.values())
+        # the attributes but the two that decide the disposition are free text
+        text = [c for c in self.columns if c not in mapped and c not in _FREESWITCH_DECIDING]
+        frame, rejected = _shape_rejections(
+            chunk, columns, {len(columns)}, max_field_chars, lenient=text
+        )
         cause = (
             _blank_to_null("hangup_cause").str.to_uppercase()
             if "hangup_cause" in columns
@@ -480,7 +518,6 @@ class FreeSwitchFormat(_SwitchFormat):
             if "answer_stamp" in columns
             else pl.lit(None, pl.String)  # no answer stamp: charged when billsec is not 0
         )
-        mapped = set(self.sources.values())
         out = _switch_calls(
             frame,
             sources=self.sources,
