@@ -241,6 +241,18 @@ def test_unknown_host_keys_are_rejected(my_engine: Engine, tmp_path: Path) -> No
             "BAD_FEED",
             "feeds[0]",
         ),
+        (
+            "feeds:\n  - name: a\n    kind: folder\n    format: asterisk\n    path: /x\n"
+            "    template: '\"${uuid}\"'\n",
+            "BAD_FEED",
+            "feeds[0]",
+        ),
+        (
+            "feeds:\n  - name: a\n    kind: folder\n    format: freeswitch\n    path: /x\n"
+            '    template: \'"${uuid}","${start_stamp}"\'\n',
+            "BAD_FEED",
+            "feeds[0]",
+        ),
         ("feeds: [\n", "BAD_YAML", None),
     ],
 )
@@ -251,3 +263,13 @@ def test_feeds_file_errors_name_the_setting(
         load_feeds(write(tmp_path / "feeds.yaml", text))
     assert caught.value.code == code
     assert caught.value.field == where
+
+
+def test_a_feed_names_the_template_its_files_are_written_with(tmp_path: Path) -> None:
+    line = '"${uuid}","${start_stamp}","${billsec}","${destination_number}"'
+    text = (
+        "feeds:\n  - name: fs\n    kind: folder\n    format: freeswitch\n    path: /x\n"
+        f"    template: '{line}'\n"
+    )
+    (feed,) = load_feeds(write(tmp_path / "feeds.yaml", text))
+    assert feed.template == line

@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 from cronsim import CronSim, CronSimError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ratebook.errors import ConfigError
+from ratebook.errors import ConfigError, InputError
 from ratebook.model.stream import StreamConfig
 from ratebook.sources.dates import is_zone
-from ratebook.sources.formats import FORMATS
+from ratebook.sources.formats import FORMATS, freeswitch_template
 from ratebook.sources.yamlfile import load_model
 
 
@@ -28,6 +28,8 @@ class _FeedBase(BaseModel):
         name: unique feed name (letters, digits, ``.``, ``_``, ``-``).
         entity: entity code; the only entity when omitted.
         format: a feed format (``generic``, ``asterisk``, ``freeswitch``).
+        template: for ``freeswitch``, the ``mod_cdr_csv`` template line the files are
+            written with, when it is not the stock ``example`` one.
         origin: the records' origin; the feed name when omitted.
         timezone: zone of times without an offset in the files, and of the schedule.
         pattern: glob that file names must match, e.g. ``Master-*.csv``.
@@ -42,6 +44,7 @@ class _FeedBase(BaseModel):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
     entity: str | None = None
     format: str
+    template: str | None = None
     origin: str | None = None
     timezone: str | None = None
     pattern: str = "*"
@@ -56,6 +59,17 @@ class _FeedBase(BaseModel):
         if value not in FORMATS:
             raise ValueError(f"unknown format {value!r} (known: {', '.join(sorted(FORMATS))})")
         return value
+
+    @model_validator(mode="after")
+    def _readable_template(self) -> _FeedBase:
+        if self.template is not None:
+            if self.format != "freeswitch":
+                raise ValueError(f"a template is FreeSWITCH's; format {self.format!r} has none")
+            try:
+                freeswitch_template(self.template)
+            except InputError as error:
+                raise ValueError(error.message) from None
+        return self
 
     @field_validator("timezone")
     @classmethod

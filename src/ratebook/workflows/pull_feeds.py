@@ -254,6 +254,7 @@ def _take(
                 engine,
                 local,
                 format_name=feed.format,
+                template=feed.template,
                 entity_code=feed.entity,
                 origin=feed.record_origin,
                 feed_zone=feed.timezone,
