@@ -32,7 +32,37 @@ PANEL = "Import"
 commands = typer.Typer()
 feeds_app = typer.Typer(help="Scheduled imports: folders, SFTP and S3.", no_args_is_help=True)
 
+formats_app = typer.Typer(help="The layouts usage files may be in.", no_args_is_help=True)
+
 commands.add_typer(feeds_app, name="feeds", rich_help_panel=PANEL)
+commands.add_typer(formats_app, name="formats", rich_help_panel=PANEL)
+
+
+@formats_app.command("list")
+def formats_list(fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """The formats 'ingest --format' takes."""
+    from ratebook.workflows.feed_formats import format_layouts
+
+    rows = [{"format": name, "layout": layout} for name, layout in format_layouts()]
+    render(rows, ["format", "layout"], fmt, out, title="Formats", prose=["layout"])
+
+
+@formats_app.command("show")
+def formats_show(
+    name: Annotated[str, typer.Argument(metavar="FORMAT", help="generic|asterisk|freeswitch")],
+    fmt: FormatOption = OutputFormat.TABLE,
+) -> None:
+    """A format's columns, in file order, and what Ratebook reads from each."""
+    from ratebook.workflows.feed_formats import format_columns
+
+    columns = run(lambda: format_columns(name))
+    rows = [
+        {"column": c.column, "read as": c.meaning, "required": "yes" if c.required else ""}
+        for c in columns
+    ]
+    render(
+        rows, ["column", "read as", "required"], fmt, out, title=f"Format {name}", prose=["read as"]
+    )
 
 
 @commands.command(rich_help_panel=PANEL)
