@@ -20,16 +20,18 @@ rows; every row but the first lands in the queue, one for each code:
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from ratebook.errors import ConflictError, InputError
 from ratebook.model.review import Filter
+from ratebook.sources.formats import ASTERISK_COLUMNS
 from ratebook.store import usage
-from ratebook.store.tables import corrections, ledger_postings, usage_records
+from ratebook.store.tables import corrections, import_batches, ledger_postings, usage_records
 from ratebook.workflows import correct_exception, reprocess_exceptions
 from ratebook.workflows import review_exceptions as review
 from ratebook.workflows.billing_setup import set_policy
@@ -329,6 +331,30 @@ def test_counts_and_filters(my_engine: Engine, tmp_path: Path) -> None:
     assert assigned.assigned == 1
     [mine] = review.list_exceptions(my_engine, Filter(status="in_review"))
     assert (mine["record_id"], mine["assignee"]) == ("c5", "aisyah")
+
+
+def test_an_asterisk_row_read_before_the_21_field_form_is_corrected_by_its_own_columns(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    """A batch imported when the format had 18 columns keeps them: its exception is read
+    back through them, its record id still the uniqueid (``--set record_id`` names it)."""
+    october_setup(my_engine, tmp_path)
+    row = _cdr("0321110001", "0312345678", "2026-10-03 09:00:00", 61, uniqueid="9.2")
+    feed = write(tmp_path / "Master.csv", row.replace('"61"', '"abc"') + "\n")
+    assert import_feed(my_engine, feed, format_name="asterisk").exceptions == 1
+    eighteen = json.dumps(list(ASTERISK_COLUMNS[:18]))
+    with my_engine.begin() as conn:
+        conn.execute(update(import_batches).values(columns=eighteen))
+    [held] = review.list_exceptions(my_engine, Filter())
+    fixed = correct_exception.correct(
+        my_engine,
+        held["id"],
+        changes={"quantity": "30", "record_id": "9.2b"},
+        reason="switch wrote abc",
+    )
+    assert (fixed.resolved, fixed.charge) == (1, 50_000)  # 30 s bills 60 s at 0.05
+    [fix] = review.show_exception(my_engine, held["id"])["corrections"]
+    assert json.loads(fix["changes"]) == {"billsec": ["abc", "30"], "uniqueid": ["9.2", "9.2b"]}
 
 
 def test_an_asterisk_row_is_corrected_by_the_field_its_exception_names(

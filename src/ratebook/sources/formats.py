@@ -394,7 +394,7 @@ class AsteriskFormat(_SwitchFormat):
     columns: tuple[str, ...] = field(default=ASTERISK_COLUMNS)
     sources: Mapping[str, str] = field(
         default_factory=lambda: {
-            "record_id": "call_key",
+            "record_id": "uniqueid",
             "start_time": "start",
             "quantity": "billsec",
             "account": "accountcode",
@@ -429,22 +429,26 @@ class AsteriskFormat(_SwitchFormat):
                     "uniqueid"
                 )
             )
-        linked, sequence = _blank_to_null("linkedid"), _blank_to_null("sequence")
-        # a row of the 21-field form: its three new columns are read (even when empty)
-        newer = pl.col("linkedid").is_not_null()
-        frame = frame.with_columns(
-            pl.when(linked.is_not_null() & sequence.is_not_null())
-            .then(linked + pl.lit("/") + sequence)
-            .otherwise(pl.col("uniqueid"))
-            .alias("call_key")
-        )
+        key: pl.Expr = pl.col("uniqueid")
+        attributes = _attributes(_ASTERISK_ATTRIBUTES)
+        if "linkedid" in columns:  # not in the columns of a batch read before 21 fields were
+            linked, sequence = _blank_to_null("linkedid"), _blank_to_null("sequence")
+            key = (
+                pl.when(linked.is_not_null() & sequence.is_not_null())
+                .then(linked + pl.lit("/") + sequence)
+                .otherwise(key)
+            )
+            # a row of the 21-field form: its three new columns are read (even when empty)
+            attributes = (
+                pl.when(pl.col("linkedid").is_not_null())
+                .then(_attributes([*_ASTERISK_ATTRIBUTES, "uniqueid", *ASTERISK_NEW_COLUMNS]))
+                .otherwise(attributes)
+            )
         out = _switch_calls(
-            frame,
-            sources=self.sources,
+            frame.with_columns(key.alias("call_key")),
+            sources={**self.sources, "record_id": "call_key"},
             disposition=_blank_to_null("disposition").str.to_uppercase(),
-            attributes=pl.when(newer)
-            .then(_attributes([*_ASTERISK_ATTRIBUTES, "uniqueid", *ASTERISK_NEW_COLUMNS]))
-            .otherwise(_attributes(_ASTERISK_ATTRIBUTES)),
+            attributes=attributes,
         )
         return out, rejected
 
