@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from ratebook.errors import InputError
+from ratebook.model.review import Filter
 from ratebook.store.tables import usage_records
-from ratebook.workflows import report_usage
+from ratebook.workflows import correct_exception, report_usage
+from ratebook.workflows import review_exceptions as review
 from ratebook.workflows.import_feed import check_format, import_feed
 from tests.conftest import one_customer
 
@@ -78,3 +80,20 @@ def test_a_template_that_cannot_be_read_is_refused_before_any_file(fmt: str, tem
     with pytest.raises(InputError) as caught:
         check_format(fmt, template)
     assert (caught.value.code, caught.value.path) == ("BAD_TEMPLATE", "--template")
+
+
+def test_a_row_of_a_template_file_is_corrected_through_the_template_s_columns(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    one_customer(my_engine, tmp_path)
+    bad = FILE.read_text().splitlines()[0].replace('"95"', '"9x5"')
+    path = tmp_path / "bad.csv"
+    path.write_text(bad + "\n")
+    held = import_feed(my_engine, path, format_name="freeswitch", template=TEMPLATE)
+    assert dict(held.tally.by_code) == {"INVALID_RECORD": 1}
+    [exception] = review.list_exceptions(my_engine, Filter())
+    fixed = correct_exception.correct(
+        my_engine, exception["id"], changes={"quantity": "95"}, reason="switch wrote 9x5"
+    )
+    # 95 s bills 2 minutes at RM0.0300: RM0.06, at 6 places
+    assert (fixed.resolved, fixed.charge) == (1, 60_000)

@@ -505,8 +505,10 @@ class FreeSwitchFormat(_SwitchFormat):
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         mapped = set(self.sources.values())
-        # the attributes but the two that decide the disposition are free text
-        text = [c for c in self.columns if c not in mapped and c not in _FREESWITCH_DECIDING]
+        # ``columns``, not the format's own: a correction reads a row through the columns its
+        # batch was read with (a site's template); the attributes but the two that decide the
+        # disposition are free text
+        text = [c for c in columns if c not in mapped and c not in _FREESWITCH_DECIDING]
         frame, rejected = _shape_rejections(
             chunk, columns, {len(columns)}, max_field_chars, lenient=text
         )
@@ -526,7 +528,7 @@ class FreeSwitchFormat(_SwitchFormat):
             frame,
             sources=self.sources,
             disposition=disposition,
-            attributes=[c for c in self.columns if c not in mapped],
+            attributes=[c for c in columns if c not in mapped],
         )
         return out, rejected
 
