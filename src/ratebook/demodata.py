@@ -10,11 +10,14 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from phonenumbers import geocoder
 
 ASTERISK_FIELDS = range(18)  # written with uniqueid and userfield
+#: The zone the demo's switch writes its times in (the demo entity's).
+SWITCH_ZONE = ZoneInfo("Asia/Kuala_Lumpur")
 
 _MY_AREAS = {
     "3": "Kuala Lumpur & Selangor",
@@ -253,7 +256,8 @@ def generate(
                 str(talk),
                 disposition,
                 "DOCUMENTATION",
-                f"{int(begin.timestamp())}.{n}",
+                # a uniqueid begins with the epoch second the channel was made
+                f"{int(begin.replace(tzinfo=SWITCH_ZONE).timestamp())}.{n}",
                 "",
             ]
         )

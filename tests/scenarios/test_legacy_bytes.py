@@ -31,7 +31,7 @@ def test_a_name_in_a_legacy_code_page_does_not_lose_the_call(
         clid = json.loads(
             conn.execute(
                 select(usage_records.c.attributes).where(
-                    usage_records.c.record_id == "1759453200.1"
+                    usage_records.c.record_id == "1790989200.1"
                 )
             ).scalar_one()
         )["clid"]

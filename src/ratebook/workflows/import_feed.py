@@ -25,6 +25,7 @@ from ratebook.intake.deferred import DeferredCharges
 from ratebook.intake.place import CycleUsage
 from ratebook.intake.tally import ImportProgress, ImportSummary, Tally
 from ratebook.model.parties import Entity
+from ratebook.pipeline.clocks import ClockCheck
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.csvread import CsvRows, FileFacts, inspect_file
@@ -178,7 +179,7 @@ def _import_once(
             reference = reference_for(conn, entity.id, references)
             cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
             ledger = Ledger(cycle)
-            tally = _read_file(
+            tally, clock = _read_file(
                 conn,
                 source,
                 file,
@@ -216,7 +217,8 @@ def _import_once(
         tally=tally,
         currency=entity.currency,
         charge_places=entity.charge_places,
-        notes=_header_notes(source.header),
+        notes=_header_notes(source.header)
+        + tuple(note for note in [clock.note(zone)] if note is not None),
     )
 
 
@@ -242,10 +244,12 @@ def _read_file(
     ledger: Ledger,
     settings: Settings,
     progress: ImportProgress | None,
-) -> Tally:
+) -> tuple[Tally, ClockCheck]:
     """Every chunk of the file through the intake, their charges held and then placed and
-    booked at once; what became of the rows."""
+    booked at once; what became of the rows, and how their starts agree with the clocks in
+    their ids."""
     tally = Tally()
+    clock = ClockCheck()
     with ExitStack() as stack:
         deferred: DeferredCharges | None = None
         for chunk in source.chunks(width=len(columns)):
@@ -257,7 +261,7 @@ def _read_file(
                         partition_rows=settings.chunk_rows,
                     )
                 )
-            _, of_chunk = import_chunk(
+            read, of_chunk = import_chunk(
                 conn,
                 chunk,
                 fmt=file.fmt,
@@ -275,6 +279,8 @@ def _read_file(
                 deferred=deferred,
             )
             tally += of_chunk
+            if file.fmt.name == "asterisk":
+                clock.add(read.records)
             if progress is not None:
                 progress.read(chunk.bytes_read, file.facts.size)
         if deferred is not None:
@@ -287,7 +293,7 @@ def _read_file(
                 now=into.now,
                 progress=None if progress is None else progress.place,
             )
-    return tally
+    return tally, clock
 
 
 def _header_notes(header: list[str] | None) -> tuple[str, ...]:
