@@ -225,6 +225,41 @@ def test_a_cloudevent_s_other_data_keys_are_kept_as_attributes(api: Api) -> None
     }
 
 
+def test_an_epoch_start_time_is_read_as_the_instant_it_counts(api: Api) -> None:
+    """1790989200 is 2026-10-03 01:00:00 UTC (09:00 in Kuala Lumpur), in seconds or, from
+    10^11 on, in milliseconds; a number no date has is the event's exception, not a 500."""
+    events = [
+        {**CALL, "record_id": "ep-s", "start_time": 1790989200, "quantity": 60, "account": "BETA"},
+        {
+            **CALL,
+            "record_id": "ep-ms",
+            "start_time": 1790989200250,
+            "quantity": 60,
+            "account": "BETA",
+        },
+        {**CALL, "record_id": "ep-x", "start_time": 10**30, "quantity": 60, "account": "BETA"},
+    ]
+    with api.client() as client:
+        reply = client.post("/v1/events", json=events)
+    assert reply.status_code == 200, reply.text
+    results = reply.json()["results"]
+    assert [(r["status"], r["period"], r["code"]) for r in results] == [
+        ("rated", "2026-10", None),
+        ("rated", "2026-10", None),
+        ("exception", None, "INVALID_RECORD"),
+    ]
+    with api.store.connect() as conn:
+        starts = dict(
+            conn.execute(
+                select(usage_records.c.record_id, usage_records.c.start_time).where(
+                    usage_records.c.record_id.in_(["ep-s", "ep-ms"])
+                )
+            ).all()
+        )
+    assert starts["ep-s"] == datetime(2026, 10, 3, 1, tzinfo=UTC)
+    assert starts["ep-ms"] == datetime(2026, 10, 3, 1, 0, 0, 250_000, tzinfo=UTC)
+
+
 def test_idempotency_key_replays_refuses_reuse_and_in_flight(api: Api) -> None:
     event = {**CALL, "record_id": "k1", "quantity": 60, "account": "ACME"}
     with api.client() as client:

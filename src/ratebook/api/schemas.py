@@ -19,7 +19,10 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Event", strict=True)
 
     record_id: str | int = Field(description="The call-id or event-id; with the origin, unique.")
-    start_time: str = Field(description="ISO 8601; without an offset, the entity's zone.")
+    start_time: str | int = Field(
+        description="ISO 8601 (without an offset, the entity's zone), or epoch seconds (or"
+        " milliseconds, from 10^11 on) as a JSON integer."
+    )
     quantity: Number = Field(description="In the unit; a JSON number or decimal text.")
     unit: str | None = Field(
         default=None,
@@ -42,7 +45,7 @@ class QuoteIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="QuoteEvent", strict=True)
 
-    start_time: str
+    start_time: str | int
     quantity: Number
     record_id: str | int | None = None
     unit: str | None = None
@@ -63,7 +66,7 @@ class CloudEventData(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     quantity: Number
-    start_time: str | None = None
+    start_time: str | int | None = None
     unit: str | None = None
     service: str | None = None
     account: str | None = None

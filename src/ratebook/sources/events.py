@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -72,6 +73,26 @@ def _exact(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+#: An epoch number this large or larger is in milliseconds, not seconds (10^11 seconds is in
+#: the year 5138; 10^11 milliseconds is in 1973).
+_MILLISECONDS_FROM = 10**11
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_text(value: int) -> str:
+    """An epoch start time (whole seconds, or milliseconds from 10^11 on) as the ISO 8601
+    text a file would hold, in UTC; a number no date has stays as written, for the
+    validation to refuse."""
+    try:
+        if abs(value) >= _MILLISECONDS_FROM:
+            instant = _EPOCH + timedelta(milliseconds=value)
+        else:
+            instant = _EPOCH + timedelta(seconds=value)
+    except OverflowError:
+        return str(value)
+    return instant.isoformat()
+
+
 def event_rows(
     events: list[dict[str, Any]], default_origin: str, digest: str, offset: int
 ) -> list[EventRow]:
@@ -95,6 +116,8 @@ def event_rows(
         ok = True
         for name in FIELDS:
             value = event.get(name)
+            if name == "start_time" and value.__class__ is int:
+                value = epoch_text(value)  # OpenMeter's and many producers' epoch times
             if value.__class__ is str and value.isascii():  # most values: kept as they are
                 fields[name] = value
             else:
