@@ -94,9 +94,14 @@ def canonical_records(
     return records
 
 
+def batch_columns(members: list[EventRow]) -> list[str]:
+    """A batch's columns: the canonical fields, then its attribute names."""
+    return list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
+
+
 def batch_rows(conn: Connection, entity_id: int, origin: str, members: list[EventRow]) -> BatchRows:
     """The rows of one batch (one origin and attribute set), for storing or quoting."""
-    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
+    columns = batch_columns(members)
     raw_lines = {m.index: to_csv_line([m.fields.get(c, "") for c in columns]) for m in members}
     ids = sorted({m.record_id for m in members if m.record_id})
     earlier = event_outcomes.unstored_exceptions(conn, entity_id, origin, ids)

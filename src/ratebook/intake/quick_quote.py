@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ratebook.intake.answers import EventResult, exception_result, rated_result
-from ratebook.intake.events import canonical_records
+from ratebook.intake.events import batch_columns, canonical_records
 from ratebook.model.parties import Entity
-from ratebook.model.usage import EVENT_FIELDS as FIELDS
 from ratebook.pipeline import scalar
 from ratebook.pipeline.compiled import rating_state
 from ratebook.pipeline.price import Reference
@@ -75,8 +74,9 @@ def quick_answers(
     ``members`` are one batch (one origin and attribute set) whose ids were made up for the
     quote, so none can repeat a stored record or a pending exception. ``window``: the times
     an event may start at (``intake.events.event_window``)."""
-    columns = list(FIELDS) + sorted({k for m in members for k in m.fields} - set(FIELDS))
-    records = canonical_records(entity, members, columns, settings=settings, window=window)
+    records = canonical_records(
+        entity, members, batch_columns(members), settings=settings, window=window
+    )
     if records is None or len({r["record_id"] for r in records}) < len(records):
         return None
     if billing.closed_periods(conn, entity.id) & {r["period"] for r in records}:

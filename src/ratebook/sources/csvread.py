@@ -109,12 +109,13 @@ class RawChunk:
         """A chunk of rows given as field lists (``csv`` rows, pushed events, a clerk's
         corrected copy). ``utf8_checked=False`` looks for surrogate-escaped bytes; ``raw``
         gives each row's raw text where the caller has it already (else ``to_csv_line``)."""
-        bad = [None if utf8_checked else has_invalid_utf8(row) for row in rows]
+        found = [[] if utf8_checked else bad_fields(row) for row in rows]
+        bad = [at[0] if at else None for at in found]
+        masks = [_bad_mask(at) if at else None for at in found]
         shown = [
-            row if at is None else [printable(f) for f in row]
-            for row, at in zip(rows, bad, strict=True)
+            row if not at else [printable(f) for f in row]
+            for row, at in zip(rows, found, strict=True)
         ]
-        masks = [None if at is None else _bad_mask(row) for row, at in zip(rows, bad, strict=True)]
         data: dict[str, Any] = {
             "line": pl.Series(lines, dtype=pl.Int64),
             "width": pl.Series([len(row) for row in rows], dtype=pl.Int64),
@@ -205,25 +206,21 @@ def inspect_file(path: Path) -> FileFacts:
     )
 
 
-def has_invalid_utf8(fields: list[str]) -> int | None:
-    """Index of the first field holding bytes that were not UTF-8 (or a NUL), or None."""
-    for index, value in enumerate(fields):
-        if _UNSTORABLE.search(value):
-            return index
-    return None
+def bad_fields(fields: list[str]) -> list[int]:
+    """The positions of the fields holding bytes that were not UTF-8 (or a NUL)."""
+    return [index for index, value in enumerate(fields) if _UNSTORABLE.search(value)]
 
 
 #: The highest bit of ``bad_mask``: it stands for that field and every one after it.
 MASK_BITS = 62
 
 
-def _bad_mask(fields: list[str]) -> int:
-    """The bits of the fields holding bytes that were not UTF-8 (or a NUL): bit ``i`` for
-    field ``i``, a field past ``MASK_BITS`` on that bit."""
+def _bad_mask(positions: list[int]) -> int:
+    """``bad_fields`` as bits: bit ``i`` for field ``i``, a field past ``MASK_BITS`` on that
+    bit."""
     mask = 0
-    for index, value in enumerate(fields):
-        if _UNSTORABLE.search(value):
-            mask |= 1 << min(index, MASK_BITS)
+    for index in positions:
+        mask |= 1 << min(index, MASK_BITS)
     return mask
 
 

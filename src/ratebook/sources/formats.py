@@ -302,20 +302,10 @@ ASTERISK_COLUMNS = (*ASTERISK_BASE, "uniqueid", "userfield", *ASTERISK_NEW_COLUM
 _ASTERISK_TEXT = frozenset(
     ("dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata", "userfield", "peeraccount")
 )
-#: The attributes every Asterisk record keeps.
-_ASTERISK_ATTRIBUTES = [
-    "dcontext",
-    "clid",
-    "channel",
-    "dstchannel",
-    "lastapp",
-    "lastdata",
-    "answer",
-    "end",
-    "duration",
-    "amaflags",
-    "userfield",
-]
+#: The columns of an Asterisk row that become canonical fields.
+_ASTERISK_READ = frozenset(("accountcode", "src", "dst", "start", "billsec", "disposition"))
+#: The attributes every Asterisk record keeps: the rest of the classic columns, in order.
+_ASTERISK_ATTRIBUTES = [c for c in (*ASTERISK_BASE, "userfield") if c not in _ASTERISK_READ]
 
 
 def _switch_calls(

@@ -100,15 +100,20 @@ def _charge_columns() -> list[Any]:
 def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.DataFrame:
     """``USAGE_SCHEMA`` for the cycles of ``keys`` (``customer_id``, ``period``) with charges,
     from their running totals (``add_usage``)."""
-    t = usage_totals.c
     periods = sorted(keys["period"].unique().to_list())
-    found: list[pl.DataFrame] = []
-    for some in _chunks(sorted(keys["customer_id"].unique().to_list())):
-        statement = select(
-            t.customer_id, t.period, t.service, t.unit, t.used, t.last_start, t.last_tiered
-        ).where(t.entity_id == entity_id, t.customer_id.in_(some), t.period.in_(periods))
-        found.append(query_frame(conn, statement, USAGE_SCHEMA))
+    found = [
+        query_frame(conn, _totals(entity_id, some, periods), USAGE_SCHEMA)
+        for some in _chunks(sorted(keys["customer_id"].unique().to_list()))
+    ]
     return pl.concat(found) if found else pl.DataFrame(schema=USAGE_SCHEMA)
+
+
+def _totals(entity_id: int, customer_ids: list[int], periods: list[str]) -> Any:
+    """The statement of some customers' running totals (``USAGE_SCHEMA``) in ``periods``."""
+    t = usage_totals.c
+    return select(
+        t.customer_id, t.period, t.service, t.unit, t.used, t.last_start, t.last_tiered
+    ).where(t.entity_id == entity_id, t.customer_id.in_(customer_ids), t.period.in_(periods))
 
 
 def usage_of(
@@ -117,17 +122,13 @@ def usage_of(
     """``cycle_usage`` for a few groups (``customer_id``, ``period``, ``service``, ``unit``),
     as ``(used, last_start, last_tiered)`` by group: ``(0, None, None)`` for a group without
     charges."""
-    t = usage_totals.c
     found: dict[tuple[Any, ...], tuple[int, datetime | None, datetime | None]] = dict.fromkeys(
         groups, (0, None, None)
     )
     periods = sorted({group[1] for group in groups})
     for some in _chunks(sorted({group[0] for group in groups})):
-        statement = select(
-            t.customer_id, t.period, t.service, t.unit, t.used, t.last_start, t.last_tiered
-        ).where(t.entity_id == entity_id, t.customer_id.in_(some), t.period.in_(periods))
         for customer_id, period, service, unit, used, last_start, last_tiered in conn.execute(
-            statement
+            _totals(entity_id, some, periods)
         ):
             group = (customer_id, period, service, unit)
             if group in found:

@@ -144,15 +144,13 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _value_text(value: object) -> str:
-    """``_text`` for one value: an instant as epoch microseconds, a date in ISO form,
-    anything else as Polars casts it to text."""
+    """``_text`` for one value of a sealed column (integers, text, instants, dates): an
+    instant as epoch microseconds, anything else as Polars casts it to text."""
     if value is None:
         return _NULL
     if isinstance(value, datetime):
         instant = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return str((instant - _EPOCH) // _MICROSECOND)
-    if isinstance(value, bool):
-        return "true" if value else "false"
     return str(value)
 
 
