@@ -491,9 +491,18 @@ def policy(
         str | None,
         typer.Option(help="Usage of a closed cycle: 'bill' it late, or 'reject' it."),
     ] = None,
+    retention_months: Annotated[
+        int | None,
+        typer.Option(
+            metavar="MONTHS", help="Keep the raw content of call records this many months."
+        ),
+    ] = None,
+    no_retention: Annotated[
+        bool, typer.Option(help="Keep the raw content of call records for ever.")
+    ] = False,
     entity: EntityOption = None,
 ) -> None:
-    """Show or change the entity's carry-forward and late-usage policy."""
+    """Show or change the entity's carry-forward, late-usage and retention policy."""
     from ratebook.billing.compose import money_text
     from ratebook.money import minor_places
     from ratebook.workflows import billing_setup
@@ -508,6 +517,8 @@ def policy(
             no_max_carry=no_max_carry,
             no_fiscal_year_end=no_fiscal_year_end,
             late_usage=late_usage,
+            retention_months=retention_months,
+            no_retention=no_retention,
             entity_code=entity,
         )
     )
@@ -526,6 +537,8 @@ def policy(
             else "(not set)"
         )
         + f", late usage: {found.late_usage}"
+        + ", raw records kept "
+        + (f"{found.retention_months} months" if found.retention_months is not None else "for ever")
     )
 
 

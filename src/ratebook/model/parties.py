@@ -46,6 +46,7 @@ class Entity:
     max_carry_cycles: int | None = None
     fiscal_year_end_month: int | None = None
     late_usage: str = "bill"
+    retention_months: int | None = None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -30,6 +30,7 @@ def _entity(row: Any) -> Entity:
         max_carry_cycles=row.max_carry_cycles,
         fiscal_year_end_month=row.fiscal_year_end_month,
         late_usage=row.late_usage,
+        retention_months=row.retention_months,
     )
 
 
@@ -48,6 +49,7 @@ _COLUMNS = (
     "max_carry_cycles",
     "fiscal_year_end_month",
     "late_usage",
+    "retention_months",
 )
 _BY_CODE = f"SELECT {', '.join(_COLUMNS)} FROM entities WHERE code = ?"
 
@@ -130,8 +132,11 @@ def update_billing_policy(
     clear_max_carry_cycles: bool = False,
     clear_fiscal_year_end: bool = False,
     late_usage: str | None = None,
+    retention_months: int | None = None,
+    clear_retention: bool = False,
 ) -> None:
-    """Change an entity's carry-forward policy; None leaves a setting as it is."""
+    """Change an entity's carry-forward and retention policy; None leaves a setting as it
+    is."""
     values: dict[str, Any] = {}
     if invoicing_floor is not None:
         values["invoicing_floor"] = invoicing_floor
@@ -141,5 +146,7 @@ def update_billing_policy(
         values["fiscal_year_end_month"] = fiscal_year_end_month
     if late_usage is not None:
         values["late_usage"] = late_usage
+    if retention_months is not None or clear_retention:
+        values["retention_months"] = retention_months
     if values:
         conn.execute(update(entities).where(entities.c.id == entity_id).values(**values))

@@ -10,6 +10,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -17,6 +18,7 @@ from sqlalchemy import Connection
 
 from ratebook.pipeline.normalise import content_digests
 from ratebook.store import sealed_rows
+from ratebook.store.retention import purged_digest
 from ratebook.store.seals import joined_digests
 
 #: (tables done, tables) after each table of the deep check.
@@ -69,6 +71,8 @@ class Expected:
     invoices: dict[tuple[int, int], tuple[int, dict[str, Any]]] = field(default_factory=dict)
     closes: dict[tuple[int, str], int] = field(default_factory=dict)
     corrected: dict[int, str] = field(default_factory=dict)
+    #: (entity, instant of a retention purge) -> the digest of the record ids it purged
+    purges: dict[tuple[int, datetime], str] = field(default_factory=dict)
 
     def take(self, entry: dict[str, Any]) -> None:
         after = json.loads(entry["after"]) if entry["after"] else None
@@ -86,6 +90,9 @@ class Expected:
         if entry["action"] == "invoice.issue" and isinstance(after.get("sealed"), dict):
             key = (int(entry["entity_id"]), int(entry["object_id"]))
             self.invoices[key] = (entry_id, after["sealed"])
+        if entry["action"] == "retention.purge" and after.get("records_sha256"):
+            at = datetime.fromisoformat(str(after["purged_at"]))
+            self.purges[(int(entry["entity_id"]), at)] = str(after["records_sha256"])
         if entry["action"] == "exception.correct" and after.get("content_sha256"):
             self.corrected[int(after["record_pk"])] = str(after["content_sha256"])
 
@@ -164,11 +171,20 @@ def _records(conn: Connection, expected: Expected, found: _Found, report: AuditR
     )
     made = [pk for pk, sha in corrected.items() if sha is None]
     rows = 0
+    purged: defaultdict[tuple[int, datetime], list[int]] = defaultdict(list)
     for page in sealed_rows.records(conn):
         rows += page.height
+        # a purged record's content is gone: its digest cannot be recomputed, and the purge
+        # that removed it must be on record (below)
+        for entity_id, at, record_id in (
+            page.filter(pl.col("purged_at").is_not_null())
+            .select("entity_id", "purged_at", "id")
+            .iter_rows()
+        ):
+            purged[(int(entity_id), at)].append(int(record_id))
         digests = content_digests(page)
         altered = page.with_columns(digests.alias("_content")).filter(
-            pl.col("_content") != pl.col("content_sha256")
+            pl.col("purged_at").is_null() & (pl.col("_content") != pl.col("content_sha256"))
         )
         for record in altered.head(10).iter_rows(named=True):
             report.findings.append(
@@ -196,7 +212,16 @@ def _records(conn: Connection, expected: Expected, found: _Found, report: AuditR
             .join(originals, on="id", how="left")
             .with_columns(pl.coalesce("_original", "content_sha256").alias("content_sha256"))
         )
-        found.feed(as_imported, "batch_id", "records")
+        found.feed(as_imported.drop("purged_at"), "batch_id", "records")
+    for (entity_id, at), ids in purged.items():
+        if expected.purges.get((entity_id, at)) != purged_digest(ids):
+            report.findings.append(
+                Finding(
+                    code="RECORD_ALTERED",
+                    where=f"{len(ids)} records marked purged at {at.isoformat()}",
+                    detail="no retention purge on record removed exactly these records",
+                )
+            )
     return rows
 
 

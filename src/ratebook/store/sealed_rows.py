@@ -56,9 +56,10 @@ def _pages(
 
 
 def records(conn: Connection) -> Iterator[pl.DataFrame]:
-    """Every usage record: id, entity, its sealed columns and its content."""
+    """Every usage record: id, entity, its sealed columns, its content and when a retention
+    purge removed its raw content (null if none did)."""
     r = usage_records.c
-    schema = {"id": _ID, "entity_id": _ID, **schema_of("records"), **CONTENT}
+    schema = {"id": _ID, "entity_id": _ID, **schema_of("records"), **CONTENT, "purged_at": _INSTANT}
     return _pages(conn, select(*[r[name] for name in schema]), r.id, schema)
 
 

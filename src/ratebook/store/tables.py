@@ -121,6 +121,8 @@ entities = Table(
     # usage of a closed cycle: 'bill' it as late usage in the first open cycle, or 'reject' it
     # as a LATE_FOR_CLOSED_CYCLE exception
     Column("late_usage", String(8), nullable=False, server_default="bill"),
+    # months the raw content of call records is kept (null: for ever); see retention purge
+    Column("retention_months", Integer, nullable=True),
 )
 
 tax_rates = Table(
@@ -148,6 +150,8 @@ customers = Table(
     Column("invoicing_floor", BigInteger, nullable=True),  # overrides the entity's
     _created(),
     Column("closed_at", UtcDateTime, nullable=True),
+    # retail | wholesale: how regulatory reports split revenue (status may change)
+    Column("segment", String(16), nullable=False, server_default="retail"),
     UniqueConstraint("entity_id", "account"),
 )
 
@@ -287,6 +291,8 @@ usage_records = Table(
     Column("source_sha256", String(64), nullable=True),
     Column("source_line", BigInteger, nullable=True),
     Column("raw", Text, nullable=True),  # the source row as one CSV line (the corrected one)
+    # when a retention purge removed the raw content (raw, numbers, attributes)
+    Column("purged_at", UtcDateTime, nullable=True),
     UniqueConstraint("entity_id", "origin", "record_id"),
     Index("ix_usage_records_batch", "batch_id", "source_line"),
 )
@@ -714,4 +720,28 @@ stream_offsets = Table(
     Column("batch_messages", Integer, nullable=True),
     Column("batch_ms", Integer, nullable=True),
     Column("last_error", Text, nullable=True),
+)
+
+# Filed regulatory reports, append-only: one row per filing of a report (an entity, period,
+# profile version and basis). A filing made after an earlier one of the same report is an
+# amendment naming it. The CSV is kept as filed, and the digests of its inputs (the ledger rows
+# it read) and of its outputs are committed in the filing's audit entry.
+regulatory_filings = Table(
+    "regulatory_filings",
+    metadata,
+    _id(),
+    _entity(),
+    Column("period", String(7), nullable=False),
+    Column("profile", String(64), nullable=False),
+    Column("profile_version", String(32), nullable=False),
+    Column("basis", String(16), nullable=False),  # usage | invoice
+    Column("revision", Integer, nullable=False),  # 0 the original, then each amendment
+    Column("amends_id", Integer, nullable=True),  # the filing this one amends
+    Column("inputs_sha256", String(64), nullable=False),
+    Column("csv_sha256", String(64), nullable=False),
+    Column("csv", Text, nullable=False),  # the report's CSV as filed
+    Column("manifest", Text, nullable=False),  # canonical JSON
+    Column("filed_by", String(100), nullable=False),
+    Column("filed_at", UtcDateTime, nullable=False),
+    UniqueConstraint("entity_id", "period", "profile", "basis", "revision"),
 )

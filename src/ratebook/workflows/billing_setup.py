@@ -78,10 +78,13 @@ def set_policy(
     no_max_carry: bool = False,
     no_fiscal_year_end: bool = False,
     late_usage: str | None = None,
+    retention_months: int | None = None,
+    no_retention: bool = False,
     entity_code: str | None = None,
 ) -> Entity:
-    """Change the entity's invoicing floor, carry limit, fiscal year end and what imports do
-    with usage of a closed cycle (``bill`` or ``reject``)."""
+    """Change the entity's invoicing floor, carry limit, fiscal year end, what imports do
+    with usage of a closed cycle (``bill`` or ``reject``) and how many months the raw content
+    of call records is kept."""
     now = datetime.now(UTC)
     floor_units = None
     if floor is not None:
@@ -95,6 +98,8 @@ def set_policy(
         raise InputError("OUT_OF_RANGE", "a month is 1 to 12", path="--fiscal-year-end")
     if late_usage is not None and late_usage not in ("bill", "reject"):
         raise InputError("UNKNOWN_CHOICE", "late usage is 'bill' or 'reject'", path="--late-usage")
+    if retention_months is not None and retention_months < 1:
+        raise InputError("OUT_OF_RANGE", "must be 1 or more", path="--retention-months")
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
         update_billing_policy(
@@ -106,6 +111,8 @@ def set_policy(
             clear_max_carry_cycles=no_max_carry,
             clear_fiscal_year_end=no_fiscal_year_end,
             late_usage=late_usage,
+            retention_months=retention_months,
+            clear_retention=no_retention,
         )
         changed = get_entity(conn, entity.code)
         if _policy(changed) == _policy(entity):
@@ -129,6 +136,7 @@ def _policy(entity: Entity) -> dict[str, object]:
         "max_carry_cycles": entity.max_carry_cycles,
         "fiscal_year_end_month": entity.fiscal_year_end_month,
         "late_usage": entity.late_usage,
+        "retention_months": entity.retention_months,
     }
 
 

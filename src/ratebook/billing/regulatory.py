@@ -1,0 +1,521 @@
+"""A regulatory usage report, computed: each charge's dimensions (service, direction,
+destination category, country, customer segment, jurisdiction), its measures summed per group
+and unit, credits, tax, weights, and the reconciliation with the ledger.
+
+Pure: the rows come in as Polars frames from the store, streamed; each frame is reduced to
+partial sums at once (``partial``), so memory holds groups, never the month. Money stays in
+integers: amounts at AMOUNT_SCALE, and products with a rate or weight (parts per million)
+at ``WIDE_SCALE``, exact (``docs/reports.md``).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from ratebook.billing.tax import TaxRate, Treatment, rate_for
+from ratebook.model.regulatory import DEFAULT_TYPES, Profile
+from ratebook.model.usage import CHARGED_DISPOSITIONS
+from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed, parse_fixed
+from ratebook.pipeline.destinations import classify
+
+#: The scale of an amount times a rate or weight in parts per million: exact.
+WIDE_SCALE = AMOUNT_SCALE + 6
+
+#: The summed measures of a group, in column order.
+MEASURES = ("records", "answered", "quantity", "billed_quantity", "gross", "credits")
+
+#: The words feeds use for a direction, read case-blind; anything else (or none) is outbound.
+_INBOUND = ("in", "inbound", "incoming", "terminating", "terminated", "mt")
+_ON_NET = ("on_net", "on-net", "onnet", "internal", "local_onnet")
+_TRUE = ("1", "true", "yes", "y")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """What the dimensions of a row depend on besides the row.
+
+    Attributes:
+        profile: the report's profile.
+        home_region: the entity's region: numbers of it are domestic.
+        on_net: the numbers the entity's customers hold.
+        tax_rates: the entity's tax rates by category (a usage charge's category is its
+            service).
+    """
+
+    profile: Profile
+    home_region: str
+    on_net: Sequence[str] = ()
+    tax_rates: Mapping[str, TaxRate] = field(default_factory=dict)
+
+    def tax_ppm(self) -> pl.Expr:
+        """A row's tax rate in parts per million, by its ``service`` (0 where untaxed)."""
+
+        def ppm(rate: TaxRate) -> int:
+            return rate.rate_ppm if rate.treatment is Treatment.STANDARD else 0
+
+        fallback = ppm(rate_for("", {k: v for k, v in self.tax_rates.items() if k == "*"}))
+        chain: pl.Expr = pl.lit(fallback, pl.Int64)
+        for category, rate in sorted(self.tax_rates.items()):
+            if category != "*":
+                chain = (
+                    pl.when(pl.col("service") == category)
+                    .then(pl.lit(ppm(rate), pl.Int64))
+                    .otherwise(chain)
+                )
+        return chain.alias("tax_ppm")
+
+    @property
+    def keys(self) -> list[str]:
+        """The group's columns: the profile's dimensions, then the unit."""
+        return [*self.profile.group_by, "unit"]
+
+    @property
+    def sums_by(self) -> list[str]:
+        """The columns partial sums are kept by: the group's, and the tax rate, so tax is
+        worked out exactly on each rate's own net."""
+        return [*self.keys, "tax_ppm"]
+
+    @property
+    def needs_category(self) -> bool:
+        wanted = {"category", "country", "jurisdiction"}
+        return bool(wanted & set(self.profile.group_by))
+
+
+def _longest_prefix(column: str, prefixes: Mapping[str, str], name: str) -> pl.Expr:
+    """The value of the longest of ``prefixes`` that begins ``column`` (null if none)."""
+    chain: pl.Expr = pl.lit(None, pl.String)
+    for prefix in sorted(prefixes, key=lambda p: (len(p), p)):  # longest tested last, wins
+        chain = (
+            pl.when(pl.col(column).str.starts_with(prefix))
+            .then(pl.lit(prefixes[prefix]))
+            .otherwise(chain)
+        )
+    return chain.alias(name)
+
+
+def _category(context: Context) -> pl.Expr:
+    """A row's destination category, from its destination's ``region`` and ``number_type``
+    (joined from ``classify``), in order: no destination; roaming (an attribute); a profile
+    prefix; a domestic number by its type; a number of another region; else unknown."""
+    profile = context.profile
+    domestic = pl.lit("unknown")
+    for number_type in sorted(DEFAULT_TYPES):
+        domestic = (
+            pl.when(pl.col("number_type") == number_type)
+            .then(pl.lit(profile.category_of_type(number_type)))
+            .otherwise(domestic)
+        )
+    chain: Any = pl.when(pl.col("destination").is_null() | (pl.col("destination") == "")).then(
+        pl.lit("none")
+    )
+    if profile.roaming_attribute:
+        flag = (
+            pl.col("attributes")
+            .str.json_path_match(f"$.{profile.roaming_attribute}")
+            .str.to_lowercase()
+        )
+        chain = chain.when(flag.is_in(_TRUE)).then(pl.lit("roaming"))
+    if profile.prefixes:
+        chain = chain.when(pl.col("override").is_not_null()).then(pl.col("override"))
+    category: pl.Expr = (
+        chain.when(pl.col("region") == context.home_region)
+        .then(domestic)
+        .when(pl.col("region").is_not_null())
+        .then(pl.lit("international"))
+        .otherwise(pl.lit("unknown"))
+    )
+    return category
+
+
+def _direction(context: Context) -> pl.Expr:
+    word = pl.col("direction").str.strip_chars().str.to_lowercase()
+    on_net = pl.col("destination").is_in(list(context.on_net))
+    return (
+        pl.when(word.is_in(_INBOUND))
+        .then(pl.lit("inbound"))
+        .when(word.is_in(_ON_NET) | on_net)
+        .then(pl.lit("on_net"))
+        .otherwise(pl.lit("outbound"))
+    )
+
+
+def _jurisdiction(context: Context) -> pl.Expr:
+    rules = context.profile.jurisdiction
+    assert rules is not None
+    same = (
+        pl.col("caller_area").is_not_null() & (pl.col("caller_area") == pl.col("destination_area"))
+    ).fill_null(False)
+    chain: pl.Expr = pl.lit(rules.default)
+    for rule in reversed(rules.rules):  # the first rule that holds wins: built last to first
+        test: pl.Expr = pl.lit(True)
+        if rule.category is not None:
+            test = test & pl.col("category").is_in(rule.category)
+        if rule.same_area is not None:
+            test = test & (same if rule.same_area else ~same)
+        chain = pl.when(test).then(pl.lit(rule.then)).otherwise(chain)
+    return chain
+
+
+def with_dimensions(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
+    """``frame`` (the store's report rows) with the profile's dimension columns, made from
+    its service, direction, destination, caller, attributes and customer segment."""
+    profile = context.profile
+    dims = set(profile.group_by)
+    out = frame
+    if context.needs_category:
+        numbers = classify(out["destination"])
+        out = out.join(numbers, left_on="destination", right_on="number", how="left")
+        if profile.prefixes:
+            out = out.with_columns(_longest_prefix("destination", profile.prefixes, "override"))
+        out = out.with_columns(_category(context).alias("category"))
+        out = out.with_columns(
+            pl.when(pl.col("category") == "none")
+            .then(pl.lit(""))
+            .otherwise(pl.col("region").fill_null(""))
+            .alias("country")
+        )
+    if "jurisdiction" in dims:
+        assert profile.jurisdiction is not None
+        areas = profile.jurisdiction.areas
+        out = out.with_columns(
+            _longest_prefix("caller", areas, "caller_area"),
+            _longest_prefix("destination", areas, "destination_area"),
+        ).with_columns(_jurisdiction(context).alias("jurisdiction"))
+    if "direction" in dims:
+        out = out.with_columns(_direction(context).alias("direction"))
+    return out.with_columns(
+        [pl.col(d).fill_null("") for d in profile.group_by]
+        + [pl.col("unit").fill_null(""), context.tax_ppm()]
+    )
+
+
+def partial(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
+    """One streamed frame of charges reduced to its groups' sums (``MEASURES``; ``credits``
+    zero)."""
+    answered = (pl.col("quantity") > 0) & (
+        pl.col("disposition").is_null()
+        | pl.col("disposition").str.to_uppercase().is_in(sorted(CHARGED_DISPOSITIONS))
+    )
+    return (
+        with_dimensions(frame, context)
+        .group_by(context.sums_by)
+        .agg(
+            pl.len().cast(pl.Int64).alias("records"),
+            answered.sum().cast(pl.Int64).alias("answered"),
+            pl.col("quantity").sum().cast(pl.Int64),
+            pl.col("billed_quantity").sum().cast(pl.Int64),
+            pl.col("charge").sum().cast(pl.Int64).alias("gross"),
+        )
+        .with_columns(pl.lit(0, pl.Int64).alias("credits"))
+    )
+
+
+def credit_partial(credits: pl.DataFrame, context: Context) -> pl.DataFrame:
+    """Credits and adjustments (the store's credit rows) summed per group. A credit of a
+    record takes the record's dimensions; the others only their service and segment (the
+    other dimensions and the unit empty)."""
+    frame = credits.with_columns(
+        pl.lit(0, pl.Int64).alias("quantity"), pl.lit(None, pl.String).alias("disposition")
+    )
+    kept = ("service", "segment")
+    on_records = with_dimensions(frame.filter(pl.col("source") == "dispute"), context)
+    others = frame.filter(pl.col("source") != "dispute").with_columns(
+        [pl.lit("").alias(d) for d in context.profile.group_by if d not in kept]
+        + [pl.col(d).fill_null("") for d in context.profile.group_by if d in kept]
+        + [pl.lit("").alias("unit"), context.tax_ppm()]
+    )
+    both = pl.concat(
+        [
+            on_records.select(*context.sums_by, "credit"),
+            others.select(*context.sums_by, "credit"),
+        ]
+    )
+    return (
+        both.group_by(context.sums_by)
+        .agg(pl.col("credit").sum().cast(pl.Int64).alias("credits"))
+        .with_columns([pl.lit(0, pl.Int64).alias(m) for m in MEASURES if m != "credits"])
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Line:
+    """One group of the report. Amounts at AMOUNT_SCALE; ``tax`` and ``weighted`` at
+    ``WIDE_SCALE``; ``weight_ppm`` None where the profile weighs nothing."""
+
+    dims: tuple[str, ...]
+    unit: str
+    records: int
+    answered: int
+    quantity: int
+    billed_quantity: int
+    gross: int
+    credits: int
+    tax: int
+    weight_ppm: int | None
+    weighted: int
+
+    @property
+    def net(self) -> int:
+        return self.gross - self.credits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconciliation:
+    """The report against the ledger's own sums. Amounts at AMOUNT_SCALE."""
+
+    gross: int
+    invoiced: int
+    open: int
+    credits: int
+    ledger_credits: int
+
+    @property
+    def usage_difference(self) -> int:
+        return self.gross - (self.invoiced + self.open)
+
+    @property
+    def credit_difference(self) -> int:
+        return self.credits - self.ledger_credits
+
+    @property
+    def holds(self) -> bool:
+        return self.usage_difference == 0 and self.credit_difference == 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Computed:
+    """A computed report: its lines (in dimension order), the pending exceptions, the
+    reconciliation and the weighted summary."""
+
+    dimensions: tuple[str, ...]
+    lines: list[Line]
+    pending: list[tuple[str, str, int, int]]  # code, unit, records, quantity
+    reconciliation: Reconciliation
+    weighted: int | None  # WIDE_SCALE; None without weights
+    threshold: int | None  # AMOUNT_SCALE
+    contribution: int | None  # WIDE_SCALE + 6
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)  # per unit
+
+    @property
+    def gross(self) -> int:
+        return sum(line.gross for line in self.lines)
+
+    @property
+    def credits(self) -> int:
+        return sum(line.credits for line in self.lines)
+
+    @property
+    def tax(self) -> int:
+        return sum(line.tax for line in self.lines)
+
+
+def _ppm(text: str) -> int:
+    return parse_fixed(text, 6)
+
+
+def compute(
+    partials: Sequence[pl.DataFrame],
+    credits: pl.DataFrame,
+    pending: pl.DataFrame,
+    ledger: Mapping[str, int],
+    *,
+    context: Context,
+) -> Computed:
+    """The report from its partial sums, credits and pending exceptions, reconciled with
+    ``ledger`` (``invoiced``, ``open``, ``credits``)."""
+    profile = context.profile
+    by = context.sums_by
+    schema = {k: pl.String() for k in context.keys} | {"tax_ppm": pl.Int64()}
+    schema |= {m: pl.Int64() for m in MEASURES}
+    parts = [p.select(*by, *MEASURES).cast(schema) for p in partials]  # type: ignore[arg-type]
+    parts.append(
+        credit_partial(credits, context).select(*by, *MEASURES).cast(schema)  # type: ignore[arg-type]
+    )
+    summed = pl.concat(parts).group_by(by).agg([pl.col(m).sum() for m in MEASURES]).sort(by)
+    # a group's rows at each tax rate: their sums, and the tax on each rate's own net
+    groups: dict[tuple[str, ...], dict[str, int]] = {}
+    for row in summed.iter_rows(named=True):
+        key = tuple(str(row[k]) for k in context.keys)
+        group = groups.setdefault(key, dict.fromkeys((*MEASURES, "tax"), 0))
+        for m in MEASURES:
+            group[m] += int(row[m])
+        group["tax"] += (int(row["gross"]) - int(row["credits"])) * int(row["tax_ppm"])
+    weights: dict[str, int] = {c: _ppm(w) for c, w in profile.weights.items()}
+    category_at = profile.group_by.index("category") if "category" in profile.group_by else None
+    lines = []
+    for key in sorted(groups):
+        group = groups[key]
+        net = group["gross"] - group["credits"]
+        weight = None
+        if weights and category_at is not None:
+            weight = weights.get(key[category_at], 0)
+        lines.append(
+            Line(
+                dims=key[:-1],
+                unit=key[-1],
+                records=group["records"],
+                answered=group["answered"],
+                quantity=group["quantity"],
+                billed_quantity=group["billed_quantity"],
+                gross=group["gross"],
+                credits=group["credits"],
+                tax=group["tax"],
+                weight_ppm=weight,
+                weighted=net * weight if weight is not None else 0,
+            )
+        )
+    totals: dict[str, dict[str, int]] = {}
+    for line in lines:
+        unit = totals.setdefault(line.unit, dict.fromkeys(MEASURES, 0))
+        for m in MEASURES:
+            unit[m] += getattr(line, m)
+    gross = sum(line.gross for line in lines)
+    reconciliation = Reconciliation(
+        gross=gross,
+        invoiced=int(ledger["invoiced"]),
+        open=int(ledger["open"]),
+        credits=sum(line.credits for line in lines),
+        ledger_credits=int(ledger["credits"]),
+    )
+    weighted = sum(line.weighted for line in lines) if weights else None
+    threshold = parse_fixed(profile.threshold, AMOUNT_SCALE) if profile.threshold else None
+    contribution = None
+    if weighted is not None and profile.contribution_rate is not None:
+        below = threshold is not None and weighted < threshold * 10**6
+        contribution = 0 if below else weighted * _ppm(profile.contribution_rate)
+    return Computed(
+        dimensions=tuple(profile.group_by),
+        lines=lines,
+        pending=[
+            (str(r["code"]), str(r["unit"] or ""), int(r["records"]), int(r["quantity"]))
+            for r in pending.iter_rows(named=True)
+        ],
+        reconciliation=reconciliation,
+        weighted=weighted,
+        threshold=threshold,
+        contribution=contribution,
+        totals=totals,
+    )
+
+
+#: The CSV's measure columns after the dimensions and the unit.
+CSV_MEASURES = (
+    "records",
+    "answered",
+    "quantity",
+    "billed_quantity",
+    "gross",
+    "credits",
+    "net",
+    "tax",
+    "weight",
+    "weighted",
+    "code",
+)
+
+
+def csv_rows(computed: Computed, *, minor: int) -> list[list[str]]:
+    """The report as CSV rows: the header, a ``line`` row per group, a ``total`` row per
+    unit, a ``pending`` row per exception code and unit. Money shows at least ``minor``
+    places and every digit it has; quantities every digit they have."""
+
+    def money(value: int, scale: int = AMOUNT_SCALE) -> str:
+        return format_fixed(value, scale, min_places=minor)
+
+    def qty(value: int) -> str:
+        return format_fixed(value, QUANTITY_SCALE)
+
+    blank = [""] * len(computed.dimensions)
+    header = ["section", *computed.dimensions, "unit", *CSV_MEASURES]
+    rows = [header]
+    for line in computed.lines:
+        rows.append(
+            [
+                "line",
+                *line.dims,
+                line.unit,
+                str(line.records),
+                str(line.answered),
+                qty(line.quantity),
+                qty(line.billed_quantity),
+                money(line.gross),
+                money(line.credits),
+                money(line.net),
+                money(line.tax, WIDE_SCALE),
+                "" if line.weight_ppm is None else format_fixed(line.weight_ppm, 6),
+                "" if line.weight_ppm is None else money(line.weighted, WIDE_SCALE),
+                "",
+            ]
+        )
+    for unit in sorted(computed.totals):
+        t = computed.totals[unit]
+        mine = [line for line in computed.lines if line.unit == unit]
+        weighted = any(line.weight_ppm is not None for line in mine)
+        rows.append(
+            [
+                "total",
+                *blank,
+                unit,
+                str(t["records"]),
+                str(t["answered"]),
+                qty(t["quantity"]),
+                qty(t["billed_quantity"]),
+                money(t["gross"]),
+                money(t["credits"]),
+                money(t["gross"] - t["credits"]),
+                money(sum(line.tax for line in mine), WIDE_SCALE),
+                "",
+                money(sum(line.weighted for line in mine), WIDE_SCALE) if weighted else "",
+                "",
+            ]
+        )
+    for code, unit, records, quantity in computed.pending:
+        rows.append(["pending", *blank, unit, str(records), "", qty(quantity), *[""] * 7, code])
+    return rows
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Difference:
+    """One figure that differs between two reports of the same profile: the row's key (its
+    section, dimensions, unit and exception code), the column, and its two values (empty
+    where the row is missing from that report)."""
+
+    key: tuple[str, ...]
+    column: str
+    before: str
+    after: str
+
+
+def differences(before_csv: str, after_csv: str) -> tuple[list[str], list[Difference]]:
+    """The figures that differ between two CSVs of a report (an original and its amendment):
+    ``(key columns, differences)``, in key order. Rows are matched by their key columns
+    (every column that is not a measure); a row only in one report differs in every
+    measure it has."""
+
+    def rows(text: str) -> tuple[list[str], dict[tuple[str, ...], dict[str, str]]]:
+        parsed = list(csv.reader(text.splitlines()))
+        header, body = parsed[0], parsed[1:]
+        keys = [c for c in header if c not in CSV_MEASURES or c == "code"]
+        out = {}
+        for row in body:
+            named = dict(zip(header, row, strict=True))
+            out[tuple(named[k] for k in keys)] = {m: named[m] for m in header if m not in keys}
+        return keys, out
+
+    keys, old = rows(before_csv)
+    _, new = rows(after_csv)
+    found = []
+    for key in sorted(old.keys() | new.keys()):
+        a, b = old.get(key, {}), new.get(key, {})
+        for column in CSV_MEASURES:
+            if column == "code":
+                continue
+            x, y = a.get(column, ""), b.get(column, "")
+            if x != y:
+                found.append(Difference(key=key, column=column, before=x, after=y))
+    return keys, found
