@@ -2,10 +2,12 @@
 Prints figures and ratios, asserts nothing. The ingest inputs have the rating issue's shape
 (``bench/shaped.py``); ``--rows N[,N...]`` sets the file sizes (default 1,000,000 and
 5,000,000). PostgreSQL is measured too when ``RATEBOOK_BENCH_POSTGRES_URL`` or
-``RATEBOOK_TEST_POSTGRES_URL`` is set. ``--only ingest|statement|api|stream`` runs one part;
+``RATEBOOK_TEST_POSTGRES_URL`` is set. ``--only ingest|statement|api|stream|report`` runs one
+part;
 the API part starts ``ratebook serve`` and drives it from a separate process
 (``bench/api_load.py``); the stream part a local tansu broker and ``ratebook consume``
-(``bench/stream_part.py``)."""
+(``bench/stream_part.py``); the report part the regulatory report of the first size's month
+beside a bare ``GROUP BY`` (``bench/report_part.py``)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from urllib.parse import quote
 import polars as pl
 import psycopg
 from api_part import api_bench
+from report_part import report_bench
 from shaped import ShapedInputs, generate
 from stream_part import stream_bench
 
@@ -225,7 +228,9 @@ def main() -> None:
         default=[1_000_000, 5_000_000],
         help="ingest file sizes, comma-separated (default 1000000,5000000)",
     )
-    parser.add_argument("--only", choices=["ingest", "statement", "api", "stream"], default=None)
+    parser.add_argument(
+        "--only", choices=["ingest", "statement", "api", "stream", "report"], default=None
+    )
     parser.add_argument(
         "--stream-events",
         type=int,
@@ -256,7 +261,12 @@ def main() -> None:
                     sqlite + ([("PostgreSQL", pg)] if pg else []),
                     args.stream_events,
                 )
-        if args.only in ("statement", "api", "stream"):
+        if args.only in (None, "report"):
+            with _postgres_url() as pg:
+                stores = [("SQLite", f"sqlite:///{work / 'report.db'}")]
+                stores += [("PostgreSQL", pg)] if pg else []
+                report_bench(work / "report", stores, args.rows[0])
+        if args.only in ("statement", "api", "stream", "report"):
             return
         for rows in args.rows:
             ingest_bench(work / f"ingest-{rows}", rows)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from ratebook.workflows.close_cycle import close_cycle
+from ratebook.workflows.file_report import file_report
 from tests.api.conftest import Api
 
 CALL = {"destination": "+60312345678", "account": "ACME"}
@@ -58,6 +59,7 @@ def _my_data(api: Api) -> dict[str, Any]:
 def test_another_entitys_key_sees_nothing(api: Api) -> None:
     ids = _my_data(api)
     x, d, n = ids["exception"], ids["dispute"], ids["invoice"]
+    r = file_report(api.store, period="2026-10", entity_code="MY1").filing.id
     reason = {"reason": "looking"}
     not_found: list[tuple[str, str, str, Any]] = [
         ("GET", "/v1/customers/{account}", "/v1/customers/ACME", None),
@@ -70,6 +72,12 @@ def test_another_entitys_key_sees_nothing(api: Api) -> None:
         ("POST", "/v1/exceptions/{exception_id}/accept", f"/v1/exceptions/{x}/accept", reason),
         ("POST", "/v1/exceptions/{exception_id}/reject", f"/v1/exceptions/{x}/reject", reason),
         ("GET", "/v1/disputes/{number}", f"/v1/disputes/{d}", None),
+        (
+            "GET",
+            "/v1/reports/filings/{report}/verification",
+            f"/v1/reports/filings/{r}/verification",
+            None,
+        ),
         ("POST", "/v1/disputes", "/v1/disputes", {"record_id": "c1", "origin": "api", **reason}),
         ("POST", "/v1/disputes/{number}/comments", f"/v1/disputes/{d}/comments", {"text": "hi"}),
         (
@@ -92,6 +100,8 @@ def test_another_entitys_key_sees_nothing(api: Api) -> None:
         ("GET", "/v1/disputes", "/v1/disputes"),
         ("GET", "/v1/rate-tables", "/v1/rate-tables"),
         ("GET", "/v1/rate-tables/{name}", "/v1/rate-tables/tiered"),
+        ("GET", "/v1/reports/regulatory/{period}", "/v1/reports/regulatory/2026-10"),
+        ("GET", "/v1/reports/filings", "/v1/reports/filings"),
     ]
     tried: set[tuple[str, str]] = set()
     with api.client("sg") as other:

@@ -40,6 +40,21 @@ CASES: list[tuple[list[str], str, str]] = [
     (["customers", "import", "{tmp}/missing.csv"], "FILE_NOT_FOUND", "{tmp}/missing.csv"),
     (["rates", "import", "{tmp}/missing.yaml"], "FILE_NOT_FOUND", "{tmp}/missing.yaml"),
     (["rates", "import", "{tmp}/decked.yaml"], "FILE_NOT_FOUND", "{tmp}/absent-deck.csv"),
+    (
+        ["report", "regulatory", "--period", "2026-10", "--out", "{tmp}/afile"],
+        "OUT_NOT_A_FOLDER",
+        "{tmp}/afile",
+    ),
+    (
+        ["report", "regulatory", "--period", "2026-10", "--out", UNWRITABLE],
+        "FILE_UNWRITABLE",
+        UNWRITABLE,
+    ),
+    (
+        ["report", "regulatory", "--period", "2026-10", "--profile", "{tmp}/missing.yaml"],
+        "FILE_NOT_FOUND",
+        "{tmp}/missing.yaml",
+    ),
 ]
 
 

@@ -20,7 +20,7 @@ from ratebook.api.coalesce import EventCoalescer
 from ratebook.api.gate import Gate
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.metrics import LatencyMiddleware, Metrics
-from ratebook.api.routes import accounts, events, health, rates, review
+from ratebook.api.routes import accounts, events, health, rates, reports, review
 from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
 from ratebook.store.reference import ReferenceCache
@@ -92,7 +92,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         app.state.engine, settings, app.state.metrics, app.state.references
     )
     problems.install(app)
-    for module in (health, events, accounts, review, rates):
+    for module in (health, events, accounts, review, rates, reports):
         app.include_router(module.router)
     app.add_middleware(RefuseNul)
     app.add_middleware(Gate, engine=app.state.engine, settings=settings, keys=app.state.keys)

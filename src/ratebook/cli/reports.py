@@ -62,13 +62,15 @@ def _summary(built: Built, fmt: OutputFormat) -> None:
     from ratebook.workflows.report_regulatory import document
 
     doc = document(built)
-    shown = [c for c in doc.header if c not in ("weight", "weighted", "code")]
+    # the table keeps to the figures a reader looks for first; the files hold every column
+    left_out = ("section", "answered", "billed_quantity", "weight", "weighted", "code")
+    shown = [c for c in doc.header if c not in left_out]
     if built.computed.weighted is not None:
         shown.append("weighted")
     rows = [dict(zip(doc.header, row, strict=True)) for row in doc.rows if row[0] == "line"]
     render(
         rows,
-        shown[1:],
+        shown,
         fmt,
         out,
         title=f"{built.profile.title}: {built.period}, {built.entity.currency}",
@@ -186,7 +188,8 @@ def report_verify(
     if verdict.matches:
         out.print(f"{verdict.filing.name} matches the ledger")
         return
-    err.print(f"error: REPORT_MISMATCH {verdict.filing.name} no longer matches:", markup=False)
+    code = "REPORT_MISMATCH"
+    err.print(f"error: {code} {verdict.filing.name} no longer matches:", markup=False)
     for problem in verdict.problems:
         err.print(f"  {problem}", markup=False)
     if verdict.differences:

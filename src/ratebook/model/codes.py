@@ -103,6 +103,9 @@ ERRORS: dict[str, str] = {
     "RATE_NOT_ALLOWED": "a zero-rated or exempt tax takes no rate",
     "USE_RESOLVE": "resolving a dispute is its own command",
     "RECORD_ID_FIXED": "a stored record's id cannot be corrected",
+    "BAD_PROFILE": "a report profile setting that cannot be used; the key is named",
+    "UNKNOWN_PROFILE": "not a shipped report profile or a profile file",
+    "OUT_NOT_A_FOLDER": "the output path is not a folder",
     # what the store holds
     "NO_ENTITY": "the store has no entity yet (ratebook init)",
     "ENTITY_REQUIRED": "the store has several entities: name one",
@@ -119,6 +122,7 @@ ERRORS: dict[str, str] = {
     "INVOICE_LINE_NOT_FOUND": "no such invoice line",
     "SUBSCRIPTION_NOT_FOUND": "no such subscription",
     "KEY_NOT_FOUND": "no such API key",
+    "UNKNOWN_REPORT": "no filed report with that number",
     # conflicts with what the store holds
     "VERSION_EXISTS": "a rate-table version with other content exists at that date",
     "NUMBER_TAKEN": "another customer holds the number at that time",
@@ -145,6 +149,11 @@ ERRORS: dict[str, str] = {
     "INVOICE_ALTERED": "an issued invoice no longer has the digest frozen at issue",
     "AUDIT_EMPTY": "the audit log has no entries yet",
     "LOCK_UNAVAILABLE": "the folder for feed locks cannot be made",
+    "REPORT_UNRECONCILED": "a report's revenue differs from the ledger's, so it is not filed",
+    "REPORT_ALREADY_FILED": "the last filing of the report has the same figures",
+    "REPORT_FILED_MEANWHILE": "another filing of the same report was made at the same time",
+    "REPORT_MISMATCH": "a filed report no longer matches the ledger it was built from",
+    "RETENTION_NOT_SET": "the entity keeps call records for ever: there is nothing to purge",
     # the store and the machine
     "NO_STORE": "there is no store at that path or URL",
     "UNSUPPORTED_DATABASE": "not a SQLite path or a PostgreSQL URL",

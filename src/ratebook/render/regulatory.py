@@ -9,7 +9,6 @@ which columns are counts, quantities and money, so this module holds no reportin
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,8 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from ratebook.render.listing import SafeCsvWriter
 
 INK = colors.HexColor("#1f2937")
 ACCENT = colors.HexColor("#0f4c81")
@@ -76,7 +77,8 @@ def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
     """The rows as CSV: UTF-8, ``\\n`` line ends, minimal quoting; the same rows give the same
     bytes."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # a value from a feed (a service's name) never runs as a formula where the file is opened
+    writer = SafeCsvWriter(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")

@@ -19,8 +19,9 @@ def shipped_profiles() -> list[str]:
     )
 
 
-def load_profile(name_or_path: str) -> Profile:
-    """A shipped profile by name (``generic``), or the profile in a YAML file.
+def load_profile(name_or_path: str, *, files: bool = True) -> Profile:
+    """A shipped profile by name (``generic``), or (when ``files``) the profile in a YAML
+    file.
 
     Raises:
         InputError: ``UNKNOWN_PROFILE`` for a name that is neither; the file's errors, or
@@ -30,11 +31,12 @@ def load_profile(name_or_path: str) -> Profile:
         with resources.as_file(_SHIPPED / f"{name_or_path}.yaml") as path:
             return load_model(path, Profile, "BAD_PROFILE")
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if files and (path.suffix in (".yaml", ".yml") or path.exists()):
         return load_model(path, Profile, "BAD_PROFILE")
+    known = ", ".join(shipped_profiles())
     raise InputError(
         "UNKNOWN_PROFILE",
-        f"no profile {name_or_path!r}: ship one of {', '.join(shipped_profiles())}, or give"
-        " the path of a profile's YAML file",
-        path="--profile",
+        f"no profile {name_or_path!r}: Ratebook ships {known}"
+        + (", or give the path of a profile's YAML file" if files else ""),
+        path="--profile" if files else "profile",
     )

@@ -72,6 +72,18 @@ def rename_customers(conn: Connection, names: list[tuple[int, str]]) -> None:
         )
 
 
+def set_segments(conn: Connection, segments: list[tuple[int, str]]) -> int:
+    """Give customers (``(id, segment)``) their segment; returns how many changed."""
+    changed = 0
+    for customer_id, segment in segments:
+        changed += conn.execute(
+            update(customers)
+            .where(customers.c.id == customer_id, customers.c.segment != segment)
+            .values(segment=segment)
+        ).rowcount
+    return changed
+
+
 def add_identifiers(
     conn: Connection, entity_id: int, held: list[tuple[int, Identifier]], *, now: datetime
 ) -> None:

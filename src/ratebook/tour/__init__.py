@@ -21,6 +21,8 @@ The figures the README promises, worked out by hand:
   line, the October close invoices T001: 30.00 + 0.20 + 0.20 + 0.06 = 30.46, tax 2.4368 ->
   2.44, total 32.90; and T003: 0.08 + 0.15 + 2.50 = 2.73, tax 0.2184 -> 0.22, total 2.95.
   T002's 0.18 + 0.12 = 0.30 is under the 1.00 floor and carried forward.
+* The October regulatory report: 3.49 of usage (T001 0.46, T002 0.30, T003 2.73), of which
+  3.19 invoiced and T002's 0.30 open, carried forward.
 * ``incoming/november.csv``, pulled by the feed: T001's 600 s call of 3 November to
   Malaysia, 10 minutes at 0.06 = 0.60.
 """

@@ -224,7 +224,8 @@ def verify_filing(engine: Engine, filing_id: int, *, entity_code: str | None = N
     """
     with snapshot(engine) as conn:
         entity = get_entity(conn, entity_code)
-        row = reports.filing(conn, entity.id, filing_id)
+        # filings are numbered by a 32-bit key: a larger number names none
+        row = reports.filing(conn, entity.id, filing_id) if 0 < filing_id < 2**31 else None
         if row is None:
             raise NotFoundError("UNKNOWN_REPORT", f"no filed report {filing_id}")
         filed = _filing(row)

@@ -1,8 +1,9 @@
 """Import customers, their numbers and rate-table assignments from a CSV file.
 
 Columns: ``account,name,rate_table,numbers`` and optionally ``valid_from,valid_to``,
-``override_table`` (a per-customer table whose rows win where they match) and ``discount`` (a
-percentage off every charge). ``numbers`` is a ``;``-separated list of numbers, or prefixes
+``override_table`` (a per-customer table whose rows win where they match), ``discount`` (a
+percentage off every charge) and ``segment`` (``retail``, the default, or ``wholesale``: how
+regulatory reports split revenue). ``numbers`` is a ``;``-separated list of numbers, or prefixes
 ending in ``*``. The file is imported whole or
 not at all; importing it again changes nothing.
 """
@@ -26,6 +27,8 @@ from ratebook.store.entities import get_entity
 from ratebook.store.reference_lock import lock_reference
 
 REQUIRED = ("account", "name", "rate_table", "numbers")
+#: A customer's segment: retail (end users) or wholesale (other carriers).
+SEGMENTS = ("retail", "wholesale")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +49,7 @@ class _Row:
     rate_table: str | None
     override_table: str | None
     discount_ppm: int
+    segment: str | None
     numbers: list[Identifier]
     valid_from: datetime | None
     valid_to: datetime | None
@@ -126,6 +130,15 @@ def _read(path: Path, zone: str, region: str) -> list[_Row]:
                 line=line,
                 field="discount",
             )
+        segment = (row.get("segment") or "").strip().lower() or None
+        if segment not in (None, *SEGMENTS):
+            raise InputError(
+                "UNKNOWN_CHOICE",
+                f"segment is {' or '.join(SEGMENTS)}, not {row['segment']!r}",
+                path=path,
+                line=line,
+                field="segment",
+            )
         out.append(
             _Row(
                 line=line,
@@ -134,6 +147,7 @@ def _read(path: Path, zone: str, region: str) -> list[_Row]:
                 rate_table=row["rate_table"].strip() or None,
                 override_table=(row.get("override_table") or "").strip() or None,
                 discount_ppm=discount_ppm,
+                segment=segment,
                 numbers=identifiers,
                 valid_from=start,
                 valid_to=end,
@@ -174,6 +188,11 @@ def import_customers(
                 for account, name in names.items()
                 if account in known and known[account][1] != name
             ],
+        )
+        # an account's last row that names a segment sets it
+        segments = {row.account: row.segment for row in rows if row.segment is not None}
+        resegmented = parties.set_segments(
+            conn, [(ids[account], segment) for account, segment in segments.items()]
         )
         tables: dict[str, int | None] = {}
         new_identifiers: list[tuple[int, Identifier]] = []
@@ -223,7 +242,7 @@ def import_customers(
         parties.add_identifiers(conn, entity.id, new_identifiers, now=now)
         parties.add_assignments(conn, entity.id, new_assignments, now=now)
         created, identifiers, assignments = len(fresh), len(new_identifiers), len(new_assignments)
-        if created or identifiers or assignments:
+        if created or identifiers or assignments or resegmented:
             audit.record(
                 conn,
                 entity_id=entity.id,
@@ -235,6 +254,7 @@ def import_customers(
                     "customers_created": created,
                     "identifiers_added": identifiers,
                     "assignments_added": assignments,
+                    "segments_changed": resegmented,
                 },
                 at=now,
             )

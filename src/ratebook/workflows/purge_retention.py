@@ -85,22 +85,23 @@ def purge_retention(
             )
         ids = retention.purge(conn, entity.id, cut, at=now)
         loose = retention.purge_unrecorded(conn, entity.id, str(first_kept))
-        audit.record(
-            conn,
-            entity_id=entity.id,
-            action="retention.purge",
-            object_type="entity",
-            object_id=entity.code,
-            after={
-                "months": months,
-                "before": cut.isoformat(),
-                "purged_at": now.isoformat(),
-                "records": len(ids),
-                "records_sha256": retention.purged_digest(ids),
-                "exceptions": loose,
-            },
-            at=now,
-        )
+        if ids or loose:
+            audit.record(
+                conn,
+                entity_id=entity.id,
+                action="retention.purge",
+                object_type="entity",
+                object_id=entity.code,
+                after={
+                    "months": months,
+                    "before": cut.isoformat(),
+                    "purged_at": now.isoformat(),
+                    "records": len(ids),
+                    "records_sha256": retention.purged_digest(ids),
+                    "exceptions": loose,
+                },
+                at=now,
+            )
         return Purge(
             months=months,
             first_kept=str(first_kept),

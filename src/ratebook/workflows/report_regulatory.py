@@ -190,17 +190,19 @@ def build_report(
     basis: str | None = None,
     entity_code: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    profile_files: bool = True,
 ) -> Built:
-    """The report of ``period`` with the profile named ``profile`` (shipped, or a YAML
-    file), on ``basis`` (``usage``: by the usage's start; ``invoice``: by the invoice's issue;
-    the profile's when None), from one snapshot of the store.
+    """The report of ``period`` with the profile named ``profile`` (shipped, or when
+    ``profile_files`` a YAML file), on ``basis`` (``usage``: by the usage's start;
+    ``invoice``: by the invoice's issue; the profile's when None), from one snapshot of the
+    store.
 
     Raises:
         InputError: a bad period, basis or profile.
         NotFoundError: an unknown entity.
     """
     Period.parse(period)
-    chosen = load_profile(profile)
+    chosen = load_profile(profile, files=profile_files)
     if basis is not None and basis not in ("usage", "invoice"):
         raise InputError("UNKNOWN_CHOICE", "the basis is 'usage' or 'invoice'", path="--basis")
     with snapshot(engine) as conn:

@@ -138,7 +138,8 @@ def run_demo(
     console.print(f"A tour of every command, with small files, is in {tour}: see its README.md")
     console.print(
         f"Try, in {directory}: ratebook invoices list;"
-        " ratebook exceptions list --code UNMATCHED_CUSTOMER",
+        " ratebook exceptions list --code UNMATCHED_CUSTOMER;"
+        " ratebook report regulatory --period 2026-10 --out report",
         markup=False,
     )
     console.print(f"[bold green]Demo finished[/] in {time.perf_counter() - began:.1f}s")

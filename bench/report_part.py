@@ -1,0 +1,84 @@
+"""The regulatory report of the bench's shaped month (``bench/shaped.py``, 1M records by
+default) on each store: ``ratebook report regulatory`` end to end (process start, the
+snapshot read, the destinations' classification, the files written) with its peak memory,
+beside a bare SQL ``GROUP BY`` over the same rows (the same join, the same period) in the same
+run, and their ratio."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shaped import generate
+from sqlalchemy import text
+
+from ratebook.store.engine import open_store
+
+#: The bare aggregate the report is measured against: the period's current charges joined to
+#: their records and customers, summed per service, direction, segment and unit.
+GROUP_BY = """
+SELECT r.service, r.direction, k.segment, r.unit, count(*), sum(r.quantity),
+       sum(c.billed_quantity), sum(c.charge)
+FROM rated_charges c
+JOIN usage_records r ON r.id = c.record_pk
+JOIN customers k ON k.id = c.customer_id
+WHERE c.period = '2026-10' AND c.superseded_by IS NULL
+GROUP BY r.service, r.direction, k.segment, r.unit
+"""
+
+_PEAK = (
+    "import resource, subprocess, sys;"
+    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def _run(db: str, *args: str) -> tuple[float, int]:
+    """Seconds a ratebook command took and its peak RSS in MB."""
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, sys.executable, "-m", "ratebook", "--db", db, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return time.perf_counter() - began, int(done.stdout.split()[-1]) // 1024
+
+
+def _group_by(db: str) -> float:
+    """Seconds of the bare aggregate (the best of three, the store warmed by the first)."""
+    engine = open_store(db)
+    best = float("inf")
+    try:
+        for _ in range(3):
+            with engine.connect() as conn:
+                began = time.perf_counter()
+                conn.execute(text(GROUP_BY)).all()
+                best = min(best, time.perf_counter() - began)
+    finally:
+        engine.dispose()
+    return best
+
+
+def report_bench(work: Path, stores: list[tuple[str, str]], rows: int) -> None:
+    """Load the shaped month into each store, then time the report and the bare GROUP BY."""
+    inputs = generate(work / "input", rows)
+    print(f"\nregulatory report of a {rows:,}-record month (bench/report_part.py)")
+    for name, db in stores:
+        for args in (
+            ("init", "--entity", "BENCH"),
+            ("rates", "import", str(inputs.table)),
+            ("customers", "import", str(inputs.customers)),
+            ("ingest", "--format", "generic", str(inputs.cdrs)),
+        ):
+            _run(db, *args)
+        bare = _group_by(db)
+        seconds, peak = _run(
+            db, "report", "regulatory", "--period", "2026-10", "--out", str(work / f"out-{name}")
+        )
+        print(
+            f"  {name:<10} report {seconds:6.1f}s  peak RSS {peak:,} MB (target 1,024)"
+            f"  bare GROUP BY {bare:5.2f}s  ratio {seconds / bare:5.1f}x (target 2)"
+        )
