@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, and_, case, func, insert, literal, select
+from sqlalchemy import Connection, Select, and_, case, func, insert, literal, null, select
 
+from ratebook.store.frames import streamed_frames
 from ratebook.store.tables import (
     customer_identifiers,
     customers,
@@ -40,7 +41,6 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "quantity": pl.Int64(),
     "billed_quantity": pl.Int64(),
     "charge": pl.Int64(),
-    "invoiced": pl.Boolean(),
 }
 
 #: Credits and adjustments of the period. Those of a record (an upheld dispute on it) carry
@@ -97,19 +97,6 @@ def _usage_where(
     return statement.where(c.entity_id == entity_id, c.invoice_line_id.in_(lines))
 
 
-def count_usage_rows(
-    conn: Connection,
-    entity_id: int,
-    *,
-    period: str,
-    basis: str,
-    bounds: tuple[datetime, datetime],
-) -> int:
-    """How many charges ``usage_rows`` gives."""
-    statement = select(func.count()).select_from(rated_charges)
-    return int(conn.execute(_usage_where(statement, entity_id, period, basis, bounds)).scalar_one())
-
-
 def usage_rows(
     conn: Connection,
     entity_id: int,
@@ -117,12 +104,17 @@ def usage_rows(
     period: str,
     basis: str,
     bounds: tuple[datetime, datetime],
+    callers: bool = True,
+    attribute: str | None = None,
     chunk: int = 200_000,
 ) -> Iterator[pl.DataFrame]:
-    """The report's charges (``USAGE_SCHEMA``) in charge order, ``chunk`` rows at a time.
-    ``usage``: the current charges of ``period``; ``invoice``: the charges billed on
-    invoices issued in ``bounds``."""
+    """The report's charges (``USAGE_SCHEMA``), ``chunk`` rows at a time, in no particular
+    order. ``usage``: the current charges of ``period``; ``invoice``: the charges billed on
+    invoices issued in ``bounds``. What only some reports read is left null otherwise: the
+    caller unless ``callers``, and the attributes but of records whose attributes name
+    ``attribute``."""
     c, r, k = rated_charges.c, usage_records.c, customers.c
+    naming = f'%"{attribute}"%' if attribute else None
     statement = select(
         c.id,
         c.customer_id,
@@ -130,23 +122,20 @@ def usage_rows(
         r.service,
         r.unit,
         r.direction,
-        r.caller,
+        r.caller if callers else null(),
         r.destination,
         r.disposition,
-        r.attributes,
+        case((r.attributes.like(naming), r.attributes), else_=null()) if naming else null(),
         r.quantity,
         c.billed_quantity,
         c.charge,
-        c.invoice_line_id.is_not(None),
     ).select_from(
         rated_charges.join(usage_records, r.id == c.record_pk).join(
             customers, k.id == c.customer_id
         )
     )
     statement = _usage_where(statement, entity_id, period, basis, bounds)
-    result = conn.execution_options(yield_per=chunk).execute(statement.order_by(c.id))
-    for rows in result.partitions():
-        yield pl.DataFrame([tuple(row) for row in rows], schema=USAGE_SCHEMA, orient="row")
+    yield from streamed_frames(conn, statement, USAGE_SCHEMA, rows=chunk)
 
 
 def credit_rows(
@@ -302,7 +291,7 @@ def ledger_sums(
     ``invoiced`` and ``open`` usage (current charges of the period on an invoice line or not
     yet; on the invoice basis, the usage lines of the invoices issued in ``bounds``, all
     invoiced) and ``credits`` (the credit and adjustment postings or lines, as a positive
-    amount given back)."""
+    amount given back); and ``charges``, how many charges ``usage_rows`` gives."""
     if basis == "invoice":
         li = invoice_lines.c
         issued = li.invoice_id.in_(_invoices_issued(entity_id, *bounds))
@@ -314,12 +303,20 @@ def ledger_sums(
                 func.coalesce(func.sum(case((li.kind.in_(CREDIT_KINDS), li.amount), else_=0)), 0),
             ).where(issued)
         ).one()
-        return {"invoiced": int(usage), "open": 0, "credits": -int(credits)}
+        counted = select(func.count()).select_from(rated_charges)
+        charges = conn.execute(_usage_where(counted, entity_id, period, basis, bounds))
+        return {
+            "invoiced": int(usage),
+            "open": 0,
+            "credits": -int(credits),
+            "charges": int(charges.scalar_one()),
+        }
     c, p = rated_charges.c, ledger_postings.c
-    invoiced, open_ = conn.execute(
+    invoiced, open_, charges = conn.execute(
         select(
             func.coalesce(func.sum(case((c.invoice_line_id.is_not(None), c.charge), else_=0)), 0),
             func.coalesce(func.sum(case((c.invoice_line_id.is_(None), c.charge), else_=0)), 0),
+            func.count(),
         ).where(c.entity_id == entity_id, c.period == period, c.superseded_by.is_(None))
     ).one()
     credits = conn.execute(
@@ -327,7 +324,12 @@ def ledger_sums(
             and_(p.entity_id == entity_id, p.period == period, p.kind.in_(CREDIT_KINDS))
         )
     ).scalar_one()
-    return {"invoiced": int(invoiced), "open": int(open_), "credits": -int(credits)}
+    return {
+        "invoiced": int(invoiced),
+        "open": int(open_),
+        "credits": -int(credits),
+        "charges": int(charges),
+    }
 
 
 def on_net_numbers(conn: Connection, entity_id: int) -> list[str]:

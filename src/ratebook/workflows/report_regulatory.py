@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import polars_hash as plh
 from sqlalchemy import Connection, Engine
 
 from ratebook.billing.compose import canonical_json
@@ -115,19 +116,48 @@ class Built:
         }
 
 
-def _digest_frame(hasher: Any, frame: pl.DataFrame) -> None:
-    """Feed ``frame``'s rows to ``hasher``: each row's values as text joined by U+001F (null
-    as U+0000), a line each, so the digest does not depend on how the rows were chunked."""
-    if frame.height == 0:
-        return
-    text = frame.select(
-        pl.concat_str(
+class InputsDigest:
+    """The SHA-256 of a report's inputs, whatever order the rows come in: each row's values
+    as text joined by U+001F (null as U+0000) are hashed (SHA-256), the row digests are
+    summed as 256-bit integers modulo 2^256, and the sum's 32 bytes are hashed once more.
+
+    The rows of a part (charges, credits, pending exceptions) are a set (each names its own
+    charge, posting or code), so the store may return them in any order and the report need
+    not sort a month to digest it."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, int] = {}
+
+    def add(self, part: str, frame: pl.DataFrame) -> None:
+        """Add ``frame``'s rows to the part named ``part``."""
+        if frame.height == 0:
+            self._parts.setdefault(part, 0)
+            return
+        text = plh.concat_str(
             [pl.col(c).cast(pl.String).fill_null("\x00") for c in frame.columns],
             separator="\x1f",
         )
-        + "\n"
-    ).to_series()
-    hasher.update(text.str.join("").item().encode("utf-8"))
+        digests = frame.select(text.chash.sha2_256().alias("d"))
+        # the digests' eight 32-bit words, each summed down the column (no overflow: 2^32
+        # times fewer than 2^32 rows), then carried into one integer
+        words = digests.select(
+            pl.col("d")
+            .str.slice(8 * k, 8)
+            .str.to_integer(base=16)
+            .cast(pl.UInt64)
+            .sum()
+            .alias(f"w{k}")
+            for k in range(8)
+        ).row(0)
+        total = sum(int(w) << (32 * (7 - k)) for k, w in enumerate(words))
+        self._parts[part] = (self._parts.get(part, 0) + total) % 2**256
+
+    def hexdigest(self) -> str:
+        """The digest of every part added."""
+        hasher = hashlib.sha256()
+        for part in sorted(self._parts):
+            hasher.update(part.encode("ascii") + b"\x1e" + self._parts[part].to_bytes(32, "big"))
+        return hasher.hexdigest()
 
 
 def compute_report(
@@ -147,27 +177,29 @@ def compute_report(
         on_net=reports.on_net_numbers(conn, entity.id),
         tax_rates=load_tax_rates(conn, entity.id),
     )
-    hasher = hashlib.sha256()
+    digest = InputsDigest()
     partials = []
     read = 0
-    total = (
-        reports.count_usage_rows(conn, entity.id, period=period, basis=basis, bounds=bounds)
-        if progress is not None
-        else 0
-    )
-    for frame in reports.usage_rows(conn, entity.id, period=period, basis=basis, bounds=bounds):
-        _digest_frame(hasher, frame)
+    # the ledger's own sums first: they count the charges the progress is out of
+    ledger = reports.ledger_sums(conn, entity.id, period=period, basis=basis, bounds=bounds)
+    for frame in reports.usage_rows(
+        conn,
+        entity.id,
+        period=period,
+        basis=basis,
+        bounds=bounds,
+        callers=profile.jurisdiction is not None,
+        attribute=profile.roaming_attribute,
+    ):
+        digest.add("charges", frame)
         partials.append(partial(frame, context))
         read += frame.height
         if progress is not None:
-            progress(read, total)
-    hasher.update(b"\x1ecredits\n")
+            progress(read, ledger["charges"])
     credits = reports.credit_rows(conn, entity.id, period=period, basis=basis, bounds=bounds)
-    _digest_frame(hasher, credits)
-    hasher.update(b"\x1epending\n")
+    digest.add("credits", credits)
     pending = reports.pending_rows(conn, entity.id, period)
-    _digest_frame(hasher, pending)
-    ledger = reports.ledger_sums(conn, entity.id, period=period, basis=basis, bounds=bounds)
+    digest.add("pending", pending)
     computed = compute(partials, credits, pending, ledger, context=context)
     rows = csv_rows(computed, minor=minor_places(entity.currency))
     return Built(
@@ -177,7 +209,7 @@ def compute_report(
         basis=basis,
         computed=computed,
         rows_read=read + credits.height,
-        inputs_sha256=hasher.hexdigest(),
+        inputs_sha256=digest.hexdigest(),
         csv=render.csv_bytes(rows[0], rows[1:]),
     )
 
