@@ -12,7 +12,9 @@ from tests.conftest import write
 def test_customers_are_listed_and_shown(loaded: str) -> None:
     code, out, _ = _cli(loaded, "customers", "list", "--format", "json")
     assert code == 0
-    assert json.loads(out) == [{"account": "ACME", "name": "Acme", "status": "active", "floor": ""}]
+    assert json.loads(out) == [
+        {"account": "ACME", "name": "Acme", "status": "active", "segment": "retail", "floor": ""}
+    ]
     code, out, _ = _cli(loaded, "customers", "show", "ACME", "--format", "json")
     assert code == 0
     shown = json.loads(out)
@@ -54,3 +56,15 @@ def test_a_listing_says_when_it_shows_only_the_first(loaded: str, tmp_path: Path
     assert len(json.loads(out)) == 2  # JSON and CSV list them all
     code, out, _ = _cli(loaded, "exceptions", "list")
     assert "the first" not in out
+
+
+def test_a_customers_file_sets_the_segment(loaded: str, tmp_path: Path) -> None:
+    again = "account,name,rate_table,numbers,segment\nACME,Acme,standard,+6032*,Wholesale\n"
+    code, _, err = _cli(loaded, "customers", "import", str(write(tmp_path / "c.csv", again)))
+    assert code == 0, err
+    code, out, _ = _cli(loaded, "customers", "list", "--format", "json")
+    assert [c["segment"] for c in json.loads(out)] == ["wholesale"]
+    bad = "account,name,rate_table,numbers,segment\nACME,Acme,standard,,carrier\n"
+    code, _, err = _cli(loaded, "customers", "import", str(write(tmp_path / "bad.csv", bad)))
+    assert code == 1
+    assert ":2: segment: UNKNOWN_CHOICE segment is retail or wholesale, not 'carrier'" in err

@@ -53,6 +53,7 @@ from ratebook.workflows.purge_retention import purge_retention
 from ratebook.workflows.report_regulatory import build_report, write_report
 from ratebook.workflows.verify_audit import verify_audit
 from tests.conftest import write
+from tests.support.pdf_text import overlaps, text_runs
 
 TABLE = """
 name: flat
@@ -366,3 +367,14 @@ def test_a_record_marked_purged_without_a_purge_is_found(my_engine: Engine, tmp_
             .where(r.record_id == "r5")
             .values(destination="+6561234567", purged_at=None)
         )
+
+
+def test_the_pdf_lines_never_overlap(my_engine: Engine, tmp_path: Path) -> None:
+    _october(my_engine, tmp_path)
+    for profile in ("generic", "mcmc-usp", "fcc-499"):
+        built = build_report(my_engine, period="2026-10", profile=profile)
+        paths = write_report(built, tmp_path / profile)
+        pages = text_runs(paths["pdf"])
+        assert any(text == "Lines" for runs in pages for _, _, text, _ in runs)
+        for runs in pages:
+            assert overlaps(runs) == [], profile

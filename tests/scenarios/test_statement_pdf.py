@@ -3,11 +3,9 @@ shows the invoice's totals, the itemised calls with masked numbers, and page num
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
-from pypdf import PageObject, PdfReader
-from reportlab.pdfbase.pdfmetrics import stringWidth
+from pypdf import PdfReader
 from sqlalchemy import Engine
 
 from ratebook.billing.tax import Treatment
@@ -20,6 +18,7 @@ from ratebook.workflows.invoices import get_invoice
 from ratebook.workflows.statement_pdf import write_statement_pdf
 from tests.conftest import write
 from tests.scenarios.test_cycle_close import TABLE
+from tests.support.pdf_text import overlaps, text_runs
 
 HEADER = "record_id,start_time,quantity,account,caller,destination,service,unit\n"
 
@@ -97,25 +96,6 @@ versions:
 """
 
 
-def _page_runs(page: PageObject) -> list[tuple[float, float, str, float]]:  # float-ok: points
-    """A page's text runs as ``(x, y, text, size)``, where the PDF draws them."""
-    runs: list[tuple[float, float, str, float]] = []  # float-ok: points
-
-    def visit(
-        text: str, cm: list[float], tm: list[float], _font: object, size: float
-    ) -> None:  # float-ok: points
-        # ReportLab draws a cell's text in one run, at the text matrix, shifted by the table
-        if text.strip():
-            runs.append((tm[4] + cm[4], tm[5] + cm[5], text.strip(), size))
-
-    page.extract_text(visitor_text=visit)
-    return runs
-
-
-def _runs(path: Path) -> list[list[tuple[float, float, str, float]]]:  # float-ok: points
-    return [_page_runs(page) for page in PdfReader(path).pages]
-
-
 def test_itemised_columns_never_overlap_and_each_page_has_one_header(
     my_engine: Engine, tmp_path: Path
 ) -> None:
@@ -123,7 +103,7 @@ def test_itemised_columns_never_overlap_and_each_page_has_one_header(
     result = write_statement_pdf(
         my_engine, account="ACME", period="2026-07", out=tmp_path / "acme.pdf"
     )
-    pages = _runs(result.path)
+    pages = text_runs(result.path)
     itemised = [runs for runs in pages if any(text == "Date/time" for _, _, text, _ in runs)]
     assert len(itemised) >= 3  # 300 calls take several pages
     for runs in itemised:
@@ -132,14 +112,7 @@ def test_itemised_columns_never_overlap_and_each_page_has_one_header(
         assert len(headers) == 1
         assert all(y <= headers[0] for x, y, text, _ in runs if "+6091234" in text)
         # on every line, each text ends before the next one starts (Helvetica, as drawn)
-        lines: dict[float, list[tuple[float, str, float]]] = {}  # float-ok: points
-        for x, y, text, size in runs:
-            lines.setdefault(round(y, 1), []).append((x, text, size))
-        for cells in lines.values():
-            cells.sort()
-            for (x, text, size), (next_x, _, _) in itertools.pairwise(cells):
-                width = stringWidth(text, "Helvetica", size)
-                assert x + width <= next_x + 0.5, (text, x, width, next_x)
+        assert overlaps(runs) == []
     names = [text for runs in itemised for _, _, text, _ in runs if text.startswith("Malaysia F")]
     assert names
     assert all(text.endswith("…") for text in names)  # the long name, cut to its column

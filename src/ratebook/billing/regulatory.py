@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from ratebook.billing.tax import TaxRate, Treatment, rate_for
+from ratebook.billing.tax import TaxRate, Treatment
 from ratebook.model.regulatory import DEFAULT_TYPES, Profile
 from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed, parse_fixed
@@ -58,7 +58,8 @@ class Context:
         def ppm(rate: TaxRate) -> int:
             return rate.rate_ppm if rate.treatment is Treatment.STANDARD else 0
 
-        fallback = ppm(rate_for("", {k: v for k, v in self.tax_rates.items() if k == "*"}))
+        # a service without a rate of its own takes '*', or is outside the scope of tax
+        fallback = ppm(self.tax_rates["*"]) if "*" in self.tax_rates else 0
         chain: pl.Expr = pl.lit(fallback, pl.Int64)
         for category, rate in sorted(self.tax_rates.items()):
             if category != "*":

@@ -45,13 +45,14 @@ def customers_list(
             "account": c["account"],
             "name": c["name"],
             "status": c["status"],
+            "segment": c["segment"],
             "floor": ""
             if c["invoicing_floor"] is None
             else format_fixed(c["invoicing_floor"], AMOUNT_SCALE, 2),
         }
         for c in customers[:limit]
     ]
-    render(rows, ["account", "name", "status", "floor"], fmt, out, title="Customers")
+    render(rows, ["account", "name", "status", "segment", "floor"], fmt, out, title="Customers")
     if fmt is OutputFormat.TABLE and len(customers) > limit:
         out.print(f"{limit} of {len(customers)} customers of {found.code}; --limit N for more")
 
@@ -83,7 +84,11 @@ def customers_show(
         for i in identifiers
     ]
     if fmt is OutputFormat.TABLE:
-        out.print(f"{customer['account']}: {customer['name']} ({customer['status']})", markup=False)
+        out.print(
+            f"{customer['account']}: {customer['name']} ({customer['status']},"
+            f" {customer['segment']})",
+            markup=False,
+        )
     render(rows, ["kind", "value", "valid_from", "valid_to"], fmt, out, title="Identifiers")
 
 

@@ -210,7 +210,7 @@ def report_list(
     from ratebook.workflows.file_report import list_filings
 
     engine = run(state(ctx).reader)
-    filings = run(lambda: list_filings(engine, period=period, entity_code=entity))
+    found, filings = run(lambda: list_filings(engine, period=period, entity_code=entity))
     rows = [
         {
             "report": f.id,
@@ -220,7 +220,7 @@ def report_list(
             "revision": f.revision,
             "amends": f.amends_id or "",
             "filed_by": f.filed_by,
-            "filed_at": f.filed_at.isoformat(timespec="seconds"),
+            "filed_at": f"{f.filed_at.astimezone(found.zone):%Y-%m-%d %H:%M}",
             "csv_sha256": f.csv_sha256[:16],
         }
         for f in filings

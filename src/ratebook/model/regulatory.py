@@ -129,7 +129,7 @@ class Profile(BaseModel):
     group_by: list[Dimension] = Field(default_factory=lambda: list(_GROUPED))
     types: dict[str, Category] = Field(default_factory=dict)
     prefixes: dict[str, Category] = Field(default_factory=dict)
-    roaming_attribute: str | None = "roaming"
+    roaming_attribute: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,64}$")] | None = "roaming"
     jurisdiction: Jurisdiction | None = None
     weights: dict[Category, str] = Field(default_factory=dict)
     threshold: str | None = None

@@ -202,10 +202,20 @@ def set_customer_floor(conn: Connection, customer_id: int, floor: int | None) ->
 def list_customers(
     conn: Connection, entity_id: int, *, status: str | None = None, account: str | None = None
 ) -> list[dict[str, Any]]:
-    """The entity's customers by account: account, name, status, floor, created and closed."""
+    """The entity's customers by account: account, name, status, segment, floor, created and
+    closed."""
     c = customers.c
     statement = (
-        select(c.id, c.account, c.name, c.status, c.invoicing_floor, c.created_at, c.closed_at)
+        select(
+            c.id,
+            c.account,
+            c.name,
+            c.status,
+            c.segment,
+            c.invoicing_floor,
+            c.created_at,
+            c.closed_at,
+        )
         .where(c.entity_id == entity_id)
         .order_by(c.account)
     )

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from ratebook.billing.regulatory import Difference, differences
 from ratebook.errors import ConflictError, NotFoundError
 from ratebook.model.actor import current_actor
+from ratebook.model.parties import Entity
 from ratebook.model.regulatory import Profile
 from ratebook.store import audit, reports
 from ratebook.store.engine import snapshot
@@ -184,11 +185,11 @@ def file_report(
 
 def list_filings(
     engine: Engine, *, period: str | None = None, entity_code: str | None = None
-) -> list[Filing]:
-    """The entity's filings, oldest first."""
+) -> tuple[Entity, list[Filing]]:
+    """The entity and its filings, oldest first."""
     with snapshot(engine) as conn:
         entity = get_entity(conn, entity_code)
-        return [_filing(row) for row in reports.filings(conn, entity.id, period=period)]
+        return entity, [_filing(row) for row in reports.filings(conn, entity.id, period=period)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -92,7 +92,8 @@ def get_regulatory_report(
 
 @router.get("/v1/reports/filings", summary="Filed regulatory reports, oldest first")
 def get_filings(caller: Reader, engine: Store, period: PeriodQuery = None) -> list[dict[str, Any]]:
-    return [_filing(f) for f in list_filings(engine, period=period, entity_code=caller.entity)]
+    _, filings = list_filings(engine, period=period, entity_code=caller.entity)
+    return [_filing(f) for f in filings]
 
 
 @router.get(
