@@ -11,11 +11,13 @@ at ``WIDE_SCALE``, exact (``docs/reports.md``).
 from __future__ import annotations
 
 import csv
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import polars_hash as plh
 
 from ratebook.billing.tax import TaxRate, Treatment
 from ratebook.model.regulatory import DEFAULT_TYPES, Profile
@@ -520,3 +522,47 @@ def differences(before_csv: str, after_csv: str) -> tuple[list[str], list[Differ
             if x != y:
                 found.append(Difference(key=key, column=column, before=x, after=y))
     return keys, found
+
+
+class InputsDigest:
+    """The SHA-256 of a report's inputs, whatever order the rows come in: each row's values
+    as text joined by U+001F (null as U+0000) are hashed (SHA-256), the row digests are
+    summed as 256-bit integers modulo 2^256, and the sum's 32 bytes are hashed once more.
+
+    The rows of a part (charges, credits, pending exceptions) are a set (each names its own
+    charge, posting or code), so the store may return them in any order and the report need
+    not sort a month to digest it."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, int] = {}
+
+    def add(self, part: str, frame: pl.DataFrame) -> None:
+        """Add ``frame``'s rows to the part named ``part``."""
+        if frame.height == 0:
+            self._parts.setdefault(part, 0)
+            return
+        text = plh.concat_str(
+            [pl.col(c).cast(pl.String).fill_null("\x00") for c in frame.columns],
+            separator="\x1f",
+        )
+        digests = frame.select(text.chash.sha2_256().alias("d"))
+        # the digests' eight 32-bit words, each summed down the column (no overflow: 2^32
+        # times fewer than 2^32 rows), then carried into one integer
+        words = digests.select(
+            pl.col("d")
+            .str.slice(8 * k, 8)
+            .str.to_integer(base=16)
+            .cast(pl.UInt64)
+            .sum()
+            .alias(f"w{k}")
+            for k in range(8)
+        ).row(0)
+        total = sum(int(w) << (32 * (7 - k)) for k, w in enumerate(words))
+        self._parts[part] = (self._parts.get(part, 0) + total) % 2**256
+
+    def hexdigest(self) -> str:
+        """The digest of every part added."""
+        hasher = hashlib.sha256()
+        for part in sorted(self._parts):
+            hasher.update(part.encode("ascii") + b"\x1e" + self._parts[part].to_bytes(32, "big"))
+        return hasher.hexdigest()
