@@ -37,10 +37,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 
 from ratebook.billing.tax import Treatment
 from ratebook.errors import ConfigError, ConflictError, InputError
+from ratebook.pipeline.destinations import stored_kind
 from ratebook.store.tables import audit_log, invoices, rated_charges, usage_records
 from ratebook.workflows import disputes, resolve_dispute
 from ratebook.workflows.billing_setup import set_policy, set_tax
@@ -378,3 +379,33 @@ def test_the_pdf_lines_never_overlap(my_engine: Engine, tmp_path: Path) -> None:
         assert any(text == "Lines" for runs in pages for _, _, text, _ in runs)
         for runs in pages:
             assert overlaps(runs) == [], profile
+
+
+def test_records_stored_without_their_destinations_kind_report_the_same(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    # records stored before imports worked out each destination's region and type are read
+    # one by one and their numbers classified as the report reads them
+    _october(my_engine, tmp_path)
+    r = usage_records.c
+    with my_engine.begin() as conn:
+        conn.execute(
+            update(usage_records)
+            .where(r.record_id.in_(("r1", "r3", "r5", "r6", "r8", "r11")))
+            .values(destination_region=None, destination_type=None)
+        )
+    assert build_report(my_engine, period="2026-10").csv.decode("utf-8") == EXPECTED
+    for profile in ("mcmc-usp", "fcc-499"):
+        mixed = build_report(my_engine, period="2026-10", profile=profile).csv
+        with my_engine.begin() as conn:
+            typed = [
+                (n, *stored_kind(d).values())
+                for n, d in conn.execute(select(r.id, r.destination)).all()
+            ]
+            conn.execute(
+                update(usage_records)
+                .where(r.id == bindparam("pk"))
+                .values(destination_region=bindparam("region"), destination_type=bindparam("kind")),
+                [{"pk": n, "region": g, "kind": k} for n, g, k in typed],
+            )
+        assert build_report(my_engine, period="2026-10", profile=profile).csv == mixed

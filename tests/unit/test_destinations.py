@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
-from ratebook.pipeline.destinations import classify, classify_one
+from ratebook.pipeline.destinations import classify, classify_each, classify_one
 
 _CODES = sorted(COUNTRY_CODE_TO_REGION_CODE)
 _TYPES = list(range(11))  # FIXED_LINE .. VOICEMAIL
@@ -68,3 +68,10 @@ def test_what_is_not_e164_has_no_region() -> None:
         ("1234", None, "unknown"),
         ("s", None, "unknown"),
     ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(numbers(), st.text("+0123456789", max_size=14)), min_size=1, max_size=80))
+def test_one_at_a_time_is_the_same_as_the_column(drawn: list[str]) -> None:
+    series = pl.Series(drawn, dtype=pl.String)
+    assert sorted(classify_each(series).rows()) == sorted(classify(series).rows())

@@ -84,6 +84,16 @@ class Context:
         return [*self.keys, "tax_ppm"]
 
     @property
+    def prefix_chars(self) -> tuple[int, int]:
+        """How many leading characters of the destination and of the caller the profile's
+        prefixes (overrides, areas) need: a longest-prefix match on that many is the match
+        on the whole number."""
+        areas = self.profile.jurisdiction.areas if self.profile.jurisdiction else {}
+        destination = max((len(p) for p in (*self.profile.prefixes, *areas)), default=0)
+        caller = max((len(p) for p in areas), default=0)
+        return destination, caller
+
+    @property
     def needs_category(self) -> bool:
         wanted = {"category", "country", "jurisdiction"}
         return bool(wanted & set(self.profile.group_by))
@@ -113,9 +123,8 @@ def _category(context: Context) -> pl.Expr:
             .then(pl.lit(profile.category_of_type(number_type)))
             .otherwise(domestic)
         )
-    chain: Any = pl.when(pl.col("destination").is_null() | (pl.col("destination") == "")).then(
-        pl.lit("none")
-    )
+    # a record without a destination has no type (one stored without a number has none)
+    chain: Any = pl.when(pl.col("number_type").is_null()).then(pl.lit("none"))
     if profile.roaming_attribute:
         flag = (
             pl.col("attributes")
@@ -135,9 +144,14 @@ def _category(context: Context) -> pl.Expr:
     return category
 
 
-def _direction(context: Context) -> pl.Expr:
+def _direction(context: Context, *, flagged: bool) -> pl.Expr:
+    """The direction from the feed's word, and (``flagged``: from the ``on_net`` column the
+    database worked out, else from the destination) whether a customer holds the number
+    called."""
     word = pl.col("direction").str.strip_chars().str.to_lowercase()
-    on_net = pl.col("destination").is_in(list(context.on_net))
+    on_net = (
+        (pl.col("on_net") == 1) if flagged else pl.col("destination").is_in(list(context.on_net))
+    )
     return (
         pl.when(word.is_in(_INBOUND))
         .then(pl.lit("inbound"))
@@ -165,14 +179,18 @@ def _jurisdiction(context: Context) -> pl.Expr:
 
 
 def with_dimensions(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
-    """``frame`` (the store's report rows) with the profile's dimension columns, made from
-    its service, direction, destination, caller, attributes and customer segment."""
+    """``frame`` (the store's report rows, or its groups) with the profile's dimension
+    columns, made from its service, direction, destination, caller, attributes and customer
+    segment. Groups carry their destinations' ``region`` and ``number_type`` as stored, and an
+    ``on_net`` flag; single rows get theirs from the destination here."""
     profile = context.profile
     dims = set(profile.group_by)
     out = frame
+    grouped = "number_type" in out.columns
     if context.needs_category:
-        numbers = classify(out["destination"])
-        out = out.join(numbers, left_on="destination", right_on="number", how="left")
+        if not grouped:
+            numbers = classify(out["destination"])
+            out = out.join(numbers, left_on="destination", right_on="number", how="left")
         if profile.prefixes:
             out = out.with_columns(_longest_prefix("destination", profile.prefixes, "override"))
         out = out.with_columns(_category(context).alias("category"))
@@ -190,7 +208,7 @@ def with_dimensions(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
             _longest_prefix("destination", areas, "destination_area"),
         ).with_columns(_jurisdiction(context).alias("jurisdiction"))
     if "direction" in dims:
-        out = out.with_columns(_direction(context).alias("direction"))
+        out = out.with_columns(_direction(context, flagged=grouped).alias("direction"))
     return out.with_columns(
         [pl.col(d).fill_null("") for d in profile.group_by]
         + [pl.col("unit").fill_null(""), context.tax_ppm()]
@@ -214,6 +232,17 @@ def partial(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
             pl.col("billed_quantity").sum().cast(pl.Int64),
             pl.col("charge").sum().cast(pl.Int64).alias("gross"),
         )
+        .with_columns(pl.lit(0, pl.Int64).alias("credits"))
+    )
+
+
+def grouped_partial(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
+    """Groups the database summed (``store.reports.GROUPED_SCHEMA``) summed again per the
+    profile's dimensions (``credits`` zero)."""
+    return (
+        with_dimensions(frame, context)
+        .group_by(context.sums_by)
+        .agg(pl.col(m).sum().cast(pl.Int64) for m in MEASURES if m != "credits")
         .with_columns(pl.lit(0, pl.Int64).alias("credits"))
     )
 

@@ -21,6 +21,7 @@ from ratebook.model.parties import Entity
 from ratebook.model.rejections import no_rejections
 from ratebook.model.usage import RECORD_COLUMNS
 from ratebook.pipeline.dedupe import dedupe
+from ratebook.pipeline.destinations import describe
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.price import Reference
@@ -259,6 +260,12 @@ def _store_records(
         .otherwise(pl.lit("exception"))
         .alias("status")
     )
+    kinds = describe(stored["destination"]).rename(
+        {"region": "destination_region", "number_type": "destination_type"}
+    )
+    stored = stored.join(
+        kinds, left_on="destination", right_on="number", how="left", maintain_order="left"
+    )
     ids = usage.add_records(
         conn,
         stored.select(
@@ -276,6 +283,8 @@ def _store_records(
             "disposition",
             "direction",
             "attributes",
+            "destination_region",
+            "destination_type",
             "customer_id",
             "status",
             pl.lit(batch_id).alias("batch_id"),

@@ -9,7 +9,19 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Select, and_, case, func, insert, literal, null, select
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+)
 
 from ratebook.store.frames import streamed_frames
 from ratebook.store.tables import (
@@ -134,8 +146,108 @@ def usage_rows(
             customers, k.id == c.customer_id
         )
     )
-    statement = _usage_where(statement, entity_id, period, basis, bounds)
+    statement = _usage_where(statement, entity_id, period, basis, bounds).where(_unclassified())
     yield from streamed_frames(conn, statement, USAGE_SCHEMA, rows=chunk)
+
+
+def _unclassified() -> Any:
+    """Records whose destination was stored without its region and type (before they were
+    worked out at import)."""
+    r = usage_records.c
+    return and_(r.destination.is_not(None), r.destination_type.is_(None))
+
+
+#: The charges of classified records, grouped in the database (``grouped_usage``): the
+#: group's key, then its sums. ``destination`` and ``caller`` hold only as many leading
+#: characters as the profile's prefixes need (null when it needs none); ``on_net`` is 1
+#: where the destination is a number one of the entity's customers holds; ``ids`` is the sum
+#: of the group's charge ids.
+GROUPED_SCHEMA: dict[str, pl.DataType] = {
+    "segment": pl.String(),
+    "service": pl.String(),
+    "unit": pl.String(),
+    "direction": pl.String(),
+    "region": pl.String(),
+    "number_type": pl.String(),
+    "attributes": pl.String(),
+    "on_net": pl.Int64(),
+    "destination": pl.String(),
+    "caller": pl.String(),
+    "records": pl.Int64(),
+    "answered": pl.Int64(),
+    "quantity": pl.Int64(),
+    "billed_quantity": pl.Int64(),
+    "gross": pl.Int64(),
+    "ids": pl.Int64(),
+}
+
+
+def grouped_usage(
+    conn: Connection,
+    entity_id: int,
+    *,
+    period: str,
+    basis: str,
+    bounds: tuple[datetime, datetime],
+    attribute: str | None,
+    on_net: bool,
+    destination_chars: int,
+    caller_chars: int,
+) -> Iterator[pl.DataFrame]:
+    """The report's charges of records stored with their destination's region and type
+    (the others are ``usage_rows``'), summed in the database per ``GROUPED_SCHEMA``'s key.
+    ``attribute``: the attributes are kept (in the key) for records that name it;
+    ``on_net``: whether to tell calls to the entity's own customers apart;
+    ``destination_chars``, ``caller_chars``: the leading characters kept of each (0: none).
+    """
+    c, r, k = rated_charges.c, usage_records.c, customers.c
+    naming = f'%"{attribute}"%' if attribute else None
+    ci = customer_identifiers.c
+    held = select(ci.value).where(ci.entity_id == entity_id, ci.kind == "number")
+    answered = case(
+        (
+            and_(
+                r.quantity > 0,
+                or_(r.disposition.is_(None), func.upper(r.disposition) == "ANSWERED"),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    keys = [
+        k.segment,
+        r.service,
+        r.unit,
+        r.direction,
+        r.destination_region,
+        r.destination_type,
+        case((r.attributes.like(naming), r.attributes), else_=null()) if naming else null(),
+        case((r.destination.in_(held), 1), else_=0) if on_net else literal(0),
+        func.substr(r.destination, 1, destination_chars) if destination_chars else null(),
+        func.substr(r.caller, 1, caller_chars) if caller_chars else null(),
+    ]
+    labelled = [key.label(name) for key, name in zip(keys, GROUPED_SCHEMA, strict=False)]
+    statement = (
+        select(
+            *labelled,
+            func.count(),
+            func.sum(answered),
+            func.sum(r.quantity),
+            func.sum(c.billed_quantity),
+            func.sum(c.charge),
+            func.sum(c.id),
+        )
+        .select_from(
+            rated_charges.join(usage_records, r.id == c.record_pk).join(
+                customers, k.id == c.customer_id
+            )
+        )
+        # by position: a key's name could be read as a column of the tables, and its
+        # expression repeated would carry parameters of its own
+        .group_by(*[literal_column(str(n)) for n in range(1, len(labelled) + 1)])
+    )
+    statement = _usage_where(statement, entity_id, period, basis, bounds).where(~_unclassified())
+    yield from streamed_frames(conn, statement, GROUPED_SCHEMA)
 
 
 def credit_rows(

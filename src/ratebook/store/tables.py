@@ -293,6 +293,11 @@ usage_records = Table(
     Column("raw", Text, nullable=True),  # the source row as one CSV line (the corrected one)
     # when a retention purge removed the raw content (raw, numbers, attributes)
     Column("purged_at", UtcDateTime, nullable=True),
+    # the destination's region and libphonenumber type, worked out when the record was stored
+    # (null for a record stored before they were, or without a destination): what regulatory
+    # reports group by, without reading every number back
+    Column("destination_region", String(3), nullable=True),
+    Column("destination_type", String(24), nullable=True),
     UniqueConstraint("entity_id", "origin", "record_id"),
     Index("ix_usage_records_batch", "batch_id", "source_line"),
 )

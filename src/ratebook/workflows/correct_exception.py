@@ -16,6 +16,7 @@ from ratebook.errors import ConflictError, InputError
 from ratebook.model.actor import current_actor
 from ratebook.model.parties import Entity
 from ratebook.model.rejections import SubCode
+from ratebook.pipeline.destinations import stored_kind
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.validate import validate
@@ -246,6 +247,7 @@ def _store_copy(
                     "entity_id": entity.id,
                     "origin": x["origin"],
                     **{c: copy[c] for c in _RECORD_FIELDS},
+                    **stored_kind(copy["destination"]),
                     "customer_id": None,
                     "status": "exception",
                     "batch_id": x["batch_id"],
@@ -284,7 +286,11 @@ def _refuse_clash(
 
 
 def _overwrite(conn: Connection, record_pk: int, copy: dict[str, Any], raw: str) -> None:
-    review.overwrite_record(conn, record_pk, {**{c: copy[c] for c in _RECORD_FIELDS}, "raw": raw})
+    review.overwrite_record(
+        conn,
+        record_pk,
+        {**{c: copy[c] for c in _RECORD_FIELDS}, **stored_kind(copy["destination"]), "raw": raw},
+    )
 
 
 def _original_json(stored: dict[str, Any] | None) -> str | None:

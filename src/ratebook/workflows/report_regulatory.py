@@ -24,6 +24,7 @@ from ratebook.billing.regulatory import (
     InputsDigest,
     compute,
     csv_rows,
+    grouped_partial,
     partial,
 )
 from ratebook.errors import InputError
@@ -137,6 +138,25 @@ def compute_report(
     read = 0
     # the ledger's own sums first: they count the charges the progress is out of
     ledger = reports.ledger_sums(conn, entity.id, period=period, basis=basis, bounds=bounds)
+    destination_chars, caller_chars = context.prefix_chars
+    # the charges of records stored with their destination's kind, summed in the database
+    for frame in reports.grouped_usage(
+        conn,
+        entity.id,
+        period=period,
+        basis=basis,
+        bounds=bounds,
+        attribute=profile.roaming_attribute,
+        on_net="direction" in profile.group_by,
+        destination_chars=destination_chars,
+        caller_chars=caller_chars,
+    ):
+        digest.add("groups", frame)
+        partials.append(grouped_partial(frame, context))
+        read += int(frame["records"].sum())
+        if progress is not None:
+            progress(read, ledger["charges"])
+    # the others, stored before kinds were, one row each, their numbers classified here
     for frame in reports.usage_rows(
         conn,
         entity.id,
