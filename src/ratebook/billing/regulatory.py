@@ -2,8 +2,9 @@
 destination category, country, customer segment, jurisdiction), its measures summed per group
 and unit, credits, tax, weights, and the reconciliation with the ledger.
 
-Pure: the rows come in as Polars frames from the store, streamed; each frame is reduced to
-partial sums at once (``partial``), so memory holds groups, never the month. Money stays in
+Pure: the charges come in from the store already summed in groups (the database's
+``GROUP BY``), as Polars frames; each frame is reduced to the profile's groups at once
+(``grouped_partial``), so memory holds groups, never the month. Money stays in
 integers: amounts at AMOUNT_SCALE, and products with a rate or weight (parts per million)
 at ``WIDE_SCALE``, exact (``docs/reports.md``).
 """
@@ -21,9 +22,8 @@ import polars_hash as plh
 
 from ratebook.billing.tax import TaxRate, Treatment
 from ratebook.model.regulatory import DEFAULT_TYPES, Profile
-from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import AMOUNT_SCALE, QUANTITY_SCALE, format_fixed, parse_fixed
-from ratebook.pipeline.destinations import classify
+from ratebook.pipeline.destinations import describe
 
 #: The scale of an amount times a rate or weight in parts per million: exact.
 WIDE_SCALE = AMOUNT_SCALE + 6
@@ -178,19 +178,42 @@ def _jurisdiction(context: Context) -> pl.Expr:
     return chain
 
 
+def _classify_unstored(groups: pl.DataFrame) -> pl.DataFrame:
+    """Groups of records stored without their destination's kind (their ``destination`` the
+    whole number) with the region and type classified here."""
+    unstored = groups.filter(pl.col("number_type").is_null() & pl.col("destination").is_not_null())
+    if unstored.is_empty():
+        return groups
+    found = describe(unstored["destination"]).rename({"region": "_region", "number_type": "_type"})
+    return (
+        groups.join(found, left_on="destination", right_on="number", how="left")
+        .with_columns(
+            pl.when(pl.col("number_type").is_null())
+            .then(pl.col("_region"))
+            .otherwise(pl.col("region"))
+            .alias("region"),
+            pl.coalesce("number_type", "_type").alias("number_type"),
+        )
+        .drop("_region", "_type")
+    )
+
+
 def with_dimensions(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
     """``frame`` (the store's report rows, or its groups) with the profile's dimension
     columns, made from its service, direction, destination, caller, attributes and customer
-    segment. Groups carry their destinations' ``region`` and ``number_type`` as stored, and an
-    ``on_net`` flag; single rows get theirs from the destination here."""
+    segment. Groups carry their destinations' ``region`` and ``number_type`` as stored (or
+    their whole number, to classify here) and an ``on_net`` flag; single rows (credits) get
+    theirs from the destination here."""
     profile = context.profile
     dims = set(profile.group_by)
     out = frame
     grouped = "number_type" in out.columns
     if context.needs_category:
         if not grouped:
-            numbers = classify(out["destination"])
+            numbers = describe(out["destination"])
             out = out.join(numbers, left_on="destination", right_on="number", how="left")
+        else:
+            out = _classify_unstored(out)
         if profile.prefixes:
             out = out.with_columns(_longest_prefix("destination", profile.prefixes, "override"))
         out = out.with_columns(_category(context).alias("category"))
@@ -212,27 +235,6 @@ def with_dimensions(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
     return out.with_columns(
         [pl.col(d).fill_null("") for d in profile.group_by]
         + [pl.col("unit").fill_null(""), context.tax_ppm()]
-    )
-
-
-def partial(frame: pl.DataFrame, context: Context) -> pl.DataFrame:
-    """One streamed frame of charges reduced to its groups' sums (``MEASURES``; ``credits``
-    zero)."""
-    answered = (pl.col("quantity") > 0) & (
-        pl.col("disposition").is_null()
-        | pl.col("disposition").str.to_uppercase().is_in(sorted(CHARGED_DISPOSITIONS))
-    )
-    return (
-        with_dimensions(frame, context)
-        .group_by(context.sums_by)
-        .agg(
-            pl.len().cast(pl.Int64).alias("records"),
-            answered.sum().cast(pl.Int64).alias("answered"),
-            pl.col("quantity").sum().cast(pl.Int64),
-            pl.col("billed_quantity").sum().cast(pl.Int64),
-            pl.col("charge").sum().cast(pl.Int64).alias("gross"),
-        )
-        .with_columns(pl.lit(0, pl.Int64).alias("credits"))
     )
 
 

@@ -37,27 +37,10 @@ from ratebook.store.tables import (
     usage_records,
 )
 
-#: A report's rows: one current charge of the period, with what the report needs of its
-#: record and customer. Amounts at AMOUNT_SCALE, quantities at QUANTITY_SCALE.
-USAGE_SCHEMA: dict[str, pl.DataType] = {
-    "charge_id": pl.Int64(),
-    "customer_id": pl.Int64(),
-    "segment": pl.String(),
-    "service": pl.String(),
-    "unit": pl.String(),
-    "direction": pl.String(),
-    "caller": pl.String(),
-    "destination": pl.String(),
-    "disposition": pl.String(),
-    "attributes": pl.String(),
-    "quantity": pl.Int64(),
-    "billed_quantity": pl.Int64(),
-    "charge": pl.Int64(),
-}
-
 #: Credits and adjustments of the period. Those of a record (an upheld dispute on it) carry
-#: the record's columns, as ``USAGE_SCHEMA``; the others only ``service`` (the posting's
-#: category) and ``segment``. ``credit`` is positive for money given back.
+#: the record's service, unit, direction, numbers and attributes; the others only
+#: ``service`` (the posting's category) and ``segment``. ``credit`` is positive for money
+#: given back.
 CREDIT_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),  # dispute | posting | invoice_line
     "reference": pl.String(),  # the dispute number, posting or invoice line id
@@ -109,56 +92,8 @@ def _usage_where(
     return statement.where(c.entity_id == entity_id, c.invoice_line_id.in_(lines))
 
 
-def usage_rows(
-    conn: Connection,
-    entity_id: int,
-    *,
-    period: str,
-    basis: str,
-    bounds: tuple[datetime, datetime],
-    callers: bool = True,
-    attribute: str | None = None,
-    chunk: int = 200_000,
-) -> Iterator[pl.DataFrame]:
-    """The report's charges (``USAGE_SCHEMA``), ``chunk`` rows at a time, in no particular
-    order. ``usage``: the current charges of ``period``; ``invoice``: the charges billed on
-    invoices issued in ``bounds``. What only some reports read is left null otherwise: the
-    caller unless ``callers``, and the attributes but of records whose attributes name
-    ``attribute``."""
-    c, r, k = rated_charges.c, usage_records.c, customers.c
-    naming = f'%"{attribute}"%' if attribute else None
-    statement = select(
-        c.id,
-        c.customer_id,
-        k.segment,
-        r.service,
-        r.unit,
-        r.direction,
-        r.caller if callers else null(),
-        r.destination,
-        r.disposition,
-        case((r.attributes.like(naming), r.attributes), else_=null()) if naming else null(),
-        r.quantity,
-        c.billed_quantity,
-        c.charge,
-    ).select_from(
-        rated_charges.join(usage_records, r.id == c.record_pk).join(
-            customers, k.id == c.customer_id
-        )
-    )
-    statement = _usage_where(statement, entity_id, period, basis, bounds).where(_unclassified())
-    yield from streamed_frames(conn, statement, USAGE_SCHEMA, rows=chunk)
-
-
-def _unclassified() -> Any:
-    """Records whose destination was stored without its region and type (before they were
-    worked out at import)."""
-    r = usage_records.c
-    return and_(r.destination.is_not(None), r.destination_type.is_(None))
-
-
-#: The charges of classified records, grouped in the database (``grouped_usage``): the
-#: group's key, then its sums. ``destination`` and ``caller`` hold only as many leading
+#: A period's charges, grouped in the database (``grouped_usage``): the group's key, then
+#: its sums. ``destination`` and ``caller`` hold only as many leading
 #: characters as the profile's prefixes need (null when it needs none); ``on_net`` is 1
 #: where the destination is a number one of the entity's customers holds; ``ids`` is the sum
 #: of the group's charge ids.
@@ -194,8 +129,9 @@ def grouped_usage(
     destination_chars: int,
     caller_chars: int,
 ) -> Iterator[pl.DataFrame]:
-    """The report's charges of records stored with their destination's region and type
-    (the others are ``usage_rows``'), summed in the database per ``GROUPED_SCHEMA``'s key.
+    """The report's charges, summed in the database per ``GROUPED_SCHEMA``'s key. A record
+    stored without its destination's region and type (before they were kept) is grouped by
+    its whole destination, for the report to classify.
     ``attribute``: the attributes are kept (in the key) for records that name it;
     ``on_net``: whether to tell calls to the entity's own customers apart;
     ``destination_chars``, ``caller_chars``: the leading characters kept of each (0: none).
@@ -223,7 +159,12 @@ def grouped_usage(
         r.destination_type,
         case((r.attributes.like(naming), r.attributes), else_=null()) if naming else null(),
         case((r.destination.in_(held), 1), else_=0) if on_net else literal(0),
-        func.substr(r.destination, 1, destination_chars) if destination_chars else null(),
+        # a record stored without its destination's kind keeps its whole number, to be
+        # classified as the report reads it
+        case(
+            (r.destination_type.is_(None), r.destination),
+            else_=func.substr(r.destination, 1, destination_chars) if destination_chars else null(),
+        ),
         func.substr(r.caller, 1, caller_chars) if caller_chars else null(),
     ]
     labelled = [key.label(name) for key, name in zip(keys, GROUPED_SCHEMA, strict=False)]
@@ -246,7 +187,7 @@ def grouped_usage(
         # expression repeated would carry parameters of its own
         .group_by(*[literal_column(str(n)) for n in range(1, len(labelled) + 1)])
     )
-    statement = _usage_where(statement, entity_id, period, basis, bounds).where(~_unclassified())
+    statement = _usage_where(statement, entity_id, period, basis, bounds)
     yield from streamed_frames(conn, statement, GROUPED_SCHEMA)
 
 

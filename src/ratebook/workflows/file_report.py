@@ -24,7 +24,7 @@ from ratebook.model.actor import current_actor
 from ratebook.model.parties import Entity
 from ratebook.model.regulatory import Profile
 from ratebook.store import audit, reports
-from ratebook.store.engine import snapshot
+from ratebook.store.engine import mapped_reads, snapshot
 from ratebook.store.entities import get_entity
 from ratebook.workflows.report_regulatory import Built, build_report, compute_report, manifest_text
 
@@ -223,7 +223,7 @@ def verify_filing(engine: Engine, filing_id: int, *, entity_code: str | None = N
     Raises:
         NotFoundError: ``UNKNOWN_REPORT``.
     """
-    with snapshot(engine) as conn:
+    with snapshot(engine) as conn, mapped_reads(conn):
         entity = get_entity(conn, entity_code)
         # filings are numbered by a 32-bit key: a larger number names none
         row = reports.filing(conn, entity.id, filing_id) if 0 < filing_id < 2**31 else None

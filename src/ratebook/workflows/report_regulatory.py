@@ -25,7 +25,6 @@ from ratebook.billing.regulatory import (
     compute,
     csv_rows,
     grouped_partial,
-    partial,
 )
 from ratebook.errors import InputError
 from ratebook.model.ledger import Period
@@ -36,7 +35,7 @@ from ratebook.render import regulatory as render
 from ratebook.sources.profiles import load_profile, shipped_profiles
 from ratebook.store import reports
 from ratebook.store.billing import load_tax_rates
-from ratebook.store.engine import snapshot
+from ratebook.store.engine import mapped_reads, snapshot
 from ratebook.store.entities import get_entity
 
 #: The report files an ``--out`` folder receives, by kind.
@@ -139,7 +138,7 @@ def compute_report(
     # the ledger's own sums first: they count the charges the progress is out of
     ledger = reports.ledger_sums(conn, entity.id, period=period, basis=basis, bounds=bounds)
     destination_chars, caller_chars = context.prefix_chars
-    # the charges of records stored with their destination's kind, summed in the database
+    # the month's charges, summed in the database
     for frame in reports.grouped_usage(
         conn,
         entity.id,
@@ -154,21 +153,6 @@ def compute_report(
         digest.add("groups", frame)
         partials.append(grouped_partial(frame, context))
         read += int(frame["records"].sum())
-        if progress is not None:
-            progress(read, ledger["charges"])
-    # the others, stored before kinds were, one row each, their numbers classified here
-    for frame in reports.usage_rows(
-        conn,
-        entity.id,
-        period=period,
-        basis=basis,
-        bounds=bounds,
-        callers=profile.jurisdiction is not None,
-        attribute=profile.roaming_attribute,
-    ):
-        digest.add("charges", frame)
-        partials.append(partial(frame, context))
-        read += frame.height
         if progress is not None:
             progress(read, ledger["charges"])
     credits = reports.credit_rows(conn, entity.id, period=period, basis=basis, bounds=bounds)
@@ -212,7 +196,7 @@ def build_report(
     chosen = load_profile(profile, files=profile_files)
     if basis is not None and basis not in ("usage", "invoice"):
         raise InputError("UNKNOWN_CHOICE", "the basis is 'usage' or 'invoice'", path="--basis")
-    with snapshot(engine) as conn:
+    with snapshot(engine) as conn, mapped_reads(conn):
         entity = get_entity(conn, entity_code)
         return compute_report(
             conn, entity, chosen, period, basis or chosen.basis, progress=progress
