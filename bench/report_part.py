@@ -16,15 +16,17 @@ from sqlalchemy import text
 
 from ratebook.store.engine import mapped_reads, open_store
 
-#: The bare aggregate the report is measured against: the period's current charges joined to
-#: their records and customers, summed per service, direction, segment and unit.
+#: The bare aggregate the report is measured against: the entity's current charges of the
+#: period (the rows the report reads, chosen as it chooses them) joined to their records and
+#: customers, summed per service, direction, segment and unit.
 GROUP_BY = """
 SELECT r.service, r.direction, k.segment, r.unit, count(*), sum(r.quantity),
        sum(c.billed_quantity), sum(c.charge)
 FROM rated_charges c
 JOIN usage_records r ON r.id = c.record_pk
 JOIN customers k ON k.id = c.customer_id
-WHERE c.period = '2026-10' AND c.superseded_by IS NULL
+WHERE c.entity_id = (SELECT id FROM entities WHERE code = 'BENCH')
+  AND c.period = '2026-10' AND c.superseded_by IS NULL
 GROUP BY r.service, r.direction, k.segment, r.unit
 """
 

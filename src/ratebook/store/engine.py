@@ -106,8 +106,9 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-#: Bytes of a SQLite file a long read maps into memory (``mapped_reads``).
-MAPPED_READ_BYTES = 1 << 30
+#: Bytes of a SQLite file a long read maps into memory (``mapped_reads``): mapped pages count
+#: in the process's resident memory, so this bounds what they add to it.
+MAPPED_READ_BYTES = 512 << 20
 
 
 @contextmanager
