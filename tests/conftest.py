@@ -142,3 +142,9 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_bytes(text)
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: the workers then share them out at the start and end together,
+    rather than one taking up a long test just as the other runs out of work."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -18,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.api.conftest import Api
 
 
+@pytest.mark.slow
 def test_no_server_error_and_no_schema_violation(api: Api) -> None:
     schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
     headers = {"Authorization": f"Bearer {api.keys['my_admin']}"}

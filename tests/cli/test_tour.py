@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ratebook.tour import write_tour
 
 _STEP = re.compile(r"^(?P<command>ratebook .+?)\s+# → (?P<shows>.+)$")
@@ -26,6 +28,7 @@ def _steps(readme: str) -> list[tuple[str, str]]:
     return steps
 
 
+@pytest.mark.slow
 def test_the_tour_runs_as_printed(tmp_path: Path) -> None:
     tour = write_tour(tmp_path / "tour")
     steps = _steps((tour / "README.md").read_text(encoding="utf-8"))

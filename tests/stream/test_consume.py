@@ -72,6 +72,7 @@ def charges(engine: Engine) -> dict[str, int]:
     return {str(r): int(c) for r, c in rows}
 
 
+@pytest.mark.slow
 def test_every_message_is_applied_once_with_its_offset(
     my_engine: Engine, tmp_path: Path, broker: Broker
 ) -> None:

@@ -150,6 +150,7 @@ def kill_trial(engine: Engine, folder: Path, broker: Broker, seed: int, kills: i
     )
 
 
+@pytest.mark.slow
 def test_a_consumer_killed_at_random_points_applies_each_event_once(
     my_engine: Engine, tmp_path: Path, broker: Broker
 ) -> None:
@@ -161,6 +162,7 @@ def test_a_consumer_killed_at_random_points_applies_each_event_once(
     assert found.positions == found.ends
 
 
+@pytest.mark.slow
 def test_members_joining_and_leaving_lose_and_double_nothing(
     my_engine: Engine, tmp_path: Path, broker: Broker
 ) -> None:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -148,6 +149,7 @@ def _frames(event: dict[str, Any], zone: str) -> tuple[pl.DataFrame, pl.DataFram
     return records, pl.concat([shape_rejects, invalid]), columns
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(event=events(), zone=st.sampled_from(ZONES))
 def test_an_event_read_alone_is_the_record_the_frames_read(

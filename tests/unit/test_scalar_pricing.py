@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -258,6 +259,7 @@ def records(draw: st.DrawFn) -> pl.DataFrame:
     return frame
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,
