@@ -344,7 +344,7 @@ def ledger_sums(
     ``invoiced`` and ``open`` usage (current charges of the period on an invoice line or not
     yet; on the invoice basis, the usage lines of the invoices issued in ``bounds``, all
     invoiced) and ``credits`` (the credit and adjustment postings or lines, as a positive
-    amount given back); and ``charges``, how many charges ``usage_rows`` gives."""
+    amount given back); and ``charges``, how many charges the report sums."""
     if basis == "invoice":
         li = invoice_lines.c
         issued = li.invoice_id.in_(_invoices_issued(entity_id, *bounds))
