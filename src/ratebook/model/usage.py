@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import polars as pl
 
@@ -84,3 +86,15 @@ KNOWN_SCHEMA: dict[str, pl.DataType] = {
     "content_sha256": pl.String(),
     "seen_at": pl.String(),  # where it was first seen, e.g. "cdr-2026-10.csv:1234"
 }
+
+
+def with_extra_keys(
+    attributes: Mapping[str, Any], extra: Mapping[str, Any]
+) -> tuple[dict[str, Any], str | None]:
+    """An event's ``attributes`` with its ``extra`` keys (those no canonical field has) added
+    as attributes, as pushes and streams keep them; and the first extra key that an
+    attribute already names, blanks and case aside, if one does: such an event is refused,
+    for neither value could be chosen over the other."""
+    named = {str(k).strip().lower() for k in attributes}
+    clash = next((k for k in extra if str(k).strip().lower() in named), None)
+    return {**attributes, **extra}, clash

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ratebook.model.usage import EVENT_FIELDS
+from ratebook.model.usage import EVENT_FIELDS, with_extra_keys
 
 #: The keys of a canonical event besides the canonical fields.
 _EXTRA_KEYS = frozenset({"origin", "attributes"})
@@ -125,11 +125,11 @@ def _canonical(item: dict[str, Any]) -> dict[str, Any] | Unreadable:
             event[key] = value
         elif key != "attributes":
             extra[key] = value
-    clash = [k for k in extra if str(k).strip().lower() in {a.lower() for a in attributes}]
-    if clash:
-        return Unreadable(f"{clash[0]!r} is both a key and an attribute")
-    if attributes or extra:
-        event["attributes"] = {**attributes, **extra}
+    merged, clash = with_extra_keys(attributes, extra)
+    if clash is not None:
+        return Unreadable(f"{clash!r} is both a key and an attribute")
+    if merged:
+        event["attributes"] = merged
     return event
 
 

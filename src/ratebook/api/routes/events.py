@@ -39,6 +39,7 @@ from ratebook.api.schemas import (
     QuoteIn,
 )
 from ratebook.errors import AccessError, InputError
+from ratebook.model.usage import with_extra_keys
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.store import scratch
 from ratebook.workflows.import_feed import import_feed, known_formats
@@ -122,17 +123,15 @@ def _from_cloud(event: CloudEventIn, index: int) -> dict[str, Any]:
     are attributes, as ``data.attributes`` are, and the event's type is ``ce_type``."""
     extra = dict(event.data.model_extra or {})
     data = event.data.model_dump(exclude_none=True, exclude=set(extra))
-    attributes = dict(data.pop("attributes", None) or {})
-    written = {str(k).strip().lower() for k in attributes}
-    for key in extra:
-        if key.strip().lower() in written:
-            raise Problem(
-                422,
-                "BAD_ATTRIBUTE",
-                f"{key!r} is both a key of data and one of its attributes",
-                errors=[{"pointer": f"/{index}/data/{key}", "code": "BAD_ATTRIBUTE"}],
-            )
-    attributes = {**attributes, **extra, "ce_type": event.type}
+    attributes, clash = with_extra_keys(dict(data.pop("attributes", None) or {}), extra)
+    if clash is not None:
+        raise Problem(
+            422,
+            "BAD_ATTRIBUTE",
+            f"{clash!r} is both a key of data and one of its attributes",
+            errors=[{"pointer": f"/{index}/data/{clash}", "code": "BAD_ATTRIBUTE"}],
+        )
+    attributes["ce_type"] = event.type
     return {
         **data,
         "record_id": event.id,
