@@ -6,11 +6,10 @@ run, and their ratio."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from commands import ratebook_rss
 from shaped import generate
 from sqlalchemy import text
 
@@ -29,24 +28,6 @@ WHERE c.entity_id = (SELECT id FROM entities WHERE code = 'BENCH')
   AND c.period = '2026-10' AND c.superseded_by IS NULL
 GROUP BY r.service, r.direction, k.segment, r.unit
 """
-
-_PEAK = (
-    "import resource, subprocess, sys;"
-    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
-
-
-def _run(db: str, *args: str) -> tuple[float, int]:
-    """Seconds a ratebook command took and its peak RSS in MB."""
-    began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", _PEAK, sys.executable, "-m", "ratebook", "--db", db, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return time.perf_counter() - began, int(done.stdout.split()[-1]) // 1024
 
 
 def _group_by(db: str) -> float:
@@ -76,9 +57,9 @@ def report_bench(work: Path, stores: list[tuple[str, str]], rows: int) -> None:
             ("customers", "import", str(inputs.customers)),
             ("ingest", "--format", "generic", str(inputs.cdrs)),
         ):
-            _run(db, *args)
+            ratebook_rss(db, *args)
         bare = _group_by(db)
-        seconds, peak = _run(
+        seconds, peak = ratebook_rss(
             db, "report", "regulatory", "--period", "2026-10", "--out", str(work / f"out-{name}")
         )
         print(

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,6 +24,7 @@ from urllib.parse import quote
 import polars as pl
 import psycopg
 from api_part import api_bench
+from commands import ratebook_rss
 from report_part import report_bench
 from shaped import ShapedInputs, generate
 from stream_part import stream_bench
@@ -49,29 +48,7 @@ ZONE = "Asia/Kuala_Lumpur"
 
 
 def _ratebook(db: str, *args: str) -> float:
-    return _ratebook_rss(db, *args)[0]
-
-
-#: Runs a command and prints its peak RSS in KB. A small process of its own starts it: Linux
-#: counts a child's memory before ``exec`` (a copy of its parent's) in its peak, and this
-#: bench holds whole parsed files in memory by then.
-_PEAK = (
-    "import resource, subprocess, sys;"
-    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
-
-
-def _ratebook_rss(db: str, *args: str) -> tuple[float, int]:
-    """Seconds a ratebook command took and its own peak RSS in MB."""
-    began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", _PEAK, sys.executable, "-m", "ratebook", "--db", db, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return time.perf_counter() - began, int(done.stdout.split()[-1]) // 1024
+    return ratebook_rss(db, *args)[0]
 
 
 def _setup(db: str, inputs: ShapedInputs) -> None:
@@ -306,7 +283,7 @@ def _ingest_figures(name: str, db: str, inputs: ShapedInputs, rows: int, polars_
             "   (target 1,500,000)"
         )
         print(f"  of it the rating pass (match, rate, tiers): {parsed / rating_s:,.0f} rows/s")
-    seconds, peak_mb = _ratebook_rss(db, "ingest", "--format", "generic", str(inputs.cdrs))
+    seconds, peak_mb = ratebook_rss(db, "ingest", "--format", "generic", str(inputs.cdrs))
     print(
         f"end to end into {name:<10}        {rows / seconds:>12,.0f} rows/s"
         f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed;"

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
-from ratebook.pipeline.destinations import classify, classify_each, classify_one
+from ratebook.pipeline.destinations import NumberType, classify, classify_each
 
 _CODES = sorted(COUNTRY_CODE_TO_REGION_CODE)
 _TYPES = list(range(11))  # FIXED_LINE .. VOICEMAIL
@@ -34,6 +34,18 @@ def numbers(draw: st.DrawFn) -> str:
         return text[:keep] + tail
     digits = draw(st.text("0123456789", min_size=3, max_size=12))
     return f"+{code}{digits}"
+
+
+def classify_one(number: str) -> tuple[str | None, NumberType]:
+    """libphonenumber's own answer for one E.164 number, parsed as the library parses it:
+    the reference the classifier is held to."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return None, NumberType.UNKNOWN
+    region = phonenumbers.region_code_for_number(parsed)
+    kind = phonenumbers.number_type(parsed)
+    return region, NumberType(phonenumbers.PhoneNumberType.to_string(kind).lower())
 
 
 def _canonical(number: str) -> bool:

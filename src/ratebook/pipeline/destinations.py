@@ -53,6 +53,9 @@ _SPECIAL = (
     ("voicemail", NumberType.VOICEMAIL),
 )
 
+#: What ``classify`` reads as an E.164 number: ``+`` and 3 to 17 digits.
+_E164 = re.compile(r"^\+\d{3,17}$")
+
 #: The columns ``classify`` returns, beside the number itself.
 CLASSIFIED: dict[str, pl.DataType] = {
     "number": pl.String(),
@@ -190,7 +193,7 @@ def classify(numbers: pl.Series) -> pl.DataFrame:
     distinct = pl.DataFrame({"number": numbers.drop_nulls().unique()}, schema={"number": pl.String})
     digits = pl.col("number").str.strip_prefix("+")
     framed = distinct.with_columns(
-        pl.when(pl.col("number").str.contains(r"^\+\d{3,17}$")).then(digits).alias("digits")
+        pl.when(pl.col("number").str.contains(_E164.pattern)).then(digits).alias("digits")
     )
     code: pl.Expr = pl.lit(None, pl.String)
     for length in (3, 2, 1):  # calling codes are prefix-free: at most one length matches
@@ -220,8 +223,6 @@ def classify(numbers: pl.Series) -> pl.DataFrame:
 #: calling code's patterns cost milliseconds to set up as expressions, and a number a few
 #: microseconds to ask libphonenumber about.
 EACH_NUMBERS = 256
-
-_E164 = re.compile(r"^\+\d{3,17}$")
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -279,15 +280,3 @@ def describe(numbers: pl.Series) -> pl.DataFrame:
     if numbers.n_unique() <= EACH_NUMBERS:
         return classify_each(numbers)
     return classify(numbers)
-
-
-def classify_one(number: str) -> tuple[str | None, NumberType]:
-    """libphonenumber's own answer for one E.164 number: the reference ``classify`` is held
-    to, and the answer where one number is asked about."""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return None, NumberType.UNKNOWN
-    region = phonenumbers.region_code_for_number(parsed)
-    kind = phonenumbers.number_type(parsed)
-    return region, NumberType(phonenumbers.PhoneNumberType.to_string(kind).lower())

@@ -150,14 +150,17 @@ def xlsx_bytes(doc: ReportDocument) -> bytes:
 
 
 def _fit(
-    titles: list[str], rows: list[list[str]], usable: float, first_numeric: int
-) -> list[float]:
+    titles: list[str],
+    rows: list[list[str]],
+    usable: float,  # float-ok: points on the page
+    first_numeric: int,
+) -> list[float]:  # float-ok: points on the page
     """Column widths for a table of 7-point text within ``usable`` points: each numeric
     column as wide as its widest figure (figures never wrap), the text columns sharing the
     rest in proportion to their widest value (they wrap)."""
     pad = 14.0  # a cell's padding, both sides
 
-    def widest(i: int) -> float:
+    def widest(i: int) -> float:  # float-ok: points on the page
         figures = [stringWidth(r[i], "Helvetica", 7) for r in rows]
         words = [stringWidth(w, "Helvetica-Bold", 7) for w in titles[i].split()]
         return max(figures + words) + pad
@@ -170,7 +173,12 @@ def _fit(
     return widths
 
 
-def _table(rows: list[list[Any]], widths: list[float], right_from: int, size: float = 8) -> Table:
+def _table(
+    rows: list[list[Any]],
+    widths: list[float],  # float-ok: points on the page
+    right_from: int,
+    size: float = 8,  # float-ok: a font size
+) -> Table:
     table = Table(rows, colWidths=widths, repeatRows=1)
     table.setStyle(
         TableStyle(
@@ -189,7 +197,10 @@ def _table(rows: list[list[Any]], widths: list[float], right_from: int, size: fl
     return table
 
 
-def _chart(categories: list[tuple[str, Decimal]], width: float) -> Drawing:
+def _chart(
+    categories: list[tuple[str, Decimal]],
+    width: float,  # float-ok: points on the page
+) -> Drawing:
     """Horizontal bars of net revenue by category (drawn to scale; the figures are in the
     table beside it)."""
     height = 24 + 16 * len(categories)
