@@ -18,7 +18,7 @@ import typer
 import typer.main
 from typer.core import TyperArgument, TyperOption
 
-from ratebook.cli import audit, billing, intake, reports, review, service, setup
+from ratebook.cli import audit, billing, intake, reports, review, service, setup, users
 from ratebook.cli import reference as reference  # adds list and show to customers and rates
 from ratebook.cli.common import DbOption, State, err
 
@@ -28,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for group in (setup, intake, billing, reports, review, audit, service):
+for group in (setup, intake, billing, reports, review, audit, service, users):
     app.add_typer(group.commands)
 
 #: Set by ``--debug``: a failure's traceback is shown instead of its one line.

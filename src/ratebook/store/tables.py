@@ -750,3 +750,43 @@ regulatory_filings = Table(
     Column("filed_at", UtcDateTime, nullable=False),
     UniqueConstraint("entity_id", "period", "profile", "basis", "revision"),
 )
+
+# The web console's people. A user signs in with a password (only its argon2 hash is kept)
+# and holds one role per entity; a user with no role in an entity does not see it.
+users = Table(
+    "users",
+    metadata,
+    _id(),
+    Column("username", String(64), nullable=False),
+    Column("password_hash", String(200), nullable=False),  # argon2id, with its parameters
+    Column("created_by", String(100), nullable=False),
+    _created(),
+    Column("password_changed_at", UtcDateTime, nullable=False),
+    Column("disabled_at", UtcDateTime, nullable=True),  # a disabled user cannot sign in
+    UniqueConstraint("username"),
+)
+
+user_roles = Table(
+    "user_roles",
+    metadata,
+    _id(),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    _entity(),
+    Column("role", String(16), nullable=False),  # viewer | reviewer | admin
+    UniqueConstraint("user_id", "entity_id"),
+)
+
+# A signed-in console session: the cookie holds a random token, the store only its SHA-256,
+# and the form token (CSRF) every change the session makes must carry.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    _id(),
+    Column("token_sha256", String(64), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    _created(),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),  # signed out
+    UniqueConstraint("token_sha256"),
+)
