@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         event_days_back, event_days_ahead: a pushed event starting more than this many days
             before, or after, the moment it is received is an ``INVALID_RECORD``
             (``OUTSIDE_EVENT_WINDOW``); files keep the whole billed time window.
+        console_session_hours: a console session ends this long after signing in.
+        console_login_attempts: sign-in attempts a minute one client address, or one user
+            name, may make of one server process (refused beyond, until the minute passes).
+        console_max_form_bytes: the largest console form body (an upload has
+            ``api_max_upload_bytes``).
     """
 
     model_config = SettingsConfigDict(env_prefix="RATEBOOK_", extra="ignore")
@@ -59,3 +64,6 @@ class Settings(BaseSettings):
     api_body_seconds: int = Field(default=30, ge=1)
     event_days_back: int = Field(default=400, ge=1)
     event_days_ahead: int = Field(default=1, ge=0)
+    console_session_hours: int = Field(default=12, ge=1)
+    console_login_attempts: int = Field(default=5, ge=1)
+    console_max_form_bytes: int = Field(default=1024 * 1024, ge=1024)

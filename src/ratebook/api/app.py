@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
 
+from ratebook import console
 from ratebook.api import problems
 from ratebook.api.body import RefuseNul
 from ratebook.api.coalesce import EventCoalescer
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         ).start()
         yield
         await run_in_threadpool(app.state.event_writer.close)
+        await run_in_threadpool(console.close, app)
         app.state.probe.shutdown(wait=False)
 
     app = FastAPI(
@@ -94,6 +96,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     problems.install(app)
     for module in (health, events, accounts, review, rates, reports):
         app.include_router(module.router)
+    console.install(app)
     app.add_middleware(RefuseNul)
     app.add_middleware(Gate, engine=app.state.engine, settings=settings, keys=app.state.keys)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)

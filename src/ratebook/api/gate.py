@@ -14,20 +14,24 @@ In order, each refusal a problem JSON answered without reading the body:
    served by this process.
 
 The route still checks the key's scope, and the store still checks it where it writes.
+
+The console's pages (every path outside ``/v1/``, but for the probes and documents above)
+sign in with a session cookie, which the console checks itself; here a console request
+that carries a body must declare its length, within ``console_max_form_bytes`` (an upload:
+``api_max_upload_bytes``), and counts towards ``api_max_in_flight``.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from dataclasses import dataclass
 
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ratebook.api.key_cache import KeyCache
+from ratebook.limits import SECOND_NS, RateLimiter
 from ratebook.settings import Settings
 from ratebook.workflows.manage_keys import authenticate, digest, well_formed
 
@@ -49,7 +53,6 @@ _JSON = frozenset({"application/json"})
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 #: Key lookups in the store at once; an unknown key's lookup cannot queue behind others.
 _LOOKUPS = 8
-_SECOND_NS = 1_000_000_000
 
 
 async def answer(
@@ -59,6 +62,7 @@ async def answer(
     titles = {
         401: "Unauthorized",
         408: "Request Timeout",
+        411: "Length Required",
         413: "Content Too Large",
         415: "Unsupported Media Type",
         429: "Too Many Requests",
@@ -87,40 +91,8 @@ async def answer(
     await send({"type": "http.response.body", "body": body})
 
 
-@dataclass(slots=True)
-class _Bucket:
-    """A token bucket, in nanoseconds of credit: each request costs one second's worth
-    divided by the rate, the bucket holds ``burst`` requests' worth."""
-
-    credit: int
-    at: int
-
-
-class RateLimiter:
-    """Per-key token buckets of this process."""
-
-    def __init__(self, rate: int, burst: int) -> None:
-        self._cost = _SECOND_NS // rate
-        self._capacity = self._cost * burst
-        self._buckets: dict[int, _Bucket] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key_id: int, now: int) -> int:
-        """0 when the key may go on, else the nanoseconds until it may."""
-        with self._lock:
-            bucket = self._buckets.get(key_id)
-            if bucket is None:
-                bucket = self._buckets[key_id] = _Bucket(self._capacity, now)
-            bucket.credit = min(self._capacity, bucket.credit + now - bucket.at)
-            bucket.at = now
-            if bucket.credit >= self._cost:
-                bucket.credit -= self._cost
-                return 0
-            return self._cost - bucket.credit
-
-
 def _retry_after(nanoseconds: int) -> dict[str, str]:
-    return {"Retry-After": str(max(1, -(-nanoseconds // _SECOND_NS)))}
+    return {"Retry-After": str(max(1, -(-nanoseconds // SECOND_NS)))}
 
 
 class Gate:
@@ -138,6 +110,9 @@ class Gate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        if not scope["path"].startswith("/v1/"):
+            await self._console(scope, receive, send)
             return
         headers = dict(scope["headers"])
         refused = self._refused_by_headers(scope, headers)
@@ -168,6 +143,33 @@ class Gate:
                 _retry_after(wait),
             )
             return
+        if self.in_flight >= self.settings.api_max_in_flight:
+            await answer(
+                send, 429, "BUSY", "the server is at its limit of requests", _retry_after(1)
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _console(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A console request: its body's declared length checked, then served within the
+        limit of requests in flight."""
+        if scope["method"] in _WITH_BODY:
+            limit = (
+                self.settings.api_max_upload_bytes
+                if scope["path"].endswith("/imports")
+                else self.settings.console_max_form_bytes
+            )
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            if not declared.isdigit():
+                await answer(send, 411, "LENGTH_REQUIRED", "a form must declare its length")
+                return
+            if int(declared) > limit:
+                await answer(send, 413, "BODY_TOO_LARGE", f"the form is larger than {limit} bytes")
+                return
         if self.in_flight >= self.settings.api_max_in_flight:
             await answer(
                 send, 429, "BUSY", "the server is at its limit of requests", _retry_after(1)

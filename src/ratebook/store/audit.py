@@ -152,11 +152,15 @@ def entries(
     actor: str | None = None,
     since: str | None = None,
     limit: int | None = None,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Entries in order, filtered; ``action`` matches a prefix (``exception`` matches
-    ``exception.reject``); ``since`` is an ISO date or instant (UTC)."""
+    ``exception.reject``); ``since`` is an ISO date or instant (UTC); with ``limit``, the
+    latest that many (before the entry ``before_id``, when given)."""
     a = audit_log.c
     statement = select(audit_log).order_by(a.id)
+    if before_id is not None:
+        statement = statement.where(a.id < before_id)
     if entity_id is not None:
         statement = statement.where(a.entity_id == entity_id)
     if action is not None:

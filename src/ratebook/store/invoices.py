@@ -200,3 +200,10 @@ def deliveries(conn: Connection, invoice_id: int) -> list[dict[str, Any]]:
         .order_by(d.id)
     )
     return [dict(r._mapping) for r in rows]
+
+
+def line_ids(conn: Connection, invoice_id: int) -> dict[int, int]:
+    """The store keys of an invoice's lines, by line number (what lineage is asked by)."""
+    li = invoice_lines.c
+    rows = conn.execute(select(li.line_no, li.id).where(li.invoice_id == invoice_id))
+    return {int(no): int(pk) for no, pk in rows}

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Select, case, func, insert, select, update
+from sqlalchemy.sql.elements import ColumnElement
 
 from ratebook.model.review import PENDING, Filter
 from ratebook.store.tables import (
@@ -88,9 +89,17 @@ LISTED_SCHEMA: dict[str, pl.DataType] = {
 
 
 def find(
-    conn: Connection, entity_id: int, f: Filter, *, limit: int | None = None
+    conn: Connection,
+    entity_id: int,
+    f: Filter,
+    *,
+    limit: int | None = None,
+    before_id: int | None = None,
+    newest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    """Exceptions matching ``f``, by batch and source line."""
+    """Exceptions matching ``f``, by batch and source line; or, ``newest_first``, newest
+    first from the one before ``before_id`` (a page that reads no more rows than it shows,
+    however long the queue)."""
     x = exceptions.c
     statement: Select[Any] = select(
         x.id,
@@ -114,10 +123,22 @@ def find(
         x.record_pk,
         x.batch_id,
     ).select_from(_joined())
-    statement = _where(statement, entity_id, f).order_by(x.batch_id, x.source_line, x.id)
+    statement = _where(statement, entity_id, f)
+    if before_id is not None:
+        statement = statement.where(x.id < before_id)
+    if newest_first:
+        statement = statement.order_by(x.id.desc())
+    else:
+        statement = statement.order_by(x.batch_id, x.source_line, x.id)
     if limit is not None:
         statement = statement.limit(limit)
     return [dict(row._mapping) for row in conn.execute(statement)]
+
+
+def count(conn: Connection, entity_id: int, f: Filter) -> int:
+    """How many exceptions match ``f``."""
+    statement = select(func.count()).select_from(_joined())
+    return int(conn.execute(_where(statement, entity_id, f)).scalar_one())
 
 
 def get(conn: Connection, entity_id: int, exception_id: int) -> dict[str, Any] | None:
@@ -219,13 +240,26 @@ def counts(conn: Connection, entity_id: int, period: str | None = None) -> list[
 NO_ROWS = ("rerate", "review", "close", "credit")
 
 
-def row_identity(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
-    """Per import batch that read rows: rows read, and where they are now: rated records,
-    duplicates, exceptions pending, exceptions written off (``read`` must equal the sum)."""
+def row_identity(
+    conn: Connection, entity_id: int, *, last: int | None = None
+) -> list[dict[str, Any]]:
+    """Per import batch that read rows (the ``last`` ones only, when given): rows read, and
+    where they are now: rated records, duplicates, exceptions pending, exceptions written off
+    (``read`` must equal the sum)."""
     b, r, x = import_batches.c, usage_records.c, exceptions.c
+    batches: list[ColumnElement[bool]] = [b.entity_id == entity_id, b.source_kind.not_in(NO_ROWS)]
+    rated_where: list[ColumnElement[bool]] = [r.entity_id == entity_id, r.status == "rated"]
+    open_where: list[ColumnElement[bool]] = [x.entity_id == entity_id]
+    if last is not None:
+        ids = list(
+            conn.execute(select(b.id).where(*batches).order_by(b.id.desc()).limit(last)).scalars()
+        )
+        rated_where.append(r.batch_id.in_(ids))
+        open_where.append(x.batch_id.in_(ids))
+        batches.append(b.id.in_(ids))
     rated = (
         select(r.batch_id, func.count().label("n"))
-        .where(r.entity_id == entity_id, r.status == "rated")
+        .where(*rated_where)
         .group_by(r.batch_id)
         .subquery()
     )
@@ -235,13 +269,14 @@ def row_identity(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
             func.sum(case((x.status.in_(PENDING), 1), else_=0)).label("pending"),
             func.sum(case((x.status == "rejected", 1), else_=0)).label("written_off"),
         )
-        .where(x.entity_id == entity_id)
+        .where(*open_where)
         .group_by(x.batch_id)
         .subquery()
     )
     rows = conn.execute(
         select(
             b.id.label("batch_id"),
+            b.started_at,
             b.source_name,
             b.rows_read.label("read"),
             func.coalesce(rated.c.n, 0).label("rated"),
@@ -255,10 +290,11 @@ def row_identity(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
             )
         )
         # rows read by imports; a re-rating, review, close or credit batch reads no rows
-        .where(b.entity_id == entity_id, b.source_kind.not_in(NO_ROWS))
+        .where(*batches)
         .order_by(b.id)
     )
-    return [{k: (int(v) if k != "source_name" else v) for k, v in r._mapping.items()} for r in rows]
+    text = ("source_name", "started_at")
+    return [{k: (v if k in text else int(v)) for k, v in r._mapping.items()} for r in rows]
 
 
 def attach_record(

@@ -472,9 +472,16 @@ def ledger_totals(conn: Connection, entity_id: int, period: str) -> dict[str, in
 
 
 def statement_lines(
-    conn: Connection, entity_id: int, customer_id: int, period: str
+    conn: Connection,
+    entity_id: int,
+    customer_id: int,
+    period: str,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> pl.DataFrame:
-    """One row per current rated record of a customer in a period, by start time."""
+    """One row per current rated record of a customer in a period, by start time (a page of
+    ``limit`` from ``offset``, when given)."""
     r = usage_records.c
     c = rated_charges.c
     statement = (
@@ -494,6 +501,7 @@ def statement_lines(
             r.unit,
             c.band,
             c.tier_split,
+            r.origin,
         )
         .select_from(
             rated_charges.join(usage_records, usage_records.c.id == c.record_pk).outerjoin(
@@ -508,6 +516,8 @@ def statement_lines(
         )
         .order_by(r.start_time, r.record_id)
     )
+    if limit is not None:
+        statement = statement.limit(limit).offset(offset)
     rows = conn.execute(statement).all()
     return pl.DataFrame(
         [tuple(x) for x in rows],
@@ -527,6 +537,7 @@ def statement_lines(
             "unit": pl.String,
             "band": pl.String,
             "tier_split": pl.String,
+            "origin": pl.String,
         },
         orient="row",
     )

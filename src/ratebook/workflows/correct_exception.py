@@ -59,8 +59,12 @@ def correct(
     reason: str,
     entity_code: str | None = None,
     settings: Settings | None = None,
+    preview: bool = False,
 ) -> Outcome:
     """Store a corrected copy of an exception's row and bill it; the original is kept.
+
+    With ``preview``, everything is done as for real and then rolled back: the outcome (the
+    charge the copy would get) is what committing would give, and the store is unchanged.
 
     The copy is the original row with ``changes`` (column name of the feed: new text) applied,
     or the whole corrected row ``raw``; it is read exactly as the import read the original
@@ -71,8 +75,6 @@ def correct(
         InputError: the copy is still invalid (names the field), or a column is unknown.
         ConflictError: the copy duplicates or conflicts with another record, or still cannot
             be billed (``STILL_NOT_BILLABLE``); nothing is changed.
-
-    One function: reading the copy, storing it and billing it are one transaction's steps.
     """
     need_reason(reason)
     if not changes and raw is None:
@@ -80,6 +82,32 @@ def correct(
             "MISSING_VALUE", "give the changes (--set FIELD=VALUE) or --raw", path="--set"
         )
     settings = settings or Settings()
+    try:
+        return _correct(engine, exception_id, changes, raw, reason, entity_code, settings, preview)
+    except _Previewed as shown:
+        return shown.outcome
+
+
+class _Previewed(Exception):  # noqa: N818 - not an error: how a preview rolls back
+    """Raised out of a previewed correction's transaction, which it rolls back."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__("previewed")
+        self.outcome = outcome
+
+
+def _correct(
+    engine: Engine,
+    exception_id: int,
+    changes: dict[str, str] | None,
+    raw: str | None,
+    reason: str,
+    entity_code: str | None,
+    settings: Settings,
+    preview: bool,
+) -> Outcome:
+    """``correct``'s one transaction (one function: reading the copy, storing it and billing
+    it are its steps)."""
     now = datetime.now(UTC)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
@@ -160,6 +188,8 @@ def correct(
             late_usage=entity.late_usage,
         )
         _require_billed(outcome, exception_id)
+        if preview:
+            raise _Previewed(outcome)
         return outcome
 
 

@@ -14,7 +14,7 @@ from ratebook.model.holdings import Identifier
 from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, format_fixed
-from ratebook.store import billing, parties
+from ratebook.store import billing, parties, tariffs, usage
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
 
@@ -120,3 +120,80 @@ def customer_balance(
         balance=money(sum(sums.values())),
         currency=entity.currency,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assignment:
+    """A rate table a customer is rated by, over a span.
+
+    Attributes:
+        table: the rate table's name.
+        role: ``base`` or ``override``.
+        discount_ppm: the customer's discount, parts per million.
+        valid_from: from when (None: always).
+        valid_to: until when, exclusive (None: open).
+    """
+
+    table: str
+    role: str
+    discount_ppm: int
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+
+def customer_assignments(
+    engine: Engine, account: str, *, entity_code: str | None = None
+) -> list[Assignment]:
+    """The rate tables the customer is rated by, base first, by start.
+
+    Raises:
+        NotFoundError: ``CUSTOMER_NOT_FOUND``.
+    """
+    with reading(engine).connect() as conn:
+        entity = get_entity(conn, entity_code)
+        customer = parties.customer_by_account(conn, entity.id, account)
+        if customer is None:
+            raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer {account!r}")
+        names = {t["id"]: t["name"] for t in tariffs.table_list(conn, entity.id)}
+        frame = parties.load_assignments(conn, entity.id)
+    mine = [row for row in frame.iter_rows(named=True) if row["customer_id"] == customer[0]]
+    found = [
+        Assignment(
+            table=names.get(row["rate_table_id"], str(row["rate_table_id"])),
+            role=row["role"],
+            discount_ppm=row["discount_ppm"],
+            valid_from=row["valid_from"],
+            valid_to=row["valid_to"],
+        )
+        for row in mine
+    ]
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(found, key=lambda a: (a.role != "base", a.valid_from or epoch, a.table))
+
+
+def customer_records(
+    engine: Engine,
+    account: str,
+    period: str,
+    *,
+    entity_code: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[Entity, list[dict[str, Any]]]:
+    """A page of the customer's rated records of ``period``, by start time, with their
+    current charges (integers at their scales).
+
+    Raises:
+        NotFoundError: ``CUSTOMER_NOT_FOUND``.
+        InputError: ``BAD_PERIOD``.
+    """
+    Period.parse(period)
+    with reading(engine).connect() as conn:
+        entity = get_entity(conn, entity_code)
+        customer = parties.customer_by_account(conn, entity.id, account)
+        if customer is None:
+            raise NotFoundError("CUSTOMER_NOT_FOUND", f"no customer {account!r}")
+        lines = usage.statement_lines(
+            conn, entity.id, customer[0], period, limit=limit, offset=offset
+        )
+    return entity, lines.to_dicts()

@@ -13,8 +13,8 @@ from ratebook.money import AMOUNT_SCALE, AmountError, RoundingMode, parse_fixed
 from ratebook.pipeline.numbers import number_plan
 from ratebook.sources.dates import is_zone
 from ratebook.store import audit
-from ratebook.store.engine import schema_versions
-from ratebook.store.entities import create_entity, find_entity
+from ratebook.store.engine import reading, schema_versions
+from ratebook.store.entities import create_entity, find_entity, get_entity
 from ratebook.store.entities import list_entities as store_entities
 
 
@@ -110,6 +110,16 @@ def list_entities(engine: Engine) -> list[Entity]:
     """Every entity of the store, by code."""
     with engine.connect() as conn:
         return store_entities(conn)
+
+
+def entity_named(engine: Engine, code: str) -> Entity:
+    """The entity of that code.
+
+    Raises:
+        NotFoundError: ``ENTITY_NOT_FOUND``.
+    """
+    with reading(engine).connect() as conn:
+        return get_entity(conn, code)
 
 
 def store_schema(engine: Engine) -> str:

@@ -93,3 +93,49 @@ def export_invoices(
             path.write_bytes(ubl_invoice(doc))
         written.append(Exported(number=row.number, path=path))
     return written
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoiceDetail:
+    """An invoice as the console shows it.
+
+    Attributes:
+        row: the invoice.
+        document: its hand-off document, as issued.
+        line_ids: the store key of each line, by line number, to ask lineage by.
+        deliveries: its delivery log, oldest first.
+    """
+
+    row: InvoiceRow
+    document: dict[str, Any]
+    line_ids: dict[int, int]
+    deliveries: list[dict[str, Any]]
+
+
+def invoice_detail(engine: Engine, number: int, *, entity_code: str | None = None) -> InvoiceDetail:
+    """An invoice with its document, its lines' keys and its deliveries.
+
+    Raises:
+        NotFoundError: ``INVOICE_NOT_FOUND``.
+    """
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        found = invoices.get_invoice(conn, entity.id, number)
+        if found is None:
+            raise NotFoundError("INVOICE_NOT_FOUND", f"no invoice {number} in entity {entity.code}")
+        return InvoiceDetail(
+            row=found,
+            document=json.loads(found.document),
+            line_ids=invoices.line_ids(conn, found.id),
+            deliveries=invoices.deliveries(conn, found.id),
+        )
+
+
+def invoice_ubl(engine: Engine, number: int, *, entity_code: str | None = None) -> bytes:
+    """The invoice as UBL 2.1 XML, built from its document as issued.
+
+    Raises:
+        NotFoundError: ``INVOICE_NOT_FOUND``.
+    """
+    _, doc = get_invoice(engine, number, entity_code=entity_code)
+    return ubl_invoice(doc)

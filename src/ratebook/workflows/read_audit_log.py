@@ -42,6 +42,7 @@ def read_audit_log(
     actor: str | None = None,
     since: str | None = None,
     limit: int | None = None,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """The entity's entries in order, filtered (``audit.entries`` says how).
 
@@ -60,4 +61,5 @@ def read_audit_log(
             actor=actor,
             since=start,
             limit=limit,
+            before_id=before_id,
         )

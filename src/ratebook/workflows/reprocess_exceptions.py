@@ -102,6 +102,30 @@ def accept(
         return outcome
 
 
+def accept_many(
+    engine: Engine, f: Filter, reason: str, *, entity_code: str | None = None
+) -> Outcome:
+    """``accept`` every pending exception ``f`` takes, each in its own transaction; those
+    that cannot be accepted stay pending, counted in ``failing`` by the reason's code."""
+    need_reason(reason)
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        targets = pending(conn, entity, f)
+    total = new_outcome(entity, selected=len(targets))
+    for x in targets:
+        if x["code"] not in ACCEPTABLE:
+            total.failing["NOT_ACCEPTABLE"] += 1
+            continue
+        try:
+            one = accept(engine, x["id"], reason, entity_code=entity.code)
+        except ConflictError as refused:
+            total.failing[refused.code] += 1
+            continue
+        total.resolved += one.resolved
+        total.charge += one.charge
+    return total
+
+
 def _records(conn: Connection, entity: Entity, targets: Sequence[dict[str, Any]]) -> pl.DataFrame:
     """The stored records of ``targets`` as canonical records (``row_idx`` = position)."""
     pks = [int(x["record_pk"]) for x in targets]

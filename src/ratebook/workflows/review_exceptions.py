@@ -61,12 +61,28 @@ class Outcome:
 
 
 def list_exceptions(
-    engine: Engine, f: Filter, *, entity_code: str | None = None, limit: int | None = None
+    engine: Engine,
+    f: Filter,
+    *,
+    entity_code: str | None = None,
+    limit: int | None = None,
+    before_id: int | None = None,
+    newest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    """Exceptions matching ``f`` (see ``store.review.LISTED``)."""
+    """Exceptions matching ``f`` (see ``store.review.LISTED``), by batch and line; or,
+    ``newest_first``, a page of the newest before ``before_id``."""
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        return review.find(conn, entity.id, f, limit=limit)
+        return review.find(
+            conn, entity.id, f, limit=limit, before_id=before_id, newest_first=newest_first
+        )
+
+
+def count_exceptions(engine: Engine, f: Filter, *, entity_code: str | None = None) -> int:
+    """How many exceptions match ``f``."""
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        return review.count(conn, entity.id, f)
 
 
 def show_exception(
@@ -145,12 +161,14 @@ def counts(
         return review.counts(conn, entity.id, period)
 
 
-def row_identity(engine: Engine, *, entity_code: str | None = None) -> list[dict[str, Any]]:
-    """Per import: rows read, rated, duplicates, pending and written off, and ``ok`` when
-    they add up."""
+def row_identity(
+    engine: Engine, *, entity_code: str | None = None, last: int | None = None
+) -> list[dict[str, Any]]:
+    """Per import (the ``last`` ones only, when given): rows read, rated, duplicates,
+    pending and written off, and ``ok`` when they add up."""
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        rows = review.row_identity(conn, entity.id)
+        rows = review.row_identity(conn, entity.id, last=last)
     for row in rows:
         row["ok"] = row["read"] == (
             row["rated"] + row["duplicates"] + row["pending"] + row["written_off"]
