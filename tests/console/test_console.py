@@ -20,6 +20,7 @@ from ratebook.model.review import Filter
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.customer_accounts import customer_balance
 from ratebook.workflows.invoices import list_invoices
+from ratebook.workflows.read_audit_log import read_audit_log
 from ratebook.workflows.review_exceptions import list_exceptions
 
 pytestmark = pytest.mark.slow
@@ -86,6 +87,11 @@ def test_out_of_policy_calls_are_accepted_in_bulk(console: Console, page: Page) 
     expect(outcome).to_contain_text("Resolved (billed)2")
     expect(outcome).to_contain_text("21.0000 MYR")
     assert _pending(console.store, "OUT_OF_POLICY") == []
+    accepted = read_audit_log(console.store, entity_code="MY1", action="exception")
+    assert [(e["action"], e["actor"]) for e in accepted] == [
+        ("exception.accept", "user:rex"),
+        ("exception.accept", "user:rex"),
+    ]
 
 
 def test_a_dispute_credit_reaches_the_next_invoice(console: Console, page: Page) -> None:

@@ -197,7 +197,6 @@ ERRORS: dict[str, str] = {
     "BAD_CONTENT_LENGTH": "the Content-Length is not a length",
     "LENGTH_REQUIRED": "a console form sent without its length",
     "CSRF_FAILED": "a console form without its session's form token",
-    "SIGN_IN_THROTTLED": "too many sign-in attempts from one address or for one name",
     "UNSUPPORTED_MEDIA_TYPE": "the body's media type is not one the route takes",
     "NO_EVENTS": "a push with no events",
     "TOO_MANY_EVENTS": "a push with more events than allowed",

@@ -3,13 +3,14 @@ change status, count, and the live row identity of every import."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Select, case, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from ratebook.model.review import PENDING, Filter
+from ratebook.model.review import PENDING, STATUSES, Filter
 from ratebook.store.tables import (
     corrections,
     customers,
@@ -97,9 +98,28 @@ def find(
     before_id: int | None = None,
     newest_first: bool = False,
 ) -> list[dict[str, Any]]:
-    """Exceptions matching ``f``, by batch and source line; or, ``newest_first``, newest
-    first from the one before ``before_id`` (a page that reads no more rows than it shows,
-    however long the queue)."""
+    """Exceptions matching ``f``, by batch and source line; or, ``newest_first``, a page of
+    the newest before ``before_id``.
+
+    A page of the newest is read down an index by id, one status at a time (``pending``
+    is open and in review; no status, every one), and the statuses' pages merged: so a page
+    reads about as many rows as it shows, however long the queue, instead of sorting every
+    match.
+    """
+    if newest_first and f.status in ("pending", None):
+        pages = [
+            find(
+                conn,
+                entity_id,
+                replace(f, status=status),
+                limit=limit,
+                before_id=before_id,
+                newest_first=True,
+            )
+            for status in (PENDING if f.status == "pending" else STATUSES)
+        ]
+        merged = sorted((row for page in pages for row in page), key=lambda r: -int(r["id"]))
+        return merged if limit is None else merged[:limit]
     x = exceptions.c
     statement: Select[Any] = select(
         x.id,
@@ -133,6 +153,18 @@ def find(
     if limit is not None:
         statement = statement.limit(limit)
     return [dict(row._mapping) for row in conn.execute(statement)]
+
+
+def pending_by_code(conn: Connection, entity_id: int) -> dict[str, int]:
+    """Pending exceptions (open or in review) by code, read from the code index alone."""
+    x = exceptions.c
+    rows = conn.execute(
+        select(x.code, func.count())
+        .where(x.entity_id == entity_id, x.status.in_(PENDING))
+        .group_by(x.code)
+        .order_by(x.code)
+    )
+    return {str(code): int(n) for code, n in rows}
 
 
 def count(conn: Connection, entity_id: int, f: Filter) -> int:

@@ -436,7 +436,10 @@ exceptions = Table(
     Column("note", Text, nullable=True),
     Column("resolved_by", String(100), nullable=True),
     Column("resolved_at", UtcDateTime, nullable=True),
-    Index("ix_exceptions_entity_code", "entity_id", "code", "status"),
+    # the queue's pages, newest first, by code or by status (``store.review.find``), and
+    # the pending exceptions counted by code
+    Index("ix_exceptions_entity_code", "entity_id", "code", "status", "id"),
+    Index("ix_exceptions_entity_status", "entity_id", "status", "id"),
     Index("ix_exceptions_batch", "batch_id"),
     Index("ix_exceptions_record", "entity_id", "origin", "record_id"),
 )

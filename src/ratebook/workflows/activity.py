@@ -14,7 +14,6 @@ from sqlalchemy import Connection, Engine
 from ratebook.errors import NotFoundError
 from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
-from ratebook.model.review import PENDING
 from ratebook.store import activity, disputes, parties, review
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
@@ -174,17 +173,13 @@ def overview(
             if cache
             else activity.charged_buckets(conn, entity.id, shown)
         )
-        pending: Counter[str] = Counter()
-        for row in review.counts(conn, entity.id):
-            if row["status"] in PENDING:
-                pending[row["code"]] += int(row["n"])
         found = Overview(
             entity=entity,
             period=shown,
             periods=periods,
             days=_days(entity, shown, buckets),
             usage=activity.usage_of_period(conn, entity.id, shown),
-            exceptions=dict(sorted(pending.items())),
+            exceptions=review.pending_by_code(conn, entity.id),
             open_disputes=[d for d in disputes.find(conn, entity.id) if d["status"] != "resolved"],
             imports=review.row_identity(conn, entity.id, last=LAST_IMPORTS)[::-1],
             feeds=activity.last_feed_runs(conn, entity.id),

@@ -78,6 +78,13 @@ def list_exceptions(
         )
 
 
+def pending_by_code(engine: Engine, *, entity_code: str | None = None) -> dict[str, int]:
+    """Pending exceptions (open or in review) by code."""
+    with engine.connect() as conn:
+        entity = get_entity(conn, entity_code)
+        return review.pending_by_code(conn, entity.id)
+
+
 def count_exceptions(engine: Engine, f: Filter, *, entity_code: str | None = None) -> int:
     """How many exceptions match ``f``."""
     with engine.connect() as conn:

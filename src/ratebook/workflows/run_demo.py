@@ -142,4 +142,9 @@ def run_demo(
         " ratebook report regulatory --period 2026-10 --out report",
         markup=False,
     )
+    console.print(
+        "The web console: ratebook users create NAME --role admin, then ratebook serve and"
+        " open http://127.0.0.1:8080/",
+        markup=False,
+    )
     console.print(f"[bold green]Demo finished[/] in {time.perf_counter() - began:.1f}s")

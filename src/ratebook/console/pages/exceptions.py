@@ -79,10 +79,7 @@ def queue(
     )
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    counts: dict[str, int] = {}
-    for row in review_exceptions.counts(engine, entity_code=desk.entity):
-        if row["status"] in ("open", "in_review"):
-            counts[row["code"]] = counts.get(row["code"], 0) + int(row["n"])
+    counts = review_exceptions.pending_by_code(engine, entity_code=desk.entity)
     return page(
         request,
         "exceptions.html",
@@ -90,7 +87,7 @@ def queue(
         rows=rows,
         values={k: v or "" for k, v in values.items()},
         next_before=rows[-1]["id"] if more else None,
-        counts=dict(sorted(counts.items())),
+        counts=counts,
         statuses=("pending", *STATUSES),
         actions=ACTIONS,
         base_query=urlencode({k: v for k, v in values.items() if v}),
