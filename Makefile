@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## make bench: throughput figures (not a pass/fail test); ONLY=ingest|statement|api|stream|report runs one part
+## make bench: throughput figures (not a pass/fail test); ONLY=ingest|statement|api|stream|report|console runs one part
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(if $(ONLY),--only $(ONLY))
 

@@ -2,12 +2,13 @@
 Prints figures and ratios, asserts nothing. The ingest inputs have the rating issue's shape
 (``bench/shaped.py``); ``--rows N[,N...]`` sets the file sizes (default 1,000,000 and
 5,000,000). PostgreSQL is measured too when ``RATEBOOK_BENCH_POSTGRES_URL`` or
-``RATEBOOK_TEST_POSTGRES_URL`` is set. ``--only ingest|statement|api|stream|report`` runs one
-part;
+``RATEBOOK_TEST_POSTGRES_URL`` is set. ``--only ingest|statement|api|stream|report|console``
+runs one part;
 the API part starts ``ratebook serve`` and drives it from a separate process
 (``bench/api_load.py``); the stream part a local tansu broker and ``ratebook consume``
 (``bench/stream_part.py``); the report part the regulatory report of the first size's month
-beside a bare ``GROUP BY`` (``bench/report_part.py``)."""
+beside a bare ``GROUP BY`` (``bench/report_part.py``); the console part the exception queue's
+pages over fifty exceptions and a million (``bench/console_part.py``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import polars as pl
 import psycopg
 from api_part import api_bench
 from commands import ratebook_rss
+from console_part import console_bench
 from report_part import report_bench
 from shaped import ShapedInputs, generate
 from stream_part import stream_bench
@@ -206,7 +208,15 @@ def main() -> None:
         help="ingest file sizes, comma-separated (default 1000000,5000000)",
     )
     parser.add_argument(
-        "--only", choices=["ingest", "statement", "api", "stream", "report"], default=None
+        "--only",
+        choices=["ingest", "statement", "api", "stream", "report", "console"],
+        default=None,
+    )
+    parser.add_argument(
+        "--console-exceptions",
+        type=int,
+        default=1_000_000,
+        help="exceptions the console part's long queue holds (default 1000000)",
     )
     parser.add_argument(
         "--stream-events",
@@ -243,7 +253,12 @@ def main() -> None:
                 stores = [("SQLite", f"sqlite:///{work / 'report.db'}")]
                 stores += [("PostgreSQL", pg)] if pg else []
                 report_bench(work / "report", stores, args.rows[0])
-        if args.only in ("statement", "api", "stream", "report"):
+        if args.only in (None, "console"):
+            with _postgres_url() as pg:
+                stores = [("SQLite", f"sqlite:///{work / 'console.db'}")]
+                stores += [("PostgreSQL", pg)] if pg else []
+                console_bench(work / "console", stores, args.console_exceptions)
+        if args.only in ("statement", "api", "stream", "report", "console"):
             return
         for rows in args.rows:
             ingest_bench(work / f"ingest-{rows}", rows)

@@ -140,3 +140,31 @@ def test_an_unknown_entity_looks_like_one_without_a_role(console: Console) -> No
         assert client.get("/e/SG1").status_code == 404
         assert client.get("/e/MY1/invoices/999").status_code == 404
         assert client.get("/e/MY1/lineage/999999").status_code == 404
+
+
+def test_roles_are_checked_before_a_form_is_read(console: Console) -> None:
+    with _signed_in(console, "vic") as client:
+        csrf = _form_token(client.get("/e/MY1/imports"))
+        upload = client.post(
+            "/e/MY1/imports",
+            headers={"X-CSRF-Token": csrf},
+            files={"file": ("calls.csv", b"record_id,start_time,quantity\n")},
+        )
+        assert upload.status_code == 403
+        assert "needs the admin role" in upload.text
+        verify = client.post("/e/MY1/audit/verify", data={"csrf": csrf})
+        assert verify.status_code == 403
+        # a quote stores nothing: a viewer may ask one
+        quote = client.post(
+            "/e/MY1/rates/quote",
+            data={
+                "csrf": csrf,
+                "account": "ACME",
+                "start_time": "2026-10-05T10:00:00",
+                "quantity": "61",
+                "destination": "+60398765432",
+            },
+        )
+        assert quote.status_code == 200
+        # 61 s: 2 started minutes at RM0.1000
+        assert "0.2000 MYR" in quote.text

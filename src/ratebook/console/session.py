@@ -8,10 +8,10 @@ object that does not exist, so the console does not tell which entities exist.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -118,22 +118,34 @@ async def desk(
     return Desk(signed, entity, role, facts)
 
 
-async def acting_desk(request: Request, at: Annotated[Desk, Depends(desk)]) -> Desk:
-    """The user at ``entity``'s pages, making a change: the form token must match the
-    session's (403 ``CSRF_FAILED`` otherwise)."""
-    form = await request.form()
-    if any(isinstance(v, str) and "\x00" in v for _, v in form.multi_items()):
-        raise RatebookError("BAD_REQUEST", "a field of the form holds a NUL character")
-    sent = request.headers.get(CSRF_HEADER)
-    if sent is None:
-        value = form.get(CSRF_FIELD)
-        sent = value if isinstance(value, str) else None
-    if not sent or not hmac.compare_digest(sent, at.signed_in.csrf_token):
-        raise Refused(
-            "the form is out of date or not this session's: reload the page", code="CSRF_FAILED"
-        )
-    return at
+def acting(needed: Role) -> Callable[..., Coroutine[Any, Any, Desk]]:
+    """The dependency of a change that needs the ``needed`` role: the role is checked
+    before the form is read (403), then the form's token against the session's (403
+    ``CSRF_FAILED``), and a field holding a NUL is refused (400)."""
+
+    async def dependency(request: Request, at: Annotated[Desk, Depends(desk)]) -> Desk:
+        at.require(needed)
+        form = await request.form()
+        if any(isinstance(v, str) and "\x00" in v for _, v in form.multi_items()):
+            raise RatebookError("BAD_REQUEST", "a field of the form holds a NUL character")
+        sent = request.headers.get(CSRF_HEADER)
+        if sent is None:
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+        if not sent or not hmac.compare_digest(sent, at.signed_in.csrf_token):
+            raise Refused(
+                "the form is out of date or not this session's: reload the page",
+                code="CSRF_FAILED",
+            )
+        return at
+
+    return dependency
 
 
 Viewing = Annotated[Desk, Depends(desk)]
-Acting = Annotated[Desk, Depends(acting_desk)]
+#: A change any role may ask for (a quote, which stores nothing).
+Asking = Annotated[Desk, Depends(acting(Role.VIEWER))]
+#: A change to the exception queue or the disputes.
+Reviewing = Annotated[Desk, Depends(acting(Role.REVIEWER))]
+#: An upload, or a check of the whole deployment.
+Administering = Annotated[Desk, Depends(acting(Role.ADMIN))]

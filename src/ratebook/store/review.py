@@ -10,6 +10,7 @@ import polars as pl
 from sqlalchemy import Connection, Select, case, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
+from ratebook.model.codes import EXCEPTIONS
 from ratebook.model.review import PENDING, STATUSES, Filter
 from ratebook.store.tables import (
     corrections,
@@ -155,9 +156,26 @@ def find(
     return [dict(row._mapping) for row in conn.execute(statement)]
 
 
-def pending_by_code(conn: Connection, entity_id: int) -> dict[str, int]:
-    """Pending exceptions (open or in review) by code, read from the code index alone."""
+def pending_by_code(
+    conn: Connection, entity_id: int, *, cap: int | None = None
+) -> dict[str, int]:
+    """Pending exceptions (open or in review) by code, read from the code index alone; with
+    ``cap``, each code counted only up to ``cap + 1``, so that the count costs the same
+    however long the queue."""
     x = exceptions.c
+    if cap is not None:
+        found = {}
+        for code in EXCEPTIONS:
+            some = (
+                select(x.id)
+                .where(x.entity_id == entity_id, x.code == code, x.status.in_(PENDING))
+                .limit(cap + 1)
+                .subquery()
+            )
+            n = int(conn.execute(select(func.count()).select_from(some)).scalar_one())
+            if n:
+                found[code] = n
+        return found
     rows = conn.execute(
         select(x.code, func.count())
         .where(x.entity_id == entity_id, x.status.in_(PENDING))

@@ -78,11 +78,14 @@ def list_exceptions(
         )
 
 
-def pending_by_code(engine: Engine, *, entity_code: str | None = None) -> dict[str, int]:
-    """Pending exceptions (open or in review) by code."""
+def pending_by_code(
+    engine: Engine, *, entity_code: str | None = None, cap: int | None = None
+) -> dict[str, int]:
+    """Pending exceptions (open or in review) by code; with ``cap``, a count over it is
+    ``cap + 1`` (read as "more than ``cap``")."""
     with engine.connect() as conn:
         entity = get_entity(conn, entity_code)
-        return review.pending_by_code(conn, entity.id)
+        return review.pending_by_code(conn, entity.id, cap=cap)
 
 
 def count_exceptions(engine: Engine, f: Filter, *, entity_code: str | None = None) -> int:

@@ -13,11 +13,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
-from ratebook.console.session import Acting, Viewing
+from ratebook.console.session import Reviewing, Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.errors import RatebookError
 from ratebook.model.review import STATUSES, Filter
-from ratebook.model.users import Role
 from ratebook.workflows import correct_exception, reprocess_exceptions, review_exceptions
 from ratebook.workflows.review_exceptions import ACCEPTABLE, Outcome
 
@@ -25,6 +24,8 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 #: Exceptions on one page.
 PAGE = 50
+#: Pending exceptions of a code counted exactly up to this many; beyond, "more than".
+COUNTED = 10_000
 #: Bulk actions, with what each needs besides the selection.
 ACTIONS = {
     "reprocess": "Re-process (match and rate again)",
@@ -79,7 +80,7 @@ def queue(
     )
     more = len(rows) > PAGE
     rows = rows[:PAGE]
-    counts = review_exceptions.pending_by_code(engine, entity_code=desk.entity)
+    counts = review_exceptions.pending_by_code(engine, entity_code=desk.entity, cap=COUNTED)
     return page(
         request,
         "exceptions.html",
@@ -88,6 +89,7 @@ def queue(
         values={k: v or "" for k, v in values.items()},
         next_before=rows[-1]["id"] if more else None,
         counts=counts,
+        counted=COUNTED,
         statuses=("pending", *STATUSES),
         actions=ACTIONS,
         base_query=urlencode({k: v for k, v in values.items() if v}),
@@ -105,8 +107,7 @@ def _selection(form: Any) -> tuple[Filter, str]:
 
 
 @router.post("/e/{entity}/exceptions/bulk")
-async def bulk_confirm(request: Request, desk: Acting) -> Response:
-    desk.require(Role.REVIEWER)
+async def bulk_confirm(request: Request, desk: Reviewing) -> Response:
     form = await request.form()
     f, scope = _selection(form)
     action = str(form.get("action") or "")
@@ -137,8 +138,7 @@ async def bulk_confirm(request: Request, desk: Acting) -> Response:
 
 
 @router.post("/e/{entity}/exceptions/bulk/apply")
-async def bulk_apply(request: Request, desk: Acting) -> Response:
-    desk.require(Role.REVIEWER)
+async def bulk_apply(request: Request, desk: Reviewing) -> Response:
     form = await request.form()
     f, _ = _selection(form)
     action = str(form.get("action") or "")
@@ -214,8 +214,7 @@ def _one_page(
 
 
 @router.post("/e/{entity}/exceptions/{exception_id}/correct")
-async def correct(request: Request, desk: Acting, exception_id: int) -> Response:
-    desk.require(Role.REVIEWER)
+async def correct(request: Request, desk: Reviewing, exception_id: int) -> Response:
     form = await request.form()
     engine = request.app.state.engine
     found = await run_in_threadpool(
@@ -265,8 +264,7 @@ async def correct(request: Request, desk: Acting, exception_id: int) -> Response
 
 
 @router.post("/e/{entity}/exceptions/{exception_id}/act")
-async def act_on_one(request: Request, desk: Acting, exception_id: int) -> Response:
-    desk.require(Role.REVIEWER)
+async def act_on_one(request: Request, desk: Reviewing, exception_id: int) -> Response:
     form = await request.form()
     engine = request.app.state.engine
     action = str(form.get("action") or "")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ratebook.console.session import Acting, Viewing
+from ratebook.console.session import Asking, Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.errors import RatebookError
 from ratebook.workflows.quote_in_cycle import quote_in_cycle
@@ -54,7 +54,7 @@ def table(
 
 
 @router.post("/e/{entity}/rates/quote")
-async def quote(request: Request, desk: Acting) -> Response:
+async def quote(request: Request, desk: Asking) -> Response:
     """A quote writes nothing, so any role may ask; it is a POST for its form token only."""
     form = await request.form()
     values = {k: str(form.get(k) or "").strip() for k in QUOTE_FIELDS}
