@@ -85,7 +85,7 @@ def _serve(db: str, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
         [sys.executable, "-m", "ratebook", "--db", db, "serve", "--port", str(port), "--no-feeds"],
         cwd=folder,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(folder / "serve.log").open("ab"),
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):

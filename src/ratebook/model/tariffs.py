@@ -329,4 +329,6 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "minimum_charge": pl.Int64(),
     "tier_kind": pl.String(),  # graduated | volume | null
     "tiers": pl.String(),  # JSON ladder, see ``pipeline.tiers``
+    "max_cost": pl.Int64(),  # a record's most cost before its discount, or null
+    "grace": pl.Int64(),  # a record shorter than this is free, or null
 }

@@ -3,10 +3,11 @@
 * **billed quantity**: the ``initial`` increment for the first part and whole ``subsequent``
   increments after it (60/60 bills 61 s as 120 s; 30/6 bills 31 s as 36 s); zero for a
   record that is not charged;
-* **charge** = connect fee + usage / rate unit, raised to the minimum charge, less the
-  customer's percentage discount, rounded once to the version's places with its named mode.
-  ``usage`` is billed quantity x price (for a graduated tier, the sum over its parts). A
-  record that is not charged costs exactly zero (no connect fee, no minimum).
+* **charge** = connect fee + usage / rate unit, raised to the minimum charge and lowered to
+  the row's maximum cost, less the customer's percentage discount, rounded once to the
+  version's places with its named mode. ``usage`` is billed quantity x price (for a graduated
+  tier, the sum over its parts). A record that is not charged (nor one shorter than its
+  row's grace) costs exactly zero (no connect fee, no minimum).
 
 All arithmetic is integer (Int128 for the products): see ``ratebook.money`` for the scales.
 """
@@ -50,6 +51,7 @@ def charge_expr(
     places: pl.Expr,
     mode: pl.Expr,
     discount_ppm: pl.Expr,
+    max_cost: pl.Expr | None = None,
     roundings: Iterable[tuple[int, str]] | None = None,
 ) -> pl.Expr:
     """The rounded charge at AMOUNT_SCALE.
@@ -65,6 +67,13 @@ def charge_expr(
     numerator = connect_fee.cast(wide) * denominator + usage.cast(wide)
     floor = minimum.cast(wide) * denominator
     numerator = pl.when(numerator < floor).then(floor).otherwise(numerator)
+    if max_cost is not None:
+        ceiling = max_cost.cast(wide) * denominator
+        numerator = (
+            pl.when(max_cost.is_not_null() & (numerator > ceiling))
+            .then(ceiling)
+            .otherwise(numerator)
+        )
     # a discount scales the exact charge; it is still rounded once
     numerator = numerator * (_MILLION - discount_ppm.cast(wide))
     denominator = denominator * _MILLION

@@ -60,18 +60,21 @@ class Assignment:
 @dataclass(frozen=True, slots=True)
 class Ladder:
     """A tiered row's tiers: its kind (``graduated`` or ``volume``), its ``(from, price)``
-    steps and its minimum charge."""
+    steps, and its minimum charge and maximum cost of a record."""
 
     tier_kind: str
     steps: tuple[tuple[int, int], ...]
     minimum_charge: int | None
+    max_cost: int | None = None
 
 
-def ladder_of(tier_kind: str | None, tiers: str | None, minimum: int | None) -> Ladder | None:
+def ladder_of(
+    tier_kind: str | None, tiers: str | None, minimum: int | None, max_cost: int | None
+) -> Ladder | None:
     """A rate row's ladder from its stored columns (None for a flat row)."""
     if tier_kind is None:
         return None
-    return Ladder(tier_kind, _ladder(tiers) or (), minimum)
+    return Ladder(tier_kind, _ladder(tiers) or (), minimum, max_cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +92,18 @@ class Row:
     minimum_charge: int | None
     tier_kind: str | None
     ladder: tuple[tuple[int, int], ...] | None
+    max_cost: int | None = None
+    grace: int | None = None
 
     def tiers(self) -> Ladder | None:
         """The row's ladder (None for a flat row)."""
         if self.tier_kind is None or self.ladder is None:
             return None
-        return Ladder(self.tier_kind, self.ladder, self.minimum_charge)
+        return Ladder(self.tier_kind, self.ladder, self.minimum_charge, self.max_cost)
+
+    def graced(self, quantity: int) -> bool:
+        """Whether a record of ``quantity`` is shorter than the row's grace, so free."""
+        return self.grace is not None and quantity < self.grace
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +258,8 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
         "minimum_charge",
         "tier_kind",
         "tiers",
+        "max_cost",
+        "grace",
     )
     mine = frames.filter(pl.col("version_id") == version.version_id).select(columns)
     for (
@@ -266,6 +277,8 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
         minimum,
         tier_kind,
         tiers,
+        max_cost,
+        grace,
     ) in mine.iter_rows():
         ladder = None
         if tier_kind is not None:
@@ -283,6 +296,8 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
             minimum,
             tier_kind,
             ladder,
+            max_cost,
+            grace,
         )
     version.lengths = {
         key: tuple(sorted({0 if p == "*" else len(p) for p in by_prefix}, reverse=True))

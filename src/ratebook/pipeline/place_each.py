@@ -54,10 +54,10 @@ class _KnownLadders:
         if missing:
             found = rows.filter(
                 pl.col("rate_row_id").is_in(missing) & pl.col("tier_kind").is_not_null()
-            ).select("rate_row_id", "tier_kind", "tiers", "minimum_charge")
+            ).select("rate_row_id", "tier_kind", "tiers", "minimum_charge", "max_cost")
             read = dict.fromkeys(missing)
-            for rate_row_id, kind, tiers, minimum in found.iter_rows():
-                read[rate_row_id] = ladder_of(kind, tiers, minimum)
+            for rate_row_id, kind, tiers, minimum, max_cost in found.iter_rows():
+                read[rate_row_id] = ladder_of(kind, tiers, minimum, max_cost)
             with self._lock:
                 known.update(read)
         return {i: ladder for i in wanted if (ladder := known.get(i)) is not None}

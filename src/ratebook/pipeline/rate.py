@@ -342,10 +342,15 @@ def rate(
         field="destination",
     )
     on_row = pl.col("rate_row_id").is_not_null()
+    # a record shorter than its row's grace is free: nothing billed, nothing charged
+    billable = pl.col("_charged") & ~(
+        pl.col("grace").is_not_null() & (pl.col("quantity") < pl.col("grace"))
+    ).fill_null(False)
     # lazy: the charge's numerator and its rounding terms recur in every branch, and only a
     # lazy plan computes a repeated expression once
     rated = (
         kept.lazy()
+        .with_columns(billable.alias("_charged"))
         .with_columns(
             pl.when(on_row).then(pl.col("record_band")).otherwise(None).alias("band"),
             billed_quantity_expr(
@@ -365,6 +370,7 @@ def rate(
                 places=pl.col("rounding_places"),
                 mode=pl.col("rounding_mode"),
                 discount_ppm=pl.col("discount_ppm").fill_null(0),
+                max_cost=pl.col("max_cost"),
                 roundings=versions.select("rounding_places", "rounding_mode").unique().rows(),
             ).alias("charge"),
             pl.col("price").fill_null(0).alias("unit_price"),

@@ -208,12 +208,15 @@ def charge_of(
     places: int,
     mode: RoundingMode,
     discount_ppm: int,
+    max_cost: int | None = None,
 ) -> int:
     """``charges.charge_expr`` for one charged record."""
     denominator = rate_unit * _PRICE_TO_AMOUNT
     numerator = connect_fee * denominator + usage
     if minimum is not None:
         numerator = max(numerator, minimum * denominator)
+    if max_cost is not None:
+        numerator = min(numerator, max_cost * denominator)
     numerator *= _MILLION - discount_ppm
     denominator *= _MILLION
     step = int(10 ** (AMOUNT_SCALE - places))
@@ -246,6 +249,8 @@ def rate(
             reason = f"no {record['service']} rate for destination {destination} on {day}"
         return Refusal(Code.NO_RATE.value, "destination", reason)
     version = choice.version
+    # a record shorter than its row's grace is free: nothing billed, nothing charged
+    is_charged = is_charged and not (row is not None and row.graced(record["quantity"]))
     billed = billed_quantity(record["quantity"], row, is_charged)
     places = version.rounding_places if version is not None else 0
     mode = version.rounding_mode if version is not None else RoundingMode.HALF_UP
@@ -259,6 +264,7 @@ def rate(
             places=places,
             mode=mode,
             discount_ppm=discount,
+            max_cost=row.max_cost,
         )
     return {
         "rate_table_id": choice.rate_table_id,
@@ -364,6 +370,7 @@ def price_on_ladder(rated: dict[str, Any], usage_before: int, ladder: Ladder) ->
             places=rated["rounding_places"],
             mode=RoundingMode(rated["rounding_mode"]),
             discount_ppm=rated["discount_ppm"],
+            max_cost=ladder.max_cost,
         )
         if billed > 0
         else 0

@@ -91,12 +91,12 @@ def place(records: pl.DataFrame, before: pl.DataFrame | None = None) -> pl.DataF
 def _ladders(rows: pl.DataFrame, used: pl.Series) -> tuple[pl.DataFrame, int]:
     """The ladders of the tiered rows among ``used`` (rate row ids) side by side, decoded
     once per row, not once per record, and only for rows in use (one for a single event,
-    not the deck's tens of thousands): ``rate_row_id``, ``tier_kind``, ``minimum_charge``
-    and ``_from{k}``/``_price{k}`` for each tier ``k`` of the longest ladder (null past a
-    row's own), and that length."""
+    not the deck's tens of thousands): ``rate_row_id``, ``tier_kind``, ``minimum_charge``,
+    ``max_cost`` and ``_from{k}``/``_price{k}`` for each tier ``k`` of the longest ladder
+    (null past a row's own), and that length."""
     tiered = rows.filter(
         pl.col("tier_kind").is_not_null() & pl.col("rate_row_id").is_in(used.unique().implode())
-    ).select("rate_row_id", "tier_kind", "minimum_charge", "tiers")
+    ).select("rate_row_id", "tier_kind", "minimum_charge", "max_cost", "tiers")
     if tiered.is_empty():
         return tiered, 0
     # rows share ladders (a deck's prefixes priced alike): each distinct text decoded once
@@ -106,7 +106,13 @@ def _ladders(rows: pl.DataFrame, used: pl.Series) -> tuple[pl.DataFrame, int]:
         on="tiers",
         how="left",
         maintain_order="left",
-    ).select("rate_row_id", "tier_kind", "minimum_charge", pl.col("_ladder").alias("tiers"))
+    ).select(
+        "rate_row_id",
+        "tier_kind",
+        "minimum_charge",
+        "max_cost",
+        pl.col("_ladder").alias("tiers"),
+    )
     depth = int(tiered.select(pl.col("tiers").list.len().max()).item() or 0)
     steps = pl.col("tiers")
     return (
@@ -114,6 +120,7 @@ def _ladders(rows: pl.DataFrame, used: pl.Series) -> tuple[pl.DataFrame, int]:
             "rate_row_id",
             "tier_kind",
             "minimum_charge",
+            "max_cost",
             *[
                 steps.list.get(k, null_on_oob=True).struct.field(name).alias(f"_{name}{k}")
                 for k in range(depth)
@@ -212,6 +219,7 @@ def _on_ladders(records: pl.DataFrame, ladders: pl.DataFrame, depth: int) -> pl.
         places=pl.col("rounding_places"),
         mode=pl.col("rounding_mode"),
         discount_ppm=pl.col("discount_ppm"),
+        max_cost=pl.col("max_cost"),
         roundings=records.select("rounding_places", "rounding_mode").unique().rows(),
     )
     # every record here is on a tiered row; an uncharged one (nothing billed) stays at tier

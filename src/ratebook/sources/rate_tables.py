@@ -97,6 +97,8 @@ class RowSpec(BaseModel):
     connect_fee: Decimal = "0"
     increment: str | None = None
     minimum_charge: Decimal = "0"
+    max_cost: Decimal | None = None
+    grace: str | None = None
     tiers: TierSpec | None = None
 
     @field_validator("tiers", mode="before")
@@ -191,6 +193,16 @@ def _row(spec: RowSpec) -> dict[str, Any]:
     else:  # anything else: the exact quantity
         initial = subsequent = 1
     price = parse_fixed(spec.price, PRICE_SCALE)
+    minimum = parse_fixed(spec.minimum_charge, AMOUNT_SCALE)
+    max_cost = None if spec.max_cost is None else parse_fixed(spec.max_cost, AMOUNT_SCALE)
+    if max_cost is not None and max_cost < minimum:
+        raise ValueError(f"max_cost {spec.max_cost} is below the minimum_charge")
+    grace = None
+    if spec.grace is not None:
+        measured = parse_measure(spec.grace, per.unit)
+        if measured.unit != per.unit:
+            raise ValueError(f"grace {spec.grace!r} is in {measured.unit}, the rate in {per.unit}")
+        grace = measured.amount
     return {
         "service": spec.service.lower(),
         "prefix": spec.prefix,
@@ -202,9 +214,11 @@ def _row(spec: RowSpec) -> dict[str, Any]:
         "connect_fee": parse_fixed(spec.connect_fee, AMOUNT_SCALE),
         "increment_initial": initial,
         "increment_subsequent": subsequent,
-        "minimum_charge": parse_fixed(spec.minimum_charge, AMOUNT_SCALE),
+        "minimum_charge": minimum,
         "tier_kind": None if spec.tiers is None else spec.tiers.kind,
         "tiers": None if spec.tiers is None else _ladder(spec.tiers, price, per.unit),
+        "max_cost": max_cost,
+        "grace": grace,
     }
 
 
@@ -362,7 +376,13 @@ def load_rate_table(
                 effective_from=parse_local_start(start_text, zone),
                 spec=json.dumps(spec, sort_keys=True),
                 rows=pl.DataFrame(
-                    parsed, schema_overrides={"tier_kind": pl.String, "tiers": pl.String}
+                    parsed,
+                    schema_overrides={
+                        "tier_kind": pl.String,
+                        "tiers": pl.String,
+                        "max_cost": pl.Int64,
+                        "grace": pl.Int64,
+                    },
                 ),
             )
         )

@@ -55,6 +55,8 @@ def ratings(conn: Connection, record_pk: int) -> list[dict[str, Any]]:
             rate_rows.c.increment_initial,
             rate_rows.c.increment_subsequent,
             rate_rows.c.minimum_charge,
+            rate_rows.c.max_cost,
+            rate_rows.c.grace,
             rate_rows.c.tier_kind,
         )
         .select_from(

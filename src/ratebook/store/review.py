@@ -156,9 +156,7 @@ def find(
     return [dict(row._mapping) for row in conn.execute(statement)]
 
 
-def pending_by_code(
-    conn: Connection, entity_id: int, *, cap: int | None = None
-) -> dict[str, int]:
+def pending_by_code(conn: Connection, entity_id: int, *, cap: int | None = None) -> dict[str, int]:
     """Pending exceptions (open or in review) by code, read from the code index alone; with
     ``cap``, each code counted only up to ``cap + 1``, so that the count costs the same
     however long the queue."""

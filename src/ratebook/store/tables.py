@@ -225,6 +225,10 @@ rate_rows = Table(
     Column("minimum_charge", BigInteger, nullable=False),  # AMOUNT_SCALE
     Column("tier_kind", String(16), nullable=True),  # graduated | volume
     Column("tiers", Text, nullable=True),  # JSON: [{"from": qty, "price": price}, ...]
+    # a record's most cost before its discount (AMOUNT_SCALE), and the quantity a record
+    # must reach to be charged at all (QUANTITY_SCALE, in ``unit``): both None when unset
+    Column("max_cost", BigInteger, nullable=True),
+    Column("grace", BigInteger, nullable=True),
     UniqueConstraint("version_id", "service", "prefix", "band"),
 )
 

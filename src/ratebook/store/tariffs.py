@@ -157,6 +157,8 @@ def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
         c.minimum_charge,
         c.tier_kind,
         c.tiers,
+        c.max_cost,
+        c.grace,
     ).where(c.entity_id == entity_id)
     return query_frame(conn, statement, ROW_SCHEMA)
 

@@ -121,6 +121,13 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
         f" increments {_qty(charge['increment_initial'], unit)}/"
         f"{_qty(charge['increment_subsequent'], unit)}"
     )
+    grace = charge["grace"]
+    if grace is not None and record["quantity"] < grace:
+        lines.append(
+            f"  {_qty(record['quantity'], unit)} is shorter than the row's grace of"
+            f" {_qty(grace, unit)}: free, charge 0"
+        )
+        return lines
     lines.append(
         f"  billed {_qty(charge['billed_quantity'], unit)} for {_qty(record['quantity'], unit)}"
     )
@@ -147,6 +154,10 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
     if exact < minimum:
         parts.append(f"raised to the minimum {format_fixed(minimum, AMOUNT_SCALE)}")
         exact = Fraction(minimum)
+    cap = charge["max_cost"]
+    if cap is not None and exact > cap:
+        parts.append(f"lowered to the maximum cost {format_fixed(cap, AMOUNT_SCALE)}")
+        exact = Fraction(cap)
     if charge["discount_ppm"]:
         percent = format_fixed(charge["discount_ppm"], 4)
         exact = exact * (1_000_000 - charge["discount_ppm"]) / 1_000_000

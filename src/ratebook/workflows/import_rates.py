@@ -29,7 +29,15 @@ from ratebook.store.entities import get_entity
 
 REQUIRED = ("prefix", "destination", "rate")
 #: Every column a deck may have.
-COLUMNS = (*REQUIRED, "connect_fee", "increment", "minimum_charge", "service")
+COLUMNS = (
+    *REQUIRED,
+    "connect_fee",
+    "increment",
+    "minimum_charge",
+    "max_cost",
+    "grace",
+    "service",
+)
 
 
 def column_map(text: str | None) -> dict[str, str]:
@@ -101,6 +109,9 @@ def _read_deck(
             except AmountError as exc:
                 raise InputError(exc.code, str(exc), path=path, line=at, field=field) from None
 
+        def given(field: str, *, row: dict[str, str] = row) -> bool:
+            return bool((row.get(field) or "").strip())
+
         prefix = row["prefix"].strip().lstrip("+")
         if prefix != "*" and not (prefix.isdigit() and len(prefix) <= 15):
             raise InputError(
@@ -127,6 +138,16 @@ def _read_deck(
             raise InputError(
                 "BAD_INCREMENT", str(exc), path=path, line=line, field="increment"
             ) from None
+        minimum = amount("minimum_charge", AMOUNT_SCALE, "0")
+        cap = amount("max_cost", AMOUNT_SCALE, "") if given("max_cost") else None
+        if cap is not None and cap < minimum:
+            raise InputError(
+                "BAD_RATE_ROW",
+                "max_cost is below the minimum_charge",
+                path=path,
+                line=line,
+                field="max_cost",
+            )
         records.append(
             {
                 "service": service,
@@ -138,12 +159,15 @@ def _read_deck(
                 "connect_fee": amount("connect_fee", AMOUNT_SCALE, "0"),
                 "increment_initial": increment.initial * 10**QUANTITY_SCALE,
                 "increment_subsequent": increment.subsequent * 10**QUANTITY_SCALE,
-                "minimum_charge": amount("minimum_charge", AMOUNT_SCALE, "0"),
+                "minimum_charge": minimum,
+                "max_cost": cap,
+                # in seconds, as a deck's increments are
+                "grace": amount("grace", QUANTITY_SCALE, "") if given("grace") else None,
             }
         )
     if not records:
         raise InputError("EMPTY_FILE", "the deck has no rate rows", path=path, line=1)
-    return pl.DataFrame(records)
+    return pl.DataFrame(records, schema_overrides={"max_cost": pl.Int64, "grace": pl.Int64})
 
 
 def import_rates(

@@ -89,6 +89,10 @@ def show_rate_table(engine: Engine, name: str, *, entity_code: str | None = None
                     format_fixed(row.increment_subsequent, QUANTITY_SCALE),
                 ],
                 "minimum_charge": format_fixed(row.minimum_charge, AMOUNT_SCALE),
+                "max_cost": None
+                if row.max_cost is None
+                else format_fixed(row.max_cost, AMOUNT_SCALE),
+                "grace": None if row.grace is None else format_fixed(row.grace, QUANTITY_SCALE),
                 "tier_kind": row.tier_kind,
                 "tiers": _tiers(row.tiers),
             }
