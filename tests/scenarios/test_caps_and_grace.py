@@ -1,6 +1,6 @@
-"""Story: a carrier's tariff caps what one call may cost and lets calls shorter than a few
-seconds go free. Written in a YAML rate table and in a deck, billed on both stores, and
-explained. Expected charges worked out by hand."""
+"""Story: a carrier's tariff caps what one call may cost, lets calls shorter than a few
+seconds go free, and includes the first seconds of each call. Written in a YAML rate table
+and in a deck, billed on both stores, and explained. Expected charges worked out by hand."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from tests.support.statements import statement_records
 
 #: RM0.1000 a started minute to +60 with a RM0.0500 connect fee, at most RM1.0000 a call,
 #: free under 3 s; to +65 RM0.2000 a minute for a cycle's first 10 minutes and RM0.1000
-#: after, at most RM1.5000 a call.
+#: after, at most RM1.5000 a call; to +44 RM0.1200 a minute in 6-second steps with a RM0.0200
+#: connect fee, the first 30 s of each call included.
 TABLE = """
 name: carrier
 currency: MYR
@@ -34,6 +35,8 @@ versions:
          connect_fee: "0.0500", max_cost: "1.0000", grace: 3s}
       - {prefix: "65", destination: Singapore, price: "0.2000", max_cost: "1.5000",
          tiers: {kind: graduated, steps: [{after: 10min, price: "0.1000"}]}}
+      - {prefix: "44", destination: United Kingdom, price: "0.1200", increment: 6/6,
+         connect_fee: "0.0200", included: 30s}
 """
 CUSTOMERS = "account,name,rate_table,numbers,discount\nACME,Acme,carrier,,\nBETA,Beta,carrier,,10\n"
 CALLS = "record_id,start_time,quantity,account,destination\n" + (
@@ -43,6 +46,8 @@ CALLS = "record_id,start_time,quantity,account,destination\n" + (
     "a4,2026-10-05T13:00:00+08:00,300,ACME,+60312345678\n"
     "a5,2026-10-05T14:00:00+08:00,1200,ACME,+6591234567\n"
     "a6,2026-10-06T14:00:00+08:00,300,ACME,+6591234567\n"
+    "a7,2026-10-07T10:00:00+08:00,20,ACME,+442071234567\n"
+    "a8,2026-10-07T11:00:00+08:00,95,ACME,+442071234567\n"
     "b1,2026-10-05T12:00:00+08:00,1200,BETA,+60312345678\n"
 )
 
@@ -57,7 +62,7 @@ def test_caps_and_grace_in_a_rate_table(my_engine: Engine, tmp_path: Path) -> No
     import_rate_table(my_engine, write(tmp_path / "carrier.yaml", TABLE))
     import_customers(my_engine, write(tmp_path / "c.csv", CUSTOMERS))
     summary = import_feed(my_engine, write(tmp_path / "calls.csv", CALLS), format_name="generic")
-    assert (summary.rows_read, summary.rated, summary.exceptions) == (7, 7, 0)
+    assert (summary.rows_read, summary.rated, summary.exceptions) == (9, 9, 0)
     assert _charges(my_engine, tmp_path, "ACME") == {
         "a1": ("0", "0.0000"),  # 2 s is under the 3 s grace: free, not even the connect fee
         "a2": ("60", "0.1500"),  # 3 s is not: a minute, 0.0500 + 0.1000
@@ -67,6 +72,10 @@ def test_caps_and_grace_in_a_rate_table(my_engine: Engine, tmp_path: Path) -> No
         # capped at 1.5000
         "a5": ("1200", "1.5000"),
         "a6": ("300", "0.5000"),  # 5 more minutes, all past the tier: 0.5000
+        "a7": ("0", "0.0000"),  # 20 s, inside the 30 s included: nothing, not the connect fee
+        # 95 s less the 30 included: 65 s, in 6 s steps 66 s; 66 x 0.1200 / 60 = 0.1320,
+        # and the connect fee 0.0200
+        "a8": ("66", "0.1520"),
     }
     # the cap is on the tariff's cost; the customer's 10% comes off it: 1.0000 less 10%
     assert _charges(my_engine, tmp_path, "BETA") == {"b1": ("1200", "0.9000")}
@@ -76,10 +85,17 @@ def test_caps_and_grace_in_a_rate_table(my_engine: Engine, tmp_path: Path) -> No
     assert "2 s is shorter than the row's grace of 3 s: free, charge 0" in "\n".join(
         explain(my_engine, "a1")
     )
+    assert "billed 66 s for 95 s, the first 30 s of it included" in "\n".join(
+        explain(my_engine, "a8")
+    )
 
 
 def test_caps_and_grace_in_a_deck(my_engine: Engine, tmp_path: Path) -> None:
-    deck = "prefix,destination,rate,connect_fee,max_cost,grace\n60,Malaysia,0.1000,0.0500,1.00,3\n"
+    deck = (
+        "prefix,destination,rate,connect_fee,max_cost,grace,included,increment\n"
+        "60,Malaysia,0.1000,0.0500,1.00,3,,\n"
+        "44,United Kingdom,0.1200,0.0200,,,30,6/6\n"
+    )
     import_rates(
         my_engine, write(tmp_path / "deck.csv", deck), name="carrier", effective_from="2026-10-01"
     )
@@ -87,13 +103,15 @@ def test_caps_and_grace_in_a_deck(my_engine: Engine, tmp_path: Path) -> None:
         my_engine,
         write(tmp_path / "c.csv", "account,name,rate_table,numbers\nACME,Acme,carrier,\n"),
     )
-    calls = "\n".join(line for line in CALLS.splitlines() if "+60" in line or "record_id" in line)
+    calls = "\n".join(line for line in CALLS.splitlines() if ",+65" not in line)
     import_feed(my_engine, write(tmp_path / "calls.csv", calls + "\n"), format_name="generic")
     assert {k: v for k, v in _charges(my_engine, tmp_path, "ACME").items()} == {
         "a1": ("0", "0.0000"),
         "a2": ("60", "0.1500"),
         "a3": ("1200", "1.0000"),
         "a4": ("300", "0.5500"),
+        "a7": ("0", "0.0000"),
+        "a8": ("66", "0.1520"),
     }
 
 

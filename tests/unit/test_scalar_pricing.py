@@ -1,9 +1,9 @@
 """The scalar pricer (``pipeline.scalar``, one record at a time) against the vectorized stages:
 random reference data (identifiers of every kind, effective-dated and overriding assignments,
 versions in zones with daylight saving, bands crossing midnight, holiday calendars, policy
-limits, prefixes and bands, increments, minimums, maximum costs, graces, connect fees,
-discounts, every rounding mode, graduated and volume ladders) and random records must give
-the same four frames, to the column, the type and the minor unit."""
+limits, prefixes and bands, increments, minimums, maximum costs, graces, included
+quantities, connect fees, discounts, every rounding mode, graduated and volume ladders) and
+random records must give the same four frames, to the column, the type and the minor unit."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ MINIMUM_CHARGES = st.sampled_from([None, 0, 5_000, 1_000_000])
 #: A cap below, at and above the minimums; a grace around the quantities.
 MAX_COSTS = st.sampled_from([None, None, 5_000, 1_000_000, 2_500_000])
 GRACES = st.sampled_from([None, None, 1_000, 60_000, 61_000])
+INCLUDED = st.sampled_from([None, None, 0, 999, 30_000, 60_000])
 QUANTITIES = st.sampled_from([0, 1, 999, 60_000, 61_000, 2_500_000])
 ACCOUNTS = st.sampled_from(["A1", "A2", "A3", "A4", "A1", "A2", "A9"])
 ANY_NUMBERS = st.sampled_from(NUMBERS)
@@ -216,6 +217,7 @@ def rate_rows(draw: st.DrawFn, version_ids: list[int]) -> pl.DataFrame:
                     "tiers": _ladder(draw) if tier_kind else None,
                     "max_cost": draw(MAX_COSTS),
                     "grace": draw(GRACES),
+                    "included": draw(INCLUDED),
                 }
             )
     return pl.DataFrame(rows, schema=ROW_SCHEMA)

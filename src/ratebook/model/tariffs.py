@@ -331,4 +331,5 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "tiers": pl.String(),  # JSON ladder, see ``pipeline.tiers``
     "max_cost": pl.Int64(),  # a record's most cost before its discount, or null
     "grace": pl.Int64(),  # a record shorter than this is free, or null
+    "included": pl.Int64(),  # the quantity of each record not billed, or null
 }

@@ -1,13 +1,15 @@
 """The arithmetic of one record's charge, as Polars expressions over integer columns.
 
-* **billed quantity**: the ``initial`` increment for the first part and whole ``subsequent``
-  increments after it (60/60 bills 61 s as 120 s; 30/6 bills 31 s as 36 s); zero for a
-  record that is not charged;
+* **billed quantity**: of the quantity past the row's ``included`` quantity, the ``initial``
+  increment for the first part and whole ``subsequent`` increments after it (60/60 bills
+  61 s as 120 s; 30/6 bills 31 s as 36 s); zero for a record that is not charged, or that
+  its included quantity covers;
 * **charge** = connect fee + usage / rate unit, raised to the minimum charge and lowered to
   the row's maximum cost, less the customer's percentage discount, rounded once to the
   version's places with its named mode. ``usage`` is billed quantity x price (for a graduated
   tier, the sum over its parts). A record that is not charged (nor one shorter than its
-  row's grace) costs exactly zero (no connect fee, no minimum).
+  row's grace, nor one its included quantity covers) costs exactly zero (no connect fee, no
+  minimum).
 
 All arithmetic is integer (Int128 for the products): see ``ratebook.money`` for the scales.
 """
@@ -27,15 +29,20 @@ _MILLION = 1_000_000
 
 
 def billed_quantity_expr(
-    quantity: pl.Expr, initial: pl.Expr, subsequent: pl.Expr, charged: pl.Expr
+    quantity: pl.Expr,
+    initial: pl.Expr,
+    subsequent: pl.Expr,
+    charged: pl.Expr,
+    included: pl.Expr | None = None,
 ) -> pl.Expr:
     """Quantity after billing increments (all at QUANTITY_SCALE)."""
-    beyond = quantity - initial
+    billable = quantity if included is None else quantity - included.fill_null(0)
+    beyond = billable - initial
     steps = (beyond + subsequent - 1) // subsequent
     return (
-        pl.when(~charged)
+        pl.when(~charged | (billable <= 0))
         .then(pl.lit(0, pl.Int64))
-        .when(quantity <= initial)
+        .when(billable <= initial)
         .then(initial)
         .otherwise(initial + steps * subsequent)
     )

@@ -94,6 +94,7 @@ class Row:
     ladder: tuple[tuple[int, int], ...] | None
     max_cost: int | None = None
     grace: int | None = None
+    included: int | None = None
 
     def tiers(self) -> Ladder | None:
         """The row's ladder (None for a flat row)."""
@@ -260,6 +261,7 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
         "tiers",
         "max_cost",
         "grace",
+        "included",
     )
     mine = frames.filter(pl.col("version_id") == version.version_id).select(columns)
     for (
@@ -279,6 +281,7 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
         tiers,
         max_cost,
         grace,
+        included,
     ) in mine.iter_rows():
         ladder = None
         if tier_kind is not None:
@@ -298,6 +301,7 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
             ladder,
             max_cost,
             grace,
+            included,
         )
     version.lengths = {
         key: tuple(sorted({0 if p == "*" else len(p) for p in by_prefix}, reverse=True))

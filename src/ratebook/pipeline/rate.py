@@ -358,6 +358,7 @@ def rate(
                 pl.col("increment_initial"),
                 pl.col("increment_subsequent"),
                 pl.col("_charged"),
+                pl.col("included"),
             ).alias("billed_quantity"),
         )
         .with_columns(
@@ -366,7 +367,8 @@ def rate(
                 rate_unit=pl.col("rate_unit"),
                 connect_fee=pl.col("connect_fee"),
                 minimum=pl.col("minimum_charge"),
-                charged=pl.col("_charged"),
+                # a record its included quantity covers bills nothing and costs nothing
+                charged=pl.col("_charged") & (pl.col("billed_quantity") > 0),
                 places=pl.col("rounding_places"),
                 mode=pl.col("rounding_mode"),
                 discount_ppm=pl.col("discount_ppm").fill_null(0),

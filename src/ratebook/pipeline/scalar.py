@@ -190,13 +190,17 @@ def _choose(state: RatingState, assignments: list[Assignment], record: dict[str,
 
 
 def billed_quantity(quantity: int, row: Row | None, is_charged: bool) -> int:
-    """The quantity after the row's increments (0 for a record not charged)."""
+    """The quantity past the row's included quantity, after its increments (0 for a record
+    not charged, or one its included quantity covers)."""
     if not is_charged or row is None:
         return 0
+    billable = quantity - (row.included or 0)
     initial, subsequent = row.increment_initial, row.increment_subsequent
-    if quantity <= initial:
+    if billable <= 0:
+        return 0
+    if billable <= initial:
         return initial
-    return initial + -(-(quantity - initial) // subsequent) * subsequent
+    return initial + -(-(billable - initial) // subsequent) * subsequent
 
 
 def charge_of(
@@ -255,7 +259,7 @@ def rate(
     places = version.rounding_places if version is not None else 0
     mode = version.rounding_mode if version is not None else RoundingMode.HALF_UP
     charge = 0
-    if is_charged and row is not None:
+    if is_charged and row is not None and billed > 0:
         charge = charge_of(
             billed * row.price,
             rate_unit=row.rate_unit,

@@ -99,6 +99,7 @@ class RowSpec(BaseModel):
     minimum_charge: Decimal = "0"
     max_cost: Decimal | None = None
     grace: str | None = None
+    included: str | None = None
     tiers: TierSpec | None = None
 
     @field_validator("tiers", mode="before")
@@ -197,12 +198,13 @@ def _row(spec: RowSpec) -> dict[str, Any]:
     max_cost = None if spec.max_cost is None else parse_fixed(spec.max_cost, AMOUNT_SCALE)
     if max_cost is not None and max_cost < minimum:
         raise ValueError(f"max_cost {spec.max_cost} is below the minimum_charge")
-    grace = None
-    if spec.grace is not None:
-        measured = parse_measure(spec.grace, per.unit)
-        if measured.unit != per.unit:
-            raise ValueError(f"grace {spec.grace!r} is in {measured.unit}, the rate in {per.unit}")
-        grace = measured.amount
+    grace, included = (
+        _in_unit(name, text, per.unit)
+        for name, text in (
+            ("grace", spec.grace),
+            ("included", spec.included),
+        )
+    )
     return {
         "service": spec.service.lower(),
         "prefix": spec.prefix,
@@ -219,7 +221,18 @@ def _row(spec: RowSpec) -> dict[str, Any]:
         "tiers": None if spec.tiers is None else _ladder(spec.tiers, price, per.unit),
         "max_cost": max_cost,
         "grace": grace,
+        "included": included,
     }
+
+
+def _in_unit(name: str, text: str | None, unit: str) -> int | None:
+    """A row's quantity option (``grace``, ``included``) in the row's unit, or None."""
+    if text is None:
+        return None
+    measured = parse_measure(text, unit)
+    if measured.unit != unit:
+        raise ValueError(f"{name} {text!r} is in {measured.unit}, the rate in {unit}")
+    return measured.amount
 
 
 def _ladder(tiers: TierSpec, price: int, unit: str) -> str:
@@ -382,6 +395,7 @@ def load_rate_table(
                         "tiers": pl.String,
                         "max_cost": pl.Int64,
                         "grace": pl.Int64,
+                        "included": pl.Int64,
                     },
                 ),
             )

@@ -225,10 +225,12 @@ rate_rows = Table(
     Column("minimum_charge", BigInteger, nullable=False),  # AMOUNT_SCALE
     Column("tier_kind", String(16), nullable=True),  # graduated | volume
     Column("tiers", Text, nullable=True),  # JSON: [{"from": qty, "price": price}, ...]
-    # a record's most cost before its discount (AMOUNT_SCALE), and the quantity a record
-    # must reach to be charged at all (QUANTITY_SCALE, in ``unit``): both None when unset
+    # a record's most cost before its discount (AMOUNT_SCALE), the quantity a record must
+    # reach to be charged at all, and the quantity of each record not billed (both
+    # QUANTITY_SCALE, in ``unit``): each None when unset
     Column("max_cost", BigInteger, nullable=True),
     Column("grace", BigInteger, nullable=True),
+    Column("included", BigInteger, nullable=True),
     UniqueConstraint("version_id", "service", "prefix", "band"),
 )
 

@@ -159,6 +159,7 @@ def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
         c.tiers,
         c.max_cost,
         c.grace,
+        c.included,
     ).where(c.entity_id == entity_id)
     return query_frame(conn, statement, ROW_SCHEMA)
 

@@ -43,7 +43,8 @@ class Overview:
         periods: the cycles that hold usage, latest first.
         days: every day of the cycle, in the entity's zone.
         usage: the cycle's billed quantity per service and unit (QUANTITY_SCALE).
-        exceptions: pending exceptions by code.
+        exceptions: pending exceptions by code (a count over the ``counted`` asked for is
+            ``counted + 1``).
         open_disputes: disputes not resolved yet.
         imports: the last imports with their row identity.
         feeds: each feed's last run.
@@ -155,9 +156,11 @@ def overview(
     period: str | None = None,
     now: datetime | None = None,
     cache: BucketCache | None = None,
+    counted: int | None = None,
 ) -> Overview:
     """The entity's overview of ``period`` (default: see ``default_period``), its daily
-    figures kept in ``cache`` between changes when one is given.
+    figures kept in ``cache`` between changes when one is given, and each code's pending
+    exceptions counted up to ``counted + 1`` when it is given (see ``pending_by_code``).
 
     Raises:
         InputError: ``BAD_PERIOD``.
@@ -179,7 +182,7 @@ def overview(
             periods=periods,
             days=_days(entity, shown, buckets),
             usage=activity.usage_of_period(conn, entity.id, shown),
-            exceptions=review.pending_by_code(conn, entity.id),
+            exceptions=review.pending_by_code(conn, entity.id, cap=counted),
             open_disputes=[d for d in disputes.find(conn, entity.id) if d["status"] != "resolved"],
             imports=review.row_identity(conn, entity.id, last=LAST_IMPORTS)[::-1],
             feeds=activity.last_feed_runs(conn, entity.id),

@@ -128,8 +128,10 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
             f" {_qty(grace, unit)}: free, charge 0"
         )
         return lines
+    included = charge["included"]
     lines.append(
         f"  billed {_qty(charge['billed_quantity'], unit)} for {_qty(record['quantity'], unit)}"
+        + (f", the first {_qty(included, unit)} of it included" if included else "")
     )
     to_amount = charge["rate_unit"] * 10 ** (PRICE_SCALE - AMOUNT_SCALE)
     pieces = split_text(charge["tier_split"]) or [

@@ -36,6 +36,7 @@ COLUMNS = (
     "minimum_charge",
     "max_cost",
     "grace",
+    "included",
     "service",
 )
 
@@ -163,11 +164,15 @@ def _read_deck(
                 "max_cost": cap,
                 # in seconds, as a deck's increments are
                 "grace": amount("grace", QUANTITY_SCALE, "") if given("grace") else None,
+                "included": amount("included", QUANTITY_SCALE, "") if given("included") else None,
             }
         )
     if not records:
         raise InputError("EMPTY_FILE", "the deck has no rate rows", path=path, line=1)
-    return pl.DataFrame(records, schema_overrides={"max_cost": pl.Int64, "grace": pl.Int64})
+    return pl.DataFrame(
+        records,
+        schema_overrides={"max_cost": pl.Int64, "grace": pl.Int64, "included": pl.Int64},
+    )
 
 
 def import_rates(

@@ -93,6 +93,9 @@ def show_rate_table(engine: Engine, name: str, *, entity_code: str | None = None
                 if row.max_cost is None
                 else format_fixed(row.max_cost, AMOUNT_SCALE),
                 "grace": None if row.grace is None else format_fixed(row.grace, QUANTITY_SCALE),
+                "included": None
+                if row.included is None
+                else format_fixed(row.included, QUANTITY_SCALE),
                 "tier_kind": row.tier_kind,
                 "tiers": _tiers(row.tiers),
             }

@@ -25,13 +25,11 @@ Account = Annotated[str, Query(max_length=64)]
 def customers(
     request: Request, desk: Viewing, q: Annotated[str | None, Query(max_length=200)] = None
 ) -> Response:
-    entity, rows = customer_accounts.list_customers(
-        request.app.state.engine, entity_code=desk.entity
-    )
+    _, rows = customer_accounts.list_customers(request.app.state.engine, entity_code=desk.entity)
     needle = (q or "").strip().lower()
     if needle:
         rows = [r for r in rows if needle in r["account"].lower() or needle in r["name"].lower()]
-    return page(request, "customers.html", desk=desk, e=entity, rows=rows, q=q or "")
+    return page(request, "customers.html", desk=desk, rows=rows, q=q or "")
 
 
 @router.get("/e/{entity}/customers/{account}")
@@ -43,11 +41,11 @@ def customer(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
     engine = request.app.state.engine
-    entity, found, identifiers = customer_accounts.show_customer(
+    _, found, identifiers = customer_accounts.show_customer(
         engine, account, entity_code=desk.entity
     )
     periods = activity.periods_with_usage(engine, entity_code=desk.entity)
-    shown = period or activity.default_period(periods, entity, datetime.now(UTC))
+    shown = period or activity.default_period(periods, desk.facts, datetime.now(UTC))
     balance = customer_accounts.customer_balance(
         engine, account, period=shown, entity_code=desk.entity
     )
@@ -60,7 +58,6 @@ def customer(
         request,
         "customer.html",
         desk=desk,
-        e=entity,
         c=found,
         identifiers=identifiers,
         assignments=customer_accounts.customer_assignments(

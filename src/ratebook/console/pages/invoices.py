@@ -19,7 +19,7 @@ Text = Annotated[str | None, Query(max_length=64)]
 
 @router.get("/e/{entity}/invoices")
 def listing(request: Request, desk: Viewing, period: Text = None, account: Text = None) -> Response:
-    entity, rows = invoices.list_invoices(
+    _, rows = invoices.list_invoices(
         request.app.state.engine,
         period=period or None,
         account=account or None,
@@ -29,7 +29,6 @@ def listing(request: Request, desk: Viewing, period: Text = None, account: Text 
         request,
         "invoices.html",
         desk=desk,
-        e=entity,
         rows=rows[::-1],
         period=period or "",
         account=account or "",

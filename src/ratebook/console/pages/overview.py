@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from ratebook.console.pages.exceptions import COUNTED
 from ratebook.console.session import Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.workflows.activity import overview
@@ -22,5 +23,6 @@ def overview_page(request: Request, desk: Viewing, period: PeriodQuery = None) -
         entity_code=desk.entity,
         period=period or None,
         cache=request.app.state.console_activity,
+        counted=COUNTED,
     )
-    return page(request, "overview.html", desk=desk, o=found, e=found.entity)
+    return page(request, "overview.html", desk=desk, o=found, counted=COUNTED)
