@@ -2,8 +2,9 @@
 random reference data (identifiers of every kind, effective-dated and overriding assignments,
 versions in zones with daylight saving, bands crossing midnight, holiday calendars, policy
 limits, prefixes and bands, increments, minimums, maximum costs, graces, included
-quantities, connect fees, discounts, every rounding mode, graduated and volume ladders) and
-random records must give the same four frames, to the column, the type and the minor unit."""
+quantities, connect fees, discounts, every rounding mode of versions and rows, graduated and
+volume ladders) and random records must give the same four frames, to the column, the type
+and the minor unit."""
 
 from __future__ import annotations
 
@@ -56,6 +57,10 @@ MINIMUM_CHARGES = st.sampled_from([None, 0, 5_000, 1_000_000])
 MAX_COSTS = st.sampled_from([None, None, 5_000, 1_000_000, 2_500_000])
 GRACES = st.sampled_from([None, None, 1_000, 60_000, 61_000])
 INCLUDED = st.sampled_from([None, None, 0, 999, 30_000, 60_000])
+#: A row's own rounding, or its version's (None, None).
+ROW_ROUNDINGS = st.sampled_from(
+    [(None, None), (None, None), (0, "up"), (2, "down"), (4, "half-even"), (6, "half-up")]
+)
 QUANTITIES = st.sampled_from([0, 1, 999, 60_000, 61_000, 2_500_000])
 ACCOUNTS = st.sampled_from(["A1", "A2", "A3", "A4", "A1", "A2", "A9"])
 ANY_NUMBERS = st.sampled_from(NUMBERS)
@@ -218,6 +223,13 @@ def rate_rows(draw: st.DrawFn, version_ids: list[int]) -> pl.DataFrame:
                     "max_cost": draw(MAX_COSTS),
                     "grace": draw(GRACES),
                     "included": draw(INCLUDED),
+                    **dict(
+                        zip(
+                            ("row_rounding_places", "row_rounding_mode"),
+                            draw(ROW_ROUNDINGS),
+                            strict=True,
+                        )
+                    ),
                 }
             )
     return pl.DataFrame(rows, schema=ROW_SCHEMA)

@@ -332,4 +332,6 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "max_cost": pl.Int64(),  # a record's most cost before its discount, or null
     "grace": pl.Int64(),  # a record shorter than this is free, or null
     "included": pl.Int64(),  # the quantity of each record not billed, or null
+    "row_rounding_mode": pl.String(),  # the row's own rounding, or null for its version's
+    "row_rounding_places": pl.Int64(),
 }

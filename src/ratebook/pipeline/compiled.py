@@ -95,6 +95,8 @@ class Row:
     max_cost: int | None = None
     grace: int | None = None
     included: int | None = None
+    rounding_mode: RoundingMode | None = None
+    rounding_places: int | None = None
 
     def tiers(self) -> Ladder | None:
         """The row's ladder (None for a flat row)."""
@@ -262,6 +264,8 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
         "max_cost",
         "grace",
         "included",
+        "row_rounding_mode",
+        "row_rounding_places",
     )
     mine = frames.filter(pl.col("version_id") == version.version_id).select(columns)
     for (
@@ -282,6 +286,8 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
         max_cost,
         grace,
         included,
+        row_mode,
+        row_places,
     ) in mine.iter_rows():
         ladder = None
         if tier_kind is not None:
@@ -302,6 +308,8 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
             max_cost,
             grace,
             included,
+            None if row_mode is None else RoundingMode(row_mode),
+            row_places,
         )
     version.lengths = {
         key: tuple(sorted({0 if p == "*" else len(p) for p in by_prefix}, reverse=True))

@@ -348,9 +348,25 @@ def rate(
     ).fill_null(False)
     # lazy: the charge's numerator and its rounding terms recur in every branch, and only a
     # lazy plan computes a repeated expression once
+    # a row's own rounding, where it has one, replaces its version's
+    own = pl.col("row_rounding_mode").is_not_null() & pl.col("row_rounding_places").is_not_null()
+    roundings = {
+        *versions.select("rounding_places", "rounding_mode").unique().rows(),
+        *rows.select("row_rounding_places", "row_rounding_mode").drop_nulls().unique().rows(),
+    }
     rated = (
         kept.lazy()
-        .with_columns(billable.alias("_charged"))
+        .with_columns(
+            billable.alias("_charged"),
+            pl.when(own)
+            .then(pl.col("row_rounding_mode"))
+            .otherwise(pl.col("rounding_mode"))
+            .alias("rounding_mode"),
+            pl.when(own)
+            .then(pl.col("row_rounding_places"))
+            .otherwise(pl.col("rounding_places"))
+            .alias("rounding_places"),
+        )
         .with_columns(
             pl.when(on_row).then(pl.col("record_band")).otherwise(None).alias("band"),
             billed_quantity_expr(
@@ -373,7 +389,7 @@ def rate(
                 mode=pl.col("rounding_mode"),
                 discount_ppm=pl.col("discount_ppm").fill_null(0),
                 max_cost=pl.col("max_cost"),
-                roundings=versions.select("rounding_places", "rounding_mode").unique().rows(),
+                roundings=roundings,
             ).alias("charge"),
             pl.col("price").fill_null(0).alias("unit_price"),
             pl.col("rate_unit").fill_null(60 * 10**QUANTITY_SCALE),

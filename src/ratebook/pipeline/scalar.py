@@ -258,6 +258,8 @@ def rate(
     billed = billed_quantity(record["quantity"], row, is_charged)
     places = version.rounding_places if version is not None else 0
     mode = version.rounding_mode if version is not None else RoundingMode.HALF_UP
+    if row is not None and row.rounding_mode is not None and row.rounding_places is not None:
+        places, mode = row.rounding_places, row.rounding_mode  # the row's own rounding
     charge = 0
     if is_charged and row is not None and billed > 0:
         charge = charge_of(

@@ -33,7 +33,7 @@ from ratebook.model.tariffs import (
     parse_measure,
     service_unit,
 )
-from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, AmountError, parse_fixed
+from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, AmountError, RoundingMode, parse_fixed
 from ratebook.sources.csvread import column_names
 from ratebook.sources.dates import is_zone, parse_local_start
 from ratebook.sources.yamlfile import load_model
@@ -83,6 +83,15 @@ class TierSpec(BaseModel):
         )
 
 
+class RowRounding(BaseModel):
+    """A row's own rounding: both its places and its mode."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    places: int
+    mode: RoundingMode
+
+
 class RowSpec(BaseModel):
     """One rate row as written."""
 
@@ -100,6 +109,7 @@ class RowSpec(BaseModel):
     max_cost: Decimal | None = None
     grace: str | None = None
     included: str | None = None
+    rounding: RowRounding | None = None
     tiers: TierSpec | None = None
 
     @field_validator("tiers", mode="before")
@@ -222,6 +232,8 @@ def _row(spec: RowSpec) -> dict[str, Any]:
         "max_cost": max_cost,
         "grace": grace,
         "included": included,
+        "rounding_mode": None if spec.rounding is None else spec.rounding.mode.value,
+        "rounding_places": None if spec.rounding is None else spec.rounding.places,
     }
 
 
@@ -396,6 +408,8 @@ def load_rate_table(
                         "max_cost": pl.Int64,
                         "grace": pl.Int64,
                         "included": pl.Int64,
+                        "rounding_mode": pl.String,
+                        "rounding_places": pl.Int64,
                     },
                 ),
             )

@@ -231,6 +231,9 @@ rate_rows = Table(
     Column("max_cost", BigInteger, nullable=True),
     Column("grace", BigInteger, nullable=True),
     Column("included", BigInteger, nullable=True),
+    # the row's own rounding of a charge, both or neither (None: its version's)
+    Column("rounding_mode", String(16), nullable=True),
+    Column("rounding_places", Integer, nullable=True),
     UniqueConstraint("version_id", "service", "prefix", "band"),
 )
 

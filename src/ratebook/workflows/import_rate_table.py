@@ -94,6 +94,15 @@ def import_rate_table(
                 path=path,
                 field="rounding.mode",
             ) from None
+        for version in versions:
+            row_places = version.rows["rounding_places"].drop_nulls().to_list()
+            if any(not 0 <= p <= entity.charge_places for p in row_places):
+                raise InputError(
+                    "BAD_PLACES",
+                    f"a row's rounding places must be 0 to {entity.charge_places}",
+                    path=path,
+                    field="rows.rounding.places",
+                )
         digest = inspect_file(path).sha256
         table_id = tariffs.ensure_rate_table(conn, entity.id, table.name, now=now)
         for version in versions:

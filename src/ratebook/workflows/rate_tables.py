@@ -96,6 +96,9 @@ def show_rate_table(engine: Engine, name: str, *, entity_code: str | None = None
                 "included": None
                 if row.included is None
                 else format_fixed(row.included, QUANTITY_SCALE),
+                "rounding": None
+                if row.rounding_mode is None
+                else {"places": row.rounding_places, "mode": row.rounding_mode},
                 "tier_kind": row.tier_kind,
                 "tiers": _tiers(row.tiers),
             }
