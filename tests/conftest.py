@@ -126,6 +126,24 @@ def one_customer(engine: Engine, tmp_path: Path) -> None:
     )
 
 
+def two_entities(engine: Engine) -> None:
+    """MY1 (MYR, Kuala Lumpur) and SG1 (SGD, Singapore), two tenants of one store, each with
+    an invoicing floor of 1.00."""
+    for code, name, currency, zone, region in (
+        ("MY1", "Test Telco Sdn Bhd", "MYR", "Asia/Kuala_Lumpur", "MY"),
+        ("SG1", "Other Telco Pte Ltd", "SGD", "Asia/Singapore", "SG"),
+    ):
+        init_entity(
+            engine,
+            code=code,
+            name=name,
+            currency=currency,
+            timezone=zone,
+            region=region,
+            floor="1.00",
+        )
+
+
 def read_only_url(url: str) -> str:
     """``url`` (of ``db_url``) opened so that every write fails: SQLite's ``mode=ro``, or
     PostgreSQL's read-only transactions."""

@@ -19,9 +19,8 @@ from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rate_table import import_rate_table
-from ratebook.workflows.init_entity import init_entity
 from ratebook.workflows.manage_keys import create_key
-from tests.conftest import write
+from tests.conftest import two_entities, write
 from tests.support.api_server import LiveServer
 
 #: Calls to +60: RM0.1000 a minute (whole minutes) for the first 10 minutes of the customer's
@@ -90,19 +89,7 @@ def _drop_role(db_url: str, role: str) -> None:
 
 @pytest.fixture
 def api(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Api]:
-    for code, name, currency, zone, region in (
-        ("MY1", "Test Telco Sdn Bhd", "MYR", "Asia/Kuala_Lumpur", "MY"),
-        ("SG1", "Other Telco Pte Ltd", "SGD", "Asia/Singapore", "SG"),
-    ):
-        init_entity(
-            engine,
-            code=code,
-            name=name,
-            currency=currency,
-            timezone=zone,
-            region=region,
-            floor="1.00",
-        )
+    two_entities(engine)
     import_rate_table(engine, write(tmp_path / "tiered.yaml", TIERED), entity_code="MY1")
     import_customers(engine, write(tmp_path / "c.csv", CUSTOMERS), entity_code="MY1")
     import_rate_table(

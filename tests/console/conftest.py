@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Playwright, sync_playwright
 from sqlalchemy import Engine
-from tests.conftest import write
+from tests.conftest import two_entities, write
 from tests.support.api_server import LiveServer
 
 from ratebook.api import create_app
@@ -28,7 +28,6 @@ from ratebook.store.engine import make_engine
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_feed import import_feed
 from ratebook.workflows.import_rate_table import import_rate_table
-from ratebook.workflows.init_entity import init_entity
 from ratebook.workflows.manage_users import create_user
 
 PASSWORD = "correct horse battery"
@@ -116,19 +115,7 @@ class Console:
 
 @pytest.fixture
 def console(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Console]:
-    for code, name, currency, zone, region in (
-        ("MY1", "Test Telco Sdn Bhd", "MYR", "Asia/Kuala_Lumpur", "MY"),
-        ("SG1", "Other Telco Pte Ltd", "SGD", "Asia/Singapore", "SG"),
-    ):
-        init_entity(
-            engine,
-            code=code,
-            name=name,
-            currency=currency,
-            timezone=zone,
-            region=region,
-            floor="1.00",
-        )
+    two_entities(engine)
     import_rate_table(engine, write(tmp_path / "flat.yaml", TABLE), entity_code="MY1")
     import_customers(engine, write(tmp_path / "c.csv", CUSTOMERS), entity_code="MY1")
     import_feed(

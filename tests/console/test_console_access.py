@@ -1,5 +1,6 @@
 """The main pages pass an accessibility check (axe-core, vendored), with no serious or
-critical violation, and are screenshot at a desktop's and a phone's width, to look at."""
+critical violation, and are screenshot at a desktop's and a phone's width, to look at; and a
+user signs in and moves through the navigation with the keyboard alone."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
-from tests.console.conftest import Console
+from tests.console.conftest import PASSWORD, Console
 
 from ratebook.model.review import Filter
 from ratebook.workflows.close_cycle import close_cycle
@@ -55,3 +56,37 @@ def test_main_pages_are_accessible(console: Console, browser: Browser, width: in
         console.shot(page, f"{name}-{width}")
     context.close()
     assert found == {}
+
+
+def test_signing_in_and_the_navigation_by_keyboard(console: Console, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(f"{console.url}/login")
+    # the name field has the focus, the password is the next stop, Enter submits
+    assert page.evaluate("document.activeElement.id") == "username"
+    page.keyboard.type("rex")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{console.url}/e/MY1")
+    # the first stop skips to the content; then the navigation, in reading order
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    # the navigation is a list of links in reading order, each reachable by Tab
+    stops = []
+    page.keyboard.press("Tab")  # the brand, home
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        stops.append(page.evaluate("document.activeElement.textContent.trim()"))
+    assert stops[:9] == [
+        "Overview",
+        "Exceptions",
+        "Customers",
+        "Disputes",
+        "Invoices",
+        "Rate tables",
+        "Imports",
+        "Audit",
+        "Sign out",
+    ]
+    context.close()

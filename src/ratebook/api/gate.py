@@ -143,6 +143,10 @@ class Gate:
                 _retry_after(wait),
             )
             return
+        await self._within_limit(scope, receive, send)
+
+    async def _within_limit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request unless ``api_max_in_flight`` are being served (429)."""
         if self.in_flight >= self.settings.api_max_in_flight:
             await answer(
                 send, 429, "BUSY", "the server is at its limit of requests", _retry_after(1)
@@ -170,16 +174,7 @@ class Gate:
             if int(declared) > limit:
                 await answer(send, 413, "BODY_TOO_LARGE", f"the form is larger than {limit} bytes")
                 return
-        if self.in_flight >= self.settings.api_max_in_flight:
-            await answer(
-                send, 429, "BUSY", "the server is at its limit of requests", _retry_after(1)
-            )
-            return
-        self.in_flight += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.in_flight -= 1
+        await self._within_limit(scope, receive, send)
 
     def _refused_by_headers(
         self, scope: Scope, headers: dict[bytes, bytes]

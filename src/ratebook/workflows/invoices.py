@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ratebook.errors import InputError, NotFoundError
 from ratebook.model.ledger import Period
@@ -52,11 +52,17 @@ def get_invoice(
         NotFoundError: ``INVOICE_NOT_FOUND``.
     """
     with engine.connect() as conn:
-        entity = get_entity(conn, entity_code)
-        found = invoices.get_invoice(conn, entity.id, number)
+        found = _invoice(conn, number, entity_code)
+    return found, json.loads(found.document)
+
+
+def _invoice(conn: Connection, number: int, entity_code: str | None) -> InvoiceRow:
+    """The entity's invoice ``number``, or ``INVOICE_NOT_FOUND``."""
+    entity = get_entity(conn, entity_code)
+    found = invoices.get_invoice(conn, entity.id, number)
     if found is None:
         raise NotFoundError("INVOICE_NOT_FOUND", f"no invoice {number} in entity {entity.code}")
-    return found, json.loads(found.document)
+    return found
 
 
 def export_invoices(
@@ -119,10 +125,7 @@ def invoice_detail(engine: Engine, number: int, *, entity_code: str | None = Non
         NotFoundError: ``INVOICE_NOT_FOUND``.
     """
     with engine.connect() as conn:
-        entity = get_entity(conn, entity_code)
-        found = invoices.get_invoice(conn, entity.id, number)
-        if found is None:
-            raise NotFoundError("INVOICE_NOT_FOUND", f"no invoice {number} in entity {entity.code}")
+        found = _invoice(conn, number, entity_code)
         return InvoiceDetail(
             row=found,
             document=json.loads(found.document),
