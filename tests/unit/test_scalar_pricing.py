@@ -2,8 +2,8 @@
 random reference data (identifiers of every kind, effective-dated and overriding assignments,
 versions in zones with daylight saving, bands crossing midnight, holiday calendars, policy
 limits, prefixes and bands, increments, minimums, maximum costs, graces, included
-quantities, connect fees, discounts, every rounding mode of versions and rows, graduated and
-volume ladders) and random records must give the same four frames, to the column, the type
+quantities, steps within a record, connect fees, discounts, every rounding mode of versions
+and rows, graduated and volume ladders) and random records must give the same four frames, to the column, the type
 and the minor unit."""
 
 from __future__ import annotations
@@ -57,6 +57,15 @@ MINIMUM_CHARGES = st.sampled_from([None, 0, 5_000, 1_000_000])
 MAX_COSTS = st.sampled_from([None, None, 5_000, 1_000_000, 2_500_000])
 GRACES = st.sampled_from([None, None, 1_000, 60_000, 61_000])
 INCLUDED = st.sampled_from([None, None, 0, 999, 30_000, 60_000])
+#: Steps within a record (``pipeline.steps``): none, one, or two.
+STEP_LISTS = st.sampled_from(
+    [
+        None,
+        None,
+        '[{"from":60000,"price":1000000,"increment":1000}]',
+        '[{"from":1000,"price":0,"increment":6000},{"from":61000,"price":333,"increment":60000}]',
+    ]
+)
 #: A row's own rounding, or its version's (None, None).
 ROW_ROUNDINGS = st.sampled_from(
     [(None, None), (None, None), (0, "up"), (2, "down"), (4, "half-even"), (6, "half-up")]
@@ -220,6 +229,8 @@ def rate_rows(draw: st.DrawFn, version_ids: list[int]) -> pl.DataFrame:
                     "minimum_charge": draw(MINIMUM_CHARGES),
                     "tier_kind": tier_kind,
                     "tiers": _ladder(draw) if tier_kind else None,
+                    # a row has steps within a record or tiers over the cycle, not both
+                    "steps": None if tier_kind else draw(STEP_LISTS),
                     "max_cost": draw(MAX_COSTS),
                     "grace": draw(GRACES),
                     "included": draw(INCLUDED),

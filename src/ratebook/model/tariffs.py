@@ -334,4 +334,5 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "included": pl.Int64(),  # the quantity of each record not billed, or null
     "row_rounding_mode": pl.String(),  # the row's own rounding, or null for its version's
     "row_rounding_places": pl.Int64(),
+    "steps": pl.String(),  # JSON steps within a record, see ``pipeline.steps``
 }

@@ -20,6 +20,7 @@ import polars as pl
 
 from ratebook.model.tariffs import TimeBands, time_bands
 from ratebook.money import RoundingMode
+from ratebook.pipeline.steps import decode as decode_steps
 
 if TYPE_CHECKING:
     from ratebook.pipeline.price import Reference
@@ -97,6 +98,7 @@ class Row:
     included: int | None = None
     rounding_mode: RoundingMode | None = None
     rounding_places: int | None = None
+    steps: tuple[tuple[int, int, int], ...] | None = None
 
     def tiers(self) -> Ladder | None:
         """The row's ladder (None for a flat row)."""
@@ -266,6 +268,7 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
         "included",
         "row_rounding_mode",
         "row_rounding_places",
+        "steps",
     )
     mine = frames.filter(pl.col("version_id") == version.version_id).select(columns)
     for (
@@ -288,6 +291,7 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
         included,
         row_mode,
         row_places,
+        steps,
     ) in mine.iter_rows():
         ladder = None
         if tier_kind is not None:
@@ -310,6 +314,7 @@ def _index_rows(version: Version, frames: pl.DataFrame) -> None:
             included,
             None if row_mode is None else RoundingMode(row_mode),
             row_places,
+            decode_steps(steps),
         )
     version.lengths = {
         key: tuple(sorted({0 if p == "*" else len(p) for p in by_prefix}, reverse=True))

@@ -27,6 +27,7 @@ from ratebook.model.tariffs import time_bands
 from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, format_fixed
 from ratebook.pipeline.charges import billed_quantity_expr, charge_expr
+from ratebook.pipeline.steps import step_columns, stepped_exprs
 from ratebook.pipeline.tiers import price_in_cycle
 
 #: Columns a rated record gains.
@@ -346,14 +347,18 @@ def rate(
     billable = pl.col("_charged") & ~(
         pl.col("grace").is_not_null() & (pl.col("quantity") < pl.col("grace"))
     ).fill_null(False)
-    # lazy: the charge's numerator and its rounding terms recur in every branch, and only a
-    # lazy plan computes a repeated expression once
     # a row's own rounding, where it has one, replaces its version's
     own = pl.col("row_rounding_mode").is_not_null() & pl.col("row_rounding_places").is_not_null()
     roundings = {
         *versions.select("rounding_places", "rounding_mode").unique().rows(),
         *rows.select("row_rounding_places", "row_rounding_mode").drop_nulls().unique().rows(),
     }
+    steps, depth = step_columns(rows, kept["rate_row_id"])
+    if depth:
+        kept = kept.join(steps, on="rate_row_id", how="left", maintain_order="left")
+    billed, usage = _billed_and_usage(depth)
+    # lazy: the charge's numerator and its rounding terms recur in every branch, and only a
+    # lazy plan computes a repeated expression once
     rated = (
         kept.lazy()
         .with_columns(
@@ -369,17 +374,11 @@ def rate(
         )
         .with_columns(
             pl.when(on_row).then(pl.col("record_band")).otherwise(None).alias("band"),
-            billed_quantity_expr(
-                pl.col("quantity"),
-                pl.col("increment_initial"),
-                pl.col("increment_subsequent"),
-                pl.col("_charged"),
-                pl.col("included"),
-            ).alias("billed_quantity"),
+            billed.alias("billed_quantity"),
         )
         .with_columns(
             charge_expr(
-                pl.col("billed_quantity").cast(pl.Int128) * pl.col("price").cast(pl.Int128),
+                usage,
                 rate_unit=pl.col("rate_unit"),
                 connect_fee=pl.col("connect_fee"),
                 minimum=pl.col("minimum_charge"),
@@ -412,6 +411,34 @@ def rate(
     if place_tiers:
         rated = price_in_cycle(rated, rows, before)
     return rated.select([*records.columns, *RATING_COLUMNS]), pl.concat([rejected, breaches])
+
+
+def _billed_and_usage(depth: int) -> tuple[pl.Expr, pl.Expr]:
+    """The billed quantity and usage (billed x price) of the rated records: by the rows'
+    increments when none is on a stepped row (``depth`` 0), else by the steps
+    (``pipeline.steps``) of the ``step_columns`` the records are joined to."""
+    if not depth:
+        billed = billed_quantity_expr(
+            pl.col("quantity"),
+            pl.col("increment_initial"),
+            pl.col("increment_subsequent"),
+            pl.col("_charged"),
+            pl.col("included"),
+        )
+        return billed, pl.col("billed_quantity").cast(pl.Int128) * pl.col("price").cast(pl.Int128)
+    billable = pl.col("quantity") - pl.col("included").fill_null(0)
+    billed, usage = stepped_exprs(
+        depth,
+        billable,
+        pl.col("price"),
+        pl.col("increment_initial"),
+        pl.col("increment_subsequent"),
+    )
+    none = ~pl.col("_charged") | (billable <= 0) | pl.col("rate_row_id").is_null()
+    return (
+        pl.when(none).then(pl.lit(0, pl.Int64)).otherwise(billed),
+        pl.when(none).then(pl.lit(0, pl.Int128)).otherwise(usage),
+    )
 
 
 def _policies(versions: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -30,6 +30,7 @@ from ratebook.money import (
     round_div,
 )
 from ratebook.pipeline.compiled import Assignment, Ladder, RatingState, Row, Version
+from ratebook.pipeline.steps import stepped
 
 _PRICE_TO_AMOUNT = 10 ** (PRICE_SCALE - AMOUNT_SCALE)
 _MILLION = 1_000_000
@@ -256,6 +257,17 @@ def rate(
     # a record shorter than its row's grace is free: nothing billed, nothing charged
     is_charged = is_charged and not (row is not None and row.graced(record["quantity"]))
     billed = billed_quantity(record["quantity"], row, is_charged)
+    usage = billed * row.price if row is not None else 0
+    if is_charged and row is not None and row.steps:
+        parts = stepped(
+            record["quantity"] - (row.included or 0),
+            price=row.price,
+            initial=row.increment_initial,
+            subsequent=row.increment_subsequent,
+            steps=row.steps,
+        )
+        billed = sum(b for _, b, _ in parts)
+        usage = sum(b * p for _, b, p in parts)
     places = version.rounding_places if version is not None else 0
     mode = version.rounding_mode if version is not None else RoundingMode.HALF_UP
     if row is not None and row.rounding_mode is not None and row.rounding_places is not None:
@@ -263,7 +275,7 @@ def rate(
     charge = 0
     if is_charged and row is not None and billed > 0:
         charge = charge_of(
-            billed * row.price,
+            usage,
             rate_unit=row.rate_unit,
             connect_fee=row.connect_fee,
             minimum=row.minimum_charge,

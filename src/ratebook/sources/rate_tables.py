@@ -83,6 +83,32 @@ class TierSpec(BaseModel):
         )
 
 
+class RateStep(BaseModel):
+    """Within one record, from ``after`` of it on, ``price`` applies, billed in whole
+    ``increment``s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    after: str
+    price: Decimal
+    increment: str = "1s"
+
+    @classmethod
+    def parse_all(cls, text: str) -> list[RateStep]:
+        """The one-cell form of a deck: ``60s=0.0100/1s 300s=0.0050/6s`` (the increment
+        after the ``/`` may be left out: 1 s)."""
+        found = []
+        for step in text.split():
+            after, sep, rest = step.partition("=")
+            price, _, increment = rest.partition("/")
+            if not sep:
+                raise ValueError(
+                    f"{text!r}: write steps as AFTER=PRICE/INCREMENT ..., e.g. '60s=0.0100/1s'"
+                )
+            found.append(cls(after=after, price=price, increment=increment or "1s"))
+        return found
+
+
 class RowRounding(BaseModel):
     """A row's own rounding: both its places and its mode."""
 
@@ -110,7 +136,13 @@ class RowSpec(BaseModel):
     grace: str | None = None
     included: str | None = None
     rounding: RowRounding | None = None
+    steps: list[RateStep] | None = None
     tiers: TierSpec | None = None
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps(cls, value: object) -> object:
+        return RateStep.parse_all(value) if isinstance(value, str) else value
 
     @field_validator("tiers", mode="before")
     @classmethod
@@ -232,9 +264,30 @@ def _row(spec: RowSpec) -> dict[str, Any]:
         "max_cost": max_cost,
         "grace": grace,
         "included": included,
+        "steps": _steps(spec, per.unit),
         "rounding_mode": None if spec.rounding is None else spec.rounding.mode.value,
         "rounding_places": None if spec.rounding is None else spec.rounding.places,
     }
+
+
+def _steps(spec: RowSpec, unit: str) -> str | None:
+    """A row's steps as stored (``pipeline.steps``), or None."""
+    if not spec.steps:
+        return None
+    if spec.tiers is not None:
+        raise ValueError("a row has steps within a record or tiers over the cycle, not both")
+    stored: list[dict[str, int]] = []
+    for step in spec.steps:
+        after = _in_unit("step after", step.after, unit) or 0
+        increment = _in_unit("step increment", step.increment, unit) or 0
+        if after <= (stored[-1]["from"] if stored else 0):
+            raise ValueError(f"step after {step.after!r} does not rise above the step before it")
+        if increment <= 0:
+            raise ValueError(f"step increment {step.increment!r} is not above zero")
+        stored.append(
+            {"from": after, "price": parse_fixed(step.price, PRICE_SCALE), "increment": increment}
+        )
+    return json.dumps(stored)
 
 
 def _in_unit(name: str, text: str | None, unit: str) -> int | None:
@@ -410,6 +463,7 @@ def load_rate_table(
                         "included": pl.Int64,
                         "rounding_mode": pl.String,
                         "rounding_places": pl.Int64,
+                        "steps": pl.String,
                     },
                 ),
             )

@@ -58,6 +58,7 @@ def ratings(conn: Connection, record_pk: int) -> list[dict[str, Any]]:
             rate_rows.c.max_cost,
             rate_rows.c.grace,
             rate_rows.c.included,
+            rate_rows.c.steps,
             rate_rows.c.tier_kind,
         )
         .select_from(

@@ -234,6 +234,8 @@ rate_rows = Table(
     # the row's own rounding of a charge, both or neither (None: its version's)
     Column("rounding_mode", String(16), nullable=True),
     Column("rounding_places", Integer, nullable=True),
+    # JSON: the steps after the row's own price within one record (``pipeline.steps``)
+    Column("steps", Text, nullable=True),
     UniqueConstraint("version_id", "service", "prefix", "band"),
 )
 

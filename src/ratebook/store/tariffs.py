@@ -162,6 +162,7 @@ def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
         c.included,
         c.rounding_mode.label("row_rounding_mode"),
         c.rounding_places.label("row_rounding_places"),
+        c.steps,
     ).where(c.entity_id == entity_id)
     return query_frame(conn, statement, ROW_SCHEMA)
 

@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 from ratebook.errors import NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.pipeline.steps import decode as decode_steps
+from ratebook.pipeline.steps import stepped
 from ratebook.pipeline.tiers import split_text
 from ratebook.store import cycles
 from ratebook.store import explain as explained
@@ -137,6 +139,25 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
     pieces = split_text(charge["tier_split"]) or [
         (charge["tier"] or 0, charge["billed_quantity"], charge["unit_price"])
     ]
+    kind = "tier"
+    steps = decode_steps(charge["steps"])
+    if steps and charge["billed_quantity"]:
+        kind = "step"
+        step_parts = stepped(
+            record["quantity"] - (included or 0),
+            price=charge["unit_price"],
+            initial=charge["increment_initial"],
+            subsequent=charge["increment_subsequent"],
+            steps=steps,
+        )
+        pieces = [(k, billed, price) for k, (_, billed, price) in enumerate(step_parts)]
+        lines.append(
+            "  steps within the call: "
+            + "; ".join(
+                f"step {k}: {_qty(part, unit)} billed as {_qty(billed, unit)}"
+                for k, (part, billed, _) in enumerate(step_parts)
+            )
+        )
     if charge["tier"] is not None:
         lines.append(
             f"  {charge['tier_kind']} tiers: the cycle's {record['service']} usage before this"
@@ -149,7 +170,7 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
         part = Fraction(quantity * tier_price, to_amount)
         usage += part
         shown = format_fixed(tier_price, PRICE_SCALE, min_places=entity.charge_places)
-        label = f"tier {tier}: " if len(pieces) > 1 else ""
+        label = f"{kind} {tier}: " if len(pieces) > 1 else ""
         parts.append(f"{label}{_qty(quantity, unit)} x {shown} / {per} = {_exact(part)}")
     exact = Fraction(charge["connect_fee"]) + usage
     minimum = charge["minimum_charge"] or 0

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from ratebook.errors import NotFoundError
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.pipeline.steps import decode as decode_steps
 from ratebook.store import tariffs
 from ratebook.store.entities import get_entity
 
@@ -44,6 +45,21 @@ def _version(v: dict[str, Any]) -> dict[str, Any]:
         "source": v["source_name"],
         "rows": v["rows"],
     }
+
+
+def _steps(text: str | None) -> list[dict[str, str]] | None:
+    """Stored steps within a record (integers at their scales) as exact decimal text."""
+    steps = decode_steps(text)
+    if steps is None:
+        return None
+    return [
+        {
+            "from": format_fixed(after, QUANTITY_SCALE),
+            "price": format_fixed(price, PRICE_SCALE),
+            "increment": format_fixed(increment, QUANTITY_SCALE),
+        }
+        for after, price, increment in steps
+    ]
 
 
 def _tiers(text: str | None) -> list[dict[str, Any]] | None:
@@ -99,6 +115,7 @@ def show_rate_table(engine: Engine, name: str, *, entity_code: str | None = None
                 "rounding": None
                 if row.rounding_mode is None
                 else {"places": row.rounding_places, "mode": row.rounding_mode},
+                "steps": _steps(row.steps),
                 "tier_kind": row.tier_kind,
                 "tiers": _tiers(row.tiers),
             }
