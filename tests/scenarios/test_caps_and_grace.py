@@ -72,7 +72,7 @@ def test_caps_and_grace_in_a_rate_table(my_engine: Engine, tmp_path: Path) -> No
         # capped at 1.5000
         "a5": ("1200", "1.5000"),
         "a6": ("300", "0.5000"),  # 5 more minutes, all past the tier: 0.5000
-        "a7": ("0", "0.0000"),  # 20 s, inside the 30 s included: nothing, not the connect fee
+        "a7": ("0", "0.0200"),  # 20 s, inside the 30 s included: only the connect fee
         # 95 s less the 30 included: 65 s, in 6 s steps 66 s; 66 x 0.1200 / 60 = 0.1320,
         # and the connect fee 0.0200
         "a8": ("66", "0.1520"),
@@ -110,7 +110,7 @@ def test_caps_and_grace_in_a_deck(my_engine: Engine, tmp_path: Path) -> None:
         "a2": ("60", "0.1500"),
         "a3": ("1200", "1.0000"),
         "a4": ("300", "0.5500"),
-        "a7": ("0", "0.0000"),
+        "a7": ("0", "0.0200"),
         "a8": ("66", "0.1520"),
     }
 
@@ -120,9 +120,11 @@ def test_caps_and_grace_in_a_deck(my_engine: Engine, tmp_path: Path) -> None:
     [
         (('max_cost: "1.0000"', 'max_cost: "1.0000", minimum_charge: "2.00"'), "max_cost"),
         (("grace: 3s", "grace: 3msg"), "grace"),
+        # an included quantity of each call on a row whose tiers count the cycle's usage
+        (('max_cost: "1.5000",', 'max_cost: "1.5000", included: 10s,'), "included"),
     ],
 )
-def test_a_cap_below_the_minimum_or_a_grace_in_another_unit_is_refused(
+def test_rows_that_cannot_work_are_refused(
     my_engine: Engine, tmp_path: Path, change: tuple[str, str], field: str
 ) -> None:
     with pytest.raises(InputError) as caught:

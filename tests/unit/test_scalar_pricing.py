@@ -3,8 +3,8 @@ random reference data (identifiers of every kind, effective-dated and overriding
 versions in zones with daylight saving, bands crossing midnight, holiday calendars, policy
 limits, prefixes and bands, increments, minimums, maximum costs, graces, included
 quantities, steps within a record, connect fees, discounts, every rounding mode of versions
-and rows, graduated and volume ladders) and random records must give the same four frames, to the column, the type
-and the minor unit."""
+and rows, graduated and volume ladders) and random records must give the same four frames,
+to the column, the type and the minor unit."""
 
 from __future__ import annotations
 
@@ -233,7 +233,8 @@ def rate_rows(draw: st.DrawFn, version_ids: list[int]) -> pl.DataFrame:
                     "steps": None if tier_kind else draw(STEP_LISTS),
                     "max_cost": draw(MAX_COSTS),
                     "grace": draw(GRACES),
-                    "included": draw(INCLUDED),
+                    # nor an included quantity and tiers
+                    "included": None if tier_kind else draw(INCLUDED),
                     **dict(
                         zip(
                             ("row_rounding_places", "row_rounding_mode"),

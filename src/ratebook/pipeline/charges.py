@@ -3,13 +3,12 @@
 * **billed quantity**: of the quantity past the row's ``included`` quantity, the ``initial``
   increment for the first part and whole ``subsequent`` increments after it (60/60 bills
   61 s as 120 s; 30/6 bills 31 s as 36 s); zero for a record that is not charged, or that
-  its included quantity covers;
+  its included quantity covers (which still costs its connect fee);
 * **charge** = connect fee + usage / rate unit, raised to the minimum charge and lowered to
   the row's maximum cost, less the customer's percentage discount, rounded once to the
   version's places with its named mode. ``usage`` is billed quantity x price (for a graduated
   tier, the sum over its parts). A record that is not charged (nor one shorter than its
-  row's grace, nor one its included quantity covers) costs exactly zero (no connect fee, no
-  minimum).
+  row's grace) costs exactly zero (no connect fee, no minimum).
 
 All arithmetic is integer (Int128 for the products): see ``ratebook.money`` for the scales.
 """

@@ -382,8 +382,9 @@ def rate(
                 rate_unit=pl.col("rate_unit"),
                 connect_fee=pl.col("connect_fee"),
                 minimum=pl.col("minimum_charge"),
-                # a record its included quantity covers bills nothing and costs nothing
-                charged=pl.col("_charged") & (pl.col("billed_quantity") > 0),
+                # a record its included quantity covers bills nothing, but is charged: its
+                # connect fee (raised to the minimum), as ASTPP bills it
+                charged=pl.col("_charged"),
                 places=pl.col("rounding_places"),
                 mode=pl.col("rounding_mode"),
                 discount_ppm=pl.col("discount_ppm").fill_null(0),

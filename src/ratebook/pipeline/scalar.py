@@ -273,7 +273,7 @@ def rate(
     if row is not None and row.rounding_mode is not None and row.rounding_places is not None:
         places, mode = row.rounding_places, row.rounding_mode  # the row's own rounding
     charge = 0
-    if is_charged and row is not None and billed > 0:
+    if is_charged and row is not None:
         charge = charge_of(
             usage,
             rate_unit=row.rate_unit,

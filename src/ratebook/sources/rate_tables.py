@@ -240,6 +240,8 @@ def _row(spec: RowSpec) -> dict[str, Any]:
     max_cost = None if spec.max_cost is None else parse_fixed(spec.max_cost, AMOUNT_SCALE)
     if max_cost is not None and max_cost < minimum:
         raise ValueError(f"max_cost {spec.max_cost} is below the minimum_charge")
+    if spec.included is not None and spec.tiers is not None:
+        raise ValueError("a row has an included quantity of each record or tiers, not both")
     grace, included = (
         _in_unit(name, text, per.unit)
         for name, text in (
