@@ -128,6 +128,13 @@ def rates_import(
             " (CSV deck).",
         ),
     ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Another engine's deck layout: astpp (CSV deck; docs/formats.md).",
+        ),
+    ] = None,
     correct: Annotated[
         bool,
         typer.Option(
@@ -146,10 +153,10 @@ def rates_import(
 
     engine = run(state(ctx).store)
     if file.suffix.lower() in (".yaml", ".yml"):
-        if name or effective_from or columns:
+        if name or effective_from or columns or mapping:
             err.print(
                 "error: a YAML rate table names itself and its versions, and its rows name"
-                " their columns; drop --name, --effective-from and --columns"
+                " their columns; drop --name, --effective-from, --columns and --mapping"
             )
             raise typer.Exit(code=2)
         table = run(lambda: import_rate_table(engine, file, entity_code=entity, correct=correct))
@@ -179,6 +186,7 @@ def rates_import(
             rounding=rounding,
             correct=correct,
             columns=mapped,
+            mapping=mapping,
         )
     )
     version = f"rate table {result.table}, version from {effective_from}"

@@ -537,6 +537,7 @@ def reference_rows(
     *,
     known: Collection[str] | None = None,
     renamed: Mapping[str, str] | None = None,
+    trailing_comma: bool = False,
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """The rows of a small reference file (customers, decks, subscriptions) as
     ``(line, {column: text})``, columns lower-cased, ``line`` the physical line a row starts on.
@@ -545,6 +546,8 @@ def reference_rows(
         known: every column the file may have (None: any); another is refused, so that a
             misspelt optional column (``connect_fees``) is not silently left unread.
         renamed: the file's own names of columns (lower case) by the name they stand for.
+        trailing_comma: a row may end in one empty field more than the header has (as some
+            engines export), which is dropped.
 
     Raises:
         InputError: ``INVALID_UTF8`` (or a NUL in a row), ``EMPTY_FILE``, ``MISSING_COLUMN``,
@@ -572,6 +575,8 @@ def reference_rows(
         last = 1
         for row in reader:
             line, last = last + 1, reader.line_num
+            if trailing_comma and row.get(None) == [""]:
+                del row[None]
             if None in row or any(v is None for v in row.values()):
                 raise InputError(
                     "FIELD_COUNT", f"expected {len(names)} fields", path=path, line=line

@@ -24,6 +24,7 @@ from ratebook.money import (
 )
 from ratebook.sources.csvread import inspect_file, reference_rows
 from ratebook.sources.dates import parse_local_start
+from ratebook.sources.deck_mappings import MAPPINGS, DeckMapping
 from ratebook.store import audit, tariffs
 from ratebook.store.entities import get_entity
 
@@ -95,11 +96,25 @@ class RatesResult:
 
 
 def _read_deck(
-    path: Path, default_increment: Increment, columns: Mapping[str, str]
+    path: Path,
+    default_increment: Increment,
+    columns: Mapping[str, str],
+    layout: DeckMapping | None = None,
 ) -> pl.DataFrame:
     records: list[dict[str, object]] = []
     seen: dict[tuple[str, str], int] = {}
-    for line, row in reference_rows(path, REQUIRED, known=COLUMNS, renamed=columns):
+    known: tuple[str, ...] = COLUMNS
+    if layout is not None:
+        columns = {**layout.columns, **columns}
+        known = (*COLUMNS, *layout.ignored)
+    for line, read in reference_rows(
+        path,
+        REQUIRED,
+        known=known,
+        renamed=columns,
+        trailing_comma=layout is not None and layout.trailing_comma,
+    ):
+        row = read if layout is None else layout.cells(read)
 
         def amount(
             field: str, scale: int, default: str, *, at: int = line, row: dict[str, str] = row
@@ -187,6 +202,7 @@ def import_rates(
     rounding: str | None = None,
     correct: bool = False,
     columns: Mapping[str, str] | None = None,
+    mapping: str | None = None,
 ) -> RatesResult:
     """Import ``path`` as the version of table ``name`` in force from ``effective_from``.
 
@@ -198,6 +214,8 @@ def import_rates(
         correct: a different deck at the same ``effective_from`` is a correction: it is
             stored as the version's next revision, which prices from then on (see ``rerate``).
         columns: the deck's own header names by the column each stands for (``column_map``).
+        mapping: a shipped layout of another engine's decks (``sources.deck_mappings``),
+            ``columns`` naming any header it does not.
 
     Raises:
         InputError: a located problem in the deck or an option; nothing is imported.
@@ -205,6 +223,15 @@ def import_rates(
     One function: reading, checking and storing a version are one transaction's steps in order.
     """
     now = datetime.now(UTC)
+    layout = None
+    if mapping is not None:
+        layout = MAPPINGS.get(mapping.lower())
+        if layout is None:
+            raise InputError(
+                "UNKNOWN_FORMAT",
+                f"no deck mapping {mapping!r} (mappings: {', '.join(sorted(MAPPINGS))})",
+                path="--mapping",
+            )
     try:
         default_increment = Increment.parse(increment)
     except ValueError as exc:
@@ -233,7 +260,7 @@ def import_rates(
             raise InputError(
                 "BAD_ROUNDING", f"rounding must be one of {modes}", path="--rounding"
             ) from None
-        rows = _read_deck(path, default_increment, columns or {})
+        rows = _read_deck(path, default_increment, columns or {}, layout)
         digest = inspect_file(path).sha256
         table_id = tariffs.ensure_rate_table(conn, entity.id, name, now=now)
         existing = tariffs.version_at(conn, table_id, start)
