@@ -30,7 +30,7 @@ from ratebook.money import (
     round_div,
 )
 from ratebook.pipeline.compiled import Assignment, Ladder, RatingState, Row, Version
-from ratebook.pipeline.steps import stepped
+from ratebook.pipeline.steps import first_billed, stepped
 
 _PRICE_TO_AMOUNT = 10 ** (PRICE_SCALE - AMOUNT_SCALE)
 _MILLION = 1_000_000
@@ -195,13 +195,9 @@ def billed_quantity(quantity: int, row: Row | None, is_charged: bool) -> int:
     not charged, or one its included quantity covers)."""
     if not is_charged or row is None:
         return 0
-    billable = quantity - (row.included or 0)
-    initial, subsequent = row.increment_initial, row.increment_subsequent
-    if billable <= 0:
-        return 0
-    if billable <= initial:
-        return initial
-    return initial + -(-(billable - initial) // subsequent) * subsequent
+    return first_billed(
+        quantity - (row.included or 0), row.increment_initial, row.increment_subsequent
+    )
 
 
 def charge_of(
