@@ -140,6 +140,10 @@ def test_an_unknown_entity_looks_like_one_without_a_role(console: Console) -> No
         assert client.get("/e/SG1").status_code == 404
         assert client.get("/e/MY1/invoices/999").status_code == 404
         assert client.get("/e/MY1/lineage/999999").status_code == 404
+        # ids past what the store keeps are bad requests, never a fault of the store
+        assert client.get(f"/e/MY1/exceptions/{10**30}").status_code == 400
+        assert client.get(f"/e/MY1/invoices/{2**31}").status_code == 400
+        assert client.get("/e/MY1/disputes/0").status_code == 400
 
 
 def test_roles_are_checked_before_a_form_is_read(console: Console) -> None:
@@ -168,3 +172,20 @@ def test_roles_are_checked_before_a_form_is_read(console: Console) -> None:
         assert quote.status_code == 200
         # 61 s: 2 started minutes at RM0.1000
         assert "0.2000 MYR" in quote.text
+
+
+def test_a_token_beyond_ascii_is_wrong_not_a_fault(console: Console) -> None:
+    pending = list_exceptions(console.store, Filter(status="pending"), entity_code="MY1")
+    with _signed_in(console) as client:
+        refused = client.post(
+            f"/e/MY1/exceptions/{pending[0]['id']}/act",
+            data={"csrf": "é" * 43, "action": "reject", "reason": "forged"},
+        )
+        assert refused.status_code == 403
+        assert "CSRF_FAILED" in refused.text
+        out = client.post("/logout", data={"csrf": "é"})
+        assert out.status_code == 403
+    with httpx.Client(base_url=console.url, timeout=30) as client:
+        _sign_in_form(client)
+        sign_in = client.post("/login", data={"csrf": "é", "username": "rex", "password": "x"})
+        assert sign_in.status_code == 403

@@ -89,6 +89,14 @@ class Desk:
             yield
 
 
+def same_token(sent: str, expected: str) -> bool:
+    """Whether a form's token is the one expected, compared in constant time (as bytes:
+    a token sent with characters beyond ASCII is simply wrong)."""
+    return hmac.compare_digest(
+        sent.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def secure(request: Request) -> bool:
     """Whether the console is served over TLS (cookies are then Secure)."""
     return request.url.scheme == "https"
@@ -132,7 +140,7 @@ def acting(needed: Role) -> Callable[..., Coroutine[Any, Any, Desk]]:
         if sent is None:
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else None
-        if not sent or not hmac.compare_digest(sent, at.signed_in.csrf_token):
+        if not sent or not same_token(sent, at.signed_in.csrf_token):
             raise Refused(
                 "the form is out of date or not this session's: reload the page",
                 code="CSRF_FAILED",

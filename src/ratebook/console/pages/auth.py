@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import time
 from datetime import timedelta
@@ -17,6 +16,7 @@ from ratebook.console.session import (
     CSRF_FIELD,
     SIGN_IN_COOKIE,
     Refused,
+    same_token,
     secure,
     signed_in,
 )
@@ -78,7 +78,7 @@ async def login(
 ) -> Response:
     target = _local(next)
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
-    if not expected or not hmac.compare_digest(csrf, expected):
+    if not expected or not same_token(csrf, expected):
         return _sign_in_page(
             request, target, status=403, error="The sign-in form expired: please try again."
         )
@@ -124,7 +124,7 @@ async def login(
 async def logout(request: Request, signed: Annotated[SignedIn, Depends(signed_in)]) -> Response:
     form = await request.form()
     sent = form.get(CSRF_FIELD)
-    if not isinstance(sent, str) or not hmac.compare_digest(sent, signed.csrf_token):
+    if not isinstance(sent, str) or not same_token(sent, signed.csrf_token):
         raise Refused("the form is out of date: reload the page", code="CSRF_FAILED")
     await run_in_threadpool(sign_out, request.app.state.engine, signed)
     answer = RedirectResponse("/login", status_code=303)

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from ratebook.console.pages.downloads import attachment, statement_csv, statement_pdf
+from ratebook.console.params import Name
 from ratebook.console.session import Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.workflows import activity, customer_accounts, invoices
@@ -36,7 +37,7 @@ def customers(
 def customer(
     request: Request,
     desk: Viewing,
-    account: str,
+    account: Name,
     period: Annotated[str | None, Query(max_length=32)] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
@@ -87,7 +88,9 @@ def explain_record(
 
 
 @router.get("/e/{entity}/customers/{account}/statement/{period}.csv")
-def customer_statement_csv(request: Request, desk: Viewing, account: str, period: str) -> Response:
+def customer_statement_csv(
+    request: Request, desk: Viewing, account: Name, period: Name
+) -> Response:
     data = statement_csv(request.app.state.engine, desk.entity, account, period)
     return Response(
         data, media_type="text/csv; charset=utf-8", headers=attachment(f"{account}-{period}.csv")
@@ -95,7 +98,9 @@ def customer_statement_csv(request: Request, desk: Viewing, account: str, period
 
 
 @router.get("/e/{entity}/customers/{account}/statement/{period}.pdf")
-def customer_statement_pdf(request: Request, desk: Viewing, account: str, period: str) -> Response:
+def customer_statement_pdf(
+    request: Request, desk: Viewing, account: Name, period: Name
+) -> Response:
     data = statement_pdf(request.app.state.engine, desk.entity, account, period)
     return Response(
         data, media_type="application/pdf", headers=attachment(f"{account}-{period}.pdf")

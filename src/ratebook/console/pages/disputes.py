@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
+from ratebook.console.params import Name, Number
 from ratebook.console.session import Desk, Reviewing, Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.errors import RatebookError
@@ -97,7 +98,7 @@ async def open_one(request: Request, desk: Reviewing) -> Response:
 
 
 @router.get("/e/{entity}/disputes/{number}")
-def one(request: Request, desk: Viewing, number: int) -> Response:
+def one(request: Request, desk: Viewing, number: Number) -> Response:
     return _one(request, desk, number)
 
 
@@ -116,7 +117,7 @@ def _one(
 
 
 @router.post("/e/{entity}/disputes/{number}/{step}")
-async def move(request: Request, desk: Reviewing, number: int, step: str) -> Response:
+async def move(request: Request, desk: Reviewing, number: Number, step: Name) -> Response:
     form = await request.form()
     engine = request.app.state.engine
     text = str(form.get("text") or "")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
+from ratebook.console.params import RowId
 from ratebook.console.session import Reviewing, Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.errors import RatebookError
@@ -176,7 +177,7 @@ def _fields(found: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @router.get("/e/{entity}/exceptions/{exception_id}")
-def one(request: Request, desk: Viewing, exception_id: int) -> Response:
+def one(request: Request, desk: Viewing, exception_id: RowId) -> Response:
     found = review_exceptions.show_exception(
         request.app.state.engine, exception_id, entity_code=desk.entity
     )
@@ -214,7 +215,7 @@ def _one_page(
 
 
 @router.post("/e/{entity}/exceptions/{exception_id}/correct")
-async def correct(request: Request, desk: Reviewing, exception_id: int) -> Response:
+async def correct(request: Request, desk: Reviewing, exception_id: RowId) -> Response:
     form = await request.form()
     engine = request.app.state.engine
     found = await run_in_threadpool(
@@ -264,7 +265,7 @@ async def correct(request: Request, desk: Reviewing, exception_id: int) -> Respo
 
 
 @router.post("/e/{entity}/exceptions/{exception_id}/act")
-async def act_on_one(request: Request, desk: Reviewing, exception_id: int) -> Response:
+async def act_on_one(request: Request, desk: Reviewing, exception_id: RowId) -> Response:
     form = await request.form()
     engine = request.app.state.engine
     action = str(form.get("action") or "")

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import UploadFile
 
 from ratebook.console.jobs import ImportJobs
+from ratebook.console.params import Name
 from ratebook.console.session import Administering, Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.intake.tally import ImportProgress, ImportSummary
@@ -103,7 +104,7 @@ async def upload(request: Request, desk: Administering) -> Response:
 
 
 @router.get("/e/{entity}/imports/jobs/{job_id}")
-def job_page(request: Request, desk: Viewing, job_id: str) -> Response:
+def job_page(request: Request, desk: Viewing, job_id: Name) -> Response:
     jobs: ImportJobs = request.app.state.console_imports
     return page(
         request, "import_job.html", desk=desk, job=jobs.get(job_id, desk.entity), job_id=job_id
@@ -111,7 +112,7 @@ def job_page(request: Request, desk: Viewing, job_id: str) -> Response:
 
 
 @router.get("/e/{entity}/imports/jobs/{job_id}/progress")
-def job_progress(request: Request, desk: Viewing, job_id: str) -> Response:
+def job_progress(request: Request, desk: Viewing, job_id: Name) -> Response:
     jobs: ImportJobs = request.app.state.console_imports
     return page(
         request, "import_progress.html", desk=desk, job=jobs.get(job_id, desk.entity), job_id=job_id

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from ratebook.console.pages.downloads import attachment
+from ratebook.console.params import Number, RowId
 from ratebook.console.session import Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.workflows import invoices
@@ -36,13 +37,13 @@ def listing(request: Request, desk: Viewing, period: Text = None, account: Text 
 
 
 @router.get("/e/{entity}/invoices/{number}")
-def one(request: Request, desk: Viewing, number: int) -> Response:
+def one(request: Request, desk: Viewing, number: Number) -> Response:
     detail = invoices.invoice_detail(request.app.state.engine, number, entity_code=desk.entity)
     return page(request, "invoice.html", desk=desk, i=detail, doc=detail.document)
 
 
 @router.get("/e/{entity}/invoices/{number}/document.json")
-def document(request: Request, desk: Viewing, number: int) -> Response:
+def document(request: Request, desk: Viewing, number: Number) -> Response:
     row, _ = invoices.get_invoice(request.app.state.engine, number, entity_code=desk.entity)
     return Response(
         row.document, media_type="application/json", headers=attachment(f"invoice-{number}.json")
@@ -50,12 +51,12 @@ def document(request: Request, desk: Viewing, number: int) -> Response:
 
 
 @router.get("/e/{entity}/invoices/{number}/ubl.xml")
-def ubl(request: Request, desk: Viewing, number: int) -> Response:
+def ubl(request: Request, desk: Viewing, number: Number) -> Response:
     data = invoices.invoice_ubl(request.app.state.engine, number, entity_code=desk.entity)
     return Response(data, media_type="application/xml", headers=attachment(f"invoice-{number}.xml"))
 
 
 @router.get("/e/{entity}/lineage/{line_id}")
-def line_lineage(request: Request, desk: Viewing, line_id: int) -> Response:
+def line_lineage(request: Request, desk: Viewing, line_id: RowId) -> Response:
     chain = lineage(request.app.state.engine, invoice_line=line_id, entity_code=desk.entity)
     return page(request, "lineage.html", desk=desk, chain=chain)

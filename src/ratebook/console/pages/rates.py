@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from ratebook.console.params import Name
 from ratebook.console.session import Asking, Viewing
 from ratebook.console.web import ConsoleRoute, page
 from ratebook.errors import RatebookError
@@ -39,7 +40,7 @@ def tables(request: Request, desk: Viewing) -> Response:
 def table(
     request: Request,
     desk: Viewing,
-    name: str,
+    name: Name,
     prefix: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     found = show_rate_table(request.app.state.engine, name, entity_code=desk.entity)
