@@ -63,15 +63,18 @@ class Desk:
 
     Attributes:
         signed_in: the session and its user.
-        entity: the entity's code.
         role: the user's role there.
         facts: the entity (currency, zone, places, masking).
     """
 
     signed_in: SignedIn
-    entity: str
     role: Role
     facts: Entity
+
+    @property
+    def entity(self) -> str:
+        """The entity's code."""
+        return self.facts.code
 
     def may(self, needed: Role | str) -> bool:
         """Whether the user's role here allows what ``needed`` may do."""
@@ -123,7 +126,7 @@ async def desk(
     if role is None:
         raise Unseen(entity)
     facts = await run_in_threadpool(entity_named, request.app.state.engine, entity)
-    return Desk(signed, entity, role, facts)
+    return Desk(signed, role, facts)
 
 
 def acting(needed: Role) -> Callable[..., Coroutine[Any, Any, Desk]]:
