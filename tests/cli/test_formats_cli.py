@@ -4,6 +4,7 @@ read as, so a user can tell which format their switch's file is before importing
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -15,11 +16,41 @@ runner = CliRunner()
 def test_formats_are_listed() -> None:
     result = runner.invoke(app, ["formats", "list", "--format", "json"])
     assert result.exit_code == 0
-    assert [row["format"] for row in json.loads(result.stdout)] == [
-        "asterisk",
-        "freeswitch",
-        "generic",
+    rows = [(row["format"], row["option"]) for row in json.loads(result.stdout)]
+    # the formats, then the shipped mapping profiles
+    assert rows[:3] == [
+        ("asterisk", "--format"),
+        ("freeswitch", "--format"),
+        ("generic", "--format"),
     ]
+    assert {name for name, option in rows[3:] if option == "--profile"} >= {
+        "asterisk-16",
+        "asterisk-18",
+        "asterisk-21",
+        "asterisk-custom",
+        "freeswitch-example",
+        "freeswitch-a-legs",
+    }
+
+
+def test_a_profile_s_columns_are_shown_with_its_key_and_names(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["formats", "show", "asterisk-custom", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    rows = {row["column"]: row["read as"] for row in json.loads(result.stdout)}
+    # the sample cdr_custom line's 19 CDR variables, in its order
+    assert list(rows)[:3] == ["clid", "src", "dst"]
+    assert len(rows) == 19
+    assert rows["uniqueid"].startswith("record id")
+    assert rows["billsec"] == "quantity"
+    carrier = tmp_path / "carrier.yaml"
+    carrier.write_text("name: carrier\nkind: generic\nfields: {record_id: CallID}\n")
+    result = runner.invoke(app, ["formats", "show", str(carrier), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)[0] == {
+        "column": "CallID",
+        "read as": "record id",
+        "required": "yes",
+    }
 
 
 def test_a_format_s_columns_are_shown_in_file_order_with_their_meaning() -> None:

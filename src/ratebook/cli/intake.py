@@ -40,19 +40,28 @@ commands.add_typer(formats_app, name="formats", rich_help_panel=PANEL)
 
 @formats_app.command("list")
 def formats_list(fmt: FormatOption = OutputFormat.TABLE) -> None:
-    """The formats 'ingest --format' takes."""
+    """The formats 'ingest --format' takes, and the profiles 'ingest --profile' takes."""
     from ratebook.workflows.feed_formats import format_layouts
 
-    rows = [{"format": name, "layout": layout} for name, layout in format_layouts()]
-    render(rows, ["format", "layout"], fmt, out, title="Formats", prose=["layout"])
+    rows = [
+        {"format": name, "option": option, "layout": layout}
+        for name, option, layout in format_layouts()
+    ]
+    render(rows, ["format", "option", "layout"], fmt, out, title="Formats", prose=["layout"])
 
 
 @formats_app.command("show")
 def formats_show(
-    name: Annotated[str, typer.Argument(metavar="FORMAT", help="generic|asterisk|freeswitch")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="FORMAT",
+            help="generic|asterisk|freeswitch, a shipped profile's name, or a profile's YAML file",
+        ),
+    ],
     fmt: FormatOption = OutputFormat.TABLE,
 ) -> None:
-    """A format's columns, in file order, and what Ratebook reads from each."""
+    """A format's or profile's columns, in file order, and what Ratebook reads from each."""
     from ratebook.workflows.feed_formats import format_columns
 
     columns = run(lambda: format_columns(name))
@@ -82,6 +91,14 @@ def ingest(
             ' \'"${uuid}","${start_stamp}",...\' (default: the stock "example" one).',
         ),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME|FILE.yaml",
+            help="A mapping profile naming the files' layout, instead of --format: a shipped"
+            " one ('ratebook formats list') or your own YAML file.",
+        ),
+    ] = None,
     entity: EntityOption = None,
 ) -> None:
     """Import usage files: each file in one transaction, each row accounted for."""
@@ -89,7 +106,7 @@ def ingest(
     from ratebook.workflows.import_feed import check_format, import_feed
 
     cli = state(ctx)
-    run(lambda: check_format(fmt, template))
+    run(lambda: check_format(fmt, template, profile))
     engine = run(cli.store)
     failed = False
     summaries: list[ImportSummary] = []
@@ -108,6 +125,7 @@ def ingest(
                     progress=advance,
                     references=references,
                     template=template,
+                    profile=profile,
                 )
         except RatebookError as error:
             err.print(f"error: {error.render()}", markup=False)

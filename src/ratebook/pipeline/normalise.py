@@ -86,11 +86,37 @@ def _local_seconds(text: pl.Expr, feed_zone: str) -> tuple[pl.Expr, pl.Expr]:
     return value, problem
 
 
+#: Epoch seconds with up to six places (``1790989200``, ``1790989200.123456``), or whole
+#: milliseconds: the two epoch layouts.
+_EPOCH_TEXT = {"epoch": r"^(\d{1,11})(?:\.(\d{1,6}))?$", "epoch_ms": r"^(\d{1,14})()$"}
+
+
+def _epoch(text: pl.Expr, layout: str) -> tuple[pl.Expr, pl.Expr]:
+    """The ``epoch`` and ``epoch_ms`` layouts: an instant counted from 1970-01-01 UTC, read
+    as integers (never through a float)."""
+    pattern = _EPOCH_TEXT[layout]
+    trimmed = text.str.strip_chars()
+    whole = trimmed.str.extract(pattern, 1).cast(pl.Int64)
+    fraction = trimmed.str.extract(pattern, 2).fill_null("").str.pad_end(6, "0").cast(pl.Int64)
+    micros = whole * 1_000 if layout == "epoch_ms" else whole * 1_000_000 + fraction
+    value = pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")
+    problem = (
+        pl.when(text.is_null())
+        .then(pl.lit(SubCode.MISSING_VALUE.value))
+        .when(whole.is_null())
+        .then(pl.lit(SubCode.BAD_TIMESTAMP.value))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    return value, problem
+
+
 def _parse_start(
     text: pl.Expr, layout: str, feed_zone: str, shape: str = "any"
 ) -> tuple[pl.Expr, pl.Expr]:
     """(UTC instant, problem sub-code) expressions for start-time text; ``shape`` (from
     :func:`_start_shape`) picks a faster parse giving the same values for such a chunk."""
+    if layout in ("epoch", "epoch_ms"):
+        return _epoch(text, layout)
     if shape == "offset":
         return _offset_seconds(text)
     if shape == "local":

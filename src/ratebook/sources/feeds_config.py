@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ratebook.errors import ConfigError, InputError
 from ratebook.model.stream import StreamConfig
+from ratebook.sources.cdr_profiles import load_cdr_profile
 from ratebook.sources.dates import is_zone
 from ratebook.sources.formats import FORMATS, freeswitch_template
 from ratebook.sources.yamlfile import load_model
@@ -30,6 +31,8 @@ class _FeedBase(BaseModel):
         format: a feed format (``generic``, ``asterisk``, ``freeswitch``).
         template: for ``freeswitch``, the ``mod_cdr_csv`` template line the files are
             written with, when it is not the stock ``example`` one.
+        profile: a mapping profile (a shipped one's name, or a YAML file's path) naming the
+            files' layout, instead of ``format``.
         origin: the records' origin; the feed name when omitted.
         timezone: zone of times without an offset in the files, and of the schedule.
         pattern: glob that file names must match, e.g. ``Master-*.csv``.
@@ -43,8 +46,9 @@ class _FeedBase(BaseModel):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
     entity: str | None = None
-    format: str
+    format: str = "generic"
     template: str | None = None
+    profile: str | None = None
     origin: str | None = None
     timezone: str | None = None
     pattern: str = "*"
@@ -62,6 +66,13 @@ class _FeedBase(BaseModel):
 
     @model_validator(mode="after")
     def _readable_template(self) -> _FeedBase:
+        if self.profile is not None:
+            if self.template is not None or self.format != "generic":
+                raise ValueError("a profile names its layout: give it without format or template")
+            try:
+                load_cdr_profile(self.profile)
+            except InputError as error:
+                raise ValueError(error.message) from None
         if self.template is not None:
             if self.format != "freeswitch":
                 raise ValueError(f"a template is FreeSWITCH's; format {self.format!r} has none")

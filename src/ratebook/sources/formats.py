@@ -193,6 +193,9 @@ class GenericFormat:
     time_layout: str = "iso8601"
     required: tuple[str, ...] = ("record_id", "start_time", "quantity")
     sources: Mapping[str, str] = field(default_factory=dict)  # canonical names already
+    #: A site's header names for canonical columns (``{"record_id": "CallID"}``): such a
+    #: column is read, and stored in its batch's columns, under its canonical name.
+    renames: Mapping[str, str] = field(default_factory=dict)
     optional: tuple[str, ...] = (
         "account",
         "caller",
@@ -206,7 +209,19 @@ class GenericFormat:
     def bind_header(self, header: list[str] | None, path: Path) -> list[str]:
         if header is None:
             raise InputError("MISSING_HEADER", "the file has no header row", path=path, line=1)
+        canonical = {theirs.strip().lower(): ours for ours, theirs in self.renames.items()}
         names = [h.strip().lower() for h in header]
+        for ours in canonical.values():
+            if ours in names:
+                raise InputError(
+                    "DUPLICATE_COLUMN",
+                    f"the header has a column {ours!r} and the profile reads"
+                    f" {self.renames[ours]!r} as {ours!r}",
+                    path=path,
+                    line=1,
+                    field=ours,
+                )
+        names = [canonical.get(name, name) for name in names]
         seen: set[str] = set()
         for name in names:
             if not name:
@@ -224,12 +239,14 @@ class GenericFormat:
             seen.add(name)
         for name in self.required:
             if name not in seen:
+                written = self.renames.get(name, name)
                 raise InputError(
                     "MISSING_COLUMN",
-                    f"required column {name!r} is missing (required: {', '.join(self.required)})",
+                    f"required column {written!r} is missing"
+                    f" (required: {', '.join(self.renames.get(n, n) for n in self.required)})",
                     path=path,
                     line=1,
-                    field=name,
+                    field=written,
                 )
         return names
 
@@ -329,13 +346,17 @@ def _switch_calls(
         *[
             (
                 _blank_to_null(sources[name])
-                if sources[name] in frame.columns
+                if sources.get(name) in frame.columns
                 else pl.lit(None, pl.String)
             ).alias(name)
             for name in ("account", "caller", "destination")
         ],
         disposition.alias("disposition"),
-        pl.lit(None, pl.String).alias("direction"),
+        (
+            _blank_to_null(sources["direction"]).str.to_lowercase()
+            if sources.get("direction") in frame.columns
+            else pl.lit(None, pl.String)
+        ).alias("direction"),
         (attributes if isinstance(attributes, pl.Expr) else _attributes(attributes)).alias(
             "attributes"
         ),
@@ -370,18 +391,18 @@ class _SwitchFormat:
 class AsteriskFormat(_SwitchFormat):
     """Asterisk's ``Master.csv`` (cdr_csv): no header, 16 base columns, then optionally
     ``uniqueid`` and ``userfield``, or all of those and ``peeraccount``, ``linkedid`` and
-    ``sequence`` (``newcdrcolumns=yes``: 21 fields).
+    ``sequence`` (``newcdrcolumns=yes``: 21 fields); or the columns of a ``cdr_custom``
+    mapping line (``columns``), every row of that width.
 
     The billed quantity is ``billsec`` in seconds; start times are local to the feed's zone.
-    The record id is the call key: ``linkedid/sequence`` where a row has both (each CDR of a
-    call, its failover legs and its unanswered attempts included, has its own sequence, so
-    each is kept and billed when answered), else ``uniqueid``, else
-    :func:`asterisk_row_hash`. A 21-field row keeps ``uniqueid``, ``peeraccount``,
-    ``linkedid`` and ``sequence`` as attributes too, so its lineage names the leg.
+    The record id is the call key (:func:`asterisk_call_key`), or the columns of ``key``
+    joined by ``/`` where a profile names them.
     """
 
     name: str = "asterisk"
     columns: tuple[str, ...] = field(default=ASTERISK_COLUMNS)
+    #: The columns whose values, joined by ``/``, are the record id; None for the call key.
+    key: tuple[str, ...] | None = None
     sources: Mapping[str, str] = field(
         default_factory=lambda: {
             "record_id": "uniqueid",
@@ -397,50 +418,100 @@ class AsteriskFormat(_SwitchFormat):
         self, chunk: RawChunk, columns: list[str], max_field_chars: int
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         base = len(ASTERISK_BASE)
-        frame, rejected = _shape_rejections(
-            chunk,
-            columns,
-            {base, base + 1, base + 2, len(ASTERISK_COLUMNS)},
-            max_field_chars,
-            lenient=_ASTERISK_TEXT,
+        widths = (
+            {base, base + 1, base + 2, len(ASTERISK_COLUMNS)}
+            if tuple(columns) == ASTERISK_COLUMNS
+            else {len(columns)}
         )
-        missing_id = frame.select(
-            pl.col("uniqueid").is_null() | (pl.col("uniqueid").str.strip_chars() == "")
-        ).to_series()
-        if missing_id.any():
-            ids = [
+        frame, rejected = _shape_rejections(
+            chunk, columns, widths, max_field_chars, lenient=_ASTERISK_TEXT
+        )
+        if len(columns) >= base and tuple(columns) == ASTERISK_COLUMNS[: len(columns)]:
+            # one of cdr_csv's own forms, named: read as the stock format reads its rows
+            frame = frame.with_columns(
+                pl.lit(None, pl.String).alias(c) for c in ASTERISK_COLUMNS[len(columns) :]
+            )
+            columns = list(ASTERISK_COLUMNS)
+        read = {*self.sources.values(), "disposition"}
+        if self.key is not None:
+            key = pl.concat_str(
+                [pl.col(c).fill_null("").str.strip_chars() for c in self.key], separator="/"
+            )
+            # a row whose key columns are all blank has no id (MISSING_VALUE)
+            frame = frame.with_columns(
+                pl.when(key.str.replace_all("/", "", literal=True) != "")
+                .then(key)
+                .alias("call_key")
+            )
+            attributes = _attributes([c for c in columns if c not in read])
+        else:
+            frame, attributes = _asterisk_call_key(frame, columns, read)
+        disposition = self.sources.get("disposition", "disposition")
+        out = _switch_calls(
+            frame,
+            sources={**self.sources, "record_id": "call_key"},
+            disposition=(
+                _blank_to_null(disposition).str.to_uppercase()
+                if disposition in columns
+                else pl.lit(None, pl.String)
+            ),
+            attributes=attributes,
+        )
+        return out, rejected
+
+
+def _asterisk_call_key(
+    frame: pl.DataFrame, columns: list[str], read: set[str]
+) -> tuple[pl.DataFrame, pl.Expr]:
+    """The frame with each row's ``call_key``, and the expression of its attributes (the
+    columns not ``read`` as canonical fields).
+
+    The key is ``linkedid/sequence`` where a row has both (each CDR of a call, its failover
+    legs and its unanswered attempts included, has its own sequence); else ``uniqueid``
+    followed by the row's ``answer`` and ``end`` stamps (``1790989200.1/2026-10-03
+    09:00:05/2026-10-03 09:01:06``; an unanswered attempt's ``answer`` is empty), as the CDRs
+    Asterisk writes under one ``uniqueid`` differ in them; a row without a ``uniqueid``, the
+    hash of its base fields (:func:`asterisk_row_hash`). A row of the 21-field form keeps
+    ``uniqueid``, ``peeraccount``, ``linkedid`` and ``sequence`` as attributes too, so its
+    lineage names the leg.
+    """
+    unique = _blank_to_null("uniqueid") if "uniqueid" in columns else pl.lit(None, pl.String)
+    missing_id = frame.select(unique.is_null()).to_series()
+    hashed: pl.Expr | pl.Series = pl.lit(None, pl.String)
+    if missing_id.any() and all(c in columns for c in ASTERISK_BASE):
+        hashed = pl.Series(
+            [
                 asterisk_row_hash(list(fields)) if missing else None
                 for fields, missing in zip(
                     frame.select(ASTERISK_BASE).iter_rows(), missing_id, strict=True
                 )
-            ]
-            frame = frame.with_columns(
-                pl.coalesce(_blank_to_null("uniqueid"), pl.Series(ids, dtype=pl.String)).alias(
-                    "uniqueid"
-                )
-            )
-        key: pl.Expr = pl.col("uniqueid")
-        attributes = _attributes(_ASTERISK_ATTRIBUTES)
-        if "linkedid" in columns:  # not in the columns of a batch read before 21 fields were
-            linked, sequence = _blank_to_null("linkedid"), _blank_to_null("sequence")
-            key = (
-                pl.when(linked.is_not_null() & sequence.is_not_null())
-                .then(linked + pl.lit("/") + sequence)
-                .otherwise(key)
-            )
+            ],
+            dtype=pl.String,
+        )
+    stamps = [
+        (_blank_to_null(c) if c in columns else pl.lit(None, pl.String)).fill_null("")
+        for c in ("answer", "end")
+    ]
+    key: pl.Expr = pl.coalesce(pl.concat_str([unique, *stamps], separator="/"), hashed)
+    stock = tuple(columns) == ASTERISK_COLUMNS
+    attributes = _attributes(
+        _ASTERISK_ATTRIBUTES if stock else [c for c in columns if c not in read]
+    )
+    if "linkedid" in columns and "sequence" in columns:
+        linked, sequence = _blank_to_null("linkedid"), _blank_to_null("sequence")
+        key = (
+            pl.when(linked.is_not_null() & sequence.is_not_null())
+            .then(linked + pl.lit("/") + sequence)
+            .otherwise(key)
+        )
+        if stock:
             # a row of the 21-field form: its three new columns are read (even when empty)
             attributes = (
                 pl.when(pl.col("linkedid").is_not_null())
                 .then(_attributes([*_ASTERISK_ATTRIBUTES, "uniqueid", *ASTERISK_NEW_COLUMNS]))
                 .otherwise(attributes)
             )
-        out = _switch_calls(
-            frame.with_columns(key.alias("call_key")),
-            sources={**self.sources, "record_id": "call_key"},
-            disposition=_blank_to_null("disposition").str.to_uppercase(),
-            attributes=attributes,
-        )
-        return out, rejected
+    return frame.with_columns(key.alias("call_key")), attributes
 
 
 #: The fields of FreeSWITCH ``mod_cdr_csv``'s stock ``example`` template, its default.
@@ -480,6 +551,12 @@ class FreeSwitchFormat(_SwitchFormat):
 
     name: str = "freeswitch"
     columns: tuple[str, ...] = field(default=FREESWITCH_COLUMNS)
+    #: ``ab``: every leg a file holds is billed; ``a``: B legs (``mod_cdr_csv`` with
+    #: ``legs=ab``) are kept as records with disposition ``B_LEG``, billed nothing.
+    legs: str = "ab"
+    #: The directions billed (``${direction}``: ``inbound``, ``outbound``); None for all.
+    #: A call in another direction is kept, disposition ``NOT_BILLED_DIRECTION``.
+    directions: tuple[str, ...] | None = None
     sources: Mapping[str, str] = field(
         default_factory=lambda: {
             "record_id": "uuid",
@@ -488,6 +565,7 @@ class FreeSwitchFormat(_SwitchFormat):
             "account": "accountcode",
             "caller": "caller_id_number",
             "destination": "destination_number",
+            "direction": "direction",
         }
     )
 
@@ -514,6 +592,19 @@ class FreeSwitchFormat(_SwitchFormat):
             if "answer_stamp" in columns
             else pl.lit(None, pl.String)  # no answer stamp: charged when billsec is not 0
         )
+        direction = (
+            _blank_to_null("direction").str.to_lowercase()
+            if "direction" in columns
+            else pl.lit(None, pl.String)
+        )
+        if self.directions is not None:
+            disposition = (
+                pl.when(direction.is_in(list(self.directions)).fill_null(False))
+                .then(disposition)
+                .otherwise(pl.lit(NOT_BILLED_DIRECTION))
+            )
+        if self.legs == "a":
+            disposition = pl.when(_b_leg(frame, columns)).then(pl.lit(B_LEG)).otherwise(disposition)
         out = _switch_calls(
             frame,
             sources=self.sources,
@@ -523,6 +614,24 @@ class FreeSwitchFormat(_SwitchFormat):
         return out, rejected
 
 
+#: The disposition of a B leg where only A legs are billed, and of a call in a direction
+#: that is not billed: kept as records, billed nothing.
+B_LEG = "B_LEG"
+NOT_BILLED_DIRECTION = "NOT_BILLED_DIRECTION"
+
+
+def _b_leg(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:
+    """Whether each row is a B leg: its ``direction`` is ``outbound`` (the leg FreeSWITCH
+    originated) where the layout writes ``${direction}``; else its ``uuid`` is another row's
+    ``bleg_uuid`` in the same chunk (an A leg names its B leg's uuid)."""
+    if "direction" in columns:
+        return (_blank_to_null("direction").str.to_lowercase() == "outbound").fill_null(False)
+    if "bleg_uuid" not in columns:
+        return pl.lit(False)
+    named = frame.select(_blank_to_null("bleg_uuid").drop_nulls().unique()).to_series()
+    return _blank_to_null("uuid").is_in(named).fill_null(False)
+
+
 #: A ``mod_cdr_csv`` template field: one channel variable, quoted or not.
 _TEMPLATE_FIELD = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: The variables a template must write for its calls to be rated.
@@ -530,10 +639,19 @@ _TEMPLATE_NEEDS = ("uuid", "start_stamp", "billsec", "destination_number")
 
 
 def freeswitch_template(line: str) -> FreeSwitchFormat:
-    """The FreeSWITCH format of the ``mod_cdr_csv`` template a file was written with, given
-    as its line of ``${variable}`` fields (``"${uuid}","${start_stamp}",...``): its columns
-    are the variables in that order, read as the stock template's are; variables the format
-    does not map are kept as attributes.
+    """The FreeSWITCH format of a ``mod_cdr_csv`` template line (see
+    :func:`template_columns`).
+
+    Raises:
+        InputError: as :func:`template_columns`.
+    """
+    return FreeSwitchFormat(columns=template_columns(line))
+
+
+def template_columns(line: str, where: str = "--template") -> tuple[str, ...]:
+    """The columns of the ``mod_cdr_csv`` template a file was written with, given as its line
+    of ``${variable}`` fields (``"${uuid}","${start_stamp}",...``): the variables in that
+    order. ``where`` names the line in errors.
 
     Raises:
         InputError: ``BAD_TEMPLATE``: a field that is not one ``${variable}``, a variable
@@ -543,18 +661,14 @@ def freeswitch_template(line: str) -> FreeSwitchFormat:
     try:
         fields = next(csv.reader([line.strip()]), [])
     except csv.Error as exc:
-        raise InputError("BAD_TEMPLATE", str(exc), path="--template") from None
+        raise InputError("BAD_TEMPLATE", str(exc), path=where) from None
     names: list[str] = []
     for text in fields:
         found = _TEMPLATE_FIELD.fullmatch(text.strip())
         if found is None:
-            raise InputError(
-                "BAD_TEMPLATE", f"{text!r} is not one ${{variable}} field", path="--template"
-            )
+            raise InputError("BAD_TEMPLATE", f"{text!r} is not one ${{variable}} field", path=where)
         if found.group(1) in names:
-            raise InputError(
-                "BAD_TEMPLATE", f"${{{found.group(1)}}} is written twice", path="--template"
-            )
+            raise InputError("BAD_TEMPLATE", f"${{{found.group(1)}}} is written twice", path=where)
         names.append(found.group(1))
     missing = [name for name in _TEMPLATE_NEEDS if name not in names]
     if missing:
@@ -562,9 +676,61 @@ def freeswitch_template(line: str) -> FreeSwitchFormat:
             "BAD_TEMPLATE",
             f"the template writes no ${{{missing[0]}}}, which rating needs"
             f" (needed: {', '.join(_TEMPLATE_NEEDS)})",
-            path="--template",
+            path=where,
         )
-    return FreeSwitchFormat(columns=tuple(names))
+    return tuple(names)
+
+
+#: A ``cdr_custom`` field that writes one CDR variable: ``${CDR(src)}``, ``${CDR(start,u)}``,
+#: or either inside ``${CSV_QUOTE(...)}``.
+_CDR_VARIABLE = re.compile(r"\$\{CDR\(([A-Za-z_][A-Za-z0-9_]*)((?:,[a-z]*)?)\)\}")
+#: The columns a ``cdr_custom`` line must write for its calls to be rated.
+_CUSTOM_NEEDS = ("start", "billsec", "dst")
+
+
+def cdr_custom_columns(line: str, where: str = "line") -> tuple[tuple[str, ...], bool]:
+    """The columns of an Asterisk ``cdr_custom.conf`` mapping line (``Master.csv =>
+    ${CSV_QUOTE(${CDR(clid)})},${CDR(src)},...``), and whether its ``start`` is written as
+    epoch seconds (``${CDR(start,u)}``).
+
+    Each field is named by the CDR variable it writes; a field that writes anything else (a
+    channel variable, a literal) is named ``field_N`` (its 1-based position) and kept as an
+    attribute.
+
+    Raises:
+        InputError: ``BAD_TEMPLATE``: a CDR variable written twice, or one of ``start``,
+            ``billsec`` and ``dst`` missing.
+    """
+    text = line.split("=>", 1)[1] if "=>" in line else line
+    fields: list[str] = []
+    depth, current = 0, ""
+    for char in text.strip():
+        if char == "," and depth == 0:
+            fields.append(current)
+            current = ""
+            continue
+        depth += (char in "({") - (char in ")}")
+        current += char
+    fields.append(current)
+    names: list[str] = []
+    epoch = False
+    for position, written in enumerate(fields, start=1):
+        found = _CDR_VARIABLE.search(written)
+        name = found.group(1).lower() if found else f"field_{position}"
+        if name in names:
+            raise InputError("BAD_TEMPLATE", f"CDR({name}) is written twice", path=where)
+        if found and name == "start" and "u" in found.group(2):
+            epoch = True
+        names.append(name)
+    missing = [name for name in _CUSTOM_NEEDS if name not in names]
+    if missing:
+        raise InputError(
+            "BAD_TEMPLATE",
+            f"the line writes no CDR({missing[0]}), which rating needs"
+            f" (needed: {', '.join(_CUSTOM_NEEDS)})",
+            path=where,
+        )
+    return tuple(names), epoch
 
 
 FORMATS: dict[str, FeedFormat] = {

@@ -200,6 +200,7 @@ def get(conn: Connection, entity_id: int, exception_id: int) -> dict[str, Any] |
             import_batches.c.format,
             import_batches.c.columns.label("batch_columns"),
             import_batches.c.feed_zone,
+            import_batches.c.layout.label("batch_layout"),
             customers.c.account.label("customer_account"),
         )
         .select_from(_joined())

@@ -274,6 +274,7 @@ import_batches = Table(
     # how the rows were read, so a clerk's corrected copy of a row is read the same way
     Column("columns", Text, nullable=True),  # JSON list of the rows' column names
     Column("feed_zone", String(64), nullable=True),  # zone of times without an offset
+    Column("layout", Text, nullable=True),  # JSON: the mapping profile the rows were read by
     UniqueConstraint("entity_id", "source_sha256"),
 )
 

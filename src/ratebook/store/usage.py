@@ -171,6 +171,7 @@ def start_batch(
     source_kind: str = "file",
     columns: list[str] | None = None,
     feed_zone: str | None = None,
+    layout: str | None = None,
     now: datetime,
 ) -> int:
     """Insert the batch's manifest row (counts filled in by :func:`finish_batch`).
@@ -193,6 +194,7 @@ def start_batch(
             exceptions=0,
             columns=None if columns is None else json.dumps(columns),
             feed_zone=feed_zone,
+            layout=layout,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]

@@ -21,6 +21,7 @@ from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
+from ratebook.sources.cdr_profiles import layout_format
 from ratebook.sources.csvread import RawChunk, to_csv_line
 from ratebook.sources.formats import get_format
 from ratebook.store import billing, review, usage
@@ -120,7 +121,11 @@ def _correct(
                 " no fields to correct: reject it ('exceptions reject') and have the producer"
                 " send the event again",
             )
-        fmt = get_format(x["format"])
+        fmt = (
+            get_format(x["format"])
+            if x["batch_layout"] is None
+            else layout_format(x["batch_layout"])
+        )
         fields, columns = _corrected_fields(x, changes, raw, fmt.sources)
         chunk = RawChunk.from_rows(
             [x["source_line"] or 0], [fields], width=len(columns), utf8_checked=False

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ratebook.errors import InputError
+from ratebook.sources.cdr_profiles import (
+    CdrProfile,
+    load_cdr_profile,
+    profile_format,
+    shipped_layouts,
+)
 from ratebook.sources.formats import (
     ASTERISK_BASE,
+    ASTERISK_COLUMNS,
     FORMATS,
     AsteriskFormat,
+    FeedFormat,
     FreeSwitchFormat,
     GenericFormat,
-    get_format,
 )
 
 #: What each canonical field is, as ``formats show`` names it.
@@ -27,6 +35,9 @@ _ROLES = {
     "service": "service",
     "unit": "unit",
 }
+
+#: The columns of an Asterisk row its call key is made of.
+_CALL_KEY = ("uniqueid", "linkedid", "sequence", "answer", "end")
 
 _LAYOUTS = {
     "generic": "a headered CSV with Ratebook's column names; other columns are attributes",
@@ -45,29 +56,53 @@ class FormatColumn:
     required: bool
 
 
-def format_layouts() -> list[tuple[str, str]]:
-    """Every format's name and layout, by name."""
-    return [(name, _LAYOUTS[name]) for name in sorted(FORMATS)]
+def format_layouts() -> list[tuple[str, str, str]]:
+    """Every format's name, the option that takes it and its layout: the formats, then the
+    shipped mapping profiles, each by name."""
+    return [(name, "--format", _LAYOUTS[name]) for name in sorted(FORMATS)] + [
+        (profile.name, "--profile", profile.description) for profile in shipped_layouts()
+    ]
+
+
+def _profile(name: str) -> CdrProfile:
+    """The mapping profile ``name`` names, or ``UNKNOWN_FORMAT`` naming what is known."""
+    try:
+        return load_cdr_profile(name)
+    except InputError as error:
+        if error.code != "UNKNOWN_PROFILE":
+            raise
+        known = ", ".join(name for name, _, _ in format_layouts())
+        raise InputError(
+            "UNKNOWN_FORMAT",
+            f"no format or profile {name!r} (known: {known}; or a profile's YAML file)",
+            path="FORMAT",
+        ) from None
 
 
 def format_columns(name: str) -> list[FormatColumn]:
-    """The columns of format ``name``, in file order (the generic format's, required first).
+    """The columns of format ``name`` (or of the mapping profile it names, shipped or in a
+    YAML file), in file order (a generic layout's: required first).
 
     Raises:
-        InputError: ``UNKNOWN_FORMAT``.
+        InputError: ``UNKNOWN_FORMAT`` (neither a format nor a profile), ``BAD_PROFILE``.
     """
-    fmt = get_format(name)
+    fmt: FeedFormat = FORMATS[name] if name in FORMATS else profile_format(_profile(name))
     if isinstance(fmt, GenericFormat):
         return [
-            FormatColumn(column, _ROLES[column], column in fmt.required)
+            FormatColumn(fmt.renames.get(column, column), _ROLES[column], column in fmt.required)
             for column in (*fmt.required, *fmt.optional)
         ]
     read = {column: field for field, column in fmt.sources.items()}
     needed = {"start_time", "quantity"}
     described = []
     for column in getattr(fmt, "columns", ()):
-        if isinstance(fmt, AsteriskFormat) and column in ("uniqueid", "linkedid", "sequence"):
-            meaning = "record id: linkedid/sequence where both are given, else uniqueid"
+        if isinstance(fmt, AsteriskFormat) and fmt.key is not None and column in fmt.key:
+            meaning = f"record id: {'/'.join(fmt.key)}"
+        elif isinstance(fmt, AsteriskFormat) and fmt.key is None and column in _CALL_KEY:
+            meaning = (
+                "record id: linkedid/sequence where both are given, else uniqueid/answer/end"
+                + (" (and an attribute)" if column in ("answer", "end") else "")
+            )
         elif isinstance(fmt, AsteriskFormat) and column == "disposition":
             meaning = "disposition"
         elif isinstance(fmt, FreeSwitchFormat) and column in ("answer_stamp", "hangup_cause"):
@@ -80,7 +115,7 @@ def format_columns(name: str) -> list[FormatColumn]:
             isinstance(fmt, FreeSwitchFormat) and column == "uuid"
         )
         described.append(FormatColumn(column, meaning, required))
-    if isinstance(fmt, AsteriskFormat):
+    if isinstance(fmt, AsteriskFormat) and fmt.columns == ASTERISK_COLUMNS:
         # columns past the 16 base ones may be left out, in order
         described = [
             FormatColumn(c.column, c.meaning, c.required and c.column in ASTERISK_BASE)

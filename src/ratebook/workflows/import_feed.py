@@ -9,8 +9,10 @@ themselves are the intake's (``intake.chunk``), shared with pushed events and st
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +30,21 @@ from ratebook.model.parties import Entity
 from ratebook.pipeline.clocks import ClockCheck
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
+from ratebook.sources.cdr_profiles import (
+    CdrProfile,
+    layout_json,
+    load_cdr_profile,
+    profile_format,
+)
 from ratebook.sources.csvread import CsvRows, FileFacts, inspect_file
 from ratebook.sources.dates import is_zone
-from ratebook.sources.formats import FORMATS, FeedFormat, freeswitch_template, get_format
+from ratebook.sources.formats import (
+    FORMATS,
+    AsteriskFormat,
+    FeedFormat,
+    freeswitch_template,
+    get_format,
+)
 from ratebook.store import billing, usage
 from ratebook.store.engine import import_cache
 from ratebook.store.entities import get_entity
@@ -43,7 +57,7 @@ def import_feed(
     engine: Engine,
     path: Path,
     *,
-    format_name: str,
+    format_name: str = "generic",
     entity_code: str | None = None,
     origin: str | None = None,
     feed_zone: str | None = None,
@@ -52,6 +66,7 @@ def import_feed(
     source_name: str | None = None,
     references: ReferenceCache | None = None,
     template: str | None = None,
+    profile: str | None = None,
 ) -> ImportSummary:
     """Import one file in one transaction.
 
@@ -70,6 +85,8 @@ def import_feed(
             each entity's reference data between imports; without it, it is loaded.
         template: for ``freeswitch``, the ``mod_cdr_csv`` template line the file was
             written with, when it is not the stock ``example`` one.
+        profile: a mapping profile (a shipped one's name, or a YAML file) the file is read
+            through, instead of ``format_name`` (``sources.cdr_profiles``).
 
     Another writer may store the same file, or records with the same ids, while this import
     runs (PostgreSQL, where writers run side by side): the import then runs again and finds
@@ -81,21 +98,30 @@ def import_feed(
     One function: most of it is its arguments' documentation.
     """
     settings = settings or Settings()
-    fmt = feed_format(format_name, template)
-    facts = inspect_file(path)
+    layout = read_layout(format_name, template, profile)
+    fmt = feed_format(format_name, template) if layout is None else profile_format(layout)
     started = time.perf_counter()
     name = source_name or str(path)
-    summary = usage.storing(
-        lambda: _import_once(
-            engine,
-            _File(path=path, facts=facts, fmt=fmt, name=name, origin=origin, zone=feed_zone),
-            entity_code=entity_code,
-            settings=settings,
-            progress=progress,
-            references=references,
-        ),
-        what=name,
-    )
+    with _as_utf8(path, None if layout is None else layout.encoding) as (text, facts):
+        summary = usage.storing(
+            lambda: _import_once(
+                engine,
+                _File(
+                    path=text,
+                    facts=facts,
+                    fmt=fmt,
+                    name=name,
+                    origin=origin,
+                    zone=feed_zone or (None if layout is None else layout.zone),
+                    layout=None if layout is None else layout_json(layout),
+                ),
+                entity_code=entity_code,
+                settings=settings,
+                progress=progress,
+                references=references,
+            ),
+            what=name,
+        )
     if summary.already_imported:
         return summary
     summary = replace(summary, seconds=time.perf_counter() - started)
@@ -121,6 +147,27 @@ class _File:
     name: str
     origin: str | None
     zone: str | None
+    layout: str | None = None
+
+
+@contextmanager
+def _as_utf8(path: Path, encoding: str | None) -> Iterator[tuple[Path, FileFacts]]:
+    """The file as UTF-8 text to read, and its facts: itself, or (a profile's ``encoding``
+    other than UTF-8) a copy decoded from it, whose manifest key is still the original's
+    bytes' SHA-256. Bytes the encoding does not define are read as U+FFFD."""
+    facts = inspect_file(path)
+    if encoding in (None, "utf-8"):
+        yield path, facts
+        return
+    with tempfile.TemporaryDirectory(prefix="ratebook-decoded-") as folder:
+        decoded = Path(folder) / path.name
+        with (
+            path.open(encoding=encoding, errors="replace", newline="") as source,
+            decoded.open("w", encoding="utf-8", newline="") as target,
+        ):
+            while block := source.read(1 << 20):
+                target.write(block)
+        yield decoded, replace(inspect_file(decoded), sha256=facts.sha256, size=facts.size)
 
 
 def _import_once(
@@ -174,6 +221,7 @@ def _import_once(
                 size_bytes=file.facts.size,
                 columns=columns,
                 feed_zone=zone,
+                layout=file.layout,
                 now=now,
             )
             reference = reference_for(conn, entity.id, references)
@@ -279,7 +327,7 @@ def _read_file(
                 deferred=deferred,
             )
             tally += of_chunk
-            if file.fmt.name == "asterisk":
+            if isinstance(file.fmt, AsteriskFormat):
                 clock.add(read.records)
             if progress is not None:
                 progress.read(chunk.bytes_read, file.facts.size)
@@ -310,14 +358,35 @@ def known_formats() -> list[str]:
     return sorted(FORMATS)
 
 
-def check_format(name: str, template: str | None = None) -> None:
-    """Refuse a format that is not known, or a template it cannot take, before a file is
-    read.
+def check_format(name: str, template: str | None = None, profile: str | None = None) -> None:
+    """Refuse a format that is not known, a template it cannot take, or a profile that
+    cannot be read, before a file is read.
 
     Raises:
-        InputError: ``UNKNOWN_FORMAT``, ``BAD_TEMPLATE``.
+        InputError: ``UNKNOWN_FORMAT``, ``BAD_TEMPLATE``, ``UNKNOWN_PROFILE``, ``BAD_PROFILE``.
     """
-    feed_format(name, template)
+    if read_layout(name, template, profile) is None:
+        feed_format(name, template)
+
+
+def read_layout(
+    name: str, template: str | None = None, profile: str | None = None
+) -> CdrProfile | None:
+    """The mapping profile ``profile`` names, checked (None without one).
+
+    Raises:
+        InputError: ``UNKNOWN_PROFILE``, ``BAD_PROFILE``, ``BAD_TEMPLATE``; ``BAD_PROFILE``
+            for a profile given with a template or a format other than the default.
+    """
+    if profile is None:
+        return None
+    if template is not None or name != "generic":
+        raise InputError(
+            "BAD_PROFILE",
+            "a profile names its layout: give --profile without --format or --template",
+            path="--profile",
+        )
+    return load_cdr_profile(profile)
 
 
 def feed_format(name: str, template: str | None) -> FeedFormat:

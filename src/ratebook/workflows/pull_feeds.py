@@ -255,6 +255,7 @@ def _take(
                 local,
                 format_name=feed.format,
                 template=feed.template,
+                profile=feed.profile,
                 entity_code=feed.entity,
                 origin=feed.record_origin,
                 feed_zone=feed.timezone,
