@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 import polars as pl
+import polars_hash as plh
 
 from ratebook.errors import InputError
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, SubCode, no_rejections
@@ -433,6 +434,7 @@ class AsteriskFormat(_SwitchFormat):
             )
             columns = list(ASTERISK_COLUMNS)
         read = {*self.sources.values(), "disposition"}
+        disposition = self.sources.get("disposition", "disposition")
         if self.key is not None:
             key = pl.concat_str(
                 [pl.col(c).fill_null("").str.strip_chars() for c in self.key], separator="/"
@@ -445,8 +447,7 @@ class AsteriskFormat(_SwitchFormat):
             )
             attributes = _attributes([c for c in columns if c not in read])
         else:
-            frame, attributes = _asterisk_call_key(frame, columns, read)
-        disposition = self.sources.get("disposition", "disposition")
+            frame, attributes = _asterisk_call_key(frame, columns, read, disposition)
         out = _switch_calls(
             frame,
             sources={**self.sources, "record_id": "call_key"},
@@ -460,18 +461,28 @@ class AsteriskFormat(_SwitchFormat):
         return out, rejected
 
 
+def attempt_hash(columns: list[str]) -> pl.Expr:
+    """The first 16 hex digits of the SHA-256 of a row's fields, each stripped of
+    surrounding blanks (a field the row does not have: empty) and joined by U+001F."""
+    text = plh.concat_str(
+        [pl.col(c).fill_null("").str.strip_chars() for c in columns], separator="\x1f"
+    )
+    return text.chash.sha2_256().str.slice(0, 16)
+
+
 def _asterisk_call_key(
-    frame: pl.DataFrame, columns: list[str], read: set[str]
+    frame: pl.DataFrame, columns: list[str], read: set[str], disposition: str
 ) -> tuple[pl.DataFrame, pl.Expr]:
     """The frame with each row's ``call_key``, and the expression of its attributes (the
     columns not ``read`` as canonical fields).
 
     The key is ``linkedid/sequence`` where a row has both (each CDR of a call, its failover
-    legs and its unanswered attempts included, has its own sequence); else ``uniqueid``
-    followed by the row's ``answer`` and ``end`` stamps (``1790989200.1/2026-10-03
-    09:00:05/2026-10-03 09:01:06``; an unanswered attempt's ``answer`` is empty), as the CDRs
-    Asterisk writes under one ``uniqueid`` differ in them; a row without a ``uniqueid``, the
-    hash of its base fields (:func:`asterisk_row_hash`). A row of the 21-field form keeps
+    legs and its unanswered attempts included, has its own sequence). Else, for an answered
+    CDR, its ``uniqueid``; for any other (an unanswered or failed attempt Asterisk wrote
+    under the same ``uniqueid`` before the answered leg), ``uniqueid/a:`` and the first 16 hex
+    digits of the SHA-256 of its fields (:func:`attempt_hash`), so every attempt is kept
+    and an identical one sent again is a duplicate. A row without a ``uniqueid``: the hash
+    of its base fields (:func:`asterisk_row_hash`). A row of the 21-field form keeps
     ``uniqueid``, ``peeraccount``, ``linkedid`` and ``sequence`` as attributes too, so its
     lineage names the leg.
     """
@@ -488,11 +499,15 @@ def _asterisk_call_key(
             ],
             dtype=pl.String,
         )
-    stamps = [
-        (_blank_to_null(c) if c in columns else pl.lit(None, pl.String)).fill_null("")
-        for c in ("answer", "end")
-    ]
-    key: pl.Expr = pl.coalesce(pl.concat_str([unique, *stamps], separator="/"), hashed)
+    answered = (
+        _blank_to_null(disposition).str.to_uppercase() == "ANSWERED"
+        if disposition in columns
+        else pl.lit(True)
+    ).fill_null(False)
+    key: pl.Expr = pl.coalesce(
+        pl.when(answered).then(unique).otherwise(unique + pl.lit("/a:") + attempt_hash(columns)),
+        hashed,
+    )
     stock = tuple(columns) == ASTERISK_COLUMNS
     attributes = _attributes(
         _ASTERISK_ATTRIBUTES if stock else [c for c in columns if c not in read]

@@ -37,7 +37,7 @@ _ROLES = {
 }
 
 #: The columns of an Asterisk row its call key is made of.
-_CALL_KEY = ("uniqueid", "linkedid", "sequence", "answer", "end")
+_CALL_KEY = ("uniqueid", "linkedid", "sequence")
 
 _LAYOUTS = {
     "generic": "a headered CSV with Ratebook's column names; other columns are attributes",
@@ -100,8 +100,8 @@ def format_columns(name: str) -> list[FormatColumn]:
             meaning = f"record id: {'/'.join(fmt.key)}"
         elif isinstance(fmt, AsteriskFormat) and fmt.key is None and column in _CALL_KEY:
             meaning = (
-                "record id: linkedid/sequence where both are given, else uniqueid/answer/end"
-                + (" (and an attribute)" if column in ("answer", "end") else "")
+                "record id: linkedid/sequence where both are given, else uniqueid"
+                " (an unanswered attempt's with its fields' hash)"
             )
         elif isinstance(fmt, AsteriskFormat) and column == "disposition":
             meaning = "disposition"
