@@ -30,8 +30,33 @@ ENTITY_ZONE = "Europe/London"
 T0 = datetime(2025, 12, 20, tzinfo=UTC)
 SPAN = timedelta(days=400)
 CUSTOMERS = (1, 2, 3, 4)
-NUMBERS = ("+60312345678", "+60123456789", "+6591234567", "+442071234567", "1001", None)
-PREFIXES = ("*", "6", "60", "603", "6012", "65", "44", "4420")
+NUMBERS = (
+    "+60312345678",
+    "+60123456789",
+    "+6591234567",
+    "+442071234567",
+    "1001",
+    "10012",
+    "999",
+    "*97",
+    None,
+)
+#: Stored prefixes (``model.tariffs.parse_prefix``): E.164 digits, any, and short codes
+#: exact (``short:1001`` stored ``short:1001$``) and by prefix (``short:10*``: ``short:10``).
+PREFIXES = (
+    "*",
+    "6",
+    "60",
+    "603",
+    "6012",
+    "65",
+    "44",
+    "4420",
+    "short:1001$",
+    "short:10",
+    "short:999$",
+    "short:*",
+)
 SERVICES = {"voice": "s", "sms": "msg", "data": "B"}
 
 #: The sampled strategies, made once: a strategy made inside a draw is built and checked

@@ -508,9 +508,23 @@ def policy(
     no_retention: Annotated[
         bool, typer.Option(help="Keep the raw content of call records for ever.")
     ] = False,
+    national_prefix: Annotated[
+        str | None,
+        typer.Option(help="The trunk prefix your switches write before national numbers."),
+    ] = None,
+    international_prefix: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A prefix your switches write before international numbers (00, 011);"
+            " give it once for each."
+        ),
+    ] = None,
+    no_dial_plan: Annotated[
+        bool, typer.Option(help="Read numbers by the region's own prefixes again.")
+    ] = False,
     entity: EntityOption = None,
 ) -> None:
-    """Show or change the entity's carry-forward, late-usage and retention policy."""
+    """Show or change the entity's carry-forward, late-usage, retention and dial plan."""
     from ratebook.billing.compose import money_text
     from ratebook.money import minor_places
     from ratebook.workflows import billing_setup
@@ -527,6 +541,9 @@ def policy(
             late_usage=late_usage,
             retention_months=retention_months,
             no_retention=no_retention,
+            national_prefix=national_prefix,
+            international_prefixes=international_prefix,
+            no_dial_plan=no_dial_plan,
             entity_code=entity,
         )
     )
@@ -547,6 +564,12 @@ def policy(
         + f", late usage: {found.late_usage}"
         + ", raw records kept "
         + (f"{found.retention_months} months" if found.retention_months is not None else "for ever")
+    )
+    national, international = billing_setup.dial_prefixes(found)
+    out.print(
+        f"{found.code}: numbers read as in {found.region}: national prefix"
+        f" {national or '(none)'}, international prefix {international}"
+        + ("" if found.national_prefix or found.international_prefixes else " (the region's)")
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from ratebook.intake.chunk import ReadChunk
 from ratebook.model.parties import Entity
+from ratebook.model.tariffs import prefix_text
 from ratebook.money import (
     AMOUNT_SCALE,
     PRICE_SCALE,
@@ -199,7 +200,7 @@ def rated_result(
         unit_price=found.get("price_text")
         or format_fixed(found["unit_price"], PRICE_SCALE, min_places=entity.charge_places),
         band=found["band"],
-        prefix=found["prefix"],
+        prefix=None if found["prefix"] is None else prefix_text(found["prefix"]),
         period=found["period"],
         tiers=tier_parts(found.get("tier_split"), entity.charge_places),
     )

@@ -23,7 +23,7 @@ from ratebook.model.usage import RECORD_COLUMNS
 from ratebook.pipeline.dedupe import dedupe
 from ratebook.pipeline.destinations import describe
 from ratebook.pipeline.normalise import normalise
-from ratebook.pipeline.numbers import number_plan
+from ratebook.pipeline.numbers import entity_plan
 from ratebook.pipeline.price import Reference
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
@@ -86,7 +86,7 @@ def read_chunk(
     else:
         raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
         normal = normalise(
-            raw, time_layout=fmt.time_layout, feed_zone=zone, plan=number_plan(entity.region)
+            raw, time_layout=fmt.time_layout, feed_zone=zone, plan=entity_plan(entity)
         )
         records, invalid = validate(normal, entity_zone=entity.timezone, window=window)
         # an unreadable row still names its record id when that column could be read

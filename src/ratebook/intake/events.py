@@ -19,7 +19,7 @@ from ratebook.intake.tally import Tally
 from ratebook.model.parties import Entity
 from ratebook.model.usage import EVENT_FIELDS as FIELDS
 from ratebook.pipeline.event_record import canonical
-from ratebook.pipeline.numbers import number_plan
+from ratebook.pipeline.numbers import entity_plan
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk, to_csv_line
@@ -73,7 +73,7 @@ def canonical_records(
     (``pipeline.event_record``), row ``i`` the ``i``-th member, or None unless every event is
     the usual kind and starts inside ``window``: the frames then read the batch and word each
     refusal."""
-    plan = number_plan(entity.region)
+    plan = entity_plan(entity)
     records: list[dict[str, Any]] = []
     for row_idx, member in enumerate(members):
         if not member.utf8_ok:

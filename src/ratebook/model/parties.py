@@ -31,6 +31,11 @@ class Entity:
             floor or not (None: no fiscal-year rule).
         late_usage: what an import does with usage of a closed cycle: ``bill`` it as late
             usage in the first open cycle, or ``reject`` it as ``LATE_FOR_CLOSED_CYCLE``.
+        retention_months: months the raw content of call records is kept (None: for ever).
+        national_prefix: the trunk prefix the entity's switches write before a national
+            number, where it is not the region's (None: the region's).
+        international_prefixes: the prefixes they write before an international number
+            (``00``, ``011``), where they are not the region's (empty: the region's).
     """
 
     id: int
@@ -47,6 +52,8 @@ class Entity:
     fiscal_year_end_month: int | None = None
     late_usage: str = "bill"
     retention_months: int | None = None
+    national_prefix: str | None = None
+    international_prefixes: tuple[str, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:

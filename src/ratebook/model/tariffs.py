@@ -336,3 +336,68 @@ ROW_SCHEMA: dict[str, pl.DataType] = {
     "row_rounding_places": pl.Int64(),
     "steps": pl.String(),  # JSON steps within a record, see ``pipeline.steps``
 }
+
+
+#: How a rate row names a short code or extension: ``short:999`` (that destination
+#: exactly) or ``short:15*`` (every destination starting with it).
+SHORT_PREFIX = "short:"
+#: A destination kept as written that a ``short:`` row can match: digits, ``*`` and ``#``.
+SHORT_DESTINATION = r"^[0-9*#]{1,15}$"
+
+
+def parse_prefix(text: str) -> str:
+    """A rate row's prefix as stored: digits of an E.164 number (``60``; a leading ``+`` is
+    dropped), ``*`` for any destination, or a short code: ``short:999`` stored as
+    ``short:999$`` (exactly ``999``), ``short:15*`` as ``short:15`` (starting with ``15``).
+    Destinations are matched against :func:`destination_key` by longest prefix, so the
+    ``$`` makes a short code exact.
+
+    Raises:
+        ValueError: anything else.
+    """
+    value = text.strip()
+    if value.lower().startswith(SHORT_PREFIX):
+        body = value[len(SHORT_PREFIX) :].strip()
+        exact = not (len(body) > 1 and body.endswith("*"))
+        body = body if exact else body[:-1]
+        if not re.fullmatch(SHORT_DESTINATION, body):
+            raise ValueError(
+                f"{text!r} is not a short code: 'short:' and up to 15 digits, '*' or '#',"
+                " ending in '*' to match every number starting with them"
+            )
+        return SHORT_PREFIX + body + ("$" if exact else "")
+    value = value.lstrip("+")
+    if value != "*" and not re.fullmatch(r"\d{1,15}", value):
+        raise ValueError(f"{text!r} is not digits, '*' or a short code ('short:999')")
+    return value
+
+
+def prefix_text(stored: str) -> str:
+    """A stored prefix as a rate row writes it (:func:`parse_prefix`'s inverse)."""
+    if stored.startswith(SHORT_PREFIX):
+        return stored[:-1] if stored.endswith("$") else stored + "*"
+    return stored
+
+
+def destination_key(destination: str | None) -> str | None:
+    """What a destination is matched against rate prefixes as: an E.164 number's digits
+    (``+60312345678`` → ``60312345678``); a short code or extension kept as written
+    (``999``, ``1001``, ``*97``) → ``short:999$``; else None (only ``*`` rows match)."""
+    if destination is None:
+        return None
+    if destination.startswith("+"):
+        return destination[1:]
+    if re.fullmatch(SHORT_DESTINATION, destination):
+        return SHORT_PREFIX + destination + "$"
+    return None
+
+
+def destination_key_expr(destination: pl.Expr) -> pl.Expr:
+    """:func:`destination_key` over a column."""
+    return (
+        pl.when(destination.str.starts_with("+"))
+        .then(destination.str.slice(1))
+        .when(destination.str.contains(SHORT_DESTINATION))
+        .then(pl.lit(SHORT_PREFIX) + destination + pl.lit("$"))
+        .otherwise(pl.lit(None, pl.String))
+    )

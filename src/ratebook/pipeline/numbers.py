@@ -29,6 +29,8 @@ from functools import lru_cache
 import phonenumbers
 import polars as pl
 
+from ratebook.model.parties import Entity
+
 _SEPARATORS = r"[\s\-().]"
 #: Rule 1: a number already in E.164 form.
 _E164 = r"^\+\d{4,15}$"
@@ -68,6 +70,35 @@ def number_plan(region: str) -> NumberPlan:
         international_prefix=metadata.international_prefix or "00",
         national_prefix=metadata.national_prefix or None,
     )
+
+
+@lru_cache(maxsize=64)
+def dial_plan(
+    region: str, national_prefix: str | None = None, international_prefixes: tuple[str, ...] = ()
+) -> NumberPlan:
+    """``region``'s numbering plan with an entity's own prefixes in place of the region's:
+    its switches' national trunk prefix, and the international prefixes they write (each
+    of them read as one, ``00`` or ``011``).
+
+    Raises:
+        ValueError: for a region the metadata does not know.
+    """
+    plan = number_plan(region)
+    return NumberPlan(
+        region=plan.region,
+        country_code=plan.country_code,
+        international_prefix=(
+            "|".join(re.escape(p) for p in international_prefixes)
+            if international_prefixes
+            else plan.international_prefix
+        ),
+        national_prefix=national_prefix if national_prefix is not None else plan.national_prefix,
+    )
+
+
+def entity_plan(entity: Entity) -> NumberPlan:
+    """How the entity's switches write numbers: its region's plan and its own prefixes."""
+    return dial_plan(entity.region, entity.national_prefix, entity.international_prefixes)
 
 
 def parse_with_library(value: str, region: str) -> str | None:

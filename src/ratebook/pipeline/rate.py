@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from ratebook.model.rejections import Code, no_rejections, reject_where
-from ratebook.model.tariffs import time_bands
+from ratebook.model.tariffs import destination_key_expr, time_bands
 from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, format_fixed
 from ratebook.pipeline.charges import billed_quantity_expr, charge_expr
@@ -85,11 +85,7 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     one for every band (``*``).
 
     One function: the joins by prefix length are one lazy plan."""
-    digits = (
-        pl.when(pl.col("destination").str.starts_with("+"))
-        .then(pl.col("destination").str.slice(1))
-        .otherwise(pl.lit(None, pl.String))
-    )
+    digits = destination_key_expr(pl.col("destination"))
     keys = records.select(
         "row_idx", "version_id", "service", "unit", "record_band", digits.alias("_digits")
     )
@@ -156,7 +152,7 @@ def _longest_prefix(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
 
 
 #: The most digits an E.164 number has after its ``+``.
-_MAX_DIGITS = 15
+_MAX_DIGITS = 22  # a short code's key: "short:", 15 characters and "$"
 
 #: What choosing a rate gives each record.
 _CHOICE = (

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ratebook.model.rejections import Code
-from ratebook.model.tariffs import TimeBands
+from ratebook.model.tariffs import TimeBands, destination_key
 from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import (
     AMOUNT_SCALE,
@@ -157,7 +157,7 @@ def _row(version: Version, record: dict[str, Any], band: str) -> tuple[Row, str]
     if by_prefix is None:
         return None
     destination = record["destination"]
-    digits = destination[1:] if destination is not None and destination.startswith("+") else None
+    digits = destination_key(destination)
     for length in version.lengths[key]:
         if length == 0:
             prefix = "*"

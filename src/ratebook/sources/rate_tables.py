@@ -31,6 +31,7 @@ from ratebook.model.tariffs import (
     Band,
     parse_increment,
     parse_measure,
+    parse_prefix,
     service_unit,
 )
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, AmountError, RoundingMode, parse_fixed
@@ -152,10 +153,7 @@ class RowSpec(BaseModel):
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
-        value = value.strip().lstrip("+")
-        if value != "*" and not re.fullmatch(r"\d{1,15}", value):
-            raise ValueError(f"{value!r} is not digits or '*'")
-        return value
+        return parse_prefix(value)
 
 
 class HolidaySpec(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -16,6 +17,7 @@ from ratebook.store.tables import entities
 
 
 def _entity(row: Any) -> Entity:
+    plan = json.loads(row.dial_plan) if row.dial_plan else {}
     return Entity(
         id=row.id,
         code=row.code,
@@ -31,6 +33,8 @@ def _entity(row: Any) -> Entity:
         fiscal_year_end_month=row.fiscal_year_end_month,
         late_usage=row.late_usage,
         retention_months=row.retention_months,
+        national_prefix=plan.get("national_prefix"),
+        international_prefixes=tuple(plan.get("international_prefixes", ())),
     )
 
 
@@ -50,6 +54,7 @@ _COLUMNS = (
     "fiscal_year_end_month",
     "late_usage",
     "retention_months",
+    "dial_plan",
 )
 _BY_CODE = f"SELECT {', '.join(_COLUMNS)} FROM entities WHERE code = ?"
 
@@ -134,9 +139,10 @@ def update_billing_policy(
     late_usage: str | None = None,
     retention_months: int | None = None,
     clear_retention: bool = False,
+    dial_plan: dict[str, Any] | None = None,
 ) -> None:
-    """Change an entity's carry-forward and retention policy; None leaves a setting as it
-    is."""
+    """Change an entity's carry-forward and retention policy and its dial plan (an empty
+    one: the region's); None leaves a setting as it is."""
     values: dict[str, Any] = {}
     if invoicing_floor is not None:
         values["invoicing_floor"] = invoicing_floor
@@ -148,5 +154,7 @@ def update_billing_policy(
         values["late_usage"] = late_usage
     if retention_months is not None or clear_retention:
         values["retention_months"] = retention_months
+    if dial_plan is not None:
+        values["dial_plan"] = json.dumps(dial_plan, sort_keys=True) if dial_plan else None
     if values:
         conn.execute(update(entities).where(entities.c.id == entity_id).values(**values))

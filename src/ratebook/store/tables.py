@@ -123,6 +123,9 @@ entities = Table(
     Column("late_usage", String(8), nullable=False, server_default="bill"),
     # months the raw content of call records is kept (null: for ever); see retention purge
     Column("retention_months", Integer, nullable=True),
+    # JSON {"national_prefix": ..., "international_prefixes": [...]}: the switches' own dial
+    # plan where it is not the region's
+    Column("dial_plan", Text, nullable=True),
 )
 
 tax_rates = Table(

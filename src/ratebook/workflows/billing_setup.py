@@ -3,6 +3,7 @@ carry-forward and late-usage policy, a customer's own floor, and closing an acco
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 
 from sqlalchemy import Connection, Engine
@@ -11,6 +12,7 @@ from ratebook.billing.tax import PPM, TaxRate, Treatment
 from ratebook.errors import ConfigError, InputError, NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.money import AMOUNT_SCALE, AmountError, parse_fixed
+from ratebook.pipeline.numbers import entity_plan
 from ratebook.store import audit, billing, parties
 from ratebook.store.entities import get_entity, update_billing_policy
 
@@ -80,11 +82,15 @@ def set_policy(
     late_usage: str | None = None,
     retention_months: int | None = None,
     no_retention: bool = False,
+    national_prefix: str | None = None,
+    international_prefixes: list[str] | None = None,
+    no_dial_plan: bool = False,
     entity_code: str | None = None,
 ) -> Entity:
     """Change the entity's invoicing floor, carry limit, fiscal year end, what imports do
-    with usage of a closed cycle (``bill`` or ``reject``) and how many months the raw content
-    of call records is kept."""
+    with usage of a closed cycle (``bill`` or ``reject``), how many months the raw content
+    of call records is kept, and the prefixes its switches write before national and
+    international numbers (``no_dial_plan``: the region's again)."""
     now = datetime.now(UTC)
     floor_units = None
     if floor is not None:
@@ -100,8 +106,28 @@ def set_policy(
         raise InputError("UNKNOWN_CHOICE", "late usage is 'bill' or 'reject'", path="--late-usage")
     if retention_months is not None and retention_months < 1:
         raise InputError("OUT_OF_RANGE", "must be 1 or more", path="--retention-months")
+    for prefix in [*(international_prefixes or ()), national_prefix or "0"]:
+        if not re.fullmatch(r"\d{1,4}", prefix):
+            raise InputError(
+                "BAD_PREFIX",
+                f"{prefix!r} is not a dialling prefix (1 to 4 digits)",
+                path="--international-prefix"
+                if prefix in (international_prefixes or ())
+                else "--national-prefix",
+            )
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
+        plan: dict[str, object] | None = None
+        if no_dial_plan:
+            plan = {}
+        elif national_prefix is not None or international_prefixes:
+            plan = {
+                "national_prefix": national_prefix or entity.national_prefix,
+                "international_prefixes": list(
+                    international_prefixes or entity.international_prefixes
+                ),
+            }
+            plan = {key: value for key, value in plan.items() if value}
         update_billing_policy(
             conn,
             entity.id,
@@ -113,6 +139,7 @@ def set_policy(
             late_usage=late_usage,
             retention_months=retention_months,
             clear_retention=no_retention,
+            dial_plan=plan,
         )
         changed = get_entity(conn, entity.code)
         if _policy(changed) == _policy(entity):
@@ -130,6 +157,15 @@ def set_policy(
         return changed
 
 
+def dial_prefixes(entity: Entity) -> tuple[str | None, str]:
+    """The national prefix and the international prefixes (``00 or 011``) the entity's
+    numbers are read with: its own where it set them, else its region's."""
+    plan = entity_plan(entity)
+    return plan.national_prefix, " or ".join(entity.international_prefixes) or (
+        plan.international_prefix
+    )
+
+
 def _policy(entity: Entity) -> dict[str, object]:
     return {
         "invoicing_floor": entity.invoicing_floor,
@@ -137,6 +173,8 @@ def _policy(entity: Entity) -> dict[str, object]:
         "fiscal_year_end_month": entity.fiscal_year_end_month,
         "late_usage": entity.late_usage,
         "retention_months": entity.retention_months,
+        "national_prefix": entity.national_prefix,
+        "international_prefixes": list(entity.international_prefixes),
     }
 
 

@@ -18,7 +18,7 @@ from ratebook.model.parties import Entity
 from ratebook.model.rejections import SubCode
 from ratebook.pipeline.destinations import stored_kind
 from ratebook.pipeline.normalise import normalise
-from ratebook.pipeline.numbers import number_plan
+from ratebook.pipeline.numbers import entity_plan
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
 from ratebook.sources.cdr_profiles import layout_format
@@ -138,7 +138,7 @@ def _correct(
             frame,
             time_layout=fmt.time_layout,
             feed_zone=x["feed_zone"] or entity.timezone,
-            plan=number_plan(entity.region),
+            plan=entity_plan(entity),
         )
         records, invalid = validate(normal, entity_zone=entity.timezone)
         if not invalid.is_empty():

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from ratebook.errors import NotFoundError
 from ratebook.model.parties import Entity
+from ratebook.model.tariffs import prefix_text
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.pipeline.steps import decode as decode_steps
 from ratebook.pipeline.steps import stepped
@@ -118,7 +119,7 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
     price = format_fixed(charge["unit_price"], PRICE_SCALE, min_places=entity.charge_places)
     per = _qty(charge["rate_unit"], unit)
     lines.append(
-        f"  row {charge['rate_row_id']}: prefix {charge['prefix']}"
+        f"  row {charge['rate_row_id']}: prefix {prefix_text(charge['prefix'])}"
         f" ({charge['destination_name'] or 'unnamed'}), {price} per {per},"
         f" increments {_qty(charge['increment_initial'], unit)}/"
         f"{_qty(charge['increment_subsequent'], unit)}"

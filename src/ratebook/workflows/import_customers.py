@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from ratebook.errors import InputError
 from ratebook.model.holdings import Assignment, Identifier
 from ratebook.money import AmountError, parse_fixed
-from ratebook.pipeline.numbers import e164_one, e164_prefix, number_plan
+from ratebook.pipeline.numbers import NumberPlan, e164_one, e164_prefix, entity_plan
 from ratebook.sources.csvread import reference_rows
 from ratebook.sources.dates import parse_local_start
 from ratebook.store import audit, parties, tariffs
@@ -55,12 +55,11 @@ class _Row:
     valid_to: datetime | None
 
 
-def _read(path: Path, zone: str, region: str) -> list[_Row]:
+def _read(path: Path, zone: str, plan: NumberPlan) -> list[_Row]:
     """The file's rows, each checked and its numbers normalised (``file:line: field``
     errors).
 
     One function: it checks each column of a row in the order the file gives them."""
-    plan = number_plan(region)
     out: list[_Row] = []
     for line, row in reference_rows(path, REQUIRED):
         account = row["account"].strip()
@@ -169,7 +168,7 @@ def import_customers(
     now = datetime.now(UTC)
     with engine.begin() as conn:
         entity = get_entity(conn, entity_code)
-        rows = _read(path, entity.timezone, entity.region)
+        rows = _read(path, entity.timezone, entity_plan(entity))
         # what the store holds, read once; the file's rows are checked against it and
         # against the rows before them, in file order, then written together. The reference
         # lock, held to the commit (PostgreSQL), keeps another writer's numbers from slipping

@@ -14,6 +14,7 @@ import polars as pl
 from sqlalchemy import Engine
 
 from ratebook.errors import InputError
+from ratebook.model.tariffs import parse_prefix
 from ratebook.money import (
     AMOUNT_SCALE,
     PRICE_SCALE,
@@ -128,15 +129,10 @@ def _read_deck(
         def given(field: str, *, row: dict[str, str] = row) -> bool:
             return bool((row.get(field) or "").strip())
 
-        prefix = row["prefix"].strip().lstrip("+")
-        if prefix != "*" and not (prefix.isdigit() and len(prefix) <= 15):
-            raise InputError(
-                "BAD_PREFIX",
-                f"{row['prefix']!r} is not digits or '*'",
-                path=path,
-                line=line,
-                field="prefix",
-            )
+        try:
+            prefix = parse_prefix(row["prefix"])
+        except ValueError as exc:
+            raise InputError("BAD_PREFIX", str(exc), path=path, line=line, field="prefix") from None
         service = (row.get("service") or "").strip().lower() or "voice"
         if (service, prefix) in seen:
             raise InputError(

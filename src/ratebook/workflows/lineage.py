@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine
 
 from ratebook.errors import InputError, NotFoundError
-from ratebook.model.tariffs import version_label
+from ratebook.model.tariffs import prefix_text, version_label
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.store import lineage as store
 from ratebook.store.entities import get_entity
@@ -116,7 +116,7 @@ def lineage_text(chain: dict[str, Any], *, currency: str, zone: str) -> list[str
                     f"{indent}    rate table {charge['rate_table']}, version from"
                     f" {version_label(charge['effective_from'], charge['version_timezone'])}"
                     f" revision {charge['revision']},"
-                    f" row prefix {charge['prefix']} ({charge['destination_name']})"
+                    f" row prefix {prefix_text(charge['prefix'])} ({charge['destination_name']})"
                     f" band {charge['band']}"
                     + (f" tier {charge['tier']}" if charge["tier"] is not None else "")
                     + f", {format_fixed(charge['unit_price'], PRICE_SCALE)} per"

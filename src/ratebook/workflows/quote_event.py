@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ratebook.model.tariffs import prefix_text
 from ratebook.model.usage import RAW_COLUMNS
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.pipeline.normalise import normalise
@@ -111,7 +112,7 @@ def quote_events(
             billed_quantity=format_fixed(row["billed_quantity"], QUANTITY_SCALE),
             unit_price=format_fixed(row["unit_price"], PRICE_SCALE, min_places=places),
             band=row["band"],
-            prefix=row["prefix"],
+            prefix=None if row["prefix"] is None else prefix_text(row["prefix"]),
             tiers=tuple(
                 (
                     tier,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from ratebook.errors import NotFoundError
+from ratebook.model.tariffs import prefix_text
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
 from ratebook.pipeline.steps import decode as decode_steps
 from ratebook.store import tariffs
@@ -93,7 +94,7 @@ def show_rate_table(engine: Engine, name: str, *, entity_code: str | None = None
         by_version.setdefault(row.version_id, []).append(
             {
                 "service": row.service,
-                "prefix": row.prefix,
+                "prefix": prefix_text(row.prefix),
                 "destination": row.destination_name,
                 "band": row.band,
                 "unit": row.unit,
