@@ -19,6 +19,8 @@ class Settings(BaseSettings):
         chunk_rows: rows per chunk when streaming a feed file; bounds the import's memory.
         max_field_chars: a field longer than this is an ``INVALID_RECORD`` (``FIELD_TOO_LONG``).
         feeds_file: the feeds file (YAML) read by ``pull``, ``feeds`` and ``serve``.
+        meters_file: the meters file (YAML): how CloudEvents of each type become records,
+            for pushes and streams (``docs/api.md``); none by default.
         api_max_body_bytes: the largest JSON request body the API reads (413 beyond).
         api_max_upload_bytes: the largest CSV upload to ``POST /v1/imports`` (413 beyond).
         api_max_events: the most events one ``POST /v1/events`` may carry.
@@ -50,6 +52,7 @@ class Settings(BaseSettings):
     chunk_rows: int = Field(default=100_000, ge=1)
     max_field_chars: int = Field(default=4096, ge=16)
     feeds_file: Path = Path("feeds.yaml")
+    meters_file: Path | None = None
     api_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     api_max_upload_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     api_max_events: int = Field(default=10_000, ge=1)

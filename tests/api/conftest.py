@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -89,6 +91,13 @@ def _drop_role(db_url: str, role: str) -> None:
 
 @pytest.fixture
 def api(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Api]:
+    with running_api(engine, db_url, tmp_path) as running:
+        yield running
+
+
+@contextmanager
+def running_api(engine: Engine, db_url: str, tmp_path: Path, **settings: Any) -> Iterator[Api]:
+    """The API of ``Api`` over the test's store, with these settings besides the store's."""
     two_entities(engine)
     import_rate_table(engine, write(tmp_path / "tiered.yaml", TIERED), entity_code="MY1")
     import_customers(engine, write(tmp_path / "c.csv", CUSTOMERS), entity_code="MY1")
@@ -113,7 +122,7 @@ def api(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[Api]:
     if engine.dialect.name == "postgresql":
         role, app_url = _app_role_url(db_url)
     app_engine = make_engine(app_url)
-    server = LiveServer(create_app(Settings(database_url=app_url), engine=app_engine))
+    server = LiveServer(create_app(Settings(database_url=app_url, **settings), engine=app_engine))
     try:
         yield Api(url=server.url, store=engine, keys={k: v.secret for k, v in keys.items()})
     finally:

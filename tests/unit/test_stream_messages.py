@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from ratebook.model.meters import Meters
 from ratebook.sources.messages import StreamMessage, Unreadable, decode
 
 
@@ -65,6 +66,72 @@ def test_cloudevents_in_both_modes_give_the_same_event() -> None:
     }
     assert structured == [expected]
     assert binary == [expected]
+
+
+def test_a_metered_cloudevent_is_read_through_its_meter_in_both_modes() -> None:
+    meters = Meters.model_validate(
+        {
+            "meters": [
+                {
+                    "type": "tokens",
+                    "value": "$.usage.total",
+                    "service": "api",
+                    "unit": "req",
+                    "dimensions": {"model": "$.model"},
+                }
+            ]
+        }
+    )
+    data = b'{"usage": {"total": 1250}, "model": "m-large", "user": "u-7"}'
+    structured = decode(
+        _message(
+            b'{"specversion": "1.0", "id": "t-1", "source": "llm", "type": "tokens",'
+            b' "time": "2026-10-01T10:00:00Z", "subject": "ACME", "data": ' + data + b"}"
+        ),
+        meters,
+    )
+    binary = decode(
+        _message(
+            data,
+            ce_specversion=b"1.0",
+            ce_id=b"t-1",
+            ce_source=b"llm",
+            ce_type=b"tokens",
+            ce_time=b"2026-10-01T10:00:00Z",
+            ce_subject=b"ACME",
+        ),
+        meters,
+    )
+    # the nested value is the quantity; the dimension keeps its name; what no meter names
+    # (the usage object the value came from, the user) is kept as it was sent
+    expected = {
+        "quantity": 1250,
+        "service": "api",
+        "unit": "req",
+        "record_id": "t-1",
+        "origin": "llm",
+        "start_time": "2026-10-01T10:00:00Z",
+        "account": "ACME",
+        "attributes": {
+            "usage": {"total": 1250},
+            "user": "u-7",
+            "model": "m-large",
+            "ce_type": "tokens",
+        },
+    }
+    assert structured == [expected]
+    assert binary == [expected]
+    # a type without a meter, and data with its own quantity, are read as before
+    plain = decode(
+        _message(
+            b'{"specversion": "1.0", "id": "t-2", "source": "llm", "type": "tokens",'
+            b' "data": {"quantity": 5}}'
+        ),
+        meters,
+    )
+    assert not isinstance(plain, Unreadable)
+    assert plain[0]["quantity"] == 5
+    assert "service" not in plain[0]
 
 
 def test_what_holds_no_event_says_why() -> None:

@@ -61,11 +61,14 @@ class QuoteIn(BaseModel):
 
 class CloudEventData(BaseModel):
     """The ``data`` of a usage CloudEvent: the canonical fields but the id and origin. Any
-    other key of ``data`` is kept as an attribute of the record, as from a stream."""
+    other key of ``data`` is kept as an attribute of the record, as from a stream. An event
+    whose type has a meter (``RATEBOOK_METERS_FILE``) may hold the producer's own properties
+    instead: the meter says which holds the quantity. A value of the wrong kind, or a
+    missing quantity, makes that event an exception, not the request an error."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    quantity: Number
+    quantity: Number | None = None
     start_time: str | int | None = None
     unit: str | None = None
     service: str | None = None
@@ -75,6 +78,22 @@ class CloudEventData(BaseModel):
     disposition: str | None = None
     direction: str | None = None
     attributes: dict[str, Any] | None = None
+
+
+class CloudEventEnvelope(BaseModel):
+    """What a pushed CloudEvent must be for the request to be read: its envelope. Its
+    ``data`` is read event by event (``CloudEventIn`` documents it)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1)
+    time: str | int | None = None
+    subject: str | None = None
+    datacontenttype: str | None = None
+    data: dict[str, Any]
 
 
 class CloudEventIn(BaseModel):

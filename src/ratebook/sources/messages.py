@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ratebook.model.meters import Meters, metered
 from ratebook.model.usage import EVENT_FIELDS, with_extra_keys
 
 #: The keys of a canonical event besides the canonical fields.
@@ -58,8 +59,12 @@ class Unreadable:
     reason: str
 
 
-def decode(message: StreamMessage) -> list[dict[str, Any]] | Unreadable:
-    """The canonical events of ``message`` (numbers kept exact), or why it holds none."""
+def decode(
+    message: StreamMessage, meters: Meters | None = None
+) -> list[dict[str, Any]] | Unreadable:
+    """The canonical events of ``message`` (numbers kept exact), or why it holds none; a
+    CloudEvent whose type has one of ``meters`` and whose data has no quantity is read
+    through its meter."""
     if message.value is None:
         return Unreadable("the message has no value (a tombstone)")
     try:
@@ -71,7 +76,7 @@ def decode(message: StreamMessage) -> list[dict[str, Any]] | Unreadable:
     except (ValueError, _RepeatedKeyError) as error:
         return Unreadable(f"the message is not JSON: {error}")
     if message.header("ce_specversion") is not None:
-        return _binary_cloudevent(message, payload)
+        return _binary_cloudevent(message, payload, meters)
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         return Unreadable("the message is an empty array")
@@ -80,7 +85,7 @@ def decode(message: StreamMessage) -> list[dict[str, Any]] | Unreadable:
         where = f"event {place}" if isinstance(payload, list) else "the event"
         if not isinstance(item, dict):
             return Unreadable(f"{where} is a JSON {_kind(item)}, not an object")
-        event = _from_cloud(item) if "specversion" in item else _canonical(item)
+        event = _from_cloud(item, meters) if "specversion" in item else _canonical(item)
         if isinstance(event, Unreadable):
             return Unreadable(f"{where}: {event.reason}")
         events.append(event)
@@ -133,7 +138,7 @@ def _canonical(item: dict[str, Any]) -> dict[str, Any] | Unreadable:
     return event
 
 
-def _from_cloud(item: dict[str, Any]) -> dict[str, Any] | Unreadable:
+def _from_cloud(item: dict[str, Any], meters: Meters | None) -> dict[str, Any] | Unreadable:
     """A structured CloudEvent: ``id`` is the record id and ``source`` the origin; ``time``
     the start unless ``data.start_time`` says, ``subject`` the account unless
     ``data.account`` does; other keys of ``data`` are kept as attributes."""
@@ -146,11 +151,19 @@ def _from_cloud(item: dict[str, Any]) -> dict[str, Any] | Unreadable:
     if not isinstance(data, dict):
         return Unreadable(f"the CloudEvent's data is a JSON {_kind(data)}, not an object")
     return _cloud_event(
-        item["id"], item["source"], item["type"], item.get("time"), item.get("subject"), data
+        item["id"],
+        item["source"],
+        item["type"],
+        item.get("time"),
+        item.get("subject"),
+        data,
+        meters,
     )
 
 
-def _binary_cloudevent(message: StreamMessage, data: Any) -> list[dict[str, Any]] | Unreadable:
+def _binary_cloudevent(
+    message: StreamMessage, data: Any, meters: Meters | None
+) -> list[dict[str, Any]] | Unreadable:
     """A binary-mode CloudEvent: its attributes in ``ce_`` headers, its data the value."""
     if message.header("ce_specversion") != "1.0":
         return Unreadable(f"ce_specversion {message.header('ce_specversion')!r} is not 1.0")
@@ -167,6 +180,7 @@ def _binary_cloudevent(message: StreamMessage, data: Any) -> list[dict[str, Any]
         message.header("ce_time"),
         message.header("ce_subject"),
         data,
+        meters,
     )
     return event if isinstance(event, Unreadable) else [event]
 
@@ -178,7 +192,11 @@ def _cloud_event(
     time: object,
     subject: object,
     data: dict[str, Any],
+    meters: Meters | None,
 ) -> dict[str, Any] | Unreadable:
+    meter = None if meters is None or "quantity" in data else meters.of(kind)
+    if meter is not None:
+        data = metered(meter, data)
     body = _canonical({k: v for k, v in data.items() if k not in ("record_id", "origin")})
     if isinstance(body, Unreadable):
         return body

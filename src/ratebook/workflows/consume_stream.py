@@ -35,6 +35,7 @@ from ratebook.intake.book import Ledger
 from ratebook.intake.events import book_events
 from ratebook.intake.place import CycleUsage
 from ratebook.intake.tally import Tally, codes
+from ratebook.model.meters import Meters
 from ratebook.model.parties import Entity
 from ratebook.model.rejections import Code
 from ratebook.model.stream import StreamConfig
@@ -48,6 +49,7 @@ from ratebook.store.entities import get_entity
 from ratebook.store.reference import ReferenceCache, reference_for
 from ratebook.store.stream_offsets import Claim, advance, claim, record_error
 from ratebook.store.unreadable import UnreadableMessage, add_unreadable
+from ratebook.workflows.meters import configured_meters
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +157,7 @@ def _apply(
         transaction = conn.begin()
         try:
             now = datetime.now(UTC)
-            plans, dead = _plans(conn, config, messages)
+            plans, dead = _plans(conn, config, messages, configured_meters(settings))
             for plan in sorted(plans.values(), key=lambda p: p.entity.id):
                 _book(conn, plan, config, settings, references, now, result)
             lost: list[Partition] = []
@@ -194,7 +196,7 @@ def _apply(
 
 
 def _plans(
-    conn: Connection, config: StreamConfig, messages: list[StreamMessage]
+    conn: Connection, config: StreamConfig, messages: list[StreamMessage], meters: Meters | None
 ) -> tuple[dict[int, _Plan], list[tuple[StreamMessage, str]]]:
     """The batch's messages read and shared out by entity; those naming no known entity."""
     plans: dict[int, _Plan] = {}
@@ -219,7 +221,7 @@ def _plans(
             continue
         plan = plans.setdefault(entity.id, _Plan(entity))
         key = (m.topic, m.partition)
-        decoded = decode(m)
+        decoded = decode(m, meters)
         if isinstance(decoded, Unreadable):
             plan.unreadable[key].append(UnreadableMessage(m.offset, m.value, decoded.reason))
             continue

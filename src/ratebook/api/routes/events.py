@@ -31,6 +31,8 @@ from ratebook.api.idempotency import IdempotencyKey, run_once
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.problems import Problem
 from ratebook.api.schemas import (
+    CloudEventData,
+    CloudEventEnvelope,
     CloudEventIn,
     EventIn,
     EventOutcome,
@@ -39,18 +41,20 @@ from ratebook.api.schemas import (
     QuoteIn,
 )
 from ratebook.errors import AccessError, InputError
+from ratebook.model.meters import Meters, metered
 from ratebook.model.usage import with_extra_keys
 from ratebook.money import AMOUNT_SCALE, format_fixed
 from ratebook.store import scratch
 from ratebook.workflows.import_feed import import_feed, known_formats
 from ratebook.workflows.ingest_events import EventGroup, EventsSummary
 from ratebook.workflows.manage_keys import key_is_live
+from ratebook.workflows.meters import configured_meters
 from ratebook.workflows.quote_in_cycle import quote_in_cycle
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["usage"])
 
 _EVENTS = TypeAdapter(list[EventIn])
-_CLOUD = TypeAdapter(list[CloudEventIn])
+_CLOUD = TypeAdapter(list[CloudEventEnvelope])
 _QUOTES = TypeAdapter(list[QuoteIn])
 
 
@@ -118,31 +122,48 @@ def _invalid(exc: ValidationError, prefix: str) -> Problem:
     )
 
 
-def _from_cloud(event: CloudEventIn, index: int) -> dict[str, Any]:
+def _from_cloud(event: CloudEventEnvelope, index: int, meters: Meters | None) -> dict[str, Any]:
     """A CloudEvent as a canonical event: ``data``'s keys other than the canonical fields
-    are attributes, as ``data.attributes`` are, and the event's type is ``ce_type``."""
-    extra = dict(event.data.model_extra or {})
-    data = event.data.model_dump(exclude_none=True, exclude=set(extra))
-    attributes, clash = with_extra_keys(dict(data.pop("attributes", None) or {}), extra)
+    are attributes, as ``data.attributes`` are, and the event's type is ``ce_type``. Where
+    its type has a meter and ``data`` no quantity, the meter reads ``data``. Values are not
+    checked here: one of the wrong kind makes the event an exception, as in a file."""
+    data = dict(event.data)
+    meter = None if meters is None or "quantity" in data else meters.of(event.type)
+    if meter is not None:
+        data = metered(meter, data)
+    for name in ("record_id", "origin"):
+        data.pop(name, None)  # the envelope's id and source name the record
+    extra = {key: value for key, value in data.items() if key not in _DATA_FIELDS}
+    canonical = {key: value for key, value in data.items() if key in _DATA_FIELDS}
+    given = canonical.pop("attributes", None)
+    attributes, clash = with_extra_keys(given if isinstance(given, dict) else {}, extra)
+    if given is not None and not isinstance(given, dict):
+        clash = "attributes"
     if clash is not None:
         raise Problem(
             422,
             "BAD_ATTRIBUTE",
-            f"{clash!r} is both a key of data and one of its attributes",
+            f"{clash!r} is both a key of data and one of its attributes"
+            if clash != "attributes"
+            else "data.attributes is not an object",
             errors=[{"pointer": f"/{index}/data/{clash}", "code": "BAD_ATTRIBUTE"}],
         )
     attributes["ce_type"] = event.type
     return {
-        **data,
+        **canonical,
         "record_id": event.id,
         "origin": event.source,
-        "start_time": data.get("start_time") or event.time,
-        "account": data.get("account") or event.subject,
+        "start_time": canonical.get("start_time") or event.time,
+        "account": canonical.get("account") or event.subject,
         "attributes": attributes,
     }
 
 
-def _events(payload: Any, max_events: int) -> list[dict[str, Any]]:
+#: The keys of a CloudEvent's data read as canonical fields (and its ``attributes``).
+_DATA_FIELDS = frozenset(CloudEventData.model_fields)
+
+
+def _events(payload: Any, max_events: int, meters: Meters | None = None) -> list[dict[str, Any]]:
     """The payload's events as canonical dicts (exact numbers kept), or a 422."""
     prefix = ""
     if isinstance(payload, dict) and "specversion" not in payload and set(payload) == {"events"}:
@@ -160,7 +181,9 @@ def _events(payload: Any, max_events: int) -> list[dict[str, Any]]:
     cloud = [isinstance(e, dict) and "specversion" in e for e in payload]
     try:
         if all(cloud):
-            return [_from_cloud(e, i) for i, e in enumerate(_CLOUD.validate_python(payload))]
+            return [
+                _from_cloud(e, i, meters) for i, e in enumerate(_CLOUD.validate_python(payload))
+            ]
         if any(cloud):
             raise Problem(422, "MIXED_EVENTS", "send CloudEvents or canonical events, not both")
         _EVENTS.validate_python(payload)
@@ -232,11 +255,12 @@ async def post_events(
     One function: reading, checking and queueing one push are one request's steps."""
     keys: KeyCache = request.app.state.keys
     try:
+        meters = configured_meters(settings)
         if _size(payload) > 100:
             # validating a large batch would hold up the event loop's other requests
-            events = await run_in_threadpool(_events, payload, settings.api_max_events)
+            events = await run_in_threadpool(_events, payload, settings.api_max_events, meters)
         else:
-            events = _events(payload, settings.api_max_events)
+            events = _events(payload, settings.api_max_events, meters)
     except Problem:
         await run_in_threadpool(_refused, engine, keys, caller)
         raise
