@@ -165,6 +165,8 @@ def _spec(draw: st.DrawFn) -> str:
             [_band(draw, "night")] if draw(st.booleans()) else []
         )
         spec["default_band"] = "offpeak"
+        if draw(st.booleans()):
+            spec["split_bands"] = True  # a call crossing bands priced part by part
     if draw(st.booleans()):
         dates = draw(st.lists(st.dates(T0.date(), (T0 + SPAN).date()), max_size=4))
         spec["holidays"] = {

@@ -130,6 +130,8 @@ class Version:
     rounding_places: int
     bands: TimeBands
     policy: Policy
+    #: a call crossing bands is priced part by part (``pipeline.band_split``)
+    split_bands: bool = False
     #: (service, unit) -> prefix ("*" or digits) -> band ("*" or a name) -> row
     rows: dict[tuple[str, str], dict[str, dict[str, Row]]] | None = None
     #: (service, unit) -> the prefix lengths present, longest first ("*" as 0)
@@ -231,6 +233,7 @@ def _versions(frame: pl.DataFrame) -> tuple[dict[int, list[Version]], dict[int, 
             rounding_places=places,
             bands=time_bands(spec, zone),
             policy=_policy(spec),
+            split_bands=bool(spec.get("split_bands")),
         )
         by_table.setdefault(table, []).append(version)
         by_id[version_id] = version

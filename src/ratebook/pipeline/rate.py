@@ -22,11 +22,14 @@ from typing import Any
 
 import polars as pl
 
+from ratebook.model.parties import IDENTIFIER_SCHEMA
 from ratebook.model.rejections import Code, no_rejections, reject_where
 from ratebook.model.tariffs import destination_key_expr, time_bands
 from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, format_fixed
 from ratebook.pipeline.charges import billed_quantity_expr, charge_expr
+from ratebook.pipeline.compiled import compile_reference
+from ratebook.pipeline.scalar import split_charge
 from ratebook.pipeline.steps import step_columns, stepped_exprs
 from ratebook.pipeline.tiers import price_in_cycle
 
@@ -400,6 +403,7 @@ def rate(
         .select([*records.columns, *RATING_COLUMNS])
         .collect()
     )
+    rated = _split_calls(rated, assignments, versions, rows)
     rated, breaches = (
         _enforce_policy(rated, versions) if enforce_policy else (rated, rejected.clear())
     )
@@ -408,6 +412,39 @@ def rate(
     if place_tiers:
         rated = price_in_cycle(rated, rows, before)
     return rated.select([*records.columns, *RATING_COLUMNS]), pl.concat([rejected, breaches])
+
+
+def _split_calls(
+    rated: pl.DataFrame, assignments: pl.DataFrame, versions: pl.DataFrame, rows: pl.DataFrame
+) -> pl.DataFrame:
+    """``rated`` with the charge of each billed call of a ``split_bands`` version priced part
+    by part (``pipeline.band_split``), one call at a time by the scalar path's own rule:
+    only such calls pay for it, and the two paths agree by construction."""
+    split = versions.filter(
+        pl.col("spec").str.json_path_match("$.split_bands").fill_null("false") == "true"
+    )["version_id"]
+    if split.is_empty():
+        return rated
+    target = pl.col("version_id").is_in(split.implode()) & (pl.col("billed_quantity") > 0)
+    calls = rated.with_row_index("_at").filter(target)
+    if calls.is_empty():
+        return rated
+    from ratebook.pipeline.price import Reference  # price imports this module
+
+    state = compile_reference(
+        Reference(
+            identifiers=pl.DataFrame(schema=IDENTIFIER_SCHEMA),
+            assignments=assignments,
+            versions=versions,
+            rows=rows,
+        )
+    )
+    charge = rated["charge"].clone()
+    charge.scatter(
+        calls["_at"],
+        pl.Series([split_charge(state, call) for call in calls.iter_rows(named=True)]),
+    )
+    return rated.with_columns(charge)
 
 
 def _billed_and_usage(depth: int) -> tuple[pl.Expr, pl.Expr]:

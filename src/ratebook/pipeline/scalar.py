@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ratebook.model.rejections import Code
-from ratebook.model.tariffs import TimeBands, destination_key
+from ratebook.model.tariffs import destination_key
 from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import (
     AMOUNT_SCALE,
@@ -29,6 +29,7 @@ from ratebook.money import (
     format_fixed,
     round_div,
 )
+from ratebook.pipeline.band_split import Part, band_at, band_parts, split_usage
 from ratebook.pipeline.compiled import Assignment, Ladder, RatingState, Row, Version
 from ratebook.pipeline.steps import first_billed, stepped
 
@@ -121,34 +122,7 @@ def _in_force(versions: list[Version], at: datetime) -> Version | None:
     return chosen
 
 
-def band_at(bands: TimeBands, holidays: dict[int, frozenset[int]], at: datetime) -> str:
-    """The band of a UTC instant (``TimeBands.classify`` for one instant)."""
-    # the local wall-clock time, counted as if it were UTC
-    wall = at.astimezone(ZoneInfo(bands.timezone)).replace(tzinfo=UTC)
-    seconds_since = (wall - _EPOCH) // _SECOND
-    day, seconds = divmod(seconds_since, _DAY)
-    if bands.calendar is not None:
-        year = at.year
-        days = holidays.get(year)
-        if days is None:
-            dates = bands.calendar.days(range(year - 1, year + 2))
-            days = frozenset((d - _EPOCH.date()).days for d in dates)
-            holidays[year] = days
-        if day in days:
-            return bands.calendar.band
-    weekday = (day + 3) % 7 + 1
-    for band in bands.bands:
-        if band.start < band.end:
-            if weekday in band.days and band.start <= seconds < band.end:
-                return band.name
-        elif (weekday in band.days and seconds >= band.start) or (
-            (weekday - 2) % 7 + 1 in band.days and seconds < band.end
-        ):
-            return band.name
-    return bands.default
-
-
-def _row(version: Version, record: dict[str, Any], band: str) -> tuple[Row, str] | None:
+def row_for(version: Version, record: dict[str, Any], band: str) -> tuple[Row, str] | None:
     """The row of the longest matching destination prefix, the band's own row first."""
     key = (record["service"], record["unit"])
     assert version.rows is not None
@@ -184,7 +158,7 @@ def _choose(state: RatingState, assignments: list[Assignment], record: dict[str,
         return Choice(assignment.rate_table_id, None, None, None, None)
     state.rows_of(version)
     band = band_at(version.bands, version.holidays, at)
-    found = _row(version, record, band)
+    found = row_for(version, record, band)
     if found is None:
         return Choice(assignment.rate_table_id, version, band, None, None)
     return Choice(assignment.rate_table_id, version, band, found[0], found[1])
@@ -264,6 +238,10 @@ def rate(
         )
         billed = sum(b for _, b, _ in parts)
         usage = sum(b * p for _, b, p in parts)
+    if is_charged and row is not None and version is not None and version.split_bands:
+        usage, rate_unit = _split(version, record, row, billed)
+    else:
+        rate_unit = row.rate_unit if row is not None else 0
     places = version.rounding_places if version is not None else 0
     mode = version.rounding_mode if version is not None else RoundingMode.HALF_UP
     if row is not None and row.rounding_mode is not None and row.rounding_places is not None:
@@ -272,7 +250,7 @@ def rate(
     if is_charged and row is not None:
         charge = charge_of(
             usage,
-            rate_unit=row.rate_unit,
+            rate_unit=rate_unit,
             connect_fee=row.connect_fee,
             minimum=row.minimum_charge,
             places=places,
@@ -300,6 +278,62 @@ def rate(
         "tier_split": None,
         "_row": row,
     }
+
+
+def _split(version: Version, record: dict[str, Any], row: Row, billed: int) -> tuple[int, int]:
+    """The usage of a call of a ``split_bands`` version, part by part, and its rate unit."""
+    parts = band_parts(version.bands, version.holidays, record["start_time"], record["quantity"])
+    if len(parts) == 1:
+        return billed * row.price, row.rate_unit
+
+    def row_of(band: str) -> Row | None:
+        found = row_for(version, record, band)
+        return None if found is None else found[0]
+
+    _, usage, unit = split_usage(parts, billed, record["quantity"], row, row_of)
+    return usage, unit
+
+
+def split_parts(state: RatingState, rated: dict[str, Any]) -> list[tuple[Part, int]] | None:
+    """A billed call's parts by band, each with the quantity of the call it covers (the
+    last one's billed quantity adds the increments' excess), where its version splits
+    calls by band and the call crosses one; else None. ``rated`` is the call's record and
+    rating columns (``version_id``, ``band``, ``billed_quantity``)."""
+    version = state.by_id.get(rated["version_id"])
+    if version is None or not version.split_bands or not rated["billed_quantity"]:
+        return None
+    version = state.rows_of(version)
+    parts = band_parts(version.bands, version.holidays, rated["start_time"], rated["quantity"])
+    found = row_for(version, rated, rated["band"])
+    if len(parts) == 1 or found is None:
+        return None
+
+    def row_of(band: str) -> Row | None:
+        match = row_for(version, rated, band)
+        return None if match is None else match[0]
+
+    priced, _, _ = split_usage(parts, rated["billed_quantity"], rated["quantity"], found[0], row_of)
+    return [(part, size) for part, (_, size) in zip(priced, parts, strict=True)]
+
+
+def split_charge(state: RatingState, rated: dict[str, Any]) -> int:
+    """The charge of a billed call of a ``split_bands`` version (its rating columns as the
+    vectorized path set them), priced part by part as :func:`rate` prices it."""
+    version = state.rows_of(state.by_id[rated["version_id"]])
+    found = row_for(version, rated, rated["band"])
+    assert found is not None  # the row the call was rated at
+    row = found[0]
+    usage, unit = _split(version, rated, row, rated["billed_quantity"])
+    return charge_of(
+        usage,
+        rate_unit=unit,
+        connect_fee=row.connect_fee,
+        minimum=row.minimum_charge,
+        places=rated["rounding_places"],
+        mode=RoundingMode(rated["rounding_mode"]),
+        discount_ppm=rated["discount_ppm"],
+        max_cost=row.max_cost,
+    )
 
 
 def breach(state: RatingState, record: dict[str, Any], rated: dict[str, Any]) -> Refusal | None:

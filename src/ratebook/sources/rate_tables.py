@@ -187,6 +187,8 @@ class VersionSpec(BaseModel):
     default_band: str = "standard"
     holidays: HolidaySpec | None = None
     policy: PolicySpec = PolicySpec()
+    #: A call that crosses from one band into another is priced part by part.
+    split_bands: bool = False
     deck: Path | None = None
     rows: list[RowSpec] = []
 
@@ -416,6 +418,11 @@ def load_rate_table(
             for r in parsed:
                 if r["band"] != "*" and r["band"] not in named:
                     raise ValueError(f"row band {r['band']!r} is not a band of this version")
+                if version.split_bands and (r["tiers"] or r["steps"] or r["included"]):
+                    raise ValueError(
+                        f"row {r['prefix']} has tiers, steps or included seconds, which a"
+                        " version with split_bands cannot price part by part"
+                    )
             policy = {
                 "max_quantity": {
                     service: parse_measure(text, service_unit(service)).amount
@@ -432,7 +439,7 @@ def load_rate_table(
             raise InputError("BAD_RATE_TABLE", str(exc), path=path, field=where) from None
         start = version.effective_from
         start_text = start.isoformat()
-        spec = {
+        spec: dict[str, Any] = {
             "timezone": zone,
             "bands": [
                 {"name": b.name, "days": sorted(b.days), "start": b.start, "end": b.end}
@@ -449,6 +456,8 @@ def load_rate_table(
             },
             "policy": policy,
         }
+        if version.split_bands:
+            spec["split_bands"] = True  # absent otherwise: other versions' specs unchanged
         versions.append(
             LoadedVersion(
                 effective_from=parse_local_start(start_text, zone),

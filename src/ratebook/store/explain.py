@@ -51,6 +51,7 @@ def ratings(conn: Connection, record_pk: int) -> list[dict[str, Any]]:
             rated_charges,
             rate_tables.c.name.label("table_name"),
             rate_table_versions.c.effective_from,
+            rate_table_versions.c.spec.label("version_spec"),
             rate_rows.c.destination_name,
             rate_rows.c.increment_initial,
             rate_rows.c.increment_subsequent,

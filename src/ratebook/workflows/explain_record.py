@@ -3,6 +3,7 @@ and the arithmetic from quantity to charge (or why it was not billed)."""
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from typing import Any
 
@@ -12,12 +13,16 @@ from ratebook.errors import NotFoundError
 from ratebook.model.parties import Entity
 from ratebook.model.tariffs import prefix_text
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, format_fixed
+from ratebook.pipeline.band_split import Part
+from ratebook.pipeline.compiled import rating_state
+from ratebook.pipeline.scalar import split_parts
 from ratebook.pipeline.steps import decode as decode_steps
 from ratebook.pipeline.steps import stepped
 from ratebook.pipeline.tiers import split_text
 from ratebook.store import cycles
 from ratebook.store import explain as explained
 from ratebook.store.entities import get_entity
+from ratebook.store.reference import reference_for
 
 
 def _place(source_kind: str) -> str:
@@ -79,6 +84,7 @@ def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
         account, name = explained.customer_names(conn, record["customer_id"])
         lines.append(f"  customer {account} ({name})")
     charges = explained.ratings(conn, record["id"])
+    state = None
     for charge in charges:
         if charge["tier"] is not None and charge["superseded_by"] is None:
             # where it stands now: a back-dated record can move a charge along its tier
@@ -87,7 +93,13 @@ def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
             key = (record["start_time"], record["origin"], record["record_id"])
             ahead = cycles.usage_ahead(conn, entity.id, group, key)
             charge = {**charge, "usage_before": ahead}
-        lines.extend(_explain_charge(entity, record, charge))
+        parts = None
+        if charge["rate_row_id"] is not None and json.loads(charge["version_spec"] or "{}").get(
+            "split_bands"
+        ):
+            state = state or rating_state(reference_for(conn, entity.id, None))
+            parts = split_parts(state, {**dict(record), **dict(charge)})
+        lines.extend(_explain_charge(entity, record, charge, parts))
     problems = explained.problems(
         conn, entity.id, record["id"], record["record_id"], record["origin"]
     )
@@ -101,7 +113,9 @@ def _explain_one(conn: Any, entity: Entity, record: Any) -> list[str]:
     return lines
 
 
-def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
+def _explain_charge(
+    entity: Entity, record: Any, charge: Any, split: list[tuple[Part, int]] | None = None
+) -> list[str]:
     unit = record["unit"]
     state = "superseded" if charge["superseded_by"] is not None else "current"
     lines = [
@@ -167,6 +181,28 @@ def _explain_charge(entity: Entity, record: Any, charge: Any) -> list[str]:
         )
     parts = [f"connect fee {format_fixed(charge['connect_fee'], AMOUNT_SCALE)}"]
     usage = Fraction(0)
+    if split:
+        pieces = []  # the parts by band instead
+        for place, (band_part, covered) in enumerate(split):
+            row = band_part.row
+            amount = Fraction(
+                band_part.billed * row.price, row.rate_unit * 10 ** (PRICE_SCALE - AMOUNT_SCALE)
+            )
+            usage += amount
+            extra = band_part.billed - covered
+            shown = format_fixed(row.price, PRICE_SCALE, min_places=entity.charge_places)
+            lines.append(
+                f"  part {band_part.band}: {_qty(band_part.billed, unit)} at {shown} per"
+                f" {_qty(row.rate_unit, unit)}"
+                + (
+                    f" ({_qty(covered, unit)} of the call and the {_qty(extra, unit)}"
+                    " its increments add)"
+                    if extra and place == len(split) - 1
+                    else ""
+                )
+                + f" = {_exact(amount)}"
+            )
+        parts.append(f"the parts {_exact(usage)}")
     for tier, quantity, tier_price in pieces:
         part = Fraction(quantity * tier_price, to_amount)
         usage += part
