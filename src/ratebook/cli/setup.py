@@ -109,6 +109,28 @@ def customers_import(
     )
 
 
+@rates_app.command("convert-cgrates")
+def rates_convert_cgrates(
+    folder: Annotated[Path, typer.Argument(help="A CGRateS tariff plan folder (its CSV files).")],
+    rating_plan: Annotated[str, typer.Option(help="The rating plan to convert, e.g. RP_RETAIL.")],
+    name: Annotated[str, typer.Option(help="The rate table's name.")],
+    effective_from: Annotated[str, typer.Option(help="First day in force, YYYY-MM-DD.")],
+    target: Annotated[Path, typer.Option("--out", help="The YAML rate table to write.")],
+) -> None:
+    """Write a CGRateS rating plan as a YAML rate table, to review and then import."""
+    from ratebook.workflows.convert_cgrates import convert_cgrates
+
+    rows = run(
+        lambda: convert_cgrates(
+            folder, rating_plan, name=name, effective_from=effective_from, out=target
+        )
+    )
+    out.print(
+        f"{target}: rate table {name} with {rows} rows; review it, then"
+        f" 'ratebook rates import {target}'"
+    )
+
+
 @rates_app.command("import")
 def rates_import(
     ctx: typer.Context,

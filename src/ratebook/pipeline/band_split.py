@@ -3,12 +3,13 @@
 
 The rule (``docs/money.md``):
 
-* the call's increments are applied once, over the whole call, by the row of the band it
-  starts in, as for any call;
+* the call's increments (and its steps' increments) are applied once, over the whole call,
+  by the row of the band it starts in, as for any call;
 * the call's actual time is cut where its band changes (by local wall-clock time in the
   version's zone, holidays first, as a start time's band is found); each part is priced at
   the row of its band for the call's destination (a part in a band the table has no row for
-  is priced at the start's row);
+  is priced at the start's row), and on a row with steps within the call, at the step the
+  call's elapsed time has reached (a part is cut where it reaches the next);
 * the seconds the increments add beyond the call's actual length belong to its last part;
 * the connect fee, minimum, cap and grace are the start row's, applied to the whole call, and
   the charge is rounded once.
@@ -129,11 +130,13 @@ def _within(
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One band's part of a call: its row and the quantity billed at its price."""
+    """A part of a call in one band (and one step of its row): the row, the quantity billed
+    and the price it is billed at (the row's, or its step's)."""
 
     band: str
     row: Row
     billed: int
+    price: int
 
 
 def split_usage(
@@ -145,13 +148,24 @@ def split_usage(
 ) -> tuple[list[Part], int, int]:
     """The priced parts of a call, and its usage over a common rate unit: ``(parts, usage,
     rate_unit)``, usage being the sum of billed x price restated in that unit, as
-    ``charges.charge_expr`` takes it. ``billed`` is the call's billed quantity (its
-    increments over ``quantity``); the excess is the last part's."""
+    ``charges.charge_expr`` takes it. ``billed`` is the call's billed quantity (by the start
+    row's increments and steps over ``quantity``); the excess is the last part's. A part on
+    a row with steps within the call is cut where the call's elapsed time reaches a step,
+    each piece at its step's price."""
     priced: list[Part] = []
-    for place, (band, size) in enumerate(parts):
+    elapsed = 0
+    for band, size in parts:
         row = row_of(band) or start_row
-        extra = billed - quantity if place == len(parts) - 1 else 0
-        priced.append(Part(band, row, size + extra))
+        cuts = [elapsed, *(f for f, _, _ in row.steps or () if elapsed < f < elapsed + size)]
+        for begin, finish in pairwise([*cuts, elapsed + size]):
+            price = row.price
+            for start, step_price, _ in row.steps or ():
+                if start <= begin:
+                    price = step_price
+            priced.append(Part(band, row, finish - begin, price))
+        elapsed += size
+    last = priced[-1]
+    priced[-1] = Part(last.band, last.row, last.billed + billed - quantity, last.price)
     unit = lcm(*(p.row.rate_unit for p in priced))
-    usage = sum(p.billed * p.row.price * (unit // p.row.rate_unit) for p in priced)
+    usage = sum(p.billed * p.price * (unit // p.row.rate_unit) for p in priced)
     return priced, usage, unit

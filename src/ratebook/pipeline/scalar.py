@@ -238,10 +238,9 @@ def rate(
         )
         billed = sum(b for _, b, _ in parts)
         usage = sum(b * p for _, b, p in parts)
+    rate_unit = row.rate_unit if row is not None else 0
     if is_charged and row is not None and version is not None and version.split_bands:
-        usage, rate_unit = _split(version, record, row, billed)
-    else:
-        rate_unit = row.rate_unit if row is not None else 0
+        usage, rate_unit = _split(version, record, row, billed) or (usage, rate_unit)
     places = version.rounding_places if version is not None else 0
     mode = version.rounding_mode if version is not None else RoundingMode.HALF_UP
     if row is not None and row.rounding_mode is not None and row.rounding_places is not None:
@@ -280,11 +279,14 @@ def rate(
     }
 
 
-def _split(version: Version, record: dict[str, Any], row: Row, billed: int) -> tuple[int, int]:
-    """The usage of a call of a ``split_bands`` version, part by part, and its rate unit."""
+def _split(
+    version: Version, record: dict[str, Any], row: Row, billed: int
+) -> tuple[int, int] | None:
+    """The usage of a call of a ``split_bands`` version, part by part, and its rate unit;
+    None for a call within one band (priced as any call)."""
     parts = band_parts(version.bands, version.holidays, record["start_time"], record["quantity"])
     if len(parts) == 1:
-        return billed * row.price, row.rate_unit
+        return None
 
     def row_of(band: str) -> Row | None:
         found = row_for(version, record, band)
@@ -295,9 +297,9 @@ def _split(version: Version, record: dict[str, Any], row: Row, billed: int) -> t
 
 
 def split_parts(state: RatingState, rated: dict[str, Any]) -> list[tuple[Part, int]] | None:
-    """A billed call's parts by band, each with the quantity of the call it covers (the
-    last one's billed quantity adds the increments' excess), where its version splits
-    calls by band and the call crosses one; else None. ``rated`` is the call's record and
+    """A billed call's parts by band (and step), each with the quantity of the call it
+    covers (the last one's billed quantity adds the increments' excess), where its version
+    splits calls by band and the call crosses one; else None. ``rated`` is the call's record and
     rating columns (``version_id``, ``band``, ``billed_quantity``)."""
     version = state.by_id.get(rated["version_id"])
     if version is None or not version.split_bands or not rated["billed_quantity"]:
@@ -313,7 +315,9 @@ def split_parts(state: RatingState, rated: dict[str, Any]) -> list[tuple[Part, i
         return None if match is None else match[0]
 
     priced, _, _ = split_usage(parts, rated["billed_quantity"], rated["quantity"], found[0], row_of)
-    return [(part, size) for part, (_, size) in zip(priced, parts, strict=True)]
+    covered = [p.billed for p in priced]
+    covered[-1] -= rated["billed_quantity"] - rated["quantity"]
+    return list(zip(priced, covered, strict=True))
 
 
 def split_charge(state: RatingState, rated: dict[str, Any]) -> int:
@@ -323,7 +327,10 @@ def split_charge(state: RatingState, rated: dict[str, Any]) -> int:
     found = row_for(version, rated, rated["band"])
     assert found is not None  # the row the call was rated at
     row = found[0]
-    usage, unit = _split(version, rated, row, rated["billed_quantity"])
+    split = _split(version, rated, row, rated["billed_quantity"])
+    if split is None:
+        return int(rated["charge"])  # within one band: priced as any call
+    usage, unit = split
     return charge_of(
         usage,
         rate_unit=unit,

@@ -418,10 +418,10 @@ def load_rate_table(
             for r in parsed:
                 if r["band"] != "*" and r["band"] not in named:
                     raise ValueError(f"row band {r['band']!r} is not a band of this version")
-                if version.split_bands and (r["tiers"] or r["steps"] or r["included"]):
+                if version.split_bands and (r["tiers"] or r["included"]):
                     raise ValueError(
-                        f"row {r['prefix']} has tiers, steps or included seconds, which a"
-                        " version with split_bands cannot price part by part"
+                        f"row {r['prefix']} has tiers or included seconds, which a version"
+                        " with split_bands cannot price part by part"
                     )
             policy = {
                 "max_quantity": {

@@ -186,11 +186,12 @@ def _explain_charge(
         for place, (band_part, covered) in enumerate(split):
             row = band_part.row
             amount = Fraction(
-                band_part.billed * row.price, row.rate_unit * 10 ** (PRICE_SCALE - AMOUNT_SCALE)
+                band_part.billed * band_part.price,
+                row.rate_unit * 10 ** (PRICE_SCALE - AMOUNT_SCALE),
             )
             usage += amount
             extra = band_part.billed - covered
-            shown = format_fixed(row.price, PRICE_SCALE, min_places=entity.charge_places)
+            shown = format_fixed(band_part.price, PRICE_SCALE, min_places=entity.charge_places)
             lines.append(
                 f"  part {band_part.band}: {_qty(band_part.billed, unit)} at {shown} per"
                 f" {_qty(row.rate_unit, unit)}"
