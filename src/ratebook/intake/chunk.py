@@ -28,7 +28,7 @@ from ratebook.pipeline.price import Reference
 from ratebook.pipeline.validate import validate
 from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk
-from ratebook.sources.formats import FeedFormat
+from ratebook.sources.formats import FeedFormat, with_raw_bytes
 from ratebook.store import usage
 from ratebook.store.bulk import insert_frame
 from ratebook.store.tables import exceptions
@@ -85,6 +85,7 @@ def read_chunk(
         unparsed = no_rejections().with_columns(pl.lit(None, pl.String).alias("record_id"))
     else:
         raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
+        raw = with_raw_bytes(raw, chunk)
         normal = normalise(
             raw, time_layout=fmt.time_layout, feed_zone=zone, plan=entity_plan(entity)
         )

@@ -17,6 +17,7 @@ Everything after reading is vectorized over :class:`RawChunk` frames.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import csv
 import difflib
@@ -81,7 +82,8 @@ class RawChunk:
             CSV line, kept for lineage: its source text, or for a row the ``csv`` tokenizer
             read, its fields written out by :func:`to_csv_line`), ``bad_utf8`` (the position
             of the first field holding bytes that are not UTF-8, else null), ``bad_mask``
-            (the bits of every such field, see ``_bad_mask``) and the fields
+            (the bits of every such field, see ``_bad_mask``), ``raw_bytes`` (for such a
+            row, its bytes as written, base64: :func:`_raw_bytes`) and the fields
             ``f0``, ``f1``, ... up to the width the reader was asked for (null past the row's
             own width; undecodable bytes shown as U+FFFD).
         bytes_read: bytes of the file read when the chunk was complete (for progress).
@@ -124,6 +126,10 @@ class RawChunk:
             ),
             "bad_utf8": pl.Series(bad, dtype=pl.Int64),
             "bad_mask": pl.Series(masks, dtype=pl.Int64),
+            "raw_bytes": pl.Series(
+                [_raw_bytes(row) if at else None for row, at in zip(rows, found, strict=True)],
+                dtype=pl.String,
+            ),
         }
         for position in range(width):
             data[field_column(position)] = pl.Series(
@@ -222,6 +228,15 @@ def _bad_mask(positions: list[int]) -> int:
     for index in positions:
         mask |= 1 << min(index, MASK_BITS)
     return mask
+
+
+def _raw_bytes(fields: list[str]) -> str:
+    """A row holding bytes that are not UTF-8 (carried as surrogate escapes), as the base64
+    of its fields' bytes as written, re-serialised as one CSV line: what ``printable``
+    shows as U+FFFD is kept."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    return base64.b64encode(buffer.getvalue().encode("utf-8", "surrogateescape")).decode()
 
 
 def printable(text: str) -> str:
@@ -355,6 +370,7 @@ def _split_plain(rows: pl.DataFrame, width: int) -> pl.DataFrame:
         "raw",
         pl.lit(None, pl.Int64).alias("bad_utf8"),
         pl.lit(None, pl.Int64).alias("bad_mask"),
+        pl.lit(None, pl.String).alias("raw_bytes"),
         *[fields.list.get(i, null_on_oob=True).alias(field_column(i)) for i in range(width)],
     )
 

@@ -169,6 +169,35 @@ def _reasons(
     return rejected.cast(pl.Schema(REJECTION_SCHEMA))
 
 
+#: The attribute keeping the bytes of a row that held bytes that are not UTF-8 (base64).
+RAW_BYTES = "_raw_bytes"
+
+
+def with_raw_bytes(frame: pl.DataFrame, chunk: RawChunk) -> pl.DataFrame:
+    """A format's rows with the bytes, as written, of each row that held bytes that are not
+    UTF-8 (and was read with them shown as U+FFFD) kept in its attributes as ``_raw_bytes``
+    (base64), so nothing of the row is lost."""
+    if "raw_bytes" not in chunk.frame.columns or chunk.frame["raw_bytes"].null_count() == (
+        chunk.height
+    ):
+        return frame
+    raw = chunk.frame["raw_bytes"].gather(frame["row_idx"])
+    kept = pl.lit('"' + RAW_BYTES + '":"') + pl.col("_raw") + pl.lit('"}')
+    attributes = pl.col("attributes")
+    return (
+        frame.with_columns(raw.alias("_raw"))
+        .with_columns(
+            pl.when(pl.col("_raw").is_null())
+            .then(attributes)
+            .when(attributes.is_null() | (attributes == "{}"))
+            .then(pl.lit("{") + kept)
+            .otherwise(attributes.str.slice(0, attributes.str.len_chars() - 1) + pl.lit(",") + kept)
+            .alias("attributes")
+        )
+        .drop("_raw")
+    )
+
+
 def _blank_to_null(name: str) -> pl.Expr:
     trimmed = pl.col(name).str.strip_chars()
     return pl.when(trimmed == "").then(None).otherwise(trimmed)
