@@ -50,7 +50,7 @@ def test_a_name_in_a_legacy_code_page_does_not_lose_the_call(
     assert next(csv.reader([kept.decode("cp1251")])) == next(
         csv.reader([first_line.decode("cp1251")])
     )
-    assert 'Иван Петров' in kept.decode("cp1251")
+    assert "Иван Петров" in kept.decode("cp1251")
     assert tuple(refused) == ("INVALID_UTF8", "dst", 2)
     # 61 s billed as 2 minutes at RM0.0300
     assert [b.charge for b in report_usage.balances(my_engine, "2026-10")] == ["0.0600"]

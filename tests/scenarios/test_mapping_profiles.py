@@ -278,6 +278,12 @@ def test_a_file_in_a_legacy_code_page_through_a_profile_s_encoding(
         ("name: x\nkind: asterisk\ntime: yesterday\n", "BAD_PROFILE", "time"),
         ("name: x\nkind: asterisk\nlegs: a\n", "BAD_PROFILE", None),
         ("name: x\nkind: cisco\n", "BAD_PROFILE", "kind"),
+        (
+            "name: x\nkind: freeswitch\ndirections: [inbound]\n"
+            'line: \'"${uuid}","${start_stamp}","${billsec}","${destination_number}"\'\n',
+            "BAD_PROFILE",
+            "directions",
+        ),
     ],
 )
 def test_a_bad_profile_is_refused_before_any_file_is_read(

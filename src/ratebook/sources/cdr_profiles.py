@@ -189,6 +189,20 @@ def profile_format(profile: CdrProfile) -> FeedFormat:
             columns = template_columns(profile.line, where="line")
         else:
             columns = profile.columns or FREESWITCH_COLUMNS
+        if profile.directions is not None and "direction" not in columns:
+            raise InputError(
+                "BAD_PROFILE",
+                "directions are read from ${direction}, which the layout does not write",
+                path=profile.name,
+                field="directions",
+            )
+        if profile.legs == "a" and not {"direction", "bleg_uuid"} & set(columns):
+            raise InputError(
+                "BAD_PROFILE",
+                "B legs are told by ${direction} or ${bleg_uuid}, which the layout does not write",
+                path=profile.name,
+                field="legs",
+            )
         stock = FreeSwitchFormat()
         fmt = FreeSwitchFormat(
             name=profile.name,

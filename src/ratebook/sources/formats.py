@@ -425,7 +425,7 @@ class AsteriskFormat(_SwitchFormat):
     mapping line (``columns``), every row of that width.
 
     The billed quantity is ``billsec`` in seconds; start times are local to the feed's zone.
-    The record id is the call key (:func:`asterisk_call_key`), or the columns of ``key``
+    The record id is the call key (:func:`_asterisk_call_key`), or the columns of ``key``
     joined by ``/`` where a profile names them.
     """
 
