@@ -113,9 +113,11 @@ def serve(
     import uvicorn
 
     from ratebook.api import create_app
+    from ratebook.workflows.meters import configured_meters
     from ratebook.workflows.schedule_feeds import Scheduler
 
     cli = state(ctx)
+    run(lambda: configured_meters(cli.settings))  # a bad meters file stops the start
     engine = run(cli.store)  # migrates before the first request
     path = feeds_file or cli.settings.feeds_file
     stop = threading.Event()
@@ -251,6 +253,9 @@ def consume(
             client=settings_given,
         )
     )
+    from ratebook.workflows.meters import configured_meters
+
+    run(lambda: configured_meters(cli.settings))  # a bad meters file stops the start
     engine = run(cli.store)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

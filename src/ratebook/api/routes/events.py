@@ -201,6 +201,12 @@ def _refused(engine: Engine, keys: KeyCache, caller: Caller) -> None:
         raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
 
 
+def _cloud(payload: Any) -> bool:
+    """Whether a payload is CloudEvents (its first event names a ``specversion``)."""
+    first = payload[0] if isinstance(payload, list) and payload else payload
+    return isinstance(first, dict) and "specversion" in first
+
+
 def _size(payload: Any) -> int:
     """How many events a payload holds, roughly (before it is validated)."""
     inner = payload.get("events") if isinstance(payload, dict) else payload
@@ -255,7 +261,8 @@ async def post_events(
     One function: reading, checking and queueing one push are one request's steps."""
     keys: KeyCache = request.app.state.keys
     try:
-        meters = configured_meters(settings)
+        # a meters file is read (again when it changed) for CloudEvents only
+        meters = configured_meters(settings) if _cloud(payload) else None
         if _size(payload) > 100:
             # validating a large batch would hold up the event loop's other requests
             events = await run_in_threadpool(_events, payload, settings.api_max_events, meters)
