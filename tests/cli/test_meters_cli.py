@@ -22,8 +22,7 @@ def test_a_bad_meters_file_stops_serve_and_consume_before_they_start(
     db = f"sqlite:///{tmp_path / 'r.db'}"
     for args in (
         ["serve", "--port", "1", "--no-feeds"],
-        ["consume", "--topic", "t", "--group", "g", "--bootstrap-servers", "127.0.0.1:1"]
-        + ["--entity", "MY1"],
+        "consume --topic t --group g --entity MY1 --bootstrap-servers x:1".split(),
     ):
         result = runner.invoke(app, ["--db", db, *args])
         assert result.exit_code == 1, (args, result.stdout, result.stderr)
