@@ -22,7 +22,17 @@ def test_a_bad_meters_file_stops_serve_and_consume_before_they_start(
     db = f"sqlite:///{tmp_path / 'r.db'}"
     for args in (
         ["serve", "--port", "1", "--no-feeds"],
-        "consume --topic t --group g --entity MY1 --bootstrap-servers x:1".split(),
+        [
+            "consume",
+            "--topic",
+            "t",
+            "--group",
+            "g",
+            "--entity",
+            "MY1",
+            "--bootstrap-servers",
+            "x:1",
+        ],
     ):
         result = runner.invoke(app, ["--db", db, *args])
         assert result.exit_code == 1, (args, result.stdout, result.stderr)
