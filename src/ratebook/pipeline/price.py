@@ -103,5 +103,6 @@ def price(
         zone=zone,
         enforce_policy=enforce_policy,
         place_tiers=place_tiers,
+        state=lambda: rating_state(reference),
     )
     return Priced(matched=matched, rated=rated, unmatched=unmatched, unrated=unrated)

@@ -18,6 +18,7 @@ All arithmetic is integer (Int128 for the products): see ``ratebook.money`` for 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import polars as pl
@@ -28,7 +29,7 @@ from ratebook.model.tariffs import destination_key_expr, time_bands
 from ratebook.model.usage import CHARGED_DISPOSITIONS
 from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE, RoundingMode, format_fixed
 from ratebook.pipeline.charges import billed_quantity_expr, charge_expr
-from ratebook.pipeline.compiled import compile_reference
+from ratebook.pipeline.compiled import RatingState, compile_reference
 from ratebook.pipeline.scalar import split_charge
 from ratebook.pipeline.steps import step_columns, stepped_exprs
 from ratebook.pipeline.tiers import price_in_cycle
@@ -272,6 +273,7 @@ def rate(
     before: pl.DataFrame | None = None,
     enforce_policy: bool = True,
     place_tiers: bool = True,
+    state: Callable[[], RatingState] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Price matched records (``customer_id`` set); ``zone`` dates the rejection messages.
 
@@ -283,6 +285,9 @@ def rate(
     ``origin`` column for their order in the cycle (the empty origin if absent).
     ``place_tiers=False`` leaves tiered records at their first tier's price, for a caller
     that places them itself (``intake.place``), so tiers are not priced twice.
+    ``state`` gives the compiled form of the same reference data (a caller that keeps one),
+    which prices the calls of ``split_bands`` versions; without it, it is compiled when such
+    a call is met.
 
     Returns:
         ``(rated, rejections)``: ``rated`` is ``records`` plus ``RATING_COLUMNS``.
@@ -403,7 +408,7 @@ def rate(
         .select([*records.columns, *RATING_COLUMNS])
         .collect()
     )
-    rated = _split_calls(rated, assignments, versions, rows)
+    rated = _split_calls(rated, assignments, versions, rows, state)
     rated, breaches = (
         _enforce_policy(rated, versions) if enforce_policy else (rated, rejected.clear())
     )
@@ -415,7 +420,11 @@ def rate(
 
 
 def _split_calls(
-    rated: pl.DataFrame, assignments: pl.DataFrame, versions: pl.DataFrame, rows: pl.DataFrame
+    rated: pl.DataFrame,
+    assignments: pl.DataFrame,
+    versions: pl.DataFrame,
+    rows: pl.DataFrame,
+    state_of: Callable[[], RatingState] | None,
 ) -> pl.DataFrame:
     """``rated`` with the charge of each billed call of a ``split_bands`` version priced part
     by part (``pipeline.band_split``), one call at a time by the scalar path's own rule:
@@ -429,16 +438,19 @@ def _split_calls(
     calls = rated.with_row_index("_at").filter(target)
     if calls.is_empty():
         return rated
-    from ratebook.pipeline.price import Reference  # price imports this module
+    if state_of is not None:
+        state = state_of()
+    else:
+        from ratebook.pipeline.price import Reference  # price imports this module
 
-    state = compile_reference(
-        Reference(
-            identifiers=pl.DataFrame(schema=IDENTIFIER_SCHEMA),
-            assignments=assignments,
-            versions=versions,
-            rows=rows,
+        state = compile_reference(
+            Reference(
+                identifiers=pl.DataFrame(schema=IDENTIFIER_SCHEMA),
+                assignments=assignments,
+                versions=versions,
+                rows=rows,
+            )
         )
-    )
     charge = rated["charge"].clone()
     charge.scatter(
         calls["_at"],
