@@ -9,18 +9,25 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
+from ratebook.cli import app
 from ratebook.errors import InputError
 from ratebook.model.review import Filter
+from ratebook.settings import Settings
+from ratebook.sources.feeds_config import load_feeds
 from ratebook.store.tables import import_batches, usage_records
 from ratebook.workflows import correct_exception, report_usage
 from ratebook.workflows import review_exceptions as review
 from ratebook.workflows.import_feed import check_format, import_feed
+from ratebook.workflows.pull_feeds import pull_feed
 from tests.conftest import one_customer
 
 REAL = Path(__file__).parents[1] / "data" / "real"
@@ -278,6 +285,7 @@ def test_a_file_in_a_legacy_code_page_through_a_profile_s_encoding(
         ("name: x\nkind: asterisk\ntime: yesterday\n", "BAD_PROFILE", "time"),
         ("name: x\nkind: asterisk\nlegs: a\n", "BAD_PROFILE", None),
         ("name: x\nkind: cisco\n", "BAD_PROFILE", "kind"),
+        ("name: x\nkind: generic\nfields: {callid: CallID}\n", "BAD_PROFILE", "fields"),
         (
             "name: x\nkind: freeswitch\ndirections: [inbound]\n"
             'line: \'"${uuid}","${start_stamp}","${billsec}","${destination_number}"\'\n',
@@ -303,3 +311,38 @@ def test_an_unknown_profile_names_the_shipped_ones() -> None:
         check_format("generic", profile="cisco")
     assert raised.value.code == "UNKNOWN_PROFILE"
     assert "asterisk-18" in raised.value.message
+
+
+def test_ingest_and_a_feed_take_a_profile(db_url: str, my_engine: Engine, tmp_path: Path) -> None:
+    """``ratebook ingest --profile`` as a user types it, and a folder feed naming the same
+    profile in ``feeds.yaml``: each reads the failover file's legs alike."""
+    one_customer(my_engine, tmp_path)
+    master = Path(shutil.copy(REAL / "asterisk-18-failover.csv", tmp_path / "Master.csv"))
+    result = CliRunner().invoke(
+        app, ["--db", db_url, "ingest", "--profile", "asterisk-18", str(master)]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert set(_records(my_engine, "asterisk-18")) == {
+        "1791248400.3",
+        "1791252000.7",
+        _attempt(REAL / "asterisk-18-failover.csv", 1, 21),
+        _attempt(REAL / "asterisk-18-failover.csv", 3, 21),
+    }
+    refused = CliRunner().invoke(
+        app, ["--db", db_url, "ingest", "--format", "asterisk", "--profile", "asterisk-18", "x"]
+    )
+    assert (refused.exit_code, "BAD_PROFILE" in refused.stderr) == (1, True)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    dropped = inbox / "Master.csv"
+    dropped.write_bytes(master.read_bytes().replace(b"\n", b"\r\n"))  # another file
+    os.utime(dropped, (0, 0))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(
+        f"feeds:\n  - {{name: pbx, kind: folder, path: '{inbox}', profile: asterisk-18}}\n"
+    )
+    (feed,) = load_feeds(feeds)
+    pulled = pull_feed(my_engine, feed, settings=Settings(), now=datetime.now(UTC))
+    (summary,) = pulled.imported
+    assert (summary.tally.rated, summary.tally.exceptions) == (4, 0)
+    assert set(_records(my_engine, "pbx")) == set(_records(my_engine, "asterisk-18"))

@@ -35,19 +35,8 @@ from ratebook.sources.yamlfile import load_model
 
 _SHIPPED = resources.files("ratebook.sources") / "cdr_profiles"
 
-#: The canonical fields a profile may say the column of.
-Canonical = Literal[
-    "record_id",
-    "start_time",
-    "quantity",
-    "account",
-    "caller",
-    "destination",
-    "disposition",
-    "direction",
-    "service",
-    "unit",
-]
+#: The canonical fields a profile may say the column of: the generic format's columns.
+CANONICAL = (*GenericFormat().required, *GenericFormat().optional)
 
 
 class CdrProfile(BaseModel):
@@ -65,7 +54,7 @@ class CdrProfile(BaseModel):
     line: str | None = None
     #: The column each canonical field is read from, where it is not the kind's own: a
     #: generic file's header names (``record_id: CallID``), or a switch column.
-    fields: dict[Canonical, str] = Field(default_factory=dict)
+    fields: dict[str, str] = Field(default_factory=dict)
     #: ``iso8601``, ``epoch`` (seconds, up to six places), ``epoch_ms``, or a strftime
     #: layout (``%d/%m/%Y %H:%M:%S``) of local times; None for the kind's own.
     time: str | None = None
@@ -79,6 +68,14 @@ class CdrProfile(BaseModel):
     directions: tuple[str, ...] | None = None
     #: The file's text encoding (``utf-8``, ``cp1251``, ``latin-1``, ...).
     encoding: str = "utf-8"
+
+    @field_validator("fields")
+    @classmethod
+    def _canonical(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = [name for name in value if name not in CANONICAL]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a field: {', '.join(CANONICAL)}")
+        return value
 
     @field_validator("encoding")
     @classmethod
@@ -163,7 +160,7 @@ def profile_format(profile: CdrProfile) -> FeedFormat:
         InputError: ``BAD_TEMPLATE`` (a line that cannot be read), ``BAD_PROFILE`` (a key or
             field naming a column the layout does not have).
     """
-    fields: dict[str, str] = {str(ours): theirs for ours, theirs in profile.fields.items()}
+    fields = dict(profile.fields)
     if profile.kind == "generic":
         return GenericFormat(
             name=profile.name,
