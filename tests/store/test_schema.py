@@ -19,6 +19,7 @@ from ratebook.store.engine import (
     migrate,
     open_store,
 )
+from ratebook.store.partitions import create_periods
 from ratebook.store.tables import metadata, rate_rows, rate_table_versions
 
 
@@ -27,7 +28,23 @@ def test_migrations_match_the_tables(db_url: str) -> None:
     engine = open_store(db_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            # a PostgreSQL partition is a table of its own to Alembic; its parent is the
+            # declared one
+            partitions = set(
+                conn.exec_driver_sql(
+                    "SELECT relname FROM pg_class WHERE relispartition"
+                    " AND relnamespace = CAST(current_schema() AS regnamespace)"
+                ).scalars()
+                if conn.dialect.name == "postgresql"
+                else []
+            )
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, kind, _: kind != "table" or name not in partitions,
+                },
+            )
             assert compare_metadata(context, metadata) == []
     finally:
         engine.dispose()
@@ -121,10 +138,20 @@ def test_charges_are_indexed_by_invoice_line_once_invoiced_only(engine: Engine) 
                     " AND indexname = 'ix_rated_charges_invoice_line'"
                 )
             ).scalar_one()
+            # a period's partition has the index of its own, made from the table's
+            create_periods(conn, ["2026-10"], ("rated_charges",))
             conn.execute(text("SET LOCAL enable_seqscan = off"))  # an empty table is scanned
             plan = " ".join(str(row[0]) for row in conn.execute(text(f"EXPLAIN {_BY_LINE}")))
+            used = plan.split(" using ")[1].split()[0]
+            plan = conn.execute(
+                text(
+                    "SELECT CAST(inhparent AS regclass) FROM pg_inherits"
+                    " WHERE inhrelid = CAST(:i AS regclass)"
+                ),
+                {"i": used},
+            ).scalar_one()
     assert "invoice_line_id IS NOT NULL" in definition
-    assert "ix_rated_charges_invoice_line" in plan
+    assert "ix_rated_charges_invoice_line" in str(plan)
 
 
 def test_a_store_a_newer_ratebook_migrated_is_refused_by_name(db_url: str) -> None:

@@ -631,3 +631,60 @@ def customers_floor(
     engine = run(state(ctx).store)
     run(lambda: billing_setup.set_customer_floor(engine, account, floor, entity_code=entity))
     out.print(f"{account}: " + (f"invoicing floor {floor}" if floor else "the entity's floor"))
+
+
+partitions_app = typer.Typer(
+    help="The store's period partitions of records, charges and postings (PostgreSQL).",
+    no_args_is_help=True,
+)
+commands.add_typer(partitions_app, name="partitions", rich_help_panel=PANEL)
+
+
+@partitions_app.command("list")
+def partitions_list(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
+    """Every period partition, with its rows as PostgreSQL last sampled them."""
+    from ratebook.workflows.partitions import list_partitions
+
+    engine = run(state(ctx).reader)
+    found = run(lambda: list_partitions(engine))
+    if not found and engine.dialect.name != "postgresql":
+        out.print("SQLite keeps one table of records, charges and postings: no partitions")
+        return
+    render(
+        [
+            {
+                "table": p.table,
+                "period": p.period,
+                "partition": p.name,
+                "rows": "" if p.rows < 0 else p.rows,
+            }
+            for p in found
+        ],
+        ["table", "period", "partition", "rows"],
+        fmt,
+        out,
+        title="Period partitions",
+        right=["rows"],
+    )
+
+
+@partitions_app.command("create")
+def partitions_create(
+    ctx: typer.Context,
+    first: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="First period (YYYY-MM); default this month.", metavar="PERIOD"
+        ),
+    ] = None,
+    months: Annotated[int, typer.Option(help="How many periods from the first.")] = 3,
+) -> None:
+    """Make the partitions of the months ahead, so that no import has to make one."""
+    from ratebook.workflows.partitions import create_partitions
+
+    engine = run(state(ctx).store)
+    if engine.dialect.name != "postgresql":
+        out.print("SQLite keeps one table of records, charges and postings: nothing to make")
+        return
+    made = run(lambda: create_partitions(engine, first=first, months=months))
+    out.print(f"made {len(made)} partitions" + (": " + ", ".join(made) if made else ""))

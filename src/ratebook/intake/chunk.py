@@ -292,6 +292,7 @@ def _store_records(
             _digests(source_sha256, stored["row_idx"]),
             pl.col("line").alias("source_line"),
             chunk.frame["raw"].gather(stored["row_idx"]),
+            "period",
         ),
         seal=ledger.seal,
     )

@@ -14,6 +14,7 @@ from ratebook.store.tables import (
     invoice_lines,
     invoices,
     rated_charges,
+    record_keys,
     usage_records,
 )
 
@@ -88,7 +89,7 @@ def records_by_id(
     conn: Connection, entity_id: int, record_id: str, origin: str | None
 ) -> list[dict[str, Any]]:
     """Stored records with this id (one per origin), with their current charge if rated."""
-    r, c = usage_records.c, rated_charges.c
+    r, c, k = usage_records.c, rated_charges.c, record_keys.c
     statement = (
         select(
             r.id.label("record_pk"),
@@ -102,15 +103,15 @@ def records_by_id(
             r.source_line,
         )
         .select_from(
-            usage_records.join(import_batches, import_batches.c.id == r.batch_id).outerjoin(
-                rated_charges, (c.record_pk == r.id) & c.superseded_by.is_(None)
-            )
+            record_keys.join(usage_records, r.id == k.record_pk)
+            .join(import_batches, import_batches.c.id == r.batch_id)
+            .outerjoin(rated_charges, (c.record_pk == r.id) & c.superseded_by.is_(None))
         )
-        .where(r.entity_id == entity_id, r.record_id == record_id)
-        .order_by(r.origin)
+        .where(k.entity_id == entity_id, k.record_id == record_id)
+        .order_by(k.origin)
     )
     if origin is not None:
-        statement = statement.where(r.origin == origin)
+        statement = statement.where(k.origin == origin)
     return [dict(x._mapping) for x in conn.execute(statement)]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import (
     select,
 )
 
-from ratebook.store.tables import exceptions, rated_charges, usage_records
+from ratebook.store.tables import exceptions, rated_charges, record_keys, usage_records
 
 PENDING = ("open", "in_review")
 
@@ -75,7 +75,7 @@ def record_outcomes(
     """Stored records by id: their current charge, or their pending exception."""
     if not record_ids:
         return {}
-    u = usage_records.c
+    u, k = usage_records.c, record_keys.c
     r = rated_charges.c
     e = exceptions.c
     rows = conn.execute(
@@ -90,14 +90,14 @@ def record_outcomes(
             e.field,
         )
         .select_from(
-            usage_records.outerjoin(
-                rated_charges, and_(r.record_pk == u.id, r.superseded_by.is_(None))
-            ).outerjoin(exceptions, and_(e.record_pk == u.id, e.status.in_(PENDING)))
+            record_keys.join(usage_records, u.id == k.record_pk)
+            .outerjoin(rated_charges, and_(r.record_pk == u.id, r.superseded_by.is_(None)))
+            .outerjoin(exceptions, and_(e.record_pk == u.id, e.status.in_(PENDING)))
         )
         .where(
-            u.entity_id == entity_id,
-            u.origin == origin,
-            _among(u.record_id, record_ids, conn.dialect.name),
+            k.entity_id == entity_id,
+            k.origin == origin,
+            _among(k.record_id, record_ids, conn.dialect.name),
         )
     )
     return {row["record_id"]: row for row in _named(rows)}

@@ -15,6 +15,7 @@ from ratebook.store.tables import (
     rate_table_versions,
     rate_tables,
     rated_charges,
+    record_keys,
     usage_records,
 )
 
@@ -23,15 +24,19 @@ def records_named(
     conn: Connection, entity_id: int, record_id: str, origin: str | None
 ) -> list[dict[str, Any]]:
     """The records with this id (of one origin, or every), with their source's name."""
-    r = usage_records.c
+    r, k = usage_records.c, record_keys.c
     query = (
         select(usage_records, import_batches.c.source_name, import_batches.c.source_kind)
-        .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
-        .where(r.entity_id == entity_id, r.record_id == record_id)
-        .order_by(r.origin)
+        .select_from(
+            record_keys.join(usage_records, r.id == k.record_pk).join(
+                import_batches, import_batches.c.id == r.batch_id
+            )
+        )
+        .where(k.entity_id == entity_id, k.record_id == record_id)
+        .order_by(k.origin)
     )
     if origin is not None:
-        query = query.where(r.origin == origin)
+        query = query.where(k.origin == origin)
     return [dict(row) for row in conn.execute(query).mappings()]
 
 

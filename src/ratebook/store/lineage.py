@@ -17,6 +17,7 @@ from ratebook.store.tables import (
     rate_table_versions,
     rate_tables,
     rated_charges,
+    record_keys,
     subscription_charges,
     subscriptions,
     usage_records,
@@ -63,11 +64,11 @@ def records_by_id(
     conn: Connection, entity_id: int, record_id: str, origin: str | None
 ) -> list[int]:
     """Stored records with this id (one per origin)."""
-    r = usage_records.c
-    statement = select(r.id).where(r.entity_id == entity_id, r.record_id == record_id)
+    k = record_keys.c
+    statement = select(k.record_pk).where(k.entity_id == entity_id, k.record_id == record_id)
     if origin is not None:
-        statement = statement.where(r.origin == origin)
-    return [int(x) for x in conn.execute(statement.order_by(r.origin)).scalars()]
+        statement = statement.where(k.origin == origin)
+    return [int(x) for x in conn.execute(statement.order_by(k.origin)).scalars()]
 
 
 def record(conn: Connection, record_pk: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from ratebook.store.tables import (
     customers,
     exceptions,
     import_batches,
+    record_keys,
     usage_records,
 )
 
@@ -358,15 +359,37 @@ def attach_record(
 
 
 def add_record(conn: Connection, values: dict[str, Any]) -> int:
-    """Insert one usage record (a correction's copy of a row that never became one); its id."""
+    """Insert one usage record (a correction's copy of a row that never became one) and its
+    key; its id."""
     result = conn.execute(insert(usage_records).values(**values))
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    record_pk = int(result.inserted_primary_key[0])  # type: ignore[index]
+    conn.execute(
+        insert(record_keys).values(
+            entity_id=values["entity_id"],
+            origin=values["origin"],
+            record_id=values["record_id"],
+            digest=values["content_sha256"],
+            record_pk=record_pk,
+        )
+    )
+    return record_pk
 
 
 def overwrite_record(conn: Connection, record_pk: int, values: dict[str, Any]) -> None:
     """Change a stored record to its corrected values (the original is kept with the
-    correction)."""
+    correction), and its key's digest to the corrected content's. A corrected start in
+    another month moves the record to that period (and its partition)."""
     conn.execute(update(usage_records).where(usage_records.c.id == record_pk).values(**values))
+    if "content_sha256" in values:
+        r, k = usage_records.c, record_keys.c
+        entity_id, origin, record_id = conn.execute(
+            select(r.entity_id, r.origin, r.record_id).where(r.id == record_pk)
+        ).one()
+        conn.execute(
+            update(record_keys)
+            .where(k.entity_id == entity_id, k.origin == origin, k.record_id == record_id)
+            .values(digest=values["content_sha256"])
+        )
 
 
 def other_record(
@@ -374,14 +397,18 @@ def other_record(
 ) -> dict[str, Any] | None:
     """Another record of the origin with this id (not ``besides``): its key, content digest
     and where it came from."""
-    r = usage_records.c
+    r, k = usage_records.c, record_keys.c
     row = conn.execute(
         select(r.id, r.content_sha256, r.source_line, import_batches.c.source_name)
-        .select_from(usage_records.join(import_batches, import_batches.c.id == r.batch_id))
+        .select_from(
+            record_keys.join(usage_records, r.id == k.record_pk).join(
+                import_batches, import_batches.c.id == r.batch_id
+            )
+        )
         .where(
-            r.entity_id == entity_id,
-            r.origin == origin,
-            r.record_id == record_id,
+            k.entity_id == entity_id,
+            k.origin == origin,
+            k.record_id == record_id,
             r.id != (besides if besides is not None else -1),
         )
     ).first()

@@ -86,6 +86,11 @@ def _entity(*, checked: bool = True) -> Column[int]:
     return Column("entity_id", Integer, ForeignKey("entities.id"), nullable=False)
 
 
+# Records, charges and postings are partitioned by period on PostgreSQL, one partition a
+# month (migration 0027, ``store.partitions``); their primary key there is (id, period), and
+# no foreign key can refer to them: exceptions, corrections and disputes name a record by its
+# id alone.
+#
 # The hot tables of an import, usage_records and rated_charges, carry no foreign keys: they
 # are append-only and written only by the import paths, in one transaction, with ids read
 # from the reference data in that same transaction (and reference rows are never deleted).
@@ -313,8 +318,43 @@ usage_records = Table(
     # reports group by, without reading every number back
     Column("destination_region", String(3), nullable=True),
     Column("destination_type", String(24), nullable=True),
-    UniqueConstraint("entity_id", "origin", "record_id"),
+    # billing cycle, YYYY-MM of the start in the entity's zone: its partition on PostgreSQL
+    Column("period", String(7), nullable=False),
     Index("ix_usage_records_batch", "batch_id", "source_line"),
+    postgresql_partition_by="RANGE (period)",
+)
+
+# The items of a parallel run (``ratebook ingest|rerate --workers N``) no worker has done
+# yet: a worker claims some and deletes them in the transaction that does them, so an item
+# is done once, and one whose worker died is claimed again. Empty between runs.
+work_items = Table(
+    "work_items",
+    metadata,
+    _entity(checked=False),
+    Column("run_id", String(32), nullable=False),
+    Column("item", BigInteger, nullable=False),  # a customer id, or a shard's number
+    PrimaryKeyConstraint("run_id", "item"),
+)
+
+#: Number of hash partitions of ``record_keys`` on PostgreSQL.
+RECORD_KEY_PARTITIONS = 16
+
+# Every record's key, for ever: the exact and permanent check of an incoming id against all
+# ids stored (a duplicate or an ID_CONFLICT), and the way from an id to its record. Narrow on
+# purpose, so that the check reads a small index and a record's own table carries no string
+# key. On PostgreSQL it is hash-partitioned on record_id (created by migration 0026): the
+# same key a distributed deployment shards it by (docs/scaling.md).
+record_keys = Table(
+    "record_keys",
+    metadata,
+    _entity(checked=False),
+    Column("origin", String(64), nullable=False),
+    Column("record_id", String(255), nullable=False),
+    # content_sha256 of the record's content as it stands (a correction changes it)
+    Column("digest", String(64), nullable=False),
+    Column("record_pk", BigInteger, nullable=False),
+    PrimaryKeyConstraint("entity_id", "origin", "record_id"),
+    postgresql_partition_by="HASH (record_id)",
 )
 
 rated_charges = Table(
@@ -363,6 +403,7 @@ rated_charges = Table(
         sqlite_where=text("invoice_line_id IS NOT NULL"),
         postgresql_where=text("invoice_line_id IS NOT NULL"),
     ),
+    postgresql_partition_by="RANGE (period)",
 )
 
 # What each customer-cycle holds, per service and unit, so that placing new records on tiered
@@ -421,6 +462,7 @@ ledger_postings = Table(
     Column("source_period", String(7), nullable=True),
     Column("posted_at", UtcDateTime, nullable=False),
     Index("ix_ledger_postings_customer_period", "entity_id", "customer_id", "period"),
+    postgresql_partition_by="RANGE (period)",
 )
 
 exceptions = Table(
@@ -437,7 +479,7 @@ exceptions = Table(
     Column("assignee", String(100), nullable=True),
     Column("origin", String(64), nullable=False),
     Column("record_id", String(255), nullable=True),
-    Column("record_pk", BigInteger, ForeignKey("usage_records.id"), nullable=True),
+    Column("record_pk", BigInteger, nullable=True),
     Column("content_sha256", String(64), nullable=True),
     Column("period", String(7), nullable=True),
     Column("source_sha256", String(64), nullable=True),
@@ -619,7 +661,7 @@ corrections = Table(
     _entity(),
     Column("exception_id", BigInteger, ForeignKey("exceptions.id"), nullable=False),
     # the record the corrected copy became (a new one, or the exception's own record)
-    Column("record_pk", BigInteger, ForeignKey("usage_records.id"), nullable=False),
+    Column("record_pk", BigInteger, nullable=False),
     Column("changes", Text, nullable=False),  # JSON {field: [before, after]} of the raw row
     Column("raw", Text, nullable=False),  # the corrected row, as one CSV line
     Column("original", Text, nullable=True),  # JSON: the stored record before the correction
@@ -639,7 +681,7 @@ disputes = Table(
     Column("number", Integer, nullable=False),  # per entity, as a clerk quotes it
     Column("customer_id", Integer, ForeignKey("customers.id"), nullable=False),
     Column("subject", String(16), nullable=False),  # record | invoice_line | invoice
-    Column("record_pk", BigInteger, ForeignKey("usage_records.id"), nullable=True),
+    Column("record_pk", BigInteger, nullable=True),
     Column("invoice_line_id", BigInteger, ForeignKey("invoice_lines.id"), nullable=True),
     Column("invoice_id", Integer, ForeignKey("invoices.id"), nullable=True),
     Column("category", String(32), nullable=False),  # of a credit, so tax follows the charge

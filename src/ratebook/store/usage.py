@@ -29,6 +29,7 @@ from ratebook.store.tables import (
     ledger_postings,
     rate_rows,
     rated_charges,
+    record_keys,
     usage_records,
 )
 
@@ -63,7 +64,7 @@ T = TypeVar("T")
 _KNOWN_BY = frozenset(
     {
         "uq_import_batches_entity_id_source_sha256",
-        "uq_usage_records_entity_id_origin_record_id",
+        "pk_record_keys",
     }
 )
 
@@ -120,7 +121,11 @@ def stored_meanwhile(error: IntegrityError) -> bool:
     Both are looked up before they are stored, and PostgreSQL makes a second insert of the
     same key wait for the first writer's commit, then refuses it."""
     diag = getattr(error.orig, "diag", None)
-    return getattr(diag, "constraint_name", None) in _KNOWN_BY
+    if getattr(diag, "constraint_name", None) in _KNOWN_BY:
+        return True
+    # PostgreSQL names the key of the record_keys partition the id hashed to
+    table = getattr(diag, "table_name", None) or ""
+    return table.startswith("record_keys_p") and getattr(error.orig, "sqlstate", None) == "23505"
 
 
 def find_batch_by_sha(conn: Connection, entity_id: int, sha256: str) -> Batch | None:
@@ -233,59 +238,55 @@ def known_versions(
     One function: it builds one statement per dialect."""
     if not record_ids:
         return pl.DataFrame(schema=KNOWN_SCHEMA)
-    # probed in key order, the index and table pages come in order too, which PostgreSQL
-    # reads far faster for ids it holds, whose rows are then read as well
+    # probed in key order, the index pages come in order too
     record_ids = sorted(record_ids)
-    # One index probe per id, so the cost follows the batch, not the table. On PostgreSQL a
+    # One probe of the narrow key table per id, so the cost follows the batch, not the
+    # store; only an id it holds reads its record (where it was seen). On PostgreSQL a
     # LATERAL lookup forces that whatever the statistics (a table just filled by COPY has
-    # none, and "= ANY(array)" then scans every id of the origin); SQLite probes its index for
-    # "IN (SELECT ... json_each)" by itself.
+    # none, and "= ANY(array)" then scans every key of the origin); SQLite probes the key
+    # table's primary key for "IN (SELECT ... json_each)" by itself.
     if conn.dialect.name == "postgresql":
         ids_param: object = record_ids
-
-        def lookup(table: str, extra: str) -> str:
-            return (
-                "unnest(CAST(:ids AS text[])) AS k(record_id) CROSS JOIN LATERAL ("
-                f" SELECT t.record_id, t.content_sha256, t.source_line, t.batch_id FROM {table} t"
-                " WHERE t.entity_id = :entity AND t.origin = :origin"
-                # OFFSET 0 keeps the planner from flattening this into one big hash join
-                f" AND t.record_id = k.record_id {extra} OFFSET 0) AS found"
-            )
+        keys = (
+            "unnest(CAST(:ids AS text[])) AS k(record_id) CROSS JOIN LATERAL ("
+            " SELECT t.record_id, t.digest, t.record_pk FROM record_keys t"
+            " WHERE t.entity_id = :entity AND t.origin = :origin"
+            # OFFSET 0 keeps the planner from flattening this into one big hash join
+            " AND t.record_id = k.record_id OFFSET 0) AS key"
+        )
+        conflicts = (
+            "unnest(CAST(:ids AS text[])) AS k(record_id) CROSS JOIN LATERAL ("
+            " SELECT t.record_id, t.content_sha256, t.source_line, t.batch_id FROM exceptions t"
+            " WHERE t.entity_id = :entity AND t.origin = :origin"
+            " AND t.record_id = k.record_id AND t.code = 'ID_CONFLICT' OFFSET 0) AS found"
+        )
     else:
         ids_param = json.dumps(record_ids)
-
-        def lookup(table: str, extra: str) -> str:
-            return (
-                f"(SELECT t.record_id, t.content_sha256, t.source_line, t.batch_id FROM {table} t"
-                " WHERE t.entity_id = :entity AND t.origin = :origin"
-                f" AND t.record_id IN (SELECT value FROM json_each(:ids)) {extra}) AS found"
-            )
-
-    def pick(rank: int) -> str:
-        return (
-            "found.record_id, found.content_sha256, b.source_name || ':' || found.source_line"
-            f" AS seen_at, {rank} AS version_rank"
+        keys = (
+            "(SELECT t.record_id, t.digest, t.record_pk FROM record_keys t"
+            " WHERE t.entity_id = :entity AND t.origin = :origin"
+            " AND t.record_id IN (SELECT value FROM json_each(:ids))) AS key"
         )
-
-    conflicts = lookup("exceptions", "AND t.code = 'ID_CONFLICT'")
+        conflicts = (
+            "(SELECT t.record_id, t.content_sha256, t.source_line, t.batch_id FROM exceptions t"
+            " WHERE t.entity_id = :entity AND t.origin = :origin"
+            " AND t.record_id IN (SELECT value FROM json_each(:ids))"
+            " AND t.code = 'ID_CONFLICT') AS found"
+        )
     # a record a clerk corrected keeps its original content as a known version, so the
-    # original row sent again is a duplicate, not a conflict with its own correction
-    in_ids = (
-        "r.record_id = ANY(CAST(:ids AS text[]))"
-        if conn.dialect.name == "postgresql"
-        else "r.record_id IN (SELECT value FROM json_each(:ids))"
-    )
-    # a corrected record's original content is its first version, seen where the record was
+    # original row sent again is a duplicate, not a conflict with its own correction; that
+    # version was first, seen where the record was
     statement = text(
-        f"SELECT {pick(1)} FROM {lookup('usage_records', '')}"
+        "SELECT key.record_id, key.digest, b.source_name || ':' || r.source_line AS seen_at,"
+        f" 1 AS version_rank FROM {keys}"
+        " JOIN usage_records r ON r.id = key.record_pk JOIN import_batches b ON b.id = r.batch_id"
+        " UNION ALL SELECT found.record_id, found.content_sha256,"
+        f" b.source_name || ':' || found.source_line, 2 FROM {conflicts}"
         " JOIN import_batches b ON b.id = found.batch_id"
-        f" UNION ALL SELECT {pick(2)} FROM {conflicts}"
-        " JOIN import_batches b ON b.id = found.batch_id"
-        " UNION ALL SELECT r.record_id, c.original_sha256, b.source_name || ':' || r.source_line,"
-        " 0 FROM corrections c JOIN usage_records r ON r.id = c.record_pk"
-        " JOIN import_batches b ON b.id = r.batch_id"
-        " WHERE c.entity_id = :entity AND r.origin = :origin"
-        f" AND c.original_sha256 IS NOT NULL AND {in_ids}"
+        " UNION ALL SELECT key.record_id, c.original_sha256, b.source_name || ':' || r.source_line,"
+        f" 0 FROM {keys} JOIN corrections c ON c.record_pk = key.record_pk"
+        " JOIN usage_records r ON r.id = key.record_pk JOIN import_batches b ON b.id = r.batch_id"
+        " WHERE c.original_sha256 IS NOT NULL"
     )
     rows = conn.execute(statement, {"entity": entity_id, "origin": origin, "ids": ids_param})
     return (
@@ -352,33 +353,50 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
     """
     if records.is_empty():
         return pl.Series("id", [], dtype=pl.Int64)
-    if conn.dialect.name != "postgresql":
-        top = conn.execute(select(func.coalesce(func.max(usage_records.c.id), 0))).scalar_one()
-        ids = pl.int_range(top + 1, top + 1 + records.height, dtype=pl.Int64, eager=True)
-        if seal is not None:
-            seal.add("records", records)
-        insert_frame(conn, usage_records, records.with_columns(ids.alias("id")))
-        return ids.alias("id")
     # in key order: two writers storing some of the same ids then wait for each other in one
-    # order, instead of each holding a key the other waits for (a deadlock)
+    # order, instead of each holding a key the other waits for (a deadlock); and the keys go
+    # into their index in order
     written = records.sort("record_id")
     if seal is not None:
         seal.add("records", written)
-    insert_frame(conn, usage_records, written)
-    (batch_id,) = records["batch_id"].unique().to_list()
-    c = usage_records.c
-    found = query_frame(
+    if conn.dialect.name != "postgresql":
+        top = conn.execute(select(func.coalesce(func.max(usage_records.c.id), 0))).scalar_one()
+        ids = pl.int_range(top + 1, top + 1 + written.height, dtype=pl.Int64, eager=True)
+        written = written.with_columns(ids.alias("id"))
+        insert_frame(conn, usage_records, written)
+    else:
+        insert_frame(conn, usage_records, written)
+        (batch_id,) = records["batch_id"].unique().to_list()
+        c = usage_records.c
+        found = query_frame(
+            conn,
+            select(c.id, c.source_line, c.record_id).where(
+                c.batch_id == batch_id,
+                c.source_line.between(records["source_line"].min(), records["source_line"].max()),
+            ),
+            {"id": pl.Int64(), "source_line": pl.Int64(), "record_id": pl.String()},
+        )
+        # a line holds one record of the batch, or several with their own ids (a stream
+        # message's array of events, all at its offset)
+        written = written.join(
+            found, on=["source_line", "record_id"], how="left", maintain_order="left"
+        )
+    insert_frame(
         conn,
-        select(c.id, c.source_line, c.record_id).where(
-            c.batch_id == batch_id,
-            c.source_line.between(records["source_line"].min(), records["source_line"].max()),
+        record_keys,
+        written.select(
+            "entity_id",
+            "origin",
+            "record_id",
+            pl.col("content_sha256").alias("digest"),
+            pl.col("id").alias("record_pk"),
         ),
-        {"id": pl.Int64(), "source_line": pl.Int64(), "record_id": pl.String()},
     )
-    # a line holds one record of the batch, or several with their own ids (a stream
-    # message's array of events, all at its offset)
     return records.select("source_line", "record_id").join(
-        found, on=["source_line", "record_id"], how="left", maintain_order="left"
+        written.select("source_line", "record_id", "id"),
+        on=["source_line", "record_id"],
+        how="left",
+        maintain_order="left",
     )["id"]
 
 

@@ -48,6 +48,7 @@ _RECORD_FIELDS = (
     "disposition",
     "direction",
     "attributes",
+    "period",
 )
 
 
