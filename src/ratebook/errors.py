@@ -36,6 +36,20 @@ class RatebookError(Exception):
         """The one-line form printed by the CLI."""
         return f"{self.code} {self.message}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # pickled whole (a parallel worker's error reaches its coordinator as raised), not
+        # rebuilt from ``args``, which every subclass's ``__init__`` takes otherwise
+        return (_rebuilt, (type(self), self.args, self.__dict__))
+
+
+def _rebuilt(
+    cls: type[RatebookError], args: tuple[object, ...], state: dict[str, object]
+) -> RatebookError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class InputError(RatebookError):
     """A file given by the user cannot be used, located as precisely as is known.

@@ -13,6 +13,7 @@ from ratebook.cli.common import (
     EntityOption,
     FormatOption,
     PeriodOption,
+    WorkersOption,
     err,
     out,
     progress_bar,
@@ -123,6 +124,7 @@ def rerate(
     ctx: typer.Context,
     period: PeriodOption,
     customer: Annotated[str | None, typer.Option(help="Only this customer account.")] = None,
+    workers: WorkersOption = 1,
     fmt: FormatOption = OutputFormat.TABLE,
     entity: EntityOption = None,
 ) -> None:
@@ -131,10 +133,20 @@ def rerate(
     from ratebook.workflows.rerate import rerate as rerate_period
 
     engine = run(state(ctx).store)
-    with progress_bar(f"re-rating {period}: read, price, book") as advance:
+    label = (
+        f"re-rating {period}: customers"
+        if workers > 1 and customer is None
+        else f"re-rating {period}: read, price, book"
+    )
+    with progress_bar(label) as advance:
         result = run(
             lambda: rerate_period(
-                engine, period, account=customer, entity_code=entity, progress=advance
+                engine,
+                period,
+                account=customer,
+                entity_code=entity,
+                progress=advance,
+                workers=workers,
             )
         )
 

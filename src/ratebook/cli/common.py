@@ -111,6 +111,16 @@ FormatOption = Annotated[
 PeriodOption = Annotated[
     str, typer.Option("--period", help="Billing month, YYYY-MM.", metavar="PERIOD")
 ]
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        max=64,
+        help="Processes sharing the work by customer (PostgreSQL gains; SQLite has one writer).",
+        metavar="N",
+    ),
+]
 FeedsOption = Annotated[
     Path | None,
     typer.Option(

@@ -13,6 +13,7 @@ from ratebook.cli.common import (
     EntityOption,
     FeedsOption,
     FormatOption,
+    WorkersOption,
     err,
     feed_list,
     import_progress,
@@ -99,11 +100,14 @@ def ingest(
             " one ('ratebook formats list') or your own YAML file.",
         ),
     ] = None,
+    workers: WorkersOption = 1,
     entity: EntityOption = None,
 ) -> None:
-    """Import usage files: each file in one transaction, each row accounted for."""
+    """Import usage files: each file in one transaction, each row accounted for. With
+    --workers N, each file in N shards by customer, a transaction each."""
     from ratebook.store.reference import ReferenceCache
     from ratebook.workflows.import_feed import check_format, import_feed
+    from ratebook.workflows.import_shards import import_in_shards
 
     cli = state(ctx)
     run(lambda: check_format(fmt, template, profile))
@@ -114,19 +118,34 @@ def ingest(
     for path in files:
         try:
             with import_progress(path.name) as advance:
-                summary = import_feed(
-                    engine,
-                    path,
-                    format_name=fmt,
-                    entity_code=entity,
-                    origin=origin,
-                    feed_zone=tz,
-                    settings=cli.settings,
-                    progress=advance,
-                    references=references,
-                    template=template,
-                    profile=profile,
-                )
+                if workers > 1:
+                    summary = import_in_shards(
+                        engine,
+                        path,
+                        workers=workers,
+                        format_name=fmt,
+                        entity_code=entity,
+                        origin=origin,
+                        feed_zone=tz,
+                        settings=cli.settings,
+                        progress=advance,
+                        template=template,
+                        profile=profile,
+                    )
+                else:
+                    summary = import_feed(
+                        engine,
+                        path,
+                        format_name=fmt,
+                        entity_code=entity,
+                        origin=origin,
+                        feed_zone=tz,
+                        settings=cli.settings,
+                        progress=advance,
+                        references=references,
+                        template=template,
+                        profile=profile,
+                    )
         except RatebookError as error:
             err.print(f"error: {error.render()}", markup=False)
             failed = True

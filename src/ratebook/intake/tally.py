@@ -48,11 +48,50 @@ class Tally:
             by_code=MappingProxyType(dict(codes)),
         )
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # a read-only view cannot be pickled, and a parallel worker's tally reaches its
+        # coordinator pickled: the codes travel as a plain dict
+        return (
+            _tally,
+            (
+                self.read,
+                self.rated,
+                self.duplicates,
+                self.exceptions,
+                self.charge,
+                self.rerated,
+                self.rerated_change,
+                dict(self.by_code),
+            ),
+        )
+
     @property
     def balanced(self) -> bool:
         """Whether every row read is accounted for: ``read == rated + duplicates +
         exceptions``."""
         return self.read == self.rated + self.duplicates + self.exceptions
+
+
+def _tally(
+    read: int,
+    rated: int,
+    duplicates: int,
+    exceptions: int,
+    charge: int,
+    rerated: int,
+    rerated_change: int,
+    by_code: dict[str, int],
+) -> Tally:
+    return Tally(
+        read=read,
+        rated=rated,
+        duplicates=duplicates,
+        exceptions=exceptions,
+        charge=charge,
+        rerated=rerated,
+        rerated_change=rerated_change,
+        by_code=MappingProxyType(by_code),
+    )
 
 
 def codes(found: list[str]) -> Mapping[str, int]:

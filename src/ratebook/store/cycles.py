@@ -325,10 +325,22 @@ def replace_charges(
     )
 
 
+def period_customers(conn: Connection, entity_id: int, period: str) -> list[int]:
+    """The customers with a current charge in ``period``, by id."""
+    c = rated_charges.c
+    found = conn.execute(
+        select(c.customer_id)
+        .where(c.entity_id == entity_id, c.period == period, c.superseded_by.is_(None))
+        .distinct()
+        .order_by(c.customer_id)
+    )
+    return [int(i) for i in found.scalars()]
+
+
 def period_charges(
-    conn: Connection, entity_id: int, period: str, customer_id: int | None = None
+    conn: Connection, entity_id: int, period: str, customer_ids: list[int] | None = None
 ) -> pl.DataFrame:
-    """Every current charge of ``period`` (of one customer, or all), with its record
+    """Every current charge of ``period`` (of these customers, or all), with its record
     (``RECORD_SCHEMA``), in record order."""
     c, r = rated_charges.c, usage_records.c
     statement = (
@@ -347,8 +359,8 @@ def period_charges(
         .where(c.entity_id == entity_id, c.period == period, c.superseded_by.is_(None))
         .order_by(c.customer_id, r.start_time, r.origin, r.record_id)
     )
-    if customer_id is not None:
-        statement = statement.where(c.customer_id == customer_id)
+    if customer_ids is not None:
+        statement = statement.where(c.customer_id.in_(customer_ids))
     return query_frame(conn, statement, RECORD_SCHEMA)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,6 +25,7 @@ from ratebook.intake.book import Ledger
 from ratebook.intake.chunk import import_chunk
 from ratebook.intake.deferred import DeferredCharges
 from ratebook.intake.place import CycleUsage
+from ratebook.intake.shards import Shard
 from ratebook.intake.tally import ImportProgress, ImportSummary, Tally
 from ratebook.model.parties import Entity
 from ratebook.pipeline.clocks import ClockCheck
@@ -102,11 +103,11 @@ def import_feed(
     fmt = feed_format(format_name, template) if layout is None else profile_format(layout)
     started = time.perf_counter()
     name = source_name or str(path)
-    with _as_utf8(path, None if layout is None else layout.encoding) as (text, facts):
+    with as_utf8(path, None if layout is None else layout.encoding) as (text, facts):
         summary = usage.storing(
-            lambda: _import_once(
+            lambda: _imported(
                 engine,
-                _File(
+                ImportFile(
                     path=text,
                     facts=facts,
                     fmt=fmt,
@@ -137,8 +138,29 @@ def import_feed(
     return summary
 
 
+def _imported(
+    engine: Engine,
+    file: ImportFile,
+    *,
+    entity_code: str | None,
+    settings: Settings,
+    progress: ImportProgress | None,
+    references: ReferenceCache | None,
+) -> ImportSummary:
+    summary = import_once(
+        engine,
+        file,
+        entity_code=entity_code,
+        settings=settings,
+        progress=progress,
+        references=references,
+    )
+    assert summary is not None  # it claims nothing: it imports the file
+    return summary
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _File:
+class ImportFile:
     """The file being imported: where, what it is, how it is read and named."""
 
     path: Path
@@ -148,10 +170,17 @@ class _File:
     origin: str | None
     zone: str | None
     layout: str | None = None
+    shard: Shard | None = None
+
+    @property
+    def batch_sha256(self) -> str:
+        """The manifest's key of what this import stores: the file's digest, or its
+        shard's."""
+        return self.facts.sha256 if self.shard is None else self.shard.sha256(self.facts.sha256)
 
 
 @contextmanager
-def _as_utf8(path: Path, encoding: str | None) -> Iterator[tuple[Path, FileFacts]]:
+def as_utf8(path: Path, encoding: str | None) -> Iterator[tuple[Path, FileFacts]]:
     """The file as UTF-8 text to read, and its facts: itself, or (a profile's ``encoding``
     other than UTF-8) a copy decoded from it, whose manifest key is still the original's
     bytes' SHA-256. Bytes the encoding does not define are read as U+FFFD."""
@@ -170,25 +199,33 @@ def _as_utf8(path: Path, encoding: str | None) -> Iterator[tuple[Path, FileFacts
         yield decoded, replace(inspect_file(decoded), sha256=facts.sha256, size=facts.size)
 
 
-def _import_once(
+def import_once(
     engine: Engine,
-    file: _File,
+    file: ImportFile,
     *,
     entity_code: str | None,
     settings: Settings,
     progress: ImportProgress | None,
     references: ReferenceCache | None,
-) -> ImportSummary:
-    """``import_feed``'s one transaction.
+    claim: Callable[[Connection], ImportFile | None] | None = None,
+) -> ImportSummary | None:
+    """``import_feed``'s one transaction. With ``claim``, what it imports is what ``claim``
+    takes in the transaction (a shard of a parallel import, ``import_shards``); None when
+    it takes nothing.
 
     One function: it is the transaction, its steps in order."""
     now = datetime.now(UTC)
     with engine.begin() as conn, import_cache(conn):
+        if claim is not None:
+            claimed = claim(conn)
+            if claimed is None:
+                return None
+            file = claimed
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
         zone = file.zone or entity.timezone
         _check_zone(zone)
-        earlier = usage.find_batch_by_sha(conn, entity.id, file.facts.sha256)
+        earlier = usage.find_batch_by_sha(conn, entity.id, file.batch_sha256)
         if earlier is not None:
             return ImportSummary(
                 path=file.name,
@@ -217,7 +254,7 @@ def _import_once(
                 origin=origin,
                 fmt=file.fmt.name,
                 source_name=file.name,
-                source_sha256=file.facts.sha256,
+                source_sha256=file.batch_sha256,
                 size_bytes=file.facts.size,
                 columns=columns,
                 feed_zone=zone,
@@ -251,6 +288,7 @@ def _import_once(
                 "sha256": file.facts.sha256,
                 "format": file.fmt.name,
                 "origin": origin,
+                **({} if file.shard is None else {"shard": file.shard.label}),
             },
         )
         cycle.save()
@@ -284,7 +322,7 @@ class _Into:
 def _read_file(
     conn: Connection,
     source: CsvRows,
-    file: _File,
+    file: ImportFile,
     into: _Into,
     *,
     columns: list[str],
@@ -300,7 +338,12 @@ def _read_file(
     clock = ClockCheck()
     with ExitStack() as stack:
         deferred: DeferredCharges | None = None
-        for chunk in source.chunks(width=len(columns)):
+        for whole in source.chunks(width=len(columns)):
+            chunk = whole if file.shard is None else file.shard.rows_of(whole)
+            if chunk.height == 0:  # none of the shard's rows
+                if progress is not None:
+                    progress.read(chunk.bytes_read, file.facts.size)
+                continue
             if deferred is None:
                 # partitions of about a chunk each, from the first chunk's bytes per row
                 deferred = stack.enter_context(

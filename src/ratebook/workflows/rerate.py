@@ -29,11 +29,13 @@ from ratebook.model.ledger import Period
 from ratebook.model.parties import Entity
 from ratebook.pipeline.price import Reference
 from ratebook.pipeline.rate import RATING_COLUMNS, rate
-from ratebook.store import audit, billing, checks, cycles, parties, usage
+from ratebook.store import audit, billing, checks, cycles, parties, usage, work_queue
 from ratebook.store.cycles import CHARGE_SCHEMA
+from ratebook.store.engine import open_store
 from ratebook.store.entities import get_entity
 from ratebook.store.reference import load_reference
 from ratebook.store.seals import Seal
+from ratebook.workflows.workers import run_workers
 
 #: What a new rating carries (a rated record's columns, less the row's destination name).
 _PRICING = tuple(c for c in RATING_COLUMNS if c != "destination_name")
@@ -85,53 +87,158 @@ def rerate(
     account: str | None = None,
     entity_code: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> RerateSummary:
     """Re-rate ``period`` (YYYY-MM), for one customer or all, in one transaction.
     ``progress(done, total)`` is told of its three steps: read, priced, booked.
+
+    With ``workers`` above 1 (all customers), that many processes share the customers: each
+    claims a few at a time and re-rates them in a transaction of their own (``rerate_part``),
+    and ``progress`` is told of customers done. Each customer-cycle is priced from its own
+    records alone, so the charges and balances are those one transaction gives; an error
+    stops the run with the customers done so far re-rated, and running it again does the
+    rest.
 
     Raises:
         InputError: ``BAD_PERIOD``.
         NotFoundError: ``UNKNOWN_CUSTOMER``.
         ConflictError: ``CYCLE_CLOSED``; ``RERATE_WOULD_UNRATE`` when the rates in force now
-            would leave records without a charge (nothing is changed then).
+            would leave records without a charge (nothing is changed then, of those
+            customers).
     """
     now = datetime.now(UTC)
     Period.parse(period)
+    if workers > 1 and account is None:
+        return _rerate_in_parallel(engine, period, entity_code, workers, progress)
+    tell = progress or (lambda done, total: None)
     with engine.begin() as conn:
-        entity = get_entity(conn, entity_code)
-        billing.lock_entity(conn, entity.id, shared=True)
-        summary = RerateSummary(
-            period=period, currency=entity.currency, charge_places=entity.charge_places
-        )
-        if cycles.cycle_status(conn, entity.id, period) == "closed":
-            raise ConflictError(
-                "CYCLE_CLOSED",
-                f"{period} is closed; a correction goes on the next invoice, not into it",
-            )
-        customer_id = None
+        entity = _open_cycle(conn, entity_code, period)
+        customer_ids = None
         if account is not None:
             found = parties.customer_by_account(conn, entity.id, account)
             if found is None:
                 raise NotFoundError("UNKNOWN_CUSTOMER", f"no customer with account {account!r}")
-            customer_id = found[0]
-        tell = progress or (lambda done, total: None)
-        current = cycles.period_charges(conn, entity.id, period, customer_id)
-        summary.examined = current.height
-        tell(1, 3)
-        if current.is_empty():
-            return summary
-        replacements = _priced_again(current, load_reference(conn, entity.id), entity, period)
-        tell(2, 3)
-        if replacements.is_empty():
-            return summary
-        replaced = current.join(replacements.select("charge_id"), on="charge_id", how="semi")
-        summary.batch_id = _book(conn, entity, summary, account, replaced, replacements, now)
-        summary.rerated = replacements.height
-        summary.before = int(replaced["charge"].sum())
-        summary.after = int(replacements["charge"].sum())
-        summary.by_account.update(_by_account(current, replaced, replacements))
-        tell(3, 3)
+            customer_ids = [found[0]]
+        return _rerate_customers(conn, entity, period, customer_ids, account, now, tell)
+
+
+def _open_cycle(conn: Connection, entity_code: str | None, period: str) -> Entity:
+    """The entity, under its shared close lock, once ``period`` is known not to be closed.
+
+    Raises:
+        ConflictError: ``CYCLE_CLOSED``.
+    """
+    entity = get_entity(conn, entity_code)
+    billing.lock_entity(conn, entity.id, shared=True)
+    if cycles.cycle_status(conn, entity.id, period) == "closed":
+        raise ConflictError(
+            "CYCLE_CLOSED",
+            f"{period} is closed; a correction goes on the next invoice, not into it",
+        )
+    return entity
+
+
+def _rerate_customers(
+    conn: Connection,
+    entity: Entity,
+    period: str,
+    customer_ids: list[int] | None,
+    account: str | None,
+    now: datetime,
+    tell: Callable[[int, int], None],
+) -> RerateSummary:
+    """Re-rate the current charges of ``customer_ids`` (None: every customer) in ``period``
+    in the caller's transaction."""
+    summary = RerateSummary(
+        period=period, currency=entity.currency, charge_places=entity.charge_places
+    )
+    current = cycles.period_charges(conn, entity.id, period, customer_ids)
+    summary.examined = current.height
+    tell(1, 3)
+    if current.is_empty():
+        return summary
+    replacements = _priced_again(current, load_reference(conn, entity.id), entity, period)
+    tell(2, 3)
+    if replacements.is_empty():
+        return summary
+    replaced = current.join(replacements.select("charge_id"), on="charge_id", how="semi")
+    summary.batch_id = _book(conn, entity, summary, account, replaced, replacements, now)
+    summary.rerated = replacements.height
+    summary.before = int(replaced["charge"].sum())
+    summary.after = int(replacements["charge"].sum())
+    summary.by_account.update(_by_account(current, replaced, replacements))
+    tell(3, 3)
     return summary
+
+
+#: Customers a worker claims at a time: each claim is one transaction and one batch.
+_CUSTOMERS_A_CLAIM = 64
+
+
+def _rerate_in_parallel(
+    engine: Engine,
+    period: str,
+    entity_code: str | None,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> RerateSummary:
+    with engine.begin() as conn:
+        entity = _open_cycle(conn, entity_code, period)
+        customer_ids = cycles.period_customers(conn, entity.id, period)
+        run_id = work_queue.new_run()
+        work_queue.enqueue(conn, entity.id, run_id, customer_ids)
+    summary = RerateSummary(
+        period=period, currency=entity.currency, charge_places=entity.charge_places
+    )
+
+    def poll() -> None:
+        if progress is not None:
+            with engine.connect() as conn:
+                left = work_queue.remaining(conn, run_id)
+            progress(len(customer_ids) - left, len(customer_ids))
+
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        parts = run_workers(workers, rerate_part, (url, entity.code, period, run_id), poll=poll)
+    finally:
+        with engine.begin() as conn:
+            work_queue.drop(conn, run_id)
+    for part in parts:
+        summary.examined += part.examined
+        summary.rerated += part.rerated
+        summary.before += part.before
+        summary.after += part.after
+        summary.by_account.update(part.by_account)
+        if part.batch_id is not None:
+            summary.batch_id = max(part.batch_id, summary.batch_id or 0)
+    poll()
+    return summary
+
+
+def rerate_part(url: str, entity_code: str, period: str, run_id: str) -> RerateSummary:
+    """One worker of a parallel re-rating: claim customers of the run and re-rate them, a
+    claim a transaction, until none is left; what it did, summed."""
+    engine = open_store(url)
+    done = RerateSummary(period=period)
+    try:
+        while True:
+            now = datetime.now(UTC)
+            with engine.begin() as conn:
+                entity = _open_cycle(conn, entity_code, period)
+                claimed = work_queue.claim(conn, run_id, _CUSTOMERS_A_CLAIM)
+                if not claimed:
+                    return done
+                part = _rerate_customers(
+                    conn, entity, period, claimed, None, now, lambda done, total: None
+                )
+            done.examined += part.examined
+            done.rerated += part.rerated
+            done.before += part.before
+            done.after += part.after
+            done.by_account.update(part.by_account)
+            done.batch_id = part.batch_id or done.batch_id
+    finally:
+        engine.dispose()
 
 
 def _priced_again(
