@@ -23,16 +23,19 @@ def _feed(tmp_path: Path, name: str, count: int) -> Path:
 
 def _described(engine: Engine) -> tuple[int, int, int, int]:
     """The row counts the planner's statistics give the records, the charges, the usage
-    totals and the ledger postings."""
+    totals and the ledger postings (a partitioned table's: its partitions' together)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT relname, CAST(reltuples AS bigint) FROM pg_class"
-                " WHERE oid IN ('usage_records'::regclass, 'rated_charges'::regclass,"
-                " 'usage_totals'::regclass, 'ledger_postings'::regclass)"
+                "SELECT t.name, sum(greatest(CAST(c.reltuples AS bigint), 0))"  # -1: never sampled
+                " FROM unnest(ARRAY['usage_records', 'rated_charges', 'usage_totals',"
+                " 'ledger_postings']) AS t(name)"
+                " LEFT JOIN LATERAL pg_partition_tree(CAST(t.name AS regclass)) AS tree ON true"
+                " JOIN pg_class c ON c.oid = coalesce(tree.relid, CAST(t.name AS regclass))"
+                " WHERE coalesce(tree.isleaf, true) GROUP BY t.name"
             )
         ).all()
-    found = {str(name): max(int(count), 0) for name, count in rows}  # -1: never sampled
+    found = {str(name): int(count) for name, count in rows}
     return (
         found["usage_records"],
         found["rated_charges"],

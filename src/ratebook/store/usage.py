@@ -241,50 +241,45 @@ def known_versions(
     # probed in key order, the index pages come in order too
     record_ids = sorted(record_ids)
     # One probe of the narrow key table per id, so the cost follows the batch, not the
-    # store; only an id it holds reads its record (where it was seen). On PostgreSQL a
-    # LATERAL lookup forces that whatever the statistics (a table just filled by COPY has
-    # none, and "= ANY(array)" then scans every key of the origin); SQLite probes the key
-    # table's primary key for "IN (SELECT ... json_each)" by itself.
+    # store; only an id it holds is looked at again (where its record was seen, its
+    # corrections, its ID_CONFLICT copies: an id has those only once it has a record). On
+    # PostgreSQL a LATERAL lookup forces a probe per id whatever the statistics (a table just
+    # filled by COPY has none, and "= ANY(array)" then scans every key of the origin); SQLite
+    # probes the key table's primary key for "IN (SELECT ... json_each)" by itself.
     if conn.dialect.name == "postgresql":
         ids_param: object = record_ids
         keys = (
-            "unnest(CAST(:ids AS text[])) AS k(record_id) CROSS JOIN LATERAL ("
+            "SELECT found.record_id, found.digest, found.record_pk"
+            " FROM unnest(CAST(:ids AS text[])) AS k(record_id) CROSS JOIN LATERAL ("
             " SELECT t.record_id, t.digest, t.record_pk FROM record_keys t"
             " WHERE t.entity_id = :entity AND t.origin = :origin"
             # OFFSET 0 keeps the planner from flattening this into one big hash join
-            " AND t.record_id = k.record_id OFFSET 0) AS key"
+            " AND t.record_id = k.record_id OFFSET 0) AS found"
         )
-        conflicts = (
-            "unnest(CAST(:ids AS text[])) AS k(record_id) CROSS JOIN LATERAL ("
-            " SELECT t.record_id, t.content_sha256, t.source_line, t.batch_id FROM exceptions t"
-            " WHERE t.entity_id = :entity AND t.origin = :origin"
-            " AND t.record_id = k.record_id AND t.code = 'ID_CONFLICT' OFFSET 0) AS found"
-        )
+        materialized = "MATERIALIZED "
     else:
         ids_param = json.dumps(record_ids)
         keys = (
-            "(SELECT t.record_id, t.digest, t.record_pk FROM record_keys t"
-            " WHERE t.entity_id = :entity AND t.origin = :origin"
-            " AND t.record_id IN (SELECT value FROM json_each(:ids))) AS key"
-        )
-        conflicts = (
-            "(SELECT t.record_id, t.content_sha256, t.source_line, t.batch_id FROM exceptions t"
+            "SELECT t.record_id, t.digest, t.record_pk FROM record_keys t"
             " WHERE t.entity_id = :entity AND t.origin = :origin"
             " AND t.record_id IN (SELECT value FROM json_each(:ids))"
-            " AND t.code = 'ID_CONFLICT') AS found"
         )
+        materialized = ""
     # a record a clerk corrected keeps its original content as a known version, so the
     # original row sent again is a duplicate, not a conflict with its own correction; that
     # version was first, seen where the record was
     statement = text(
-        "SELECT key.record_id, key.digest, b.source_name || ':' || r.source_line AS seen_at,"
-        f" 1 AS version_rank FROM {keys}"
-        " JOIN usage_records r ON r.id = key.record_pk JOIN import_batches b ON b.id = r.batch_id"
-        " UNION ALL SELECT found.record_id, found.content_sha256,"
-        f" b.source_name || ':' || found.source_line, 2 FROM {conflicts}"
-        " JOIN import_batches b ON b.id = found.batch_id"
-        " UNION ALL SELECT key.record_id, c.original_sha256, b.source_name || ':' || r.source_line,"
-        f" 0 FROM {keys} JOIN corrections c ON c.record_pk = key.record_pk"
+        f"WITH key AS {materialized}({keys})"
+        " SELECT key.record_id, key.digest, b.source_name || ':' || r.source_line AS seen_at,"
+        " 1 AS version_rank FROM key JOIN usage_records r ON r.id = key.record_pk"
+        " JOIN import_batches b ON b.id = r.batch_id"
+        " UNION ALL SELECT e.record_id, e.content_sha256,"
+        " b.source_name || ':' || e.source_line, 2 FROM key JOIN exceptions e"
+        " ON e.entity_id = :entity AND e.origin = :origin AND e.record_id = key.record_id"
+        " AND e.code = 'ID_CONFLICT' JOIN import_batches b ON b.id = e.batch_id"
+        " UNION ALL SELECT key.record_id, c.original_sha256,"
+        " b.source_name || ':' || r.source_line, 0 FROM key"
+        " JOIN corrections c ON c.record_pk = key.record_pk"
         " JOIN usage_records r ON r.id = key.record_pk JOIN import_batches b ON b.id = r.batch_id"
         " WHERE c.original_sha256 IS NOT NULL"
     )
@@ -320,21 +315,27 @@ def refresh_statistics(
     every row of the period (a server without autovacuum never samples them at all). A table
     whose statistics already describe ten times the ``adding`` rows of this import is left
     as it is: a day's file into a month's store would otherwise spend much of its import
-    sampling a million records for nothing. A role that does not own the tables gets a
+    sampling a million records for nothing. A table partitioned by period is sampled by its
+    partitions, each judged so. A role that does not own the tables gets a
     warning from the server and the old statistics; nothing fails."""
     if conn.dialect.name != "postgresql":
         return
     names = [name for name in IMPORT_TABLES if name in tables]
+    # a partitioned table is sampled by its leaves (its periods' partitions, the default
+    # one): a leaf the import did not fill is described already, and is left as it is
     rows = conn.execute(
         text(
-            "SELECT relname, CAST(reltuples AS bigint) FROM pg_class"
-            " WHERE oid = ANY(CAST(:tables AS regclass[]))"
+            "SELECT c.relname, CAST(c.reltuples AS bigint), t.name"
+            " FROM unnest(CAST(:tables AS text[])) WITH ORDINALITY AS t(name, n)"
+            # a table not partitioned has no tree: it is its own leaf
+            " LEFT JOIN LATERAL pg_partition_tree(CAST(t.name AS regclass)) AS tree ON true"
+            " JOIN pg_class c ON c.oid = coalesce(tree.relid, CAST(t.name AS regclass))"
+            " WHERE coalesce(tree.isleaf, true) ORDER BY t.n, c.relname"
         ),
         {"tables": names},
     ).all()
-    described: dict[str, int] = {str(name): int(count) for name, count in rows}
     # reltuples is -1 for a table never sampled
-    stale = [n for n in names if adding * _STALE_RATIO > max(described.get(n, 0), 0)]
+    stale = [str(name) for name, count, _ in rows if adding * _STALE_RATIO > max(int(count), 0)]
     if stale:
         conn.exec_driver_sql(f"ANALYZE {', '.join(stale)}")
 
