@@ -22,75 +22,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-import polars as pl
 import psycopg
 from api_part import api_bench
-from commands import ratebook_rss
 from console_part import console_bench
+from ingest_part import ingest_bench, sqlite_stores
 from report_part import report_bench
-from shaped import ShapedInputs, generate
 from stream_part import stream_bench
 
-from ratebook.model.usage import KNOWN_SCHEMA
-from ratebook.pipeline.dedupe import dedupe
-from ratebook.pipeline.normalise import normalise
-from ratebook.pipeline.numbers import number_plan
-from ratebook.pipeline.price import price
-from ratebook.pipeline.tiers import price_in_cycle
-from ratebook.pipeline.validate import validate
-from ratebook.settings import Settings
-from ratebook.sources.csvread import CsvRows, inspect_file
-from ratebook.sources.formats import FORMATS
 from ratebook.store.engine import open_store
-from ratebook.store.entities import get_entity
-from ratebook.store.reference import ReferenceCache, load_reference
-from ratebook.workflows.ingest_events import ingest_events
 
 ZONE = "Asia/Kuala_Lumpur"
-
-
-def _ratebook(db: str, *args: str) -> float:
-    return ratebook_rss(db, *args)[0]
-
-
-def _setup(db: str, inputs: ShapedInputs) -> None:
-    _ratebook(db, "init", "--entity", "BENCH")
-    _ratebook(db, "rates", "import", str(inputs.table))
-    _ratebook(db, "customers", "import", str(inputs.customers))
-
-
-def _stages(db: str, path: Path) -> tuple[float, float, float, int]:
-    """Seconds to parse the file into frames, seconds for the pure stages, seconds of those
-    for the rating pass alone (match, rate, tiers), rows."""
-    settings = Settings()
-    fmt = FORMATS["generic"]
-    facts = inspect_file(path)
-    began = time.perf_counter()
-    frames = []
-    with CsvRows(path, facts, chunk_rows=settings.chunk_rows, skip_header=True) as source:
-        columns = fmt.bind_header(source.header, path)
-        for chunk in source.chunks(width=len(columns)):
-            frames.append(fmt.to_frame(chunk, columns, settings.max_field_chars)[0])
-    parse = time.perf_counter() - began
-    engine = open_store(db)
-    with engine.connect() as conn:
-        reference = load_reference(conn, get_entity(conn, None).id)
-    engine.dispose()
-    plan = number_plan("MY")
-    began = time.perf_counter()
-    rating = 0.0
-    total = 0
-    for raw in frames:
-        normal = normalise(raw, time_layout=fmt.time_layout, feed_zone=ZONE, plan=plan)
-        records, _ = validate(normal, entity_zone=ZONE)
-        new, _, _ = dedupe(records, pl.DataFrame(schema=KNOWN_SCHEMA))
-        rating_began = time.perf_counter()
-        # tiers placed once, after rating, as the import does (as if the store were empty)
-        rated = price(new, reference, zone=ZONE, place_tiers=False).rated
-        price_in_cycle(rated.with_columns(origin=pl.lit("generic")), reference.rows)
-        rating += time.perf_counter() - rating_began
-        total += raw.height
-    return parse, time.perf_counter() - began, rating, total
 
 
 @contextmanager
@@ -261,82 +202,9 @@ def main() -> None:
         if args.only in ("statement", "api", "stream", "report", "console"):
             return
         for rows in args.rows:
-            ingest_bench(work / f"ingest-{rows}", rows)
-
-
-def ingest_bench(work: Path, rows: int) -> None:
-    """The real ``ratebook ingest`` of a file with the rating issue's shape, on each store."""
-    began = time.perf_counter()
-    inputs = generate(work / "input", rows)
-    size_mb = inputs.cdrs.stat().st_size / 1e6
-    print(
-        f"\n{rows:,} rows ({size_mb:.0f} MB), 50,000-prefix deck with peak/off-peak bands, MY"
-        f" holidays and graduated tiers, 20,000 customers, 1% duplicates;"
-        f" generated in {time.perf_counter() - began:.1f}s"
-    )
-    began = time.perf_counter()
-    baseline = pl.scan_csv(inputs.cdrs, infer_schema=False).collect().height
-    polars_s = time.perf_counter() - began
-    print(f"polars.scan_csv().collect():      {baseline / polars_s:>12,.0f} rows/s")
-
-    with _postgres_url() as pg:
-        targets = [("sqlite", f"sqlite:///{work / 'bench.db'}")]
-        if pg:
-            targets.append(("postgresql", pg))
-        for name, db in targets:
-            _ingest_figures(name, db, inputs, rows, polars_s)
-
-
-def _ingest_figures(name: str, db: str, inputs: ShapedInputs, rows: int, polars_s: float) -> None:
-    """Set up ``db`` and print its figures (the pure stages once, on SQLite)."""
-    _setup(db, inputs)
-    if name == "sqlite":
-        parse_s, stages_s, rating_s, parsed = _stages(db, inputs.cdrs)
-        print(f"parse (reader + format):          {parsed / parse_s:>12,.0f} rows/s")
-        print(
-            f"rating core (normalise..tiers):   {parsed / stages_s:>12,.0f} rows/s"
-            "   (target 1,500,000)"
-        )
-        print(f"  of it the rating pass (match, rate, tiers): {parsed / rating_s:,.0f} rows/s")
-    seconds, peak_mb = ratebook_rss(db, "ingest", "--format", "generic", str(inputs.cdrs))
-    print(
-        f"end to end into {name:<10}        {rows / seconds:>12,.0f} rows/s"
-        f"  ({seconds:.1f}s; {polars_s / seconds:.3f} x polars read speed;"
-        f" target 250,000)  peak RSS {peak_mb:,} MB (target 1,536)"
-    )
-    # the everyday case: a day's file into a store that holds the month before it
-    seconds = _ratebook(db, "ingest", "--format", "generic", str(inputs.daily))
-    print(
-        f"  then a day's {inputs.daily_rows:,} rows into that store:"
-        f" {inputs.daily_rows / seconds:,.0f} rows/s ({seconds:.1f}s, process start included)"
-    )
-    _single_events(db)
-
-
-def _single_events(db: str, count: int = 50) -> None:
-    """One event at a time through the API's workflow (no HTTP), with the reference data
-    kept between calls as the server keeps it, against the shaped deck and customers."""
-    engine = open_store(db)
-    references = ReferenceCache()
-    took: list[float] = []
-    for n in range(count + 1):
-        event = {
-            "record_id": f"single-{uuid.uuid4().hex}",
-            "start_time": f"2026-10-31T{10 + n % 8:02d}:00:00+08:00",
-            "quantity": 61 + n,
-            "account": f"C{n * 37 % 20_000:05d}",
-            "destination": "+60312345678",
-        }
-        began = time.perf_counter()
-        ingest_events(engine, [event], references=references)
-        took.append(time.perf_counter() - began)
-    engine.dispose()
-    first, rest = took[0], sorted(took[1:])
-    print(
-        f"single events, in process ({count}):  first {first * 1000:,.0f} ms (loads the"
-        f" reference), then median {rest[len(rest) // 2] * 1000:,.0f} ms,"
-        f" max {rest[-1] * 1000:,.0f} ms"
-    )
+            with sqlite_stores(work / f"ingest-{rows}") as sqlite, _postgres_schemas() as pg:
+                stores = [("SQLite", sqlite)] + ([("PostgreSQL", pg)] if pg else [])
+                ingest_bench(work / f"ingest-{rows}", rows, stores)
 
 
 if __name__ == "__main__":
