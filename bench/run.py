@@ -202,9 +202,9 @@ def main() -> None:
         if args.only in ("statement", "api", "stream", "report", "console"):
             return
         for rows in args.rows:
-            with sqlite_stores(work / f"ingest-{rows}") as sqlite, _postgres_schemas() as pg:
-                stores = [("SQLite", sqlite)] + ([("PostgreSQL", pg)] if pg else [])
-                ingest_bench(work / f"ingest-{rows}", rows, stores)
+            with sqlite_stores(work / f"ingest-{rows}") as files, _postgres_schemas() as pgs:
+                makers = [("SQLite", files)] + ([("PostgreSQL", pgs)] if pgs else [])
+                ingest_bench(work / f"ingest-{rows}", rows, makers)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ class DeferredCharges:
             usage.refresh_statistics(
                 conn,
                 adding=self._held,
-                tables=("usage_records", "rated_charges", "usage_totals")
+                tables=("usage_records", "record_keys", "rated_charges", "usage_totals")
                 if first
                 else ("rated_charges", "usage_totals"),
             )

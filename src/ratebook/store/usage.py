@@ -302,7 +302,13 @@ _STALE_RATIO = 10
 
 #: The tables an import fills, in the one order every import samples them in, so that two
 #: never wait on each other's samples.
-IMPORT_TABLES = ("usage_records", "rated_charges", "usage_totals", "ledger_postings")
+IMPORT_TABLES = (
+    "usage_records",
+    "record_keys",
+    "rated_charges",
+    "usage_totals",
+    "ledger_postings",
+)
 
 
 def refresh_statistics(
@@ -321,21 +327,28 @@ def refresh_statistics(
     if conn.dialect.name != "postgresql":
         return
     names = [name for name in IMPORT_TABLES if name in tables]
-    # a partitioned table is sampled by its leaves (its periods' partitions, the default
-    # one): a leaf the import did not fill is described already, and is left as it is
+    # a partitioned table is sampled by its leaves: by period, the import's rows fill one or
+    # two of them and the others, described already, are left as they are; by hash (the
+    # keys), they are spread evenly over every leaf
     rows = conn.execute(
         text(
-            "SELECT c.relname, CAST(c.reltuples AS bigint), t.name"
+            "SELECT c.relname, CAST(c.reltuples AS bigint), coalesce(p.partstrat, 'n'),"
+            " count(*) OVER (PARTITION BY t.name)"
             " FROM unnest(CAST(:tables AS text[])) WITH ORDINALITY AS t(name, n)"
             # a table not partitioned has no tree: it is its own leaf
             " LEFT JOIN LATERAL pg_partition_tree(CAST(t.name AS regclass)) AS tree ON true"
             " JOIN pg_class c ON c.oid = coalesce(tree.relid, CAST(t.name AS regclass))"
+            " LEFT JOIN pg_partitioned_table p ON p.partrelid = CAST(t.name AS regclass)"
             " WHERE coalesce(tree.isleaf, true) ORDER BY t.n, c.relname"
         ),
         {"tables": names},
     ).all()
     # reltuples is -1 for a table never sampled
-    stale = [str(name) for name, count, _ in rows if adding * _STALE_RATIO > max(int(count), 0)]
+    stale = [
+        str(name)
+        for name, count, strategy, leaves in rows
+        if (adding // leaves if strategy == "h" else adding) * _STALE_RATIO > max(int(count), 0)
+    ]
     if stale:
         conn.exec_driver_sql(f"ANALYZE {', '.join(stale)}")
 
