@@ -92,12 +92,12 @@ def rerate(
     """Re-rate ``period`` (YYYY-MM), for one customer or all, in one transaction.
     ``progress(done, total)`` is told of its three steps: read, priced, booked.
 
-    With ``workers`` above 1 (all customers), that many processes share the customers: each
-    claims a few at a time and re-rates them in a transaction of their own (``rerate_part``),
-    and ``progress`` is told of customers done. Each customer-cycle is priced from its own
-    records alone, so the charges and balances are those one transaction gives; an error
-    stops the run with the customers done so far re-rated, and running it again does the
-    rest.
+    With ``workers`` above 1 (all customers, PostgreSQL), that many processes share the
+    customers: each claims a few at a time and re-rates them in a transaction of their own
+    (``rerate_part``), and ``progress`` is told of customers done. Each customer-cycle is
+    priced from its own records alone, so the charges and balances are those one transaction
+    gives; an error stops the run with the customers done so far re-rated, and running it
+    again does the rest. SQLite has one writer at a time: there it is one transaction.
 
     Raises:
         InputError: ``BAD_PERIOD``.
@@ -108,7 +108,8 @@ def rerate(
     """
     now = datetime.now(UTC)
     Period.parse(period)
-    if workers > 1 and account is None:
+    # SQLite has one writer at a time: its workers would only queue for the write lock
+    if workers > 1 and account is None and engine.dialect.name == "postgresql":
         return _rerate_in_parallel(engine, period, entity_code, workers, progress)
     tell = progress or (lambda done, total: None)
     with engine.begin() as conn:
