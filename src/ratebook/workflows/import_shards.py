@@ -10,6 +10,9 @@ SKIP LOCKED``) in the transaction that imports it: a shard is imported once, and
 worker died is back in the queue. SQLite has one writer at a time, so there the shards are
 imported one after another in this process; the ledger is the same either way.
 
+A FreeSWITCH file read for its A legs only is imported whole: a B leg is told by the A leg
+beside it, which another shard may hold.
+
 Run again, the import skips the shards already imported: a run that stopped half-way is
 finished by running it again with the same N. With another N, what was stored is found as
 duplicates, and the ledger is still the same.
@@ -31,7 +34,7 @@ from ratebook.intake.tally import ImportProgress, ImportSummary, Tally
 from ratebook.settings import Settings
 from ratebook.sources.cdr_profiles import layout_json, profile_format
 from ratebook.sources.csvread import CsvRows
-from ratebook.sources.formats import FeedFormat
+from ratebook.sources.formats import FeedFormat, FreeSwitchFormat
 from ratebook.store import usage, work_queue
 from ratebook.store.engine import open_store
 from ratebook.store.entities import get_entity
@@ -39,6 +42,7 @@ from ratebook.workflows.import_feed import (
     ImportFile,
     as_utf8,
     feed_format,
+    import_feed,
     import_once,
     read_layout,
 )
@@ -82,6 +86,21 @@ def import_in_shards(
     settings = settings or Settings()
     layout = read_layout(format_name, template, profile)
     fmt = _format(format_name, template, profile)
+    if isinstance(fmt, FreeSwitchFormat) and fmt.legs == "a":
+        # a B leg is told by the A leg beside it in the file, which a shard may not hold
+        return import_feed(
+            engine,
+            path,
+            format_name=format_name,
+            entity_code=entity_code,
+            origin=origin,
+            feed_zone=feed_zone,
+            settings=settings,
+            progress=progress,
+            source_name=source_name,
+            template=template,
+            profile=profile,
+        )
     started = time.perf_counter()
     name = source_name or str(path)
     with as_utf8(path, None if layout is None else layout.encoding) as (text, facts):
