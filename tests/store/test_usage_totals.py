@@ -195,3 +195,28 @@ def test_the_latest_starts_are_the_latest_not_the_last_written(
     # 10:00 in Kuala Lumpur is 02:00 UTC
     assert beta == {(str(datetime(2026, 10, 28, 2, 0)), str(datetime(2026, 10, 7, 2, 0)))}
     assert _rows(my_engine, _TOTALS) == _rows(my_engine, _FROM_CHARGES)
+
+
+def test_an_import_of_many_customers_adds_to_their_totals_at_once(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    """1,200 customer-cycles at once: on PostgreSQL the totals are staged and updated by one
+    statement, on SQLite by one prepared statement; the same totals either way."""
+    accounts = [f"C{n:04d}" for n in range(1_200)]
+    import_rate_table(my_engine, write(tmp_path / "retail.yaml", TABLE))
+    import_customers(
+        my_engine,
+        write(
+            tmp_path / "c.csv",
+            "account,name,rate_table,numbers\n" + "".join(f"{a},{a},retail,\n" for a in accounts),
+        ),
+    )
+    for name, seconds in (("one", 90), ("two", 30)):
+        calls = HEADER + "".join(
+            f"{name}-{a},2026-10-05T10:00:00+08:00,{seconds},{a},+6591234567,voice,s\n"
+            for a in accounts
+        )
+        import_feed(my_engine, write(tmp_path / f"{name}.csv", calls), format_name="generic")
+    # to Singapore by the started minute: 90 s bills 120, then 30 s bills 60
+    assert _used(my_engine) == dict.fromkeys(accounts, 180)
+    assert _rows(my_engine, _TOTALS) == _rows(my_engine, _FROM_CHARGES)

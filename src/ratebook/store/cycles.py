@@ -13,10 +13,23 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, bindparam, case, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ratebook.store import driver
+from ratebook.store.bulk import insert_frame
 from ratebook.store.frames import query_frame
 from ratebook.store.seals import Seal
 from ratebook.store.tables import (
@@ -187,35 +200,63 @@ def _later(current: Any, offered: Any) -> Any:
     )
 
 
+#: Changed groups from which the totals are updated by one statement from a staged copy
+#: (an import's thousands of customers) rather than a statement a group (a push's few).
+_STAGE_FROM_GROUPS = 1_000
+
+#: The staging table of a large change: a session's temporary copy of the totals' columns.
+_STAGE = Table(
+    "usage_totals_stage",
+    MetaData(),
+    *(Column(c.name, c.type) for c in usage_totals.columns),
+)
+
+
 def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
     """Add ``change`` (``USAGE_SCHEMA``: per group, the billed quantity the transaction's
     charges add or take away and their latest starts) to the running totals.
 
     Call it once, late in the transaction: on PostgreSQL the totals' rows stay locked until
     commit, so a long import that took them early would hold up every push to the same
-    customers. The rows go in key order, so two transactions cannot deadlock over them."""
+    customers. The rows go in key order, so two transactions cannot deadlock over them. On
+    PostgreSQL a large change is copied into a session's staging table and applied by one
+    ``INSERT ... SELECT ... ON CONFLICT``; a small one, and SQLite's (which binds in
+    process, without a round trip a row), by one prepared statement over the groups."""
     if change.is_empty():
         return
-    rows = [
-        {"entity_id": entity_id, **row}
-        for row in change.sort("customer_id", "period", "service", "unit")
-        .select(list(USAGE_SCHEMA))
-        .iter_rows(named=True)
-    ]
+    ordered = change.sort("customer_id", "period", "service", "unit").select(list(USAGE_SCHEMA))
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(usage_totals)
     t = usage_totals.c
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["entity_id", "customer_id", "period", "service", "unit"],
-            set_={
-                "used": t.used + statement.excluded.used,
-                "last_start": _later(t.last_start, statement.excluded.last_start),
-                "last_tiered": _later(t.last_tiered, statement.excluded.last_tiered),
-            },
-        ),
-        rows,
+    if conn.dialect.name == "postgresql" and ordered.height >= _STAGE_FROM_GROUPS:
+        conn.exec_driver_sql(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS usage_totals_stage AS"
+            " SELECT * FROM usage_totals WHERE 1 = 0"
+        )
+        conn.exec_driver_sql("DELETE FROM usage_totals_stage")
+        insert_frame(conn, _STAGE, ordered.with_columns(pl.lit(entity_id).alias("entity_id")))
+        staged = _STAGE.c
+        statement = dialect.insert(usage_totals).from_select(
+            [c.name for c in usage_totals.columns],
+            select(*(staged[c.name] for c in usage_totals.columns)).order_by(
+                staged.customer_id, staged.period, staged.service, staged.unit
+            ),
+        )
+        rows: list[dict[str, Any]] | None = None
+    else:
+        statement = dialect.insert(usage_totals)
+        rows = [{"entity_id": entity_id, **row} for row in ordered.iter_rows(named=True)]
+    upsert = statement.on_conflict_do_update(
+        index_elements=["entity_id", "customer_id", "period", "service", "unit"],
+        set_={
+            "used": t.used + statement.excluded.used,
+            "last_start": _later(t.last_start, statement.excluded.last_start),
+            "last_tiered": _later(t.last_tiered, statement.excluded.last_tiered),
+        },
     )
+    if rows is None:
+        conn.execute(upsert)
+    else:
+        conn.execute(upsert, rows)
 
 
 def _current_charges(
