@@ -106,7 +106,7 @@ def ingest(
     """Import usage files: each file in one transaction, each row accounted for. With
     --workers N, each file in N shards by customer, a transaction each."""
     from ratebook.store.reference import ReferenceCache
-    from ratebook.workflows.import_feed import check_format, import_feed
+    from ratebook.workflows.import_feed import check_format
     from ratebook.workflows.import_shards import import_in_shards
 
     cli = state(ctx)
@@ -118,34 +118,20 @@ def ingest(
     for path in files:
         try:
             with import_progress(path.name) as advance:
-                if workers > 1:
-                    summary = import_in_shards(
-                        engine,
-                        path,
-                        workers=workers,
-                        format_name=fmt,
-                        entity_code=entity,
-                        origin=origin,
-                        feed_zone=tz,
-                        settings=cli.settings,
-                        progress=advance,
-                        template=template,
-                        profile=profile,
-                    )
-                else:
-                    summary = import_feed(
-                        engine,
-                        path,
-                        format_name=fmt,
-                        entity_code=entity,
-                        origin=origin,
-                        feed_zone=tz,
-                        settings=cli.settings,
-                        progress=advance,
-                        references=references,
-                        template=template,
-                        profile=profile,
-                    )
+                summary = import_in_shards(
+                    engine,
+                    path,
+                    workers=workers,
+                    format_name=fmt,
+                    entity_code=entity,
+                    origin=origin,
+                    feed_zone=tz,
+                    settings=cli.settings,
+                    progress=advance,
+                    references=references,
+                    template=template,
+                    profile=profile,
+                )
         except RatebookError as error:
             err.print(f"error: {error.render()}", markup=False)
             failed = True

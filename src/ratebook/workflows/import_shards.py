@@ -38,6 +38,7 @@ from ratebook.sources.formats import FeedFormat, FreeSwitchFormat
 from ratebook.store import usage, work_queue
 from ratebook.store.engine import open_store
 from ratebook.store.entities import get_entity
+from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.import_feed import (
     ImportFile,
     as_utf8,
@@ -79,15 +80,17 @@ def import_in_shards(
     template: str | None = None,
     profile: str | None = None,
     progress: ImportProgress | None = None,
+    references: ReferenceCache | None = None,
 ) -> ImportSummary:
     """Import ``path`` as ``workers`` shards (arguments as ``import_feed``'s); what they did
     together, the shards imported by an earlier run included. ``progress`` is told of the
-    file read for the split, then of the shards done."""
+    file read for the split, then of the shards done. With one worker, or a file that cannot
+    be split, it is ``import_feed`` (which alone uses ``references``)."""
     settings = settings or Settings()
     layout = read_layout(format_name, template, profile)
     fmt = _format(format_name, template, profile)
-    if isinstance(fmt, FreeSwitchFormat) and fmt.legs == "a":
-        # a B leg is told by the A leg beside it in the file, which a shard may not hold
+    # a B leg is told by the A leg beside it in the file, which a shard may not hold
+    if workers == 1 or (isinstance(fmt, FreeSwitchFormat) and fmt.legs == "a"):
         return import_feed(
             engine,
             path,
@@ -98,6 +101,7 @@ def import_in_shards(
             settings=settings,
             progress=progress,
             source_name=source_name,
+            references=references,
             template=template,
             profile=profile,
         )
