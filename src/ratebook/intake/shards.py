@@ -22,12 +22,12 @@ import polars_hash as plh
 from ratebook.sources.csvread import RawChunk
 
 #: The columns of a file's shard assignment: every well-read row's line and shard.
-ASSIGNMENT_SCHEMA = {"line": pl.Int64(), "shard": pl.Int64()}
+SHARD_SCHEMA: dict[str, pl.DataType] = {"line": pl.Int64(), "shard": pl.Int64()}
 
 
 @dataclass(frozen=True, slots=True)
 class Shard:
-    """Shard ``index`` (0-based) of ``count``, and every row's shard (``ASSIGNMENT_SCHEMA``;
+    """Shard ``index`` (0-based) of ``count``, and every row's shard (``SHARD_SCHEMA``;
     a line it does not name goes by ``line mod count``)."""
 
     index: int
@@ -56,7 +56,7 @@ class Shard:
 
 def assign(rows: pl.DataFrame, count: int) -> pl.DataFrame:
     """The shard of each row of ``rows`` (``line``, ``record_id``, ``account``, ``caller``,
-    every well-read row of one file, in file order): ``ASSIGNMENT_SCHEMA``."""
+    every well-read row of one file, in file order): ``SHARD_SCHEMA``."""
     key = pl.coalesce(
         pl.col("account").str.strip_chars().replace("", None),
         pl.col("caller").str.strip_chars().replace("", None),

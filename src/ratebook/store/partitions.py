@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from ratebook.model.ledger import next_period
+
 #: The tables partitioned by period.
 PARTITIONED = ("usage_records", "rated_charges", "ledger_postings")
 
@@ -40,12 +42,6 @@ def partition_name(table: str, period: str) -> str:
     if period == DEFAULT:
         return f"{table}_pdefault"
     return f"{table}_p{period[:4]}_{period[5:7]}"
-
-
-def next_period(period: str) -> str:
-    """The month after ``period`` (``YYYY-MM``)."""
-    year, month = int(period[:4]), int(period[5:7])
-    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
 
 
 def periods_from(first: str, count: int) -> list[str]:

@@ -99,13 +99,12 @@ def import_feed(
     One function: most of it is its arguments' documentation.
     """
     settings = settings or Settings()
-    layout = read_layout(format_name, template, profile)
-    fmt = feed_format(format_name, template) if layout is None else profile_format(layout)
+    layout, fmt = read_format(format_name, template, profile)
     started = time.perf_counter()
     name = source_name or str(path)
     with as_utf8(path, None if layout is None else layout.encoding) as (text, facts):
         summary = usage.storing(
-            lambda: _imported(
+            lambda: import_once(
                 engine,
                 ImportFile(
                     path=text,
@@ -135,27 +134,6 @@ def import_feed(
         summary.exceptions,
         summary.seconds,
     )
-    return summary
-
-
-def _imported(
-    engine: Engine,
-    file: ImportFile,
-    *,
-    entity_code: str | None,
-    settings: Settings,
-    progress: ImportProgress | None,
-    references: ReferenceCache | None,
-) -> ImportSummary:
-    summary = import_once(
-        engine,
-        file,
-        entity_code=entity_code,
-        settings=settings,
-        progress=progress,
-        references=references,
-    )
-    assert summary is not None  # it claims nothing: it imports the file
     return summary
 
 
@@ -205,22 +183,58 @@ def import_once(
     *,
     entity_code: str | None,
     settings: Settings,
+    progress: ImportProgress | None = None,
+    references: ReferenceCache | None = None,
+) -> ImportSummary:
+    """``import_feed``'s one transaction: ``file`` (or its shard) imported."""
+    summary = _import_transaction(
+        engine,
+        lambda conn: file,
+        entity_code=entity_code,
+        settings=settings,
+        progress=progress,
+        references=references,
+    )
+    assert summary is not None  # the file is taken whatever the transaction
+    return summary
+
+
+def import_claimed(
+    engine: Engine,
+    claim: Callable[[Connection], ImportFile | None],
+    *,
+    entity_code: str | None,
+    settings: Settings,
+) -> ImportSummary | None:
+    """One transaction importing what ``claim`` takes in it (a shard of a parallel import,
+    ``import_shards``); None when it takes nothing."""
+    return _import_transaction(
+        engine,
+        claim,
+        entity_code=entity_code,
+        settings=settings,
+        progress=None,
+        references=None,
+    )
+
+
+def _import_transaction(
+    engine: Engine,
+    claim: Callable[[Connection], ImportFile | None],
+    *,
+    entity_code: str | None,
+    settings: Settings,
     progress: ImportProgress | None,
     references: ReferenceCache | None,
-    claim: Callable[[Connection], ImportFile | None] | None = None,
 ) -> ImportSummary | None:
-    """``import_feed``'s one transaction. With ``claim``, what it imports is what ``claim``
-    takes in the transaction (a shard of a parallel import, ``import_shards``); None when
-    it takes nothing.
+    """The transaction of ``import_once`` and ``import_claimed``.
 
     One function: it is the transaction, its steps in order."""
     now = datetime.now(UTC)
     with engine.begin() as conn, import_cache(conn):
-        if claim is not None:
-            claimed = claim(conn)
-            if claimed is None:
-                return None
-            file = claimed
+        file = claim(conn)
+        if file is None:
+            return None
         entity = get_entity(conn, entity_code)
         billing.lock_entity(conn, entity.id, shared=True)
         zone = file.zone or entity.timezone
@@ -410,6 +424,15 @@ def check_format(name: str, template: str | None = None, profile: str | None = N
     """
     if read_layout(name, template, profile) is None:
         feed_format(name, template)
+
+
+def read_format(
+    name: str, template: str | None = None, profile: str | None = None
+) -> tuple[CdrProfile | None, FeedFormat]:
+    """The mapping profile ``profile`` names (None without one), and the format files are
+    read through: the profile's, or ``name`` written with ``template``."""
+    layout = read_layout(name, template, profile)
+    return layout, feed_format(name, template) if layout is None else profile_format(layout)
 
 
 def read_layout(

@@ -29,10 +29,10 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine
 
-from ratebook.intake.shards import Shard, assign
+from ratebook.intake.shards import SHARD_SCHEMA, Shard, assign
 from ratebook.intake.tally import ImportProgress, ImportSummary, Tally
 from ratebook.settings import Settings
-from ratebook.sources.cdr_profiles import layout_json, profile_format
+from ratebook.sources.cdr_profiles import layout_json
 from ratebook.sources.csvread import CsvRows
 from ratebook.sources.formats import FeedFormat, FreeSwitchFormat
 from ratebook.store import usage, work_queue
@@ -42,10 +42,10 @@ from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.import_feed import (
     ImportFile,
     as_utf8,
-    feed_format,
+    import_claimed,
     import_feed,
     import_once,
-    read_layout,
+    read_format,
 )
 from ratebook.workflows.workers import run_workers
 
@@ -87,10 +87,9 @@ def import_in_shards(
     file read for the split, then of the shards done. With one worker, or a file that cannot
     be split, it is ``import_feed`` (which alone uses ``references``)."""
     settings = settings or Settings()
-    layout = read_layout(format_name, template, profile)
-    fmt = _format(format_name, template, profile)
+    layout, fmt = (None, None) if workers == 1 else read_format(format_name, template, profile)
     # a B leg is told by the A leg beside it in the file, which a shard may not hold
-    if workers == 1 or (isinstance(fmt, FreeSwitchFormat) and fmt.legs == "a"):
+    if fmt is None or (isinstance(fmt, FreeSwitchFormat) and fmt.legs == "a"):
         return import_feed(
             engine,
             path,
@@ -165,30 +164,15 @@ def import_in_shards(
     )
 
 
-def _format(format_name: str, template: str | None, profile: str | None) -> FeedFormat:
-    layout = read_layout(format_name, template, profile)
-    return feed_format(format_name, template) if layout is None else profile_format(layout)
-
-
 def _stored(
     engine: Engine, file: ImportFile, entity_code: str | None, settings: Settings
 ) -> ImportSummary:
     """One shard imported in this process."""
-
-    def once() -> ImportSummary:
-        summary = import_once(
-            engine,
-            file,
-            entity_code=entity_code,
-            settings=settings,
-            progress=None,
-            references=None,
-        )
-        assert summary is not None  # it claims nothing: it imports the shard
-        return summary
-
     assert file.shard is not None
-    return usage.storing(once, what=f"{file.name} (shard {file.shard.label})")
+    return usage.storing(
+        lambda: import_once(engine, file, entity_code=entity_code, settings=settings),
+        what=f"{file.name} (shard {file.shard.label})",
+    )
 
 
 def _earlier(name: str, batch: usage.Batch, currency: str, places: int) -> ImportSummary:
@@ -226,7 +210,7 @@ def _assignment(
             if progress is not None:
                 progress.read(chunk.bytes_read, file.facts.size)
     if not parts:
-        return pl.DataFrame(schema={"line": pl.Int64(), "shard": pl.Int64()})
+        return pl.DataFrame(schema=SHARD_SCHEMA)
     return assign(pl.concat(parts), count)
 
 
@@ -277,7 +261,7 @@ def import_shards_part(job: _Job) -> list[ImportSummary]:
     transaction, until none is left; what each import did."""
     engine = open_store(job.url)
     assignment = pl.read_ipc(job.assignment)
-    file = ImportFile(**job.file, fmt=_format(*job.reading))
+    file = ImportFile(**job.file, fmt=read_format(*job.reading)[1])
     done: list[ImportSummary] = []
 
     def claim(conn: Connection) -> ImportFile | None:
@@ -289,14 +273,8 @@ def import_shards_part(job: _Job) -> list[ImportSummary]:
     try:
         while True:
             summary = usage.storing(
-                lambda: import_once(
-                    engine,
-                    file,
-                    entity_code=job.entity_code,
-                    settings=job.settings,
-                    progress=None,
-                    references=None,
-                    claim=claim,
+                lambda: import_claimed(
+                    engine, claim, entity_code=job.entity_code, settings=job.settings
                 ),
                 what=f"{file.name} (a shard)",
             )

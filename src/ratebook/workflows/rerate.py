@@ -79,6 +79,17 @@ class RerateSummary:
     currency: str = ""
     charge_places: int = 4
 
+    def add(self, part: RerateSummary) -> None:
+        """Count in what a part of a parallel re-rating did (its customers are its own);
+        the batch is the newest of the parts'."""
+        self.examined += part.examined
+        self.rerated += part.rerated
+        self.before += part.before
+        self.after += part.after
+        self.by_account.update(part.by_account)
+        if part.batch_id is not None:
+            self.batch_id = max(part.batch_id, self.batch_id or 0)
+
 
 def rerate(
     engine: Engine,
@@ -205,13 +216,7 @@ def _rerate_in_parallel(
         with engine.begin() as conn:
             work_queue.drop(conn, run_id)
     for part in parts:
-        summary.examined += part.examined
-        summary.rerated += part.rerated
-        summary.before += part.before
-        summary.after += part.after
-        summary.by_account.update(part.by_account)
-        if part.batch_id is not None:
-            summary.batch_id = max(part.batch_id, summary.batch_id or 0)
+        summary.add(part)
     poll()
     return summary
 
@@ -232,12 +237,7 @@ def rerate_part(url: str, entity_code: str, period: str, run_id: str) -> RerateS
                 part = _rerate_customers(
                     conn, entity, period, claimed, None, now, lambda done, total: None
                 )
-            done.examined += part.examined
-            done.rerated += part.rerated
-            done.before += part.before
-            done.after += part.after
-            done.by_account.update(part.by_account)
-            done.batch_id = part.batch_id or done.batch_id
+            done.add(part)
     finally:
         engine.dispose()
 
