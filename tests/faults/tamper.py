@@ -54,6 +54,12 @@ def charge_customer(conn: Connection, rng: random.Random) -> str:
     return f"charge {row}: customer"
 
 
+def charge_moved(conn: Connection, rng: random.Random) -> str:
+    row = _pick(conn, rng, "rated_charges")
+    _set(conn, "rated_charges", row, "record_id = record_id || '-moved'")
+    return f"charge {row}: place in its cycle"
+
+
 def charge_deleted(conn: Connection, rng: random.Random) -> str:
     row = _pick(conn, rng, "rated_charges", "superseded_by IS NULL")
     conn.execute(text("DELETE FROM rated_charges WHERE id = :id"), {"id": row})
@@ -63,7 +69,8 @@ def charge_deleted(conn: Connection, rng: random.Random) -> str:
 def charge_added(conn: Connection, rng: random.Random) -> str:
     row = _pick(conn, rng, "rated_charges")
     columns = (
-        "entity_id, record_pk, customer_id, period, posted_period, billed_quantity, unit_price,"
+        "entity_id, record_pk, customer_id, period, posted_period, service, unit, start_time,"
+        " origin, record_id, billed_quantity, unit_price,"
         " rate_unit, connect_fee, discount_ppm, charge, rounding_mode, rounding_places,"
         " batch_id, rated_at"
     )
@@ -244,6 +251,7 @@ TAMPERINGS: tuple[Tampering, ...] = (
     charge_amount,
     charge_quantity,
     charge_customer,
+    charge_moved,
     charge_deleted,
     charge_added,
     charge_unsuperseded,

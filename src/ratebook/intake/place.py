@@ -28,16 +28,24 @@ from sqlalchemy import Connection
 
 from ratebook.billing.post import Routing
 from ratebook.pipeline.place_each import (
-    REPRICED,
     GroupKey,
     group_of,
     ladders_of,
+    moved_places,
     place_group,
-    replace_tail,
 )
-from ratebook.pipeline.tiers import GROUP, on_tiers, price_in_cycle
+from ratebook.pipeline.scalar import price_on_ladder
+from ratebook.pipeline.tiers import (
+    GROUP,
+    ORDER,
+    apply_tiers,
+    on_tiers,
+    place,
+    price_in_cycle,
+    tier_parts,
+)
 from ratebook.store import billing, cycles
-from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
+from ratebook.store.cycles import CHARGE_SCHEMA, PLACE_SCHEMA, USAGE_SCHEMA
 
 #: What a booked charge adds to its group's totals (``usage_change``).
 _BOOKED = (*GROUP, "billed_quantity", "start_time", "tier")
@@ -46,9 +54,6 @@ _BOOKED = (*GROUP, "billed_quantity", "start_time", "tier")
 #: beyond it as frames: each vectorized step costs a fixed fraction of a millisecond, so a
 #: small batch's placing is all set-up.
 PLACE_EACH_ROWS = 500
-
-#: What placing a record sets.
-_PLACED = ("charge", "unit_price", "usage_before", "tier", "tier_split")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,14 +266,22 @@ class CycleUsage:
         replaced: list[dict[str, Any]] = []
         replacements: list[dict[str, Any]] = []
         if late:
-            tails = cycles.tails_since(self._conn, self._entity_id, late)
+            tails: dict[GroupKey, list[dict[str, Any]]] = {}
+            for place in cycles.places_since(self._conn, self._entity_id, late):
+                charge = dict(zip(PLACE_SCHEMA, place, strict=True))
+                tails.setdefault(group_of(charge), []).append(charge)
             ladders |= ladders_of(self._rows, [c["rate_row_id"] for t in tails.values() for c in t])
+            moved: dict[int, int] = {}
             for key in late:
                 tail = tails.get(key, [])
                 before = usage[key][0] - sum(c["billed_quantity"] for c in tail)
-                for was, now in replace_tail(groups[key], tail, before, ladders):
-                    replaced.append(was)
-                    replacements.append(now)
+                moved |= moved_places(groups[key], tail, before, ladders)
+            ids = sorted(moved)
+            for was in cycles.charges_by_id(self._conn, ids).iter_rows(named=True):
+                now = dict(was)
+                price_on_ladder(now, moved[was["charge_id"]], ladders[was["rate_row_id"]])
+                replaced.append(was)
+                replacements.append(now)
         self._held = _merged(
             pl.concat(
                 [self._held, _usage_rows(records, tiered=lambda r: r["rate_row_id"] in ladders)]
@@ -328,37 +341,73 @@ class CycleUsage:
     def _place_late(
         self, new: pl.DataFrame, late: pl.DataFrame
     ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        stored = cycles.charges_since(self._conn, self._entity_id, late)
+        """Place the new records of late groups among their stored charges from each group's
+        first new instant on (``late``: ``GROUP`` and ``since``); the stored charges are read
+        as their places alone (``PLACE_SCHEMA``), and in full only where their tiers change."""
+        since = {tuple(row[:-1]): row[-1] for row in late.select(*GROUP, "since").iter_rows()}
+        stored = pl.DataFrame(
+            cycles.places_since(self._conn, self._entity_id, since),
+            schema=PLACE_SCHEMA,
+            orient="row",
+        )
         held = self._held.join(late, on=list(GROUP), how="semi")
         before = held.join(
             stored.group_by(GROUP).agg(pl.col("billed_quantity").sum().alias("_tail")),
             on=list(GROUP),
             how="left",
         ).select(*GROUP, (pl.col("used") - pl.col("_tail").fill_null(0)).alias("used"))
-        columns = [c for c in CHARGE_SCHEMA if c in new.columns]
-        together = pl.concat(
-            [
-                new.select(columns).with_columns(
-                    pl.lit(None, pl.Int64).alias("charge_id"), pl.int_range(pl.len()).alias("_n")
-                ),
-                stored.with_columns(pl.lit(None, pl.Int64).alias("_n")),
-            ],
-            how="diagonal",
+        placing = [*GROUP, *ORDER, "billed_quantity", "rate_row_id"]
+        together = place(
+            pl.concat(
+                [
+                    new.select(placing).with_columns(
+                        pl.lit(None, pl.Int64).alias("charge_id"),
+                        pl.int_range(pl.len()).alias("_n"),
+                    ),
+                    stored.select(*placing, "charge_id").with_columns(
+                        pl.lit(None, pl.Int64).alias("_n")
+                    ),
+                ],
+                how="diagonal",
+            ),
+            before,
         )
-        placed = price_in_cycle(together, self._rows, before)
-        fresh = placed.filter(pl.col("charge_id").is_null()).sort("_n")
-        again = placed.filter(pl.col("charge_id").is_not_null()).select(list(CHARGE_SCHEMA))
-        was = stored.select(list(CHARGE_SCHEMA))
-        changed = again.join(
-            was.select("charge_id", *_PLACED), on="charge_id", how="inner", suffix="_was"
-        ).filter(pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_was")) for c in REPRICED))
-        replacements = changed.select(list(CHARGE_SCHEMA))
-        replaced = was.join(replacements.select("charge_id"), on="charge_id", how="semi")
-        # the new records keep every column they came with, now placed
-        new_placed = (
-            new.drop(*(c for c in _PLACED if c in new.columns))
-            .with_columns(pl.int_range(pl.len()).alias("_n"))
-            .join(fresh.select("_n", *_PLACED), on="_n", how="left")
-            .drop("_n")
+        # the new records, priced at their places (a place kept only where it priced)
+        places = together.filter(pl.col("charge_id").is_null()).select("_n", "usage_before")
+        new_placed = apply_tiers(
+            new.with_columns(pl.int_range(pl.len()).alias("_n"))
+            .drop("usage_before", strict=False)
+            .join(places, on="_n", how="left", maintain_order="left")
+            .drop("_n"),
+            self._rows,
         )
-        return new_placed.select(new.columns), replaced, replacements
+        new_placed = new_placed.with_columns(
+            pl.when(pl.col("tier").is_not_null()).then(pl.col("usage_before")).alias("usage_before")
+        ).select(new.columns)
+        # the stored charges whose tiers their new places change
+        now = together.filter(pl.col("charge_id").is_not_null()).select(
+            "charge_id", pl.col("usage_before").alias("_now")
+        )
+        moved = (
+            place(stored, before)
+            .join(now, on="charge_id", how="inner")
+            .filter(pl.col("usage_before") != pl.col("_now"))
+        )
+        moved = moved.filter(
+            tier_parts(moved, self._rows).ne_missing(
+                tier_parts(moved.with_columns(pl.col("_now").alias("usage_before")), self._rows)
+            )
+        ).sort("charge_id")
+        replaced = cycles.charges_by_id(self._conn, moved["charge_id"].to_list())
+        replacements = apply_tiers(
+            replaced.drop("usage_before")
+            .join(
+                moved.select("charge_id", pl.col("_now").alias("usage_before")),
+                on="charge_id",
+                how="left",
+                maintain_order="left",
+            )
+            .select(list(CHARGE_SCHEMA)),
+            self._rows,
+        )
+        return new_placed, replaced, replacements

@@ -215,6 +215,7 @@ FINDINGS: dict[str, str] = {
     "USAGE_NOT_POSTED": "a customer-cycle's charges differ from its usage postings",
     "RECORD_NOT_CHARGED": "a rated record without exactly one current charge",
     "USAGE_TOTALS_DRIFT": "a cycle's running totals differ from its charges",
+    "CHARGE_PLACE_DRIFT": "a charge's copy of its record's place differs from the record",
     "CARRIED_NOT_BROUGHT_FORWARD": "what a close carried differs from what was brought forward",
     "CLOSED_CYCLE_UNBALANCED": "a closed customer-cycle's postings differ from its invoice",
     "INVOICE_LINES_DIFFER": "an invoice's totals differ from its lines",

@@ -5,8 +5,9 @@ the vectorized placing spends its time setting up plans rather than placing.
 The rules are the vectorized ones: within a group (``tiers.GROUP``) records stand in
 ``tiers.ORDER``; a record on a tiered row is priced on its ladder after the group's billed
 quantity ahead of it; a record on a flat row is left as it is. Re-placing a group's stored
-charges after a back-dated record re-rates only those whose amount or tier split changes. A
-differential property test holds this path and the vectorized one to the same ledger.
+charges after a back-dated record re-rates only those whose amount or tier split changes, and
+reads of the others only their places. A differential property test holds this path and the
+vectorized one to the same ledger.
 """
 
 from __future__ import annotations
@@ -18,16 +19,11 @@ from typing import Any
 import polars as pl
 
 from ratebook.pipeline.compiled import Ladder, ladder_of
-from ratebook.pipeline.scalar import price_on_ladder
+from ratebook.pipeline.scalar import ladder_parts, price_on_ladder
 from ratebook.pipeline.tiers import GROUP, ORDER
 
 #: A customer-cycle's key: ``GROUP``'s values.
 GroupKey = tuple[Any, ...]
-
-#: What a stored charge's new place must change for it to be re-rated (reversed and posted
-#: again): its amount or how it is split between tiers. A charge moved along its tier by a
-#: back-dated record, costing the same, is left as it is.
-REPRICED = ("charge", "unit_price", "tier", "tier_split")
 
 
 def group_of(record: dict[str, Any]) -> GroupKey:
@@ -82,20 +78,37 @@ def place_group(records: list[dict[str, Any]], used: int, ladders: dict[int, Lad
         used += record["billed_quantity"]
 
 
-def replace_tail(
+def moved_places(
     new: list[dict[str, Any]],
     stored: list[dict[str, Any]],
     before: int,
     ladders: dict[int, Ladder],
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+) -> dict[int, int]:
     """Place a late group's ``new`` records among its ``stored`` charges from their first
-    instant on, after ``before`` (what the group holds ahead of them all). The new records
-    are priced in place; the stored charges whose price changes come back as ``(was, now)``
-    pairs, in the order given."""
-    again = [dict(charge) for charge in stored]
-    place_group([*new, *again], before, ladders)
-    return [
-        (was, now)
-        for was, now in zip(stored, again, strict=True)
-        if any(now[c] != was[c] for c in REPRICED)
-    ]
+    instant on, after ``before`` (what the group holds ahead of them all).
+
+    The new records are priced in place. ``stored`` holds what placing needs of each charge
+    (``charge_id``, ``ORDER``, ``billed_quantity``, ``rate_row_id``: ``store.cycles``'s
+    ``PLACE_SCHEMA``); each stands priced at its place before the new records came. Returns
+    the new place (``usage_before``) of each stored charge whose tiers that place changes,
+    by charge id: the ones to re-rate. A charge moved along its tier keeps its price."""
+    order = [*ORDER]
+    was: dict[int, int] = {}
+    used = before
+    for charge in sorted(stored, key=lambda r: tuple(r[c] for c in order)):
+        was[charge["charge_id"]] = used
+        used += charge["billed_quantity"]
+    known = {id(charge) for charge in stored}
+    moved: dict[int, int] = {}
+    used = before
+    for item in sorted([*new, *stored], key=lambda r: tuple(r[c] for c in order)):
+        ladder = ladders.get(item["rate_row_id"])
+        if ladder is not None:
+            if id(item) not in known:
+                price_on_ladder(item, used, ladder)
+            elif ladder_parts(ladder, used, item["billed_quantity"]) != ladder_parts(
+                ladder, was[item["charge_id"]], item["billed_quantity"]
+            ):
+                moved[item["charge_id"]] = used
+        used += item["billed_quantity"]
+    return moved

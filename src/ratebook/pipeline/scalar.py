@@ -390,12 +390,12 @@ def apply_ladder(rated: dict[str, Any], usage_before: int) -> None:
     price_on_ladder(rated, usage_before, ladder)
 
 
-def price_on_ladder(rated: dict[str, Any], usage_before: int, ladder: Ladder) -> None:
-    """Price a rated record (or a stored charge) on ``ladder`` with ``usage_before`` of its
-    group ahead of it: sets ``usage_before``, ``tier``, ``tier_split``, ``unit_price`` and
-    ``charge``."""
+def ladder_parts(ladder: Ladder, usage_before: int, billed: int) -> list[tuple[int, int, int]]:
+    """The tiers of ``ladder`` that price ``billed`` units after ``usage_before`` units of
+    the group, as ``(tier, units, price)``: graduated, the units inside each tier; volume, all
+    of them in the tier reached. A charge's price is a function of these (and its row's
+    terms), so two places that give the same parts price it alike."""
     steps = ladder.steps
-    billed = rated["billed_quantity"]
     start, end = usage_before, usage_before + billed
     parts: list[tuple[int, int, int]] = []
     for k, (low, price) in enumerate(steps):
@@ -406,6 +406,15 @@ def price_on_ladder(rated: dict[str, Any], usage_before: int, ladder: Ladder) ->
             part = billed if low < end and (upto is None or end <= upto) else 0
         if part > 0:
             parts.append((k, part, price))
+    return parts
+
+
+def price_on_ladder(rated: dict[str, Any], usage_before: int, ladder: Ladder) -> None:
+    """Price a rated record (or a stored charge) on ``ladder`` with ``usage_before`` of its
+    group ahead of it: sets ``usage_before``, ``tier``, ``tier_split``, ``unit_price`` and
+    ``charge``."""
+    billed = rated["billed_quantity"]
+    parts = ladder_parts(ladder, usage_before, billed)
     usage = sum(part * price for _, part, price in parts)
     rated["usage_before"] = usage_before
     rated["tier"] = parts[0][0] if parts else 0

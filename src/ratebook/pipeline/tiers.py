@@ -174,6 +174,32 @@ def apply_tiers(records: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def tier_parts(records: pl.DataFrame, rows: pl.DataFrame) -> pl.Series:
+    """Each record's units in each tier of its row's ladder at its place (``usage_before``),
+    as a list (null for a record on no tiered row): what its price depends on besides its
+    row's terms, so two places with equal parts price a record alike (``apply_tiers``).
+
+    Args:
+        records: with ``usage_before``, ``billed_quantity`` and ``rate_row_id``.
+        rows: the rate rows (``model.tariffs.ROW_SCHEMA``).
+    """
+    ladders, depth = _ladders(rows, records["rate_row_id"])
+    if depth == 0:
+        return pl.Series("parts", [None] * records.height, dtype=pl.List(pl.Int64))
+    return (
+        records.lazy()
+        .select("usage_before", "billed_quantity", "rate_row_id")
+        .join(ladders.lazy(), on="rate_row_id", how="left", maintain_order="left")
+        .select(
+            pl.when(pl.col("tier_kind").is_not_null())
+            .then(pl.concat_list([_part(k, depth) for k in range(depth)]))
+            .alias("parts")
+        )
+        .collect()
+        .to_series()
+    )
+
+
 #: The columns ``apply_tiers`` sets on a tiered record.
 _TIER_SETS = ("tier", "tier_split", "unit_price", "charge")
 

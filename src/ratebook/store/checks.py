@@ -7,6 +7,8 @@ Each check reads aggregates (the database sums, the check compares) and names ev
 * ``RECORD_NOT_CHARGED``: a rated record without exactly one current charge, or a current
   charge of a record that is not rated;
 * ``USAGE_TOTALS_DRIFT``: a cycle's running total (``usage_totals``) differs from its charges;
+* ``CHARGE_PLACE_DRIFT``: a charge's copy of its record's place (service, unit, start, origin,
+  id), by which late records are placed, differs from the record;
 * ``CARRIED_NOT_BROUGHT_FORWARD``: what a close carried differs from what the next cycle
   brought forward, per customer and category;
 * ``CLOSED_CYCLE_UNBALANCED``: a closed customer-cycle's postings do not sum to its invoice's
@@ -293,6 +295,26 @@ def _usage_totals(conn: Connection, entity_id: int) -> list[Violation]:
     ]
 
 
+def _charge_places(conn: Connection, entity_id: int) -> list[Violation]:
+    c, r = rated_charges.c, usage_records.c
+    copied = ("service", "unit", "start_time", "origin", "record_id")
+    rows = conn.execute(
+        select(c.id, r.origin, r.record_id)
+        .select_from(rated_charges.join(usage_records, r.id == c.record_pk))
+        .where(c.entity_id == entity_id, or_(*(c[name] != r[name] for name in copied)))
+        .order_by(c.id)
+        .limit(_SHOWN)
+    )
+    return [
+        Violation(
+            code="CHARGE_PLACE_DRIFT",
+            subject=f"charge {charge_id}",
+            detail=f"its place differs from its record {origin}/{record_id}'s",
+        )
+        for charge_id, origin, record_id in rows
+    ]
+
+
 def _carried(conn: Connection, entity_id: int) -> list[Violation]:
     p = ledger_postings.c
     schema = {
@@ -492,6 +514,7 @@ def check_store(conn: Connection, entity_id: int) -> Checked:
     cycles, violations = unposted_usage(conn, entity_id)
     violations += _records_charged(conn, entity_id)
     violations += _usage_totals(conn, entity_id)
+    violations += _charge_places(conn, entity_id)
     violations += _carried(conn, entity_id)
     violations += _closed_cycles(conn, entity_id)
     invoice_count, wrong_invoices = _invoices(conn, entity_id)

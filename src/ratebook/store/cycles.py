@@ -20,10 +20,8 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
-    func,
     insert,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -99,15 +97,9 @@ def _chunks(values: list[Any]) -> Iterator[list[Any]]:
 
 
 def _charge_columns() -> list[Any]:
-    """The columns of ``CHARGE_SCHEMA``, in its order."""
-    c, r = rated_charges.c, usage_records.c
-    on_record = {"service", "unit", "start_time", "origin", "record_id"}
-    return [
-        c.id.label("charge_id")
-        if name == "charge_id"
-        else (r[name] if name in on_record else c[name])
-        for name in CHARGE_SCHEMA
-    ]
+    """The columns of ``CHARGE_SCHEMA``, in its order (a charge carries its record's place)."""
+    c = rated_charges.c
+    return [c.id.label("charge_id") if name == "charge_id" else c[name] for name in CHARGE_SCHEMA]
 
 
 def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.DataFrame:
@@ -171,23 +163,28 @@ def usage_ahead(
 ) -> int:
     """The billed quantity of a group's current charges ahead of ``key`` (``start_time``,
     ``origin``, ``record_id``: ``pipeline.tiers.ORDER``), where a record of that key stands in
-    its customer-cycle."""
-    c, r = rated_charges.c, usage_records.c
+    its customer-cycle: read from ``ix_rated_charges_place`` alone."""
     customer_id, period, service, unit = group
-    query = (
-        select(func.coalesce(func.sum(c.billed_quantity), 0))
-        .select_from(rated_charges.join(usage_records, r.id == c.record_pk))
-        .where(
-            c.entity_id == entity_id,
-            c.customer_id == customer_id,
-            c.period == period,
-            c.superseded_by.is_(None),
-            r.service == service,
-            r.unit == unit,
-            tuple_(r.start_time, r.origin, r.record_id) < tuple_(*key),
-        )
+    start, origin, record_id = key
+    found = driver.rows(
+        conn,
+        "SELECT coalesce(sum(billed_quantity), 0) FROM rated_charges"
+        " WHERE entity_id = ? AND customer_id = ? AND period = ? AND service = ? AND unit = ?"
+        " AND superseded_by IS NULL AND (start_time < ? OR (start_time = ?"
+        " AND (origin < ? OR (origin = ? AND record_id < ?))))",
+        (
+            entity_id,
+            customer_id,
+            period,
+            service,
+            unit,
+            *(driver.stored_instant(conn, start),) * 2,
+            origin,
+            origin,
+            record_id,
+        ),
     )
-    return int(conn.execute(query).scalar_one())
+    return int(found[0][0])
 
 
 def _later(current: Any, offered: Any) -> Any:
@@ -259,67 +256,74 @@ def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
         conn.execute(upsert, rows)
 
 
-def _current_charges(
-    entity_id: int, customer_ids: list[int], periods: list[str], since: datetime | None = None
-) -> Any:
-    """The statement of the current charges (``CHARGE_SCHEMA``) of some customers' cycles,
-    of records starting at ``since`` or later if given."""
-    c = rated_charges.c
-    statement = (
-        select(*_charge_columns())
-        .select_from(rated_charges.join(usage_records, usage_records.c.id == c.record_pk))
-        .where(
-            c.entity_id == entity_id,
-            c.superseded_by.is_(None),
-            c.customer_id.in_(customer_ids),
-            c.period.in_(periods),
-        )
-    )
-    return statement if since is None else statement.where(usage_records.c.start_time >= since)
+#: What placing reads of a stored charge (``ix_rated_charges_place`` holds all of it): its
+#: group, its place in the group's order, and what it adds to the usage after it.
+PLACE_SCHEMA: dict[str, pl.DataType] = {
+    "charge_id": pl.Int64(),
+    "customer_id": pl.Int64(),
+    "period": pl.String(),
+    "service": pl.String(),
+    "unit": pl.String(),
+    "start_time": pl.Datetime("us", "UTC"),
+    "origin": pl.String(),
+    "record_id": pl.String(),
+    "billed_quantity": pl.Int64(),
+    "rate_row_id": pl.Int64(),
+}
+
+#: Groups asked about by one statement of ``places_since``.
+_GROUPS_A_STATEMENT = 500
 
 
-def charges_since(conn: Connection, entity_id: int, since: pl.DataFrame) -> pl.DataFrame:
-    """Current charges (``CHARGE_SCHEMA``) of the groups in ``since`` (``customer_id``,
-    ``period``, ``service``, ``unit``, ``since``) whose record starts at ``since`` or later.
-
-    The store is asked by customer and period (indexed) and the groups and instants are
-    matched here: one ``OR`` term per group would make SQLite test every charge against
-    thousands of terms."""
-    periods = sorted(since["period"].unique().to_list())
-    found: list[pl.DataFrame] = []
-    for some in _chunks(sorted(since["customer_id"].unique().to_list())):
-        found.append(query_frame(conn, _current_charges(entity_id, some, periods), CHARGE_SCHEMA))
-    if not found:
-        return pl.DataFrame(schema=CHARGE_SCHEMA)
-    groups = ["customer_id", "period", "service", "unit"]
-    return (
-        pl.concat(found)
-        .join(
-            since.select(*groups, pl.col("since").cast(CHARGE_SCHEMA["start_time"])),
-            on=groups,
-            how="inner",
-        )
-        .filter(pl.col("start_time") >= pl.col("since"))
-        .select(list(CHARGE_SCHEMA))
-    )
-
-
-def tails_since(
+def places_since(
     conn: Connection, entity_id: int, since: dict[tuple[Any, ...], datetime]
-) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
-    """``charges_since`` for a few groups, as dictionaries (``CHARGE_SCHEMA``'s keys) by
-    group (``customer_id``, ``period``, ``service``, ``unit``)."""
-    periods = sorted({group[1] for group in since})
-    earliest = min(since.values())
-    tails: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for some in _chunks(sorted({group[0] for group in since})):
-        statement = _current_charges(entity_id, some, periods, earliest)
-        for row in conn.execute(statement).mappings():
-            group = (row["customer_id"], row["period"], row["service"], row["unit"])
-            at = since.get(group)
-            if at is not None and row["start_time"] >= at:
-                tails.setdefault(group, []).append(dict(row))
-    return tails
+) -> list[tuple[Any, ...]]:
+    """The current charges of each group (``customer_id``, ``period``, ``service``, ``unit``)
+    in ``since`` whose record starts at its instant or later, as ``PLACE_SCHEMA`` tuples (start
+    times aware), in no particular order.
+
+    Each group is one range of ``ix_rated_charges_place``, read without visiting a charge's
+    row or its record: the groups are joined in as a list of values."""
+    found: list[tuple[Any, ...]] = []
+    groups = sorted(since.items())
+    for at in range(0, len(groups), _GROUPS_A_STATEMENT):
+        some = groups[at : at + _GROUPS_A_STATEMENT]
+        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(some))
+        params: list[Any] = [entity_id]
+        for group, instant in some:
+            params += [*group, driver.stored_instant(conn, instant)]
+        cast = "CAST(? AS timestamptz)" if conn.dialect.name == "postgresql" else "?"
+        values = values.replace("?)", f"{cast})")
+        rows = driver.rows(
+            conn,
+            "WITH late (customer_id, period, service, unit, since) AS (VALUES "
+            + values
+            + ") SELECT c.id, c.customer_id, c.period, c.service, c.unit, c.start_time,"
+            " c.origin, c.record_id, c.billed_quantity, c.rate_row_id"
+            " FROM late JOIN rated_charges c ON c.entity_id = ?"
+            " AND c.customer_id = late.customer_id AND c.period = late.period"
+            " AND c.service = late.service AND c.unit = late.unit"
+            " AND c.start_time >= late.since AND c.superseded_by IS NULL",
+            (*params[1:], entity_id),
+        )
+        found += [(*row[:5], driver.instant(row[5]), *row[6:]) for row in rows]
+    return found
+
+
+def charges_by_id(conn: Connection, charge_ids: list[int]) -> pl.DataFrame:
+    """These charges (``CHARGE_SCHEMA``), in ``charge_ids``' order: looked up by id alone (a
+    condition on the entity would lead SQLite to scan the entity's index instead)."""
+    if not charge_ids:
+        return pl.DataFrame(schema=CHARGE_SCHEMA)
+    c = rated_charges.c
+    found = pl.concat(
+        [
+            query_frame(conn, select(*_charge_columns()).where(c.id.in_(some)), CHARGE_SCHEMA)
+            for some in _chunks(charge_ids)
+        ]
+    )
+    order = pl.DataFrame({"charge_id": charge_ids}, schema={"charge_id": pl.Int64()})
+    return order.join(found, on="charge_id", how="inner", maintain_order="left")
 
 
 def replace_charges(

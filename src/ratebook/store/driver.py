@@ -36,3 +36,14 @@ def instant(value: Any) -> datetime | None:
         return None
     found: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
     return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+
+def stored_instant(conn: Connection, value: datetime) -> Any:
+    """An aware instant as a ``UtcDateTime`` column holds it, to bind to a statement of
+    ``rows``: naive-UTC text with microseconds on SQLite (what SQLAlchemy and the bulk
+    writer store, so text order is time order), the instant itself on PostgreSQL."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime bound to a UTC column")
+    if conn.dialect.name == "postgresql":
+        return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -370,6 +370,14 @@ rated_charges = Table(
     # entity's lock by the transaction that books it, so a close knows what it bills without
     # comparing clocks
     Column("posted_period", String(7), nullable=False),
+    # the record's place in its customer-cycle, copied from it: its group's service and unit
+    # and its order (start, origin, id), so that placing a record reads the charges around
+    # it from one index (``ix_rated_charges_place``) without visiting their records
+    Column("service", String(32), nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("origin", String(64), nullable=False),
+    Column("record_id", String(255), nullable=False),
     Column("rate_table_id", Integer, nullable=True),
     Column("version_id", Integer, nullable=True),
     Column("rate_row_id", Integer, nullable=True),
@@ -394,7 +402,26 @@ rated_charges = Table(
     Column("superseded_by", BigInteger, nullable=True),
     # set once, when an invoice bills this charge: the line it is part of
     Column("invoice_line_id", BigInteger, nullable=True),
-    Index("ix_rated_charges_customer_period", "entity_id", "customer_id", "period"),
+    # a cycle's charges in their order, with what placing and the ledger check read of each
+    # (whether current, the cycle posted to, billed quantity, charge, rate row, id): they
+    # read this index alone, never the table
+    Index(
+        "ix_rated_charges_place",
+        "entity_id",
+        "customer_id",
+        "period",
+        "service",
+        "unit",
+        "start_time",
+        "origin",
+        "record_id",
+        "superseded_by",
+        "posted_period",
+        "billed_quantity",
+        "charge",
+        "rate_row_id",
+        "id",
+    ),
     Index("ix_rated_charges_record", "record_pk"),
     # the invoiced charges only: an import adds none, so it adds nothing to this index
     Index(
