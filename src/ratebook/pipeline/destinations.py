@@ -234,10 +234,8 @@ def _stored_type(number: str) -> tuple[str | None, str]:
     if not _E164.match(number):
         return None, NumberType.UNKNOWN.value
     digits = number[1:]
-    code = next(
-        (digits[:n] for n in (3, 2, 1) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE),
-        None,
-    )
+    # compared as text: a calling code has no leading zero ("020" is no code 20)
+    code = next((digits[:n] for n in (3, 2, 1) if digits[:n] in _codes_by_length()[n]), None)
     if code is None:
         return None, NumberType.UNKNOWN.value
     nsn = digits[len(code) :]
