@@ -32,31 +32,40 @@ def group_of(record: dict[str, Any]) -> GroupKey:
 
 
 class _KnownLadders:
-    """The ladders looked up in the latest rate rows, kept while those rows are the ones
-    asked about: the reference data a process keeps between requests hands out the same frame
-    until it changes, so each row's ladder is read from it once, not once per transaction."""
+    """The ladders of the latest rate rows by rate row id, decoded all at once the first time
+    those rows are asked about: the reference data a process keeps between requests hands out
+    the same frame until it changes, and its rows share a handful of ladders, so each distinct
+    ladder is decoded once per reference load, not once per transaction."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: pl.DataFrame | None = None
-        self._known: dict[int, Ladder | None] = {}
+        self._known: dict[int, Ladder] = {}
 
     def of(self, rows: pl.DataFrame, wanted: set[int]) -> dict[int, Ladder]:
         with self._lock:
             if self._rows is not rows:
-                self._rows, self._known = rows, {}
+                self._rows, self._known = rows, _decoded(rows)
             known = self._known
-            missing = sorted(wanted - known.keys())
-        if missing:
-            found = rows.filter(
-                pl.col("rate_row_id").is_in(missing) & pl.col("tier_kind").is_not_null()
-            ).select("rate_row_id", "tier_kind", "tiers", "minimum_charge", "max_cost")
-            read = dict.fromkeys(missing)
-            for rate_row_id, kind, tiers, minimum, max_cost in found.iter_rows():
-                read[rate_row_id] = ladder_of(kind, tiers, minimum, max_cost)
-            with self._lock:
-                known.update(read)
         return {i: ladder for i in wanted if (ladder := known.get(i)) is not None}
+
+
+def _decoded(rows: pl.DataFrame) -> dict[int, Ladder]:
+    """Every tiered row's ladder by rate row id."""
+    shared: dict[tuple[Any, ...], Ladder | None] = {}
+    found: dict[int, Ladder] = {}
+    for rate_row_id, kind, tiers, minimum, max_cost in (
+        rows.filter(pl.col("tier_kind").is_not_null())
+        .select("rate_row_id", "tier_kind", "tiers", "minimum_charge", "max_cost")
+        .iter_rows()
+    ):
+        key = (kind, tiers, minimum, max_cost)
+        if key not in shared:
+            shared[key] = ladder_of(kind, tiers, minimum, max_cost)
+        ladder = shared[key]
+        if ladder is not None:
+            found[rate_row_id] = ladder
+    return found
 
 
 _known_ladders = _KnownLadders()

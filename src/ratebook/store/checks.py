@@ -128,28 +128,30 @@ def _posted_usage(
     if periods is None or customer_ids is None:
         statements.append(union_all(posted, charged))
     else:
-        # the charges posted to a cycle are of the cycle itself or, as late usage, of the
-        # earlier cycles its late-usage postings name: asking for those periods keeps to the
-        # index
-        of_late = (
-            p.entity_id == entity_id,
-            p.kind == "late_usage",
-            p.period.in_(periods),
-            p.source_period.is_not(None),
-        )
-        if conn.dialect.name == "postgresql":
-            # one array of the periods and the late ones (an InitPlan): the charges' index
-            # probes a customer's period partitions by it, where an OR with the late
-            # periods' subquery would read every charge of the customers in every period
-            late_periods = select(func.array_agg(p.source_period)).where(*of_late)
-            of_period = c.period == any_(
-                func.array_cat(cast(periods, ARRAY(String)), late_periods.scalar_subquery())
-            )
-        else:
-            of_period = or_(
-                c.period.in_(periods), c.period.in_(select(p.source_period).where(*of_late))
-            )
         for some in _chunks(customer_ids):
+            # the charges posted to a cycle are of the cycle itself or, as late usage, of the
+            # earlier cycles its late-usage postings name: asking for those periods (of these
+            # customers' postings) keeps to the indexes
+            of_late = (
+                p.entity_id == entity_id,
+                p.customer_id.in_(some),
+                p.period.in_(periods),
+                p.kind == "late_usage",
+                p.source_period.is_not(None),
+            )
+            if conn.dialect.name == "postgresql":
+                # one array of the periods and the late ones (an InitPlan): the charges'
+                # index probes a customer's period partitions by it, where an OR with the
+                # late periods' subquery would read every charge of the customers in every
+                # period
+                late_periods = select(func.array_agg(p.source_period)).where(*of_late)
+                of_period = c.period == any_(
+                    func.array_cat(cast(periods, ARRAY(String)), late_periods.scalar_subquery())
+                )
+            else:
+                of_period = or_(
+                    c.period.in_(periods), c.period.in_(select(p.source_period).where(*of_late))
+                )
             mine = posted.where(p.customer_id.in_(some), p.period.in_(periods))
             theirs = charged.where(c.customer_id.in_(some), of_period, c.posted_period.in_(periods))
             statements.append(union_all(mine, theirs))
