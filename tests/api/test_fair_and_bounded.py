@@ -10,6 +10,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +18,13 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
-from ratebook.api import create_app
+from ratebook.api import create_app, gate
+from ratebook.model.keys import KeyRow
 from ratebook.settings import Settings
 from ratebook.store.tables import exceptions, usage_records
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rate_table import import_rate_table
-from ratebook.workflows.manage_keys import create_key
+from ratebook.workflows.manage_keys import authenticate, create_key
 from tests.api.conftest import CUSTOMERS, TIERED
 from tests.conftest import write
 from tests.support.api_server import LiveServer
@@ -220,3 +222,29 @@ def test_a_server_at_its_limit_answers_429_and_its_probes_meanwhile(
                 assert busy.headers["Retry-After"] == "1"
                 assert client.get("/healthz").json() == {"status": "ok"}
                 assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_a_burst_of_one_new_key_is_served_by_one_lookup(
+    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 24 connections present the same key, not looked up yet, at once: they share one store
+    # lookup instead of counting as 24 new keys (8 at most are looked up at once: 429 BUSY).
+    # The lookup is slowed so that the requests surely arrive while it runs.
+    lookups: list[str] = []
+
+    def slow(engine: Engine, token: str) -> KeyRow | None:
+        lookups.append(token)
+        time.sleep(0.5)
+        return authenticate(engine, token)
+
+    monkeypatch.setattr(gate, "authenticate", slow)
+    for server in _serve(my_engine, tmp_path, api_key_rate=1_000):
+
+        def ask(_: int, server: Server = server) -> int:
+            with server.client() as client:
+                return client.get("/v1/rate-tables").status_code
+
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            answers = list(pool.map(ask, range(24)))
+        assert answers == [200] * 24
+        assert lookups == [server.key]

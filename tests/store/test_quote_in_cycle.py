@@ -28,13 +28,13 @@ from ratebook.pipeline.tiers import split_text
 from ratebook.settings import Settings
 from ratebook.sources.events import event_rows
 from ratebook.store.entities import get_entity
-from ratebook.store.reference import load_reference
+from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.store.tables import exceptions, rated_charges, usage_records, usage_totals
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.ingest_events import ingest_events
-from ratebook.workflows.quote_in_cycle import quote_in_cycle
-from tests.api.conftest import CUSTOMERS, TIERED
+from ratebook.workflows.quote_in_cycle import quote_if_warm, quote_in_cycle
+from tests.api.conftest import CUSTOMERS, OTHER_CUSTOMERS, TIERED
 from tests.conftest import write
 
 
@@ -310,3 +310,27 @@ def test_the_usual_quote_is_answered_from_the_rating_state(history: Engine) -> N
         "0.1000",
         "120",
     )
+
+
+def test_a_warm_quote_answers_only_from_what_the_server_holds(
+    history: Engine, tmp_path: Path
+) -> None:
+    # the API's event loop answers a quote only from reference data already loaded and
+    # compiled (loading takes seconds): cold, or after a rate change, it is handed on (None)
+    references = ReferenceCache()
+    event = _unnamed(0, UNNAMED[0])
+    assert quote_if_warm(history, [event], entity_code="MY1", references=references) is None
+    held = quote_in_cycle(history, [event], entity_code="MY1", references=references)
+    warm = quote_if_warm(history, [event], entity_code="MY1", references=references)
+    assert warm is not None
+    # ACME holds 700 s on the 15th: 90 s on the 20th is 2 minutes in tier 2, RM0.1000
+    assert [(r.status, r.charge) for r in warm.results] == [("rated", "0.1000")]
+    assert [dataclasses.replace(r, record_id=None) for r in warm.results] == [
+        dataclasses.replace(r, record_id=None) for r in held.results
+    ]
+    # a quote the quick path does not take (ids of its own) is handed on too
+    named = {**event, "record_id": "mine-1"}
+    assert quote_if_warm(history, [named], entity_code="MY1", references=references) is None
+    # a new customer changes the reference stamp: the held copy no longer answers
+    import_customers(history, write(tmp_path / "more.csv", OTHER_CUSTOMERS), entity_code="MY1")
+    assert quote_if_warm(history, [event], entity_code="MY1", references=references) is None

@@ -21,6 +21,7 @@ from ratebook.api.coalesce import EventCoalescer
 from ratebook.api.gate import Gate
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.metrics import LatencyMiddleware, Metrics
+from ratebook.api.quote_lane import QuoteLane
 from ratebook.api.routes import accounts, events, health, rates, reports, review
 from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
@@ -90,6 +91,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     # live keys of POST /v1/events, whose writer checks them again (api.key_cache)
     app.state.keys = KeyCache()
     app.state.idempotency_purged_at = datetime.min.replace(tzinfo=UTC)  # purge at first use
+    # quotes of a SQLite store are answered on the event loop (api.quote_lane)
+    app.state.quote_lane = QuoteLane(on_loop=app.state.engine.dialect.name == "sqlite")
     app.state.event_writer = EventCoalescer(
         app.state.engine, settings, app.state.metrics, app.state.references
     )

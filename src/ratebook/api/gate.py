@@ -7,8 +7,9 @@ In order, each refusal a problem JSON answered without reading the body:
 2. a request without a well-formed API key gets 401;
 3. a body declared larger than its route reads gets 413, one of a media type its route does
    not read 415 (an untyped body is read as the route reads bodies);
-4. the key is looked up (kept keys without a store read; at most ``_LOOKUPS`` lookups at
-   once, beyond that 429), and an unknown or revoked one gets 401;
+4. the key is looked up (kept keys without a store read; requests with the same key share
+   one lookup; at most ``_LOOKUPS`` keys looked up at once, beyond that 429), and an
+   unknown or revoked one gets 401;
 5. a key past its rate (``api_key_rate`` requests a second, bursts of ``api_key_burst``) gets
    429 with ``Retry-After``, as does any request while ``api_max_in_flight`` are being
    served by this process.
@@ -23,6 +24,7 @@ that carries a body must declare its length, within ``console_max_form_bytes`` (
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -32,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ratebook.api.key_cache import KeyCache
 from ratebook.limits import SECOND_NS, RateLimiter
+from ratebook.model.keys import KeyRow
 from ratebook.settings import Settings
 from ratebook.workflows.manage_keys import authenticate, digest, well_formed
 
@@ -105,7 +108,8 @@ class Gate:
         self.keys = keys
         self.limiter = RateLimiter(settings.api_key_rate, settings.api_key_burst)
         self.in_flight = 0
-        self.lookups = 0
+        # the keys being looked up in the store, by digest: one lookup a key at a time
+        self.looking_up: dict[str, asyncio.Future[KeyRow | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -120,7 +124,12 @@ class Gate:
             await answer(send, *refused)
             return
         token = headers[b"authorization"][7:].decode("latin-1").strip()
-        if self.keys.get(digest(token)) is None and self.lookups >= _LOOKUPS:
+        wanted = digest(token)
+        if (
+            self.keys.get(wanted) is None
+            and wanted not in self.looking_up
+            and len(self.looking_up) >= _LOOKUPS
+        ):
             await answer(send, 429, "BUSY", "too many new keys at once", _retry_after(1))
             return
         key_id = await self._key_id(token)
@@ -211,16 +220,18 @@ class Gate:
         return None
 
     async def _key_id(self, token: str) -> int | None:
-        """The live key's id, or None (unknown or revoked)."""
+        """The live key's id, or None (unknown or revoked). Requests presenting the same key
+        while it is being looked up wait for that lookup rather than making their own."""
         wanted = digest(token)
         kept = self.keys.get(wanted)
         if kept is not None:
             return kept.id
-        self.lookups += 1
-        try:
-            key = await run_in_threadpool(authenticate, self.engine, token)
-        finally:
-            self.lookups -= 1
+        lookup = self.looking_up.get(wanted)
+        if lookup is None:
+            lookup = asyncio.ensure_future(run_in_threadpool(authenticate, self.engine, token))
+            self.looking_up[wanted] = lookup
+            lookup.add_done_callback(lambda _: self.looking_up.pop(wanted, None))
+        key = await asyncio.shield(lookup)
         if key is None:
             return None
         self.keys.keep(wanted, key)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,32 @@ from ratebook.pipeline.steps import decode as decode_steps
 
 if TYPE_CHECKING:
     from ratebook.pipeline.price import Reference
+
+
+class NotWarmError(Exception):
+    """Work inside ``warm_only`` needs more than what is already loaded and compiled."""
+
+
+_WARM_ONLY: ContextVar[bool] = ContextVar("ratebook_warm_only", default=False)
+
+
+@contextmanager
+def warm_only() -> Iterator[None]:
+    """Within the block, pricing reads only the reference data already loaded and compiled:
+    where it would load reference data, compile it or index a version's rows (or take a
+    slower road that says so) it raises ``NotWarmError`` instead, and a caller that must not
+    wait, the API's event loop, hands the work to a thread."""
+    token = _WARM_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _WARM_ONLY.reset(token)
+
+
+def require_loading_allowed() -> None:
+    """Raise ``NotWarmError`` inside ``warm_only``."""
+    if _WARM_ONLY.get():
+        raise NotWarmError
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +188,7 @@ class RatingState:
     def rows_of(self, version: Version) -> Version:
         """``version`` with its rows indexed."""
         if version.rows is None:
+            require_loading_allowed()
             with self.lock:
                 if version.rows is None:
                     _index_rows(version, self.frames)
@@ -354,6 +384,7 @@ def rating_state(reference: Reference) -> RatingState:
     """The compiled form of ``reference``, compiled on first use and kept while it lives."""
     state = _compiled.get(reference)
     if state is None:
+        require_loading_allowed()
         with _compiling:
             state = _compiled.get(reference)
             if state is None:

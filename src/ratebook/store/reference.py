@@ -10,7 +10,7 @@ import threading
 
 from sqlalchemy import Connection
 
-from ratebook.pipeline.compiled import rating_state
+from ratebook.pipeline.compiled import rating_state, require_loading_allowed
 from ratebook.pipeline.price import Reference
 from ratebook.store import parties, tariffs
 from ratebook.store.reference_lock import reference_stamp
@@ -55,13 +55,14 @@ class ReferenceCache:
     def load(self, conn: Connection, entity_id: int) -> Reference:
         """The entity's reference data as ``conn``'s transaction sees it: the kept copy when
         the stamp is the one it was loaded under, else loaded (and kept, unless a writer is
-        in flight)."""
+        in flight; inside ``pipeline.compiled.warm_only``, ``NotWarmError`` instead)."""
         stamp = reference_stamp(conn, entity_id)
-        if stamp is None:
-            return load_reference(conn, entity_id)
-        kept = self._kept(entity_id, stamp)
+        kept = None if stamp is None else self._kept(entity_id, stamp)
         if kept is not None:
             return kept
+        require_loading_allowed()
+        if stamp is None:
+            return load_reference(conn, entity_id)
         with self._lock:
             loading = self._loading.setdefault(entity_id, threading.Lock())
         with loading:

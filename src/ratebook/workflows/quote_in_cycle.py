@@ -30,6 +30,7 @@ from ratebook.intake.events import batch_rows, event_window
 from ratebook.intake.place import CycleUsage
 from ratebook.intake.quick_quote import quick_answers
 from ratebook.model.parties import Entity
+from ratebook.pipeline.compiled import NotWarmError, require_loading_allowed, warm_only
 from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, event_rows
@@ -72,6 +73,7 @@ def quote_in_cycle(
     rows = event_rows(events, default_origin, "", 0)
     if len({(row.origin, row.shape) for row in rows}) != 1:
         # several batches: stored and rolled back, the key checked where they are stored
+        require_loading_allowed()
         return ingest_events(
             engine,
             events,
@@ -103,6 +105,8 @@ def quote_in_cycle(
             if quick and not own_ids
             else None
         )
+        if answers is None:
+            require_loading_allowed()  # the staged intake's frames take longer
         results = (
             answers
             if answers is not None
@@ -112,6 +116,41 @@ def quote_in_cycle(
     for row in rows:
         count_result(summary, results[row.index])
     return summary
+
+
+def quote_if_warm(
+    engine: Engine,
+    events: list[dict[str, Any]],
+    *,
+    entity_code: str | None = None,
+    default_origin: str = DEFAULT_ORIGIN,
+    settings: Settings | None = None,
+    references: ReferenceCache,
+    key_id: int | None = None,
+) -> EventsSummary | None:
+    """``quote_in_cycle`` by its quick path (``intake.quick_quote``) from the reference data
+    ``references`` already holds, compiled and indexed; None for a quote that would take
+    longer (loading or compiling reference data takes seconds; the staged intake, tens of
+    milliseconds): for a caller that must answer at once or hand the quote on, the API's
+    event loop.
+
+    Raises:
+        InputError: as ``quote_in_cycle``.
+        AccessError: as ``quote_in_cycle``.
+    """
+    try:
+        with warm_only():
+            return quote_in_cycle(
+                engine,
+                events,
+                entity_code=entity_code,
+                default_origin=default_origin,
+                settings=settings,
+                references=references,
+                key_id=key_id,
+            )
+    except NotWarmError:
+        return None
 
 
 def _quote(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -30,6 +31,7 @@ from ratebook.api.deps import (
 from ratebook.api.idempotency import IdempotencyKey, run_once
 from ratebook.api.key_cache import KeyCache
 from ratebook.api.problems import Problem
+from ratebook.api.quote_lane import QuoteLane
 from ratebook.api.schemas import (
     CloudEventData,
     CloudEventEnvelope,
@@ -49,7 +51,7 @@ from ratebook.workflows.import_feed import import_feed, known_formats
 from ratebook.workflows.ingest_events import EventGroup, EventsSummary
 from ratebook.workflows.manage_keys import key_is_live
 from ratebook.workflows.meters import configured_meters
-from ratebook.workflows.quote_in_cycle import quote_in_cycle
+from ratebook.workflows.quote_in_cycle import quote_if_warm, quote_in_cycle
 
 router = APIRouter(route_class=ExactJsonRoute, tags=["usage"])
 
@@ -331,7 +333,7 @@ async def post_events(
     summary="Quote a price; nothing is stored",
     openapi_extra=_QUOTE_BODY,
 )
-def post_rate(
+async def post_rate(
     request: Request,
     caller: QuoteReader,
     engine: Store,
@@ -351,15 +353,27 @@ def post_rate(
         _QUOTES.validate_python(items)
     except ValidationError as exc:
         raise _invalid(exc, "") from None
+    quote = functools.partial(
+        quote_in_cycle,
+        engine,
+        items,
+        entity_code=caller.entity,
+        settings=settings,
+        references=references,
+        key_id=caller.key.id,
+    )
+    warm = functools.partial(
+        quote_if_warm,
+        engine,
+        items,
+        entity_code=caller.entity,
+        settings=settings,
+        references=references,
+        key_id=caller.key.id,
+    )
+    lane: QuoteLane = request.app.state.quote_lane
     try:
-        summary = quote_in_cycle(
-            engine,
-            items,
-            entity_code=caller.entity,
-            settings=settings,
-            references=references,
-            key_id=caller.key.id,
-        )
+        summary = await lane.answer(len(items), warm=warm, anyhow=quote)
     except AccessError:
         request.app.state.keys.drop(caller.key.id)
         raise
