@@ -19,6 +19,7 @@ from ratebook.store.reference_lock import reference_stamp
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rates import import_rates
 from ratebook.workflows.ingest_events import ingest_events
+from ratebook.workflows.quote_in_cycle import quote_if_warm
 from ratebook.workflows.warm_up import warm_references
 from tests.conftest import one_customer, write
 
@@ -76,6 +77,21 @@ def test_a_server_loads_the_reference_before_its_first_request(
     # the first event is priced from what the warm-up loaded
     assert _price(my_engine, cache, _event("w1", "A")) == "0.0300"
     assert len(loads) == 1
+
+
+def test_after_the_warm_up_a_quote_is_answered_from_what_it_holds(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    # the server's event loop answers a quote only from reference data already loaded,
+    # compiled and indexed (loading the rows of a version takes seconds on a large deck)
+    one_customer(my_engine, tmp_path)
+    cache = ReferenceCache()
+    quote = {k: v for k, v in _event("", "A").items() if k != "record_id"}
+    assert quote_if_warm(my_engine, [quote], entity_code="MY1", references=cache) is None
+    warm_references(my_engine, cache)
+    answered = quote_if_warm(my_engine, [quote], entity_code="MY1", references=cache)
+    assert answered is not None
+    assert [(r.status, r.charge) for r in answered.results] == [("rated", "0.0300")]
 
 
 def test_every_kind_of_reference_change_prices_the_next_event(

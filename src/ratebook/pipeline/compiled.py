@@ -185,6 +185,18 @@ class RatingState:
     frames: pl.DataFrame  # the rate rows, indexed by version on first use
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def warm(self, at: datetime) -> None:
+        """Index the rows of each rate table's version in force at ``at``, and work out its
+        holidays of that year, as pricing a record of that moment would: so that the first
+        records priced after a load do not wait for it."""
+        from ratebook.pipeline.band_split import band_at  # band_split prices by this state
+
+        for versions in self.versions.values():
+            in_force = [v for v in versions if v.effective_from <= at]
+            if in_force:
+                version = self.rows_of(in_force[-1])
+                band_at(version.bands, version.holidays, at)
+
     def rows_of(self, version: Version) -> Version:
         """``version`` with its rows indexed."""
         if version.rows is None:

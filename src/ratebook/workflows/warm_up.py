@@ -1,12 +1,15 @@
 """Loading every entity's reference data into a server's cache before its first request
-asks for it: the first quotes and events after a start then do not wait for it."""
+asks for it, compiled, with the rate rows in force indexed: the first quotes and events after
+a start then do not wait for it."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
+from ratebook.pipeline.compiled import rating_state
 from ratebook.store.engine import reading
 from ratebook.store.entities import list_entities
 from ratebook.store.reference import ReferenceCache
@@ -25,7 +28,8 @@ def warm_references(engine: Engine, references: ReferenceCache) -> list[str]:
             found = list_entities(conn)
         for entity in found:
             with store.connect() as conn:
-                references.load(conn, entity.id)
+                reference = references.load(conn, entity.id)
+            rating_state(reference).warm(datetime.now(UTC))
             loaded.append(entity.code)
     except Exception:  # a server starts whatever the store's state; requests tell it
         log.warning("reference data not loaded ahead of requests", exc_info=True)
