@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,13 +19,16 @@ import httpx
 import pytest
 from sqlalchemy import Engine, func, select
 
+from ratebook.api import app as app_module
 from ratebook.api import create_app, gate
 from ratebook.model.keys import KeyRow
 from ratebook.settings import Settings
+from ratebook.store.reference import ReferenceCache
 from ratebook.store.tables import exceptions, usage_records
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.manage_keys import authenticate, create_key
+from ratebook.workflows.warm_up import warm_references
 from tests.api.conftest import CUSTOMERS, TIERED
 from tests.conftest import write
 from tests.support.api_server import LiveServer
@@ -248,3 +252,34 @@ def test_a_burst_of_one_new_key_is_served_by_one_lookup(
             answers = list(pool.map(ask, range(24)))
         assert answers == [200] * 24
         assert lookups == [server.key]
+
+
+def test_a_server_is_not_ready_until_its_reference_data_is_loaded(
+    my_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the warm-up is held until the test lets it go, as a large deck would hold it
+    go = threading.Event()
+
+    def held(engine: Engine, references: ReferenceCache) -> list[str]:
+        go.wait(timeout=30)
+        return warm_references(engine, references)
+
+    monkeypatch.setattr(app_module, "warm_references", held)
+    import_rate_table(my_engine, write(tmp_path / "t.yaml", TIERED), entity_code="MY1")
+    settings = Settings(database_url="sqlite://")
+    server = LiveServer(create_app(settings, engine=my_engine), lifespan=True)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            warming = client.get("/readyz")
+            assert warming.status_code == 503
+            assert warming.json()["code"] == "WARMING_UP"
+            assert client.get("/healthz").json() == {"status": "ok"}  # alive meanwhile
+            go.set()
+            deadline = time.monotonic() + 20
+            while (ready := client.get("/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, ready.text
+                time.sleep(0.05)
+            assert ready.json() == {"status": "ready"}
+    finally:
+        go.set()
+        server.stop()

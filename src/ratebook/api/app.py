@@ -59,15 +59,21 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # the reference data loads beside the first requests, not in their way
-        threading.Thread(
-            target=warm_references,
-            args=(app.state.engine, app.state.references),
-            name="ratebook-warm-up",
-            daemon=True,
-        ).start()
+        # the reference data loads beside the first requests, not in their way; /readyz
+        # says "warming up" until it is loaded
+        warmed = threading.Event()
+        app.state.warmed = warmed
+
+        def warm_up() -> None:
+            try:
+                warm_references(app.state.engine, app.state.references)
+            finally:
+                warmed.set()
+
+        threading.Thread(target=warm_up, name="ratebook-warm-up", daemon=True).start()
         yield
         await run_in_threadpool(app.state.event_writer.close)
+        await run_in_threadpool(app.state.quote_lane.close)
         await run_in_threadpool(console.close, app)
         app.state.probe.shutdown(wait=False)
 
@@ -82,6 +88,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         },
     )
     app.state.settings = settings
+    app.state.warmed = None  # an Event while the lifespan's warm-up runs (never, without it)
     app.state.engine = engine or make_engine(settings.database_url)
     app.state.metrics = Metrics()
     # /readyz asks the store on a thread of its own, never queued behind requests' work

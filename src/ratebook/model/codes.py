@@ -207,6 +207,7 @@ ERRORS: dict[str, str] = {
     "IDEMPOTENCY_KEY_REUSED": "an Idempotency-Key sent again with another request",
     "IDEMPOTENCY_IN_FLIGHT": "the request with this Idempotency-Key is still running",
     "SCHEMA_OUTDATED": "the database schema is not at the newest migration",
+    "WARMING_UP": "the server is still loading the reference data",
     "UNAVAILABLE": "the service cannot answer now",
 }
 

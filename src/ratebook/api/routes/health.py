@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Request, Response
@@ -27,7 +28,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="The database answers and its schema is current",
+    summary="The database answers, its schema is current and the reference data is loaded",
     responses={503: {"description": "Not ready (problem JSON says why)"}},
 )
 async def readyz(request: Request, engine: Store) -> dict[str, str]:
@@ -43,6 +44,9 @@ async def readyz(request: Request, engine: Store) -> dict[str, str]:
         raise Problem(503, "DB_UNREACHABLE", "the database does not answer")
     if problem == "SCHEMA_OUTDATED":
         raise Problem(503, "SCHEMA_OUTDATED", "the database schema is not at the newest migration")
+    warmed: threading.Event | None = request.app.state.warmed
+    if warmed is not None and not warmed.is_set():
+        raise Problem(503, "WARMING_UP", "the reference data (rate tables, customers) is loading")
     return {"status": "ready"}
 
 
