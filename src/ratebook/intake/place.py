@@ -45,10 +45,24 @@ from ratebook.pipeline.tiers import (
     tier_parts,
 )
 from ratebook.store import billing, cycles
-from ratebook.store.cycles import CHARGE_SCHEMA, PLACE_SCHEMA, USAGE_SCHEMA
+from ratebook.store.cycles import CHARGE_SCHEMA, USAGE_SCHEMA
 
 #: What a booked charge adds to its group's totals (``usage_change``).
 _BOOKED = (*GROUP, "billed_quantity", "start_time", "tier")
+
+#: A stored charge's place in its group (``pipeline.place_each.Place`` with its group).
+_STORED: dict[str, pl.DataType] = {
+    "customer_id": pl.Int64(),
+    "period": pl.String(),
+    "service": pl.String(),
+    "unit": pl.String(),
+    "charge_id": pl.Int64(),
+    "start_us": pl.Int64(),
+    "origin": pl.String(),
+    "record_id": pl.String(),
+    "billed_quantity": pl.Int64(),
+    "rate_row_id": pl.Int64(),
+}
 
 #: Up to this many records a batch is placed one record at a time (``pipeline.place_each``),
 #: beyond it as frames: each vectorized step costs a fixed fraction of a millisecond, so a
@@ -266,15 +280,12 @@ class CycleUsage:
         replaced: list[dict[str, Any]] = []
         replacements: list[dict[str, Any]] = []
         if late:
-            tails: dict[GroupKey, list[dict[str, Any]]] = {}
-            for place in cycles.places_since(self._conn, self._entity_id, late):
-                charge = dict(zip(PLACE_SCHEMA, place, strict=True))
-                tails.setdefault(group_of(charge), []).append(charge)
-            ladders |= ladders_of(self._rows, [c["rate_row_id"] for t in tails.values() for c in t])
+            tails = cycles.places_since(self._conn, self._entity_id, late)
+            ladders |= ladders_of(self._rows, [p.rate_row_id for t in tails.values() for p in t])
             moved: dict[int, int] = {}
             for key in late:
                 tail = tails.get(key, [])
-                before = usage[key][0] - sum(c["billed_quantity"] for c in tail)
+                before = usage[key][0] - sum(p.billed_quantity for p in tail)
                 moved |= moved_places(groups[key], tail, before, ladders)
             ids = sorted(moved)
             for was in cycles.charges_by_id(self._conn, ids).iter_rows(named=True):
@@ -343,12 +354,18 @@ class CycleUsage:
     ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """Place the new records of late groups among their stored charges from each group's
         first new instant on (``late``: ``GROUP`` and ``since``); the stored charges are read
-        as their places alone (``PLACE_SCHEMA``), and in full only where their tiers change."""
+        as their places alone (``place_each.Place``), and in full only where their tiers
+        change."""
         since = {tuple(row[:-1]): row[-1] for row in late.select(*GROUP, "since").iter_rows()}
+        tails = cycles.places_since(self._conn, self._entity_id, since)
         stored = pl.DataFrame(
-            cycles.places_since(self._conn, self._entity_id, since),
-            schema=PLACE_SCHEMA,
+            [(*group, *place) for group, places in tails.items() for place in places],
+            schema=_STORED,
             orient="row",
+        ).with_columns(
+            pl.from_epoch("start_us", time_unit="us")
+            .dt.replace_time_zone("UTC")
+            .alias("start_time")
         )
         held = self._held.join(late, on=list(GROUP), how="semi")
         before = held.join(

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -24,6 +25,28 @@ from ratebook.pipeline.tiers import GROUP, ORDER
 
 #: A customer-cycle's key: ``GROUP``'s values.
 GroupKey = tuple[Any, ...]
+
+
+class Place(NamedTuple):
+    """What placing reads of a stored charge: its id, its place in its group's order (the
+    start as whole microseconds since 1970, then origin and id) and what it adds to the usage
+    after it."""
+
+    charge_id: int
+    start_us: int
+    origin: str
+    record_id: str
+    billed_quantity: int
+    rate_row_id: int | None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def start_us(start: datetime) -> int:
+    """An aware instant as whole microseconds since 1970 (``Place.start_us``)."""
+    return (start - _EPOCH) // _MICROSECOND
 
 
 def group_of(record: dict[str, Any]) -> GroupKey:
@@ -89,35 +112,40 @@ def place_group(records: list[dict[str, Any]], used: int, ladders: dict[int, Lad
 
 def moved_places(
     new: list[dict[str, Any]],
-    stored: list[dict[str, Any]],
+    stored: list[Place],
     before: int,
     ladders: dict[int, Ladder],
 ) -> dict[int, int]:
     """Place a late group's ``new`` records among its ``stored`` charges from their first
     instant on, after ``before`` (what the group holds ahead of them all).
 
-    The new records are priced in place. ``stored`` holds what placing needs of each charge
-    (``charge_id``, ``ORDER``, ``billed_quantity``, ``rate_row_id``: ``store.cycles``'s
-    ``PLACE_SCHEMA``); each stands priced at its place before the new records came. Returns
-    the new place (``usage_before``) of each stored charge whose tiers that place changes,
-    by charge id: the ones to re-rate. A charge moved along its tier keeps its price."""
-    order = [*ORDER]
+    The new records are priced in place. Each stored charge stands priced at its place before
+    the new records came. Returns the new place (``usage_before``) of each stored charge whose
+    tiers that place changes, by charge id: the ones to re-rate. A charge moved along its tier
+    keeps its price."""
     was: dict[int, int] = {}
     used = before
-    for charge in sorted(stored, key=lambda r: tuple(r[c] for c in order)):
-        was[charge["charge_id"]] = used
-        used += charge["billed_quantity"]
-    known = {id(charge) for charge in stored}
+    for charge in sorted(stored, key=lambda p: (p.start_us, p.origin, p.record_id)):
+        was[charge.charge_id] = used
+        used += charge.billed_quantity
+    placing: list[tuple[tuple[int, str, str], dict[str, Any] | Place]] = [
+        ((start_us(r["start_time"]), r["origin"], r["record_id"]), r) for r in new
+    ]
+    placing += [((p.start_us, p.origin, p.record_id), p) for p in stored]
+    placing.sort(key=lambda item: item[0])
     moved: dict[int, int] = {}
     used = before
-    for item in sorted([*new, *stored], key=lambda r: tuple(r[c] for c in order)):
-        ladder = ladders.get(item["rate_row_id"])
-        if ladder is not None:
-            if id(item) not in known:
-                price_on_ladder(item, used, ladder)
-            elif ladder_parts(ladder, used, item["billed_quantity"]) != ladder_parts(
-                ladder, was[item["charge_id"]], item["billed_quantity"]
+    for _, item in placing:
+        if isinstance(item, Place):
+            ladder = ladders.get(item.rate_row_id) if item.rate_row_id is not None else None
+            if ladder is not None and ladder_parts(ladder, used, item.billed_quantity) != (
+                ladder_parts(ladder, was[item.charge_id], item.billed_quantity)
             ):
-                moved[item["charge_id"]] = used
-        used += item["billed_quantity"]
+                moved[item.charge_id] = used
+            used += item.billed_quantity
+        else:
+            ladder = ladders.get(item["rate_row_id"])
+            if ladder is not None:
+                price_on_ladder(item, used, ladder)
+            used += item["billed_quantity"]
     return moved

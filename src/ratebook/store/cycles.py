@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ratebook.pipeline.place_each import Place
 from ratebook.store import driver
 from ratebook.store.bulk import insert_frame
 from ratebook.store.frames import query_frame
@@ -256,57 +257,56 @@ def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
         conn.execute(upsert, rows)
 
 
-#: What placing reads of a stored charge (``ix_rated_charges_place`` holds all of it): its
-#: group, its place in the group's order, and what it adds to the usage after it.
-PLACE_SCHEMA: dict[str, pl.DataType] = {
-    "charge_id": pl.Int64(),
-    "customer_id": pl.Int64(),
-    "period": pl.String(),
-    "service": pl.String(),
-    "unit": pl.String(),
-    "start_time": pl.Datetime("us", "UTC"),
-    "origin": pl.String(),
-    "record_id": pl.String(),
-    "billed_quantity": pl.Int64(),
-    "rate_row_id": pl.Int64(),
-}
-
 #: Groups asked about by one statement of ``places_since``.
 _GROUPS_A_STATEMENT = 500
+
+#: A ``UtcDateTime`` column as whole microseconds since 1970 (``pipeline.place_each.Place``):
+#: SQLite holds it as text ``YYYY-MM-DD HH:MM:SS.ffffff``; PostgreSQL's parts are exact.
+_MICROSECONDS = {
+    # the whole seconds alone to strftime, which would round .9995 up to the next second
+    "sqlite": (
+        "CAST(strftime('%s', substr({0}, 1, 19)) AS INTEGER) * 1000000"
+        " + CAST(substr({0}, 21) AS INTEGER)"
+    ),
+    "postgresql": (
+        "CAST(EXTRACT(EPOCH FROM date_trunc('second', {0})) AS bigint) * 1000000"
+        " + mod(CAST(EXTRACT(MICROSECONDS FROM {0}) AS bigint), 1000000)"
+    ),
+}
 
 
 def places_since(
     conn: Connection, entity_id: int, since: dict[tuple[Any, ...], datetime]
-) -> list[tuple[Any, ...]]:
-    """The current charges of each group (``customer_id``, ``period``, ``service``, ``unit``)
-    in ``since`` whose record starts at its instant or later, as ``PLACE_SCHEMA`` tuples (start
-    times aware), in no particular order.
+) -> dict[tuple[Any, ...], list[Place]]:
+    """The places of the current charges of each group (``customer_id``, ``period``,
+    ``service``, ``unit``) in ``since`` whose record starts at its instant or later, by group,
+    in no particular order.
 
     Each group is one range of ``ix_rated_charges_place``, read without visiting a charge's
     row or its record: the groups are joined in as a list of values."""
-    found: list[tuple[Any, ...]] = []
+    found: dict[tuple[Any, ...], list[Place]] = {}
     groups = sorted(since.items())
+    postgres = conn.dialect.name == "postgresql"
+    start = _MICROSECONDS["postgresql" if postgres else "sqlite"].format("c.start_time")
     for at in range(0, len(groups), _GROUPS_A_STATEMENT):
         some = groups[at : at + _GROUPS_A_STATEMENT]
-        values = ", ".join(["(?, ?, ?, ?, ?)"] * len(some))
-        params: list[Any] = [entity_id]
-        for group, instant in some:
-            params += [*group, driver.stored_instant(conn, instant)]
-        cast = "CAST(? AS timestamptz)" if conn.dialect.name == "postgresql" else "?"
-        values = values.replace("?)", f"{cast})")
+        cast = "CAST(? AS timestamptz)" if postgres else "?"
+        values = ", ".join([f"(?, ?, ?, ?, ?, {cast})"] * len(some))
+        params: list[Any] = []
+        for n, (group, instant) in enumerate(some):
+            params += [n, *group, driver.stored_instant(conn, instant)]
         rows = driver.rows(
             conn,
-            "WITH late (customer_id, period, service, unit, since) AS (VALUES "
-            + values
-            + ") SELECT c.id, c.customer_id, c.period, c.service, c.unit, c.start_time,"
-            " c.origin, c.record_id, c.billed_quantity, c.rate_row_id"
-            " FROM late JOIN rated_charges c ON c.entity_id = ?"
+            f"WITH late (n, customer_id, period, service, unit, since) AS (VALUES {values})"
+            f" SELECT late.n, c.id, {start}, c.origin, c.record_id, c.billed_quantity,"
+            " c.rate_row_id FROM late JOIN rated_charges c ON c.entity_id = ?"
             " AND c.customer_id = late.customer_id AND c.period = late.period"
             " AND c.service = late.service AND c.unit = late.unit"
             " AND c.start_time >= late.since AND c.superseded_by IS NULL",
-            (*params[1:], entity_id),
+            (*params, entity_id),
         )
-        found += [(*row[:5], driver.instant(row[5]), *row[6:]) for row in rows]
+        for n, *place in rows:
+            found.setdefault(some[n][0], []).append(Place(*place))
     return found
 
 
