@@ -9,9 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
 import pytest
 from sqlalchemy import Connection, Engine, text
 
+from ratebook.store import checks
 from ratebook.store.checks import check_store
 from ratebook.store.entities import get_entity
 from tests.faults import story
@@ -124,3 +126,47 @@ def test_the_command_says_whether_the_invariants_hold(db_url: str, tmp_path: Pat
     assert "cycle 2026-11" in broken.stdout
     assert "ACME: " in broken.stderr
     assert "2 violation(s)" in broken.stderr
+
+
+@pytest.mark.parametrize("one_pass", [False, True], ids=["by-customer", "one-pass"])
+def test_the_booking_check_finds_a_touched_cycle_whichever_way_it_reads(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_pass: bool
+) -> None:
+    # a booking checks the customer-cycles it touched: by their customers' index ranges, or
+    # (an import's thousands of customers) in one pass over the periods; both find the same
+    story.build(engine, tmp_path)
+    if one_pass:
+        monkeypatch.setattr(checks, "_ONE_PASS_FROM", 0)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            entity_id = get_entity(conn, None).id
+            touched = pl.DataFrame(
+                conn.execute(
+                    text(
+                        "SELECT DISTINCT customer_id, posted_period FROM rated_charges"
+                        " WHERE posted_period = '2026-11' ORDER BY customer_id"
+                    )
+                ).all(),
+                schema={"customer_id": pl.Int64, "posted_period": pl.String},
+                orient="row",
+            )
+            assert touched.height >= 2
+            compared, wrong = checks.unposted_usage(conn, entity_id, touched)
+            assert (compared, wrong) == (touched.height, [])
+            # one of them broken: named; checked without it: nothing found
+            broken = int(touched["customer_id"][0])
+            conn.execute(
+                text(
+                    "UPDATE ledger_postings SET amount = amount + 1 WHERE id = (SELECT MIN(id)"
+                    " FROM ledger_postings WHERE kind = 'usage' AND period = '2026-11'"
+                    " AND customer_id = :c)"
+                ),
+                {"c": broken},
+            )
+            _, wrong = checks.unposted_usage(conn, entity_id, touched)
+            assert [v.code for v in wrong] == ["USAGE_NOT_POSTED"]
+            others = touched.filter(pl.col("customer_id") != broken)
+            assert checks.unposted_usage(conn, entity_id, others) == (others.height, [])
+        finally:
+            transaction.rollback()
