@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -327,6 +327,10 @@ async def post_events(
     )
 
 
+#: What a quote workflow answers (``quote_in_cycle``, or ``quote_if_warm``'s maybe).
+_Answer = TypeVar("_Answer", EventsSummary, EventsSummary | None)
+
+
 @router.post(
     "/v1/rate",
     response_model=EventsReply,
@@ -353,27 +357,24 @@ async def post_rate(
         _QUOTES.validate_python(items)
     except ValidationError as exc:
         raise _invalid(exc, "") from None
-    quote = functools.partial(
-        quote_in_cycle,
-        engine,
-        items,
-        entity_code=caller.entity,
-        settings=settings,
-        references=references,
-        key_id=caller.key.id,
-    )
-    warm = functools.partial(
-        quote_if_warm,
-        engine,
-        items,
-        entity_code=caller.entity,
-        settings=settings,
-        references=references,
-        key_id=caller.key.id,
-    )
+
+    def asked(quote: Callable[..., _Answer]) -> Callable[[], _Answer]:
+        """``quote`` of this request's events, as the caller asks it."""
+        return functools.partial(
+            quote,
+            engine,
+            items,
+            entity_code=caller.entity,
+            settings=settings,
+            references=references,
+            key_id=caller.key.id,
+        )
+
     lane: QuoteLane = request.app.state.quote_lane
     try:
-        summary = await lane.answer(len(items), warm=warm, anyhow=quote)
+        summary = await lane.answer(
+            len(items), warm=asked(quote_if_warm), anyhow=asked(quote_in_cycle)
+        )
     except AccessError:
         request.app.state.keys.drop(caller.key.id)
         raise
