@@ -18,8 +18,9 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
+from ratebook.errors import AccessError, NotFoundError
 from ratebook.intake.answers import EventResult
 from ratebook.intake.events import event_window
 from ratebook.intake.quick_quote import quick_answers
@@ -27,12 +28,18 @@ from ratebook.money import AMOUNT_SCALE, PRICE_SCALE, QUANTITY_SCALE
 from ratebook.pipeline.tiers import split_text
 from ratebook.settings import Settings
 from ratebook.sources.events import event_rows
+from ratebook.store import cycles
+from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
+from ratebook.store.quote_reads import quote_context
 from ratebook.store.reference import ReferenceCache, load_reference
-from ratebook.store.tables import exceptions, rated_charges, usage_records, usage_totals
+from ratebook.store.reference_lock import reference_stamp
+from ratebook.store.tables import customers, exceptions, rated_charges, usage_records, usage_totals
+from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rate_table import import_rate_table
 from ratebook.workflows.ingest_events import ingest_events
+from ratebook.workflows.manage_keys import create_key, revoke_key
 from ratebook.workflows.quote_in_cycle import quote_if_warm, quote_in_cycle
 from tests.api.conftest import CUSTOMERS, OTHER_CUSTOMERS, TIERED
 from tests.conftest import write
@@ -303,6 +310,7 @@ def test_the_usual_quote_is_answered_from_the_rating_state(history: Engine) -> N
             reference=load_reference(conn, entity.id),
             settings=Settings(),
             window=event_window(datetime.now(UTC), Settings()),
+            closed=frozenset(),
         )
     assert answers is not None
     assert (answers[0].status, answers[0].charge, answers[0].billed_quantity) == (
@@ -334,3 +342,88 @@ def test_a_warm_quote_answers_only_from_what_the_server_holds(
     # a new customer changes the reference stamp: the held copy no longer answers
     import_customers(history, write(tmp_path / "more.csv", OTHER_CUSTOMERS), entity_code="MY1")
     assert quote_if_warm(history, [event], entity_code="MY1", references=references) is None
+
+
+def _acme_calls(conn: Connection) -> tuple[int, str, str, str]:
+    """ACME's group of calls in October (customer, period, service, unit)."""
+    customer_id = conn.execute(
+        select(customers.c.id).where(customers.c.account == "ACME")
+    ).scalar_one()
+    service, unit = conn.execute(
+        select(usage_totals.c.service, usage_totals.c.unit).where(
+            usage_totals.c.customer_id == customer_id, usage_totals.c.unit != "msg"
+        )
+    ).one()
+    return customer_id, "2026-10", service, unit
+
+
+def test_usage_before_a_key_is_what_its_charges_ahead_hold(history: Engine) -> None:
+    # ACME's calls h1 (300 s) and h2 (400 s, billed by the minute: 420 s) both start on the
+    # 15th at 10:00 local: in the cycle's order (start, origin, record id) h1 comes first. A
+    # key at that instant stands after the stored calls whose record ids sort before its own.
+    at = datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
+    h1, both = 300 * 10**QUANTITY_SCALE, 720 * 10**QUANTITY_SCALE
+    expected = {
+        (at, "api", "h0"): 0,
+        (at, "api", "h1"): 0,
+        (at, "api", "h15"): h1,
+        (at, "api", "h3"): both,
+        (at, "zzz", "a"): both,  # a later origin at the same instant
+        (datetime(2026, 10, 3, tzinfo=UTC), "api", "x"): 0,
+        (datetime(2026, 10, 20, tzinfo=UTC), "api", "x"): both,  # after all: the running total
+    }
+    with history.connect() as conn:
+        entity = get_entity(conn, "MY1")
+        group = _acme_calls(conn)
+        found = {key: cycles.usage_before(conn, entity.id, group, key) for key in expected}
+        assert found == expected
+        assert {key: cycles.usage_ahead(conn, entity.id, group, key) for key in expected} == found
+        # a group without charges holds nothing ahead of anything
+        november = (group[0], "2026-11", group[2], group[3])
+        assert cycles.usage_before(conn, entity.id, november, (at, "api", "x")) == 0
+
+
+def test_a_quote_reads_its_key_entity_and_closed_cycles_in_one_snapshot(
+    history: Engine,
+) -> None:
+    live = create_key(history, name="quoter", scopes=["read"], entity_code="MY1").key
+    gone = create_key(history, name="gone", scopes=["read"], entity_code="MY1").key
+    revoke_key(history, "gone", entity_code="MY1")
+    close_cycle(history, "2026-10", entity_code="MY1")
+    with reading(history).connect() as conn, conn.begin():
+        context = quote_context(conn, "MY1", live.id)
+        assert (context.entity.code, context.closed) == ("MY1", frozenset({"2026-10"}))
+        assert context.stamp == reference_stamp(conn, context.entity.id)
+        assert quote_context(conn, "MY1", None).closed == {"2026-10"}
+        for key_id in (gone.id, gone.id + live.id + 1000):
+            with pytest.raises(AccessError) as refused:
+                quote_context(conn, "MY1", key_id)
+            assert refused.value.code == "UNAUTHENTICATED"
+        with pytest.raises(NotFoundError) as unknown:
+            quote_context(conn, "NOPE", live.id)
+        assert unknown.value.code == "ENTITY_NOT_FOUND"
+        with pytest.raises(AccessError):  # a dead key learns nothing of the entities
+            quote_context(conn, "NOPE", gone.id)
+
+
+def test_a_quote_into_a_closed_cycle_answers_what_a_push_would(history: Engine) -> None:
+    close_cycle(history, "2026-10", entity_code="MY1")
+    # October is closed: a call of the 20th goes where the entity's late-usage rule says,
+    # as a push of it would, and the quick path (open cycles only) leaves it to the intake
+    event = _unnamed(0, UNNAMED[0]) | {"record_id": "late-1"}
+    quoted = quote_in_cycle(history, [event], entity_code="MY1")
+    pushed = ingest_events(history, [event], entity_code="MY1", dry_run=True)
+    assert quoted.results == pushed.results
+    (row,) = event_rows([event], "api", "", 0)
+    with history.connect() as conn:
+        entity = get_entity(conn, "MY1")
+        declined = quick_answers(
+            conn,
+            entity,
+            [row],
+            reference=load_reference(conn, entity.id),
+            settings=Settings(),
+            window=event_window(datetime.now(UTC), Settings()),
+            closed=frozenset({"2026-10"}),
+        )
+    assert declined is None

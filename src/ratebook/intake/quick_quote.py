@@ -3,9 +3,9 @@
 The usual quote (events without ids of their own, read by ``pipeline.event_record``, in open
 cycles) needs nothing of the store but what a tiered row asks: where the event would stand in
 its customer-cycle. That is the group's running total when the event starts after every charge
-of it (one read by primary key), else the charges ahead of it (one indexed read). Any other
-quote gives None, and ``workflows.quote_in_cycle`` answers it with the staged intake, which gives
-the same answers (the differential tests of the two paths hold them equal).
+of it, else the charges ahead of it: one indexed read either way (``store.cycles.usage_before``).
+Any other quote gives None, and ``workflows.quote_in_cycle`` answers it with the staged intake,
+which gives the same answers (the differential tests of the two paths hold them equal).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ratebook.pipeline.price import Reference
 from ratebook.pipeline.tiers import GROUP, ORDER
 from ratebook.settings import Settings
 from ratebook.sources.events import EventRow
-from ratebook.store import billing, cycles
+from ratebook.store import cycles
 
 
 def _refused(member: EventRow, entity: Entity, refusal: scalar.Refusal) -> EventResult:
@@ -35,26 +35,17 @@ def _refused(member: EventRow, entity: Entity, refusal: scalar.Refusal) -> Event
 def _place(conn: Connection, entity: Entity, rated: list[dict[str, Any]]) -> None:
     """Price the tiered records at their places: after the stored charges ahead of each,
     then the quote's own records ahead of it."""
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    groups: dict[Any, list[dict[str, Any]]] = {}
     for record in rated:
         groups.setdefault(tuple(record[c] for c in GROUP), []).append(record)
     for group, members in groups.items():
         if not any(scalar.tiered(r) for r in members):
             continue
-        key: Any = group
-        used, last_start = cycles.group_usage(conn, entity.id, key)
         ahead = 0
         for record in sorted(members, key=lambda r: tuple(r[c] for c in ORDER)):
             if scalar.tiered(record):
-                stored = (
-                    used
-                    if last_start is None or record["start_time"] > last_start
-                    else cycles.usage_ahead(
-                        conn,
-                        entity.id,
-                        key,
-                        tuple(record[c] for c in ORDER),
-                    )
+                stored = cycles.usage_before(
+                    conn, entity.id, group, tuple(record[c] for c in ORDER)
                 )
                 scalar.apply_ladder(record, stored + ahead)
             ahead += record["billed_quantity"]
@@ -68,18 +59,20 @@ def quick_answers(
     reference: Reference,
     settings: Settings,
     window: tuple[datetime, datetime],
+    closed: frozenset[str],
 ) -> dict[int, EventResult] | None:
     """Each event's answer by its index, or None for a quote this path does not take.
 
     ``members`` are one batch (one origin and attribute set) whose ids were made up for the
     quote, so none can repeat a stored record or a pending exception. ``window``: the times
-    an event may start at (``intake.events.event_window``)."""
+    an event may start at (``intake.events.event_window``). ``closed``: the entity's closed
+    cycles."""
     records = canonical_records(
         entity, members, batch_columns(members), settings=settings, window=window
     )
     if records is None or len({r["record_id"] for r in records}) < len(records):
         return None
-    if billing.closed_periods(conn, entity.id) & {r["period"] for r in records}:
+    if closed & {r["period"] for r in records}:
         return None  # usage of a closed cycle goes where the entity's late-usage rule says
     state = rating_state(reference)
     zone = entity.timezone

@@ -142,18 +142,25 @@ def usage_of(
     return found
 
 
-def group_usage(
-    conn: Connection, entity_id: int, group: tuple[int, str, str, str]
-) -> tuple[int, datetime | None]:
-    """One group's (``customer_id``, ``period``, ``service``, ``unit``) running total and the
-    latest start among its charges (``(0, None)`` for a group without charges)."""
-    found = driver.rows(
-        conn,
-        "SELECT used, last_start FROM usage_totals WHERE entity_id = ? AND customer_id = ?"
-        " AND period = ? AND service = ? AND unit = ?",
-        (entity_id, *group),
-    )
-    return (0, None) if not found else (int(found[0][0]), driver.instant(found[0][1]))
+#: The billed quantity of a group's current charges ahead of a key (``usage_ahead``), read
+#: from ``ix_rated_charges_place`` alone; its parameters are ``_ahead_parameters``'.
+_AHEAD = (
+    "SELECT coalesce(sum(billed_quantity), 0) FROM rated_charges"
+    " WHERE entity_id = ? AND customer_id = ? AND period = ? AND service = ? AND unit = ?"
+    " AND superseded_by IS NULL AND (start_time < ? OR (start_time = ?"
+    " AND (origin < ? OR (origin = ? AND record_id < ?))))"
+)
+
+
+def _ahead_parameters(
+    conn: Connection,
+    entity_id: int,
+    group: tuple[int, str, str, str],
+    key: tuple[datetime, str, str],
+) -> tuple[Any, ...]:
+    start, origin, record_id = key
+    at = driver.stored_instant(conn, start)
+    return (entity_id, *group, at, at, origin, origin, record_id)
 
 
 def usage_ahead(
@@ -162,30 +169,32 @@ def usage_ahead(
     group: tuple[int, str, str, str],
     key: tuple[datetime, str, str],
 ) -> int:
-    """The billed quantity of a group's current charges ahead of ``key`` (``start_time``,
-    ``origin``, ``record_id``: ``pipeline.tiers.ORDER``), where a record of that key stands in
-    its customer-cycle: read from ``ix_rated_charges_place`` alone."""
-    customer_id, period, service, unit = group
-    start, origin, record_id = key
+    """The billed quantity of a group's (``customer_id``, ``period``, ``service``, ``unit``)
+    current charges ahead of ``key`` (``start_time``, ``origin``, ``record_id``:
+    ``pipeline.tiers.ORDER``), where a record of that key stands in its customer-cycle: read
+    from ``ix_rated_charges_place`` alone."""
+    found = driver.rows(conn, _AHEAD, _ahead_parameters(conn, entity_id, group, key))
+    return int(found[0][0])
+
+
+def usage_before(
+    conn: Connection,
+    entity_id: int,
+    group: tuple[int, str, str, str],
+    key: tuple[datetime, str, str],
+) -> int:
+    """``usage_ahead`` in one statement that reads the group's running total alone when
+    ``key`` starts after every charge of the group (the usual case), and the charges ahead of
+    it only otherwise."""
+    parameters = _ahead_parameters(conn, entity_id, group, key)
     found = driver.rows(
         conn,
-        "SELECT coalesce(sum(billed_quantity), 0) FROM rated_charges"
-        " WHERE entity_id = ? AND customer_id = ? AND period = ? AND service = ? AND unit = ?"
-        " AND superseded_by IS NULL AND (start_time < ? OR (start_time = ?"
-        " AND (origin < ? OR (origin = ? AND record_id < ?))))",
-        (
-            entity_id,
-            customer_id,
-            period,
-            service,
-            unit,
-            *(driver.stored_instant(conn, start),) * 2,
-            origin,
-            origin,
-            record_id,
-        ),
+        "SELECT CASE WHEN last_start IS NULL OR last_start < ? THEN used"
+        f" ELSE ({_AHEAD}) END FROM usage_totals"
+        " WHERE entity_id = ? AND customer_id = ? AND period = ? AND service = ? AND unit = ?",
+        (parameters[5], *parameters, entity_id, *group),
     )
-    return int(found[0][0])
+    return 0 if not found else int(found[0][0])
 
 
 def _later(current: Any, offered: Any) -> Any:

@@ -38,8 +38,8 @@ def _entity(row: Any) -> Entity:
     )
 
 
-#: The entity's columns ``_entity`` reads, as one request's read (the driver's own SQL).
-_COLUMNS = (
+#: The entity's columns ``entity_from`` reads, as one request's read (the driver's own SQL).
+ENTITY_COLUMNS = (
     "id",
     "code",
     "name",
@@ -56,13 +56,18 @@ _COLUMNS = (
     "retention_months",
     "dial_plan",
 )
-_BY_CODE = f"SELECT {', '.join(_COLUMNS)} FROM entities WHERE code = ?"
+_BY_CODE = f"SELECT {', '.join(ENTITY_COLUMNS)} FROM entities WHERE code = ?"
+
+
+def entity_from(values: tuple[Any, ...]) -> Entity:
+    """The entity of a row of ``ENTITY_COLUMNS`` read by ``driver.rows``."""
+    return _entity(SimpleNamespace(**dict(zip(ENTITY_COLUMNS, values, strict=True))))
 
 
 def find_entity(conn: Connection, code: str) -> Entity | None:
     """The entity with ``code``, or None."""
     found = driver.rows(conn, _BY_CODE, (code,))
-    return _entity(SimpleNamespace(**dict(zip(_COLUMNS, found[0], strict=True)))) if found else None
+    return entity_from(found[0]) if found else None
 
 
 def get_entity(conn: Connection, code: str | None) -> Entity:

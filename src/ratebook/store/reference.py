@@ -26,11 +26,17 @@ def load_reference(conn: Connection, entity_id: int) -> Reference:
     )
 
 
-def reference_for(conn: Connection, entity_id: int, references: ReferenceCache | None) -> Reference:
+def reference_for(
+    conn: Connection,
+    entity_id: int,
+    references: ReferenceCache | None,
+    *,
+    stamp: tuple[int, ...] | None = None,
+) -> Reference:
     """The entity's reference data: from ``references`` when a caller keeps one between
-    transactions (``ReferenceCache.load``), else loaded."""
+    transactions (``ReferenceCache.load``, given ``stamp``), else loaded."""
     if references is not None:
-        return references.load(conn, entity_id)
+        return references.load(conn, entity_id, stamp=stamp)
     return load_reference(conn, entity_id)
 
 
@@ -52,11 +58,15 @@ class ReferenceCache:
             held = self._held.get(entity_id)
         return held[1] if held is not None and held[0] == stamp else None
 
-    def load(self, conn: Connection, entity_id: int) -> Reference:
+    def load(
+        self, conn: Connection, entity_id: int, *, stamp: tuple[int, ...] | None = None
+    ) -> Reference:
         """The entity's reference data as ``conn``'s transaction sees it: the kept copy when
         the stamp is the one it was loaded under, else loaded (and kept, unless a writer is
-        in flight; inside ``pipeline.compiled.warm_only``, ``NotWarmError`` instead)."""
-        stamp = reference_stamp(conn, entity_id)
+        in flight; inside ``pipeline.compiled.warm_only``, ``NotWarmError`` instead).
+        ``stamp``: the stamp already read in ``conn``'s transaction, one snapshot throughout
+        (``store.quote_reads``); without it, ``reference_stamp`` reads it."""
+        stamp = stamp or reference_stamp(conn, entity_id)
         kept = None if stamp is None else self._kept(entity_id, stamp)
         if kept is not None:
             return kept

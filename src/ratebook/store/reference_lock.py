@@ -55,8 +55,10 @@ def reference_stamp(conn: Connection, entity_id: int) -> tuple[int, ...] | None:
     return tuple(int(v) for v in stamp)
 
 
-#: The largest id of each reference table (a request's read: in the driver's own SQL).
-_STAMP = "SELECT " + ", ".join(
+#: The largest id of each reference table, one column each (a request's read: in the driver's
+#: own SQL).
+STAMP_COLUMNS = tuple(
     f"(SELECT COALESCE(MAX(id), 0) FROM {t.name})"
     for t in (customer_identifiers, rate_assignments, rate_table_versions, rate_rows)
 )
+_STAMP = "SELECT " + ", ".join(STAMP_COLUMNS)

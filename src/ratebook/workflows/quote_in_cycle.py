@@ -23,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from ratebook.errors import AccessError
 from ratebook.intake.answers import EventResult, answer_batch, exception_result
 from ratebook.intake.chunk import read_chunk
 from ratebook.intake.events import batch_rows, event_window
@@ -35,9 +34,9 @@ from ratebook.pipeline.price import Reference
 from ratebook.settings import Settings
 from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, event_rows
 from ratebook.sources.formats import get_format
-from ratebook.store import api_keys
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
+from ratebook.store.quote_reads import quote_context
 from ratebook.store.reference import ReferenceCache, reference_for
 from ratebook.workflows.ingest_events import EventsSummary, count_result, ingest_events
 
@@ -89,10 +88,11 @@ def quote_in_cycle(
         # every read of the quote sees the same moment, as the storing transaction would
         snapshot = snapshot.execution_options(isolation_level="REPEATABLE READ")
     with snapshot.connect() as conn, conn.begin():
-        if key_id is not None and not api_keys.is_live(conn, key_id):
-            raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
-        entity = get_entity(conn, entity_code)
-        reference = reference_for(conn, entity.id, references)
+        if entity_code is None:
+            entity_code = get_entity(conn, None).code
+        context = quote_context(conn, entity_code, key_id)
+        entity = context.entity
+        reference = reference_for(conn, entity.id, references, stamp=context.stamp)
         answers = (
             quick_answers(
                 conn,
@@ -101,6 +101,7 @@ def quote_in_cycle(
                 reference=reference,
                 settings=settings,
                 window=event_window(datetime.now(UTC), settings),
+                closed=context.closed,
             )
             if quick and not own_ids
             else None
