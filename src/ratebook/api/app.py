@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +29,9 @@ from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.warm_up import warm_references
+from ratebook.workflows.writer_process import WriterProcess, shareable_url
+
+log = logging.getLogger(__name__)
 
 _PROBLEM = {
     "description": "An error, as RFC 9457 problem JSON with a stable `code`",
@@ -50,8 +55,14 @@ _PROBLEM = {
 }
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, writer_process: bool = False
+) -> FastAPI:
     """The API over the store ``settings.database_url`` names (or ``engine``).
+
+    With ``writer_process`` (``ratebook serve``), pushed events are stored by a process of
+    their own (``workflows.writer_process``), started with the app, unless no other process
+    can open the store (an in-memory database).
 
     The schema is not migrated here: ``ratebook serve`` migrates before it listens, and
     ``/readyz`` reports a store that is behind.
@@ -63,10 +74,19 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
         # says "warming up" until it is loaded
         warmed = threading.Event()
         app.state.warmed = warmed
+        writer = app.state.event_writer.start()  # its process loads its own copy meanwhile
 
         def warm_up() -> None:
             try:
                 warm_references(app.state.engine, app.state.references)
+                # the reference data lives as long as the server: kept out of the
+                # collector's full passes, which would walk its millions of objects (a pause
+                # of every request) now and then
+                gc.freeze()
+                if writer is not None:
+                    writer.result()
+            except Exception:  # a writer process that cannot start fails its first group
+                log.warning("the event writer process did not start", exc_info=True)
             finally:
                 warmed.set()
 
@@ -100,8 +120,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app.state.idempotency_purged_at = datetime.min.replace(tzinfo=UTC)  # purge at first use
     # quotes of a SQLite store are answered on the event loop (api.quote_lane)
     app.state.quote_lane = QuoteLane(on_loop=app.state.engine.dialect.name == "sqlite")
+    url = shareable_url(app.state.engine) if writer_process else None
     app.state.event_writer = EventCoalescer(
-        app.state.engine, settings, app.state.metrics, app.state.references
+        app.state.engine,
+        settings,
+        app.state.metrics,
+        app.state.references,
+        process=None if url is None else WriterProcess(url),
     )
     problems.install(app)
     for module in (health, events, accounts, review, rates, reports):
@@ -135,4 +160,4 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 def app_from_environment() -> FastAPI:
     """The app of one worker of ``ratebook serve --workers N``: its settings (the store
     included) from ``RATEBOOK_*`` variables, its own engine, caches and event writer."""
-    return create_app(Settings())
+    return create_app(Settings(), writer_process=True)

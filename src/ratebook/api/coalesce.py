@@ -10,6 +10,11 @@ server adds no wait: a lone request is stored at once.
 When a group fails as a whole (an event that cannot be stored, a store error), each of its
 requests is run again on its own, so an error is answered to the request that caused it and
 the others still succeed.
+
+With a ``WriterProcess`` (``ratebook serve``), the writer thread hands each group to that
+process and waits for its answers, so that storing does not share the interpreter with the
+event loop; without one (an app built in a test, an in-memory store), it stores the group
+itself.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ratebook.workflows.ingest_events import (
     EventsSummary,
     ingest_event_groups,
 )
+from ratebook.workflows.writer_process import WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +72,10 @@ class EventCoalescer:
         settings: Settings,
         metrics: Metrics,
         references: ReferenceCache | None = None,
+        process: WriterProcess | None = None,
     ) -> None:
         self._engine = engine
+        self._process = process
         self._settings = settings
         self._metrics = metrics
         self._references = references
@@ -108,14 +116,22 @@ class EventCoalescer:
         with self._lock:
             self._queued -= size
 
+    def start(self) -> Future[int] | None:
+        """Start the writer process, if there is one, so that it has loaded the reference
+        data before the first events come (the writer thread starts with the first); the
+        future gives its process id once it is ready."""
+        return None if self._process is None else self._process.start()
+
     def close(self) -> None:
-        """Finish what is queued, then stop the writer thread."""
+        """Finish what is queued, then stop the writer thread (and process)."""
         with self._lock:
             self._closed = True
             thread = self._thread
         if thread is not None:
             self._queue.put(None)
             thread.join()
+        if self._process is not None:
+            self._process.close()
 
     def _start(self) -> None:
         with self._lock:
@@ -173,17 +189,28 @@ class EventCoalescer:
 
     def _store(self, taken: list[_Pending]) -> None:
         writer = taken[0].writer
+        groups = [p.group for p in taken]
         try:
-            with acting_as(writer.actor):
-                summaries = ingest_event_groups(
-                    self._engine,
-                    [p.group for p in taken],
+            if self._process is not None:
+                summaries = self._process.store(
+                    groups,
                     entity_code=writer.entity,
                     source_name=writer.source_name,
-                    settings=self._settings,
-                    references=self._references,
+                    actor=writer.actor,
                     key_id=writer.key_id,
+                    settings=self._settings,
                 )
+            else:
+                with acting_as(writer.actor):
+                    summaries = ingest_event_groups(
+                        self._engine,
+                        groups,
+                        entity_code=writer.entity,
+                        source_name=writer.source_name,
+                        settings=self._settings,
+                        references=self._references,
+                        key_id=writer.key_id,
+                    )
         except AccessError as exc:  # the key was revoked: no request of it is stored
             for pending in taken:
                 pending.future.set_exception(exc)

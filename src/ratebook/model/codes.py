@@ -165,6 +165,7 @@ ERRORS: dict[str, str] = {
     "UNSUPPORTED_DATABASE": "not a SQLite path or a PostgreSQL URL",
     "DB_UNREACHABLE": "the database cannot be reached",
     "DB_BUSY": "another process held the SQLite write lock for too long",
+    "WRITER_RESTARTED": "the API's event writer process ended before it stored a request's events",
     "DB_CONTENTION": "the database ended the change to let another writer on",
     "DB_CONNECTION_LOST": "the connection to the database was lost",
     "DB_READ_ONLY": "the database is read-only here",
