@@ -9,9 +9,11 @@ refuses them. ``WriterProcess`` runs ``ingest_event_groups`` in a spawned proces
 as it starts), and the writer thread only hands it each group and waits for the answers.
 
 A group is one transaction in that process: if the process ends in the middle (killed, out of
-memory), the database rolls the transaction back, the group's requests are told so
-(``StoreError`` ``WRITER_RESTARTED``, to send again: events are idempotent by id), and the
-next group starts a new process.
+memory), the database rolls the transaction back and ``store`` raises ``StoreError``
+``WRITER_RESTARTED``; the writer thread then stores the group's requests one by one, in a new
+process, and a lone request is answered with that error (to send again: events are
+idempotent by id). The process ends with the server process that started it, even a killed
+one.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ _held: dict[str, Any] = {}
 def _start(url: str, parent: int) -> None:
     """The writer process's start: its store, and the reference data loaded ahead; it ends
     when the server process ``parent`` does, even killed (nothing else would end it)."""
-    threading.Thread(target=_outlive_not, args=(parent,), daemon=True).start()
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     engine = make_engine(url)
     references = ReferenceCache()
     warm_references(engine, references)
@@ -52,7 +54,7 @@ def _start(url: str, parent: int) -> None:
     gc.freeze()
 
 
-def _outlive_not(parent: int) -> None:
+def _end_with(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(_PARENT_CHECK_SECONDS)
     os._exit(0)  # the server is gone: a group in flight rolls back with the connection
