@@ -3,10 +3,6 @@ pushed through either are each stored once, and a quote from either sees them al
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,32 +12,13 @@ from sqlalchemy import func, select
 
 from ratebook.store.tables import usage_records
 from tests.api.conftest import Api
-from tests.support.servers import free_port, wait_for_port
+from tests.support.servers import ratebook_serve
 
 
 @pytest.fixture
 def two_workers(api: Api, db_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "ratebook", "--db", db_url, "serve", "--workers", "2"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port), "--no-feeds"],
-        cwd=tmp_path,
-        env={**os.environ, "RATEBOOK_EVENT_DAYS_BACK": "36500"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for_port(port, seconds=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            _, errors = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        assert "Traceback" not in errors, errors
+    with ratebook_serve(db_url, tmp_path, "--workers", "2", "--no-feeds") as (url, _):
+        yield url
 
 
 def test_two_workers_store_each_event_once(api: Api, two_workers: str) -> None:

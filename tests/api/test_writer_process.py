@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,7 @@ from sqlalchemy import func, select
 from ratebook.money import AMOUNT_SCALE
 from ratebook.store.tables import rated_charges, usage_records
 from tests.api.conftest import Api
-from tests.support.servers import free_port, wait_for_port
+from tests.support.servers import ratebook_serve
 
 
 @dataclass
@@ -65,28 +64,8 @@ def _gone(pid: int, seconds: float) -> bool:  # float-ok: a wait
 
 @pytest.fixture
 def served(api: Api, db_url: str, tmp_path: Path) -> Iterator[Served]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ratebook", "--db", db_url, "serve", "--port", str(port),
-         "--no-feeds"],
-        cwd=tmp_path,
-        env={**os.environ, "RATEBOOK_EVENT_DAYS_BACK": "36500"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        wait_for_port(port, seconds=60)
-        yield Served(f"http://127.0.0.1:{port}", process)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            _, errors = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
-        assert "Traceback" not in errors, errors
+    with ratebook_serve(db_url, tmp_path, "--no-feeds") as (url, process):
+        yield Served(url, process)
 
 
 def _call(n: int) -> dict[str, object]:

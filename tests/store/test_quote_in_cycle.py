@@ -297,21 +297,28 @@ def test_the_usual_quote_answers_what_the_staged_intake_answers(history: Engine)
     check()
 
 
-def test_the_usual_quote_is_answered_from_the_rating_state(history: Engine) -> None:
-    # ACME holds 700 s on the 15th; a 90 s call on the 20th is 2 minutes past the tier
-    # boundary: RM0.1000, answered by the quick path itself
-    (row,) = event_rows([_unnamed(0, UNNAMED[0]) | {"record_id": "q-1"}], "api", "", 0)
-    with history.connect() as conn:
+def _quick(
+    engine: Engine, event: dict[str, Any], closed: frozenset[str]
+) -> dict[int, EventResult] | None:
+    """The quick path's answer to a quote of ``event`` by MY1, ``closed`` its closed cycles."""
+    (row,) = event_rows([event], "api", "", 0)
+    with engine.connect() as conn:
         entity = get_entity(conn, "MY1")
-        answers = quick_answers(
+        return quick_answers(
             conn,
             entity,
             [row],
             reference=load_reference(conn, entity.id),
             settings=Settings(),
             window=event_window(datetime.now(UTC), Settings()),
-            closed=frozenset(),
+            closed=closed,
         )
+
+
+def test_the_usual_quote_is_answered_from_the_rating_state(history: Engine) -> None:
+    # ACME holds 700 s on the 15th; a 90 s call on the 20th is 2 minutes past the tier
+    # boundary: RM0.1000, answered by the quick path itself
+    answers = _quick(history, _unnamed(0, UNNAMED[0]) | {"record_id": "q-1"}, frozenset())
     assert answers is not None
     assert (answers[0].status, answers[0].charge, answers[0].billed_quantity) == (
         "rated",
@@ -414,16 +421,4 @@ def test_a_quote_into_a_closed_cycle_answers_what_a_push_would(history: Engine) 
     quoted = quote_in_cycle(history, [event], entity_code="MY1")
     pushed = ingest_events(history, [event], entity_code="MY1", dry_run=True)
     assert quoted.results == pushed.results
-    (row,) = event_rows([event], "api", "", 0)
-    with history.connect() as conn:
-        entity = get_entity(conn, "MY1")
-        declined = quick_answers(
-            conn,
-            entity,
-            [row],
-            reference=load_reference(conn, entity.id),
-            settings=Settings(),
-            window=event_window(datetime.now(UTC), Settings()),
-            closed=frozenset({"2026-10"}),
-        )
-    assert declined is None
+    assert _quick(history, event, frozenset({"2026-10"})) is None

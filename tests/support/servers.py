@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,3 +236,34 @@ def start_s3(bucket: str) -> S3Server:
     )
     server.client().create_bucket(Bucket=bucket)
     return server
+
+
+@contextlib.contextmanager
+def ratebook_serve(
+    db_url: str, cwd: Path, *arguments: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``ratebook serve`` on a free loopback port (with ``arguments``, e.g. ``--workers 2``),
+    its URL and process once it listens; stopped with Ctrl-C at the end (unless it ended
+    already), and its error output must hold no traceback."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ratebook", "--db", db_url, "serve", "--port", str(port),
+         *arguments],
+        cwd=cwd,
+        env={**os.environ, "RATEBOOK_EVENT_DAYS_BACK": "36500"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, seconds=60)
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            _, errors = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        assert "Traceback" not in errors, errors

@@ -29,15 +29,10 @@ from sqlalchemy import Engine
 
 from ratebook.api.metrics import Metrics
 from ratebook.errors import AccessError
-from ratebook.model.actor import acting_as
 from ratebook.settings import Settings
 from ratebook.store.reference import ReferenceCache
-from ratebook.workflows.ingest_events import (
-    EventGroup,
-    EventsSummary,
-    ingest_event_groups,
-)
-from ratebook.workflows.writer_process import WriterProcess
+from ratebook.workflows.ingest_events import EventGroup, EventsSummary
+from ratebook.workflows.writer_process import StoreHere, WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +69,11 @@ class EventCoalescer:
         references: ReferenceCache | None = None,
         process: WriterProcess | None = None,
     ) -> None:
-        self._engine = engine
-        self._process = process
+        self._writer: WriterProcess | StoreHere = (
+            StoreHere(engine, references) if process is None else process
+        )
         self._settings = settings
         self._metrics = metrics
-        self._references = references
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -120,7 +115,7 @@ class EventCoalescer:
         """Start the writer process, if there is one, so that it has loaded the reference
         data before the first events come (the writer thread starts with the first); the
         future gives its process id once it is ready."""
-        return None if self._process is None else self._process.start()
+        return self._writer.start()
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread (and process)."""
@@ -130,8 +125,7 @@ class EventCoalescer:
         if thread is not None:
             self._queue.put(None)
             thread.join()
-        if self._process is not None:
-            self._process.close()
+        self._writer.close()
 
     def _start(self) -> None:
         with self._lock:
@@ -189,28 +183,15 @@ class EventCoalescer:
 
     def _store(self, taken: list[_Pending]) -> None:
         writer = taken[0].writer
-        groups = [p.group for p in taken]
         try:
-            if self._process is not None:
-                summaries = self._process.store(
-                    groups,
-                    entity_code=writer.entity,
-                    source_name=writer.source_name,
-                    actor=writer.actor,
-                    key_id=writer.key_id,
-                    settings=self._settings,
-                )
-            else:
-                with acting_as(writer.actor):
-                    summaries = ingest_event_groups(
-                        self._engine,
-                        groups,
-                        entity_code=writer.entity,
-                        source_name=writer.source_name,
-                        settings=self._settings,
-                        references=self._references,
-                        key_id=writer.key_id,
-                    )
+            summaries = self._writer.store(
+                [p.group for p in taken],
+                entity_code=writer.entity,
+                source_name=writer.source_name,
+                actor=writer.actor,
+                key_id=writer.key_id,
+                settings=self._settings,
+            )
         except AccessError as exc:  # the key was revoked: no request of it is stored
             for pending in taken:
                 pending.future.set_exception(exc)

@@ -13,7 +13,8 @@ memory), the database rolls the transaction back and ``store`` raises ``StoreErr
 ``WRITER_RESTARTED``; the writer thread then stores the group's requests one by one, in a new
 process, and a lone request is answered with that error (to send again: events are
 idempotent by id). The process ends with the server process that started it, even a killed
-one.
+one. ``StoreHere`` is the same writer in the calling thread, for an app without a writer
+process and inside the writer process itself.
 """
 
 from __future__ import annotations
@@ -37,8 +38,48 @@ from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.ingest_events import EventGroup, EventsSummary, ingest_event_groups
 from ratebook.workflows.warm_up import warm_references
 
-#: What the writer process holds between groups: its engine and reference data.
-_held: dict[str, Any] = {}
+
+class StoreHere:
+    """Stores groups of pushed events in the calling thread, with ``references`` kept
+    between groups: the writer of an app without a writer process, and the writer process's
+    own."""
+
+    def __init__(self, engine: Engine, references: ReferenceCache | None) -> None:
+        self._engine = engine
+        self._references = references
+
+    def store(
+        self,
+        groups: list[EventGroup],
+        *,
+        entity_code: str,
+        source_name: str,
+        actor: str,
+        key_id: int | None,
+        settings: Settings,
+    ) -> list[EventsSummary]:
+        """``ingest_event_groups`` of ``groups``, as ``actor``."""
+        with acting_as(actor):
+            return ingest_event_groups(
+                self._engine,
+                groups,
+                entity_code=entity_code,
+                source_name=source_name,
+                settings=settings,
+                references=self._references,
+                key_id=key_id,
+            )
+
+    def start(self) -> Future[int] | None:
+        """Nothing to start."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+#: The writer process's own writer, once it has started.
+_held: dict[str, StoreHere] = {}
 
 
 def _start(url: str, parent: int) -> None:
@@ -48,7 +89,7 @@ def _start(url: str, parent: int) -> None:
     engine = make_engine(url)
     references = ReferenceCache()
     warm_references(engine, references)
-    _held.update(engine=engine, references=references)
+    _held["writer"] = StoreHere(engine, references)
     # the reference data is millions of objects that live as long as the process: kept out
     # of the collector's full passes, which would otherwise walk them all now and then
     gc.freeze()
@@ -69,24 +110,8 @@ def _ready() -> int:
     return multiprocessing.current_process().pid or 0
 
 
-def _store(
-    groups: list[EventGroup],
-    entity_code: str,
-    source_name: str,
-    actor: str,
-    key_id: int | None,
-    settings: Settings,
-) -> list[EventsSummary]:
-    with acting_as(actor):
-        return ingest_event_groups(
-            _held["engine"],
-            groups,
-            entity_code=entity_code,
-            source_name=source_name,
-            settings=settings,
-            references=_held["references"],
-            key_id=key_id,
-        )
+def _store(groups: list[EventGroup], options: dict[str, Any]) -> list[EventsSummary]:
+    return _held["writer"].store(groups, **options)
 
 
 def shareable_url(engine: Engine) -> str | None:
@@ -146,14 +171,20 @@ class WriterProcess:
                 of the groups was stored).
             Whatever ``ingest_event_groups`` raises.
         """
-        arguments = (groups, entity_code, source_name, actor, key_id, settings)
+        options = {
+            "entity_code": entity_code,
+            "source_name": source_name,
+            "actor": actor,
+            "key_id": key_id,
+            "settings": settings,
+        }
         pool = self._running()
         try:
-            submitted = pool.submit(_store, *arguments)
+            submitted = pool.submit(_store, groups, options)
         except BrokenProcessPool:  # it ended while idle: nothing was sent to it
             self._restart(pool)
             pool = self._running()
-            submitted = pool.submit(_store, *arguments)
+            submitted = pool.submit(_store, groups, options)
         try:
             return submitted.result()
         except BrokenProcessPool:
