@@ -243,8 +243,9 @@ def ratebook_serve(
     db_url: str, cwd: Path, *arguments: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``ratebook serve`` on a free loopback port (with ``arguments``, e.g. ``--workers 2``),
-    its URL and process once it listens; stopped with Ctrl-C at the end (unless it ended
-    already), and its error output must hold no traceback."""
+    its URL and process once it listens; stopped at the end (unless it ended already) as
+    Ctrl-C in a terminal stops it, by SIGINT to its whole process group, and its error output
+    must then hold no traceback."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "ratebook", "--db", db_url, "serve", "--port", str(port),
@@ -254,13 +255,14 @@ def ratebook_serve(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's job is
     )  # fmt: skip
     try:
         wait_for_port(port, seconds=60)
         yield f"http://127.0.0.1:{port}", process
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            os.killpg(process.pid, signal.SIGINT)
         try:
             _, errors = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:

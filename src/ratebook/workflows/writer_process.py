@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -83,8 +84,11 @@ _held: dict[str, StoreHere] = {}
 
 
 def _start(url: str, parent: int) -> None:
-    """The writer process's start: its store, and the reference data loaded ahead; it ends
-    when the server process ``parent`` does, even killed (nothing else would end it)."""
+    """The writer process's start: its store, and the reference data loaded ahead. The
+    server process ``parent`` ends it: on Ctrl-C or a stop signal to the whole process group
+    the server finishes the groups it holds first, and a killed server is noticed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     engine = make_engine(url)
     references = ReferenceCache()
