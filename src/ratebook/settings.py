@@ -35,6 +35,9 @@ class Settings(BaseSettings):
             process, and how many at once after a pause (429 with ``Retry-After`` beyond).
         api_max_in_flight: requests one server process serves at once (429 beyond).
         api_max_queued_events: pushed events waiting for the writer (429 beyond).
+        api_writer_process: ``ratebook serve`` stores pushed events in a process of its own
+            (``workflows.writer_process``), which holds a second copy of the reference data;
+            false stores them in the server's process, in less memory and slower under load.
         api_body_seconds: the longest a request body may take to arrive (408 beyond).
         event_days_back, event_days_ahead: a pushed event starting more than this many days
             before, or after, the moment it is received is an ``INVALID_RECORD``
@@ -64,6 +67,7 @@ class Settings(BaseSettings):
     api_key_burst: int = Field(default=4_000, ge=1)
     api_max_in_flight: int = Field(default=128, ge=1)
     api_max_queued_events: int = Field(default=200_000, ge=1)
+    api_writer_process: bool = True
     api_body_seconds: int = Field(default=30, ge=1)
     event_days_back: int = Field(default=400, ge=1)
     event_days_ahead: int = Field(default=1, ge=0)

@@ -132,3 +132,15 @@ def test_the_writer_process_ends_with_a_killed_server(api: Api, served: Served) 
     served.process.kill()
     served.process.wait(10)
     assert _gone(writer, 10), "the writer process outlived its server"
+
+
+def test_without_a_writer_process_the_server_stores_pushes_itself(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
+    off = {"RATEBOOK_API_WRITER_PROCESS": "false"}
+    with ratebook_serve(db_url, tmp_path, "--no-feeds", env=off) as (url, process):
+        assert _writer_of(process.pid) is None
+        replies = [_push(api, url, [_call(n)]) for n in range(11)]
+        assert [(r.status_code, r.json()["rated"]) for r in replies] == [(200, 1)] * 11
+    # ten minutes at RM0.1000 and the eleventh at RM0.0500: RM1.0500
+    assert _stored(api) == (11, 10_500)

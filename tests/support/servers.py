@@ -240,18 +240,18 @@ def start_s3(bucket: str) -> S3Server:
 
 @contextlib.contextmanager
 def ratebook_serve(
-    db_url: str, cwd: Path, *arguments: str
+    db_url: str, cwd: Path, *arguments: str, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``ratebook serve`` on a free loopback port (with ``arguments``, e.g. ``--workers 2``),
-    its URL and process once it listens; stopped at the end (unless it ended already) as
-    Ctrl-C in a terminal stops it, by SIGINT to its whole process group, and its error output
-    must then hold no traceback."""
+    its URL and process once it listens (``env``: variables besides this process's). It is
+    stopped at the end (unless it ended already) as Ctrl-C in a terminal stops it, by SIGINT
+    to its whole process group, and its error output must then hold no traceback."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "ratebook", "--db", db_url, "serve", "--port", str(port),
          *arguments],
         cwd=cwd,
-        env={**os.environ, "RATEBOOK_EVENT_DAYS_BACK": "36500"},
+        env={**os.environ, "RATEBOOK_EVENT_DAYS_BACK": "36500", **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

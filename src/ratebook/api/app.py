@@ -60,9 +60,10 @@ def create_app(
 ) -> FastAPI:
     """The API over the store ``settings.database_url`` names (or ``engine``).
 
-    With ``writer_process`` (``ratebook serve``), pushed events are stored by a process of
-    their own (``workflows.writer_process``), started with the app, unless no other process
-    can open the store (an in-memory database).
+    With ``writer_process`` (``ratebook serve``, unless ``api_writer_process`` is off),
+    pushed events are stored by a process of their own (``workflows.writer_process``),
+    started with the app, unless no other process can open the store (an in-memory
+    database).
 
     The schema is not migrated here: ``ratebook serve`` migrates before it listens, and
     ``/readyz`` reports a store that is behind.
@@ -160,4 +161,5 @@ def create_app(
 def app_from_environment() -> FastAPI:
     """The app of one worker of ``ratebook serve --workers N``: its settings (the store
     included) from ``RATEBOOK_*`` variables, its own engine, caches and event writer."""
-    return create_app(Settings(), writer_process=True)
+    settings = Settings()
+    return create_app(settings, writer_process=settings.api_writer_process)

@@ -125,7 +125,7 @@ def serve(
     def pause(seconds: float) -> None:  # float-ok: a wait, not money
         stop.wait(seconds)
 
-    app = create_app(cli.settings, engine=engine, writer_process=True)
+    app = create_app(cli.settings, engine=engine, writer_process=cli.settings.api_writer_process)
     references = app.state.references
     if not no_feeds and path.exists():
         feeds = feed_list(cli, path)
