@@ -1,7 +1,7 @@
 """What a quote reads before it prices, in one statement: whether the API key asking is still
 live, the entity, the reference stamp (``store.reference_lock``) and the closed cycles. On
-PostgreSQL each read is a round trip to the server, which costs more than the read itself,
-so four of them were most of a quote's time.
+PostgreSQL each read is a round trip to the server, which costs more than the read itself:
+four of them would be most of a quote's time.
 """
 
 from __future__ import annotations
