@@ -62,9 +62,17 @@ def _gone(pid: int, seconds: float) -> bool:  # float-ok: a wait
     return False
 
 
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{url}/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "the server did not become ready"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def served(api: Api, db_url: str, tmp_path: Path) -> Iterator[Served]:
     with ratebook_serve(db_url, tmp_path, "--no-feeds") as (url, process):
+        _wait_ready(url)  # the writer process has started and loaded its reference data
         yield Served(url, process)
 
 
@@ -144,3 +152,43 @@ def test_without_a_writer_process_the_server_stores_pushes_itself(
         assert [(r.status_code, r.json()["rated"]) for r in replies] == [(200, 1)] * 11
     # ten minutes at RM0.1000 and the eleventh at RM0.0500: RM1.0500
     assert _stored(api) == (11, 10_500)
+
+
+def _cpu_ticks(pid: int) -> int:
+    """The CPU time ``pid`` has used, in clock ticks (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_a_writer_killed_mid_group_stores_nothing_of_it_and_a_resend_stores_it_once(
+    api: Api, served: Served
+) -> None:
+    writer = _writer_of(served.process.pid)
+    assert writer is not None
+    # 10,000 one-minute calls in one request (the most one may hold): the writer works on
+    # them for a second or more, and is killed once it has spent a fifth of a second on them
+    october = [
+        {
+            "record_id": f"k{n}",
+            "start_time": f"2026-10-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:{n % 59:02d}+08:00",
+            "quantity": 60,
+            "account": "ACME",
+            "destination": "+60312345678",
+        }
+        for n in range(10_000)
+    ]
+    idle = _cpu_ticks(writer)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sent = pool.submit(_push, api, served.url, october)
+        while _cpu_ticks(writer) < idle + os.sysconf("SC_CLK_TCK") // 5:
+            assert not sent.done(), "the group was stored before the writer could be killed"
+            time.sleep(0.005)
+        os.kill(writer, signal.SIGKILL)
+        refused = sent.result()
+    assert refused.status_code == 503, refused.text[:200]
+    assert refused.json()["code"] == "WRITER_RESTARTED"
+    assert _stored(api) == (0, 0)  # its transaction rolled back with the process
+    again = _push(api, served.url, october)
+    assert (again.status_code, again.json()["rated"]) == (200, 10_000), again.text[:200]
+    # 10,000 minutes: the first ten at RM0.1000, the rest at RM0.0500, RM500.5000 in all
+    assert _stored(api) == (10_000, 5_005_000)

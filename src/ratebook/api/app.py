@@ -86,8 +86,8 @@ def create_app(
                 gc.freeze()
                 if writer is not None:
                     writer.result()
-            except Exception:  # a writer process that cannot start fails its first group
-                log.warning("the event writer process did not start", exc_info=True)
+            except Exception as error:  # its first group then starts another
+                log.warning("the event writer process did not start: %s", error)
             finally:
                 warmed.set()
 
