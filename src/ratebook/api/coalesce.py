@@ -32,7 +32,7 @@ from ratebook.errors import AccessError
 from ratebook.settings import Settings
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.ingest_events import EventGroup, EventsSummary
-from ratebook.workflows.writer_process import StoreHere, WriterProcess
+from ratebook.workflows.writer_process import Sender, StoreHere, WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +41,9 @@ class Busy(Exception):  # noqa: N818 (a state, not an error of the caller's)
     """The writer's queue is full: the push is refused, to be sent again later."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Writer:
-    """Who stores a group: requests are only grouped with others of the same writer."""
-
-    entity: str
-    source_name: str
-    actor: str
-    key_id: int | None  # the API key, checked again in the storing transaction
-
-
 @dataclass(slots=True)
 class _Pending:
-    writer: _Writer
+    sender: Sender
     group: EventGroup
     future: Future[EventsSummary] = field(default_factory=Future)
 
@@ -96,7 +86,7 @@ class EventCoalescer:
         Raises:
             Busy: ``api_max_queued_events`` events are waiting already.
         """
-        pending = _Pending(_Writer(entity, source_name, actor, key_id), group)
+        pending = _Pending(Sender(entity, source_name, actor, key_id), group)
         self._start()
         size = len(group.events)
         with self._lock:
@@ -160,9 +150,9 @@ class EventCoalescer:
             self._store(taken)
 
     def _next_group(self, waiting: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
-        """The first waiting request and the later ones of its writer that fit with it, in
-        arrival order (a request that does not fit holds back its writer's later ones)."""
-        writer = waiting[0].writer
+        """The first waiting request and the later ones of its sender that fit with it, in
+        arrival order (a request that does not fit holds back its sender's later ones)."""
+        sender = waiting[0].sender
         taken: list[_Pending] = []
         rest: list[_Pending] = []
         size = 0
@@ -170,7 +160,7 @@ class EventCoalescer:
         for item in waiting:
             events = len(item.group.events)
             if (
-                item.writer == writer
+                item.sender == sender
                 and not full
                 and (not taken or size + events <= self._settings.api_max_events)
             ):
@@ -178,19 +168,13 @@ class EventCoalescer:
                 size += events
             else:
                 rest.append(item)
-                full = full or item.writer == writer
+                full = full or item.sender == sender
         return taken, rest
 
     def _store(self, taken: list[_Pending]) -> None:
-        writer = taken[0].writer
         try:
             summaries = self._writer.store(
-                [p.group for p in taken],
-                entity_code=writer.entity,
-                source_name=writer.source_name,
-                actor=writer.actor,
-                key_id=writer.key_id,
-                settings=self._settings,
+                [p.group for p in taken], taken[0].sender, self._settings
             )
         except AccessError as exc:  # the key was revoked: no request of it is stored
             for pending in taken:

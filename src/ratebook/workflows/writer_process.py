@@ -27,7 +27,7 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
@@ -40,6 +40,24 @@ from ratebook.workflows.ingest_events import EventGroup, EventsSummary, ingest_e
 from ratebook.workflows.warm_up import warm_references
 
 
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who a group of requests is stored for: requests are grouped only with others of the
+    same sender (``api.coalesce``).
+
+    Attributes:
+        entity: the entity's code.
+        source_name: how the batch is named in lineage (``api:key-name``).
+        actor: who the audit log names.
+        key_id: the API key, checked again in the storing transaction.
+    """
+
+    entity: str
+    source_name: str
+    actor: str
+    key_id: int | None
+
+
 class StoreHere:
     """Stores groups of pushed events in the calling thread, with ``references`` kept
     between groups: the writer of an app without a writer process, and the writer process's
@@ -50,25 +68,18 @@ class StoreHere:
         self._references = references
 
     def store(
-        self,
-        groups: list[EventGroup],
-        *,
-        entity_code: str,
-        source_name: str,
-        actor: str,
-        key_id: int | None,
-        settings: Settings,
+        self, groups: list[EventGroup], sender: Sender, settings: Settings
     ) -> list[EventsSummary]:
-        """``ingest_event_groups`` of ``groups``, as ``actor``."""
-        with acting_as(actor):
+        """``ingest_event_groups`` of ``groups`` for ``sender``."""
+        with acting_as(sender.actor):
             return ingest_event_groups(
                 self._engine,
                 groups,
-                entity_code=entity_code,
-                source_name=source_name,
+                entity_code=sender.entity,
+                source_name=sender.source_name,
                 settings=settings,
                 references=self._references,
-                key_id=key_id,
+                key_id=sender.key_id,
             )
 
     def start(self) -> Future[int] | None:
@@ -114,8 +125,8 @@ def _ready() -> int:
     return multiprocessing.current_process().pid or 0
 
 
-def _store(groups: list[EventGroup], options: dict[str, Any]) -> list[EventsSummary]:
-    return _held["writer"].store(groups, **options)
+def _store(groups: list[EventGroup], sender: Sender, settings: Settings) -> list[EventsSummary]:
+    return _held["writer"].store(groups, sender, settings)
 
 
 def shareable_url(engine: Engine) -> str | None:
@@ -159,36 +170,22 @@ class WriterProcess:
         return self._running().submit(_ready)
 
     def store(
-        self,
-        groups: list[EventGroup],
-        *,
-        entity_code: str,
-        source_name: str,
-        actor: str,
-        key_id: int | None,
-        settings: Settings,
+        self, groups: list[EventGroup], sender: Sender, settings: Settings
     ) -> list[EventsSummary]:
-        """``ingest_event_groups`` of ``groups`` in the writer process, as ``actor``.
+        """``StoreHere.store`` in the writer process.
 
         Raises:
             StoreError: ``WRITER_RESTARTED``, the process ended before it answered (nothing
                 of the groups was stored).
             Whatever ``ingest_event_groups`` raises.
         """
-        options = {
-            "entity_code": entity_code,
-            "source_name": source_name,
-            "actor": actor,
-            "key_id": key_id,
-            "settings": settings,
-        }
         pool = self._running()
         try:
-            submitted = pool.submit(_store, groups, options)
+            submitted = pool.submit(_store, groups, sender, settings)
         except BrokenProcessPool:  # it ended while idle: nothing was sent to it
             self._restart(pool)
             pool = self._running()
-            submitted = pool.submit(_store, groups, options)
+            submitted = pool.submit(_store, groups, sender, settings)
         try:
             return submitted.result()
         except BrokenProcessPool:
