@@ -18,7 +18,7 @@ Used by one import (across its chunks, inside its transaction) and by ``rerate``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,14 +112,43 @@ def usage_change(added: pl.DataFrame, removed: pl.DataFrame | None = None) -> pl
                 pl.lit(False).alias("_tiered"),
             )
         )
-    return _merged(
-        pl.concat(parts).select(
+    merged: dict[GroupKey, Usage] = {}
+    _add(
+        merged,
+        pl.concat(parts)
+        .select(
             *GROUP,
             "used",
             pl.col("start_time").alias("last_start"),
             pl.when("_tiered").then(pl.col("start_time")).alias("last_tiered"),
         )
-    ).cast(pl.Schema(USAGE_SCHEMA))
+        .iter_rows(),
+    )
+    return _as_frame(merged)
+
+
+#: A group's usage (``USAGE_SCHEMA`` less the group): billed quantity of its current
+#: charges, the latest start among them, and the latest start of one on a tiered row.
+Usage = tuple[int, datetime | None, datetime | None]
+
+
+def _later(held: datetime | None, offered: datetime | None) -> datetime | None:
+    """The later of two nullable instants."""
+    if held is None:
+        return offered
+    return held if offered is None or offered <= held else offered
+
+
+def _add(totals: dict[GroupKey, Usage], rows: Iterable[tuple[Any, ...]]) -> None:
+    """Add rows of ``USAGE_SCHEMA`` to ``totals``: quantities summed, latest starts kept."""
+    for row in rows:
+        key: GroupKey = row[:4]
+        was = totals.get(key)
+        totals[key] = (
+            (row[4], row[5], row[6])
+            if was is None
+            else (was[0] + row[4], _later(was[1], row[5]), _later(was[2], row[6]))
+        )
 
 
 def _usage_rows(
@@ -127,31 +156,25 @@ def _usage_rows(
     *,
     tiered: Callable[[dict[str, Any]], bool] | None = None,
     removed: bool = False,
-) -> pl.DataFrame:
+) -> Iterator[tuple[Any, ...]]:
     """What booking ``charges`` (or, ``removed``, superseding them) adds to their groups'
-    totals, a row each (``USAGE_SCHEMA``): ``usage_change`` for charges held as dictionaries."""
-    return pl.DataFrame(
-        [
-            (
-                *group_of(c),
-                -c["billed_quantity"] if removed else c["billed_quantity"],
-                None if removed else c["start_time"],
-                c["start_time"] if tiered is not None and tiered(c) else None,
-            )
-            for c in charges
-        ],
-        schema=USAGE_SCHEMA,
-        orient="row",
-    )
+    totals, a row of ``USAGE_SCHEMA`` each: ``usage_change`` for charges held as
+    dictionaries."""
+    for c in charges:
+        yield (
+            *group_of(c),
+            -c["billed_quantity"] if removed else c["billed_quantity"],
+            None if removed else c["start_time"],
+            c["start_time"] if tiered is not None and tiered(c) else None,
+        )
 
 
-def _merged(totals: pl.DataFrame) -> pl.DataFrame:
-    """One row per group: quantities summed, latest starts kept."""
-    return (
-        totals.group_by(GROUP, maintain_order=True)
-        .agg(pl.col("used").sum(), pl.col("last_start").max(), pl.col("last_tiered").max())
-        .select(list(USAGE_SCHEMA))
-    )
+def _as_frame(
+    totals: dict[GroupKey, Usage], groups: Iterable[GroupKey] | None = None
+) -> pl.DataFrame:
+    """``totals`` (of ``groups`` among them, or all) as a frame of ``USAGE_SCHEMA``."""
+    keys = totals if groups is None else [g for g in groups if g in totals]
+    return pl.DataFrame([(*key, *totals[key]) for key in keys], schema=USAGE_SCHEMA, orient="row")
 
 
 class CycleUsage:
@@ -162,8 +185,8 @@ class CycleUsage:
         self._conn = conn
         self._entity_id = entity_id
         self._rows = rows
-        self._held = pl.DataFrame(schema=USAGE_SCHEMA)
-        self._added = pl.DataFrame(schema=USAGE_SCHEMA)  # not yet in the store's totals
+        self._held: dict[GroupKey, Usage] = {}
+        self._added: dict[GroupKey, Usage] = {}  # not yet in the store's totals
         self._closed = billing.closed_periods(conn, entity_id)
 
     @property
@@ -220,7 +243,7 @@ class CycleUsage:
         # what the charges booked from this placing change in the totals: the new records'
         # charges, and the re-ratings' new charges in place of the old
         booked = pl.concat([placed.select(_BOOKED), replacements.select(_BOOKED)])
-        self._added = _merged(pl.concat([self._added, usage_change(booked, replaced)]))
+        _add(self._added, usage_change(booked, replaced).iter_rows())
         return Placed(
             rated=placed.sort("row_idx") if "row_idx" in placed.columns else placed,
             replaced=replaced,
@@ -230,21 +253,27 @@ class CycleUsage:
     def save(self) -> None:
         """Add what the placed records (and the charges they re-rated) changed to the store's
         running totals: once, at the end of the run, after their charges are booked."""
-        cycles.add_usage(self._conn, self._entity_id, self._added)
-        self._added = self._added.clear()
+        cycles.add_usage(self._conn, self._entity_id, _as_frame(self._added))
+        self._added = {}
 
     def _load(self, rated: pl.DataFrame) -> pl.DataFrame:
-        fresh = rated.select(GROUP).unique().join(self._held, on=list(GROUP), how="anti")
-        if not fresh.is_empty():
-            keys = fresh.select("customer_id", "period").unique()
-            found = cycles.cycle_usage(self._conn, self._entity_id, keys)
-            fresh = (
-                fresh.join(found, on=list(GROUP), how="left")
-                .with_columns(pl.col("used").fill_null(0))
-                .select(list(USAGE_SCHEMA))
+        """The usage of ``rated``'s groups (``USAGE_SCHEMA``), read from the store on first
+        touch."""
+        groups = [tuple(g) for g in rated.select(GROUP).unique().iter_rows()]
+        fresh = [g for g in groups if g not in self._held]
+        if fresh:
+            keys = pl.DataFrame(
+                sorted({(g[0], g[1]) for g in fresh}),
+                schema={"customer_id": pl.Int64(), "period": pl.String()},
+                orient="row",
             )
-            self._held = pl.concat([self._held, fresh])
-        return self._held
+            found = {
+                tuple(row[:4]): (row[4], row[5], row[6])
+                for row in cycles.cycle_usage(self._conn, self._entity_id, keys).iter_rows()
+            }
+            for group in fresh:
+                self._held[group] = found.get(group, (0, None, None))
+        return _as_frame(self._held, groups)
 
     def _count(self, rated: pl.DataFrame) -> None:
         added = rated.group_by(GROUP).agg(
@@ -252,7 +281,7 @@ class CycleUsage:
             pl.col("start_time").max().alias("last_start"),
             pl.col("start_time").filter(pl.col("_tiered")).max().alias("last_tiered"),
         )
-        self._held = _merged(pl.concat([self._held, added.select(list(USAGE_SCHEMA))]))
+        _add(self._held, added.select(list(USAGE_SCHEMA)).iter_rows())
 
     def _place_each(self, rated: pl.DataFrame) -> Placed:
         """``place`` for a small batch, one record at a time: the same frames, in the same
@@ -293,22 +322,14 @@ class CycleUsage:
                 price_on_ladder(now, moved[was["charge_id"]], ladders[was["rate_row_id"]])
                 replaced.append(was)
                 replacements.append(now)
-        self._held = _merged(
-            pl.concat(
-                [self._held, _usage_rows(records, tiered=lambda r: r["rate_row_id"] in ladders)]
-            )
-        )
+        _add(self._held, _usage_rows(records, tiered=lambda r: r["rate_row_id"] in ladders))
         # what the booked charges change in the totals: the new records' charges, and the
         # re-ratings' new charges in place of the old
-        self._added = _merged(
-            pl.concat(
-                [
-                    self._added,
-                    _usage_rows([*records, *replacements], tiered=lambda r: r["tier"] is not None),
-                    _usage_rows(replaced, removed=True),
-                ]
-            )
+        _add(
+            self._added,
+            _usage_rows([*records, *replacements], tiered=lambda r: r["tier"] is not None),
         )
+        _add(self._added, _usage_rows(replaced, removed=True))
         placed = [r for r in records if group_of(r) not in late]
         placed += [r for r in records if group_of(r) in late]
         if "row_idx" in rated.columns:
@@ -323,29 +344,11 @@ class CycleUsage:
         self, groups: set[GroupKey]
     ) -> dict[GroupKey, tuple[int, datetime | None, datetime | None]]:
         """``_load`` for a few groups, as ``(used, last_start, last_tiered)`` by group."""
-        usage: dict[GroupKey, tuple[int, datetime | None, datetime | None]] = {}
-        if not self._held.is_empty():
-            customers = sorted({group[0] for group in groups})
-            for row in (
-                self._held.filter(pl.col("customer_id").is_in(customers))
-                .select(list(USAGE_SCHEMA))
-                .iter_rows()
-            ):
-                if row[: len(GROUP)] in groups:
-                    usage[row[: len(GROUP)]] = row[len(GROUP) :]
+        usage = {group: self._held[group] for group in groups if group in self._held}
         missing = groups - usage.keys()
         if missing:
             found = cycles.usage_of(self._conn, self._entity_id, missing)
-            self._held = pl.concat(
-                [
-                    self._held,
-                    pl.DataFrame(
-                        [(*group, *held) for group, held in found.items()],
-                        schema=USAGE_SCHEMA,
-                        orient="row",
-                    ),
-                ]
-            )
+            self._held |= found
             usage |= found
         return usage
 
@@ -367,7 +370,7 @@ class CycleUsage:
             .dt.replace_time_zone("UTC")
             .alias("start_time")
         )
-        held = self._held.join(late, on=list(GROUP), how="semi")
+        held = _as_frame(self._held, [tuple(g) for g in late.select(GROUP).iter_rows()])
         before = held.join(
             stored.group_by(GROUP).agg(pl.col("billed_quantity").sum().alias("_tail")),
             on=list(GROUP),

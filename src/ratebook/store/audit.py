@@ -62,11 +62,15 @@ def record(
     return record_all(conn, [change], at=at)[0]
 
 
+#: The newest entry (``head``) and an entry's insert, built once: every group of pushed
+#: events writes one.
+_HEAD = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
+_INSERT = insert(audit_log)
+
+
 def head(conn: Connection) -> tuple[int, str] | None:
     """The newest entry's id and hash, or None for an empty log."""
-    last = conn.execute(
-        select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
-    ).first()
+    last = conn.execute(_HEAD).first()
     return None if last is None else (int(last.id), str(last.hash))
 
 
@@ -105,7 +109,7 @@ def record_all(conn: Connection, changes: list[Change], *, at: datetime) -> list
         entry["hash"] = prev_hash = entry_hash(entry)
         entries.append(entry)
         next_id += 1
-    conn.execute(insert(audit_log), entries)
+    conn.execute(_INSERT, entries)
     return [int(entry["id"]) for entry in entries]
 
 

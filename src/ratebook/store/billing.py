@@ -66,13 +66,19 @@ CUSTOMER_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+#: The entity's close lock, shared (True) or exclusive, built once.
+_LOCKS = {
+    shared: text(f"SELECT {name}({LOCK_CLASS_SQL}, :k2)")
+    for shared, name in ((True, "pg_advisory_xact_lock_shared"), (False, "pg_advisory_xact_lock"))
+}
+
+
 def lock_entity(conn: Connection, entity_id: int, *, shared: bool) -> None:
     """Hold the entity's close lock until the transaction ends: exclusive for a cycle close,
     shared for work that posts to a cycle (imports, re-rating). SQLite has one writer at a
     time, so it needs nothing more."""
     if conn.dialect.name == "postgresql":
-        name = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-        conn.execute(text(f"SELECT {name}({LOCK_CLASS_SQL}, :k2)"), {"k2": entity_id})
+        conn.execute(_LOCKS[shared], {"k2": entity_id})
 
 
 def cycle_row(conn: Connection, entity_id: int, period: str) -> tuple[str, datetime | None] | None:

@@ -25,12 +25,26 @@ so a transaction that would break the first invariant rolls back instead of comm
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
-from sqlalchemy import ARRAY, Connection, String, any_, cast, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    Connection,
+    String,
+    any_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
 from ratebook.errors import ConflictError
 from ratebook.model.ledger import next_period
@@ -105,6 +119,60 @@ _SUMS = {"customer_id": pl.Int64(), "period": pl.String(), "amount": pl.Int64()}
 Sums = dict[tuple[int, str], int]
 
 
+@functools.cache
+def _sums_statement(postgres: bool, scope: str) -> Any:
+    """``_posted_usage``'s statement, built once: of the entity's every customer-cycle
+    (``scope`` ``all``), of ``:periods`` (``periods``), or of ``:customers`` in ``:periods``
+    (``customers``); parameter ``entity`` besides."""
+    p, c = ledger_postings.c, rated_charges.c
+    entity: BindParameter[int] = bindparam("entity")
+    posted = (
+        select(p.customer_id, p.period, func.sum(p.amount), literal("posted"))
+        .where(p.entity_id == entity, p.kind.in_(USAGE_KINDS))
+        .group_by(p.customer_id, p.period)
+    )
+    charged = (
+        select(c.customer_id, c.posted_period, func.sum(c.charge), literal("charged"))
+        .where(c.entity_id == entity, c.superseded_by.is_(None))
+        .group_by(c.customer_id, c.posted_period)
+    )
+    if scope == "all":
+        return union_all(posted, charged)
+    periods: BindParameter[list[str]] = bindparam("periods", expanding=True)
+    of_customers = (
+        () if scope == "periods" else (p.customer_id.in_(bindparam("customers", expanding=True)),)
+    )
+    # the charges posted to a cycle are of the cycle itself or, as late usage, of the
+    # earlier cycles its late-usage postings name: asking for those periods (of these
+    # customers' postings) keeps to the indexes
+    of_late = (
+        p.entity_id == entity,
+        *of_customers,
+        p.period.in_(periods),
+        p.kind == "late_usage",
+        p.source_period.is_not(None),
+    )
+    if postgres:
+        # one array of the periods and the late ones (an InitPlan): the charges' index
+        # probes a customer's period partitions by it, where an OR with the late periods'
+        # subquery would read every charge of the customers in every period
+        late_periods = select(func.array_agg(p.source_period)).where(*of_late)
+        of_period = c.period == any_(
+            func.array_cat(
+                bindparam("period_array", type_=ARRAY(String)), late_periods.scalar_subquery()
+            )
+        )
+    else:
+        of_period = or_(
+            c.period.in_(periods), c.period.in_(select(p.source_period).where(*of_late))
+        )
+    mine = posted.where(*of_customers, p.period.in_(periods))
+    theirs = charged.where(of_period, c.posted_period.in_(periods))
+    if scope == "customers":
+        theirs = theirs.where(c.customer_id.in_(bindparam("customers", expanding=True)))
+    return union_all(mine, theirs)
+
+
 def _posted_usage(
     conn: Connection, entity_id: int, customer_ids: list[int] | None, periods: list[str] | None
 ) -> tuple[Sums, Sums]:
@@ -116,58 +184,30 @@ def _posted_usage(
     read committed, two statements could see a writer beside this one commit in between
     (its postings missed by the first, its charges counted by the second) and report a
     difference that never was."""
-    p, c = ledger_postings.c, rated_charges.c
-    posted = (
-        select(p.customer_id, p.period, func.sum(p.amount), literal("posted"))
-        .where(p.entity_id == entity_id, p.kind.in_(USAGE_KINDS))
-        .group_by(p.customer_id, p.period)
-    )
-    charged = (
-        select(c.customer_id, c.posted_period, func.sum(c.charge), literal("charged"))
-        .where(c.entity_id == entity_id, c.superseded_by.is_(None))
-        .group_by(c.customer_id, c.posted_period)
-    )
-    statements = []
+    postgres = conn.dialect.name == "postgresql"
+    runs: list[tuple[Any, dict[str, Any]]] = []
     if periods is None or customer_ids is None:
-        statements.append(union_all(posted, charged))
+        runs.append((_sums_statement(postgres, "all"), {"entity": entity_id}))
     else:
         # many customers (an import's) are read in one pass over the periods, a few by
         # their own index ranges: a statement per 500 of an import's 20,000 customers had
         # PostgreSQL scan the period's charges forty times
         many = len(customer_ids) > _ONE_PASS_FROM
         for some in [None] if many else _chunks(customer_ids):
-            of_customers = () if some is None else (p.customer_id.in_(some),)
-            # the charges posted to a cycle are of the cycle itself or, as late usage, of the
-            # earlier cycles its late-usage postings name: asking for those periods (of these
-            # customers' postings) keeps to the indexes
-            of_late = (
-                p.entity_id == entity_id,
-                *of_customers,
-                p.period.in_(periods),
-                p.kind == "late_usage",
-                p.source_period.is_not(None),
+            runs.append(
+                (
+                    _sums_statement(postgres, "periods" if some is None else "customers"),
+                    {
+                        "entity": entity_id,
+                        "periods": periods,
+                        "period_array": periods,
+                        "customers": some,
+                    },
+                )
             )
-            if conn.dialect.name == "postgresql":
-                # one array of the periods and the late ones (an InitPlan): the charges'
-                # index probes a customer's period partitions by it, where an OR with the
-                # late periods' subquery would read every charge of the customers in every
-                # period
-                late_periods = select(func.array_agg(p.source_period)).where(*of_late)
-                of_period = c.period == any_(
-                    func.array_cat(cast(periods, ARRAY(String)), late_periods.scalar_subquery())
-                )
-            else:
-                of_period = or_(
-                    c.period.in_(periods), c.period.in_(select(p.source_period).where(*of_late))
-                )
-            mine = posted.where(*of_customers, p.period.in_(periods))
-            theirs = charged.where(of_period, c.posted_period.in_(periods))
-            if some is not None:
-                theirs = theirs.where(c.customer_id.in_(some))
-            statements.append(union_all(mine, theirs))
     sums: dict[str, Sums] = {"posted": {}, "charged": {}}
-    for statement in statements:
-        for customer_id, period, amount, side in conn.execute(statement):
+    for statement, parameters in runs:
+        for customer_id, period, amount, side in conn.execute(statement, parameters):
             sums[side][(int(customer_id), str(period))] = int(amount)
     return sums["posted"], sums["charged"]
 

@@ -8,6 +8,7 @@ charges from an instant on (to re-place them after a late record), and replacing
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -108,18 +109,32 @@ def cycle_usage(conn: Connection, entity_id: int, keys: pl.DataFrame) -> pl.Data
     from their running totals (``add_usage``)."""
     periods = sorted(keys["period"].unique().to_list())
     found = [
-        query_frame(conn, _totals(entity_id, some, periods), USAGE_SCHEMA)
+        query_frame(
+            conn,
+            _TOTALS,
+            USAGE_SCHEMA,
+            {"entity": entity_id, "customers": some, "periods": periods},
+        )
         for some in _chunks(sorted(keys["customer_id"].unique().to_list()))
     ]
     return pl.concat(found) if found else pl.DataFrame(schema=USAGE_SCHEMA)
 
 
-def _totals(entity_id: int, customer_ids: list[int], periods: list[str]) -> Any:
-    """The statement of some customers' running totals (``USAGE_SCHEMA``) in ``periods``."""
-    t = usage_totals.c
-    return select(
-        t.customer_id, t.period, t.service, t.unit, t.used, t.last_start, t.last_tiered
-    ).where(t.entity_id == entity_id, t.customer_id.in_(customer_ids), t.period.in_(periods))
+#: Some customers' running totals (``USAGE_SCHEMA``) in some periods: parameters
+#: ``entity``, ``customers`` and ``periods``.
+_TOTALS = select(
+    usage_totals.c.customer_id,
+    usage_totals.c.period,
+    usage_totals.c.service,
+    usage_totals.c.unit,
+    usage_totals.c.used,
+    usage_totals.c.last_start,
+    usage_totals.c.last_tiered,
+).where(
+    usage_totals.c.entity_id == bindparam("entity"),
+    usage_totals.c.customer_id.in_(bindparam("customers", expanding=True)),
+    usage_totals.c.period.in_(bindparam("periods", expanding=True)),
+)
 
 
 def usage_of(
@@ -134,7 +149,7 @@ def usage_of(
     periods = sorted({group[1] for group in groups})
     for some in _chunks(sorted({group[0] for group in groups})):
         for customer_id, period, service, unit, used, last_start, last_tiered in conn.execute(
-            _totals(entity_id, some, periods)
+            _TOTALS, {"entity": entity_id, "customers": some, "periods": periods}
         ):
             group = (customer_id, period, service, unit)
             if group in found:
@@ -232,27 +247,38 @@ def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
     if change.is_empty():
         return
     ordered = change.sort("customer_id", "period", "service", "unit").select(list(USAGE_SCHEMA))
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    t = usage_totals.c
-    if conn.dialect.name == "postgresql" and ordered.height >= _STAGE_FROM_GROUPS:
+    postgres = conn.dialect.name == "postgresql"
+    if postgres and ordered.height >= _STAGE_FROM_GROUPS:
         conn.exec_driver_sql(
             "CREATE TEMPORARY TABLE IF NOT EXISTS usage_totals_stage AS"
             " SELECT * FROM usage_totals WHERE 1 = 0"
         )
         conn.exec_driver_sql("DELETE FROM usage_totals_stage")
         insert_frame(conn, _STAGE, ordered.with_columns(pl.lit(entity_id).alias("entity_id")))
-        staged = _STAGE.c
-        statement = dialect.insert(usage_totals).from_select(
+        conn.execute(_add_usage_statement(postgres, staged=True))
+        return
+    conn.execute(
+        _add_usage_statement(postgres, staged=False),
+        [{"entity_id": entity_id, **row} for row in ordered.iter_rows(named=True)],
+    )
+
+
+@functools.cache
+def _add_usage_statement(postgres: bool, *, staged: bool) -> Any:
+    """``add_usage``'s upsert, of the rows bound to it or (``staged``) of the staging table's,
+    built once."""
+    dialect = postgresql if postgres else sqlite
+    t = usage_totals.c
+    statement = dialect.insert(usage_totals)
+    if staged:
+        copied = _STAGE.c
+        statement = statement.from_select(
             [c.name for c in usage_totals.columns],
-            select(*(staged[c.name] for c in usage_totals.columns)).order_by(
-                staged.customer_id, staged.period, staged.service, staged.unit
+            select(*(copied[c.name] for c in usage_totals.columns)).order_by(
+                copied.customer_id, copied.period, copied.service, copied.unit
             ),
         )
-        rows: list[dict[str, Any]] | None = None
-    else:
-        statement = dialect.insert(usage_totals)
-        rows = [{"entity_id": entity_id, **row} for row in ordered.iter_rows(named=True)]
-    upsert = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["entity_id", "customer_id", "period", "service", "unit"],
         set_={
             "used": t.used + statement.excluded.used,
@@ -260,10 +286,6 @@ def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
             "last_tiered": _later(t.last_tiered, statement.excluded.last_tiered),
         },
     )
-    if rows is None:
-        conn.execute(upsert)
-    else:
-        conn.execute(upsert, rows)
 
 
 #: Groups asked about by one statement of ``places_since``.
@@ -319,15 +341,22 @@ def places_since(
     return found
 
 
+@functools.cache
+def _charges_by_id_statement() -> Any:
+    """``charges_by_id``'s statement (parameter ``ids``), built once."""
+    return select(*_charge_columns()).where(
+        rated_charges.c.id.in_(bindparam("ids", expanding=True))
+    )
+
+
 def charges_by_id(conn: Connection, charge_ids: list[int]) -> pl.DataFrame:
     """These charges (``CHARGE_SCHEMA``), in ``charge_ids``' order: looked up by id alone (a
     condition on the entity would lead SQLite to scan the entity's index instead)."""
     if not charge_ids:
         return pl.DataFrame(schema=CHARGE_SCHEMA)
-    c = rated_charges.c
     found = pl.concat(
         [
-            query_frame(conn, select(*_charge_columns()).where(c.id.in_(some)), CHARGE_SCHEMA)
+            query_frame(conn, _charges_by_id_statement(), CHARGE_SCHEMA, {"ids": some})
             for some in _chunks(charge_ids)
         ]
     )

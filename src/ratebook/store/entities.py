@@ -70,6 +70,10 @@ def find_entity(conn: Connection, code: str) -> Entity | None:
     return entity_from(found[0]) if found else None
 
 
+#: The first two entities (is there only one?), built once.
+_FIRST_TWO = select(entities).order_by(entities.c.id).limit(2)
+
+
 def get_entity(conn: Connection, code: str | None) -> Entity:
     """The entity named by ``code``, or the only entity when ``code`` is None.
 
@@ -82,7 +86,7 @@ def get_entity(conn: Connection, code: str | None) -> Entity:
         if found is None:
             raise NotFoundError("ENTITY_NOT_FOUND", f"no entity {code!r}")
         return found
-    rows = conn.execute(select(entities).order_by(entities.c.id).limit(2)).all()
+    rows = conn.execute(_FIRST_TWO).all()
     if not rows:
         raise ConfigError("NO_ENTITY", "no entity yet: run 'ratebook init' first")
     if len(rows) > 1:

@@ -3,6 +3,7 @@ line or by record id."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     CursorResult,
+    Select,
     Text,
     and_,
     any_,
@@ -25,14 +27,19 @@ from ratebook.store.tables import exceptions, rated_charges, record_keys, usage_
 PENDING = ("open", "in_review")
 
 
-def _among(column: ColumnElement[str], values: list[str], dialect: str) -> ColumnElement[bool]:
-    """``column IN values`` as one bound value (a JSON list on SQLite, an array on
-    PostgreSQL) instead of one parameter a value, which a large push would spend much of its
-    time binding."""
-    if dialect == "postgresql":
-        return column == any_(bindparam("among", values, type_=ARRAY(Text)))
-    each = func.json_each(bindparam("among", json.dumps(values))).table_valued("value")
+def _among(column: ColumnElement[str], postgres: bool) -> ColumnElement[bool]:
+    """``column IN :among`` as one bound value (``_among_value``: a JSON list on SQLite, an
+    array on PostgreSQL) instead of one parameter a value, which a large push would spend
+    much of its time binding."""
+    if postgres:
+        return column == any_(bindparam("among", type_=ARRAY(Text)))
+    each = func.json_each(bindparam("among")).table_valued("value")
     return column.in_(select(each.c.value))
+
+
+def _among_value(values: list[str], postgres: bool) -> object:
+    """The value of ``_among``'s parameter."""
+    return values if postgres else json.dumps(values)
 
 
 def _named(result: CursorResult[Any]) -> Iterator[dict[str, Any]]:
@@ -56,29 +63,30 @@ def _charge_columns() -> list[Any]:
     ]
 
 
+_BATCH_EXCEPTIONS = select(
+    exceptions.c.source_line,
+    exceptions.c.id,
+    exceptions.c.code,
+    exceptions.c.reason,
+    exceptions.c.field,
+).where(exceptions.c.batch_id == bindparam("batch"))
+
+
 def batch_exceptions(conn: Connection, batch_id: int) -> dict[int, dict[str, Any]]:
     """The batch's exceptions by source line: ``id``, ``code``, ``reason`` and ``field``."""
-    e = exceptions.c
     return {
         row["source_line"]: row
-        for row in _named(
-            conn.execute(
-                select(e.source_line, e.id, e.code, e.reason, e.field).where(e.batch_id == batch_id)
-            )
-        )
+        for row in _named(conn.execute(_BATCH_EXCEPTIONS, {"batch": batch_id}))
     }
 
 
-def record_outcomes(
-    conn: Connection, entity_id: int, origin: str, record_ids: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Stored records by id: their current charge, or their pending exception."""
-    if not record_ids:
-        return {}
+@functools.cache
+def _outcomes_statement(postgres: bool) -> Select[Any]:
+    """``record_outcomes``'s statement, built once."""
     u, k = usage_records.c, record_keys.c
     r = rated_charges.c
     e = exceptions.c
-    rows = conn.execute(
+    return (
         select(
             u.record_id,
             u.id.label("record_pk"),
@@ -95,12 +103,42 @@ def record_outcomes(
             .outerjoin(exceptions, and_(e.record_pk == u.id, e.status.in_(PENDING)))
         )
         .where(
-            k.entity_id == entity_id,
-            k.origin == origin,
-            _among(k.record_id, record_ids, conn.dialect.name),
+            k.entity_id == bindparam("entity"),
+            k.origin == bindparam("origin"),
+            _among(k.record_id, postgres),
         )
     )
+
+
+def record_outcomes(
+    conn: Connection, entity_id: int, origin: str, record_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Stored records by id: their current charge, or their pending exception."""
+    if not record_ids:
+        return {}
+    postgres = conn.dialect.name == "postgresql"
+    rows = conn.execute(
+        _outcomes_statement(postgres),
+        {"entity": entity_id, "origin": origin, "among": _among_value(record_ids, postgres)},
+    )
     return {row["record_id"]: row for row in _named(rows)}
+
+
+@functools.cache
+def _unstored_statement(postgres: bool) -> Select[Any]:
+    """``unstored_exceptions``'s statement, built once."""
+    e = exceptions.c
+    return (
+        select(e.record_id, e.raw, e.id, e.code, e.reason, e.field)
+        .where(
+            e.entity_id == bindparam("entity"),
+            e.origin == bindparam("origin"),
+            _among(e.record_id, postgres),
+            e.record_pk.is_(None),
+            e.status.in_(PENDING),
+        )
+        .order_by(e.id)
+    )
 
 
 def unstored_exceptions(
@@ -110,17 +148,10 @@ def unstored_exceptions(
     ``(record_id, raw row)``: a repeat of such a row is a duplicate of its exception."""
     if not record_ids:
         return {}
-    e = exceptions.c
+    postgres = conn.dialect.name == "postgresql"
     rows = conn.execute(
-        select(e.record_id, e.raw, e.id, e.code, e.reason, e.field)
-        .where(
-            e.entity_id == entity_id,
-            e.origin == origin,
-            _among(e.record_id, record_ids, conn.dialect.name),
-            e.record_pk.is_(None),
-            e.status.in_(PENDING),
-        )
-        .order_by(e.id)
+        _unstored_statement(postgres),
+        {"entity": entity_id, "origin": origin, "among": _among_value(record_ids, postgres)},
     )
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for row in _named(rows):

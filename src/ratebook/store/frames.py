@@ -10,10 +10,14 @@ from sqlalchemy import Connection, Executable, Select
 
 
 def query_frame(
-    conn: Connection, statement: Executable, schema: dict[str, pl.DataType]
+    conn: Connection,
+    statement: Executable,
+    schema: dict[str, pl.DataType],
+    parameters: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
-    """Run ``statement`` and return its rows as a frame with ``schema`` (column order kept)."""
-    rows: Sequence[Any] = conn.execute(statement).all()
+    """Run ``statement`` (with ``parameters``) and return its rows as a frame with ``schema``
+    (column order kept)."""
+    rows: Sequence[Any] = conn.execute(statement, parameters).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
 

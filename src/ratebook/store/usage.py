@@ -4,6 +4,7 @@ exception log."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import polars as pl
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ratebook.errors import StoreError
@@ -164,6 +165,13 @@ def batch_sha256(conn: Connection, batch_id: int) -> str | None:
     ).scalar_one_or_none()
 
 
+#: The statements of a batch's start and end, built once: the per-group path of pushed events
+#: runs them for every group, and building one costs several times its execution.
+_START_BATCH = insert(import_batches)
+_FINISH_BATCH = update(import_batches).where(import_batches.c.id == bindparam("batch"))
+_TOP_RECORD_ID = select(func.coalesce(func.max(usage_records.c.id), 0))
+
+
 def start_batch(
     conn: Connection,
     *,
@@ -183,24 +191,25 @@ def start_batch(
 
     ``source_kind`` is ``file`` for an import, ``rerate`` for a re-rating run."""
     result = conn.execute(
-        insert(import_batches).values(
-            entity_id=entity_id,
-            origin=origin,
-            format=fmt,
-            source_kind=source_kind,
-            source_name=source_name,
-            source_sha256=source_sha256,
-            size_bytes=size_bytes,
-            started_at=now,
-            finished_at=now,
-            rows_read=0,
-            rated=0,
-            duplicates=0,
-            exceptions=0,
-            columns=None if columns is None else json.dumps(columns),
-            feed_zone=feed_zone,
-            layout=layout,
-        )
+        _START_BATCH,
+        {
+            "entity_id": entity_id,
+            "origin": origin,
+            "format": fmt,
+            "source_kind": source_kind,
+            "source_name": source_name,
+            "source_sha256": source_sha256,
+            "size_bytes": size_bytes,
+            "started_at": now,
+            "finished_at": now,
+            "rows_read": 0,
+            "rated": 0,
+            "duplicates": 0,
+            "exceptions": 0,
+            "columns": None if columns is None else json.dumps(columns),
+            "feed_zone": feed_zone,
+            "layout": layout,
+        },
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
@@ -217,37 +226,28 @@ def finish_batch(
 ) -> None:
     """Record the batch's final counts (same transaction as its rows)."""
     conn.execute(
-        update(import_batches)
-        .where(import_batches.c.id == batch_id)
-        .values(
-            finished_at=now,
-            rows_read=rows_read,
-            rated=rated,
-            duplicates=duplicates,
-            exceptions=exceptions_count,
-        )
+        _FINISH_BATCH,
+        {
+            "batch": batch_id,
+            "finished_at": now,
+            "rows_read": rows_read,
+            "rated": rated,
+            "duplicates": duplicates,
+            "exceptions": exceptions_count,
+        },
     )
 
 
-def known_versions(
-    conn: Connection, entity_id: int, origin: str, record_ids: list[str]
-) -> pl.DataFrame:
-    """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies, each id's
-    record (its first version) ahead of the others.
-
-    One function: it builds one statement per dialect."""
-    if not record_ids:
-        return pl.DataFrame(schema=KNOWN_SCHEMA)
-    # probed in key order, the index pages come in order too
-    record_ids = sorted(record_ids)
+@functools.cache
+def _known_statement(postgres: bool) -> TextClause:
+    """``known_versions``'s statement on PostgreSQL or SQLite, built once."""
     # One probe of the narrow key table per id, so the cost follows the batch, not the
     # store; only an id it holds is looked at again (where its record was seen, its
     # corrections, its ID_CONFLICT copies: an id has those only once it has a record). On
     # PostgreSQL a LATERAL lookup forces a probe per id whatever the statistics (a table just
     # filled by COPY has none, and "= ANY(array)" then scans every key of the origin); SQLite
     # probes the key table's primary key for "IN (SELECT ... json_each)" by itself.
-    if conn.dialect.name == "postgresql":
-        ids_param: object = record_ids
+    if postgres:
         keys = (
             "SELECT found.record_id, found.digest, found.record_pk"
             " FROM unnest(CAST(:ids AS text[])) AS k(record_id) CROSS JOIN LATERAL ("
@@ -258,7 +258,6 @@ def known_versions(
         )
         materialized = "MATERIALIZED "
     else:
-        ids_param = json.dumps(record_ids)
         keys = (
             "SELECT t.record_id, t.digest, t.record_pk FROM record_keys t"
             " WHERE t.entity_id = :entity AND t.origin = :origin"
@@ -268,7 +267,7 @@ def known_versions(
     # a record a clerk corrected keeps its original content as a known version, so the
     # original row sent again is a duplicate, not a conflict with its own correction; that
     # version was first, seen where the record was
-    statement = text(
+    return text(
         f"WITH key AS {materialized}({keys})"
         " SELECT key.record_id, key.digest, b.source_name || ':' || r.source_line AS seen_at,"
         " 1 AS version_rank FROM key JOIN usage_records r ON r.id = key.record_pk"
@@ -283,7 +282,22 @@ def known_versions(
         " JOIN usage_records r ON r.id = key.record_pk JOIN import_batches b ON b.id = r.batch_id"
         " WHERE c.original_sha256 IS NOT NULL"
     )
-    rows = conn.execute(statement, {"entity": entity_id, "origin": origin, "ids": ids_param})
+
+
+def known_versions(
+    conn: Connection, entity_id: int, origin: str, record_ids: list[str]
+) -> pl.DataFrame:
+    """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies, each id's
+    record (its first version) ahead of the others."""
+    if not record_ids:
+        return pl.DataFrame(schema=KNOWN_SCHEMA)
+    # probed in key order, the index pages come in order too
+    record_ids = sorted(record_ids)
+    postgres = conn.dialect.name == "postgresql"
+    ids_param: object = record_ids if postgres else json.dumps(record_ids)
+    rows = conn.execute(
+        _known_statement(postgres), {"entity": entity_id, "origin": origin, "ids": ids_param}
+    )
     return (
         pl.DataFrame(
             [tuple(r) for r in rows],
@@ -374,7 +388,7 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
     if seal is not None:
         seal.add("records", written)
     if conn.dialect.name != "postgresql":
-        top = conn.execute(select(func.coalesce(func.max(usage_records.c.id), 0))).scalar_one()
+        top = conn.execute(_TOP_RECORD_ID).scalar_one()
         ids = pl.int_range(top + 1, top + 1 + written.height, dtype=pl.Int64, eager=True)
         written = written.with_columns(ids.alias("id"))
         insert_frame(conn, usage_records, written)
