@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
@@ -65,15 +66,13 @@ class UsageTally:
     def add(self, rated: pl.DataFrame) -> None:
         """Count the charges of ``rated`` (``customer_id``, ``period``, ``unit``,
         ``billed_quantity``, ``charge``)."""
-        for customer_id, period, unit, n, quantity, amount in (
-            rated.group_by("customer_id", "period", "unit")
-            .agg(pl.len(), pl.col("billed_quantity").sum(), pl.col("charge").sum())
-            .iter_rows()
+        for (customer_id, period, unit), (n, quantity, amount) in _summed(
+            rated, ("customer_id", "period", "unit")
         ):
             key = (int(customer_id), str(period), str(unit))
-            self.records[key] += int(n)
-            self.quantities[key] += int(quantity)
-            self.amounts[key] += int(amount)
+            self.records[key] += n
+            self.quantities[key] += quantity
+            self.amounts[key] += amount
 
     def postings(self, routing: Routing, *, source: str) -> list[Posting]:
         """Every posting of the run: usage per customer, period and unit (posted where
@@ -115,19 +114,46 @@ def reposting(replaced: pl.DataFrame, replacements: pl.DataFrame, *, memo: str) 
     return out
 
 
-def _sums(frame: pl.DataFrame, kind: PostingKind, sign: int, memo: str) -> Iterable[Posting]:
+#: Up to this many charges are summed in Python (``_summed``), beyond it by a frame
+#: aggregation: a few charges (a push's) cost more to set an aggregation up for.
+_FEW_CHARGES = 256
+
+
+def _summed(
+    frame: pl.DataFrame, keys: tuple[str, ...]
+) -> list[tuple[tuple[Any, ...], tuple[int, int, int]]]:
+    """``(count, billed quantity, charge)`` of ``frame``'s charges by ``keys``, in key
+    order."""
+    if frame.height <= _FEW_CHARGES:
+        sums: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+        width = len(keys)
+        for row in frame.select(*keys, "billed_quantity", "charge").iter_rows():
+            key = row[:width]
+            n, quantity, amount = sums.get(key, (0, 0, 0))
+            sums[key] = (n + 1, quantity + int(row[width]), amount + int(row[width + 1]))
+        return sorted(sums.items())
     totals = (
-        frame.group_by("customer_id", "posted_period", "unit")
+        frame.group_by(*keys)
         .agg(pl.len(), pl.col("billed_quantity").sum(), pl.col("charge").sum())
-        .sort("customer_id", "posted_period", "unit")
+        .sort(*keys)
     )
-    for customer_id, period, unit, n, quantity, amount in totals.iter_rows():
+    width = len(keys)
+    return [
+        (row[:width], (int(row[width]), int(row[width + 1]), int(row[width + 2])))
+        for row in totals.iter_rows()
+    ]
+
+
+def _sums(frame: pl.DataFrame, kind: PostingKind, sign: int, memo: str) -> Iterable[Posting]:
+    for (customer_id, period, unit), (n, quantity, amount) in _summed(
+        frame, ("customer_id", "posted_period", "unit")
+    ):
         yield Posting(
             customer_id=int(customer_id),
             period=str(period),
             kind=kind,
-            amount=sign * int(amount),
-            quantity=sign * int(quantity),
-            records=sign * int(n),
+            amount=sign * amount,
+            quantity=sign * quantity,
+            records=sign * n,
             memo=f"{memo} ({unit})",
         )

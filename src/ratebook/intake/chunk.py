@@ -219,14 +219,18 @@ def store_chunk(
         batch_id=batch_id,
         source_sha256=source_sha256,
         unparsed=read.unparsed,
-        conflicts=read.conflicts.join(
+        conflicts=read.conflicts
+        if read.conflicts.is_empty()
+        else read.conflicts.join(
             read.records.select(
                 "row_idx", "record_id", "content_sha256", "period", _payload().alias("payload")
             ),
             on="row_idx",
             how="left",
         ),
-        unbilled=assessed.rejections.join(
+        unbilled=assessed.rejections
+        if assessed.rejections.is_empty()
+        else assessed.rejections.join(
             read.new.select("row_idx", "record_id", "content_sha256", "period"),
             on="row_idx",
             how="left",

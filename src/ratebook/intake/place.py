@@ -253,7 +253,9 @@ class CycleUsage:
     def save(self) -> None:
         """Add what the placed records (and the charges they re-rated) changed to the store's
         running totals: once, at the end of the run, after their charges are booked."""
-        cycles.add_usage(self._conn, self._entity_id, _as_frame(self._added))
+        cycles.add_usage(
+            self._conn, self._entity_id, [(*key, *usage) for key, usage in self._added.items()]
+        )
         self._added = {}
 
     def _load(self, rated: pl.DataFrame) -> pl.DataFrame:
@@ -317,7 +319,9 @@ class CycleUsage:
                 before = usage[key][0] - sum(p.billed_quantity for p in tail)
                 moved |= moved_places(groups[key], tail, before, ladders)
             ids = sorted(moved)
-            for was in cycles.charges_by_id(self._conn, ids).iter_rows(named=True):
+            names = list(CHARGE_SCHEMA)
+            for row in cycles.charge_rows(self._conn, ids):
+                was = dict(zip(names, row, strict=True))
                 now = dict(was)
                 price_on_ladder(now, moved[was["charge_id"]], ladders[was["rate_row_id"]])
                 replaced.append(was)

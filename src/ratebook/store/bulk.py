@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -74,6 +75,30 @@ def _sqlite_insert(cursor: Any, table: Table, text: pl.DataFrame) -> None:
     cursor.executemany(
         f"INSERT INTO {table.name} ({names}) VALUES ({values})", text.select(bound).rows()
     )
+
+
+def _sqlite_insert_few(raw: Any, table: Table, frame: pl.DataFrame) -> None:
+    """``executemany`` of a few rows (a push's), their instants turned into text in Python:
+    for a handful of rows that costs less than a frame expression a column."""
+    instants = [
+        i for i, dtype in enumerate(frame.schema.values()) if isinstance(dtype, pl.Datetime)
+    ]
+    rows: list[Any] = frame.rows()
+    if instants:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for i in instants:
+                if row[i] is not None:
+                    row[i] = _naive_utc_text(row[i])
+    names = ", ".join(f'"{c}"' for c in frame.columns)
+    values = ", ".join(["?"] * frame.width)
+    raw.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({values})", rows)
+
+
+def _naive_utc_text(instant: datetime) -> str:
+    """An instant as ``_sqlite_text`` writes it."""
+    aware = instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 #: Rows from which SQLite takes a frame by the staged copy (staging costs about a millisecond).
@@ -167,6 +192,9 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         _postgres_copy(raw, table, frame)
+        return
+    if frame.height < _LITERAL_FROM_ROWS:
+        _sqlite_insert_few(raw, table, frame)
         return
     text = _sqlite_text(frame)
     if text.height >= STAGE_FROM_ROWS and _stageable(text):

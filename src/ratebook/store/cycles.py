@@ -234,9 +234,12 @@ _STAGE = Table(
 )
 
 
-def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
-    """Add ``change`` (``USAGE_SCHEMA``: per group, the billed quantity the transaction's
-    charges add or take away and their latest starts) to the running totals.
+def add_usage(
+    conn: Connection, entity_id: int, change: pl.DataFrame | list[tuple[Any, ...]]
+) -> None:
+    """Add ``change`` (``USAGE_SCHEMA``, as a frame or as rows: per group, the billed
+    quantity the transaction's charges add or take away and their latest starts) to the
+    running totals.
 
     Call it once, late in the transaction: on PostgreSQL the totals' rows stay locked until
     commit, so a long import that took them early would hold up every push to the same
@@ -244,22 +247,26 @@ def add_usage(conn: Connection, entity_id: int, change: pl.DataFrame) -> None:
     PostgreSQL a large change is copied into a session's staging table and applied by one
     ``INSERT ... SELECT ... ON CONFLICT``; a small one, and SQLite's (which binds in
     process, without a round trip a row), by one prepared statement over the groups."""
-    if change.is_empty():
+    rows = sorted(
+        change.select(list(USAGE_SCHEMA)).rows() if isinstance(change, pl.DataFrame) else change
+    )
+    if not rows:
         return
-    ordered = change.sort("customer_id", "period", "service", "unit").select(list(USAGE_SCHEMA))
     postgres = conn.dialect.name == "postgresql"
-    if postgres and ordered.height >= _STAGE_FROM_GROUPS:
+    if postgres and len(rows) >= _STAGE_FROM_GROUPS:
         conn.exec_driver_sql(
             "CREATE TEMPORARY TABLE IF NOT EXISTS usage_totals_stage AS"
             " SELECT * FROM usage_totals WHERE 1 = 0"
         )
         conn.exec_driver_sql("DELETE FROM usage_totals_stage")
-        insert_frame(conn, _STAGE, ordered.with_columns(pl.lit(entity_id).alias("entity_id")))
+        staged = pl.DataFrame(rows, schema=USAGE_SCHEMA, orient="row")
+        insert_frame(conn, _STAGE, staged.with_columns(pl.lit(entity_id).alias("entity_id")))
         conn.execute(_add_usage_statement(postgres, staged=True))
         return
+    names = list(USAGE_SCHEMA)
     conn.execute(
         _add_usage_statement(postgres, staged=False),
-        [{"entity_id": entity_id, **row} for row in ordered.iter_rows(named=True)],
+        [{"entity_id": entity_id, **dict(zip(names, row, strict=True))} for row in rows],
     )
 
 
@@ -352,16 +359,17 @@ def _charges_by_id_statement() -> Any:
 def charges_by_id(conn: Connection, charge_ids: list[int]) -> pl.DataFrame:
     """These charges (``CHARGE_SCHEMA``), in ``charge_ids``' order: looked up by id alone (a
     condition on the entity would lead SQLite to scan the entity's index instead)."""
-    if not charge_ids:
-        return pl.DataFrame(schema=CHARGE_SCHEMA)
-    found = pl.concat(
-        [
-            query_frame(conn, _charges_by_id_statement(), CHARGE_SCHEMA, {"ids": some})
-            for some in _chunks(charge_ids)
-        ]
-    )
-    order = pl.DataFrame({"charge_id": charge_ids}, schema={"charge_id": pl.Int64()})
-    return order.join(found, on="charge_id", how="inner", maintain_order="left")
+    return pl.DataFrame(charge_rows(conn, charge_ids), schema=CHARGE_SCHEMA, orient="row")
+
+
+def charge_rows(conn: Connection, charge_ids: list[int]) -> list[tuple[Any, ...]]:
+    """``charges_by_id`` as rows of ``CHARGE_SCHEMA``'s columns, in ``charge_ids``' order
+    (an id not found left out)."""
+    found: dict[int, tuple[Any, ...]] = {}
+    for some in _chunks(charge_ids):
+        for row in conn.execute(_charges_by_id_statement(), {"ids": some}):
+            found[row[0]] = tuple(row)
+    return [found[charge_id] for charge_id in charge_ids if charge_id in found]
 
 
 def replace_charges(
