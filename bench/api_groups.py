@@ -13,6 +13,7 @@ from pathlib import Path
 
 from api_load import Draw
 
+from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.ingest_events import EventGroup, ingest_event_groups
@@ -28,14 +29,18 @@ def main() -> None:
     engine = make_engine(args.db)
     draw = Draw(args.prefixes.read_text().split())
     references = ReferenceCache()
-    ingest_event_groups(engine, [EventGroup(events=[draw.event()])], references=references)
+    # read once, as the server's writer does
+    settings = Settings()
+    ingest_event_groups(
+        engine, [EventGroup(events=[draw.event()])], references=references, settings=settings
+    )
     figures = []
     for size in (1, 10, 30):
         took = []
         for _ in range(args.groups):
             groups = [EventGroup(events=[draw.event()]) for _ in range(size)]
             began = time.perf_counter()
-            ingest_event_groups(engine, groups, references=references)
+            ingest_event_groups(engine, groups, references=references, settings=settings)
             took.append((time.perf_counter() - began) * 1000)
         figures.append(f"{size}: {statistics.median(took):.1f} ms")
     print(
