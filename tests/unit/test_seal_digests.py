@@ -11,7 +11,14 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ratebook.store.seals import SEALED, digests_as_frame, digests_each, schema_of
+from ratebook.store.seals import (
+    SEALED,
+    digests_as_frame,
+    digests_each,
+    frame_of,
+    mapping_digests,
+    schema_of,
+)
 
 _VALUES: dict[type[pl.DataType], st.SearchStrategy[object]] = {
     pl.Int64: st.integers(-(2**63), 2**63 - 1),
@@ -42,6 +49,18 @@ def sealed_frames(draw: st.DrawFn) -> tuple[str, pl.DataFrame]:
 def test_one_by_one_and_as_a_frame_agree(drawn: tuple[str, pl.DataFrame]) -> None:
     kind, frame = drawn
     assert digests_each(frame, kind).to_list() == digests_as_frame(frame, kind).to_list()
+
+
+@settings(max_examples=300, deadline=None)
+@given(drawn=sealed_frames())
+def test_rows_given_as_mappings_digest_as_their_frame_does(
+    drawn: tuple[str, pl.DataFrame],
+) -> None:
+    """A few written rows (a re-rating's charges, a close's links) are sealed from their
+    mappings without a frame; their digests are those of the same rows as a frame."""
+    kind, frame = drawn
+    rows = frame.to_dicts()
+    assert mapping_digests(kind, rows) == digests_as_frame(frame_of(kind, rows), kind).to_list()
 
 
 def test_a_digest_is_the_documented_text_hashed() -> None:

@@ -372,6 +372,15 @@ def charge_rows(conn: Connection, charge_ids: list[int]) -> list[tuple[Any, ...]
     return [found[charge_id] for charge_id in charge_ids if charge_id in found]
 
 
+#: ``replace_charges``' statements, built once.
+_REPLACEMENT = insert(rated_charges).returning(rated_charges.c.id, sort_by_parameter_order=True)
+_SUPERSEDE = (
+    update(rated_charges)
+    .where(rated_charges.c.id == bindparam("old"))
+    .values(superseded_by=bindparam("new"))
+)
+
+
 def replace_charges(
     conn: Connection,
     replacements: pl.DataFrame,
@@ -397,9 +406,7 @@ def replace_charges(
     ]
     if seal is not None:
         seal.add_rows("charges", rows)
-    new_ids = conn.execute(
-        insert(rated_charges).returning(rated_charges.c.id, sort_by_parameter_order=True), rows
-    ).scalars()
+    new_ids = conn.execute(_REPLACEMENT, rows).scalars()
     pairs = [
         {"old": old, "new": new}
         for old, new in zip(replacements["charge_id"].to_list(), new_ids, strict=True)
@@ -408,12 +415,7 @@ def replace_charges(
         seal.add_rows(
             "supersedes", [{"charge_id": p["old"], "superseded_by": p["new"]} for p in pairs]
         )
-    conn.execute(
-        update(rated_charges)
-        .where(rated_charges.c.id == bindparam("old"))
-        .values(superseded_by=bindparam("new")),
-        pairs,
-    )
+    conn.execute(_SUPERSEDE, pairs)
 
 
 def period_customers(conn: Connection, entity_id: int, period: str) -> list[int]:

@@ -169,14 +169,22 @@ def digests_as_frame(frame: pl.DataFrame, kind: str) -> pl.Series:
 
 def digests_each(frame: pl.DataFrame, kind: str) -> pl.Series:
     """``row_digests`` one row at a time."""
-    return pl.Series(
-        "digest",
-        [
-            hashlib.sha256("\x1f".join(_value_text(v) for v in row).encode("utf-8")).hexdigest()
-            for row in frame.select(SEALED[kind]).iter_rows()
-        ],
-        dtype=pl.String,
-    )
+    return pl.Series("digest", _digests_of(frame.select(SEALED[kind]).iter_rows()), dtype=pl.String)
+
+
+def mapping_digests(kind: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``row_digests`` of rows given as mappings (a missing column is null), straight from
+    their values: the same digests as of ``frame_of(kind, rows)``, for values of the types
+    ``TYPES`` gives their columns."""
+    names = SEALED[kind]
+    return _digests_of(tuple(row.get(name) for name in names) for row in rows)
+
+
+def _digests_of(rows: Iterable[tuple[Any, ...]]) -> list[str]:
+    return [
+        hashlib.sha256("\x1f".join(_value_text(v) for v in row).encode("utf-8")).hexdigest()
+        for row in rows
+    ]
 
 
 def joined_digests(frame: pl.DataFrame, kind: str) -> bytes:
@@ -202,7 +210,7 @@ class Seal:
     def add_rows(self, kind: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """``add`` for rows given as mappings (a few postings, links)."""
         if rows:
-            self.add(kind, frame_of(kind, rows))
+            self.update(kind, "".join(mapping_digests(kind, rows)).encode("ascii"), len(rows))
 
     def update(self, kind: str, digests: bytes, rows: int) -> None:
         """Feed already joined row digests of ``rows`` rows."""
