@@ -90,9 +90,25 @@ def _sqlite_insert_few(raw: Any, table: Table, frame: pl.DataFrame) -> None:
             for i in instants:
                 if row[i] is not None:
                     row[i] = _naive_utc_text(row[i])
-    names = ", ".join(f'"{c}"' for c in frame.columns)
-    values = ", ".join(["?"] * frame.width)
+    _sqlite_execute_many(raw, table, frame.columns, rows)
+
+
+def _sqlite_execute_many(raw: Any, table: Table, columns: list[str], rows: list[Any]) -> None:
+    names = ", ".join(f'"{c}"' for c in columns)
+    values = ", ".join(["?"] * len(columns))
     raw.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({values})", rows)
+
+
+def insert_sqlite_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert a few rows given as mappings (each with the same columns, named as in
+    ``table``) on SQLite, instants written as ``insert_frame`` writes them."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    values = [
+        [_naive_utc_text(v) if isinstance(v, datetime) else v for v in row.values()] for row in rows
+    ]
+    _sqlite_execute_many(conn.connection.driver_connection, table, columns, values)
 
 
 def _naive_utc_text(instant: datetime) -> str:

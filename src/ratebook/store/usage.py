@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ratebook.errors import StoreError
 from ratebook.model.ledger import POSTING_COLUMNS, Posting
 from ratebook.model.usage import KNOWN_SCHEMA
-from ratebook.store.bulk import insert_frame
+from ratebook.store.bulk import insert_frame, insert_sqlite_rows
 from ratebook.store.frames import query_frame
 from ratebook.store.seals import Seal
 from ratebook.store.tables import (
@@ -381,6 +381,8 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
     """
     if records.is_empty():
         return pl.Series("id", [], dtype=pl.Int64)
+    if records.height < _FEW_RECORDS and conn.dialect.name != "postgresql":
+        return _add_few_records(conn, records, seal)
     # in key order: two writers storing some of the same ids then wait for each other in one
     # order, instead of each holding a key the other waits for (a deadlock); and the keys go
     # into their index in order
@@ -426,6 +428,39 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
         how="left",
         maintain_order="left",
     )["id"]
+
+
+#: Fewer records than this (a push's) are stored on SQLite as rows of Python values
+#: (``_add_few_records``): each frame step would cost more than the rows.
+_FEW_RECORDS = 64
+
+
+def _add_few_records(conn: Connection, records: pl.DataFrame, seal: Seal | None) -> pl.Series:
+    """``add_records`` of a few records on SQLite, as rows."""
+    rows = records.to_dicts()
+    # in key order, as add_records writes a frame
+    written = sorted(rows, key=lambda row: row["record_id"])
+    if seal is not None:
+        seal.add_rows("records", written)
+    top = conn.execute(_TOP_RECORD_ID).scalar_one()
+    for n, row in enumerate(written, start=top + 1):
+        row["id"] = n
+    insert_sqlite_rows(conn, usage_records, written)
+    insert_sqlite_rows(
+        conn,
+        record_keys,
+        [
+            {
+                "entity_id": row["entity_id"],
+                "origin": row["origin"],
+                "record_id": row["record_id"],
+                "digest": row["content_sha256"],
+                "record_pk": row["id"],
+            }
+            for row in written
+        ],
+    )
+    return pl.Series("id", [row["id"] for row in rows], dtype=pl.Int64)
 
 
 #: A posting as it is written: its columns, the entity, the batch and when.
