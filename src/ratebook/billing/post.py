@@ -124,6 +124,8 @@ def _summed(
 ) -> list[tuple[tuple[Any, ...], tuple[int, int, int]]]:
     """``(count, billed quantity, charge)`` of ``frame``'s charges by ``keys``, in key
     order."""
+    if frame.is_empty():
+        return []
     if frame.height <= _FEW_CHARGES:
         sums: dict[tuple[Any, ...], tuple[int, int, int]] = {}
         width = len(keys)

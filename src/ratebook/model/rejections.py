@@ -59,7 +59,10 @@ def rejections(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 def no_rejections() -> pl.DataFrame:
     """An empty rejection frame."""
-    return pl.DataFrame(schema=REJECTION_SCHEMA)
+    return _NONE
+
+
+_NONE = pl.DataFrame(schema=REJECTION_SCHEMA)
 
 
 def reject_where(
