@@ -137,3 +137,32 @@ def test_a_staged_frame_is_undone_with_its_transaction(engine: Engine) -> None:
         fail_after_copying()
     with engine.connect() as conn:
         assert conn.execute(select(table.c.n)).all() == []
+
+
+def test_a_few_rows_are_stored_as_many_are(engine: Engine) -> None:
+    # a push's few rows are written from their Python values (on PostgreSQL a COPY row by
+    # row, on SQLite executemany), a file's many by the frame's own writer; the same values
+    # come back either way, tabs and backslashes included
+    many = _varied(200).with_columns(
+        pl.when(pl.col("n") % 2 == 0)
+        .then(pl.col("name") + pl.lit("\ttab \\N back\\slash"))
+        .otherwise(pl.col("name"))
+        .alias("name")
+    )
+    few = many.head(12)
+    assert few.height < bulk._FEW_ROWS <= many.height
+    big, small = _probe("bulk_many"), _probe("bulk_few")
+    big.create(engine)
+    small.create(engine)
+    with engine.begin() as conn:
+        insert_frame(conn, big, many)
+        insert_frame(conn, small, few)
+    with engine.connect() as conn:
+        stored_many = conn.execute(select(big).order_by(big.c.n)).all()
+        stored_few = conn.execute(select(small).order_by(small.c.n)).all()
+    expected = sorted(
+        ((r["n"], r["flag"], r["name"], None, r["at"]) for r in few.iter_rows(named=True)),
+        key=lambda r: r[0],
+    )
+    assert [tuple(r) for r in stored_few] == expected
+    assert [tuple(r) for r in stored_many if r.n in {e[0] for e in expected}] == expected

@@ -43,6 +43,9 @@ def _sqlite_text(frame: pl.DataFrame) -> pl.DataFrame:
 
 #: Rows from which a column holding one value throughout is written as a literal.
 _LITERAL_FROM_ROWS = 64
+#: Fewer rows than this (a push's) are written from their Python values, not by frame
+#: expressions: for a handful of rows each expression costs more than the rows.
+_FEW_ROWS = 64
 
 
 def _literal(value: object) -> str | None:
@@ -209,7 +212,7 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     if conn.dialect.name == "postgresql":
         _postgres_copy(raw, table, frame)
         return
-    if frame.height < _LITERAL_FROM_ROWS:
+    if frame.height < _FEW_ROWS:
         _sqlite_insert_few(raw, table, frame)
         return
     text = _sqlite_text(frame)
@@ -224,19 +227,29 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
 
 
 def _postgres_copy(raw: Any, table: Table, frame: pl.DataFrame) -> None:
-    """``COPY`` of ``frame`` into ``table``, as CSV."""
+    """``COPY`` of ``frame`` into ``table``: as CSV written by the frame, or for a few rows
+    (a push's) row by row from their Python values, which costs less than the frame's CSV
+    writer sets up."""
     import psycopg  # here: a SQLite deployment need not load it at every start
 
-    text = frame.with_columns(
-        pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
-        for name, dtype in frame.schema.items()
-        if isinstance(dtype, pl.Datetime)
-    ).write_csv(include_header=False, null_value="\\N", quote_style="non_numeric")
     names = ", ".join(f'"{c}"' for c in frame.columns)
-    statement = f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    few = frame.height < _FEW_ROWS
+    if few:
+        statement = f"COPY {table.name} ({names}) FROM STDIN"
+    else:
+        statement = f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        text = frame.with_columns(
+            pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
+            for name, dtype in frame.schema.items()
+            if isinstance(dtype, pl.Datetime)
+        ).write_csv(include_header=False, null_value="\\N", quote_style="non_numeric")
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write(text)
+            if few:
+                for row in frame.iter_rows():
+                    copy.write_row(row)
+            else:
+                copy.write(text)
     except psycopg.Error as error:
         # raised as SQLAlchemy raises it for its own statements (IntegrityError for a unique
         # key, OperationalError for a deadlock, ...), so callers meet one kind
