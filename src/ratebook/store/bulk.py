@@ -19,6 +19,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -102,16 +103,20 @@ def _sqlite_execute_many(raw: Any, table: Table, columns: list[str], rows: list[
     raw.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({values})", rows)
 
 
-def insert_sqlite_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert a few rows given as mappings (each with the same columns, named as in
-    ``table``) on SQLite, instants written as ``insert_frame`` writes them."""
+    ``table``) as ``insert_frame`` inserts a few rows of a frame."""
     if not rows:
         return
     columns = list(rows[0])
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        _postgres_copy_rows(raw, table, columns, [tuple(row.values()) for row in rows])
+        return
     values = [
         [_naive_utc_text(v) if isinstance(v, datetime) else v for v in row.values()] for row in rows
     ]
-    _sqlite_execute_many(conn.connection.driver_connection, table, columns, values)
+    _sqlite_execute_many(raw, table, columns, values)
 
 
 def _naive_utc_text(instant: datetime) -> str:
@@ -230,26 +235,41 @@ def _postgres_copy(raw: Any, table: Table, frame: pl.DataFrame) -> None:
     """``COPY`` of ``frame`` into ``table``: as CSV written by the frame, or for a few rows
     (a push's) row by row from their Python values, which costs less than the frame's CSV
     writer sets up."""
+    if frame.height < _FEW_ROWS:
+        _postgres_copy_rows(raw, table, frame.columns, frame.iter_rows())
+        return
+    text = frame.with_columns(
+        pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime)
+    ).write_csv(include_header=False, null_value="\\N", quote_style="non_numeric")
+    names = ", ".join(f'"{c}"' for c in frame.columns)
+    _postgres_copy_in(
+        raw,
+        f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+        lambda copy: copy.write(text),
+    )
+
+
+def _postgres_copy_rows(
+    raw: Any, table: Table, columns: list[str], rows: Iterable[tuple[Any, ...]]
+) -> None:
+    """``COPY`` of rows of Python values (psycopg's own text format) into ``table``."""
+
+    def write(copy: Any) -> None:
+        for row in rows:
+            copy.write_row(row)
+
+    names = ", ".join(f'"{c}"' for c in columns)
+    _postgres_copy_in(raw, f"COPY {table.name} ({names}) FROM STDIN", write)
+
+
+def _postgres_copy_in(raw: Any, statement: str, write: Callable[[Any], None]) -> None:
     import psycopg  # here: a SQLite deployment need not load it at every start
 
-    names = ", ".join(f'"{c}"' for c in frame.columns)
-    few = frame.height < _FEW_ROWS
-    if few:
-        statement = f"COPY {table.name} ({names}) FROM STDIN"
-    else:
-        statement = f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-        text = frame.with_columns(
-            pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S%.6f+00")
-            for name, dtype in frame.schema.items()
-            if isinstance(dtype, pl.Datetime)
-        ).write_csv(include_header=False, null_value="\\N", quote_style="non_numeric")
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            if few:
-                for row in frame.iter_rows():
-                    copy.write_row(row)
-            else:
-                copy.write(text)
+            write(copy)
     except psycopg.Error as error:
         # raised as SQLAlchemy raises it for its own statements (IntegrityError for a unique
         # key, OperationalError for a deadlock, ...), so callers meet one kind

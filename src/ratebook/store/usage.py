@@ -9,7 +9,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ratebook.errors import StoreError
 from ratebook.model.ledger import POSTING_COLUMNS, Posting
 from ratebook.model.usage import KNOWN_SCHEMA
-from ratebook.store.bulk import insert_frame, insert_sqlite_rows
+from ratebook.store.bulk import insert_frame, insert_rows
 from ratebook.store.frames import query_frame
 from ratebook.store.seals import Seal
 from ratebook.store.tables import (
@@ -381,7 +381,7 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
     """
     if records.is_empty():
         return pl.Series("id", [], dtype=pl.Int64)
-    if records.height < _FEW_RECORDS and conn.dialect.name != "postgresql":
+    if records.height < _FEW_RECORDS:
         return _add_few_records(conn, records, seal)
     # in key order: two writers storing some of the same ids then wait for each other in one
     # order, instead of each holding a key the other waits for (a deadlock); and the keys go
@@ -430,23 +430,28 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
     )["id"]
 
 
-#: Fewer records than this (a push's) are stored on SQLite as rows of Python values
+#: Fewer records than this (a push's) are stored as rows of Python values
 #: (``_add_few_records``): each frame step would cost more than the rows.
 _FEW_RECORDS = 64
 
 
 def _add_few_records(conn: Connection, records: pl.DataFrame, seal: Seal | None) -> pl.Series:
-    """``add_records`` of a few records on SQLite, as rows."""
+    """``add_records`` of a few records (a push's), as rows: on PostgreSQL their ids drawn
+    from the sequence in one statement, so nothing is read back."""
     rows = records.to_dicts()
     # in key order, as add_records writes a frame
     written = sorted(rows, key=lambda row: row["record_id"])
     if seal is not None:
         seal.add_rows("records", written)
-    top = conn.execute(_TOP_RECORD_ID).scalar_one()
-    for n, row in enumerate(written, start=top + 1):
+    if conn.dialect.name == "postgresql":
+        ids: Iterable[int] = sorted(conn.execute(_NEXT_RECORD_IDS, {"n": len(written)}).scalars())
+    else:
+        top = conn.execute(_TOP_RECORD_ID).scalar_one()
+        ids = range(top + 1, top + 1 + len(written))
+    for row, n in zip(written, ids, strict=True):
         row["id"] = n
-    insert_sqlite_rows(conn, usage_records, written)
-    insert_sqlite_rows(
+    insert_rows(conn, usage_records, written)
+    insert_rows(
         conn,
         record_keys,
         [
@@ -461,6 +466,12 @@ def _add_few_records(conn: Connection, records: pl.DataFrame, seal: Seal | None)
         ],
     )
     return pl.Series("id", [row["id"] for row in rows], dtype=pl.Int64)
+
+
+#: ``n`` new record ids from the records' sequence (PostgreSQL).
+_NEXT_RECORD_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('usage_records', 'id')) FROM generate_series(1, :n)"
+)
 
 
 #: A posting as it is written: its columns, the entity, the batch and when.
