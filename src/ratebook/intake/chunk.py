@@ -21,7 +21,7 @@ from ratebook.model.parties import Entity
 from ratebook.model.rejections import no_rejections
 from ratebook.model.usage import RECORD_COLUMNS
 from ratebook.pipeline.dedupe import dedupe
-from ratebook.pipeline.destinations import describe
+from ratebook.pipeline.destinations import describe, describe_one
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import entity_plan
 from ratebook.pipeline.price import Reference
@@ -258,6 +258,17 @@ def _store_records(
     ledger: Ledger,
 ) -> pl.DataFrame:
     """Store every new record of the chunk; ``row_idx`` and ``record_pk`` of each."""
+    if read.new.height < _FEW_RECORDS:
+        return _store_few_records(
+            conn,
+            chunk,
+            read,
+            entity_id=entity_id,
+            origin=origin,
+            batch_id=batch_id,
+            source_sha256=source_sha256,
+            ledger=ledger,
+        )
     rated = read.assessed.placed.rated
     stored = read.new.join(read.assessed.matched, on="row_idx", how="left").with_columns(
         pl.when(pl.col("row_idx").is_in(rated["row_idx"].implode()))
@@ -301,6 +312,73 @@ def _store_records(
         seal=ledger.seal,
     )
     return stored.select("row_idx").with_columns(ids.alias("record_pk"))
+
+
+#: Fewer new records than this (a push's) are stored as rows of Python values
+#: (``_store_few_records``), the same rows ``_store_records`` makes of a frame.
+_FEW_RECORDS = 64
+
+#: The columns of a new record that are stored as they are.
+_AS_READ = (
+    "record_id",
+    "content_sha256",
+    "service",
+    "start_time",
+    "quantity",
+    "unit",
+    "account",
+    "caller",
+    "destination",
+    "disposition",
+    "direction",
+    "attributes",
+    "period",
+)
+
+
+def _store_few_records(
+    conn: Connection,
+    chunk: RawChunk,
+    read: ReadChunk,
+    *,
+    entity_id: int,
+    origin: str,
+    batch_id: int,
+    source_sha256: str | list[str],
+    ledger: Ledger,
+) -> pl.DataFrame:
+    """``_store_records`` for a few records, as rows."""
+    customer = dict(read.assessed.matched.select("row_idx", "customer_id").iter_rows())
+    rated = set(read.assessed.placed.rated["row_idx"].to_list())
+    raw = chunk.frame["raw"]
+    rows: list[dict[str, Any]] = []
+    row_idx: list[int] = []
+    for new in read.new.iter_rows(named=True):
+        at = new["row_idx"]
+        region, number_type = describe_one(new["destination"])
+        rows.append(
+            {
+                "entity_id": entity_id,
+                "origin": origin,
+                **{name: new[name] for name in _AS_READ},
+                "destination_region": region,
+                "destination_type": number_type,
+                "customer_id": customer.get(at),
+                "status": "rated" if at in rated else "exception",
+                "batch_id": batch_id,
+                "source_sha256": source_sha256
+                if isinstance(source_sha256, str)
+                else source_sha256[at],
+                "source_line": new["line"],
+                "raw": raw[at],
+            }
+        )
+        row_idx.append(at)
+    ids = usage.add_record_rows(conn, rows, seal=ledger.seal)
+    return pl.DataFrame(
+        {"row_idx": row_idx, "record_pk": ids},
+        schema={"row_idx": read.new.schema["row_idx"], "record_pk": pl.Int64()},
+    )
 
 
 def _digests(source_sha256: str | list[str], row_idx: pl.Series) -> pl.Expr | pl.Series:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import polars as pl
 from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, text, update
@@ -436,9 +436,17 @@ _FEW_RECORDS = 64
 
 
 def _add_few_records(conn: Connection, records: pl.DataFrame, seal: Seal | None) -> pl.Series:
-    """``add_records`` of a few records (a push's), as rows: on PostgreSQL their ids drawn
-    from the sequence in one statement, so nothing is read back."""
+    """``add_records`` of a few records (a push's), as rows (``add_record_rows``)."""
     rows = records.to_dicts()
+    return pl.Series("id", add_record_rows(conn, rows, seal=seal), dtype=pl.Int64)
+
+
+def add_record_rows(
+    conn: Connection, rows: list[dict[str, Any]], *, seal: Seal | None = None
+) -> list[int]:
+    """``add_records`` for a few records given as rows of Python values (a push's): their
+    ids, in the rows' order (each row gets its ``id`` too). On PostgreSQL the ids are drawn
+    from the sequence in one statement, so nothing is read back."""
     # in key order, as add_records writes a frame
     written = sorted(rows, key=lambda row: row["record_id"])
     if seal is not None:
@@ -465,7 +473,7 @@ def _add_few_records(conn: Connection, records: pl.DataFrame, seal: Seal | None)
             for row in written
         ],
     )
-    return pl.Series("id", [row["id"] for row in rows], dtype=pl.Int64)
+    return [row["id"] for row in rows]
 
 
 #: ``n`` new record ids from the records' sequence (PostgreSQL).
