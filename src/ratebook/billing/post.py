@@ -74,6 +74,14 @@ class UsageTally:
             self.quantities[key] += quantity
             self.amounts[key] += amount
 
+    def add_rows(self, rated: list[dict[str, Any]]) -> None:
+        """``add`` for charges given as rows."""
+        for row in rated:
+            key = (int(row["customer_id"]), str(row["period"]), str(row["unit"]))
+            self.records[key] += 1
+            self.quantities[key] += int(row["billed_quantity"])
+            self.amounts[key] += int(row["charge"])
+
     def postings(self, routing: Routing, *, source: str) -> list[Posting]:
         """Every posting of the run: usage per customer, period and unit (posted where
         ``routing`` says), then the re-ratings. ``source`` names the run in the memos."""

@@ -20,7 +20,7 @@ from ratebook.intake.place import CycleUsage, Placed
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, no_rejections, reject_where
 from ratebook.pipeline.price import Reference, price
 from ratebook.store import checks, cycles, usage
-from ratebook.store.bulk import insert_frame
+from ratebook.store.bulk import insert_frame, insert_rows
 from ratebook.store.seals import Seal
 from ratebook.store.tables import rated_charges
 
@@ -76,10 +76,22 @@ def assess(
     return Assessed(
         matched=priced.matched.select("row_idx", "customer_id"),
         placed=cycle.place(rated) if place else Placed.unplaced(rated),
-        rejections=pl.concat(
+        rejections=_together(
             [priced.unmatched.select(columns), priced.unrated.select(columns), late]
         ),
     )
+
+
+def _together(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The rejection frames as one (the usual batch has none: no concatenation then)."""
+    found = [frame for frame in frames if not frame.is_empty()]
+    if not found:
+        return no_rejections()
+    return found[0] if len(found) == 1 else pl.concat(found)
+
+
+#: Fewer charges than this (a push's) are booked as rows of Python values.
+_FEW_CHARGES = 64
 
 
 @dataclass(slots=True)
@@ -134,8 +146,16 @@ class Ledger:
             pl.lit(batch_id).alias("batch_id"),
             pl.lit(now).alias("rated_at"),
         )
-        self.seal.add("charges", charges)
-        insert_frame(conn, rated_charges, charges)
+        if charges.height < _FEW_CHARGES:
+            # a push's few charges, as rows: each frame step would cost more than they do
+            rows = charges.to_dicts()
+            self.seal.add_rows("charges", rows)
+            insert_rows(conn, rated_charges, rows)
+            self.tally.add_rows(rows)
+        else:
+            self.seal.add("charges", charges)
+            insert_frame(conn, rated_charges, charges)
+            self.tally.add(rated)
         cycles.replace_charges(
             conn,
             placed.replacements,
@@ -149,7 +169,6 @@ class Ledger:
             placed.replacements,
             memo="re-rated: a late record changed tier places",
         )
-        self.tally.add(rated)
 
     def post(
         self, conn: Connection, *, entity_id: int, batch_id: int, source: str, now: datetime
