@@ -287,18 +287,7 @@ def _store_records(
         stored.select(
             pl.lit(entity_id).alias("entity_id"),
             pl.lit(origin).alias("origin"),
-            "record_id",
-            "content_sha256",
-            "service",
-            "start_time",
-            "quantity",
-            "unit",
-            "account",
-            "caller",
-            "destination",
-            "disposition",
-            "direction",
-            "attributes",
+            *_AS_READ,
             "destination_region",
             "destination_type",
             "customer_id",
@@ -307,7 +296,6 @@ def _store_records(
             _digests(source_sha256, stored["row_idx"]),
             pl.col("line").alias("source_line"),
             chunk.frame["raw"].gather(stored["row_idx"]),
-            "period",
         ),
         seal=ledger.seal,
     )
@@ -318,7 +306,7 @@ def _store_records(
 #: (``_store_few_records``), the same rows ``_store_records`` makes of a frame.
 _FEW_RECORDS = 64
 
-#: The columns of a new record that are stored as they are.
+#: The columns of a new record that are stored as they are (either way).
 _AS_READ = (
     "record_id",
     "content_sha256",
