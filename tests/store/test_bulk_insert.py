@@ -150,7 +150,7 @@ def test_a_few_rows_are_stored_as_many_are(engine: Engine) -> None:
         .alias("name")
     )
     few = many.head(12)
-    assert few.height < bulk._FEW_ROWS <= many.height
+    assert few.height < bulk.FEW_ROWS <= many.height
     big, small = _probe("bulk_many"), _probe("bulk_few")
     big.create(engine)
     small.create(engine)

@@ -20,7 +20,7 @@ from ratebook.intake.place import CycleUsage, Placed
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, no_rejections, reject_where
 from ratebook.pipeline.price import Reference, price
 from ratebook.store import checks, cycles, usage
-from ratebook.store.bulk import insert_frame, insert_rows
+from ratebook.store.bulk import FEW_ROWS, insert_frame, insert_rows
 from ratebook.store.seals import Seal
 from ratebook.store.tables import rated_charges
 
@@ -90,10 +90,6 @@ def _together(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return found[0] if len(found) == 1 else pl.concat(found)
 
 
-#: Fewer charges than this (a push's) are booked as rows of Python values.
-_FEW_CHARGES = 64
-
-
 @dataclass(slots=True)
 class Ledger:
     """Books a run's charges and tallies their postings, written once at the end of the run
@@ -146,7 +142,7 @@ class Ledger:
             pl.lit(batch_id).alias("batch_id"),
             pl.lit(now).alias("rated_at"),
         )
-        if charges.height < _FEW_CHARGES:
+        if charges.height < FEW_ROWS:
             # a push's few charges, as rows: each frame step would cost more than they do
             rows = charges.to_dicts()
             self.seal.add_rows("charges", rows)

@@ -19,9 +19,9 @@ from ratebook.intake.place import CycleUsage
 from ratebook.intake.tally import Tally, codes
 from ratebook.model.parties import Entity
 from ratebook.model.rejections import no_rejections
-from ratebook.model.usage import RECORD_COLUMNS
+from ratebook.model.usage import RECORD_COLUMNS, STORED_FIELDS
 from ratebook.pipeline.dedupe import dedupe
-from ratebook.pipeline.destinations import describe, describe_one
+from ratebook.pipeline.destinations import describe, stored_kind
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import entity_plan
 from ratebook.pipeline.price import Reference
@@ -30,7 +30,7 @@ from ratebook.settings import Settings
 from ratebook.sources.csvread import RawChunk
 from ratebook.sources.formats import FeedFormat, with_raw_bytes
 from ratebook.store import usage
-from ratebook.store.bulk import insert_frame
+from ratebook.store.bulk import FEW_ROWS, insert_frame
 from ratebook.store.tables import exceptions
 
 
@@ -258,7 +258,7 @@ def _store_records(
     ledger: Ledger,
 ) -> pl.DataFrame:
     """Store every new record of the chunk; ``row_idx`` and ``record_pk`` of each."""
-    if read.new.height < _FEW_RECORDS:
+    if read.new.height < FEW_ROWS:
         return _store_few_records(
             conn,
             chunk,
@@ -287,7 +287,7 @@ def _store_records(
         stored.select(
             pl.lit(entity_id).alias("entity_id"),
             pl.lit(origin).alias("origin"),
-            *_AS_READ,
+            *STORED_FIELDS,
             "destination_region",
             "destination_type",
             "customer_id",
@@ -302,28 +302,6 @@ def _store_records(
     return stored.select("row_idx").with_columns(ids.alias("record_pk"))
 
 
-#: Fewer new records than this (a push's) are stored as rows of Python values
-#: (``_store_few_records``), the same rows ``_store_records`` makes of a frame.
-_FEW_RECORDS = 64
-
-#: The columns of a new record that are stored as they are (either way).
-_AS_READ = (
-    "record_id",
-    "content_sha256",
-    "service",
-    "start_time",
-    "quantity",
-    "unit",
-    "account",
-    "caller",
-    "destination",
-    "disposition",
-    "direction",
-    "attributes",
-    "period",
-)
-
-
 def _store_few_records(
     conn: Connection,
     chunk: RawChunk,
@@ -335,7 +313,8 @@ def _store_few_records(
     source_sha256: str | list[str],
     ledger: Ledger,
 ) -> pl.DataFrame:
-    """``_store_records`` for a few records, as rows."""
+    """``_store_records`` for fewer than ``FEW_ROWS`` records (a push's), as rows: the same
+    rows it makes of a frame."""
     customer = dict(read.assessed.matched.select("row_idx", "customer_id").iter_rows())
     rated = set(read.assessed.placed.rated["row_idx"].to_list())
     raw = chunk.frame["raw"]
@@ -343,14 +322,12 @@ def _store_few_records(
     row_idx: list[int] = []
     for new in read.new.iter_rows(named=True):
         at = new["row_idx"]
-        region, number_type = describe_one(new["destination"])
         rows.append(
             {
                 "entity_id": entity_id,
                 "origin": origin,
-                **{name: new[name] for name in _AS_READ},
-                "destination_region": region,
-                "destination_type": number_type,
+                **{name: new[name] for name in STORED_FIELDS},
+                **stored_kind(new["destination"]),
                 "customer_id": customer.get(at),
                 "status": "rated" if at in rated else "exception",
                 "batch_id": batch_id,

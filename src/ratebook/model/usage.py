@@ -79,6 +79,25 @@ RECORD_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
+#: The columns of a canonical record stored with it as they are (an intake's new records, a
+#: corrected exception's copy).
+STORED_FIELDS = (
+    "record_id",
+    "content_sha256",
+    "service",
+    "start_time",
+    "quantity",
+    "unit",
+    "account",
+    "caller",
+    "destination",
+    "disposition",
+    "direction",
+    "attributes",
+    "period",
+)
+
+
 #: What the store knows of the ids in a batch: one row per known (id, content) version, an
 #: id's first version (the stored record) ahead of its others.
 KNOWN_SCHEMA: dict[str, pl.DataType] = {

@@ -274,11 +274,6 @@ def classify_each(numbers: pl.Series) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=CLASSIFIED, orient="row")
 
 
-def describe_one(number: str | None) -> tuple[str | None, str | None]:
-    """``(region, type)`` of one number as ``describe`` gives them (both None for none)."""
-    return (None, None) if number is None else _stored_type(number)
-
-
 def describe(numbers: pl.Series) -> pl.DataFrame:
     """``classify`` or ``classify_each``, whichever is cheaper for ``numbers``."""
     if numbers.n_unique() <= EACH_NUMBERS:

@@ -42,11 +42,10 @@ def _sqlite_text(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-#: Rows from which a column holding one value throughout is written as a literal.
-_LITERAL_FROM_ROWS = 64
 #: Fewer rows than this (a push's) are written from their Python values, not by frame
-#: expressions: for a handful of rows each expression costs more than the rows.
-_FEW_ROWS = 64
+#: expressions: for a handful of rows each expression costs more than the rows. The
+#: intake's few-row paths (records, charges) use the same bound.
+FEW_ROWS = 64
 
 
 def _literal(value: object) -> str | None:
@@ -64,15 +63,14 @@ def _literal(value: object) -> str | None:
 
 def _sqlite_insert(cursor: Any, table: Table, text: pl.DataFrame) -> None:
     """``executemany`` of ``text`` (a frame with its instants as text) into ``table``.
-    SQLite's cost is per bound value, so in a large frame a column holding one value
-    throughout (the entity, the batch, the file's digest, the rating time) is written into the
-    statement once as a literal instead."""
+    SQLite's cost is per bound value, so a column holding one value throughout (the entity,
+    the batch, the file's digest, the rating time) is written into the statement once as a
+    literal instead (the frame has ``FEW_ROWS`` rows or more)."""
     literals: dict[str, str] = {}
-    if text.height >= _LITERAL_FROM_ROWS:
-        counts = text.select(pl.all().n_unique()).row(0, named=True)
-        for name, count in counts.items():
-            if count == 1 and (literal := _literal(text[name][0])) is not None:
-                literals[name] = literal
+    counts = text.select(pl.all().n_unique()).row(0, named=True)
+    for name, count in counts.items():
+        if count == 1 and (literal := _literal(text[name][0])) is not None:
+            literals[name] = literal
     bound = [c for c in text.columns if c not in literals]
     names = ", ".join(f'"{c}"' for c in [*bound, *literals])
     values = ", ".join(["?"] * len(bound) + list(literals.values()))
@@ -81,20 +79,10 @@ def _sqlite_insert(cursor: Any, table: Table, text: pl.DataFrame) -> None:
     )
 
 
-def _sqlite_insert_few(raw: Any, table: Table, frame: pl.DataFrame) -> None:
-    """``executemany`` of a few rows (a push's), their instants turned into text in Python:
+def _sqlite_values(rows: Iterable[Iterable[Any]]) -> list[list[Any]]:
+    """Rows of Python values as SQLite binds them, instants as ``_sqlite_text`` writes them:
     for a handful of rows that costs less than a frame expression a column."""
-    instants = [
-        i for i, dtype in enumerate(frame.schema.values()) if isinstance(dtype, pl.Datetime)
-    ]
-    rows: list[Any] = frame.rows()
-    if instants:
-        rows = [list(row) for row in rows]
-        for row in rows:
-            for i in instants:
-                if row[i] is not None:
-                    row[i] = _naive_utc_text(row[i])
-    _sqlite_execute_many(raw, table, frame.columns, rows)
+    return [[_naive_utc_text(v) if isinstance(v, datetime) else v for v in row] for row in rows]
 
 
 def _sqlite_execute_many(raw: Any, table: Table, columns: list[str], rows: list[Any]) -> None:
@@ -113,10 +101,7 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     if conn.dialect.name == "postgresql":
         _postgres_copy_rows(raw, table, columns, [tuple(row.values()) for row in rows])
         return
-    values = [
-        [_naive_utc_text(v) if isinstance(v, datetime) else v for v in row.values()] for row in rows
-    ]
-    _sqlite_execute_many(raw, table, columns, values)
+    _sqlite_execute_many(raw, table, columns, _sqlite_values(row.values() for row in rows))
 
 
 def _naive_utc_text(instant: datetime) -> str:
@@ -217,8 +202,8 @@ def insert_frame(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     if conn.dialect.name == "postgresql":
         _postgres_copy(raw, table, frame)
         return
-    if frame.height < _FEW_ROWS:
-        _sqlite_insert_few(raw, table, frame)
+    if frame.height < FEW_ROWS:
+        _sqlite_execute_many(raw, table, frame.columns, _sqlite_values(frame.iter_rows()))
         return
     text = _sqlite_text(frame)
     if text.height >= STAGE_FROM_ROWS and _stageable(text):
@@ -235,7 +220,7 @@ def _postgres_copy(raw: Any, table: Table, frame: pl.DataFrame) -> None:
     """``COPY`` of ``frame`` into ``table``: as CSV written by the frame, or for a few rows
     (a push's) row by row from their Python values, which costs less than the frame's CSV
     writer sets up."""
-    if frame.height < _FEW_ROWS:
+    if frame.height < FEW_ROWS:
         _postgres_copy_rows(raw, table, frame.columns, frame.iter_rows())
         return
     text = frame.with_columns(

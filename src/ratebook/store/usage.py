@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ratebook.errors import StoreError
 from ratebook.model.ledger import POSTING_COLUMNS, Posting
 from ratebook.model.usage import KNOWN_SCHEMA
-from ratebook.store.bulk import insert_frame, insert_rows
+from ratebook.store.bulk import FEW_ROWS, insert_frame, insert_rows
 from ratebook.store.frames import query_frame
 from ratebook.store.seals import Seal
 from ratebook.store.tables import (
@@ -377,11 +377,12 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
     safe because a writing transaction there holds the database's only write lock from its
     start (``BEGIN IMMEDIATE``). PostgreSQL: the rows are copied and their ids read back by
     batch and line through ``ix_usage_records_batch``, which is far cheaper than drawing the
-    ids from the sequence one ``nextval`` at a time.
+    ids from the sequence one ``nextval`` at a time. Fewer than ``FEW_ROWS`` records (a
+    push's) are stored as rows (``add_record_rows``).
     """
     if records.is_empty():
         return pl.Series("id", [], dtype=pl.Int64)
-    if records.height < _FEW_RECORDS:
+    if records.height < FEW_ROWS:
         return _add_few_records(conn, records, seal)
     # in key order: two writers storing some of the same ids then wait for each other in one
     # order, instead of each holding a key the other waits for (a deadlock); and the keys go
@@ -428,11 +429,6 @@ def add_records(conn: Connection, records: pl.DataFrame, *, seal: Seal | None = 
         how="left",
         maintain_order="left",
     )["id"]
-
-
-#: Fewer records than this (a push's) are stored as rows of Python values
-#: (``_add_few_records``): each frame step would cost more than the rows.
-_FEW_RECORDS = 64
 
 
 def _add_few_records(conn: Connection, records: pl.DataFrame, seal: Seal | None) -> pl.Series:

@@ -16,6 +16,7 @@ from ratebook.errors import ConflictError, InputError
 from ratebook.model.actor import current_actor
 from ratebook.model.parties import Entity
 from ratebook.model.rejections import SubCode
+from ratebook.model.usage import STORED_FIELDS
 from ratebook.pipeline.destinations import stored_kind
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import entity_plan
@@ -32,23 +33,6 @@ from ratebook.workflows.review_exceptions import (
     audit_change,
     need_reason,
     pending_one,
-)
-
-#: The record columns a correction may change, as stored.
-_RECORD_FIELDS = (
-    "record_id",
-    "content_sha256",
-    "service",
-    "start_time",
-    "quantity",
-    "unit",
-    "account",
-    "caller",
-    "destination",
-    "disposition",
-    "direction",
-    "attributes",
-    "period",
 )
 
 
@@ -282,7 +266,7 @@ def _store_copy(
                 {
                     "entity_id": entity.id,
                     "origin": x["origin"],
-                    **{c: copy[c] for c in _RECORD_FIELDS},
+                    **{c: copy[c] for c in STORED_FIELDS},
                     **stored_kind(copy["destination"]),
                     "customer_id": None,
                     "status": "exception",
@@ -325,7 +309,7 @@ def _overwrite(conn: Connection, record_pk: int, copy: dict[str, Any], raw: str)
     review.overwrite_record(
         conn,
         record_pk,
-        {**{c: copy[c] for c in _RECORD_FIELDS}, **stored_kind(copy["destination"]), "raw": raw},
+        {**{c: copy[c] for c in STORED_FIELDS}, **stored_kind(copy["destination"]), "raw": raw},
     )
 
 
@@ -334,7 +318,7 @@ def _original_json(stored: dict[str, Any] | None) -> str | None:
     if stored is None:
         return None
     return json.dumps(
-        {c: _jsonable(stored[c]) for c in _RECORD_FIELDS}, sort_keys=True, ensure_ascii=False
+        {c: _jsonable(stored[c]) for c in STORED_FIELDS}, sort_keys=True, ensure_ascii=False
     )
 
 
