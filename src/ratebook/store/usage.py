@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ratebook.errors import StoreError
 from ratebook.model.ledger import POSTING_COLUMNS, Posting
 from ratebook.model.usage import KNOWN_SCHEMA
+from ratebook.money import QUANTITY_SCALE, format_fixed
 from ratebook.store.bulk import FEW_ROWS, insert_frame, insert_rows
 from ratebook.store.frames import query_frame
 from ratebook.store.seals import Seal
@@ -652,3 +653,36 @@ def customers_with_usage(conn: Connection, entity_id: int, period: str) -> list[
         .order_by(customers.c.account)
     )
     return [(int(i), str(a)) for i, a in rows]
+
+
+#: The canonical fields of a record as an event carries them (``newest_rated_event``).
+_EVENT_FIELDS = (
+    "origin",
+    "service",
+    "start_time",
+    "quantity",
+    "unit",
+    "account",
+    "caller",
+    "destination",
+    "disposition",
+    "direction",
+)
+
+
+def newest_rated_event(conn: Connection, entity_id: int) -> dict[str, Any] | None:
+    """The entity's most recently stored rated record as the canonical event that would
+    store it again (its feed's other attributes left out, no ``record_id``), or None."""
+    c = usage_records.c
+    row = conn.execute(
+        select(*(c[name] for name in _EVENT_FIELDS))
+        .where(c.entity_id == entity_id, c.status == "rated")
+        .order_by(c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    event = {name: value for name, value in row._mapping.items() if value is not None}
+    event["start_time"] = row.start_time.isoformat()
+    event["quantity"] = format_fixed(row.quantity, QUANTITY_SCALE)
+    return event

@@ -37,7 +37,7 @@ from ratebook.settings import Settings
 from ratebook.store.engine import make_engine
 from ratebook.store.reference import ReferenceCache
 from ratebook.workflows.ingest_events import EventGroup, EventsSummary, ingest_event_groups
-from ratebook.workflows.warm_up import warm_references
+from ratebook.workflows.warm_up import rehearse_events, warm_references
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,7 @@ def _start(url: str, parent: int) -> None:
     engine = make_engine(url)
     references = ReferenceCache()
     warm_references(engine, references)
+    rehearse_events(engine, references, Settings())
     _held["writer"] = StoreHere(engine, references)
     # the reference data is millions of objects that live as long as the process: kept out
     # of the collector's full passes, which would otherwise walk them all now and then
