@@ -14,11 +14,12 @@ from sqlalchemy.exc import OperationalError
 from ratebook.model.holdings import Assignment, Identifier
 from ratebook.pipeline.price import Reference
 from ratebook.store import parties, reference
+from ratebook.store.quote_reads import posting_context
 from ratebook.store.reference import ReferenceCache
 from ratebook.store.reference_lock import reference_stamp
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rates import import_rates
-from ratebook.workflows.ingest_events import ingest_events
+from ratebook.workflows.ingest_events import EventGroup, ingest_event_groups, ingest_events
 from ratebook.workflows.quote_in_cycle import quote_if_warm
 from ratebook.workflows.warm_up import warm_references
 from tests.conftest import one_customer, write
@@ -171,6 +172,16 @@ def test_a_reference_writer_in_flight_is_never_kept(my_engine: Engine, tmp_path:
         # the reader sees a writer in flight: no stamp, so nothing would be kept
         with reader.begin():
             assert reference_stamp(reader, entity_id) is None
+        with reader.begin():
+            assert posting_context(reader, "MY1", None)[1] is False
+        # a group of pushed events does not wait for it
+        (stored,) = ingest_event_groups(
+            my_engine,
+            [EventGroup(events=[_event("e1", "A")])],
+            entity_code="MY1",
+            references=ReferenceCache(),
+        )
+        assert [(r.status, r.charge) for r in stored.results] == [("rated", "0.0300")]
         # and a second writer waits for the first (ids become visible in the order drawn)
         other.begin()
         other.execute(text("SET LOCAL lock_timeout = '200ms'"))
@@ -182,3 +193,5 @@ def test_a_reference_writer_in_flight_is_never_kept(my_engine: Engine, tmp_path:
         writer.commit()
         with reader.begin():
             assert reference_stamp(reader, entity_id) is not None
+        with reader.begin():
+            assert posting_context(reader, "MY1", None)[1] is True

@@ -209,7 +209,11 @@ def book_events(
         if m.index in rows.repeats
     }
     if read is not None:
-        results.update(_answers(conn, entity, origin, rows.fresh, read, batch_id, audited))
+        results.update(
+            _answers(
+                conn, entity, origin, rows.fresh, read, batch_id, audited, stored=tally.exceptions
+            )
+        )
     return batch_id, tally, results
 
 
@@ -221,15 +225,21 @@ def _answers(
     read: ReadChunk,
     batch_id: int,
     audited: bool,
+    *,
+    stored: int,
 ) -> dict[int, EventResult]:
-    """The answers of a stored batch's fresh events. Its exceptions are read back by row
-    (their ids are the store's); a repeat of a record stored before is read as it now
-    stands, after this batch."""
+    """The answers of a stored batch's fresh events. Its exceptions (``stored`` of them) are
+    read back by row (their ids are the store's); a repeat of a record stored before is read
+    as it now stands, after this batch."""
     row_of = {m.index + 1: row_idx for row_idx, m in enumerate(fresh)}
-    new_exceptions = {
-        row_of[line]: found
-        for line, found in event_outcomes.batch_exceptions(conn, batch_id).items()
-    }
+    new_exceptions = (
+        {
+            row_of[line]: found
+            for line, found in event_outcomes.batch_exceptions(conn, batch_id).items()
+        }
+        if stored
+        else {}
+    )
     answers = answer_batch(conn, entity, origin, fresh, read, refused=new_exceptions, rerated=False)
     if audited:
         return answers

@@ -181,13 +181,22 @@ class CycleUsage:
     """The usage of each customer-cycle this run has touched: loaded from the store on first
     touch, then kept up to date as batches are placed."""
 
-    def __init__(self, conn: Connection, *, entity_id: int, rows: pl.DataFrame) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        entity_id: int,
+        rows: pl.DataFrame,
+        closed: Iterable[str] | None = None,
+    ) -> None:
+        """``closed``: the entity's closed periods as ``conn``'s transaction read them under
+        the entity's lock, or None to read them here."""
         self._conn = conn
         self._entity_id = entity_id
         self._rows = rows
         self._held: dict[GroupKey, Usage] = {}
         self._added: dict[GroupKey, Usage] = {}  # not yet in the store's totals
-        self._closed = billing.closed_periods(conn, entity_id)
+        self._closed = set(billing.closed_periods(conn, entity_id) if closed is None else closed)
 
     @property
     def closed(self) -> frozenset[str]:

@@ -23,7 +23,7 @@ from ratebook.store.tables import (
 )
 
 #: The advisory lock class of reference writers, per schema (as ``billing.LOCK_CLASS_SQL``).
-_REFERENCE_LOCK = "hashtext(current_schema() || '/ratebook-reference')"
+REFERENCE_LOCK_SQL = "hashtext(current_schema() || '/ratebook-reference')"
 _HELD = "ratebook_reference_lock"
 
 
@@ -37,7 +37,9 @@ def lock_reference(conn: Connection, entity_id: int) -> None:
     # the transaction object itself is kept (not its id, which a later one could reuse)
     if held is not None and held[0] is transaction and held[1] == entity_id:
         return
-    conn.execute(text(f"SELECT pg_advisory_xact_lock({_REFERENCE_LOCK}, :k2)"), {"k2": entity_id})
+    conn.execute(
+        text(f"SELECT pg_advisory_xact_lock({REFERENCE_LOCK_SQL}, :k2)"), {"k2": entity_id}
+    )
     conn.info[_HELD] = (transaction, entity_id)
 
 
@@ -47,7 +49,7 @@ def reference_stamp(conn: Connection, entity_id: int) -> tuple[int, ...] | None:
     lock is then held until the transaction ends, so the data cannot change under it."""
     if conn.dialect.name == "postgresql":
         ((free,),) = driver.rows(
-            conn, f"SELECT pg_try_advisory_xact_lock_shared({_REFERENCE_LOCK}, ?)", (entity_id,)
+            conn, f"SELECT pg_try_advisory_xact_lock_shared({REFERENCE_LOCK_SQL}, ?)", (entity_id,)
         )
         if not free:
             return None

@@ -29,6 +29,7 @@ from ratebook.settings import Settings
 from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, by_batch, event_rows
 from ratebook.store import api_keys, billing, usage
 from ratebook.store.entities import get_entity
+from ratebook.store.quote_reads import posting_context
 from ratebook.store.reference import ReferenceCache, reference_for
 
 log = logging.getLogger(__name__)
@@ -210,13 +211,21 @@ def _store_rows(
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
-            entity = get_entity(conn, entity_code)
-            if key_id is not None and not api_keys.is_live(conn, key_id):
-                raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
-            billing.lock_entity(conn, entity.id, shared=True)
+            stamp: tuple[int, ...] | None = None
+            closed: frozenset[str] | None = None
+            if entity_code is None:
+                entity = get_entity(conn, None)
+                if key_id is not None and not api_keys.is_live(conn, key_id):
+                    raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
+                billing.lock_entity(conn, entity.id, shared=True)
+            else:
+                # the locks, then the key, entity, stamp and closed cycles: two round trips
+                opened, cacheable = posting_context(conn, entity_code, key_id)
+                entity, closed = opened.entity, opened.closed
+                stamp = opened.stamp if cacheable else None
             now = datetime.now(UTC)
-            reference = reference_for(conn, entity.id, references)
-            cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows)
+            reference = reference_for(conn, entity.id, references, stamp=stamp)
+            cycle = CycleUsage(conn, entity_id=entity.id, rows=reference.rows, closed=closed)
             for (origin, _), members in batches.items():
                 batch_id, tally, answers = book_events(
                     conn,
