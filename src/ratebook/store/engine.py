@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from ratebook.errors import StoreError
 
@@ -169,9 +170,41 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=_POOL_SIZE, max_overflow=0)
+    engine = create_engine(url, pool_size=_POOL_SIZE, max_overflow=0)
     event.listen(engine, "connect", _postgres_settings)
+    event.listen(engine, "checkin", _returned)
+    event.listen(engine, "checkout", _tested_if_idle)
     return engine
+
+
+#: How long a pooled PostgreSQL connection may have been idle and still be handed out
+#: untested. Testing every connection as it is handed out (SQLAlchemy's ``pool_pre_ping``)
+#: is a round trip to the server before every quote and every group of pushed events, a
+#: seventh of a quote's time; a connection handed straight back out was working a moment
+#: ago. If the server restarts meanwhile, the statement that meets the dead connection fails
+#: (``STORE_ERROR``, nothing kept) and SQLAlchemy retires every connection of the pool then
+#: open, so the next ones are new.
+_UNTESTED_IDLE_SECONDS = 1.0
+_RETURNED_AT = "ratebook_returned_at"
+
+
+def _returned(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _tested_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Test a connection that idled in the pool (a server's idle timeout, a restart, a
+    proxy may have closed it) before handing it out; a dead one is replaced by a new one
+    (the pool retries the checkout on ``DisconnectionError``)."""
+    returned = record.info.get(_RETURNED_AT)
+    if returned is None or time.monotonic() - returned < _UNTESTED_IDLE_SECONDS:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as error:
+        raise DisconnectionError(str(error)) from error
 
 
 def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
