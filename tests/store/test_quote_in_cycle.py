@@ -35,6 +35,7 @@ from ratebook.store.quote_reads import quote_context
 from ratebook.store.reference import ReferenceCache, load_reference
 from ratebook.store.reference_lock import reference_stamp
 from ratebook.store.tables import customers, exceptions, rated_charges, usage_records, usage_totals
+from ratebook.workflows import quote_in_cycle as quoting
 from ratebook.workflows.close_cycle import close_cycle
 from ratebook.workflows.import_customers import import_customers
 from ratebook.workflows.import_rate_table import import_rate_table
@@ -422,3 +423,70 @@ def test_a_quote_into_a_closed_cycle_answers_what_a_push_would(history: Engine) 
     pushed = ingest_events(history, [event], entity_code="MY1", dry_run=True)
     assert quoted.results == pushed.results
     assert _quick(history, event, frozenset({"2026-10"})) is None
+
+
+@pytest.fixture
+def one_reads(history: Engine, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """PostgreSQL: whether each quote from now on was answered in one read of the store
+    (``quote_in_cycle``'s path from the reference data the server holds), in order."""
+    if history.dialect.name != "postgresql":
+        pytest.skip("a SQLite read is no round trip: its quotes read in one transaction")
+    answered: list[bool] = []
+    real = quoting._in_one_read
+
+    def spied(*args: Any, **kwargs: Any) -> dict[int, EventResult] | None:
+        found = real(*args, **kwargs)
+        answered.append(found is not None)
+        return found
+
+    monkeypatch.setattr(quoting, "_in_one_read", spied)
+    return answered
+
+
+def test_a_quote_from_held_reference_data_reads_once_and_answers_the_same(
+    history: Engine, one_reads: list[bool]
+) -> None:
+    references = ReferenceCache()
+    key = create_key(history, name="quoter", scopes=["read"], entity_code="MY1").key
+    first = [_unnamed(0, UNNAMED[0])]
+    # the first quote loads what the server holds; the next is answered in one read
+    quote_in_cycle(history, first, entity_code="MY1", references=references, key_id=key.id)
+    again = quote_in_cycle(history, first, entity_code="MY1", references=references, key_id=key.id)
+    assert one_reads == [False, True]
+    # ACME holds 700 s on the 15th: 90 s on the 20th is 2 minutes in tier 2, RM0.1000
+    assert [(r.status, r.charge) for r in again.results] == [("rated", "0.1000")]
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(picks=st.lists(st.integers(0, len(UNNAMED) - 1), min_size=1, max_size=5))
+    def check(picks: list[int]) -> None:
+        events = [_unnamed(n, UNNAMED[i]) for n, i in enumerate(picks)]
+        held = quote_in_cycle(
+            history, events, entity_code="MY1", references=references, key_id=key.id
+        )
+        usual = quote_in_cycle(history, events, entity_code="MY1", key_id=key.id)
+        assert [dataclasses.replace(r, record_id=None) for r in held.results] == [
+            dataclasses.replace(r, record_id=None) for r in usual.results
+        ]
+
+    check()
+    assert one_reads.count(True) > 10
+
+
+def test_a_quote_reads_as_usual_when_the_store_moved_on(
+    history: Engine, tmp_path: Path, one_reads: list[bool]
+) -> None:
+    references = ReferenceCache()
+    key = create_key(history, name="quoter", scopes=["read"], entity_code="MY1").key
+    zed = [_unnamed(0, UNNAMED[0]) | {"account": "ZED"}]
+    quote_in_cycle(history, zed, entity_code="MY1", references=references, key_id=key.id)
+    # a new customer: the reference data held is no longer the store's
+    import_customers(history, write(tmp_path / "more.csv", OTHER_CUSTOMERS), entity_code="MY1")
+    known = quote_in_cycle(history, zed, entity_code="MY1", references=references, key_id=key.id)
+    assert one_reads == [False, False]
+    # ZED has no usage yet: 90 s, by the minute, in the first tier at RM0.10, RM0.2000
+    assert [(r.status, r.charge) for r in known.results] == [("rated", "0.2000")]
+    # a revoked key is refused by the one read itself
+    revoke_key(history, "quoter", entity_code="MY1")
+    with pytest.raises(AccessError) as refused:
+        quote_in_cycle(history, zed, entity_code="MY1", references=references, key_id=key.id)
+    assert refused.value.code == "UNAUTHENTICATED"

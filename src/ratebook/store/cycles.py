@@ -201,15 +201,28 @@ def usage_before(
     """``usage_ahead`` in one statement that reads the group's running total alone when
     ``key`` starts after every charge of the group (the usual case), and the charges ahead of
     it only otherwise."""
-    parameters = _ahead_parameters(conn, entity_id, group, key)
-    found = driver.rows(
-        conn,
-        "SELECT CASE WHEN last_start IS NULL OR last_start < ? THEN used"
-        f" ELSE ({_AHEAD}) END FROM usage_totals"
-        " WHERE entity_id = ? AND customer_id = ? AND period = ? AND service = ? AND unit = ?",
-        (parameters[5], *parameters, entity_id, *group),
-    )
+    found = driver.rows(conn, USAGE_BEFORE, usage_before_parameters(conn, entity_id, group, key))
     return 0 if not found else int(found[0][0])
+
+
+#: ``usage_before``'s statement (no row for a group without charges), for a caller that
+#: reads it as a scalar subquery of its own; its parameters are ``usage_before_parameters``'.
+USAGE_BEFORE = (
+    "SELECT CASE WHEN last_start IS NULL OR last_start < ? THEN used"
+    f" ELSE ({_AHEAD}) END FROM usage_totals"
+    " WHERE entity_id = ? AND customer_id = ? AND period = ? AND service = ? AND unit = ?"
+)
+
+
+def usage_before_parameters(
+    conn: Connection,
+    entity_id: int,
+    group: tuple[int, str, str, str],
+    key: tuple[datetime, str, str],
+) -> tuple[Any, ...]:
+    """``USAGE_BEFORE``'s parameters for ``group`` and ``key`` (as ``usage_before``)."""
+    parameters = _ahead_parameters(conn, entity_id, group, key)
+    return (parameters[5], *parameters, entity_id, *group)
 
 
 def _later(current: Any, offered: Any) -> Any:

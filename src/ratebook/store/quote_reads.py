@@ -8,12 +8,14 @@ time, and a sixth of a small group's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection
 
 from ratebook.errors import AccessError, NotFoundError
 from ratebook.model.parties import Entity
-from ratebook.store import api_keys, driver
+from ratebook.store import api_keys, cycles, driver
 from ratebook.store.billing import LOCK_CLASS_SQL
 from ratebook.store.entities import ENTITY_COLUMNS, entity_from
 from ratebook.store.reference_lock import REFERENCE_LOCK_SQL, STAMP_COLUMNS
@@ -44,6 +46,14 @@ def quote_context(conn: Connection, entity_code: str, key_id: int | None) -> Quo
         AccessError: ``UNAUTHENTICATED``, the key is unknown or revoked.
         NotFoundError: ``ENTITY_NOT_FOUND``.
     """
+    return _context(conn, entity_code, key_id, [])[0]
+
+
+def _context(
+    conn: Connection, entity_code: str, key_id: int | None, extra: list[tuple[str, tuple[Any, ...]]]
+) -> tuple[QuoteContext, list[Any]]:
+    """``quote_context``, and the value of each of ``extra``'s scalar subqueries (SQL and
+    its parameters) read in the same statement."""
     closed = "string_agg" if conn.dialect.name == "postgresql" else "group_concat"
     live = (
         "1"
@@ -55,8 +65,13 @@ def quote_context(conn: Connection, entity_code: str, key_id: int | None) -> Quo
         f"SELECT {', '.join(ENTITY_COLUMNS)}, {live}, {', '.join(STAMP_COLUMNS)},"
         f" (SELECT {closed}(period, ',') FROM billing_cycles"
         "   WHERE billing_cycles.entity_id = entities.id AND status = 'closed')"
-        " FROM entities WHERE code = ?",
-        (entity_code,) if key_id is None else (key_id, entity_code),
+        + "".join(f", ({sql})" for sql, _ in extra)
+        + " FROM entities WHERE code = ?",
+        (
+            *(() if key_id is None else (key_id,)),
+            *(value for _, parameters in extra for value in parameters),
+            entity_code,
+        ),
     )
     if not found:
         if key_id is not None and not api_keys.is_live(conn, key_id):
@@ -68,11 +83,37 @@ def quote_context(conn: Connection, entity_code: str, key_id: int | None) -> Quo
     if not row[entity_end]:
         raise AccessError("UNAUTHENTICATED", "the API key is unknown or revoked")
     periods = row[stamp_end]
-    return QuoteContext(
+    context = QuoteContext(
         entity=entity_from(row[:entity_end]),
         stamp=tuple(int(v) for v in row[entity_end + 1 : stamp_end]),
         closed=frozenset(periods.split(",") if periods else ()),
     )
+    return context, list(row[stamp_end + 1 :])
+
+
+def quote_context_and_usage(
+    conn: Connection,
+    entity_code: str,
+    key_id: int | None,
+    *,
+    entity_id: int,
+    places: list[tuple[tuple[int, str, str, str], tuple[datetime, str, str]]],
+) -> tuple[QuoteContext, list[int]]:
+    """``quote_context`` and, in the same statement, the usage ahead of each of ``places``
+    (a customer-cycle of ``entity_id`` and a place in it, as ``store.cycles.usage_before``):
+    a quote priced from reference data already held needs one round trip, and one
+    statement reads one snapshot with no transaction around it. The caller checks that the
+    context's entity is ``entity_id``'s (the usage read is of that entity).
+
+    Raises:
+        AccessError, NotFoundError: as ``quote_context``.
+    """
+    extra = [
+        (cycles.USAGE_BEFORE, cycles.usage_before_parameters(conn, entity_id, group, key))
+        for group, key in places
+    ]
+    context, values = _context(conn, entity_code, key_id, extra)
+    return context, [0 if value is None else int(value) for value in values]
 
 
 #: A posting transaction's locks (PostgreSQL), in one statement: the entity's close lock,

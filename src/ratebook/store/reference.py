@@ -10,6 +10,7 @@ import threading
 
 from sqlalchemy import Connection
 
+from ratebook.model.parties import Entity
 from ratebook.pipeline.compiled import rating_state, require_loading_allowed
 from ratebook.pipeline.price import Reference
 from ratebook.store import parties, tariffs
@@ -52,6 +53,25 @@ class ReferenceCache:
         self._held: dict[int, tuple[tuple[int, ...], Reference]] = {}
         self._lock = threading.Lock()
         self._loading: dict[int, threading.Lock] = {}
+        self._entities: dict[str, Entity] = {}
+
+    def latest(self, entity_id: int) -> tuple[tuple[int, ...], Reference] | None:
+        """The entity's reference data last kept, with the stamp it was loaded under, or
+        None: for a caller that prices first and then checks that stamp against the
+        store's (``workflows.quote_in_cycle``)."""
+        with self._lock:
+            return self._held.get(entity_id)
+
+    def note_entity(self, entity: Entity) -> None:
+        """Keep ``entity`` as last read, for ``entity``."""
+        with self._lock:
+            self._entities[entity.code] = entity
+
+    def entity(self, code: str) -> Entity | None:
+        """The entity ``code`` as last noted (checked against the store by the caller), or
+        None."""
+        with self._lock:
+            return self._entities.get(code)
 
     def _kept(self, entity_id: int, stamp: tuple[int, ...]) -> Reference | None:
         with self._lock:

@@ -27,7 +27,7 @@ from ratebook.intake.answers import EventResult, answer_batch, exception_result
 from ratebook.intake.chunk import read_chunk
 from ratebook.intake.events import batch_rows, event_window
 from ratebook.intake.place import CycleUsage
-from ratebook.intake.quick_quote import quick_answers
+from ratebook.intake.quick_quote import answers, price_quote, quick_answers
 from ratebook.model.parties import Entity
 from ratebook.pipeline.compiled import NotWarmError, require_loading_allowed, warm_only
 from ratebook.pipeline.price import Reference
@@ -36,7 +36,7 @@ from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, event_rows
 from ratebook.sources.formats import get_format
 from ratebook.store.engine import reading
 from ratebook.store.entities import get_entity
-from ratebook.store.quote_reads import quote_context
+from ratebook.store.quote_reads import quote_context, quote_context_and_usage
 from ratebook.store.reference import ReferenceCache, reference_for
 from ratebook.workflows.ingest_events import EventsSummary, count_result, ingest_events
 
@@ -83,6 +83,23 @@ def quote_in_cycle(
             references=references,
             key_id=key_id,
         )
+    if (
+        quick
+        and not own_ids
+        and references is not None
+        and entity_code is not None
+        and engine.dialect.name == "postgresql"
+    ):
+        answered = _in_one_read(
+            engine,
+            rows,
+            entity_code=entity_code,
+            key_id=key_id,
+            references=references,
+            settings=settings,
+        )
+        if answered is not None:
+            return _summary(rows, answered)
     snapshot = reading(engine)
     if engine.dialect.name == "postgresql":
         # every read of the quote sees the same moment, as the storing transaction would
@@ -92,6 +109,8 @@ def quote_in_cycle(
             entity_code = get_entity(conn, None).code
         context = quote_context(conn, entity_code, key_id)
         entity = context.entity
+        if references is not None:
+            references.note_entity(entity)
         reference = reference_for(conn, entity.id, references, stamp=context.stamp)
         answers = (
             quick_answers(
@@ -113,10 +132,52 @@ def quote_in_cycle(
             if answers is not None
             else _quote(conn, entity, rows, reference=reference, settings=settings)
         )
+    return _summary(rows, results)
+
+
+def _summary(rows: list[EventRow], results: dict[int, EventResult]) -> EventsSummary:
     summary = EventsSummary()
     for row in rows:
         count_result(summary, results[row.index])
     return summary
+
+
+def _in_one_read(
+    engine: Engine,
+    rows: list[EventRow],
+    *,
+    entity_code: str,
+    key_id: int | None,
+    references: ReferenceCache,
+    settings: Settings,
+) -> dict[int, EventResult] | None:
+    """The quick path's answers in one statement to the store (PostgreSQL, where each is a
+    round trip): the events priced first from the entity and reference data the server
+    holds, then the key, the entity, the reference stamp, the closed cycles and the usage
+    ahead of each tiered event read together (one statement, one snapshot, no transaction
+    to begin and end). None, for the caller to answer as usual, where that read shows the
+    held data is not the store's (another stamp, a changed entity) or the quick path does
+    not take the quote.
+
+    Raises:
+        AccessError: the key was revoked.
+    """
+    entity = references.entity(entity_code)
+    held = None if entity is None else references.latest(entity.id)
+    if entity is None or held is None:
+        return None
+    stamp, reference = held
+    window = event_window(datetime.now(UTC), settings)
+    priced = price_quote(entity, rows, reference=reference, settings=settings, window=window)
+    if priced is None:
+        return None
+    with reading(engine).execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        context, stored = quote_context_and_usage(
+            conn, entity_code, key_id, entity_id=entity.id, places=priced.places()
+        )
+    if context.entity != entity or context.stamp != stamp or context.closed & priced.periods:
+        return None
+    return answers(priced, entity, stored)
 
 
 def quote_if_warm(
