@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DisconnectionError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from ratebook.errors import StoreError
+from ratebook.store.writer_turns import WriterTurns
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -134,22 +137,62 @@ def ping(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def _sqlite_begin(conn: Any) -> None:
+def _busy() -> StoreError:
+    return StoreError(
+        "DB_BUSY",
+        f"the database is busy: another process (an import, a cycle close, the API's"
+        f" writer) held its write lock for over {SQLITE_BUSY_SECONDS} s; try again when"
+        f" it has finished",
+    )
+
+
+def _sqlite_begin(turns: WriterTurns | None, conn: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
     # writes fails at once with "database is locked" when another writer got in between
     # (the busy timeout cannot help an upgrade), which concurrent API requests hit
-    read_only = conn.get_execution_options().get(_READ_ONLY, False)
+    if conn.get_execution_options().get(_READ_ONLY, False):
+        conn.exec_driver_sql("BEGIN")
+        return
+    holder = id(conn.connection.dbapi_connection)
+    if turns is not None and not turns.take(holder, SQLITE_BUSY_SECONDS):
+        raise _busy()
     try:
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
-    except OperationalError as exc:
-        if "locked" not in str(exc.orig):
-            raise
-        raise StoreError(
-            "DB_BUSY",
-            f"the database is busy: another process (an import, a cycle close, the API's"
-            f" writer) held its write lock for over {SQLITE_BUSY_SECONDS} s; try again when"
-            f" it has finished",
-        ) from exc
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException as exc:
+        if turns is not None:
+            turns.give_back(holder)
+        if isinstance(exc, OperationalError) and "locked" in str(exc.orig):
+            raise _busy() from exc
+        raise
+
+
+def _sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite engine's database (a ``file:`` URI's path too), or None for one
+    in memory."""
+    database = engine.url.database or ""
+    if engine.url.query.get("uri") and database.startswith("file:"):
+        if "memory" in str(engine.url.query.get("mode", "")):
+            return None
+        database = urlparse(database).path
+    return None if database in ("", ":memory:") else Path(database)
+
+
+def _giving_back_turns(engine: Engine, turns: WriterTurns) -> None:
+    """End a writer's turn (``store.writer_turns``) once its transaction has ended: after
+    the driver's commit or rollback (a pooled connection's reset on return included), or as
+    its connection closes."""
+    dialect: Any = engine.dialect
+    for name in ("do_commit", "do_rollback", "do_close"):
+        done = getattr(dialect, name)
+
+        def then_give_back(dbapi_connection: Any, done: Any = done) -> None:
+            try:
+                done(dbapi_connection)
+            finally:
+                raw = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
+                turns.give_back(id(raw))
+
+        setattr(dialect, name, then_give_back)
 
 
 #: Connections an engine keeps open once used: as many as the API's busiest moment (AnyIO's
@@ -168,7 +211,11 @@ def make_engine(url: str) -> Engine:
         # pooled: a connection's pragmas are set once, not on every request of the API
         engine = create_engine(url, pool_size=_POOL_SIZE, max_overflow=16)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        database = _sqlite_file(engine)
+        turns = None if database is None else WriterTurns(database)
+        if turns is not None:
+            _giving_back_turns(engine, turns)
+        event.listen(engine, "begin", functools.partial(_sqlite_begin, turns))
         return engine
     engine = create_engine(url, pool_size=_POOL_SIZE, max_overflow=0)
     event.listen(engine, "connect", _postgres_settings)
