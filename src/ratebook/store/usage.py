@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ratebook.errors import StoreError
 from ratebook.model.ledger import POSTING_COLUMNS, Posting
-from ratebook.model.usage import KNOWN_SCHEMA
+from ratebook.model.usage import EVENT_FIELDS, KNOWN_SCHEMA
 from ratebook.money import QUANTITY_SCALE, format_fixed
 from ratebook.store.bulk import FEW_ROWS, insert_frame, insert_rows
 from ratebook.store.frames import query_frame
@@ -668,19 +668,9 @@ def customers_with_usage(conn: Connection, entity_id: int, period: str) -> list[
     return [(int(i), str(a)) for i, a in rows]
 
 
-#: The canonical fields of a record as an event carries them (``newest_rated_event``).
-_EVENT_FIELDS = (
-    "origin",
-    "service",
-    "start_time",
-    "quantity",
-    "unit",
-    "account",
-    "caller",
-    "destination",
-    "disposition",
-    "direction",
-)
+#: What ``newest_rated_event`` reads of a record: its origin and the canonical fields of an
+#: event but its id.
+_EVENT_COLUMNS = ("origin", *(name for name in EVENT_FIELDS if name != "record_id"))
 
 
 def newest_rated_event(conn: Connection, entity_id: int) -> dict[str, Any] | None:
@@ -688,7 +678,7 @@ def newest_rated_event(conn: Connection, entity_id: int) -> dict[str, Any] | Non
     store it again (its feed's other attributes left out, no ``record_id``), or None."""
     c = usage_records.c
     row = conn.execute(
-        select(*(c[name] for name in _EVENT_FIELDS))
+        select(*(c[name] for name in _EVENT_COLUMNS))
         .where(c.entity_id == entity_id, c.status == "rated")
         .order_by(c.id.desc())
         .limit(1)
