@@ -63,7 +63,7 @@ class ReferenceCache:
             return self._held.get(entity_id)
 
     def note_entity(self, entity: Entity) -> None:
-        """Keep ``entity`` as last read, for ``entity``."""
+        """Keep ``entity`` as the store last gave it, for ``entity`` to hand out by code."""
         with self._lock:
             self._entities[entity.code] = entity
 
