@@ -8,6 +8,10 @@ import pytest
 from sqlalchemy import Engine
 
 from ratebook.errors import InputError, NotFoundError
+from ratebook.model.tariffs import ROW_SCHEMA
+from ratebook.store import tariffs
+from ratebook.store.entities import get_entity
+from ratebook.store.frames import query_frame
 from ratebook.workflows import report_usage
 from ratebook.workflows.customer_accounts import show_customer
 from ratebook.workflows.import_customers import import_customers
@@ -282,3 +286,37 @@ def test_a_column_map_that_is_not_column_equals_header_is_refused(text: str) -> 
     with pytest.raises(InputError) as caught:
         column_map(text)
     assert (caught.value.code, caught.value.path) == ("BAD_COLUMN_MAP", "--columns")
+
+
+def test_rate_rows_read_by_the_driver_are_what_sqlalchemy_reads(
+    my_engine: Engine, tmp_path: Path
+) -> None:
+    # rows with and without tiers, caps, grace, included seconds, steps of increment and a
+    # name beyond ASCII: the driver's own values, column by column, match SQLAlchemy's
+    table = """
+name: carrier
+currency: MYR
+timezone: Asia/Kuala_Lumpur
+rounding: {places: 4, mode: half-up}
+versions:
+  - effective_from: 2026-10-01
+    rows:
+      - {prefix: "60", destination: Malaysia, price: "0.1000", increment: 60/60,
+         connect_fee: "0.0500", max_cost: "1.0000", grace: 3s}
+      - {prefix: "65", destination: Singapore, price: "0.2000", max_cost: "1.5000",
+         tiers: {kind: graduated, steps: [{after: 10min, price: "0.1000"}]}}
+      - {prefix: "225", destination: "Côte d'Ivoire", price: "0.1200", increment: 6/6,
+         included: 30s}
+"""
+    import_rate_table(my_engine, write(tmp_path / "t.yaml", table), entity_code="MY1")
+    with my_engine.connect() as conn:
+        entity = get_entity(conn, "MY1")
+        driven = tariffs.load_rows(conn, entity.id)
+        usual = query_frame(conn, tariffs.rows_statement(entity.id), ROW_SCHEMA)
+    assert driven.schema == usual.schema
+    assert driven.sort("prefix").rows() == usual.sort("prefix").rows()
+    by_prefix = {row["prefix"]: row for row in driven.iter_rows(named=True)}
+    assert by_prefix["225"]["destination_name"] == "Côte d'Ivoire"
+    assert by_prefix["60"]["grace"] == 3_000  # 3 s at QUANTITY_SCALE
+    assert by_prefix["65"]["tiers"] is not None
+    assert by_prefix["60"]["tiers"] is None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 from sqlalchemy import Connection, Executable, Select
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 
 def query_frame(
@@ -19,6 +21,34 @@ def query_frame(
     (column order kept)."""
     rows: Sequence[Any] = conn.execute(statement, parameters).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+
+def columns_frame(
+    conn: Connection, statement: ClauseElement, schema: dict[str, pl.DataType]
+) -> pl.DataFrame:
+    """``query_frame`` of a statement that selects table columns of integers and text alone
+    (no aggregate, whose type the driver may give otherwise, no expanding parameter), fetched
+    by the database driver and built into the frame column by column: SQLAlchemy's result
+    rows cost more than the read itself on a large table (the 100,000 rate rows of a
+    50,000-prefix deck load in two thirds of the time)."""
+    compiled = cast(SQLCompiler, statement.compile(dialect=conn.dialect))
+    bound = compiled.construct_params()
+    parameters = (
+        tuple(bound[name] for name in compiled.positiontup or ()) if compiled.positional else bound
+    )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), parameters)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    return pl.DataFrame(
+        [
+            pl.Series(name, values, dtype=dtype)
+            for (name, dtype), values in zip(schema.items(), columns, strict=True)
+        ]
+    )
 
 
 #: Bytes of ``COPY`` output parsed into one frame.

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, Select, func, insert, select
 
 from ratebook.model.tariffs import ROW_SCHEMA, VERSION_SCHEMA
 from ratebook.store.bulk import insert_frame
-from ratebook.store.frames import query_frame
+from ratebook.store.frames import columns_frame, query_frame
 from ratebook.store.reference_lock import lock_reference
 from ratebook.store.tables import rate_rows, rate_table_versions, rate_tables
 
@@ -140,8 +140,13 @@ def load_versions(conn: Connection, entity_id: int) -> pl.DataFrame:
 
 def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
     """Every rate row of the entity."""
+    return columns_frame(conn, rows_statement(entity_id), ROW_SCHEMA)
+
+
+def rows_statement(entity_id: int) -> Select[Any]:
+    """``load_rows``'s statement: every rate row of the entity, as ``ROW_SCHEMA``."""
     c = rate_rows.c
-    statement = select(
+    return select(
         c.id,
         c.version_id,
         c.service,
@@ -164,7 +169,6 @@ def load_rows(conn: Connection, entity_id: int) -> pl.DataFrame:
         c.rounding_places.label("row_rounding_places"),
         c.steps,
     ).where(c.entity_id == entity_id)
-    return query_frame(conn, statement, ROW_SCHEMA)
 
 
 def table_list(conn: Connection, entity_id: int) -> list[dict[str, Any]]:
