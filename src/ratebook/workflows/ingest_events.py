@@ -28,6 +28,7 @@ from ratebook.intake.place import CycleUsage
 from ratebook.settings import Settings
 from ratebook.sources.events import DEFAULT_ORIGIN, EventRow, by_batch, event_rows
 from ratebook.store import api_keys, billing, usage
+from ratebook.store.bulk import FEW_ROWS
 from ratebook.store.entities import get_entity
 from ratebook.store.quote_reads import posting_context
 from ratebook.store.reference import ReferenceCache, reference_for
@@ -220,7 +221,8 @@ def _store_rows(
                 billing.lock_entity(conn, entity.id, shared=True)
             else:
                 # the locks, then the key, entity, stamp and closed cycles: two round trips
-                opened, cacheable = posting_context(conn, entity_code, key_id)
+                few = sum(len(members) for members in batches.values()) < FEW_ROWS
+                opened, cacheable = posting_context(conn, entity_code, key_id, generic_plans=few)
                 entity, closed = opened.entity, opened.closed
                 stamp = opened.stamp if cacheable else None
             now = datetime.now(UTC)
