@@ -154,8 +154,8 @@ def rated_answers(rated: pl.DataFrame, places: int) -> dict[int, dict[str, Any]]
     amount alone (the same text, and the same refusal of a charge finer than ``places``)."""
     if rated.height <= _FEW_ROWS:
         return {
-            row["row_idx"]: row
-            for row in rated.select("row_idx", *ANSWER_COLUMNS).iter_rows(named=True)
+            row["row_idx"]: {name: row[name] for name in ("row_idx", *ANSWER_COLUMNS)}
+            for row in rated.to_dicts()
         }
     texts = rated.select(
         "row_idx",

@@ -72,22 +72,50 @@ def assess(
             + pl.lit(", a closed cycle, and the entity rejects late usage; accept it to bill")
             + pl.lit(" it as late usage in the first open cycle"),
         )
-    columns = list(REJECTION_SCHEMA)
     return Assessed(
         matched=priced.matched.select("row_idx", "customer_id"),
         placed=cycle.place(rated) if place else Placed.unplaced(rated),
-        rejections=_together(
-            [priced.unmatched.select(columns), priced.unrated.select(columns), late]
-        ),
+        rejections=_together([priced.unmatched, priced.unrated, late]),
     )
 
 
 def _together(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """The rejection frames as one (the usual batch has none: no concatenation then)."""
-    found = [frame for frame in frames if not frame.is_empty()]
+    """The rejection frames as one of ``REJECTION_SCHEMA`` (the usual batch has none: no
+    frame step then)."""
+    found = [frame.select(list(REJECTION_SCHEMA)) for frame in frames if not frame.is_empty()]
     if not found:
         return no_rejections()
     return found[0] if len(found) == 1 else pl.concat(found)
+
+
+#: The columns a charge takes from its placed record (with the entity, the period it is
+#: posted to, the batch and the time of rating).
+_CHARGED = (
+    "record_pk",
+    "customer_id",
+    "period",
+    "service",
+    "unit",
+    "start_time",
+    "origin",
+    "record_id",
+    "rate_table_id",
+    "version_id",
+    "rate_row_id",
+    "prefix",
+    "band",
+    "billed_quantity",
+    "unit_price",
+    "rate_unit",
+    "connect_fee",
+    "discount_ppm",
+    "charge",
+    "rounding_mode",
+    "rounding_places",
+    "usage_before",
+    "tier",
+    "tier_split",
+)
 
 
 @dataclass(slots=True)
@@ -112,43 +140,30 @@ class Ledger:
     ) -> None:
         """Write the charges of ``rated`` (placed records with their ``record_pk``) and the
         re-ratings ``placed`` asks for, and tally their postings."""
-        charges = rated.select(
-            pl.lit(entity_id).alias("entity_id"),
-            "record_pk",
-            "customer_id",
-            "period",
-            self.cycle.routing.posted_period().alias("posted_period"),
-            "service",
-            "unit",
-            "start_time",
-            "origin",
-            "record_id",
-            "rate_table_id",
-            "version_id",
-            "rate_row_id",
-            "prefix",
-            "band",
-            "billed_quantity",
-            "unit_price",
-            "rate_unit",
-            "connect_fee",
-            "discount_ppm",
-            "charge",
-            "rounding_mode",
-            "rounding_places",
-            "usage_before",
-            "tier",
-            "tier_split",
-            pl.lit(batch_id).alias("batch_id"),
-            pl.lit(now).alias("rated_at"),
-        )
-        if charges.height < FEW_ROWS:
+        if rated.height < FEW_ROWS:
             # a push's few charges, as rows: each frame step would cost more than they do
-            rows = charges.to_dicts()
+            routing = self.cycle.routing
+            rows = [
+                {
+                    "entity_id": entity_id,
+                    **{name: record[name] for name in _CHARGED},
+                    "posted_period": routing.posted_to(record["period"])[0],
+                    "batch_id": batch_id,
+                    "rated_at": now,
+                }
+                for record in rated.to_dicts()
+            ]
             self.seal.add_rows("charges", rows)
             insert_rows(conn, rated_charges, rows)
             self.tally.add_rows(rows)
         else:
+            charges = rated.select(
+                pl.lit(entity_id).alias("entity_id"),
+                *_CHARGED,
+                self.cycle.routing.posted_period().alias("posted_period"),
+                pl.lit(batch_id).alias("batch_id"),
+                pl.lit(now).alias("rated_at"),
+            )
             self.seal.add("charges", charges)
             insert_frame(conn, rated_charges, charges)
             self.tally.add(rated)

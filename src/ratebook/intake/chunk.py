@@ -17,8 +17,9 @@ from ratebook.intake.book import Assessed, Ledger, assess
 from ratebook.intake.deferred import DeferredCharges
 from ratebook.intake.place import CycleUsage
 from ratebook.intake.tally import Tally, codes
+from ratebook.model.frames import empty_frame
 from ratebook.model.parties import Entity
-from ratebook.model.rejections import no_rejections
+from ratebook.model.rejections import REJECTION_SCHEMA
 from ratebook.model.usage import RECORD_COLUMNS, STORED_FIELDS
 from ratebook.pipeline.dedupe import dedupe
 from ratebook.pipeline.destinations import describe, stored_kind
@@ -32,6 +33,9 @@ from ratebook.sources.formats import FeedFormat, with_raw_bytes
 from ratebook.store import usage
 from ratebook.store.bulk import FEW_ROWS, insert_frame
 from ratebook.store.tables import exceptions
+
+#: Rejections of rows that are not records, with the record id each names.
+_UNPARSED_SCHEMA = {**REJECTION_SCHEMA, "record_id": pl.String()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,7 +86,8 @@ def read_chunk(
     normalising and validating them."""
     if canonical is not None:
         records = pl.DataFrame(canonical, schema=RECORD_COLUMNS)
-        unparsed = no_rejections().with_columns(pl.lit(None, pl.String).alias("record_id"))
+        unparsed = empty_frame(_UNPARSED_SCHEMA)
+        ids = list({record["record_id"] for record in canonical})
     else:
         raw, shape_rejects = fmt.to_frame(chunk, columns, settings.max_field_chars)
         raw = with_raw_bytes(raw, chunk)
@@ -94,7 +99,8 @@ def read_chunk(
         unparsed = pl.concat([shape_rejects, invalid]).join(
             raw.select("row_idx", pl.col("record_id").str.slice(0, 255)), on="row_idx", how="left"
         )
-    known = usage.known_versions(conn, entity.id, origin, records["record_id"].unique().to_list())
+        ids = records["record_id"].unique().to_list()
+    known = usage.known_versions(conn, entity.id, origin, ids)
     new, duplicates, conflicts = dedupe(records, known)
     new = new.with_columns(pl.lit(origin).alias("origin"))
     assessed = assess(
@@ -199,7 +205,13 @@ def store_chunk(
         source_sha256=source_sha256,
         ledger=ledger,
     )
-    rated = placed.rated.join(pks, on="row_idx", how="left", maintain_order="left")
+    if pks.height < FEW_ROWS:
+        pk_of = dict(pks.iter_rows())
+        rated = placed.rated.with_columns(
+            pl.Series("record_pk", [pk_of.get(at) for at in placed.rated["row_idx"]], pl.Int64())
+        )
+    else:
+        rated = placed.rated.join(pks, on="row_idx", how="left", maintain_order="left")
     booked = Tally()
     if deferred is not None:
         deferred.hold(rated)
@@ -315,7 +327,7 @@ def _store_few_records(
 ) -> pl.DataFrame:
     """``_store_records`` for fewer than ``FEW_ROWS`` records (a push's), as rows: the same
     rows it makes of a frame."""
-    customer = dict(read.assessed.matched.select("row_idx", "customer_id").iter_rows())
+    customer = dict(read.assessed.matched.iter_rows())  # row_idx, customer_id
     rated = set(read.assessed.placed.rated["row_idx"].to_list())
     raw = chunk.frame["raw"]
     rows: list[dict[str, Any]] = []

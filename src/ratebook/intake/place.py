@@ -27,6 +27,7 @@ import polars as pl
 from sqlalchemy import Connection
 
 from ratebook.billing.post import Routing
+from ratebook.model.frames import empty_frame, rows_frame
 from ratebook.pipeline.place_each import (
     GroupKey,
     group_of,
@@ -87,7 +88,7 @@ class Placed:
     @classmethod
     def unplaced(cls, rated: pl.DataFrame) -> Placed:
         """``rated`` as priced, re-rating nothing (placed later by the caller)."""
-        empty = pl.DataFrame(schema=CHARGE_SCHEMA)
+        empty = empty_frame(CHARGE_SCHEMA)
         return cls(rated=rated, replaced=empty, replacements=empty)
 
 
@@ -215,7 +216,7 @@ class CycleUsage:
         The records must not be in the store yet; their charges must be stored before the next
         call, which counts them as held.
         """
-        empty = pl.DataFrame(schema=CHARGE_SCHEMA)
+        empty = empty_frame(CHARGE_SCHEMA)
         if rated.is_empty():
             return Placed(rated=rated, replaced=empty, replacements=empty)
         if rated.height <= PLACE_EACH_ROWS:
@@ -349,8 +350,8 @@ class CycleUsage:
             placed.sort(key=lambda r: r["row_idx"])
         return Placed(
             rated=pl.DataFrame(placed, schema=rated.schema),
-            replaced=pl.DataFrame(replaced, schema=CHARGE_SCHEMA),
-            replacements=pl.DataFrame(replacements, schema=CHARGE_SCHEMA),
+            replaced=rows_frame(replaced, CHARGE_SCHEMA),
+            replacements=rows_frame(replacements, CHARGE_SCHEMA),
         )
 
     def _usage_of(

@@ -11,6 +11,8 @@ from typing import Any
 
 import polars as pl
 
+from ratebook.model.frames import empty_frame
+
 
 class Code(StrEnum):
     """Why a row was not billed."""
@@ -62,7 +64,7 @@ def no_rejections() -> pl.DataFrame:
     return _NONE
 
 
-_NONE = pl.DataFrame(schema=REJECTION_SCHEMA)
+_NONE = empty_frame(REJECTION_SCHEMA)
 
 
 def reject_where(

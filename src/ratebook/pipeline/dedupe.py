@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ratebook.model.frames import empty_frame
 from ratebook.model.rejections import Code, no_rejections
 
 _DUPLICATE_SCHEMA = {"row_idx": pl.Int64, "record_id": pl.String}
@@ -35,14 +36,16 @@ def dedupe(
     One function: the batch's own repeats and the store's are one ordered decision.
     """
     ordered = records.sort("row_idx")
+    if known.is_empty() and ordered["record_id"].n_unique() == ordered.height:
+        # nothing known and no id twice (a push, usually): every record is new
+        return ordered, empty_frame(_DUPLICATE_SCHEMA), no_rejections()
     # only a record whose id came earlier in the batch, or is in the store, can repeat or
     # clash: the pairwise checks below run on the rows of those ids alone (most batches
     # repeat about 1% of their ids, and the store knows few of a batch's ids)
     repeated = ordered.filter(~pl.col("record_id").is_first_distinct())["record_id"]
     ids = pl.concat([repeated, known["record_id"]]).unique()
     if ids.is_empty():
-        empty = pl.DataFrame(schema=_DUPLICATE_SCHEMA)
-        return ordered.select(records.columns), empty, no_rejections()
+        return ordered.select(records.columns), empty_frame(_DUPLICATE_SCHEMA), no_rejections()
     known_pairs = (
         known.select("record_id", "content_sha256")
         .unique()

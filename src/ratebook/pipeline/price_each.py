@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from ratebook.model.frames import rows_frame
 from ratebook.model.rejections import REJECTION_SCHEMA
 from ratebook.pipeline import scalar
 from ratebook.pipeline.compiled import RatingState
@@ -100,11 +101,11 @@ def price_each(
     matched_schema = {**records.schema, **MATCH_TYPES}
     rated_schema = {**matched_schema, **RATING_TYPES}
     return (
-        pl.DataFrame(matched, schema=matched_schema),
-        pl.DataFrame([{c: r[c] for c in rated_schema} for r in rated], schema=rated_schema),
-        pl.DataFrame(unmatched, schema=REJECTION_SCHEMA),
-        pl.DataFrame(
+        rows_frame(matched, matched_schema),
+        rows_frame([{c: r[c] for c in rated_schema} for r in rated], rated_schema),
+        rows_frame(unmatched, REJECTION_SCHEMA),
+        rows_frame(
             [*no_rate, *breaches["quantity"], *breaches["charge"], *breaches["price"]],
-            schema=REJECTION_SCHEMA,
+            REJECTION_SCHEMA,
         ),
     )

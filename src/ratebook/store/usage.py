@@ -19,6 +19,7 @@ from sqlalchemy import Connection, TextClause, bindparam, func, insert, select, 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ratebook.errors import StoreError
+from ratebook.model.frames import empty_frame
 from ratebook.model.ledger import POSTING_COLUMNS, Posting
 from ratebook.model.usage import EVENT_FIELDS, KNOWN_SCHEMA
 from ratebook.money import QUANTITY_SCALE, format_fixed
@@ -302,7 +303,7 @@ def known_versions(
     """Versions already stored for these ids: records, and ``ID_CONFLICT`` copies, each id's
     record (its first version) ahead of the others."""
     if not record_ids:
-        return pl.DataFrame(schema=KNOWN_SCHEMA)
+        return empty_frame(KNOWN_SCHEMA)
     # probed in key order, the index pages come in order too
     record_ids = sorted(record_ids)
     postgres = conn.dialect.name == "postgresql"
@@ -311,7 +312,9 @@ def known_versions(
     rows = conn.execute(
         _known_statement(postgres, few),
         {"entity": entity_id, "origin": origin, "ids": ids_param},
-    )
+    ).all()
+    if not rows:
+        return empty_frame(KNOWN_SCHEMA)
     return (
         pl.DataFrame(
             [tuple(r) for r in rows],
@@ -524,6 +527,12 @@ def add_postings(
         }
         for p in postings
     ]
+    if len(rows) < FEW_ROWS:
+        # a push's few postings, as rows
+        if seal is not None:
+            seal.add_rows("postings", rows)
+        insert_rows(conn, ledger_postings, rows)
+        return
     frame = pl.DataFrame(rows, schema=_STORED_POSTING)
     if seal is not None:
         seal.add("postings", frame)
