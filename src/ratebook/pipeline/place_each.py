@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import polars as pl
 
 from ratebook.pipeline.compiled import Ladder, ladder_of
-from ratebook.pipeline.scalar import ladder_parts, price_on_ladder
+from ratebook.pipeline.scalar import price_on_ladder, same_parts
 from ratebook.pipeline.tiers import GROUP, ORDER
 
 #: A customer-cycle's key: ``GROUP``'s values.
@@ -138,8 +138,8 @@ def moved_places(
     for _, item in placing:
         if isinstance(item, Place):
             ladder = ladders.get(item.rate_row_id) if item.rate_row_id is not None else None
-            if ladder is not None and ladder_parts(ladder, used, item.billed_quantity) != (
-                ladder_parts(ladder, was[item.charge_id], item.billed_quantity)
+            if ladder is not None and not same_parts(
+                ladder, was[item.charge_id], used, item.billed_quantity
             ):
                 moved[item.charge_id] = used
             used += item.billed_quantity

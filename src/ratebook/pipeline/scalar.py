@@ -13,8 +13,10 @@ groups, and a differential property test holds both paths to the same frames.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -407,6 +409,26 @@ def ladder_parts(ladder: Ladder, usage_before: int, billed: int) -> list[tuple[i
         if part > 0:
             parts.append((k, part, price))
     return parts
+
+
+def same_parts(ladder: Ladder, before: int, after: int, billed: int) -> bool:
+    """Whether ``billed`` units priced after ``before`` and after ``after`` units of the group
+    fall in the same tiers (``ladder_parts`` equal): at once where both places lie inside one
+    tier, the usual case, else by comparing their parts."""
+    steps = ladder.steps
+    if before == after:
+        return True
+    if billed > 0 and steps:
+        # the tier holding the last unit (volume: the only one priced; graduated: the same
+        # as the first unit's when the units lie in one tier)
+        last = bisect_right(steps, before + billed - 1, key=itemgetter(0)) - 1
+        if last >= 0 and last == bisect_right(steps, after + billed - 1, key=itemgetter(0)) - 1:
+            if ladder.tier_kind != "graduated":
+                return True
+            low = steps[last][0]
+            if before >= low and after >= low:
+                return True
+    return ladder_parts(ladder, before, billed) == ladder_parts(ladder, after, billed)
 
 
 def price_on_ladder(rated: dict[str, Any], usage_before: int, ladder: Ladder) -> None:
