@@ -88,33 +88,22 @@ def _together(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return found[0] if len(found) == 1 else pl.concat(found)
 
 
-#: The columns a charge takes from its placed record (with the entity, the period it is
-#: posted to, the batch and the time of rating).
-_CHARGED = (
-    "record_pk",
-    "customer_id",
-    "period",
-    "service",
-    "unit",
-    "start_time",
-    "origin",
-    "record_id",
-    "rate_table_id",
-    "version_id",
-    "rate_row_id",
-    "prefix",
-    "band",
-    "billed_quantity",
-    "unit_price",
-    "rate_unit",
-    "connect_fee",
-    "discount_ppm",
-    "charge",
-    "rounding_mode",
-    "rounding_places",
-    "usage_before",
-    "tier",
-    "tier_split",
+#: The columns a charge takes from its placed record: the charges table's, less the entity,
+#: the period it is posted to, the batch, the time of rating (set by ``Ledger.book``) and what
+#: later re-ratings and invoices set.
+_CHARGED = tuple(
+    column.name
+    for column in rated_charges.columns
+    if column.name
+    not in {
+        "id",
+        "entity_id",
+        "posted_period",
+        "batch_id",
+        "rated_at",
+        "superseded_by",
+        "invoice_line_id",
+    }
 )
 
 
