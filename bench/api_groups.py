@@ -1,4 +1,4 @@
-"""What the API's writer thread pays per group commit, measured in process: groups of 1, 10 and
+"""What the API's writer process pays per group commit, measured in process: groups of 1, 10 and
 30 single-event requests drawn like the shaped month (``bench/api_load.py``'s ``Draw``), each
 stored by one ``ingest_event_groups`` call for the bench's entity against the store the API
 part set up, as the server's writer process stores them: with the reference data loaded and
