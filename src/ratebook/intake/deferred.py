@@ -39,6 +39,7 @@ class DeferredCharges:
         self._folder = tempfile.TemporaryDirectory(prefix="charges-", dir=scratch.folder())
         self._spills = 0
         self._held = 0  # records held, all partitions
+        self._customers: set[int] = set()  # of the records held
 
     def __enter__(self) -> DeferredCharges:
         return self
@@ -57,6 +58,7 @@ class DeferredCharges:
             return
         self._spills += 1
         self._held += rated.height
+        self._customers.update(rated["customer_id"].unique().to_list())
         keyed = rated.with_columns((pl.col("customer_id") % self._partitions).alias("_partition"))
         for (partition,), part in keyed.partition_by("_partition", as_dict=True).items():
             # lz4: a spill is read back once, minutes later; writing fast matters more
@@ -86,6 +88,9 @@ class DeferredCharges:
         booked = Tally()
         first = True
         folder = Path(self._folder.name)
+        # every held customer's placing lock at once, in the one order every writer takes
+        # them in, rather than a partition's at a time
+        cycle.lock(self._customers)
         for partition in range(self._partitions):
             files = sorted(folder.glob(f"p{partition}-*.parquet"))
             if progress is not None:

@@ -200,6 +200,7 @@ class CycleUsage:
         self._rows = rows
         self._held: dict[GroupKey, Usage] = {}
         self._added: dict[GroupKey, Usage] = {}  # not yet in the store's totals
+        self._locked: set[int] = set()  # customers whose placing locks this run holds
         self._closed = set(billing.closed_periods(conn, entity_id) if closed is None else closed)
 
     @property
@@ -277,6 +278,7 @@ class CycleUsage:
         groups = [tuple(g) for g in rated.select(GROUP).unique().iter_rows()]
         fresh = [g for g in groups if g not in self._held]
         if fresh:
+            self.lock({g[0] for g in fresh})
             keys = pl.DataFrame(
                 sorted({(g[0], g[1]) for g in fresh}),
                 schema={"customer_id": pl.Int64(), "period": pl.String()},
@@ -289,6 +291,15 @@ class CycleUsage:
             for group in fresh:
                 self._held[group] = found.get(group, (0, None, None))
         return _as_frame(self._held, groups)
+
+    def lock(self, customer_ids: set[int]) -> None:
+        """Take the placing locks of these customers' cycles (``cycles.placing_locks``),
+        those this run does not hold yet: before their usage is first read, or before a run
+        places many customers' records in turn, all of them at once."""
+        wanted = customer_ids - self._locked
+        if wanted:
+            cycles.placing_locks(self._conn, self._entity_id, wanted)
+            self._locked |= wanted
 
     def _count(self, rated: pl.DataFrame) -> None:
         added = rated.group_by(GROUP).agg(
@@ -364,6 +375,7 @@ class CycleUsage:
         usage = {group: self._held[group] for group in groups if group in self._held}
         missing = groups - usage.keys()
         if missing:
+            self.lock({g[0] for g in missing})
             found = cycles.usage_of(self._conn, self._entity_id, missing)
             self._held |= found
             usage |= found

@@ -308,6 +308,37 @@ def _add_usage_statement(postgres: bool, *, staged: bool) -> Any:
     )
 
 
+#: Customer-cycles are placed under PostgreSQL advisory locks of this many buckets an entity
+#: (a customer's bucket: its id modulo this): bounded, so that an import touching every
+#: customer holds no more locks than the server's lock table spares.
+PLACING_BUCKETS = 1024
+
+#: The first key of the placing locks (schema-qualified, as the close lock's); the second is
+#: the entity's bucket.
+_PLACING_LOCK_CLASS_SQL = "hashtext(current_schema() || '/ratebook-placing')"
+
+
+def placing_locks(conn: Connection, entity_id: int, customer_ids: set[int]) -> None:
+    """Wait for, then hold until the transaction ends, the placing locks of these customers'
+    cycles (PostgreSQL; SQLite has one writer at a time). A writer takes them before it first
+    reads a customer-cycle's usage and places records in it, so two writers placing records
+    in one cycle take turns: the second reads the cycle as the first committed it. Without
+    them, each would place its records among the charges it read, neither seeing the
+    other's, and a charge the two records together move to another tier would keep its old
+    price. Buckets go in ascending order; a later call of the same transaction may take
+    lower ones, and a deadlock that makes is ended by the database and the intake's
+    transaction tried again (``usage.storing``)."""
+    if conn.dialect.name != "postgresql" or not customer_ids:
+        return
+    buckets = sorted({entity_id * PLACING_BUCKETS + c % PLACING_BUCKETS for c in customer_ids})
+    driver.rows(
+        conn,
+        f"SELECT pg_advisory_xact_lock({_PLACING_LOCK_CLASS_SQL}, CAST(b AS integer))"
+        " FROM unnest(CAST(? AS bigint[])) AS b",
+        (buckets,),
+    )
+
+
 #: Groups asked about by one statement of ``places_since``.
 _GROUPS_A_STATEMENT = 500
 
