@@ -164,6 +164,16 @@ def _rerate_customers(
     summary = RerateSummary(
         period=period, currency=entity.currency, charge_places=entity.charge_places
     )
+    # writers placing records in these cycles take turns with this one (``placing_locks``)
+    cycles.placing_locks(
+        conn,
+        entity.id,
+        set(
+            cycles.period_customers(conn, entity.id, period)
+            if customer_ids is None
+            else customer_ids
+        ),
+    )
     current = cycles.period_charges(conn, entity.id, period, customer_ids)
     summary.examined = current.height
     tell(1, 3)
