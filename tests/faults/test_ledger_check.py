@@ -4,18 +4,24 @@ checked from inside it, and rolled back."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from ratebook.store import checks
+from ratebook.billing.post import Routing, UsageTally
+from ratebook.errors import ConflictError
+from ratebook.model.ledger import Posting
+from ratebook.store import checks, cycles
 from ratebook.store.checks import check_store
 from ratebook.store.entities import get_entity
+from ratebook.workflows.import_feed import import_feed
 from tests.faults import story
 
 
@@ -168,5 +174,74 @@ def test_the_booking_check_finds_a_touched_cycle_whichever_way_it_reads(
             assert [v.code for v in wrong] == ["USAGE_NOT_POSTED"]
             others = touched.filter(pl.col("customer_id") != broken)
             assert checks.unposted_usage(conn, entity_id, others) == (others.height, [])
+        finally:
+            transaction.rollback()
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    tables = ("usage_records", "rated_charges", "ledger_postings", "import_batches")
+    with engine.connect() as conn:
+        return {
+            t: int(conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()) for t in tables
+        }
+
+
+def test_a_booking_whose_postings_differ_from_its_charges_stores_nothing(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a posting bug (the first usage posting RM0.0001 high) in an import of a call and an
+    # SMS: refused, and the store as it was
+    story.build(engine, tmp_path)
+    before = _counts(engine)
+    tallied = UsageTally.postings
+
+    def one_sen_high(self: UsageTally, routing: Routing, *, source: str) -> list[Posting]:
+        first, *rest = tallied(self, routing, source=source)
+        return [dataclasses.replace(first, amount=first.amount + 100), *rest]
+
+    monkeypatch.setattr(UsageTally, "postings", one_sen_high)
+    calls = tmp_path / "dec.csv"
+    calls.write_text(
+        story.HEADER
+        + "d1,2026-12-03T10:00:00+08:00,60,A,+60312345678,voice,s\n"
+        + "d2,2026-12-04T10:00:00+08:00,1,A,,sms,msg\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConflictError) as refused:
+        import_feed(engine, calls, format_name="generic")
+    assert refused.value.code == "LEDGER_UNBALANCED"
+    # 60 s at RM0.0600 a minute and an SMS at RM0.10: 0.16, posted as 0.1601
+    assert "customer A, cycle 2026-12: charges 0.16 != usage postings 0.1601" in str(
+        refused.value.message
+    )
+    assert _counts(engine) == before
+    monkeypatch.setattr(UsageTally, "postings", tallied)
+    import_feed(engine, calls, format_name="generic")
+    with engine.connect() as conn:
+        assert check_store(conn, get_entity(conn, None).id).violations == []
+
+
+def test_a_charge_is_superseded_once(engine: Engine, tmp_path: Path) -> None:
+    # the story's back-dated SMS superseded the SMS charges after it: replacing one of those
+    # again (a writer that read it before the other committed) is refused
+    story.build(engine, tmp_path)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            old = int(
+                conn.execute(
+                    text("SELECT MIN(id) FROM rated_charges WHERE superseded_by IS NOT NULL")
+                ).scalar_one()
+            )
+            stale = cycles.charges_by_id(conn, [old])
+            with pytest.raises(ConflictError) as refused:
+                cycles.replace_charges(
+                    conn,
+                    stale.with_columns(pl.col("charge") - 1),
+                    entity_id=get_entity(conn, None).id,
+                    batch_id=1,
+                    rated_at=datetime.now(UTC),
+                )
+            assert refused.value.code == "CHARGE_NOT_CURRENT"
         finally:
             transaction.rollback()

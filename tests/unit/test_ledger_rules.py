@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from ratebook.billing.post import Routing, UsageTally, reposting
+from ratebook.billing.post import ChargeMoves, Routing, UsageTally, reposting, unbalanced
 from ratebook.errors import InputError
-from ratebook.model.ledger import Period, PostingKind
+from ratebook.model.ledger import Period, Posting, PostingKind
 
 
 def test_a_period_knows_its_neighbours_across_years() -> None:
@@ -100,7 +100,6 @@ def test_a_run_posts_one_sum_per_customer_period_and_unit() -> None:
         ("2026-10", PostingKind.LATE_USAGE, 50_000, 30_000, 1, "2026-08", "usage (s) from oct.csv"),
         ("2026-10", PostingKind.USAGE, 400_000, 240_000, 3, None, "usage (s) from oct.csv"),
     ]
-    assert sorted(tally.touched(routing)) == [(7, "2026-10"), (7, "2026-10")]
 
 
 def test_a_re_rating_reverses_the_old_charges_and_posts_the_new() -> None:
@@ -112,3 +111,35 @@ def test_a_re_rating_reverses_the_old_charges_and_posts_the_new() -> None:
         (PostingKind.REVERSAL, -200_000, -2000, -2, "re-rated (msg)"),
         (PostingKind.USAGE, 100_000, 2000, 2, "re-rated (msg)"),
     ]
+
+
+def test_a_run_balances_when_its_postings_equal_the_charges_it_moved() -> None:
+    columns = ["customer_id", "posted_period", "billed_quantity", "charge"]
+    written = pl.DataFrame(
+        [(7, "2026-10", 60_000, 100_000), (7, "2026-10", 60_000, 30_000), (8, "2026-11", 1, 5)],
+        schema=columns,
+        orient="row",
+    )
+    superseded = pl.DataFrame([(7, "2026-10", 60_000, 40_000)], schema=columns, orient="row")
+    moves = ChargeMoves()
+    moves.add(written)
+    moves.add(superseded, sign=-1)
+    moves.add_rows([{"customer_id": 8, "posted_period": "2026-11", "charge": 10}])
+
+    def posting(customer: int, period: str, kind: PostingKind, amount: int) -> Posting:
+        return Posting(customer_id=customer, period=period, kind=kind, amount=amount)
+
+    # customer 7: 100_000 + 30_000 - 40_000 = 90_000; customer 8: 5 + 10 = 15
+    balanced = [
+        posting(7, "2026-10", PostingKind.USAGE, 130_000),
+        posting(7, "2026-10", PostingKind.REVERSAL, -40_000),
+        posting(8, "2026-11", PostingKind.LATE_USAGE, 15),
+        # not usage: a close's recurring fee is no charge's posting
+        posting(8, "2026-11", PostingKind.RECURRING, 999),
+    ]
+    assert unbalanced(moves, balanced) == []
+    # the reversal left out: customer 7's postings exceed its charges by the superseded one
+    assert unbalanced(moves, balanced[:1] + balanced[2:]) == [((7, "2026-10"), 90_000, 130_000)]
+    # a posting for a cycle the run wrote no charge of
+    stray = posting(9, "2026-10", PostingKind.USAGE, 1)
+    assert unbalanced(moves, [*balanced, stray]) == [((9, "2026-10"), 0, 1)]

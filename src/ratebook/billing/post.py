@@ -5,6 +5,10 @@ Usage of an open period is posted to that period. Usage of a closed period (a la
 goes to the first open period, as ``late_usage`` naming the period it came from: cycles close
 in order, so the first open one is the one after the last closed. A run tallies its charges
 per customer, period and unit and posts each sum once, at its end.
+
+A run also keeps what it did to each customer-cycle's current charges (``ChargeMoves``: the
+charges it wrote less those it superseded); ``unbalanced`` compares that with its usage
+postings, so a run whose postings differ from its charges is refused before it commits.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from ratebook.model.ledger import Posting, PostingKind, next_period
+from ratebook.model.ledger import USAGE_KINDS, Posting, PostingKind, next_period
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +106,6 @@ class UsageTally:
             )
         return usage + self.reposts
 
-    def touched(self, routing: Routing) -> list[tuple[int, str]]:
-        """``(customer, period posted to)`` of every posting of the run."""
-        usage = [(c, routing.posted_to(p)[0]) for c, p, _ in self.records]
-        return usage + [(p.customer_id, p.period) for p in self.reposts]
-
 
 def reposting(replaced: pl.DataFrame, replacements: pl.DataFrame, *, memo: str) -> list[Posting]:
     """The postings of re-rated charges: per customer, period posted to and unit, a reversal
@@ -167,3 +166,39 @@ def _sums(frame: pl.DataFrame, kind: PostingKind, sign: int, memo: str) -> Itera
             records=sign * n,
             memo=f"{memo} ({unit})",
         )
+
+
+@dataclass(slots=True)
+class ChargeMoves:
+    """What a run did to the current charges of each customer-cycle it touched: the charges it
+    wrote, less those it superseded, summed per customer and cycle posted to."""
+
+    amounts: Counter[tuple[int, str]] = field(default_factory=Counter)
+
+    def add(self, charges: pl.DataFrame, *, sign: int = 1) -> None:
+        """Count ``charges`` (``customer_id``, ``posted_period``, ``billed_quantity``,
+        ``charge``) as written (``sign`` 1) or superseded (-1)."""
+        for (customer_id, period), (_, _, amount) in _summed(
+            charges, ("customer_id", "posted_period")
+        ):
+            self.amounts[int(customer_id), str(period)] += sign * amount
+
+    def add_rows(self, charges: list[dict[str, Any]]) -> None:
+        """``add`` for charges written, given as rows."""
+        for row in charges:
+            self.amounts[int(row["customer_id"]), str(row["posted_period"])] += int(row["charge"])
+
+
+def unbalanced(
+    moves: ChargeMoves, postings: Iterable[Posting]
+) -> list[tuple[tuple[int, str], int, int]]:
+    """The customer-cycles whose charges ``moves`` differ from the sum of the usage
+    ``postings`` made for them: ``((customer, period), charges moved, posted)``, in order."""
+    posted: Counter[tuple[int, str]] = Counter()
+    for posting in postings:
+        if posting.kind in USAGE_KINDS:
+            posted[posting.customer_id, posting.period] += posting.amount
+    keys = moves.amounts.keys() | posted.keys()
+    return sorted(
+        (key, moves.amounts[key], posted[key]) for key in keys if moves.amounts[key] != posted[key]
+    )

@@ -15,7 +15,8 @@ from pathlib import Path
 import polars as pl
 from sqlalchemy import Connection
 
-from ratebook.billing.post import UsageTally, reposting
+from ratebook.billing.post import ChargeMoves, UsageTally, reposting, unbalanced
+from ratebook.errors import ConflictError
 from ratebook.intake.place import CycleUsage, Placed
 from ratebook.model.rejections import REJECTION_SCHEMA, Code, no_rejections, reject_where
 from ratebook.pipeline.price import Reference, price
@@ -111,11 +112,14 @@ _CHARGED = tuple(
 class Ledger:
     """Books a run's charges and tallies their postings, written once at the end of the run
     (``post``). ``cycle`` says which cycle each period's usage is posted to, for the charges
-    and their postings alike; ``seal`` seals every row the run writes, for its audit entry."""
+    and their postings alike; ``seal`` seals every row the run writes, for its audit entry;
+    ``moves`` counts the charges written and superseded, which ``post`` holds the postings
+    to."""
 
     cycle: CycleUsage
     seal: Seal = field(default_factory=Seal)
     tally: UsageTally = field(default_factory=UsageTally)
+    moves: ChargeMoves = field(default_factory=ChargeMoves)
 
     def book(
         self,
@@ -145,6 +149,7 @@ class Ledger:
             self.seal.add_rows("charges", rows)
             insert_rows(conn, rated_charges, rows)
             self.tally.add_rows(rows)
+            self.moves.add_rows(rows)
         else:
             charges = rated.select(
                 pl.lit(entity_id).alias("entity_id"),
@@ -156,6 +161,7 @@ class Ledger:
             self.seal.add("charges", charges)
             insert_frame(conn, rated_charges, charges)
             self.tally.add(rated)
+            self.moves.add(charges)
         cycles.replace_charges(
             conn,
             placed.replacements,
@@ -169,32 +175,38 @@ class Ledger:
             placed.replacements,
             memo="re-rated: a late record changed tier places",
         )
+        # the charges superseded are those ``replace_charges`` found current, one each
+        self.moves.add(placed.replacements)
+        self.moves.add(placed.replaced, sign=-1)
 
     def post(
         self, conn: Connection, *, entity_id: int, batch_id: int, source: str, now: datetime
     ) -> None:
         """Write every posting of the run (usage per customer, period and unit, then the
-        re-ratings), and refuse to commit unless every customer-cycle they touched still has
-        charges equal to its usage postings.
+        re-ratings), and refuse to commit unless they equal, for every customer-cycle, the
+        charges the run wrote less those it superseded.
+
+        With every booking held to this, a customer-cycle's current charges stay equal to its
+        usage postings: the close checks that of each cycle it bills, and ``ratebook check``
+        of every cycle.
 
         Raises:
             ConflictError: ``LEDGER_UNBALANCED``.
         """
         routing = self.cycle.routing
+        postings = self.tally.postings(routing, source=Path(source).name)
         usage.add_postings(
-            conn,
-            self.tally.postings(routing, source=Path(source).name),
-            entity_id=entity_id,
-            batch_id=batch_id,
-            posted_at=now,
-            seal=self.seal,
+            conn, postings, entity_id=entity_id, batch_id=batch_id, posted_at=now, seal=self.seal
         )
-        checks.require_posted(
-            conn,
-            entity_id,
-            pl.DataFrame(
-                self.tally.touched(routing),
-                schema={"customer_id": pl.Int64, "posted_period": pl.String},
-                orient="row",
-            ),
-        )
+        wrong = unbalanced(self.moves, postings)
+        if wrong:
+            names = checks.account_names(conn, entity_id, [key[0] for key, _, _ in wrong[:3]])
+            shown = "; ".join(
+                f"customer {names.get(customer_id, customer_id)}, cycle {period}: charges"
+                f" {checks.money(moved)} != usage postings {checks.money(posted)}"
+                for (customer_id, period), moved, posted in wrong[:3]
+            )
+            raise ConflictError(
+                "LEDGER_UNBALANCED",
+                f"{len(wrong)} customer-cycle(s) would not balance, nothing was stored: {shown}",
+            )

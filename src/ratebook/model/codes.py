@@ -140,6 +140,7 @@ ERRORS: dict[str, str] = {
     "CYCLE_OUT_OF_ORDER": "an earlier cycle must close first",
     "RERATE_WOULD_UNRATE": "the rates in force would leave records without a charge",
     "LEDGER_UNBALANCED": "a customer-cycle's charges would differ from its usage postings",
+    "CHARGE_NOT_CURRENT": "a charge being re-rated was already replaced by another transaction",
     "EXCEPTION_CLOSED": "the exception is resolved or rejected already",
     "CANNOT_CORRECT": "the exception has no row to correct",
     "CORRECTION_DUPLICATE": "the corrected record repeats one already stored",

@@ -19,8 +19,9 @@ Each check reads aggregates (the database sums, the check compares) and names ev
 * ``ROW_IDENTITY_BROKEN``: a batch's rows read differ from rated + duplicates + exceptions, or
   its counts from the exceptions it holds.
 
-``require_posted`` is the check a booking transaction runs on the customer-cycles it touched,
-so a transaction that would break the first invariant rolls back instead of committing.
+``require_posted`` is the check a re-rating runs on the customer-cycles it touched, so that a
+re-rating that would break the first invariant rolls back instead of committing (a booking of
+new records holds what it wrote to the postings it made: ``intake.book.Ledger.post``).
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class Checked:
     violations: list[Violation]
 
 
-def _money(value: int) -> str:
+def money(value: int) -> str:
+    """An amount (``AMOUNT_SCALE``) as violations show it, e.g. ``1.30``."""
     return format_fixed(value, AMOUNT_SCALE, None, min_places=2)
 
 
@@ -260,14 +262,14 @@ def unposted_usage(
         posted, charged = _posted_usage(conn, entity_id, None, None)
         compared = posted.keys() | charged.keys()
     wrong = sorted(key for key in compared if posted.get(key, 0) != charged.get(key, 0))
-    names = _accounts(conn, entity_id, [customer_id for customer_id, _ in wrong])
+    names = account_names(conn, entity_id, [customer_id for customer_id, _ in wrong])
     return len(compared), [
         Violation(
             code="USAGE_NOT_POSTED",
             subject=f"customer {names.get(cid, cid)}, cycle {period}",
             detail=(
-                f"charges {_money(charged.get((cid, period), 0))}"
-                f" != usage postings {_money(posted.get((cid, period), 0))}"
+                f"charges {money(charged.get((cid, period), 0))}"
+                f" != usage postings {money(posted.get((cid, period), 0))}"
             ),
         )
         for cid, period in wrong[:_SHOWN]
@@ -293,7 +295,8 @@ def require_posted(conn: Connection, entity_id: int, touched: pl.DataFrame) -> N
         )
 
 
-def _accounts(conn: Connection, entity_id: int, ids: list[int]) -> dict[int, str]:
+def account_names(conn: Connection, entity_id: int, ids: list[int]) -> dict[int, str]:
+    """The accounts of the customers ``ids``, by id."""
     found: dict[int, str] = {}
     for some in _chunks(sorted(set(ids))):
         rows = conn.execute(
@@ -358,7 +361,7 @@ def _usage_totals(conn: Connection, entity_id: int) -> list[Violation]:
         .filter(pl.col("used") != pl.col("used_charged"))
         .sort(on)
     )
-    names = _accounts(conn, entity_id, wrong["customer_id"].to_list())
+    names = account_names(conn, entity_id, wrong["customer_id"].to_list())
     return [
         Violation(
             code="USAGE_TOTALS_DRIFT",
@@ -418,13 +421,13 @@ def _carried(conn: Connection, entity_id: int) -> list[Violation]:
         .filter(pl.col("amount") != pl.col("amount_forward"))
         .sort(on)
     )
-    names = _accounts(conn, entity_id, wrong["customer_id"].to_list())
+    names = account_names(conn, entity_id, wrong["customer_id"].to_list())
     return [
         Violation(
             code="CARRIED_NOT_BROUGHT_FORWARD",
             subject=f"customer {names.get(cid, cid)}, cycle {period}, {category}",
-            detail=f"carried {_money(amount)}, brought forward into {next_period(period)}"
-            f" {_money(forward_amount)}",
+            detail=f"carried {money(amount)}, brought forward into {next_period(period)}"
+            f" {money(forward_amount)}",
         )
         for cid, period, category, amount, forward_amount in wrong.head(_SHOWN).iter_rows()
     ]
@@ -453,12 +456,12 @@ def _closed_cycles(conn: Connection, entity_id: int) -> list[Violation]:
         .filter(pl.col("amount") != pl.col("amount_due"))
         .sort("customer_id", "period")
     )
-    names = _accounts(conn, entity_id, wrong["customer_id"].to_list())
+    names = account_names(conn, entity_id, wrong["customer_id"].to_list())
     return [
         Violation(
             code="CLOSED_CYCLE_UNBALANCED",
             subject=f"customer {names.get(cid, cid)}, cycle {period}",
-            detail=f"postings {_money(amount)} != invoiced {_money(due)}",
+            detail=f"postings {money(amount)} != invoiced {money(due)}",
         )
         for cid, period, amount, due in wrong.head(_SHOWN).iter_rows()
     ]
@@ -499,7 +502,7 @@ def _invoices(conn: Connection, entity_id: int) -> tuple[int, list[Violation]]:
                 Violation(
                     code="INVOICE_LINES_DIFFER",
                     subject=subject,
-                    detail=f"net {_money(net)} != lines {_money(line_sum)}",
+                    detail=f"net {money(net)} != lines {money(line_sum)}",
                 )
             )
         if net + tax != total + rounding:
@@ -507,8 +510,8 @@ def _invoices(conn: Connection, entity_id: int) -> tuple[int, list[Violation]]:
                 Violation(
                     code="INVOICE_LINES_DIFFER",
                     subject=subject,
-                    detail=f"net {_money(net)} + tax {_money(tax)} != total {_money(total)}"
-                    f" + rounding {_money(rounding)}",
+                    detail=f"net {money(net)} + tax {money(tax)} != total {money(total)}"
+                    f" + rounding {money(rounding)}",
                 )
             )
         if hashlib.sha256(document.encode()).hexdigest() != digest:

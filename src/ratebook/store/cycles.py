@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ratebook.errors import ConflictError
 from ratebook.pipeline.place_each import Place
 from ratebook.store import driver
 from ratebook.store.bulk import insert_frame
@@ -418,9 +419,15 @@ def charge_rows(conn: Connection, charge_ids: list[int]) -> list[tuple[Any, ...]
 
 #: ``replace_charges``' statements, built once.
 _REPLACEMENT = insert(rated_charges).returning(rated_charges.c.id, sort_by_parameter_order=True)
+#: A charge is superseded once: one already superseded is not matched (``replace_charges``
+#: counts what it matched). The period keeps PostgreSQL to the charge's own partition.
 _SUPERSEDE = (
     update(rated_charges)
-    .where(rated_charges.c.id == bindparam("old"))
+    .where(
+        rated_charges.c.id == bindparam("old"),
+        rated_charges.c.period == bindparam("in_period"),
+        rated_charges.c.superseded_by.is_(None),
+    )
     .values(superseded_by=bindparam("new"))
 )
 
@@ -435,7 +442,13 @@ def replace_charges(
     seal: Seal | None = None,
 ) -> None:
     """Insert the new ratings of ``replacements`` (``CHARGE_SCHEMA``; ``charge_id`` is the
-    charge each replaces) and mark the old ones superseded by them; ``seal`` seals both."""
+    charge each replaces, ``period`` its period) and mark the old ones superseded by them;
+    ``seal`` seals both.
+
+    Raises:
+        ConflictError: ``CHARGE_NOT_CURRENT`` when a charge it replaces is no longer current
+            (superseded by another transaction), so that a charge is never reversed twice.
+    """
     if replacements.is_empty():
         return
     columns = [name for name in CHARGE_SCHEMA if name in rated_charges.c]
@@ -452,14 +465,25 @@ def replace_charges(
         seal.add_rows("charges", rows)
     new_ids = conn.execute(_REPLACEMENT, rows).scalars()
     pairs = [
-        {"old": old, "new": new}
-        for old, new in zip(replacements["charge_id"].to_list(), new_ids, strict=True)
+        {"old": old, "in_period": period, "new": new}
+        for old, period, new in zip(
+            replacements["charge_id"].to_list(),
+            replacements["period"].to_list(),
+            new_ids,
+            strict=True,
+        )
     ]
     if seal is not None:
         seal.add_rows(
             "supersedes", [{"charge_id": p["old"], "superseded_by": p["new"]} for p in pairs]
         )
-    conn.execute(_SUPERSEDE, pairs)
+    matched = conn.execute(_SUPERSEDE, pairs).rowcount
+    if matched != len(pairs):
+        raise ConflictError(
+            "CHARGE_NOT_CURRENT",
+            f"{len(pairs) - matched} of the {len(pairs)} charge(s) this re-rating replaces"
+            " were already replaced; nothing was stored",
+        )
 
 
 def period_customers(conn: Connection, entity_id: int, period: str) -> list[int]:
