@@ -66,7 +66,7 @@ _STORED: dict[str, pl.DataType] = {
 }
 
 #: Up to this many records a batch is placed one record at a time (``pipeline.place_each``),
-#: beyond it as frames (an import's deferred charges, a streamed partition's batch). Each
+#: beyond it as frames (an import's deferred charges, a large streamed batch). Each
 #: vectorized step costs a fixed fraction of a millisecond, so a small batch's placing is all
 #: set-up, and a pushed batch of back-dated records (up to 1,000 events) is placed faster one
 #: at a time: a batch of 1,000 random-time events into the bench's month stores in about a
