@@ -21,18 +21,20 @@ import polars_hash as plh
 
 from ratebook.sources.csvread import RawChunk
 
-#: The columns of a file's shard assignment: every well-read row's line and shard.
-SHARD_SCHEMA: dict[str, pl.DataType] = {"line": pl.Int64(), "shard": pl.Int64()}
+#: A file's shard assignment: a series of this type whose item ``line`` is the shard of the
+#: well-read row on that line of the file, null for a line no such row is on (a byte a line,
+#: the whole file's assignment held at once by every worker; ``--workers`` is at most 64).
+ASSIGNMENT_TYPE = pl.UInt8
 
 
 @dataclass(frozen=True, slots=True)
 class Shard:
-    """Shard ``index`` (0-based) of ``count``, and every row's shard (``SHARD_SCHEMA``;
-    a line it does not name goes by ``line mod count``)."""
+    """Shard ``index`` (0-based) of ``count``, and every row's shard (``assign``; a line it
+    does not name goes by ``line mod count``)."""
 
     index: int
     count: int
-    assignment: pl.DataFrame
+    assignment: pl.Series
 
     @property
     def label(self) -> str:
@@ -45,27 +47,50 @@ class Shard:
 
     def rows_of(self, chunk: RawChunk) -> RawChunk:
         """The rows of ``chunk`` that are this shard's, in file order."""
-        shard = (
-            chunk.frame.select("line")
-            .join(self.assignment, on="line", how="left", maintain_order="left")
-            .select(pl.col("shard").fill_null(pl.col("line") % self.count))
-            .to_series()
-        )
+        lines = chunk.frame["line"]
+        known = self.assignment.len()
+        if lines.is_empty() or known == 0:
+            assigned = pl.repeat(None, lines.len(), dtype=ASSIGNMENT_TYPE, eager=True)
+        else:
+            assigned = self.assignment.gather(lines.clip(0, known - 1))
+        shard = pl.select(
+            pl.when(lines < known)
+            .then(assigned)
+            .cast(pl.Int64)
+            .fill_null(lines % self.count)
+            .alias("shard")
+        ).to_series()
         return RawChunk(frame=chunk.frame.filter(shard == self.index), bytes_read=chunk.bytes_read)
 
 
-def assign(rows: pl.DataFrame, count: int) -> pl.DataFrame:
-    """The shard of each row of ``rows`` (``line``, ``record_id``, ``account``, ``caller``,
-    every well-read row of one file, in file order): ``SHARD_SCHEMA``."""
+def keyed(rows: pl.DataFrame, count: int) -> pl.DataFrame:
+    """What ``assign`` needs of ``rows`` (``line``, ``record_id``, ``account``, ``caller``)
+    for ``count`` shards, thirteen bytes a row: the line, a 64-bit digest of the record id,
+    and the shard of the customer the row names. Taken chunk by chunk, so that a whole
+    file's ids and customer fields are never held at once."""
     key = pl.coalesce(
         pl.col("account").str.strip_chars().replace("", None),
         pl.col("caller").str.strip_chars().replace("", None),
         pl.col("line").cast(pl.String),
     )
-    # a digest, not Polars' own hash, which may change between its releases: an import
-    # run again after an upgrade must split the file as the first run did
-    digit = plh.col("_key").chash.sha2_256().str.slice(0, 12).str.to_integer(base=16)
+    # digests, not Polars' own hash, which may change between its releases: an import run
+    # again after an upgrade must split the file as the first run did
+    customer = plh.col("_key").chash.sha2_256().str.slice(0, 12).str.to_integer(base=16)
     return rows.with_columns(key.alias("_key")).select(
-        "line",
-        (digit % count).cast(pl.Int64).first().over("record_id").alias("shard"),
+        pl.col("line").cast(pl.UInt32),
+        plh.col("record_id").nchash.xxhash64().alias("_id"),
+        (customer % count).cast(ASSIGNMENT_TYPE).alias("_shard"),
     )
+
+
+def assign(keys: pl.DataFrame) -> pl.Series:
+    """The shard of each row of ``keys`` (``keyed`` of every well-read row of one file, in
+    file order), by line (``ASSIGNMENT_TYPE``): its customer's, or the shard of the first
+    row of its record id. Two ids of one digest (one chance in about 10^19 a pair) go
+    together, which costs nothing but balance: rating does not depend on the split."""
+    if keys.is_empty():
+        return pl.Series("shard", [], dtype=ASSIGNMENT_TYPE)
+    shards = keys.select("line", pl.col("_shard").first().over("_id").alias("shard"))
+    lines = int(shards["line"].max()) + 1  # type: ignore[arg-type]
+    by_line = pl.repeat(None, lines, dtype=ASSIGNMENT_TYPE, eager=True).alias("shard")
+    return by_line.scatter(shards["line"], shards["shard"])

@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine
 
-from ratebook.intake.shards import SHARD_SCHEMA, Shard, assign
+from ratebook.intake.shards import Shard, assign, keyed
 from ratebook.intake.tally import ImportProgress, ImportSummary, Tally
 from ratebook.settings import Settings
 from ratebook.sources.cdr_profiles import layout_json
@@ -197,7 +197,7 @@ def _assignment(
     settings: Settings,
     count: int,
     progress: ImportProgress | None,
-) -> pl.DataFrame:
+) -> pl.Series:
     """Every well-read row's shard: the file read once, each chunk shaped by its format."""
     parts = []
     with CsvRows(
@@ -206,19 +206,17 @@ def _assignment(
         columns = fmt.bind_header(source.header, file.path)
         for chunk in source.chunks(width=len(columns)):
             shaped, _ = fmt.to_frame(chunk, columns, settings.max_field_chars)
-            parts.append(shaped.select("line", "record_id", "account", "caller"))
+            parts.append(keyed(shaped, count))
             if progress is not None:
                 progress.read(chunk.bytes_read, file.facts.size)
-    if not parts:
-        return pl.DataFrame(schema=SHARD_SCHEMA)
-    return assign(pl.concat(parts), count)
+    return assign(pl.concat(parts) if parts else pl.DataFrame())
 
 
 def _in_workers(
     engine: Engine,
     file: ImportFile,
     reading: tuple[str, str | None, str | None],
-    assignment: pl.DataFrame,
+    assignment: pl.Series,
     todo: list[Shard],
     entity_id: int,
     entity_code: str | None,
@@ -230,7 +228,7 @@ def _in_workers(
         work_queue.enqueue(conn, entity_id, run_id, [s.index for s in todo])
     with tempfile.TemporaryDirectory(prefix="ratebook-shards-") as folder:
         saved = Path(folder) / "assignment.arrow"
-        assignment.write_ipc(saved)
+        assignment.to_frame().write_ipc(saved)
         job = _Job(
             url=engine.url.render_as_string(hide_password=False),
             file={
@@ -260,7 +258,7 @@ def import_shards_part(job: _Job) -> list[ImportSummary]:
     """One worker of a parallel import: claim a shard of the run and import it, a shard a
     transaction, until none is left; what each import did."""
     engine = open_store(job.url)
-    assignment = pl.read_ipc(job.assignment)
+    assignment = pl.read_ipc(job.assignment).to_series()
     file = ImportFile(**job.file, fmt=read_format(*job.reading)[1])
     done: list[ImportSummary] = []
 
