@@ -30,5 +30,5 @@ def test_import_cache_is_restored_after_the_import(tmp_path: Path) -> None:
             _failing_import(conn, seen)
         after = _cache_size(conn)
     engine.dispose()
-    # SQLite's default is 2,000 KiB; the import's is 256 MiB (negative numbers are KiB)
-    assert (before, seen, after) == (-2000, [-256 * 1024], -2000)
+    # SQLite's default is 2,000 KiB; the import's is 128 MiB (negative numbers are KiB)
+    assert (before, seen, after) == (-2000, [-128 * 1024], -2000)

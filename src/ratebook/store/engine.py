@@ -76,15 +76,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _READ_ONLY = "ratebook_read_only"
 
 #: SQLite's page cache for one bulk import (KiB); the default is 2 MiB per connection.
-_IMPORT_CACHE_KIB = 256 * 1024
+_IMPORT_CACHE_KIB = 128 * 1024
 
 
 @contextmanager
 def import_cache(conn: Connection) -> Iterator[None]:
-    """On SQLite, a 256 MiB page cache for ``conn`` while it imports, then its old size
+    """On SQLite, a 128 MiB page cache for ``conn`` while it imports, then its old size
     again: a large file's index pages (the record id key above all) outgrow the default
     2 MiB and every insert would read pages back through the operating system. Only for the
-    import, since pooled connections each keep their own cache. Nothing on PostgreSQL."""
+    import, since pooled connections each keep their own cache. The cache counts in the
+    import's memory: a 5M-row file imports as fast with 128 MiB as with 256. Nothing on
+    PostgreSQL."""
     if conn.dialect.name != "sqlite":
         yield
         return
