@@ -1,7 +1,8 @@
-"""The ingest part of ``make bench``: for each file size, the rating core in process, then on
-each store the real ``ratebook ingest`` with 1 and with 2 workers, each into a fresh store,
-beside that store's own ceiling measured in the same run, and a day's file into the store
-that holds the month.
+"""The ingest part of ``make bench``: for each file size, the rating core in process beside
+the same rating as one plan (``core_sketch``), then on each store the real ``ratebook
+ingest`` with 1 and with 2 workers, each into a fresh store, beside that store's own ceiling
+measured in the same run and with the charges it stored beside the sketch's, and a day's
+file into the store that holds the month.
 
 The ceiling is what the store itself does with no Python at all: after the import, the rows
 it wrote (records, their keys, charges, cycle totals, postings) are copied by one server-side
@@ -16,15 +17,18 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import psycopg
 from commands import ratebook_rss
+from core_sketch import PLACES, sketch_rate
 from shaped import ShapedInputs, generate
 
 from ratebook.model.usage import KNOWN_SCHEMA
+from ratebook.money import AMOUNT_SCALE
 from ratebook.pipeline.dedupe import dedupe
 from ratebook.pipeline.normalise import normalise
 from ratebook.pipeline.numbers import number_plan
@@ -63,12 +67,20 @@ def ingest_bench(work: Path, rows: int, stores: list[tuple[str, Stores]]) -> Non
     print(f"polars.scan_csv().collect():      {baseline / polars_s:>12,.0f} rows/s")
     core = stores[0][1]("core")
     _setup(core, inputs)
-    parse_s, stages_s, rating_s, parsed = _stages(core, inputs.cdrs)
+    frames, parse_s = _parse(inputs.cdrs)
+    parsed = sum(frame.height for frame in frames)
+    stages_s, rating_s = _stages(core, frames)
     print(f"parse (reader + format):          {parsed / parse_s:>12,.0f} rows/s")
     print(
         f"rating core (normalise..tiers):   {parsed / stages_s:>12,.0f} rows/s   (target 1,000,000)"
     )
     print(f"  of it the rating pass (match, rate, tiers): {parsed / rating_s:,.0f} rows/s")
+    sketch_s, sketch_total = sketch_rate(frames, inputs.deck, inputs.customers)
+    del frames
+    print(
+        f"the same rating as one plan (core_sketch.py): {parsed / sketch_s:>8,.0f} rows/s;"
+        f" the rating core at {sketch_s / stages_s:.2f}x of it"
+    )
     for name, make in stores:
         for workers in (1, 2):
             db = make(f"ingest-{workers}")
@@ -76,13 +88,15 @@ def ingest_bench(work: Path, rows: int, stores: list[tuple[str, Stores]]) -> Non
             seconds, peak_mb = ratebook_rss(
                 db, "ingest", "--workers", str(workers), "--format", "generic", str(inputs.cdrs)
             )
+            stored = _charged(db)
             ceiling_s, copied = _ceiling(db, make(f"ceiling-{workers}"), inputs)
             ratio = ceiling_s / seconds
             print(
                 f"{name}, {workers} worker{'s' if workers > 1 else ' '}: end to end"
                 f" {rows / seconds:>9,.0f} rows/s ({seconds:.1f}s), store ceiling"
                 f" {rows / ceiling_s:>9,.0f} rows/s ({copied:,} rows in {ceiling_s:.1f}s):"
-                f" ratio {ratio:.2f} (target 0.6); peak RSS {peak_mb:,} MB (target 1,024)"
+                f" ratio {ratio:.2f} (target 0.6); peak RSS {peak_mb:,} MB (target 1,024);"
+                f" {_agreement(stored, sketch_total)}"
             )
             if workers == 1:
                 seconds = ratebook_rss(db, "ingest", "--format", "generic", str(inputs.daily))[0]
@@ -90,6 +104,25 @@ def ingest_bench(work: Path, rows: int, stores: list[tuple[str, Stores]]) -> Non
                     f"  a day's {inputs.daily_rows:,} rows into the store holding the month:"
                     f" {seconds:.2f}s, process start included (target 2 s)"
                 )
+
+
+def _agreement(stored: int, sketch: int) -> str:
+    """The stored charges' total (AMOUNT_SCALE) beside the sketch's (``PLACES``)."""
+    total = Decimal(stored).scaleb(-AMOUNT_SCALE)
+    if stored == sketch * 10 ** (AMOUNT_SCALE - PLACES):
+        return f"charges RM{total:,}, the sketch's to the last digit"
+    return f"charges RM{total:,}, NOT the sketch's RM{Decimal(sketch).scaleb(-PLACES):,}"
+
+
+def _charged(db: str) -> int:
+    """The total of the current charges in the store ``db`` (AMOUNT_SCALE)."""
+    query = "SELECT sum(charge) FROM rated_charges WHERE superseded_by IS NULL"
+    if db.startswith("sqlite:///"):
+        with closing(sqlite3.connect(db.removeprefix("sqlite:///"))) as conn:
+            return int(conn.execute(query).fetchone()[0])
+    with psycopg.connect(_plain(db)) as conn:
+        row = conn.execute(query.replace("rated_charges", f"{_schema(db)}.rated_charges"))
+        return int(row.fetchone()[0])  # type: ignore[index]
 
 
 def _setup(db: str, inputs: ShapedInputs) -> None:
@@ -151,9 +184,8 @@ def _schema(url: str) -> str:
     return url.rsplit("search_path%3D", 1)[1]
 
 
-def _stages(db: str, path: Path) -> tuple[float, float, float, int]:
-    """Seconds to parse the file into frames, seconds for the pure stages, seconds of those
-    for the rating pass alone (match, rate, tiers), rows."""
+def _parse(path: Path) -> tuple[list[pl.DataFrame], float]:
+    """The file's chunks as the import parses them (text frames), and the seconds taken."""
     settings = Settings()
     fmt = FORMATS["generic"]
     facts = inspect_file(path)
@@ -163,7 +195,13 @@ def _stages(db: str, path: Path) -> tuple[float, float, float, int]:
         columns = fmt.bind_header(source.header, path)
         for chunk in source.chunks(width=len(columns)):
             frames.append(fmt.to_frame(chunk, columns, settings.max_field_chars)[0])
-    parse = time.perf_counter() - began
+    return frames, time.perf_counter() - began
+
+
+def _stages(db: str, frames: list[pl.DataFrame]) -> tuple[float, float]:
+    """Seconds for the pure stages over the parsed ``frames``, and seconds of those for the
+    rating pass alone (match, rate, tiers)."""
+    fmt = FORMATS["generic"]
     engine = open_store(db)
     with engine.connect() as conn:
         reference = load_reference(conn, get_entity(conn, None).id)
@@ -171,7 +209,6 @@ def _stages(db: str, path: Path) -> tuple[float, float, float, int]:
     plan = number_plan("MY")
     began = time.perf_counter()
     rating = 0.0
-    total = 0
     for raw in frames:
         normal = normalise(raw, time_layout=fmt.time_layout, feed_zone=ZONE, plan=plan)
         records, _ = validate(normal, entity_zone=ZONE)
@@ -181,8 +218,7 @@ def _stages(db: str, path: Path) -> tuple[float, float, float, int]:
         rated = price(new, reference, zone=ZONE, place_tiers=False).rated
         price_in_cycle(rated.with_columns(origin=pl.lit("generic")), reference.rows)
         rating += time.perf_counter() - rating_began
-        total += raw.height
-    return parse, time.perf_counter() - began, rating, total
+    return time.perf_counter() - began, rating
 
 
 @contextmanager

@@ -30,6 +30,8 @@ class ShapedInputs:
     """The files of one shaped bench run."""
 
     table: Path
+    #: the table's deck, beside it
+    deck: Path
     customers: Path
     cdrs: Path
     rows: int
@@ -176,5 +178,11 @@ def generate(directory: Path, rows: int, seed: int = 2026) -> ShapedInputs:
         daily, daily_rows, prefixes, first_day=date(2026, 11, 2), days=1, id_prefix="n", salt=1
     )
     return ShapedInputs(
-        table=table, customers=customers, cdrs=cdrs, rows=rows, daily=daily, daily_rows=daily_rows
+        table=table,
+        deck=table.with_name("standard-deck.csv"),
+        customers=customers,
+        cdrs=cdrs,
+        rows=rows,
+        daily=daily,
+        daily_rows=daily_rows,
     )
